@@ -1,0 +1,36 @@
+# flowgres entry points. A newcomer needs two: `make run` and `make test`.
+#   deps     install missing Debian packages (apt-get update first when installing)
+#   build    core/ and unit tests (CMake, ./build) and the extension (PGXS)
+#   install  install the extension into PostgreSQL 15 (sudo when not root)
+#   run      an embedded cluster under ./var/ (or FLOWGRES_DATABASE_URL), demo data, psql command
+#   stop     stop the embedded cluster
+#   test     every suite against a throwaway cluster; ends with "N passed, N failed"
+SHELL := /bin/bash
+JOBS  ?= $(shell nproc)
+SUDO  := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: deps build install run stop test clean
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS)
+	@$(MAKE) -s -C extension -j $(JOBS)
+
+install: build
+	@$(SUDO) $(MAKE) -s -C extension install >/dev/null
+
+run: install
+	@scripts/run.sh
+
+stop:
+	@scripts/cluster.sh down var
+
+test: install
+	@scripts/test.sh
+
+clean:
+	rm -rf build
+	$(MAKE) -s -C extension clean

@@ -1,0 +1,100 @@
+// The one table of flowgres error codes. The extension raises each with its own SQLSTATE; the
+// daemon maps each to its HTTP status. Adding a code here is the whole change for both users.
+// Not for: formatting messages for people (that is the caller's text) or PostgreSQL's own errors.
+#pragma once
+
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace flowgres {
+
+// X(code, sqlstate, http_status, summary). SQLSTATE class "FG" is flowgres's own; PostgreSQL
+// never emits it, so psql users and drivers can tell our errors from the server's.
+#define FLOWGRES_ERROR_CODES(X)                                                              \
+    X(VALIDATION_FAILED, "FG001", 422, "input failed validation")                            \
+    X(UNAUTHENTICATED, "FG002", 401, "no acting user")                                       \
+    X(PERMISSION_DENIED, "FG003", 403, "the acting user lacks the permission")              \
+    X(BAD_REQUEST, "FG004", 400, "malformed request")                                        \
+    X(USER_NOT_FOUND, "FG010", 404, "no such user")                                          \
+    X(USER_EMAIL_TAKEN, "FG011", 409, "a user with this email exists")                       \
+    X(USER_ROLE_TAKEN, "FG012", 409, "this database role is mapped to another user")         \
+    X(WORKSPACE_NOT_FOUND, "FG020", 404, "no such workspace")                                \
+    X(WORKSPACE_SLUG_TAKEN, "FG021", 409, "the workspace slug is in use")                    \
+    X(WORKSPACE_RESTORE_EXPIRED, "FG022", 409, "the restore window has passed")              \
+    X(WORKSPACE_INACTIVE, "FG023", 409, "the workspace is not active")                       \
+    X(MEMBER_NOT_FOUND, "FG030", 404, "no such member")                                      \
+    X(MEMBER_EXISTS, "FG031", 409, "the user is already a member")                           \
+    X(LAST_OWNER, "FG032", 409, "the last owner cannot be removed or demoted")               \
+    X(MEMBER_QUOTA_EXCEEDED, "FG033", 403, "the plan's member limit is reached")             \
+    X(APP_NOT_FOUND, "FG040", 404, "no such app")                                            \
+    X(APP_SLUG_TAKEN, "FG041", 409, "the app slug is in use in this workspace")              \
+    X(APP_QUOTA_EXCEEDED, "FG042", 403, "the plan's app limit is reached")                   \
+    X(VERSION_NOT_FOUND, "FG050", 404, "no such version")                                    \
+    X(VERSION_EXISTS, "FG051", 409, "this version exists for the app")                       \
+    X(VERSION_IMMUTABLE, "FG052", 409, "app versions cannot be changed")                     \
+    X(STATE_CONFLICT, "FG060", 409, "the transition is not allowed from the current state") \
+    X(INTERNAL_ERROR, "FG999", 500, "internal error")
+
+enum class ErrorCode {
+#define FLOWGRES_ERROR_ENUM(code, sqlstate, http, summary) code,
+    FLOWGRES_ERROR_CODES(FLOWGRES_ERROR_ENUM)
+#undef FLOWGRES_ERROR_ENUM
+};
+
+struct ErrorInfo {
+    ErrorCode code;
+    std::string_view name;      // "APP_NOT_FOUND"
+    std::string_view sqlstate;  // "FG040"
+    int http_status;
+    std::string_view summary;
+};
+
+const ErrorInfo &error_info(ErrorCode code);
+std::optional<ErrorCode> error_code_from_name(std::string_view name);
+std::optional<ErrorCode> error_code_from_sqlstate(std::string_view sqlstate);
+
+// All codes, for documentation and tests.
+const ErrorInfo *error_table_begin();
+const ErrorInfo *error_table_end();
+
+// The exception every flowgres rule violation travels as, inside C++ only. `details_json` is a
+// JSON value (object or array) placed under "details" of the error DETAIL; "null" when none.
+class Error : public std::exception {
+public:
+    Error(ErrorCode code, std::string message, std::string details_json = "null")
+        : code_(code), message_(std::move(message)), details_json_(std::move(details_json)) {}
+
+    ErrorCode code() const { return code_; }
+    const std::string &message() const { return message_; }
+    const std::string &details_json() const { return details_json_; }
+    const char *what() const noexcept override { return message_.c_str(); }
+
+    // {"error_code": "...", "details": ...}: the DETAIL text of the PostgreSQL error.
+    std::string detail_document() const;
+
+private:
+    ErrorCode code_;
+    std::string message_;
+    std::string details_json_;
+};
+
+// A validation failure naming one field: details are [{"field": f, "message": m}].
+Error field_error(std::string_view field, std::string_view message);
+
+// Collects every problem of a document so the caller hears all of them at once.
+class ValidationProblems {
+public:
+    void add(std::string_view field, std::string_view message);
+    bool empty() const { return count_ == 0; }
+    // Throws VALIDATION_FAILED listing every problem; does nothing when there are none.
+    void throw_if_any() const;
+
+private:
+    std::string first_;
+    std::string details_ = "[";
+    size_t count_ = 0;
+};
+
+}  // namespace flowgres

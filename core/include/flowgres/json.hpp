@@ -1,0 +1,30 @@
+// Ownership and small conveniences over jansson, shared by the extension and the daemon.
+// Not for: schema validation (each validator owns its rules) or streaming large documents.
+#pragma once
+
+#include <jansson.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace flowgres {
+
+struct JsonDeleter {
+    void operator()(json_t *value) const { json_decref(value); }
+};
+using Json = std::unique_ptr<json_t, JsonDeleter>;
+
+// Parses a JSON document; throws Error(BAD_REQUEST) naming `what` on malformed text.
+Json parse_json(std::string_view text, std::string_view what);
+
+// Compact, key order kept, non-ASCII kept as UTF-8.
+std::string dump_json(const json_t *value);
+
+// A JSON string literal for `text` (quotes and escapes included).
+std::string json_quote(std::string_view text);
+
+// Human name of a JSON type, for messages: "object", "string", …
+const char *json_type_name(const json_t *value);
+
+}  // namespace flowgres

@@ -1,0 +1,53 @@
+// jansson glue: parse with a clear error, dump compactly, quote strings.
+#include "flowgres/json.hpp"
+
+#include "flowgres/errors.hpp"
+
+#include <cstdlib>
+
+namespace flowgres {
+
+Json parse_json(std::string_view text, std::string_view what) {
+    json_error_t error;
+    // JSON_DECODE_ANY: callers decide which top-level types they accept, with a named message.
+    Json value(json_loadb(text.data(), text.size(), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &error));
+    if (!value) {
+        throw Error(ErrorCode::BAD_REQUEST,
+                    std::string(what) + " is not valid JSON: " + error.text,
+                    "{\"field\":" + json_quote(what) + "}");
+    }
+    return value;
+}
+
+std::string dump_json(const json_t *value) {
+    char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    if (text == nullptr) return "null";
+    std::string out(text);
+    std::free(text);
+    return out;
+}
+
+std::string json_quote(std::string_view text) {
+    Json value(json_stringn(text.data(), text.size()));
+    if (!value) {
+        // jansson refuses invalid UTF-8; callers validate text first, so this is a last resort.
+        return "\"\"";
+    }
+    return dump_json(value.get());
+}
+
+const char *json_type_name(const json_t *value) {
+    switch (json_typeof(value)) {
+        case JSON_OBJECT: return "object";
+        case JSON_ARRAY: return "array";
+        case JSON_STRING: return "string";
+        case JSON_INTEGER: return "integer";
+        case JSON_REAL: return "number";
+        case JSON_TRUE:
+        case JSON_FALSE: return "boolean";
+        case JSON_NULL: return "null";
+    }
+    return "unknown";
+}
+
+}  // namespace flowgres

@@ -1,0 +1,35 @@
+// Who a statement acts for (DESIGN.md "Identity and the SQL API").
+//  1. A member of flowgres_service (the daemon's role) or a superuser with the GUC
+//     flowgres.actor set acts as that user (the daemon sets it per request with SET LOCAL).
+//  2. A role mapped to a user (users.pg_role) acts as that user.
+//  3. A superuser or BYPASSRLS role with neither is the platform's operator: the system actor,
+//     allowed everything, recorded in audit rows by role name.
+// The role consulted is the "outer" user: SET ROLE counts, SECURITY DEFINER does not.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "spi.hpp"
+
+namespace flowgres {
+
+struct Actor {
+    enum class Kind { system, user };
+    Kind kind = Kind::system;
+    std::string user_id;    // empty for the system actor
+    std::string role_name;  // the PostgreSQL role behind the call
+
+    bool is_system() const { return kind == Kind::system; }
+    SqlParam user_param() const { return is_system() ? SqlParam() : SqlParam(user_id); }
+};
+
+std::optional<Actor> find_actor();
+
+// The actor, or UNAUTHENTICATED when the caller maps to no active user.
+Actor require_actor();
+
+// The system actor only (user creation, workspace status): else PERMISSION_DENIED.
+Actor require_system_actor();
+
+}  // namespace flowgres

@@ -1,0 +1,16 @@
+// Audit rows (DESIGN.md "Audit"): one per mutation, written by the mutating function in its own
+// transaction, so a rolled-back mutation leaves no audit row and a committed one always has one.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "actor.hpp"
+
+namespace flowgres {
+
+// `metadata_json` must be a JSON object; the actor's role name is added to it.
+void write_audit(const Actor &actor, const std::string &workspace_id, std::string_view action,
+                 std::string_view target_type, const std::string &target_id, const std::string &metadata_json = "{}");
+
+}  // namespace flowgres

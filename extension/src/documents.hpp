@@ -1,0 +1,29 @@
+// Shared pieces of the SQL API's bodies: reading "changes" objects, picking free slugs, and the
+// JSON documents functions return for each kind of row.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "flowgres/json.hpp"
+
+namespace flowgres {
+
+// The jsonb argument `field` as an object; VALIDATION_FAILED naming it otherwise.
+Json parse_object_argument(const std::string &text, std::string_view field);
+
+// The documents returned by workspace_* functions: the row plus the actor's role.
+std::string workspace_document(const std::string &workspace_id, const std::string &role);
+
+// An app row with its access policy and current version summary.
+std::string app_document(const std::string &app_id);
+
+// `base` if free, else base-2, base-3 … (trimmed to 63 characters); `is_taken` asks the table.
+std::string first_free_slug(std::string base, const std::function<bool(const std::string &)> &is_taken);
+
+// A slug made from free text that passes check_slug (padded with `suffix` when too short or
+// reserved).
+std::string slug_from_text(std::string_view text, std::string_view suffix);
+
+}  // namespace flowgres

@@ -1,0 +1,48 @@
+// Every SQL-callable function's C++ body, by area. entry_points.cpp binds each to its symbol.
+#pragma once
+
+#include "boundary.hpp"
+
+namespace flowgres {
+
+// actor and permission
+SqlValue current_actor_id(CallArgs &);
+SqlValue has_permission(CallArgs &);
+SqlValue error_codes(CallArgs &);
+// user.cpp
+SqlValue user_create(CallArgs &);
+SqlValue user_get(CallArgs &);
+// workspace.cpp
+SqlValue workspace_create(CallArgs &);
+SqlValue workspace_get(CallArgs &);
+SqlValue workspace_list(CallArgs &);
+SqlValue workspace_update(CallArgs &);
+SqlValue workspace_delete(CallArgs &);
+SqlValue workspace_restore(CallArgs &);
+// member.cpp
+SqlValue member_invite(CallArgs &);
+SqlValue member_accept(CallArgs &);
+SqlValue member_list(CallArgs &);
+SqlValue member_update_role(CallArgs &);
+SqlValue member_remove(CallArgs &);
+// app.cpp
+SqlValue app_create(CallArgs &);
+SqlValue app_get(CallArgs &);
+SqlValue app_list(CallArgs &);
+SqlValue app_update(CallArgs &);
+SqlValue app_duplicate(CallArgs &);
+// version.cpp
+SqlValue version_create(CallArgs &);
+SqlValue version_list(CallArgs &);
+SqlValue version_get(CallArgs &);
+SqlValue version_diff(CallArgs &);
+// lifecycle.cpp
+SqlValue app_publish(CallArgs &);
+SqlValue app_rollback(CallArgs &);
+SqlValue app_deprecate(CallArgs &);
+SqlValue app_archive(CallArgs &);
+// access_policy.cpp
+SqlValue access_policy_get(CallArgs &);
+SqlValue access_policy_update(CallArgs &);
+
+}  // namespace flowgres

@@ -1,0 +1,33 @@
+// _PG_init (pg_cron's shape): refuse to load unless preloaded, define the flowgres.* settings
+// and reserve the prefix. Shared memory and background workers are registered here as they
+// arrive (rate limits, maintenance worker).
+#include "postgres.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+
+void _PG_init(void);
+}
+
+namespace {
+
+char *actor_setting = nullptr;
+int workspace_restore_days = 30;
+
+}  // namespace
+
+extern "C" void _PG_init(void) {
+    if (!process_shared_preload_libraries_in_progress)
+        ereport(ERROR, (errmsg("flowgres must be loaded via shared_preload_libraries"),
+                        errhint("Add flowgres to shared_preload_libraries in postgresql.conf and restart.")));
+
+    // Set per transaction by the daemon (SET LOCAL); honoured only for flowgres_service members
+    // and superusers, so an ordinary role cannot act for someone else by setting it.
+    DefineCustomStringVariable("flowgres.actor", "The flowgres user id the current statement acts for.",
+                               "Honoured only for members of flowgres_service and superusers.",
+                               &actor_setting, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("flowgres.workspace_restore_days",
+                            "Days a soft-deleted workspace can still be restored.", nullptr,
+                            &workspace_restore_days, 30, 0, 3650, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("flowgres");
+}

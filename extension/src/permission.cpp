@@ -1,0 +1,85 @@
+// Workspace and app permission checks, and the SQL function has_permission.
+#include "permission.hpp"
+
+#include "boundary.hpp"
+#include "flowgres/errors.hpp"
+#include "flowgres/permissions.hpp"
+
+namespace flowgres {
+namespace {
+
+// One statement: the workspace, and the actor's active role with its permission list.
+constexpr std::string_view kWorkspaceWithRole = R"sql(
+    select w.status, w.plan, r.name,
+           coalesce(r.permissions ? $3, false)
+    from flowgres.workspaces w
+    left join flowgres.workspace_members m
+           on m.workspace_id = w.id and m.user_id = $2::uuid and m.status = 'active'
+    left join flowgres.workspace_roles r on r.id = m.role_id
+    where w.id = $1::uuid)sql";
+
+}  // namespace
+
+WorkspaceAccess require_workspace_permission(const Actor &actor, const std::string &workspace_id,
+                                             std::string_view permission, WorkspaceUse use) {
+    SqlResult result = query(kWorkspaceWithRole, {workspace_id, actor.user_param(), std::string(permission)});
+    if (result.rows.empty()) throw Error(ErrorCode::WORKSPACE_NOT_FOUND, "workspace " + workspace_id + " not found");
+    const SqlRow &row = result.rows[0];
+    WorkspaceAccess access{workspace_id, row.text(0), row.text(1), actor.is_system() ? "operator" : row[2].value_or("")};
+
+    if (!actor.is_system() && access.role.empty())
+        throw Error(ErrorCode::WORKSPACE_NOT_FOUND, "workspace " + workspace_id + " not found");
+    if (access.status == "deleted" && use != WorkspaceUse::restore)
+        throw Error(ErrorCode::WORKSPACE_NOT_FOUND, "workspace " + workspace_id + " is deleted");
+    if (use == WorkspaceUse::write && access.status != "active")
+        throw Error(ErrorCode::WORKSPACE_INACTIVE, "workspace " + workspace_id + " is " + access.status);
+    if (!actor.is_system() && !permission.empty() && row.text(3) != "t")
+        throw Error(ErrorCode::PERMISSION_DENIED,
+                    "role " + access.role + " lacks permission " + std::string(permission),
+                    "{\"permission\":\"" + std::string(permission) + "\"}");
+    return access;
+}
+
+AppAccess require_app_permission(const Actor &actor, const std::string &app_id, std::string_view permission,
+                                 WorkspaceUse use) {
+    SqlResult result = query("select workspace_id, status, slug, current_version_id from flowgres.apps where id = $1::uuid",
+                             {app_id});
+    if (result.rows.empty()) throw Error(ErrorCode::APP_NOT_FOUND, "app " + app_id + " not found");
+    const SqlRow &row = result.rows[0];
+    AppAccess access;
+    try {
+        access.workspace = require_workspace_permission(actor, row.text(0), permission, use);
+    } catch (const Error &error) {
+        // The app's workspace is invisible to this actor: so is the app.
+        if (error.code() == ErrorCode::WORKSPACE_NOT_FOUND)
+            throw Error(ErrorCode::APP_NOT_FOUND, "app " + app_id + " not found");
+        throw;
+    }
+    access.app_id = app_id;
+    access.status = row.text(1);
+    access.slug = row.text(2);
+    access.current_version_id = row[3];
+    return access;
+}
+
+// has_permission(user_id, workspace_id, permission) → boolean. Answers for the actor itself,
+// for fellow members of the workspace, and for the operator; others learn nothing.
+SqlValue has_permission(CallArgs &args) {
+    std::string user_id = args.required_uuid(0, "user_id");
+    std::string workspace_id = args.required_uuid(1, "workspace_id");
+    std::string permission = args.required_text(2, "permission");
+    if (!is_known_permission(permission)) throw field_error("permission", "is not a known permission");
+    Actor actor = require_actor();
+    if (!actor.is_system() && actor.user_id != user_id)
+        require_workspace_permission(actor, workspace_id, "", WorkspaceUse::read);
+    auto granted = query_value(R"sql(
+        select coalesce(bool_or(r.permissions ? $3), false)
+        from flowgres.workspace_members m
+        join flowgres.workspace_roles r on r.id = m.role_id
+        join flowgres.workspaces w on w.id = m.workspace_id and w.status <> 'deleted'
+        where m.workspace_id = $1::uuid and m.user_id = $2::uuid and m.status = 'active')sql",
+                               {workspace_id, user_id, permission});
+    return SqlValue::boolean(granted && *granted == "t");
+}
+
+}  // namespace flowgres

@@ -1,0 +1,42 @@
+// Statements run through SPI with text parameters and text results, plans prepared once per
+// backend and kept (SPI_keepplan). Parameters are always bound; SQL text never holds input.
+// Not for: the runtime hot path's typed statements (they get their own prepared plans).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flowgres {
+
+using SqlParam = std::optional<std::string>;  // nullopt binds NULL
+
+struct SqlRow {
+    std::vector<std::optional<std::string>> values;
+    const std::optional<std::string> &operator[](size_t column) const { return values.at(column); }
+    // The column's text; throws INTERNAL_ERROR for NULL (for columns declared NOT NULL).
+    const std::string &text(size_t column) const;
+};
+
+struct SqlResult {
+    std::vector<SqlRow> rows;
+    uint64_t processed = 0;  // rows affected by INSERT/UPDATE/DELETE without RETURNING
+};
+
+void spi_connect();
+void spi_finish();
+
+// Every parameter is typed text: write `$1::uuid`, `$2::jsonb` in the statement.
+SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params = {});
+
+// A statement built at run time (utility commands such as GRANT, whose identifiers were quoted
+// by format('%I')); not prepared, not cached.
+void run_statement(const std::string &sql);
+
+// The first column of the first row, or nullopt when there is no row (or it is NULL).
+std::optional<std::string> query_value(std::string_view sql, std::initializer_list<SqlParam> params = {});
+
+}  // namespace flowgres

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# A private PostgreSQL 15 cluster in a directory: its own port, socket directory and log, with
+# flowgres preloaded. As root the server runs as the `postgres` system user (initdb and
+# postgres refuse root); otherwise as the calling user.
+#
+#   cluster.sh up DIR PORT     create (once) and start; idempotent
+#   cluster.sh down DIR        stop (fast shutdown); idempotent
+#   cluster.sh restart DIR     restart with the same settings
+set -euo pipefail
+
+bin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+[ -x "$bin/initdb" ] || bin=/usr/lib/postgresql/15/bin
+
+command=${1:?usage: cluster.sh up|down|restart DIR [PORT]}
+dir=$(realpath -m "${2:?cluster directory}")
+
+as_server_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+case "$command" in
+up)
+    port=${3:?port}
+    if [ ! -f "$dir/pgdata/PG_VERSION" ]; then
+        mkdir -p "$dir"
+        if [ "$(id -u)" -eq 0 ]; then
+            install -d -o postgres -g postgres "$dir/pgdata" "$dir/sock" "$dir/log"
+        else
+            mkdir -p "$dir/pgdata" "$dir/sock" "$dir/log"
+        fi
+        as_server_user "$bin/initdb" -D "$dir/pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/log/initdb.log"
+        cat >>"$dir/pgdata/postgresql.conf" <<CONF
+# flowgres
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir/sock'
+shared_preload_libraries = 'flowgres'
+max_connections = 200
+CONF
+    fi
+    if ! as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+        as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -w -t 60 start >/dev/null
+    fi
+    ;;
+down)
+    if [ -f "$dir/pgdata/PG_VERSION" ] && as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+        as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -m fast -w -t 60 stop >/dev/null
+    fi
+    ;;
+restart)
+    as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -m fast -w -t 60 restart >/dev/null
+    ;;
+*)
+    echo "usage: cluster.sh up|down|restart DIR [PORT]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make test`: every suite against a throwaway cluster (never ./var/). Prints each suite's
+# output, then one closing line "N passed, N failed" over all of them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+root=$(mktemp -d /tmp/flowgres-test.XXXXXX)
+chmod 755 "$root"
+# A free port: start from a random one in a private range and step past any in use.
+port=$((40000 + RANDOM % 20000))
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+
+cleanup() {
+    scripts/cluster.sh down "$root/cluster" >/dev/null 2>&1 || true
+    rm -rf "$root"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+
+echo "== unit (ctest)"
+ctest_output=$(ctest --test-dir build --output-on-failure 2>&1)
+echo "$ctest_output" | tail -n 30
+ctest_total=$(echo "$ctest_output" | sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p')
+ctest_failed=$(echo "$ctest_output" | sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p')
+if [ -z "$ctest_total" ]; then
+    failed=$((failed + 1))
+else
+    passed=$((passed + ctest_total - ctest_failed))
+    failed=$((failed + ctest_failed))
+fi
+
+echo "== pgTAP (pg_prove)"
+scripts/cluster.sh up "$root/cluster" "$port"
+socket="$root/cluster/sock"
+psql_test() { psql -h "$socket" -p "$port" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+psql_test -d postgres -c "create database flowgres_test"
+psql_test -d flowgres_test -c "create extension pgtap" -c "create extension flowgres"
+export FLOWGRES_TEST_SOCKET=$socket FLOWGRES_TEST_PORT=$port
+prove_output=$(pg_prove -h "$socket" -p "$port" -U postgres -d flowgres_test tests/pgtap/*.sql 2>&1)
+echo "$prove_output" | grep -v "^\s*ok\b" | tail -n 60
+tap_total=$(echo "$prove_output" | sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p')
+tap_failed=$(echo "$prove_output" | sed -n 's/.*Failed \([0-9]*\)\/[0-9]* subtests.*/\1/p' | awk '{sum += $1} END {print sum + 0}')
+tap_failed=${tap_failed:-0}
+if [ -z "$tap_total" ]; then
+    failed=$((failed + 1))
+else
+    # A file that died before its plan counts as one failure more than its failed subtests.
+    bad_files=$(echo "$prove_output" | grep -cE "Wstat: [1-9]|Bad plan|No plan found" || true)
+    passed=$((passed + tap_total - tap_failed))
+    failed=$((failed + tap_failed + bad_files))
+fi
+
+for suite in tests/integration/*_test.sh; do
+    [ -e "$suite" ] || continue
+    echo "== integration: $suite"
+    if "$suite" "$socket" "$port"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
