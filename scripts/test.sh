@@ -36,7 +36,7 @@ scripts/cluster.sh up "$root/cluster" "$port"
 socket="$root/cluster/sock"
 psql_test() { psql -h "$socket" -p "$port" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 psql_test -d postgres -c "create database flowgres_test"
-psql_test -d flowgres_test -c "create extension pgtap" -c "create extension flowgres"
+psql_test -d flowgres_test -c "create extension pgtap" -c "create extension flowgres" -f tests/pgtap/setup/helpers.sql
 export FLOWGRES_TEST_SOCKET=$socket FLOWGRES_TEST_PORT=$port
 prove_output=$(pg_prove -h "$socket" -p "$port" -U postgres -d flowgres_test tests/pgtap/*.sql 2>&1)
 echo "$prove_output" | grep -v "^\s*ok\b" | tail -n 60

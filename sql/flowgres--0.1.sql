@@ -137,8 +137,9 @@ create table apps (
     created_at          timestamptz not null default now(),
     updated_at          timestamptz not null default now(),
     constraint apps_workspace_id_slug_key unique (workspace_id, slug),
-    -- Every state but draft has been published, so it has a current version.
-    check (status = 'draft' or current_version_id is not null)
+    -- published and deprecated apps have been published, so they have a current version
+    -- (an archived app may be an abandoned draft).
+    check (status in ('draft', 'archived') or current_version_id is not null)
 );
 create index apps_status_idx on apps (status);
 create index apps_workspace_id_created_at_idx on apps (workspace_id, created_at desc);
