@@ -7,7 +7,6 @@
 #   test     every suite against a throwaway cluster; ends with "N passed, N failed"
 SHELL := /bin/bash
 JOBS  ?= $(shell nproc)
-SUDO  := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: deps build install run stop test clean
 
@@ -20,7 +19,7 @@ build: deps
 	@$(MAKE) -s -C extension -j $(JOBS)
 
 install: build
-	@$(SUDO) $(MAKE) -s -C extension install >/dev/null
+	@scripts/install-extension.sh
 
 run: install
 	@scripts/run.sh
