@@ -168,10 +168,13 @@ create table app_versions (
     changelog     text check (char_length(changelog) <= 10000),
     created_by    uuid references users (id) on delete set null,
     created_at    timestamptz not null default now(),
+    -- Creation order, exact even within one transaction (where created_at ties); since each
+    -- version must exceed the last, it is also semantic-version order.
+    sequence      bigint generated always as identity,
     constraint app_versions_app_id_version_key unique (app_id, version)
 );
 create index app_versions_created_at_idx on app_versions (created_at);
-create index app_versions_app_id_created_at_idx on app_versions (app_id, created_at desc);
+create index app_versions_app_id_sequence_idx on app_versions (app_id, sequence desc);
 
 alter table apps add constraint apps_current_version_id_fkey
     foreign key (current_version_id) references app_versions (id);

@@ -279,7 +279,7 @@ SqlValue app_duplicate(CallArgs &args) {
         select $2::uuid, v.workspace_id, v.version, v.workflow, v.ui_schema, v.db_schema, v.config,
                'Copied from app ' || $1 || ' version ' || v.version, $3::uuid
         from flowgres.app_versions v where v.app_id = $1::uuid
-        order by v.created_at desc, v.id limit 1)sql",
+        order by v.sequence desc limit 1)sql",
           {app_id, copy_id, actor.user_param()});
     query(R"sql(
         update flowgres.app_access_policies c set

@@ -95,7 +95,7 @@ SqlValue version_list(CallArgs &args) {
         select coalesce(jsonb_agg(jsonb_build_object('id', v.id, 'app_id', v.app_id, 'version', v.version,
                                                      'changelog', v.changelog, 'created_by', v.created_by,
                                                      'created_at', v.created_at, 'is_current', v.id = a.current_version_id)
-                                  order by v.created_at desc, v.id), '[]')
+                                  order by v.sequence desc), '[]')
         from flowgres.app_versions v join flowgres.apps a on a.id = v.app_id
         where v.app_id = $1::uuid)sql",
                             {app_id});
