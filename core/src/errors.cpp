@@ -50,6 +50,13 @@ void ValidationProblems::add(std::string_view field, std::string_view message) {
     count_++;
 }
 
+void ValidationProblems::add(std::string_view field, const Error &error) {
+    // field_error's message is "<field>: <message>"; keep the part after the field name.
+    const std::string &message = error.message();
+    size_t colon = message.find(": ");
+    add(field, colon == std::string::npos ? std::string_view(message) : std::string_view(message).substr(colon + 2));
+}
+
 void ValidationProblems::throw_if_any() const {
     if (count_ == 0) return;
     std::string message = first_;

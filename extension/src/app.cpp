@@ -220,9 +220,7 @@ SqlValue app_update(CallArgs &args) {
                 throw field_error(name, "is not a known field (name, slug, description, icon)");
             }
         } catch (const Error &error) {
-            std::string message = error.message();
-            size_t colon = message.find(": ");
-            problems.add(name, colon == std::string::npos ? message : message.substr(colon + 2));
+            problems.add(name, error);
         }
     }
     problems.throw_if_any();

@@ -182,9 +182,7 @@ SqlValue workspace_update(CallArgs &args) {
                 throw field_error(name, "is not a known field");
             }
         } catch (const Error &error) {
-            // Collect every field's problem; field_error's message starts with "<field>: ".
-            std::string message = error.message();
-            problems.add(name, message.substr(message.find(": ") == std::string::npos ? 0 : message.find(": ") + 2));
+            problems.add(name, error);  // collect every field's problem, not just the first
         }
     }
     problems.throw_if_any();

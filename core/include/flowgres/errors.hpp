@@ -87,6 +87,8 @@ Error field_error(std::string_view field, std::string_view message);
 class ValidationProblems {
 public:
     void add(std::string_view field, std::string_view message);
+    // Records a field_error() thrown by a single-field check, under `field`.
+    void add(std::string_view field, const Error &error);
     bool empty() const { return count_ == 0; }
     // Throws VALIDATION_FAILED listing every problem; does nothing when there are none.
     void throw_if_any() const;
