@@ -289,3 +289,44 @@ bool is_ip_or_cidr(std::string_view text) {
 }
 
 }  // namespace flowgres
+
+namespace flowgres {
+
+bool is_iso8601_timestamp(std::string_view text) {
+    size_t at = 0;
+    auto digits = [&](size_t count) {
+        if (at + count > text.size()) return false;
+        for (size_t i = 0; i < count; i++)
+            if (text[at + i] < '0' || text[at + i] > '9') return false;
+        at += count;
+        return true;
+    };
+    auto literal = [&](char c) {
+        if (at < text.size() && text[at] == c) {
+            at++;
+            return true;
+        }
+        return false;
+    };
+    if (!digits(4) || !literal('-') || !digits(2) || !literal('-') || !digits(2)) return false;
+    int month = std::stoi(std::string(text.substr(5, 2))), day = std::stoi(std::string(text.substr(8, 2)));
+    if (month < 1 || month > 12 || day < 1 || day > 31) return false;
+    if (at == text.size()) return true;
+    if (!literal('T') && !literal(' ')) return false;
+    if (!digits(2) || !literal(':') || !digits(2)) return false;
+    if (literal(':')) {
+        if (!digits(2)) return false;
+        if (literal('.')) {
+            size_t start = at;
+            while (at < text.size() && text[at] >= '0' && text[at] <= '9') at++;
+            if (at == start || at - start > 6) return false;
+        }
+    }
+    if (at == text.size() || literal('Z')) return at == text.size();
+    if (!literal('+') && !literal('-')) return false;
+    if (!digits(2)) return false;
+    if (literal(':') && !digits(2)) return false;
+    return at == text.size();
+}
+
+}  // namespace flowgres

@@ -48,6 +48,9 @@ CallerRole caller_role() {
 std::optional<Actor> find_actor() {
     CallerRole role = caller_role();
     if (role.may_set_actor && !role.actor_setting.empty()) {
+        // 'operator' is how the daemon acts for its bootstrap admin key (configuration, not a
+        // stored user); only roles trusted to set the actor can use it.
+        if (role.actor_setting == "operator") return Actor{Actor::Kind::system, "", role.name};
         // A service that names a user must name a real, active one: never fall back silently.
         if (!is_uuid(role.actor_setting))
             throw Error(ErrorCode::UNAUTHENTICATED, "flowgres.actor is not a user id");

@@ -1,6 +1,7 @@
 // Who a statement acts for (DESIGN.md "Identity and the SQL API").
 //  1. A member of flowgres_service (the daemon's role) or a superuser with the GUC
-//     flowgres.actor set acts as that user (the daemon sets it per request with SET LOCAL).
+//     flowgres.actor set acts as that user (the daemon sets it per request with SET LOCAL);
+//     the value 'operator' makes it the system actor (the daemon's bootstrap admin key).
 //  2. A role mapped to a user (users.pg_role) acts as that user.
 //  3. A superuser or BYPASSRLS role with neither is the platform's operator: the system actor,
 //     allowed everything, recorded in audit rows by role name.

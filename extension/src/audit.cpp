@@ -1,5 +1,13 @@
-// Appends to the partitioned audit_logs table.
+// Appends to the partitioned audit_logs table, and reads a workspace's rows back.
 #include "audit.hpp"
+#include "boundary.hpp"
+#include "flowgres/errors.hpp"
+#include "flowgres/fields.hpp"
+#include "flowgres/json.hpp"
+#include "flowgres/permissions.hpp"
+#include "functions.hpp"
+#include "permission.hpp"
+#include "spi.hpp"
 
 namespace flowgres {
 
@@ -10,6 +18,100 @@ void write_audit(const Actor &actor, const std::string &workspace_id, std::strin
         values ($1::uuid, $2::uuid, $3, $4, $5, $6, $7::jsonb))sql",
           {workspace_id, actor.user_param(), actor.role_name, std::string(action), std::string(target_type), target_id,
            metadata_json});
+}
+
+}  // namespace flowgres
+
+// ---------------------------------------------------------------------------------------
+// audit_log_list: a workspace's rows, newest first, with the filters of seed §35.4.
+// ---------------------------------------------------------------------------------------
+
+
+namespace flowgres {
+namespace {
+
+constexpr long long kAuditDefaultPageSize = 50;
+constexpr long long kAuditMaxPageSize = 200;
+
+std::optional<std::string> string_filter(ValidationProblems &problems, const json_t *filters, const char *key,
+                                         size_t max_length) {
+    const json_t *value = json_object_get(filters, key);
+    if (value == nullptr || json_is_null(value)) return std::nullopt;
+    if (!json_is_string(value) || json_string_length(value) == 0 || json_string_length(value) > max_length) {
+        problems.add(key, "must be a string of 1 to " + std::to_string(max_length) + " characters");
+        return std::nullopt;
+    }
+    std::string text(json_string_value(value), json_string_length(value));
+    if (text.find('\0') != std::string::npos) {
+        problems.add(key, "must not contain NUL");
+        return std::nullopt;
+    }
+    return text;
+}
+
+long long page_filter(ValidationProblems &problems, const json_t *filters, const char *key, long long fallback,
+                      long long high) {
+    const json_t *value = json_object_get(filters, key);
+    if (value == nullptr) return fallback;
+    if (!json_is_integer(value) || json_integer_value(value) < 1 || json_integer_value(value) > high) {
+        problems.add(key, "must be an integer from 1 to " + std::to_string(high));
+        return fallback;
+    }
+    return json_integer_value(value);
+}
+
+}  // namespace
+
+SqlValue audit_log_list(CallArgs &args) {
+    std::string workspace_id = args.required_uuid(0, "workspace_id");
+    Json filters = parse_json(args.jsonb(1).value_or("{}"), "filters");
+    if (!json_is_object(filters.get())) throw field_error("filters", "must be an object");
+    ValidationProblems problems;
+    const char *known[] = {"action", "actor_user_id", "target_type", "target_id", "from", "to", "page", "page_size"};
+    const char *key;
+    json_t *value;
+    json_object_foreach(filters.get(), key, value) {
+        bool found = false;
+        for (const char *name : known) found = found || std::string_view(name) == key;
+        if (!found)
+            problems.add(key, "is not a known filter (action, actor_user_id, target_type, target_id, from, to, page, page_size)");
+    }
+    auto action = string_filter(problems, filters.get(), "action", 100);
+    auto actor_user_id = string_filter(problems, filters.get(), "actor_user_id", 36);
+    if (actor_user_id && !is_uuid(*actor_user_id)) problems.add("actor_user_id", "must be a user id");
+    auto target_type = string_filter(problems, filters.get(), "target_type", 100);
+    auto target_id = string_filter(problems, filters.get(), "target_id", 200);
+    auto from = string_filter(problems, filters.get(), "from", 64);
+    auto to = string_filter(problems, filters.get(), "to", 64);
+    long long page = page_filter(problems, filters.get(), "page", 1, 1000000);
+    long long page_size = page_filter(problems, filters.get(), "page_size", kAuditDefaultPageSize, kAuditMaxPageSize);
+    problems.throw_if_any();
+    if (from && !is_iso8601_timestamp(*from)) problems.add("from", "must be an ISO 8601 timestamp");
+    if (to && !is_iso8601_timestamp(*to)) problems.add("to", "must be an ISO 8601 timestamp");
+    problems.throw_if_any();
+
+    Actor actor = require_actor();
+    require_workspace_permission(actor, workspace_id, permission::logs_view, WorkspaceUse::read);
+    auto list = query_value(R"sql(
+        with matching as (
+            select * from flowgres.audit_logs
+            where workspace_id = $1::uuid
+              and ($2::text is null or action = $2)
+              and ($3::uuid is null or actor_user_id = $3::uuid)
+              and ($4::text is null or target_type = $4)
+              and ($5::text is null or target_id = $5)
+              and ($6::timestamptz is null or created_at >= $6::timestamptz)
+              and ($7::timestamptz is null or created_at < $7::timestamptz))
+        select jsonb_build_object(
+            'items', (select coalesce(jsonb_agg(to_jsonb(page_rows) order by created_at desc, id desc), '[]')
+                      from (select * from matching order by created_at desc, id desc
+                            limit $8::bigint offset $9::bigint) page_rows),
+            'meta', jsonb_build_object('page', $10::bigint, 'page_size', $8::bigint,
+                                       'total', (select count(*) from matching),
+                                       'total_pages', ceil((select count(*) from matching)::numeric / $8::bigint)::bigint)))sql",
+                            {workspace_id, action, actor_user_id, target_type, target_id, from, to,
+                             std::to_string(page_size), std::to_string((page - 1) * page_size), std::to_string(page)});
+    return SqlValue::jsonb(list.value());
 }
 
 }  // namespace flowgres

@@ -47,6 +47,8 @@ Datum to_datum(const SqlValue &value, bool *is_null) {
             return (Datum)0;
         case SqlValue::Kind::boolean:
             return BoolGetDatum(value.flag);
+        case SqlValue::Kind::integer:  // SQL integer: callers keep values within int4
+            return Int32GetDatum(static_cast<int32>(value.number));
         case SqlValue::Kind::jsonb: {
             const char *text = value.text.c_str();
             return guard([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(text)); });
@@ -96,6 +98,18 @@ std::optional<std::string> CallArgs::jsonb(int position) const {
     char *cstring = guard([&] {
         Jsonb *document = DatumGetJsonbP(datum);
         return JsonbToCString(nullptr, &document->root, VARSIZE(document));
+    });
+    std::string out(cstring);
+    pfree(cstring);
+    return out;
+}
+
+std::optional<std::string> CallArgs::timestamptz(int position) const {
+    if (is_null(position)) return std::nullopt;
+    Datum datum = call_info(fcinfo_)->args[position].value;
+    // In the session's DateStyle, which a later ::timestamptz in the same session reads back.
+    char *cstring = guard([&] {
+        return DatumGetCString(DirectFunctionCall1(timestamptz_out, datum));
     });
     std::string out(cstring);
     pfree(cstring);

@@ -14,15 +14,18 @@ namespace flowgres {
 
 // What a SQL function returns; the kind must match its SQL declaration.
 struct SqlValue {
-    enum class Kind { null, jsonb, boolean, uuid, text };
+    enum class Kind { null, jsonb, boolean, uuid, text, integer };
     Kind kind = Kind::null;
     std::string text;  // jsonb document, uuid or text
     bool flag = false;
+    long long number = 0;
 
     static SqlValue null() { return {}; }
     static SqlValue jsonb(std::string document) { return {Kind::jsonb, std::move(document), false}; }
     static SqlValue boolean(bool value) { return {Kind::boolean, {}, value}; }
     static SqlValue uuid(std::string value) { return {Kind::uuid, std::move(value), false}; }
+    static SqlValue text_value(std::string value) { return {Kind::text, std::move(value), false}; }
+    static SqlValue integer(long long value) { return {Kind::integer, {}, false, value}; }
 };
 
 // The arguments of the current SQL call, read as plain C++ values. Each reader takes the
@@ -37,6 +40,8 @@ public:
     std::optional<std::string> uuid(int position) const;
     std::optional<std::string> jsonb(int position) const;
     std::optional<bool> boolean(int position) const;
+    // A timestamptz argument as PostgreSQL prints it (read back with ::timestamptz).
+    std::optional<std::string> timestamptz(int position) const;
     std::optional<long long> integer(int position) const;
 
     std::string required_text(int position, std::string_view name) const;

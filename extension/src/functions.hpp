@@ -44,5 +44,19 @@ SqlValue app_archive(CallArgs &);
 // access_policy.cpp
 SqlValue access_policy_get(CallArgs &);
 SqlValue access_policy_update(CallArgs &);
+// api_key.cpp
+SqlValue api_key_create(CallArgs &);
+SqlValue api_key_list(CallArgs &);
+SqlValue api_key_rotate(CallArgs &);
+SqlValue api_key_revoke(CallArgs &);
+SqlValue api_key_authenticate(CallArgs &);
+SqlValue api_key_touch(CallArgs &);
+// idempotency.cpp
+SqlValue idempotency_claim(CallArgs &);
+SqlValue idempotency_complete(CallArgs &);
+SqlValue idempotency_release(CallArgs &);
+SqlValue idempotency_purge(CallArgs &);
+// audit.cpp
+SqlValue audit_log_list(CallArgs &);
 
 }  // namespace flowgres

@@ -35,6 +35,18 @@ namespace flowgres {
     X(VERSION_EXISTS, "FG051", 409, "this version exists for the app")                       \
     X(VERSION_IMMUTABLE, "FG052", 409, "app versions cannot be changed")                     \
     X(STATE_CONFLICT, "FG060", 409, "the transition is not allowed from the current state") \
+    X(API_KEY_NOT_FOUND, "FG070", 404, "no such API key")                                    \
+    X(IDEMPOTENCY_CONFLICT, "FG080", 409, "the idempotency key was used with another request") \
+    X(IDEMPOTENCY_IN_PROGRESS, "FG081", 409, "the first request with this key is in flight")  \
+    X(NOT_FOUND, "FG090", 404, "no such route")                                              \
+    X(METHOD_NOT_ALLOWED, "FG091", 405, "the route does not accept this method")             \
+    X(PAYLOAD_TOO_LARGE, "FG092", 413, "the request body is too large")                      \
+    X(URI_TOO_LONG, "FG093", 414, "the request target is too long")                          \
+    X(HEADERS_TOO_LARGE, "FG094", 431, "the request header block is too large")              \
+    X(UNSUPPORTED_MEDIA_TYPE, "FG095", 415, "the request body must be application/json")     \
+    X(RATE_LIMITED, "FG096", 429, "too many requests")                                       \
+    X(DB_UNAVAILABLE, "FG097", 503, "the database is unreachable or busy")                  \
+    X(SHUTTING_DOWN, "FG098", 503, "the server is shutting down")                            \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

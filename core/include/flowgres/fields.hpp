@@ -61,4 +61,8 @@ bool is_origin(std::string_view text);
 // An IPv4/IPv6 address or CIDR block.
 bool is_ip_or_cidr(std::string_view text);
 
+// "2026-11-23", "2026-11-23T10:00:00Z", "2026-11-23 10:00:00.5+01:00": dates and times
+// PostgreSQL reads as timestamptz the same way everywhere (no month names, no "now").
+bool is_iso8601_timestamp(std::string_view text);
+
 }  // namespace flowgres

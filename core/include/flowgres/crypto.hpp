@@ -1,0 +1,26 @@
+// Hashing and random tokens (OpenSSL), shared by the extension and the daemon so both derive
+// the same stored form of an API key. Not for: encryption of secrets (that is the provisioner's).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace flowgres {
+
+// Lowercase hex of SHA-256(data).
+std::string sha256_hex(std::string_view data);
+
+// `count` bytes from the operating system's CSPRNG, as unpadded base64url.
+std::string random_token(size_t count);
+
+// Constant-time equality, for comparing secrets.
+bool secrets_equal(std::string_view left, std::string_view right);
+
+// API keys: "fgk_" + 43 characters of base64url (32 random bytes).
+inline constexpr std::string_view kApiKeyPrefix = "fgk_";
+std::string new_api_key();
+bool looks_like_api_key(std::string_view text);
+// "fgk_AbCd…wXyZ": enough to recognise a key in a list, too little to use it.
+std::string api_key_preview(std::string_view key);
+
+}  // namespace flowgres

@@ -1,0 +1,81 @@
+// SHA-256, CSPRNG tokens and API key shapes on OpenSSL's libcrypto.
+#include "flowgres/crypto.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace flowgres {
+namespace {
+
+std::string base64url(const unsigned char *data, size_t size) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    out.reserve((size * 4 + 2) / 3);
+    size_t i = 0;
+    for (; i + 2 < size; i += 3) {
+        unsigned value = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+        out += alphabet[(value >> 18) & 63];
+        out += alphabet[(value >> 12) & 63];
+        out += alphabet[(value >> 6) & 63];
+        out += alphabet[value & 63];
+    }
+    if (size - i == 1) {
+        unsigned value = data[i] << 16;
+        out += alphabet[(value >> 18) & 63];
+        out += alphabet[(value >> 12) & 63];
+    } else if (size - i == 2) {
+        unsigned value = (data[i] << 16) | (data[i + 1] << 8);
+        out += alphabet[(value >> 18) & 63];
+        out += alphabet[(value >> 12) & 63];
+        out += alphabet[(value >> 6) & 63];
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("SHA-256 failed");
+    static const char hex[] = "0123456789abcdef";
+    std::string out(length * 2, '0');
+    for (unsigned i = 0; i < length; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    return out;
+}
+
+std::string random_token(size_t count) {
+    std::vector<unsigned char> bytes(count);
+    if (RAND_bytes(bytes.data(), static_cast<int>(count)) != 1) throw std::runtime_error("the CSPRNG failed");
+    return base64url(bytes.data(), bytes.size());
+}
+
+bool secrets_equal(std::string_view left, std::string_view right) {
+    if (left.size() != right.size()) return false;
+    return CRYPTO_memcmp(left.data(), right.data(), left.size()) == 0;
+}
+
+std::string new_api_key() { return std::string(kApiKeyPrefix) + random_token(32); }
+
+bool looks_like_api_key(std::string_view text) {
+    if (text.size() != kApiKeyPrefix.size() + 43 || text.substr(0, kApiKeyPrefix.size()) != kApiKeyPrefix) return false;
+    for (char c : text.substr(kApiKeyPrefix.size()))
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return false;
+    return true;
+}
+
+std::string api_key_preview(std::string_view key) {
+    if (key.size() < kApiKeyPrefix.size() + 8) return std::string(kApiKeyPrefix) + "…";
+    return std::string(key.substr(0, kApiKeyPrefix.size() + 4)) + "…" + std::string(key.substr(key.size() - 4));
+}
+
+}  // namespace flowgres
