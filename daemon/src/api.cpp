@@ -1,0 +1,315 @@
+// Request handling: built-ins, authentication, the database call, idempotency, logging.
+#include "api.hpp"
+
+#include <chrono>
+
+#include "arguments.hpp"
+#include "flowgres/crypto.hpp"
+#include "flowgres/json.hpp"
+#include "log.hpp"
+
+namespace flowgres::daemon {
+
+using Clock = std::chrono::steady_clock;
+
+struct Application::Call {
+    http::Request request;
+    http::Responder responder;
+    TraceContext trace;
+    Clock::time_point started;
+    std::string route_label;  // metrics and logs: the operation, or the built-in path
+    const Route *route = nullptr;
+    SqlArguments arguments;
+    bool operator_key = false;
+    std::string key_hash;
+    std::string idempotency_key;
+    bool answered = false;
+};
+
+namespace {
+
+constexpr const char *kActorIsOperator = "select set_config('flowgres.actor', 'operator', true)";
+constexpr const char *kAuthenticate = "select flowgres.api_key_authenticate($1, $2)";
+
+// The route's call wrapped so the stored response commits with it (seed §105).
+std::string idempotent_sql(const Route &route) {
+    std::string inner = "flowgres." + std::string(route.function) + "(";
+    for (size_t i = 0; i < route.arguments.size(); i++) {
+        if (i) inner += ", ";
+        inner += "$" + std::to_string(i + 3) + "::" + field_type_name(route.arguments[i].type);
+    }
+    return "select flowgres.idempotency_complete($1::text, $2::integer, " + inner + "))::text";
+}
+
+// Bearer token of the Authorization header ("Bearer" matched case-insensitively, RFC 6750 §2.1).
+std::optional<std::string> bearer_token(const http::Request &request) {
+    auto header = request.header("authorization");
+    if (!header || header->size() < 7) return std::nullopt;
+    std::string scheme(header->substr(0, 7));
+    for (char &c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme != "bearer ") return std::nullopt;
+    std::string_view token = header->substr(7);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    return std::string(token);
+}
+
+}  // namespace
+
+Application::Application(const Config &config, uv_loop_t *loop, pg::Pool &pool, WorkerMetrics &metrics, int worker_index,
+                         int worker_count, const std::string &openapi_json)
+    : config_(config),
+      loop_(loop),
+      pool_(pool),
+      metrics_(metrics),
+      worker_index_(worker_index),
+      worker_count_(worker_count),
+      openapi_json_(openapi_json) {}
+
+Application::~Application() = default;
+
+size_t Application::body_limit(const http::Request &request) const {
+    RouteMatch match = match_route(request.method, request.path);
+    if (match.route && match.route->max_body_bytes) return match.route->max_body_bytes;
+    return static_cast<size_t>(config_.max_body_bytes);
+}
+
+http::Response Application::refusal(int status, const std::string &code, const std::string &message) const {
+    http::Request empty;
+    TraceContext trace = trace_context_of(empty);
+    ErrorCode error = error_code_from_name(code).value_or(ErrorCode::BAD_REQUEST);
+    http::Response response = error_response(error, message, "null", trace);
+    response.status = status;  // 408 and 505 have no code of their own
+    metrics_.record_request("refused", "", status, 0);
+    if (log_enabled(LogLevel::info))
+        log_line(LogLevel::info, "request refused",
+                 {{"request_id", trace.request_id}, {"status", std::to_string(status), true}, {"error_code", code}});
+    return response;
+}
+
+void Application::handle(http::Request &&request, http::Responder responder) {
+    auto call = std::make_shared<Call>(Call{std::move(request), std::move(responder), {}, Clock::now(), {}, nullptr, {}, false, {}, {}, false});
+    call->trace = trace_context_of(call->request);
+    const std::string &path = call->request.path;
+    const std::string &method = call->request.method;
+    bool reads = method == "GET" || method == "HEAD";
+
+    if (path == "/health" || path == "/ready" || path == "/metrics" || path == "/openapi.json") {
+        call->route_label = path;
+        if (!reads) {
+            http::Response response = error_response(ErrorCode::METHOD_NOT_ALLOWED, "use GET", "null", call->trace);
+            response.with_header("Allow", "GET, HEAD");
+            return finish(call, std::move(response));
+        }
+        if (path == "/health") return finish(call, success_response(200, "{\"status\":\"ok\"}", call->trace));
+        if (path == "/metrics") {
+            http::Response response;
+            response.body = metrics_registry().render(http::HttpServer::global_open_connections().load(), worker_count_);
+            response.with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                .with_header("X-Request-Id", call->trace.request_id);
+            return finish(call, std::move(response));
+        }
+        if (path == "/openapi.json") {
+            http::Response response;
+            response.body = openapi_json_;
+            response.with_header("Content-Type", "application/json").with_header("X-Request-Id", call->trace.request_id);
+            return finish(call, std::move(response));
+        }
+        // /ready: the database answers a statement through this worker's pool.
+        pool_.run({pg::Statement{"select 1", {}}}, [this, call](pg::JobResult &&result) {
+            if (result.outcome == pg::JobResult::Outcome::ok)
+                finish(call, success_response(200, "{\"status\":\"ready\",\"database\":\"ok\"}", call->trace));
+            else
+                finish_error(call, ErrorCode::DB_UNAVAILABLE, "the database is not reachable",
+                             "{\"database\":" + json_quote(result.message) + "}");
+        });
+        return;
+    }
+
+    RouteMatch match = match_route(method, path);
+    if (!match.route) {
+        call->route_label = "unmatched";
+        if (!match.allowed_methods.empty()) {
+            std::string allow;
+            for (const auto &name : match.allowed_methods) allow += (allow.empty() ? "" : ", ") + name;
+            http::Response response = error_response(ErrorCode::METHOD_NOT_ALLOWED,
+                                                     method + " is not allowed here; allowed: " + allow, "null", call->trace);
+            response.with_header("Allow", allow);
+            return finish(call, std::move(response));
+        }
+        return finish_error(call, ErrorCode::NOT_FOUND, "no route for " + method + " " + path.substr(0, 200));
+    }
+    call->route = match.route;
+    call->route_label = match.route->operation;
+
+    auto token = bearer_token(call->request);
+    if (!token) return finish_error(call, ErrorCode::UNAUTHENTICATED, "an Authorization: Bearer API key is required");
+    if (!looks_like_api_key(*token))
+        return finish_error(call, ErrorCode::UNAUTHENTICATED, "the API key is missing, invalid, expired or revoked",
+                            "{\"reason\":\"malformed_key\"}");
+    call->operator_key = !config_.admin_key.empty() && secrets_equal(*token, config_.admin_key);
+    if (!call->operator_key) call->key_hash = sha256_hex(*token);
+
+    try {
+        call->arguments = build_arguments(*match.route, match, call->request);
+    } catch (const Error &error) {
+        return finish_error(call, error.code(), error.message(), error.details_json());
+    }
+
+    if (auto key = call->request.header("idempotency-key"); key && method == "POST") {
+        call->idempotency_key = std::string(*key);
+        return run_idempotent_call(call);
+    }
+    run_call(call);
+}
+
+pg::Statement Application::actor_statement(const Call &call) const {
+    if (call.operator_key) return pg::Statement{kActorIsOperator, {}};
+    return pg::Statement{kAuthenticate, {call.key_hash, std::string(required_scope(*call.route))}};
+}
+
+void Application::run_call(std::shared_ptr<Call> call) {
+    std::vector<pg::Statement> statements;
+    statements.push_back(actor_statement(*call));
+    statements.push_back(pg::Statement{route_sql(*call->route), call->arguments});
+    pool_.run(std::move(statements), [this, call](pg::JobResult &&result) {
+        if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
+        if (!call->operator_key && result.values[0]) used_keys_.insert(*result.values[0]);
+        finish(call, success_response(call->route->success_status, result.values[1].value_or("null"), call->trace));
+    });
+}
+
+// Claim (own transaction, so a concurrent duplicate sees it) → call + stored response (one
+// transaction) → on failure, release the claim so a retry runs again.
+void Application::run_idempotent_call(std::shared_ptr<Call> call) {
+    std::string request_hash = sha256_hex(call->request.method + " " + call->request.path + "\n" + call->request.query +
+                                          "\n" + call->request.body);
+    std::vector<pg::Statement> claim;
+    claim.push_back(actor_statement(*call));
+    claim.push_back(pg::Statement{"select flowgres.idempotency_claim($1, $2, $3)::text",
+                                  {call->idempotency_key, std::string(call->route->operation), request_hash}});
+    pool_.run(std::move(claim), [this, call](pg::JobResult &&claimed) {
+        if (claimed.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, claimed);
+        Json state = parse_json(claimed.values[1].value_or("{}"), "claim");
+        if (std::string_view(json_string_value(json_object_get(state.get(), "state")) ?: "") == "replay") {
+            int status = static_cast<int>(json_integer_value(json_object_get(state.get(), "status")));
+            http::Response response = success_response(status ? status : 200, dump_json(json_object_get(state.get(), "response")), call->trace);
+            response.with_header("Idempotent-Replayed", "true");
+            return finish(call, std::move(response));
+        }
+        std::vector<pg::Statement> statements;
+        statements.push_back(actor_statement(*call));
+        SqlArguments arguments = {call->idempotency_key, std::to_string(call->route->success_status)};
+        arguments.insert(arguments.end(), call->arguments.begin(), call->arguments.end());
+        statements.push_back(pg::Statement{idempotent_sql(*call->route), std::move(arguments)});
+        pool_.run(std::move(statements), [this, call](pg::JobResult &&result) {
+            if (result.outcome == pg::JobResult::Outcome::ok) {
+                if (!call->operator_key && result.values[0]) used_keys_.insert(*result.values[0]);
+                return finish(call, success_response(call->route->success_status, result.values[1].value_or("null"), call->trace));
+            }
+            auto failed = std::make_shared<pg::JobResult>(std::move(result));
+            std::vector<pg::Statement> release;
+            release.push_back(actor_statement(*call));
+            release.push_back(pg::Statement{"select flowgres.idempotency_release($1)::text", {call->idempotency_key}});
+            pool_.run(std::move(release), [this, call, failed](pg::JobResult &&) { finish_database_error(call, *failed); });
+        });
+    });
+}
+
+void Application::finish_database_error(const std::shared_ptr<Call> &call, const pg::JobResult &result) {
+    if (result.outcome == pg::JobResult::Outcome::unavailable) {
+        log_line(LogLevel::warn, "database unavailable", {{"request_id", call->trace.request_id}, {"error", result.message}});
+        return finish_error(call, ErrorCode::DB_UNAVAILABLE, "the database is unreachable or busy; retry shortly");
+    }
+    DatabaseError error = map_database_error(result.sqlstate, result.message, result.detail);
+    if (error.internal)
+        log_line(LogLevel::error, "database error",
+                 {{"request_id", call->trace.request_id},
+                  {"route", call->route_label},
+                  {"sqlstate", result.sqlstate},
+                  {"error", result.message}});
+    finish_error(call, error.code, error.message, error.details_json);
+}
+
+void Application::finish_error(const std::shared_ptr<Call> &call, ErrorCode code, std::string_view message,
+                               std::string_view details) {
+    http::Response response = error_response(code, message, details, call->trace);
+    if (code == ErrorCode::DB_UNAVAILABLE) response.with_header("Retry-After", "1");
+    if (code == ErrorCode::UNAUTHENTICATED) response.with_header("WWW-Authenticate", "Bearer realm=\"flowgres\"");
+    finish(call, std::move(response));
+}
+
+void Application::finish(const std::shared_ptr<Call> &call, http::Response response) {
+    if (call->answered) return;
+    call->answered = true;
+    double seconds = std::chrono::duration<double>(Clock::now() - call->started).count();
+    metrics_.record_request(call->route_label, call->request.method, response.status, seconds);
+    if (config_.log_requests && log_enabled(LogLevel::info)) {
+        std::string workspace_id;
+        if (call->route)
+            for (size_t i = 0; i < call->route->arguments.size() && i < call->arguments.size(); i++)
+                if (std::string_view(call->route->arguments[i].name) == "workspace_id" && call->arguments[i])
+                    workspace_id = *call->arguments[i];
+        char duration[32];
+        std::snprintf(duration, sizeof(duration), "%.3f", seconds * 1000);
+        log_line(LogLevel::info, "request",
+                 {{"trace_id", call->trace.trace_id},
+                  {"request_id", call->trace.request_id},
+                  {"method", call->request.method},
+                  {"route", call->route_label},
+                  {"status", std::to_string(response.status), true},
+                  {"duration_ms", duration, true},
+                  {"workspace_id", workspace_id},
+                  {"client", hash_ip(call->request.peer_address)}});
+    }
+    call->responder.send(response);
+}
+
+void Application::flush_key_usage(std::function<void()> done) {
+    if (used_keys_.empty()) {
+        if (done) done();
+        return;
+    }
+    std::string ids = "[";
+    for (const auto &id : used_keys_) ids += (ids.size() > 1 ? "," : "") + json_quote(id);
+    ids += "]";
+    used_keys_.clear();
+    pool_.run({pg::Statement{"select flowgres.api_key_touch($1::jsonb)::text", {ids}}}, [done](pg::JobResult &&result) {
+        if (result.outcome != pg::JobResult::Outcome::ok)
+            log_line(LogLevel::warn, "could not record API key use", {{"error", result.message}});
+        if (done) done();
+    });
+}
+
+void Application::start_background() {
+    background_started_ = true;
+    uv_timer_init(loop_, &touch_timer_);
+    touch_timer_.data = this;
+    auto touch_every = static_cast<uint64_t>(config_.api_key_touch_interval_ms);
+    uv_timer_start(&touch_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->flush_key_usage(nullptr); },
+                   touch_every, touch_every);
+    uv_timer_init(loop_, &purge_timer_);
+    purge_timer_.data = this;
+    if (worker_index_ == 0) {  // one worker purges for the whole process
+        auto purge_every = static_cast<uint64_t>(config_.idempotency_purge_interval_ms);
+        uv_timer_start(&purge_timer_, [](uv_timer_t *timer) {
+            auto *self = static_cast<Application *>(timer->data);
+            self->pool_.run({pg::Statement{"select flowgres.idempotency_purge()::text", {}}}, [](pg::JobResult &&result) {
+                if (result.outcome == pg::JobResult::Outcome::ok)
+                    log_line(LogLevel::debug, "expired idempotency keys purged", {{"count", result.values[0].value_or("0"), true}});
+            });
+        }, purge_every, purge_every);
+    }
+}
+
+void Application::stop_background(std::function<void()> done) {
+    if (!background_started_) {
+        done();
+        return;
+    }
+    background_started_ = false;
+    uv_close(reinterpret_cast<uv_handle_t *>(&touch_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&purge_timer_), nullptr);
+    flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+}
+
+}  // namespace flowgres::daemon

@@ -1,0 +1,62 @@
+// The application of one worker: the http::Handler that turns requests into responses.
+// Built-in endpoints (/health, /ready, /metrics, /openapi.json) answer here; /api/v1 routes
+// authenticate, validate, and make one pipelined database call (two when an Idempotency-Key
+// must be claimed first), then answer in the envelope, log one line and record metrics.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <set>
+#include <string>
+
+#include "config.hpp"
+#include "envelope.hpp"
+#include "http/server.hpp"
+#include "metrics.hpp"
+#include "pg/pool.hpp"
+#include "router.hpp"
+
+namespace flowgres::daemon {
+
+class Application : public http::Handler {
+public:
+    Application(const Config &config, uv_loop_t *loop, pg::Pool &pool, WorkerMetrics &metrics, int worker_index,
+                int worker_count, const std::string &openapi_json);
+    ~Application() override;
+
+    size_t body_limit(const http::Request &request) const override;
+    void handle(http::Request &&request, http::Responder responder) override;
+    http::Response refusal(int status, const std::string &code, const std::string &message) const override;
+
+    // Timers for the batched last_used_at writes and the idempotency clean-up.
+    void start_background();
+    // Writes the last key uses, then runs `done`.
+    void stop_background(std::function<void()> done);
+
+private:
+    struct Call;
+    void handle_api(std::shared_ptr<Call> call);
+    void run_call(std::shared_ptr<Call> call);
+    void run_idempotent_call(std::shared_ptr<Call> call);
+    void finish(const std::shared_ptr<Call> &call, http::Response response);
+    void finish_error(const std::shared_ptr<Call> &call, ErrorCode code, std::string_view message,
+                      std::string_view details = "null");
+    void finish_database_error(const std::shared_ptr<Call> &call, const pg::JobResult &result);
+    pg::Statement actor_statement(const Call &call) const;
+    void flush_key_usage(std::function<void()> done);
+
+    const Config &config_;
+    uv_loop_t *loop_;
+    pg::Pool &pool_;
+    WorkerMetrics &metrics_;
+    int worker_index_;
+    int worker_count_;
+    const std::string &openapi_json_;
+    std::set<std::string> used_keys_;
+    uv_timer_t touch_timer_{};
+    uv_timer_t purge_timer_{};
+    bool background_started_ = false;
+};
+
+}  // namespace flowgres::daemon

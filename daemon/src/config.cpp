@@ -1,0 +1,217 @@
+// The configuration table and its three sources.
+#include "config.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "flowgres/crypto.hpp"
+
+namespace flowgres::daemon {
+namespace {
+
+enum class Type { string, integer, boolean };
+
+struct Key {
+    const char *name;
+    Type type;
+    std::string Config::*text = nullptr;
+    int64_t Config::*number = nullptr;
+    bool Config::*flag = nullptr;
+    int64_t min = 0;
+    int64_t max = 0;
+    const char *description;
+};
+
+// Every key, its type, its bounds and what it does. Nothing reloads on SIGHUP yet: a change
+// takes a restart, which the graceful shutdown makes cheap.
+const std::vector<Key> &keys() {
+    static const std::vector<Key> table = {
+        {"listen_host", Type::string, &Config::listen_host, nullptr, nullptr, 0, 0, "IPv4 address to listen on"},
+        {"port", Type::integer, nullptr, &Config::port, nullptr, 1, 65535, "TCP port"},
+        {"workers", Type::integer, nullptr, &Config::workers, nullptr, 0, 256,
+         "event-loop threads, each with its own SO_REUSEPORT socket and database pool; 0 = one per core"},
+        {"database_url", Type::string, &Config::database_url, nullptr, nullptr, 0, 0,
+         "libpq connection string of the control-plane database (required)"},
+        {"db_pool_size", Type::integer, nullptr, &Config::db_pool_size, nullptr, 1, 200, "database connections per worker"},
+        {"db_pipeline_depth", Type::integer, nullptr, &Config::db_pipeline_depth, nullptr, 1, 1000,
+         "requests in flight on one database connection (pipeline mode)"},
+        {"db_queue_timeout_ms", Type::integer, nullptr, &Config::db_queue_timeout_ms, nullptr, 1, 600000,
+         "how long a request waits for a database connection before 503 DB_UNAVAILABLE"},
+        {"db_statement_timeout_ms", Type::integer, nullptr, &Config::db_statement_timeout_ms, nullptr, 1, 3600000,
+         "statement_timeout of the daemon's database sessions"},
+        {"admin_key", Type::string, &Config::admin_key, nullptr, nullptr, 0, 0,
+         "bootstrap admin key (fgk_ + 43 base64url characters): acts as the platform operator"},
+        {"max_body_bytes", Type::integer, nullptr, &Config::max_body_bytes, nullptr, 1, 1 << 30,
+         "largest request body (routes may set their own) → 413"},
+        {"max_header_bytes", Type::integer, nullptr, &Config::max_header_bytes, nullptr, 1024, 1 << 20,
+         "largest request line + header block → 431"},
+        {"max_url_bytes", Type::integer, nullptr, &Config::max_url_bytes, nullptr, 256, 1 << 20, "longest request target → 414"},
+        {"header_timeout_ms", Type::integer, nullptr, &Config::header_timeout_ms, nullptr, 100, 3600000,
+         "time to receive a whole request once it starts → 408 and close"},
+        {"idle_timeout_ms", Type::integer, nullptr, &Config::idle_timeout_ms, nullptr, 100, 86400000,
+         "keep-alive connection idle time before it is closed"},
+        {"max_connections", Type::integer, nullptr, &Config::max_connections, nullptr, 1, 1000000,
+         "open connections per worker; past it a connection gets 503 and is closed"},
+        {"shutdown_timeout_ms", Type::integer, nullptr, &Config::shutdown_timeout_ms, nullptr, 0, 3600000,
+         "on SIGTERM, how long in-flight requests may take before connections are cut"},
+        {"log_level", Type::string, &Config::log_level, nullptr, nullptr, 0, 0, "debug, info, warn or error"},
+        {"log_requests", Type::boolean, nullptr, nullptr, &Config::log_requests, 0, 0, "one JSON log line per request"},
+        {"api_key_touch_interval_ms", Type::integer, nullptr, &Config::api_key_touch_interval_ms, nullptr, 100, 3600000,
+         "how often the API keys used since the last time get their last_used_at written (one batched update)"},
+        {"idempotency_purge_interval_ms", Type::integer, nullptr, &Config::idempotency_purge_interval_ms, nullptr, 1000,
+         86400000, "how often expired idempotency keys are deleted"},
+    };
+    return table;
+}
+
+const Key *find_key(const std::string &name) {
+    for (const Key &key : keys())
+        if (name == key.name) return &key;
+    return nullptr;
+}
+
+void assign(Config &config, const Key &key, const std::string &value, const std::string &source) {
+    auto problem = [&](const std::string &what) { return ConfigError(std::string(key.name) + " (" + source + "): " + what); };
+    switch (key.type) {
+        case Type::string: config.*key.text = value; break;
+        case Type::integer: {
+            errno = 0;
+            char *end = nullptr;
+            long long number = std::strtoll(value.c_str(), &end, 10);
+            if (value.empty() || *end != '\0' || errno != 0) throw problem("\"" + value + "\" is not an integer");
+            if (number < key.min || number > key.max)
+                throw problem(std::to_string(number) + " is outside " + std::to_string(key.min) + ".." + std::to_string(key.max));
+            config.*key.number = number;
+            break;
+        }
+        case Type::boolean:
+            if (value == "true" || value == "on" || value == "1") config.*key.flag = true;
+            else if (value == "false" || value == "off" || value == "0") config.*key.flag = false;
+            else throw problem("\"" + value + "\" is not a boolean (true/false)");
+            break;
+    }
+}
+
+std::string trim(const std::string &text) {
+    size_t start = text.find_first_not_of(" \t\r");
+    size_t end = text.find_last_not_of(" \t\r");
+    return start == std::string::npos ? "" : text.substr(start, end - start + 1);
+}
+
+// `key = value` lines; '#' starts a comment; values may be single- or double-quoted.
+void read_file(Config &config, const std::string &path) {
+    std::ifstream file(path);
+    if (!file) throw ConfigError("config: cannot read " + path);
+    std::string line;
+    int number = 0;
+    while (std::getline(file, line)) {
+        number++;
+        std::string text = trim(line);
+        if (text.empty() || text[0] == '#') continue;
+        size_t equals = text.find('=');
+        std::string where = path + ":" + std::to_string(number);
+        if (equals == std::string::npos) throw ConfigError(where + ": expected key = value");
+        std::string name = trim(text.substr(0, equals));
+        std::string value = trim(text.substr(equals + 1));
+        if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0])
+            value = value.substr(1, value.size() - 2);
+        else if (size_t hash = value.find(" #"); hash != std::string::npos)
+            value = trim(value.substr(0, hash));
+        const Key *key = find_key(name);
+        if (!key) throw ConfigError(name + " (" + where + "): unknown key");
+        assign(config, *key, value, where);
+    }
+}
+
+void validate(const Config &config) {
+    if (config.database_url.empty())
+        throw ConfigError("database_url: is required (config file, FLOWGRES_DATABASE_URL or --database_url)");
+    if (!config.admin_key.empty() && !looks_like_api_key(config.admin_key))
+        throw ConfigError("admin_key: must be fgk_ followed by 43 base64url characters (make one with `flowgresd --new-key`)");
+    if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warn" && config.log_level != "error")
+        throw ConfigError("log_level: must be debug, info, warn or error");
+    if (config.listen_host.find_first_not_of("0123456789.") != std::string::npos)
+        throw ConfigError("listen_host: must be an IPv4 address such as 127.0.0.1");
+}
+
+}  // namespace
+
+std::vector<ConfigKeyInfo> config_keys() {
+    Config defaults;
+    std::vector<ConfigKeyInfo> out;
+    for (const Key &key : keys()) {
+        ConfigKeyInfo info{key.name, "", "", key.description};
+        switch (key.type) {
+            case Type::string: info.type = "string"; info.default_value = defaults.*key.text; break;
+            case Type::integer: info.type = "integer"; info.default_value = std::to_string(defaults.*key.number); break;
+            case Type::boolean: info.type = "boolean"; info.default_value = defaults.*key.flag ? "true" : "false"; break;
+        }
+        out.push_back(info);
+    }
+    return out;
+}
+
+std::string usage_text() {
+    std::ostringstream out;
+    out << "usage: flowgresd [--config FILE] [--KEY=VALUE ...]\n"
+           "       flowgresd --new-key      print a fresh API key (for admin_key)\n\n"
+           "Every key may be set in the file (key = value), as FLOWGRES_<KEY> in the environment,\n"
+           "or as --key=value; later sources win (file < environment < flags).\n\nkeys:\n";
+    for (const auto &key : config_keys()) {
+        out << "  " << key.name << " (" << key.type;
+        if (!key.default_value.empty()) out << ", default " << key.default_value;
+        out << ")\n      " << key.description << "\n";
+    }
+    return out.str();
+}
+
+bool load_config(Config &config, const std::vector<std::string> &arguments, char **environment) {
+    // Flags are gathered first, so --config names the file before the file is read.
+    std::string config_path;
+    std::vector<std::pair<std::string, std::string>> flags;
+    for (size_t i = 0; i < arguments.size(); i++) {
+        const std::string &argument = arguments[i];
+        if (argument == "--help" || argument == "-h") return false;
+        if (argument.rfind("--", 0) != 0) throw ConfigError(argument + ": unexpected argument (flags are --key=value)");
+        std::string name = argument.substr(2), value;
+        size_t equals = name.find('=');
+        if (equals != std::string::npos) {
+            value = name.substr(equals + 1);
+            name = name.substr(0, equals);
+        } else {
+            if (i + 1 >= arguments.size()) throw ConfigError(name + " (flag): needs a value");
+            value = arguments[++i];
+        }
+        for (char &c : name)
+            if (c == '-') c = '_';
+        if (name == "config") config_path = value;
+        else flags.emplace_back(name, value);
+    }
+    if (config_path.empty())
+        if (const char *path = std::getenv("FLOWGRES_CONFIG")) config_path = path;
+    if (!config_path.empty()) read_file(config, config_path);
+
+    for (char **entry = environment; entry && *entry; entry++) {
+        std::string text = *entry;
+        if (text.rfind("FLOWGRES_", 0) != 0) continue;
+        size_t equals = text.find('=');
+        std::string name = text.substr(9, equals - 9);
+        for (char &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (name == "config") continue;
+        // The environment carries other tools' FLOWGRES_* too (make run's FLOWGRES_PG_PORT):
+        // only names of keys are read from it.
+        if (const Key *key = find_key(name)) assign(config, *key, text.substr(equals + 1), "FLOWGRES_" + text.substr(9, equals - 9));
+    }
+    for (const auto &[name, value] : flags) {
+        const Key *key = find_key(name);
+        if (!key) throw ConfigError(name + " (flag): unknown key; see --help");
+        assign(config, *key, value, "flag");
+    }
+    validate(config);
+    return true;
+}
+
+}  // namespace flowgres::daemon

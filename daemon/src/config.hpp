@@ -1,0 +1,54 @@
+// flowgresd's configuration: one declarative table of keys (pgbouncer's CF_ABS is the model),
+// read from a file (--config), then FLOWGRES_<KEY> environment variables, then --key=value
+// flags; later sources win. A bad value stops start-up with a message naming the key.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace flowgres::daemon {
+
+struct Config {
+    std::string listen_host = "127.0.0.1";
+    int64_t port = 8080;
+    int64_t workers = 0;  // 0: one per core
+    std::string database_url;
+    int64_t db_pool_size = 4;  // connections per worker
+    int64_t db_pipeline_depth = 16;
+    int64_t db_queue_timeout_ms = 5000;
+    int64_t db_statement_timeout_ms = 30000;
+    std::string admin_key;
+    int64_t max_body_bytes = 1024 * 1024;
+    int64_t max_header_bytes = 16 * 1024;
+    int64_t max_url_bytes = 8 * 1024;
+    int64_t header_timeout_ms = 10000;
+    int64_t idle_timeout_ms = 60000;
+    int64_t max_connections = 10000;
+    int64_t shutdown_timeout_ms = 10000;
+    std::string log_level = "info";
+    bool log_requests = true;
+    int64_t api_key_touch_interval_ms = 10000;
+    int64_t idempotency_purge_interval_ms = 600000;
+};
+
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct ConfigKeyInfo {
+    std::string name;  // "db_pool_size"
+    std::string type;  // "integer", "string", "boolean"
+    std::string default_value;
+    std::string description;
+};
+std::vector<ConfigKeyInfo> config_keys();
+
+// argv without the program name. Returns false when --help was asked for (usage printed by
+// the caller). Throws ConfigError naming the key at fault.
+bool load_config(Config &config, const std::vector<std::string> &arguments, char **environment);
+
+std::string usage_text();
+
+}  // namespace flowgres::daemon

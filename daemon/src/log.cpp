@@ -1,0 +1,92 @@
+// Log line formatting and masking.
+#include "log.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <regex>
+
+#include "flowgres/crypto.hpp"
+#include "flowgres/json.hpp"
+
+namespace flowgres::daemon {
+namespace {
+std::atomic<int> current_level{static_cast<int>(LogLevel::info)};
+
+const char *level_name(LogLevel level) {
+    switch (level) {
+        case LogLevel::debug: return "debug";
+        case LogLevel::info: return "info";
+        case LogLevel::warn: return "warn";
+        case LogLevel::error: return "error";
+    }
+    return "info";
+}
+
+std::string timestamp() {
+    auto now = std::chrono::system_clock::now();
+    auto seconds = std::chrono::system_clock::to_time_t(now);
+    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm parts{};
+    gmtime_r(&seconds, &parts);
+    char text[64];
+    std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
+                  parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
+    return text;
+}
+}  // namespace
+
+void set_log_level(std::string_view level) {
+    LogLevel value = level == "debug" ? LogLevel::debug
+                     : level == "warn" ? LogLevel::warn
+                     : level == "error" ? LogLevel::error
+                                        : LogLevel::info;
+    current_level = static_cast<int>(value);
+}
+
+bool log_enabled(LogLevel level) { return static_cast<int>(level) >= current_level.load(std::memory_order_relaxed); }
+
+void log_line(LogLevel level, std::string_view message, const std::vector<LogField> &fields) {
+    if (!log_enabled(level)) return;
+    std::string line = "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(level) + "\",\"msg\":" +
+                       json_quote(mask_pii(message));
+    for (const auto &field : fields) {
+        line += ",";
+        line += json_quote(field.name);
+        line += ":";
+        line += field.is_json ? field.value : json_quote(mask_pii(field.value));
+    }
+    line += "}\n";
+    // One write per line: lines from several workers never interleave mid-line.
+    std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+std::string hash_ip(std::string_view address) {
+    static const std::string salt = [] {
+        const char *value = std::getenv("FLOWGRES_LOG_SALT");
+        return std::string(value ? value : "flowgres");
+    }();
+    if (address.empty()) return "";
+    return "ip:" + sha256_hex(salt + std::string(address)).substr(0, 16);
+}
+
+std::string mask_pii(std::string_view text) {
+    // Fast path: most messages hold nothing to mask.
+    if (text.find('@') == std::string_view::npos && text.find("fgk_") == std::string_view::npos &&
+        text.find("earer") == std::string_view::npos && text.find("eyJ") == std::string_view::npos)
+        return std::string(text);
+    static const std::regex email(R"(([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))");
+    static const std::regex api_key(R"(fgk_[A-Za-z0-9_-]+)");
+    static const std::regex bearer(R"(([Bb]earer)\s+[^\s",]+)");
+    static const std::regex jwt(R"(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)");
+    std::string out(text);
+    out = std::regex_replace(out, bearer, "$1 [REDACTED]");
+    out = std::regex_replace(out, api_key, "fgk_[REDACTED]");
+    out = std::regex_replace(out, jwt, "[REDACTED_JWT]");
+    out = std::regex_replace(out, email, "$1***@$2");
+    return out;
+}
+
+}  // namespace flowgres::daemon

@@ -1,0 +1,134 @@
+// Recording and rendering.
+#include "metrics.hpp"
+
+#include <memory>
+#include <sstream>
+
+namespace flowgres::daemon {
+
+void WorkerMetrics::record_request(const std::string &route, const std::string &method, int status, double seconds) {
+    std::string key = route + '\x1f' + method + '\x1f' + std::to_string(status);
+    std::lock_guard lock(mutex_);
+    RequestSeries &series = requests_[key];
+    series.count++;
+    series.sum_seconds += seconds;
+    for (size_t i = 0; i < kLatencyBuckets.size(); i++)
+        if (seconds <= kLatencyBuckets[i]) {
+            series.buckets[i]++;
+            break;
+        }
+}
+
+void WorkerMetrics::set_pool(const PoolGauges &gauges) {
+    std::lock_guard lock(mutex_);
+    pool_ = gauges;
+}
+
+WorkerMetrics &MetricsRegistry::add_worker() {
+    std::lock_guard lock(mutex_);
+    workers_.push_back(std::make_unique<WorkerMetrics>());
+    return *workers_.back();
+}
+
+namespace {
+std::string label_value(const std::string &text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
+std::string number(double value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+}
+}  // namespace
+
+std::string MetricsRegistry::render(long open_connections, int workers) {
+    std::map<std::string, RequestSeries> requests;
+    PoolGauges pool;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto &worker : workers_) {
+            std::lock_guard worker_lock(worker->mutex_);
+            for (const auto &[key, series] : worker->requests_) {
+                RequestSeries &total = requests[key];
+                total.count += series.count;
+                total.sum_seconds += series.sum_seconds;
+                for (size_t i = 0; i < series.buckets.size(); i++) total.buckets[i] += series.buckets[i];
+            }
+            pool.size += worker->pool_.size;
+            pool.connected += worker->pool_.connected;
+            pool.in_use += worker->pool_.in_use;
+            pool.waiting += worker->pool_.waiting;
+        }
+    }
+    std::ostringstream out;
+    out << "# HELP flowgres_http_requests_total HTTP requests answered, by route, method and status.\n"
+           "# TYPE flowgres_http_requests_total counter\n";
+    auto labels_of = [](const std::string &key) {
+        size_t first = key.find('\x1f'), second = key.find('\x1f', first + 1);
+        return "route=\"" + label_value(key.substr(0, first)) + "\",method=\"" +
+               label_value(key.substr(first + 1, second - first - 1)) + "\",status=\"" + key.substr(second + 1) + "\"";
+    };
+    for (const auto &[key, series] : requests)
+        out << "flowgres_http_requests_total{" << labels_of(key) << "} " << series.count << "\n";
+    out << "# HELP flowgres_http_request_duration_seconds Time from a request's last byte to its response.\n"
+           "# TYPE flowgres_http_request_duration_seconds histogram\n";
+    for (const auto &[key, series] : requests) {
+        std::string labels = labels_of(key);
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < kLatencyBuckets.size(); i++) {
+            cumulative += series.buckets[i];
+            out << "flowgres_http_request_duration_seconds_bucket{" << labels << ",le=\"" << number(kLatencyBuckets[i])
+                << "\"} " << cumulative << "\n";
+        }
+        out << "flowgres_http_request_duration_seconds_bucket{" << labels << ",le=\"+Inf\"} " << series.count << "\n";
+        out << "flowgres_http_request_duration_seconds_sum{" << labels << "} " << number(series.sum_seconds) << "\n";
+        out << "flowgres_http_request_duration_seconds_count{" << labels << "} " << series.count << "\n";
+    }
+    out << "# HELP flowgres_http_connections_open Client connections open now.\n"
+           "# TYPE flowgres_http_connections_open gauge\n"
+           "flowgres_http_connections_open "
+        << open_connections
+        << "\n"
+           "# HELP flowgres_workers Event-loop workers.\n"
+           "# TYPE flowgres_workers gauge\n"
+           "flowgres_workers "
+        << workers
+        << "\n"
+           "# HELP flowgres_db_pool_size Database connections configured, over all workers.\n"
+           "# TYPE flowgres_db_pool_size gauge\n"
+           "flowgres_db_pool_size "
+        << pool.size
+        << "\n"
+           "# HELP flowgres_db_pool_connected Database connections up.\n"
+           "# TYPE flowgres_db_pool_connected gauge\n"
+           "flowgres_db_pool_connected "
+        << pool.connected
+        << "\n"
+           "# HELP flowgres_db_pool_in_use Database connections with a statement in flight.\n"
+           "# TYPE flowgres_db_pool_in_use gauge\n"
+           "flowgres_db_pool_in_use "
+        << pool.in_use
+        << "\n"
+           "# HELP flowgres_db_pool_waiting Requests waiting for a database connection.\n"
+           "# TYPE flowgres_db_pool_waiting gauge\n"
+           "flowgres_db_pool_waiting "
+        << pool.waiting << "\n";
+    return out.str();
+}
+
+MetricsRegistry &metrics_registry() {
+    static MetricsRegistry registry;
+    return registry;
+}
+
+}  // namespace flowgres::daemon

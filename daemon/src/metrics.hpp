@@ -1,0 +1,57 @@
+// Prometheus metrics (text exposition format 0.0.4). Each worker records into its own
+// WorkerMetrics under its own mutex (uncontended on the hot path); a scrape sums them all.
+// Not for: business usage (the extension meters that).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace flowgres::daemon {
+
+inline constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+struct RequestSeries {
+    uint64_t count = 0;
+    double sum_seconds = 0;
+    std::array<uint64_t, kLatencyBuckets.size()> buckets{};  // non-cumulative here
+};
+
+struct PoolGauges {
+    int64_t size = 0;
+    int64_t connected = 0;
+    int64_t in_use = 0;
+    int64_t waiting = 0;
+};
+
+class WorkerMetrics {
+public:
+    void record_request(const std::string &route, const std::string &method, int status, double seconds);
+    void set_pool(const PoolGauges &gauges);
+
+private:
+    friend class MetricsRegistry;
+    std::mutex mutex_;
+    // key: route \x1f method \x1f status
+    std::map<std::string, RequestSeries> requests_;
+    PoolGauges pool_;
+};
+
+class MetricsRegistry {
+public:
+    WorkerMetrics &add_worker();
+    std::string render(long open_connections, int workers);
+
+private:
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<WorkerMetrics>> workers_;
+};
+
+MetricsRegistry &metrics_registry();
+
+}  // namespace flowgres::daemon

@@ -1,0 +1,272 @@
+// The route table. Order does not matter: patterns never overlap except on literal segments,
+// which win over parameters.
+#include "router.hpp"
+
+#include "http/request.hpp"
+
+namespace flowgres::daemon {
+
+namespace {
+using S = Source;
+using T = FieldType;
+
+const std::vector<Filter> kPageFilters = {
+    {"page", T::integer, "page number, from 1"},
+    {"page_size", T::integer, "rows per page"},
+};
+
+std::vector<Filter> with_pages(std::vector<Filter> filters) {
+    filters.insert(filters.end(), kPageFilters.begin(), kPageFilters.end());
+    return filters;
+}
+}  // namespace
+
+const std::vector<Route> &routes() {
+    static const std::vector<Route> table = {
+        // users (the operator creates them: bootstrap admin key)
+        {"POST", "/api/v1/users", "createUser", "users", "Create a user and their personal workspace (operator only)",
+         "user_create",
+         {{S::body_field, "email", T::text, true, "unique email"},
+          {S::body_field, "display_name", T::text, true, "1 to 100 characters"},
+          {S::body_field, "pg_role", T::text, false, "existing database role to map to the user"}},
+         {}, 201, {"USER_EMAIL_TAKEN", "USER_ROLE_TAKEN"}},
+        {"GET", "/api/v1/users/{user_id}", "getUser", "users", "Get a user (oneself, a fellow member, or any for the operator)",
+         "user_get", {{S::path, "user_id", T::uuid, true}}, {}, 200, {"USER_NOT_FOUND"}},
+
+        // API keys
+        {"POST", "/api/v1/api-keys", "createApiKey", "api-keys", "Create an API key for the caller; the key is shown once",
+         "api_key_create",
+         {{S::body_field, "name", T::text, true, "1 to 100 characters"},
+          {S::body_field, "scopes", T::json_array, false, "[\"read\"] or [\"read\", \"write\"] (default); write includes read"},
+          {S::body_field, "expires_at", T::timestamp, false, "ISO 8601; none means no expiry"}},
+         {}, 201, {}},
+        {"GET", "/api/v1/api-keys", "listApiKeys", "api-keys", "The caller's API keys (previews only)", "api_key_list", {}, {}, 200, {}},
+        {"POST", "/api/v1/users/{user_id}/api-keys", "createUserApiKey", "api-keys",
+         "Create an API key for a user (operator only); the key is shown once", "api_key_create",
+         {{S::body_field, "name", T::text, true, "1 to 100 characters"},
+          {S::body_field, "scopes", T::json_array, false, "[\"read\"] or [\"read\", \"write\"] (default)"},
+          {S::body_field, "expires_at", T::timestamp, false, "ISO 8601"},
+          {S::path, "user_id", T::uuid, true}},
+         {}, 201, {"USER_NOT_FOUND"}},
+        {"GET", "/api/v1/users/{user_id}/api-keys", "listUserApiKeys", "api-keys", "A user's API keys (operator, or the user)",
+         "api_key_list", {{S::path, "user_id", T::uuid, true}}, {}, 200, {"USER_NOT_FOUND"}},
+        {"POST", "/api/v1/api-keys/{key_id}/rotate", "rotateApiKey", "api-keys",
+         "Replace a key's secret: the old key stops working now; the new one is shown once", "api_key_rotate",
+         {{S::path, "key_id", T::uuid, true}}, {}, 200, {"API_KEY_NOT_FOUND", "STATE_CONFLICT"}},
+        {"POST", "/api/v1/api-keys/{key_id}/revoke", "revokeApiKey", "api-keys", "Revoke a key with a reason", "api_key_revoke",
+         {{S::path, "key_id", T::uuid, true}, {S::body_field, "reason", T::text, false, "up to 500 characters"}}, {}, 200,
+         {"API_KEY_NOT_FOUND", "STATE_CONFLICT"}},
+
+        // workspaces
+        {"POST", "/api/v1/workspaces", "createWorkspace", "workspaces", "Create a workspace owned by the caller",
+         "workspace_create",
+         {{S::body_field, "name", T::text, true, "1 to 80 characters"},
+          {S::body_field, "slug", T::text, false, "lowercase letters, digits and hyphens; derived from the name when absent"},
+          {S::body_field, "icon", T::text, false, ""},
+          {S::body_field, "region", T::text, false, ""}},
+         {}, 201, {"WORKSPACE_SLUG_TAKEN"}},
+        {"GET", "/api/v1/workspaces", "listWorkspaces", "workspaces", "The caller's workspaces", "workspace_list",
+         {{S::query_field, "include_deleted", T::boolean, false, "also list deleted workspaces still restorable"}}, {}, 200, {}},
+        {"GET", "/api/v1/workspaces/{workspace_id}", "getWorkspace", "workspaces", "Get a workspace", "workspace_get",
+         {{S::path, "workspace_id", T::uuid, true}}, {}, 200, {"WORKSPACE_NOT_FOUND"}},
+        {"PATCH", "/api/v1/workspaces/{workspace_id}", "updateWorkspace", "workspaces",
+         "Change name, slug, icon, plan, settings or default_app_id", "workspace_update",
+         {{S::path, "workspace_id", T::uuid, true}, {S::body_document, "changes", T::json_object, true, "the fields to change"}},
+         {}, 200, {"WORKSPACE_NOT_FOUND", "WORKSPACE_SLUG_TAKEN", "WORKSPACE_INACTIVE"}},
+        {"DELETE", "/api/v1/workspaces/{workspace_id}", "deleteWorkspace", "workspaces",
+         "Delete a workspace (restorable for the configured window)", "workspace_delete",
+         {{S::path, "workspace_id", T::uuid, true}}, {}, 200, {"WORKSPACE_NOT_FOUND", "STATE_CONFLICT"}},
+        {"POST", "/api/v1/workspaces/{workspace_id}/restore", "restoreWorkspace", "workspaces", "Restore a deleted workspace",
+         "workspace_restore", {{S::path, "workspace_id", T::uuid, true}}, {}, 200,
+         {"WORKSPACE_NOT_FOUND", "WORKSPACE_RESTORE_EXPIRED", "STATE_CONFLICT"}},
+
+        // members
+        {"GET", "/api/v1/workspaces/{workspace_id}/members", "listMembers", "members", "A workspace's members", "member_list",
+         {{S::path, "workspace_id", T::uuid, true}}, {}, 200, {"WORKSPACE_NOT_FOUND"}},
+        {"POST", "/api/v1/workspaces/{workspace_id}/members", "inviteMember", "members", "Invite an existing user by email",
+         "member_invite",
+         {{S::path, "workspace_id", T::uuid, true},
+          {S::body_field, "email", T::text, true, "the user's email"},
+          {S::body_field, "role", T::text, false, "owner, admin or member (default)"}},
+         {}, 201, {"WORKSPACE_NOT_FOUND", "USER_NOT_FOUND", "MEMBER_EXISTS", "MEMBER_QUOTA_EXCEEDED"}},
+        {"POST", "/api/v1/workspaces/{workspace_id}/members/accept", "acceptInvitation", "members",
+         "Accept the caller's invitation to a workspace", "member_accept", {{S::path, "workspace_id", T::uuid, true}}, {}, 200,
+         {"WORKSPACE_NOT_FOUND", "MEMBER_NOT_FOUND", "STATE_CONFLICT"}},
+        {"PATCH", "/api/v1/workspaces/{workspace_id}/members/{user_id}", "changeMemberRole", "members", "Change a member's role",
+         "member_update_role",
+         {{S::path, "workspace_id", T::uuid, true}, {S::path, "user_id", T::uuid, true},
+          {S::body_field, "role", T::text, true, "owner, admin or member"}},
+         {}, 200, {"WORKSPACE_NOT_FOUND", "MEMBER_NOT_FOUND", "LAST_OWNER"}},
+        {"DELETE", "/api/v1/workspaces/{workspace_id}/members/{user_id}", "removeMember", "members", "Remove a member",
+         "member_remove", {{S::path, "workspace_id", T::uuid, true}, {S::path, "user_id", T::uuid, true}}, {}, 200,
+         {"WORKSPACE_NOT_FOUND", "MEMBER_NOT_FOUND", "LAST_OWNER"}},
+
+        // audit logs
+        {"GET", "/api/v1/workspaces/{workspace_id}/audit-logs", "listAuditLogs", "audit", "A workspace's audit rows, newest first",
+         "audit_log_list",
+         {{S::path, "workspace_id", T::uuid, true}, {S::query_filters, "filters", T::json_object, false}},
+         with_pages({{"action", T::text, "e.g. app.publish"},
+                     {"actor_user_id", T::uuid, "who acted"},
+                     {"target_type", T::text, "e.g. app"},
+                     {"target_id", T::text, "the target's id"},
+                     {"from", T::timestamp, "created at or after (ISO 8601)"},
+                     {"to", T::timestamp, "created before (ISO 8601)"}}),
+         200, {"WORKSPACE_NOT_FOUND"}},
+
+        // apps
+        {"POST", "/api/v1/workspaces/{workspace_id}/apps", "createApp", "apps", "Create a draft app", "app_create",
+         {{S::path, "workspace_id", T::uuid, true},
+          {S::body_field, "name", T::text, true, "1 to 80 characters"},
+          {S::body_field, "slug", T::text, false, "derived from the name when absent"},
+          {S::body_field, "description", T::text, false, ""},
+          {S::body_field, "icon", T::text, false, ""}},
+         {}, 201, {"WORKSPACE_NOT_FOUND", "APP_SLUG_TAKEN", "APP_QUOTA_EXCEEDED", "WORKSPACE_INACTIVE"}},
+        {"GET", "/api/v1/workspaces/{workspace_id}/apps", "listApps", "apps", "A workspace's apps, filtered, sorted and paged",
+         "app_list", {{S::path, "workspace_id", T::uuid, true}, {S::query_filters, "filters", T::json_object, false}},
+         with_pages({{"status", T::text, "draft, published, deprecated or archived"},
+                     {"q", T::text, "search in name and slug"},
+                     {"sort_by", T::text, "created_at, updated_at, name, slug or status"},
+                     {"order", T::text, "asc or desc"}}),
+         200, {"WORKSPACE_NOT_FOUND"}},
+        {"GET", "/api/v1/apps/{app_id}", "getApp", "apps", "Get an app with its access policy", "app_get",
+         {{S::path, "app_id", T::uuid, true}}, {}, 200, {"APP_NOT_FOUND"}},
+        {"PATCH", "/api/v1/apps/{app_id}", "updateApp", "apps", "Change name, slug, description or icon", "app_update",
+         {{S::path, "app_id", T::uuid, true}, {S::body_document, "changes", T::json_object, true, "the fields to change"}}, {},
+         200, {"APP_NOT_FOUND", "APP_SLUG_TAKEN"}},
+        {"POST", "/api/v1/apps/{app_id}/duplicate", "duplicateApp", "apps", "Copy an app as a new draft", "app_duplicate",
+         {{S::path, "app_id", T::uuid, true},
+          {S::body_field, "name", T::text, false, ""},
+          {S::body_field, "slug", T::text, false, ""}},
+         {}, 201, {"APP_NOT_FOUND", "APP_SLUG_TAKEN", "APP_QUOTA_EXCEEDED"}},
+
+        // versions
+        {"POST", "/api/v1/apps/{app_id}/versions", "createVersion", "versions", "Add an immutable version", "version_create",
+         {{S::path, "app_id", T::uuid, true},
+          {S::body_field, "version", T::text, true, "semver, higher than every earlier version"},
+          {S::body_field, "workflow", T::json_object, true, "the workflow graph (seed §52)"},
+          {S::body_field, "ui_schema", T::json_object, false, ""},
+          {S::body_field, "db_schema", T::json_object, false, ""},
+          {S::body_field, "config", T::json_object, false, ""},
+          {S::body_field, "changelog", T::text, false, ""}},
+         // Four documents of up to 1 MiB each (the extension's cap per document).
+         {}, 201, {"APP_NOT_FOUND", "VERSION_EXISTS"}, 4 * 1024 * 1024 + 4096},
+        {"GET", "/api/v1/apps/{app_id}/versions", "listVersions", "versions", "An app's versions, newest first", "version_list",
+         {{S::path, "app_id", T::uuid, true}}, {}, 200, {"APP_NOT_FOUND"}},
+        {"GET", "/api/v1/versions/{version_id}", "getVersion", "versions", "Get a version", "version_get",
+         {{S::path, "version_id", T::uuid, true}}, {}, 200, {"VERSION_NOT_FOUND"}},
+        {"GET", "/api/v1/versions/{version_id}/diff/{other_version_id}", "diffVersions", "versions",
+         "What changed from one version to another of the same app", "version_diff",
+         {{S::path, "version_id", T::uuid, true}, {S::path, "other_version_id", T::uuid, true}}, {}, 200, {"VERSION_NOT_FOUND"}},
+
+        // lifecycle and access policy
+        {"POST", "/api/v1/apps/{app_id}/publish", "publishApp", "lifecycle", "Publish a version (default: the newest)",
+         "app_publish",
+         {{S::path, "app_id", T::uuid, true},
+          {S::body_field, "version_id", T::uuid, false, "the version to publish"},
+          {S::body_field, "access_policy", T::json_object, false, "policy changes applied with the publish"}},
+         {}, 200, {"APP_NOT_FOUND", "VERSION_NOT_FOUND", "STATE_CONFLICT"}},
+        {"POST", "/api/v1/apps/{app_id}/rollback", "rollbackApp", "lifecycle", "Serve an earlier version", "app_rollback",
+         {{S::path, "app_id", T::uuid, true}, {S::body_field, "version_id", T::uuid, true, "an earlier version"}}, {}, 200,
+         {"APP_NOT_FOUND", "VERSION_NOT_FOUND", "STATE_CONFLICT"}},
+        {"POST", "/api/v1/apps/{app_id}/deprecate", "deprecateApp", "lifecycle", "Deprecate a published app", "app_deprecate",
+         {{S::path, "app_id", T::uuid, true}}, {}, 200, {"APP_NOT_FOUND", "STATE_CONFLICT"}},
+        {"POST", "/api/v1/apps/{app_id}/archive", "archiveApp", "lifecycle", "Archive an app", "app_archive",
+         {{S::path, "app_id", T::uuid, true}}, {}, 200, {"APP_NOT_FOUND", "STATE_CONFLICT"}},
+        {"GET", "/api/v1/apps/{app_id}/access-policy", "getAccessPolicy", "access-policy", "An app's access policy",
+         "access_policy_get", {{S::path, "app_id", T::uuid, true}}, {}, 200, {"APP_NOT_FOUND"}},
+        {"PATCH", "/api/v1/apps/{app_id}/access-policy", "updateAccessPolicy", "access-policy", "Change an app's access policy",
+         "access_policy_update",
+         {{S::path, "app_id", T::uuid, true}, {S::body_document, "changes", T::json_object, true, "the fields to change"}}, {},
+         200, {"APP_NOT_FOUND"}},
+
+        {"GET", "/api/v1/error-codes", "listErrorCodes", "meta", "Every error code with its HTTP status", "error_codes", {}, {},
+         200, {}},
+    };
+    return table;
+}
+
+const char *field_type_name(FieldType type) {
+    switch (type) {
+        case T::uuid: return "uuid";
+        case T::text: return "text";
+        case T::boolean: return "boolean";
+        case T::integer: return "integer";
+        case T::timestamp: return "timestamptz";
+        case T::json_object:
+        case T::json_array:
+        case T::json_any: return "jsonb";
+    }
+    return "text";
+}
+
+std::string route_sql(const Route &route) {
+    std::string sql = "select flowgres.";
+    sql += route.function;
+    sql += "(";
+    for (size_t i = 0; i < route.arguments.size(); i++) {
+        if (i) sql += ", ";
+        sql += "$" + std::to_string(i + 1) + "::" + field_type_name(route.arguments[i].type);
+    }
+    return sql + ")::text";
+}
+
+const char *required_scope(const Route &route) { return std::string_view(route.method) == "GET" ? "read" : "write"; }
+
+namespace {
+std::vector<std::string_view> split_path(std::string_view path) {
+    std::vector<std::string_view> segments;
+    size_t start = 1;
+    while (start <= path.size()) {
+        size_t end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        segments.push_back(path.substr(start, end - start));
+        start = end + 1;
+    }
+    return segments;
+}
+}  // namespace
+
+RouteMatch match_route(std::string_view method, std::string_view path) {
+    RouteMatch result;
+    if (path.empty() || path[0] != '/') return result;
+    auto segments = split_path(path);
+    const Route *best = nullptr;
+    int best_literals = -1;
+    std::vector<std::pair<std::string, std::string>> best_parameters;
+    for (const Route &route : routes()) {
+        auto pattern = split_path(route.pattern);
+        if (pattern.size() != segments.size()) continue;
+        std::vector<std::pair<std::string, std::string>> parameters;
+        int literals = 0;
+        bool matched = true;
+        for (size_t i = 0; i < pattern.size() && matched; i++) {
+            if (pattern[i].size() > 2 && pattern[i].front() == '{') {
+                auto decoded = http::percent_decode(segments[i], false);
+                if (segments[i].empty() || !decoded) matched = false;
+                else parameters.emplace_back(std::string(pattern[i].substr(1, pattern[i].size() - 2)), *decoded);
+            } else if (pattern[i] == segments[i]) {
+                literals++;
+            } else {
+                matched = false;
+            }
+        }
+        if (!matched) continue;
+        if (method != route.method && !(method == "HEAD" && std::string_view(route.method) == "GET")) {
+            result.allowed_methods.push_back(route.method);
+            continue;
+        }
+        if (literals > best_literals) {
+            best = &route;
+            best_literals = literals;
+            best_parameters = std::move(parameters);
+        }
+    }
+    if (best) {
+        result.route = best;
+        result.path_parameters = std::move(best_parameters);
+        result.allowed_methods.clear();
+    }
+    return result;
+}
+
+}  // namespace flowgres::daemon

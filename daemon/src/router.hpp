@@ -1,0 +1,74 @@
+// The one route table of the management API, and matching a request against it. Each route is
+// one call into the extension function of the same meaning (PostgREST's thin mapping): the
+// table says where each SQL argument comes from (path, body field, the whole body, query
+// parameters) and its type, which is also what validates the request and what /openapi.json
+// describes. Not for: running the call (api.cpp) or HTTP parsing (http/).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace flowgres::daemon {
+
+enum class FieldType { uuid, text, boolean, integer, timestamp, json_object, json_array, json_any };
+
+enum class Source {
+    path,           // a {name} segment of the pattern
+    body_field,     // one member of the JSON body object
+    body_document,  // the whole JSON body object (an update's "changes")
+    query_field,    // one query parameter
+    query_filters,  // every query parameter, as a JSON object of typed filters
+};
+
+struct Argument {
+    Source source;
+    const char *name;
+    FieldType type;
+    bool required = false;
+    const char *description = "";
+};
+
+// A query parameter a query_filters argument accepts.
+struct Filter {
+    const char *name;
+    FieldType type;  // text, integer, boolean, uuid or timestamp
+    const char *description;
+};
+
+struct Route {
+    const char *method;
+    const char *pattern;    // "/api/v1/workspaces/{workspace_id}"
+    const char *operation;  // OpenAPI operationId
+    const char *tag;
+    const char *summary;
+    const char *function;  // flowgres.<function>
+    std::vector<Argument> arguments;  // in the SQL function's argument order
+    std::vector<Filter> filters;
+    int success_status = 200;
+    std::vector<const char *> errors;  // error codes beyond the common ones, for the docs
+    size_t max_body_bytes = 0;         // 0: the configured max_body_bytes
+};
+
+const std::vector<Route> &routes();
+
+// `select flowgres.<function>($1::uuid, …)::text`: the statement a route runs.
+std::string route_sql(const Route &route);
+
+// "read" for GET, "write" for the rest: the API key scope a route needs.
+const char *required_scope(const Route &route);
+
+struct RouteMatch {
+    const Route *route = nullptr;
+    std::vector<std::pair<std::string, std::string>> path_parameters;
+    std::vector<std::string> allowed_methods;  // when the path matched but the method did not
+};
+
+// Exact segment matching; {name} matches one non-empty segment (already percent-decoded).
+RouteMatch match_route(std::string_view method, std::string_view path);
+
+const char *field_type_name(FieldType type);
+
+}  // namespace flowgres::daemon
