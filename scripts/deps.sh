@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages flowgres needs, only those missing (idempotent). Runs
 # `apt-get update` first whenever it installs anything. As an ordinary user it uses sudo.
+# python3 runs the integration tests, nodejs/npm the OpenAPI validator, prometheus gives
+# promtool, wrk and nginx-light are the benchmark's load generator and HTTP-floor peer.
 set -euo pipefail
 
 packages=(
@@ -9,10 +11,15 @@ packages=(
     libuv1-dev libjansson-dev libssl-dev libc-ares-dev node-llhttp
     postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     libgtest-dev libbenchmark-dev
+    python3 nodejs npm prometheus wrk nginx-light curl
 )
 
 missing=()
 for package in "${packages[@]}"; do
+    # A Node.js from elsewhere (with its own npm) serves as well as Debian's; installing
+    # Debian's npm beside it would fight over the node binary.
+    [ "$package" = nodejs ] && command -v node >/dev/null && continue
+    [ "$package" = npm ] && command -v npm >/dev/null && continue
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -eq 0 ]; then

@@ -52,10 +52,39 @@ else
     failed=$((failed + tap_failed + bad_files))
 fi
 
-for suite in tests/integration/*_test.sh; do
+echo "== upgrade path: 0.1 → latest"
+# Released scripts are never edited: a 0.1 database must reach the current version by
+# ALTER EXTENSION UPDATE and then hold what a fresh install holds.
+if psql_test -d postgres -c "create database flowgres_upgrade" &&
+    psql_test -d flowgres_upgrade -c "create extension flowgres version '0.1'" -c "alter extension flowgres update" &&
+    [ "$(psql_test -d flowgres_upgrade -Atc "select extversion from pg_extension where extname = 'flowgres'")" = \
+      "$(sed -n "s/^default_version = '\(.*\)'/\1/p" extension/flowgres.control)" ] &&
+    [ "$(psql_test -d flowgres_upgrade -Atc "select count(*) from pg_proc where pronamespace = 'flowgres'::regnamespace")" = \
+      "$(psql_test -d flowgres_test -Atc "select count(*) from pg_proc where pronamespace = 'flowgres'::regnamespace")" ]; then
+    echo "ok: 0.1 updates to the current version with every function"
+    passed=$((passed + 1))
+else
+    echo "not ok: the upgrade path is broken"
+    failed=$((failed + 1))
+fi
+
+# Integration suites (Python, standard library only) start their own flowgresd against this
+# cluster and print "N passed, N failed" last; each suite's counts are added.
+for suite in tests/integration/*_test.py; do
     [ -e "$suite" ] || continue
     echo "== integration: $suite"
-    if "$suite" "$socket" "$port"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    suite_output=$(timeout 600 /usr/bin/python3 "$suite" 2>&1)
+    suite_status=$?
+    echo "$suite_output" | grep -E "^(FAIL|ERROR):|^(AssertionError|Traceback)|passed, .* failed" | tail -n 40
+    [ $suite_status -ne 0 ] && echo "$suite_output" | tail -n 60
+    counts=$(echo "$suite_output" | tail -n 1 | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
+    if [ -z "$counts" ]; then
+        failed=$((failed + 1))
+    else
+        passed=$((passed + ${counts% *}))
+        failed=$((failed + ${counts#* }))
+        [ $suite_status -ne 0 ] && [ "${counts#* }" -eq 0 ] && failed=$((failed + 1))
+    fi
 done
 
 echo

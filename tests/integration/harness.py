@@ -1,0 +1,203 @@
+"""Shared set-up for the daemon's integration tests: a database of its own on the throwaway
+cluster that scripts/test.sh started, a real flowgresd on a free loopback port, and small
+HTTP helpers (http.client for ordinary calls, raw sockets for protocol edge cases).
+Nothing here is mocked: every call crosses a real socket into the real daemon and database."""
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DAEMON = os.path.join(ROOT, "build", "flowgresd")
+SOCKET_DIR = os.environ.get("FLOWGRES_TEST_SOCKET", "")
+PG_PORT = os.environ.get("FLOWGRES_TEST_PORT", "")
+
+
+def psql(database, sql, *, check=True):
+    """Runs SQL as the cluster's superuser; returns stdout (tuples only, unaligned)."""
+    result = subprocess.run(
+        ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", database, "-AtX", "-v", "ON_ERROR_STOP=1",
+         "-c", sql], capture_output=True, text=True, timeout=60)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"psql failed: {result.stderr}")
+    return result.stdout.strip()
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def new_key():
+    return subprocess.run([DAEMON, "--new-key"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def fresh_database(name):
+    psql("postgres", f"drop database if exists {name} with (force)")
+    psql("postgres", f"create database {name}")
+    psql(name, "create extension flowgres")
+
+
+class Daemon:
+    """A flowgresd process with its own port; stderr (the JSON log) is kept in a file."""
+
+    def __init__(self, database, **settings):
+        self.database = database
+        self.port = free_port()
+        self.admin_key = new_key()
+        self.log_path = f"/tmp/flowgresd-test-{self.port}.log"
+        self.settings = {
+            "database_url": f"host={SOCKET_DIR} port={PG_PORT} user=postgres dbname={database}",
+            "admin_key": self.admin_key,
+            "port": str(self.port),
+            "workers": "2",
+            "db_queue_timeout_ms": "2000",
+            "shutdown_timeout_ms": "5000",
+        }
+        self.settings.update({key: str(value) for key, value in settings.items()})
+        self.process = None
+
+    def start(self, wait_ready=True):
+        arguments = [DAEMON] + [f"--{key}={value}" for key, value in self.settings.items()]
+        self.log = open(self.log_path, "w")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWGRES_")}
+        self.process = subprocess.Popen(arguments, stderr=self.log, stdout=self.log, env=env)
+        deadline = time.time() + 15
+        path = "/ready" if wait_ready else "/health"
+        while time.time() < deadline:
+            try:
+                status, _, _ = self.request("GET", path)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("flowgresd did not become ready:\n" + open(self.log_path).read()[-3000:])
+
+    def stop(self, timeout=15):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+        return self.process.returncode if self.process else None
+
+    def log_text(self):
+        with open(self.log_path) as handle:
+            return handle.read()
+
+    def request(self, method, path, body=None, key=None, headers=None, raw_body=None, timeout=10):
+        """One HTTP request on a new connection: (status, headers dict lowercased, parsed JSON or text)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        all_headers = dict(headers or {})
+        if key:
+            all_headers["Authorization"] = f"Bearer {key}"
+        payload = raw_body
+        if body is not None:
+            payload = json.dumps(body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        connection.request(method, path, body=payload, headers=all_headers)
+        response = connection.getresponse()
+        text = response.read()
+        connection.close()
+        response_headers = {name.lower(): value for name, value in response.getheaders()}
+        try:
+            document = json.loads(text) if text else None
+        except ValueError:
+            document = text.decode(errors="replace")
+        return response.status, response_headers, document
+
+    def raw(self, data, read_timeout=3.0, until_close=True):
+        """Sends raw bytes; returns everything the server wrote until it closed (or timed out)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=read_timeout) as connection:
+            connection.sendall(data)
+            return read_all(connection, read_timeout, until_close)
+
+
+def read_all(connection, timeout, until_close=True):
+    connection.settimeout(timeout)
+    chunks = []
+    try:
+        while True:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if not until_close:
+                break
+    except socket.timeout:
+        pass
+    return b"".join(chunks)
+
+
+def statuses(raw_bytes):
+    """Status codes of every response in a raw byte stream, in order."""
+    import re
+    # Bodies end without CRLF, so the next status line may follow a body directly.
+    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", raw_bytes)]
+
+
+class ApiTestCase(unittest.TestCase):
+    """One database and one daemon per test class; the operator's key is self.admin."""
+
+    database = None
+    daemon_settings = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.database = cls.database or ("it_" + cls.__name__.lower())
+        fresh_database(cls.database)
+        cls.daemon = Daemon(cls.database, **cls.daemon_settings).start()
+        cls.admin = cls.daemon.admin_key
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+
+    def call(self, method, path, body=None, key=None, **kwargs):
+        return self.daemon.request(method, path, body=body, key=key, **kwargs)
+
+    def ok(self, method, path, body=None, key=None, status=200, **kwargs):
+        code, headers, document = self.call(method, path, body, key, **kwargs)
+        self.assertEqual(code, status, f"{method} {path}: {document}")
+        self.assertEqual(document["code"], "OK")
+        return document["data"]
+
+    def fails(self, method, path, status, error_code, body=None, key=None, **kwargs):
+        code, headers, document = self.call(method, path, body, key, **kwargs)
+        self.assertEqual(code, status, f"{method} {path}: {document}")
+        self.assertEqual(document["error_code"], error_code, document)
+        self.assertEqual(document["code"], error_code)
+        self.assertIn("details", document["data"])
+        return document
+
+    _users = 0
+
+    def new_user(self, name=None):
+        """A user made by the operator, with a read+write key of their own: (user, workspace, key)."""
+        ApiTestCase._users += 1
+        name = name or f"user{ApiTestCase._users}"
+        email = f"{name}.{ApiTestCase._users}.{time.time_ns()}@example.com"
+        created = self.ok("POST", "/api/v1/users", {"email": email, "display_name": name}, self.admin, status=201)
+        key = self.ok("POST", f"/api/v1/users/{created['user']['id']}/api-keys", {"name": "test"}, self.admin, status=201)
+        return created["user"], created["workspace"], key["key"]
+
+
+def main():
+    """Runs the module's tests; prints the closing line scripts/test.sh counts."""
+    import sys
+    loader = unittest.TestLoader()
+    suite = loader.loadTestsFromModule(sys.modules["__main__"])
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors)
+    print(f"{result.testsRun - failed} passed, {failed} failed")
+    sys.exit(0 if result.wasSuccessful() else 1)

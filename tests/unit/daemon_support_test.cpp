@@ -1,0 +1,111 @@
+// Envelope, trace context, database error mapping, configuration and log masking.
+#include <gtest/gtest.h>
+
+#include "config.hpp"
+#include "envelope.hpp"
+#include "flowgres/crypto.hpp"
+#include "log.hpp"
+
+using namespace flowgres::daemon;
+
+TEST(Envelope, SuccessAndErrorShapes) {
+    TraceContext trace{"req-1", std::string(32, 'a'), std::string(16, 'b')};
+    auto ok = success_response(201, R"({"id":1})", trace);
+    EXPECT_EQ(ok.status, 201);
+    EXPECT_EQ(ok.body, R"({"code":"OK","message":"ok","data":{"id":1},"trace_id":")" + std::string(32, 'a') +
+                           R"(","request_id":"req-1"})");
+    auto error = error_response(flowgres::ErrorCode::APP_NOT_FOUND, "no \"app\"", R"({"id":2})", trace);
+    EXPECT_EQ(error.status, 404);
+    EXPECT_NE(error.body.find(R"("error_code":"APP_NOT_FOUND","error_message":"no \"app\"","data":{"details":{"id":2}})"),
+              std::string::npos);
+}
+
+TEST(TraceContext, ContinuesValidTraceparentOnly) {
+    flowgres::http::Request request;
+    request.headers = {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, {"x-request-id", "abc"}};
+    auto trace = trace_context_of(request);
+    EXPECT_EQ(trace.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    EXPECT_EQ(trace.request_id, "abc");
+    EXPECT_NE(trace.span_id, "00f067aa0ba902b7");
+    for (const char *bad : {"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "garbage"}) {
+        request.headers = {{"traceparent", bad}, {"x-request-id", "a b"}};
+        auto fresh = trace_context_of(request);
+        EXPECT_NE(fresh.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        EXPECT_EQ(fresh.trace_id.size(), 32u);
+        EXPECT_EQ(fresh.request_id.rfind("req_", 0), 0u);
+    }
+}
+
+TEST(DatabaseErrors, FlowgresErrorsKeepTheirCodeAndDetails) {
+    auto mapped = map_database_error("FG040", "app x not found", R"({"error_code":"APP_NOT_FOUND","details":{"id":"x"}})");
+    EXPECT_EQ(mapped.code, flowgres::ErrorCode::APP_NOT_FOUND);
+    EXPECT_EQ(mapped.details_json, R"({"id":"x"})");
+    EXPECT_FALSE(mapped.internal);
+    EXPECT_EQ(map_database_error("22P02", "invalid input", "").code, flowgres::ErrorCode::VALIDATION_FAILED);
+    EXPECT_EQ(map_database_error("57014", "canceling statement", "").code, flowgres::ErrorCode::DB_UNAVAILABLE);
+    auto internal = map_database_error("42883", "function does not exist", "");
+    EXPECT_EQ(internal.code, flowgres::ErrorCode::INTERNAL_ERROR);
+    EXPECT_TRUE(internal.internal);
+    EXPECT_EQ(internal.message, "internal error") << "server internals are not shown to clients";
+}
+
+TEST(Config, SourcesOverrideInOrderAndBadValuesNameTheKey) {
+    Config config;
+    std::string env_url = "FLOWGRES_DATABASE_URL=host=/env";
+    std::string env_port = "FLOWGRES_PORT=9000";
+    std::string unrelated = "FLOWGRES_PG_PORT=5544";
+    char *environment[] = {env_url.data(), env_port.data(), unrelated.data(), nullptr};
+    ASSERT_TRUE(load_config(config, {"--port=9100", "--workers", "3"}, environment));
+    EXPECT_EQ(config.database_url, "host=/env");
+    EXPECT_EQ(config.port, 9100);
+    EXPECT_EQ(config.workers, 3);
+
+    auto error_of = [](std::vector<std::string> arguments) {
+        Config fresh;
+        char *none[] = {nullptr};
+        try {
+            load_config(fresh, arguments, none);
+        } catch (const ConfigError &error) {
+            return std::string(error.what());
+        }
+        return std::string();
+    };
+    EXPECT_NE(error_of({}).find("database_url"), std::string::npos);
+    EXPECT_NE(error_of({"--database_url=x", "--port=0"}).find("port"), std::string::npos);
+    EXPECT_NE(error_of({"--database_url=x", "--log_requests=perhaps"}).find("log_requests"), std::string::npos);
+    EXPECT_NE(error_of({"--database_url=x", "--admin_key=short"}).find("admin_key"), std::string::npos);
+    EXPECT_EQ(error_of({"--database_url=x", "--admin_key=" + flowgres::new_api_key()}), "");
+    Config help;
+    char *none[] = {nullptr};
+    EXPECT_FALSE(load_config(help, {"--help"}, none));
+    EXPECT_NE(usage_text().find("db_queue_timeout_ms"), std::string::npos);
+}
+
+TEST(LogMasking, EmailsKeysTokensAndIpsNeverAppearInClear) {
+    std::string key = flowgres::new_api_key();
+    std::string masked = mask_pii("user ada.lovelace@example.com used " + key +
+                                  " with Authorization: Bearer abc.def and eyJhbGciOi.eyJzdWIi.sig");
+    EXPECT_EQ(masked.find("ada.lovelace@"), std::string::npos);
+    EXPECT_NE(masked.find("a***@example.com"), std::string::npos);
+    EXPECT_EQ(masked.find(key), std::string::npos);
+    EXPECT_EQ(masked.find("abc.def"), std::string::npos);
+    EXPECT_EQ(masked.find("eyJzdWIi"), std::string::npos);
+    EXPECT_EQ(mask_pii("nothing to hide"), "nothing to hide");
+    EXPECT_EQ(hash_ip("10.0.0.1"), hash_ip("10.0.0.1"));
+    EXPECT_NE(hash_ip("10.0.0.1"), hash_ip("10.0.0.2"));
+    EXPECT_EQ(hash_ip("10.0.0.1").find("10.0.0.1"), std::string::npos);
+}
+
+TEST(ApiKeys, ShapeHashAndPreview) {
+    std::string key = flowgres::new_api_key();
+    EXPECT_TRUE(flowgres::looks_like_api_key(key));
+    EXPECT_NE(key, flowgres::new_api_key());
+    EXPECT_FALSE(flowgres::looks_like_api_key("fgk_" + std::string(43, '!')));
+    EXPECT_EQ(flowgres::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    std::string preview = flowgres::api_key_preview(key);
+    EXPECT_EQ(preview.substr(0, 8), key.substr(0, 8));
+    EXPECT_LT(preview.size(), 20u);
+    EXPECT_TRUE(flowgres::secrets_equal(key, key));
+    EXPECT_FALSE(flowgres::secrets_equal(key, flowgres::new_api_key()));
+}
