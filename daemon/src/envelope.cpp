@@ -4,20 +4,30 @@
 #include <openssl/rand.h>
 
 #include <cctype>
+#include <cstdint>
+#include <random>
 
 #include "flowgres/json.hpp"
 
 namespace flowgres::daemon {
 namespace {
 
+// Request, trace and span ids need to be unique, not secret: a per-thread generator seeded
+// from the CSPRNG makes them without a system call per request.
 std::string random_hex(size_t bytes) {
-    unsigned char buffer[32];
-    RAND_bytes(buffer, static_cast<int>(bytes));
+    thread_local std::mt19937_64 generator = [] {
+        uint64_t seed = 0;
+        RAND_bytes(reinterpret_cast<unsigned char *>(&seed), sizeof(seed));
+        return std::mt19937_64(seed);
+    }();
     static const char hex[] = "0123456789abcdef";
     std::string out(bytes * 2, '0');
-    for (size_t i = 0; i < bytes; i++) {
-        out[2 * i] = hex[buffer[i] >> 4];
-        out[2 * i + 1] = hex[buffer[i] & 15];
+    for (size_t i = 0; i < bytes; i += 8) {
+        uint64_t value = generator();
+        for (size_t j = 0; j < 8 && i + j < bytes; j++, value >>= 8) {
+            out[2 * (i + j)] = hex[(value >> 4) & 15];
+            out[2 * (i + j) + 1] = hex[value & 15];
+        }
     }
     return out;
 }

@@ -1,15 +1,26 @@
 // Recording and rendering.
 #include "metrics.hpp"
 
+#include <cstdio>
 #include <memory>
+#include <string_view>
 #include <sstream>
 
 namespace flowgres::daemon {
 
 void WorkerMetrics::record_request(const std::string &route, const std::string &method, int status, double seconds) {
-    std::string key = route + '\x1f' + method + '\x1f' + std::to_string(status);
+    // The key is built in a reused buffer and looked up without a copy; only a new series
+    // allocates.
+    thread_local std::string key;
+    key.clear();
+    key.append(route).append(1, '\x1f').append(method).append(1, '\x1f');
+    char digits[8];
+    int length = std::snprintf(digits, sizeof(digits), "%d", status);
+    key.append(digits, static_cast<size_t>(length));
     std::lock_guard lock(mutex_);
-    RequestSeries &series = requests_[key];
+    auto found = requests_.find(std::string_view(key));
+    if (found == requests_.end()) found = requests_.emplace(key, RequestSeries{}).first;
+    RequestSeries &series = found->second;
     series.count++;
     series.sum_seconds += seconds;
     for (size_t i = 0; i < kLatencyBuckets.size(); i++)

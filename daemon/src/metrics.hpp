@@ -38,7 +38,7 @@ private:
     friend class MetricsRegistry;
     std::mutex mutex_;
     // key: route \x1f method \x1f status
-    std::map<std::string, RequestSeries> requests_;
+    std::map<std::string, RequestSeries, std::less<>> requests_;
     PoolGauges pool_;
 };
 

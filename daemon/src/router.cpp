@@ -199,20 +199,8 @@ const char *field_type_name(FieldType type) {
     return "text";
 }
 
-std::string route_sql(const Route &route) {
-    std::string sql = "select flowgres.";
-    sql += route.function;
-    sql += "(";
-    for (size_t i = 0; i < route.arguments.size(); i++) {
-        if (i) sql += ", ";
-        sql += "$" + std::to_string(i + 1) + "::" + field_type_name(route.arguments[i].type);
-    }
-    return sql + ")::text";
-}
-
-const char *required_scope(const Route &route) { return std::string_view(route.method) == "GET" ? "read" : "write"; }
-
 namespace {
+
 std::vector<std::string_view> split_path(std::string_view path) {
     std::vector<std::string_view> segments;
     size_t start = 1;
@@ -224,47 +212,93 @@ std::vector<std::string_view> split_path(std::string_view path) {
     }
     return segments;
 }
+
+// Patterns split once, SQL built once: matching runs on every request (twice: for the body
+// limit when headers arrive, and for the call), so it allocates nothing it can avoid.
+struct CompiledRoute {
+    const Route *route;
+    std::vector<std::string_view> segments;
+    std::vector<bool> is_parameter;
+    std::string sql;
+};
+
+const std::vector<CompiledRoute> &compiled_routes() {
+    static const std::vector<CompiledRoute> compiled = [] {
+        std::vector<CompiledRoute> out;
+        for (const Route &route : routes()) {
+            CompiledRoute entry{&route, split_path(route.pattern), {}, {}};
+            for (auto segment : entry.segments) entry.is_parameter.push_back(segment.size() > 2 && segment.front() == '{');
+            entry.sql = "select flowgres." + std::string(route.function) + "(";
+            for (size_t i = 0; i < route.arguments.size(); i++) {
+                if (i) entry.sql += ", ";
+                entry.sql += "$" + std::to_string(i + 1) + "::" + field_type_name(route.arguments[i].type);
+            }
+            entry.sql += ")::text";
+            out.push_back(std::move(entry));
+        }
+        return out;
+    }();
+    return compiled;
+}
+
+// Splits into at most `capacity` segments; false when there are more (no route is that deep).
+bool split_request_path(std::string_view path, std::string_view *segments, size_t capacity, size_t &count) {
+    count = 0;
+    size_t start = 1;
+    while (start <= path.size()) {
+        if (count == capacity) return false;
+        size_t end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        segments[count++] = path.substr(start, end - start);
+        start = end + 1;
+    }
+    return true;
+}
+
 }  // namespace
+
+const std::string &route_sql(const Route &route) { return compiled_routes()[&route - routes().data()].sql; }
+
+const char *required_scope(const Route &route) { return std::string_view(route.method) == "GET" ? "read" : "write"; }
 
 RouteMatch match_route(std::string_view method, std::string_view path) {
     RouteMatch result;
     if (path.empty() || path[0] != '/') return result;
-    auto segments = split_path(path);
-    const Route *best = nullptr;
+    constexpr size_t kMaxSegments = 12;
+    std::string_view segments[kMaxSegments];
+    size_t count = 0;
+    if (!split_request_path(path, segments, kMaxSegments, count)) return result;
+    const CompiledRoute *best = nullptr;
     int best_literals = -1;
-    std::vector<std::pair<std::string, std::string>> best_parameters;
-    for (const Route &route : routes()) {
-        auto pattern = split_path(route.pattern);
-        if (pattern.size() != segments.size()) continue;
-        std::vector<std::pair<std::string, std::string>> parameters;
+    for (const CompiledRoute &entry : compiled_routes()) {
+        if (entry.segments.size() != count) continue;
         int literals = 0;
         bool matched = true;
-        for (size_t i = 0; i < pattern.size() && matched; i++) {
-            if (pattern[i].size() > 2 && pattern[i].front() == '{') {
-                auto decoded = http::percent_decode(segments[i], false);
-                if (segments[i].empty() || !decoded) matched = false;
-                else parameters.emplace_back(std::string(pattern[i].substr(1, pattern[i].size() - 2)), *decoded);
-            } else if (pattern[i] == segments[i]) {
-                literals++;
-            } else {
-                matched = false;
-            }
+        for (size_t i = 0; i < count && matched; i++) {
+            if (entry.is_parameter[i]) matched = !segments[i].empty();
+            else if (entry.segments[i] == segments[i]) literals++;
+            else matched = false;
         }
         if (!matched) continue;
-        if (method != route.method && !(method == "HEAD" && std::string_view(route.method) == "GET")) {
-            result.allowed_methods.push_back(route.method);
+        std::string_view route_method = entry.route->method;
+        if (method != route_method && !(method == "HEAD" && route_method == "GET")) {
+            result.allowed_methods.emplace_back(route_method);
             continue;
         }
         if (literals > best_literals) {
-            best = &route;
+            best = &entry;
             best_literals = literals;
-            best_parameters = std::move(parameters);
         }
     }
-    if (best) {
-        result.route = best;
-        result.path_parameters = std::move(best_parameters);
-        result.allowed_methods.clear();
+    if (!best) return result;
+    result.route = best->route;
+    result.allowed_methods.clear();
+    for (size_t i = 0; i < count; i++) {
+        if (!best->is_parameter[i]) continue;
+        std::string_view name = best->segments[i].substr(1, best->segments[i].size() - 2);
+        auto decoded = http::percent_decode(segments[i], false);
+        // A malformed escape cannot name anything: keep it raw, the id check refuses it.
+        result.path_parameters.emplace_back(std::string(name), decoded ? std::move(*decoded) : std::string(segments[i]));
     }
     return result;
 }

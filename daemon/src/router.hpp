@@ -55,7 +55,7 @@ struct Route {
 const std::vector<Route> &routes();
 
 // `select flowgres.<function>($1::uuid, …)::text`: the statement a route runs.
-std::string route_sql(const Route &route);
+const std::string &route_sql(const Route &route);
 
 // "read" for GET, "write" for the rest: the API key scope a route needs.
 const char *required_scope(const Route &route);

@@ -88,12 +88,13 @@ int RequestParser::on_headers_complete(llhttp_t *parser) {
     if (question != std::string::npos) request.query = request.target.substr(question + 1);
     request.keep_alive = llhttp_should_keep_alive(parser) != 0;
 
-    p.body_limit_bytes_ = p.body_limit_(request);
     bool has_length = (parser->flags & F_CONTENT_LENGTH) != 0;
+    bool has_body = (has_length && parser->content_length > 0) || (parser->flags & F_CHUNKED) != 0;
+    // The route's limit is looked up only when a body is coming (most requests have none).
+    p.body_limit_bytes_ = has_body ? p.body_limit_(request) : 0;
     if (has_length && parser->content_length > p.body_limit_bytes_)
         return p.fail(413, "PAYLOAD_TOO_LARGE",
                       "the request body exceeds " + std::to_string(p.body_limit_bytes_) + " bytes");
-    bool has_body = (has_length && parser->content_length > 0) || (parser->flags & F_CHUNKED) != 0;
     if (auto expect = request.header("expect")) {
         std::string lowered(*expect);
         for (char &c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
