@@ -2,13 +2,15 @@
 #   deps     install missing Debian packages (apt-get update first when installing)
 #   build    core/ and unit tests (CMake, ./build) and the extension (PGXS)
 #   install  install the extension into PostgreSQL 15 (sudo when not root)
-#   run      an embedded cluster under ./var/ (or FLOWGRES_DATABASE_URL), demo data, psql command
-#   stop     stop the embedded cluster
+#   run      an embedded cluster under ./var/ (or FLOWGRES_DATABASE_URL), demo data, flowgresd
+#            on 127.0.0.1:8080, and the admin key
+#   stop     stop flowgresd and the embedded cluster
+#   bench    flowgresd side by side with nginx and pgbench (bench/run.sh)
 #   test     every suite against a throwaway cluster; ends with "N passed, N failed"
 SHELL := /bin/bash
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps build install run stop test clean
+.PHONY: deps build install run stop test bench clean
 
 deps:
 	@scripts/deps.sh
@@ -25,10 +27,15 @@ run: install
 	@scripts/run.sh
 
 stop:
+	@if [ -s var/flowgresd.pid ] && kill -0 "$$(cat var/flowgresd.pid)" 2>/dev/null; then kill -TERM "$$(cat var/flowgresd.pid)"; fi
+	@rm -f var/flowgresd.pid
 	@scripts/cluster.sh down var
 
 test: install
 	@scripts/test.sh
+
+bench: install
+	@bench/run.sh
 
 clean:
 	rm -rf build

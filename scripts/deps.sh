@@ -11,7 +11,7 @@ packages=(
     libuv1-dev libjansson-dev libssl-dev libc-ares-dev node-llhttp
     postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     libgtest-dev libbenchmark-dev
-    python3 nodejs npm prometheus wrk nginx-light curl
+    python3 nodejs npm prometheus wrk nginx-light curl jq
 )
 
 missing=()

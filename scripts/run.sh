@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: start the embedded cluster under ./var/ (unless FLOWGRES_DATABASE_URL names an
-# existing server, which must preload flowgres), create the control database and extension,
-# load the demo once, and print how to connect.
+# existing server, which must preload flowgres), create or update the control database and
+# extension, load the demo once, (re)start flowgresd on 127.0.0.1:8080 (FLOWGRES_PORT) with
+# the admin key kept in var/admin_key, and print how to connect.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,10 +21,43 @@ else
 fi
 
 psql "$url" -v ON_ERROR_STOP=1 -qc "create extension if not exists flowgres" 2>&1 | grep -v "already exists" || true
+# A database made by an older checkout is brought to the installed version.
+PGOPTIONS="-c client_min_messages=warning" psql "$url" -v ON_ERROR_STOP=1 -qc "alter extension flowgres update"
 # The demo is loaded once: its user's email is the marker.
 if [ "$(psql "$url" -Atqc "select count(*) from flowgres.users where email = 'demo@flowgres.dev'")" = "0" ]; then
     psql "$url" -v ON_ERROR_STOP=1 -q -f scripts/demo.sql >/dev/null
     echo "demo loaded: workspace 'demo', app 'hello' (published, public_anonymous)"
+fi
+
+# The bootstrap admin key: made once, kept private under var/, reused by later runs.
+mkdir -p var/log
+if [ -n "${FLOWGRES_ADMIN_KEY:-}" ]; then
+    admin_key=$FLOWGRES_ADMIN_KEY
+else
+    if [ ! -s var/admin_key ]; then
+        (umask 077 && build/flowgresd --new-key >var/admin_key)
+    fi
+    admin_key=$(cat var/admin_key)
+fi
+
+# (Re)start the daemon so a fresh build is what answers.
+http_port=${FLOWGRES_PORT:-8080}
+if [ -s var/flowgresd.pid ] && kill -0 "$(cat var/flowgresd.pid)" 2>/dev/null; then
+    kill -TERM "$(cat var/flowgresd.pid)"
+    for _ in $(seq 1 100); do kill -0 "$(cat var/flowgresd.pid)" 2>/dev/null || break; sleep 0.1; done
+fi
+FLOWGRES_DATABASE_URL=$url FLOWGRES_ADMIN_KEY=$admin_key FLOWGRES_PORT=$http_port \
+    nohup build/flowgresd >>var/log/flowgresd.log 2>&1 &
+echo $! >var/flowgresd.pid
+ready=no
+for _ in $(seq 1 100); do
+    if curl -sf "http://127.0.0.1:$http_port/ready" >/dev/null 2>&1; then ready=yes; break; fi
+    sleep 0.1
+done
+if [ "$ready" != yes ]; then
+    echo "flowgresd did not become ready; its log (var/log/flowgresd.log) ends with:" >&2
+    tail -n 20 var/log/flowgresd.log >&2
+    exit 1
 fi
 
 cat <<TXT
@@ -31,6 +65,10 @@ cat <<TXT
 flowgres is running.
   control database:  $url
   psql:              $psql_command
-  try:               select flowgres.workspace_list();
+  API:               http://127.0.0.1:$http_port/api/v1   (OpenAPI: http://127.0.0.1:$http_port/openapi.json)
+  health:            http://127.0.0.1:$http_port/health  /ready  /metrics
+  admin key:         $admin_key
+  try:               curl -s -H "Authorization: Bearer $admin_key" http://127.0.0.1:$http_port/api/v1/error-codes
+  daemon log:        var/log/flowgresd.log
   stop:              make stop
 TXT

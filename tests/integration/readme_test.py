@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""The README's curl walk-through, run verbatim against a real daemon: only its first two
+lines (where the API is and the admin key) are pointed at this test's daemon."""
+
+import os
+import re
+import subprocess
+
+from harness import ROOT, ApiTestCase, main, psql
+
+
+class ReadmeWalkThrough(ApiTestCase):
+    def test_walk_through_runs_verbatim(self):
+        with open(os.path.join(ROOT, "README.md")) as handle:
+            readme = handle.read()
+        block = re.search(r"<!-- walkthrough:start -->\s*```sh\n(.*?)```\s*<!-- walkthrough:end -->", readme, re.S)
+        self.assertIsNotNone(block, "the README lost its walk-through markers")
+        script = block.group(1)
+        self.assertTrue(script.startswith("API=http://127.0.0.1:8080/api/v1\nADMIN=$(cat var/admin_key)\n"))
+        script = script.replace("API=http://127.0.0.1:8080/api/v1", f"API=http://127.0.0.1:{self.daemon.port}/api/v1", 1)
+        script = script.replace("ADMIN=$(cat var/admin_key)", f"ADMIN={self.admin}", 1)
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn('"status": "published"', result.stdout)
+        self.assertEqual(result.stdout.strip().splitlines()[-2:], ["1", '"Greeter"'])
+        self.assertEqual(psql(self.database, "select status from flowgres.apps where name = 'Greeter'"), "published")
+
+
+if __name__ == "__main__":
+    main()
