@@ -63,7 +63,9 @@ bool secrets_equal(std::string_view left, std::string_view right) {
     return CRYPTO_memcmp(left.data(), right.data(), left.size()) == 0;
 }
 
-std::string new_api_key() { return std::string(kApiKeyPrefix) + random_token(32); }
+std::string new_api_key() {
+    return std::string(kApiKeyPrefix) + random_token(32);
+}
 
 bool looks_like_api_key(std::string_view text) {
     if (text.size() != kApiKeyPrefix.size() + 43 || text.substr(0, kApiKeyPrefix.size()) != kApiKeyPrefix) return false;

@@ -55,8 +55,8 @@ std::optional<std::string> bearer_token(const http::Request &request) {
 
 }  // namespace
 
-Application::Application(const Config &config, uv_loop_t *loop, pg::Pool &pool, WorkerMetrics &metrics, int worker_index,
-                         int worker_count, const std::string &openapi_json)
+Application::Application(const Config &config, uv_loop_t *loop, pg::Pool &pool, WorkerMetrics &metrics,
+                         int worker_index, int worker_count, const std::string &openapi_json)
     : config_(config),
       loop_(loop),
       pool_(pool),
@@ -87,7 +87,8 @@ http::Response Application::refusal(int status, const std::string &code, const s
 }
 
 void Application::handle(http::Request &&request, http::Responder responder) {
-    auto call = std::make_shared<Call>(Call{std::move(request), std::move(responder), {}, Clock::now(), {}, nullptr, {}, false, {}, {}, false});
+    auto call = std::make_shared<Call>(
+        Call{std::move(request), std::move(responder), {}, Clock::now(), {}, nullptr, {}, false, {}, {}, false});
     call->trace = trace_context_of(call->request);
     const std::string &path = call->request.path;
     const std::string &method = call->request.method;
@@ -103,7 +104,8 @@ void Application::handle(http::Request &&request, http::Responder responder) {
         if (path == "/health") return finish(call, success_response(200, "{\"status\":\"ok\"}", call->trace));
         if (path == "/metrics") {
             http::Response response;
-            response.body = metrics_registry().render(http::HttpServer::global_open_connections().load(), worker_count_);
+            response.body =
+                metrics_registry().render(http::HttpServer::global_open_connections().load(), worker_count_);
             response.with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
                 .with_header("X-Request-Id", call->trace.request_id);
             return finish(call, std::move(response));
@@ -111,7 +113,8 @@ void Application::handle(http::Request &&request, http::Responder responder) {
         if (path == "/openapi.json") {
             http::Response response;
             response.body = openapi_json_;
-            response.with_header("Content-Type", "application/json").with_header("X-Request-Id", call->trace.request_id);
+            response.with_header("Content-Type", "application/json")
+                .with_header("X-Request-Id", call->trace.request_id);
             return finish(call, std::move(response));
         }
         // /ready: the database answers a statement through this worker's pool.
@@ -131,8 +134,8 @@ void Application::handle(http::Request &&request, http::Responder responder) {
         if (!match.allowed_methods.empty()) {
             std::string allow;
             for (const auto &name : match.allowed_methods) allow += (allow.empty() ? "" : ", ") + name;
-            http::Response response = error_response(ErrorCode::METHOD_NOT_ALLOWED,
-                                                     method + " is not allowed here; allowed: " + allow, "null", call->trace);
+            http::Response response = error_response(
+                ErrorCode::METHOD_NOT_ALLOWED, method + " is not allowed here; allowed: " + allow, "null", call->trace);
             response.with_header("Allow", allow);
             return finish(call, std::move(response));
         }
@@ -190,9 +193,11 @@ void Application::run_idempotent_call(std::shared_ptr<Call> call) {
     pool_.run(std::move(claim), [this, call](pg::JobResult &&claimed) {
         if (claimed.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, claimed);
         Json state = parse_json(claimed.values[1].value_or("{}"), "claim");
-        if (std::string_view(json_string_value(json_object_get(state.get(), "state")) ?: "") == "replay") {
+        const char *claim_state = json_string_value(json_object_get(state.get(), "state"));
+        if (claim_state && std::string_view(claim_state) == "replay") {
             int status = static_cast<int>(json_integer_value(json_object_get(state.get(), "status")));
-            http::Response response = success_response(status ? status : 200, dump_json(json_object_get(state.get(), "response")), call->trace);
+            http::Response response = success_response(
+                status ? status : 200, dump_json(json_object_get(state.get(), "response")), call->trace);
             response.with_header("Idempotent-Replayed", "true");
             return finish(call, std::move(response));
         }
@@ -204,20 +209,23 @@ void Application::run_idempotent_call(std::shared_ptr<Call> call) {
         pool_.run(std::move(statements), [this, call](pg::JobResult &&result) {
             if (result.outcome == pg::JobResult::Outcome::ok) {
                 if (!call->operator_key && result.values[0]) used_keys_.insert(*result.values[0]);
-                return finish(call, success_response(call->route->success_status, result.values[1].value_or("null"), call->trace));
+                return finish(call, success_response(call->route->success_status, result.values[1].value_or("null"),
+                                                     call->trace));
             }
             auto failed = std::make_shared<pg::JobResult>(std::move(result));
             std::vector<pg::Statement> release;
             release.push_back(actor_statement(*call));
             release.push_back(pg::Statement{"select flowgres.idempotency_release($1)::text", {call->idempotency_key}});
-            pool_.run(std::move(release), [this, call, failed](pg::JobResult &&) { finish_database_error(call, *failed); });
+            pool_.run(std::move(release),
+                      [this, call, failed](pg::JobResult &&) { finish_database_error(call, *failed); });
         });
     });
 }
 
 void Application::finish_database_error(const std::shared_ptr<Call> &call, const pg::JobResult &result) {
     if (result.outcome == pg::JobResult::Outcome::unavailable) {
-        log_line(LogLevel::warn, "database unavailable", {{"request_id", call->trace.request_id}, {"error", result.message}});
+        log_line(LogLevel::warn, "database unavailable",
+                 {{"request_id", call->trace.request_id}, {"error", result.message}});
         return finish_error(call, ErrorCode::DB_UNAVAILABLE, "the database is unreachable or busy; retry shortly");
     }
     DatabaseError error = map_database_error(result.sqlstate, result.message, result.detail);
@@ -285,19 +293,25 @@ void Application::start_background() {
     uv_timer_init(loop_, &touch_timer_);
     touch_timer_.data = this;
     auto touch_every = static_cast<uint64_t>(config_.api_key_touch_interval_ms);
-    uv_timer_start(&touch_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->flush_key_usage(nullptr); },
-                   touch_every, touch_every);
+    uv_timer_start(
+        &touch_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->flush_key_usage(nullptr); },
+        touch_every, touch_every);
     uv_timer_init(loop_, &purge_timer_);
     purge_timer_.data = this;
     if (worker_index_ == 0) {  // one worker purges for the whole process
         auto purge_every = static_cast<uint64_t>(config_.idempotency_purge_interval_ms);
-        uv_timer_start(&purge_timer_, [](uv_timer_t *timer) {
-            auto *self = static_cast<Application *>(timer->data);
-            self->pool_.run({pg::Statement{"select flowgres.idempotency_purge()::text", {}}}, [](pg::JobResult &&result) {
-                if (result.outcome == pg::JobResult::Outcome::ok)
-                    log_line(LogLevel::debug, "expired idempotency keys purged", {{"count", result.values[0].value_or("0"), true}});
-            });
-        }, purge_every, purge_every);
+        uv_timer_start(
+            &purge_timer_,
+            [](uv_timer_t *timer) {
+                auto *self = static_cast<Application *>(timer->data);
+                self->pool_.run({pg::Statement{"select flowgres.idempotency_purge()::text", {}}},
+                                [](pg::JobResult &&result) {
+                                    if (result.outcome == pg::JobResult::Outcome::ok)
+                                        log_line(LogLevel::debug, "expired idempotency keys purged",
+                                                 {{"count", result.values[0].value_or("0"), true}});
+                                });
+            },
+            purge_every, purge_every);
     }
 }
 

@@ -22,14 +22,22 @@ ErrorCode not_found_code(std::string_view parameter) {
 
 const char *expected(FieldType type) {
     switch (type) {
-        case FieldType::uuid: return "must be a UUID string";
-        case FieldType::text: return "must be a string";
-        case FieldType::boolean: return "must be true or false";
-        case FieldType::integer: return "must be an integer";
-        case FieldType::timestamp: return "must be an ISO 8601 timestamp string";
-        case FieldType::json_object: return "must be a JSON object";
-        case FieldType::json_array: return "must be a JSON array";
-        case FieldType::json_any: return "must be JSON";
+        case FieldType::uuid:
+            return "must be a UUID string";
+        case FieldType::text:
+            return "must be a string";
+        case FieldType::boolean:
+            return "must be true or false";
+        case FieldType::integer:
+            return "must be an integer";
+        case FieldType::timestamp:
+            return "must be an ISO 8601 timestamp string";
+        case FieldType::json_object:
+            return "must be a JSON object";
+        case FieldType::json_array:
+            return "must be a JSON array";
+        case FieldType::json_any:
+            return "must be JSON";
     }
     return "has the wrong type";
 }
@@ -38,13 +46,15 @@ const char *expected(FieldType type) {
 std::optional<std::string> from_json(const json_t *value, FieldType type) {
     switch (type) {
         case FieldType::uuid:
-            if (json_is_string(value) && is_uuid(json_string_value(value))) return std::string(json_string_value(value));
+            if (json_is_string(value) && is_uuid(json_string_value(value)))
+                return std::string(json_string_value(value));
             return std::nullopt;
         case FieldType::text:
             if (json_is_string(value)) return std::string(json_string_value(value), json_string_length(value));
             return std::nullopt;
         case FieldType::timestamp:
-            if (json_is_string(value) && is_iso8601_timestamp(json_string_value(value))) return std::string(json_string_value(value));
+            if (json_is_string(value) && is_iso8601_timestamp(json_string_value(value)))
+                return std::string(json_string_value(value));
             return std::nullopt;
         case FieldType::boolean:
             if (json_is_boolean(value)) return std::string(json_is_true(value) ? "true" : "false");
@@ -58,7 +68,8 @@ std::optional<std::string> from_json(const json_t *value, FieldType type) {
         case FieldType::json_array:
             if (json_is_array(value)) return dump_json(value);
             return std::nullopt;
-        case FieldType::json_any: return dump_json(value);
+        case FieldType::json_any:
+            return dump_json(value);
     }
     return std::nullopt;
 }
@@ -101,8 +112,10 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
     // Path ids first: a malformed id is simply not found.
     for (const auto &[name, value] : match.path_parameters) {
         for (const Argument &argument : route.arguments)
-            if (argument.source == Source::path && name == argument.name && argument.type == FieldType::uuid && !is_uuid(value))
-                throw Error(not_found_code(name), name + " " + json_quote(value).substr(0, 80) + " does not name anything");
+            if (argument.source == Source::path && name == argument.name && argument.type == FieldType::uuid &&
+                !is_uuid(value))
+                throw Error(not_found_code(name),
+                            name + " " + json_quote(value).substr(0, 80) + " does not name anything");
     }
 
     // The body: a JSON object, or nothing at all.
@@ -129,7 +142,9 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
                 bool known = false;
                 for (const Argument &argument : route.arguments)
                     known |= argument.source == Source::body_field && std::string_view(argument.name) == key;
-                if (!known) problems.add(key, route_reads_body(route) ? "is not a field of this request" : "this request takes no body");
+                if (!known)
+                    problems.add(
+                        key, route_reads_body(route) ? "is not a field of this request" : "this request takes no body");
             }
         }
     }
@@ -168,8 +183,10 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
                 break;
             }
             case Source::body_document:
-                if (body) value = dump_json(body.get());
-                else problems.add("body", "must be a JSON object with the fields to change");
+                if (body)
+                    value = dump_json(body.get());
+                else
+                    problems.add("body", "must be a JSON object with the fields to change");
                 break;
             case Source::query_field:
                 for (const auto &[name, text] : *query)

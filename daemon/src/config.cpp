@@ -35,7 +35,8 @@ const std::vector<Key> &keys() {
          "event-loop threads, each with its own SO_REUSEPORT socket and database pool; 0 = one per core"},
         {"database_url", Type::string, &Config::database_url, nullptr, nullptr, 0, 0,
          "libpq connection string of the control-plane database (required)"},
-        {"db_pool_size", Type::integer, nullptr, &Config::db_pool_size, nullptr, 1, 200, "database connections per worker"},
+        {"db_pool_size", Type::integer, nullptr, &Config::db_pool_size, nullptr, 1, 200,
+         "database connections per worker"},
         {"db_pipeline_depth", Type::integer, nullptr, &Config::db_pipeline_depth, nullptr, 1, 1000,
          "requests in flight on one database connection (pipeline mode)"},
         {"db_queue_timeout_ms", Type::integer, nullptr, &Config::db_queue_timeout_ms, nullptr, 1, 600000,
@@ -48,7 +49,8 @@ const std::vector<Key> &keys() {
          "largest request body (routes may set their own) → 413"},
         {"max_header_bytes", Type::integer, nullptr, &Config::max_header_bytes, nullptr, 1024, 1 << 20,
          "largest request line + header block → 431"},
-        {"max_url_bytes", Type::integer, nullptr, &Config::max_url_bytes, nullptr, 256, 1 << 20, "longest request target → 414"},
+        {"max_url_bytes", Type::integer, nullptr, &Config::max_url_bytes, nullptr, 256, 1 << 20,
+         "longest request target → 414"},
         {"header_timeout_ms", Type::integer, nullptr, &Config::header_timeout_ms, nullptr, 100, 3600000,
          "time to receive a whole request once it starts → 408 and close"},
         {"idle_timeout_ms", Type::integer, nullptr, &Config::idle_timeout_ms, nullptr, 100, 86400000,
@@ -74,23 +76,31 @@ const Key *find_key(const std::string &name) {
 }
 
 void assign(Config &config, const Key &key, const std::string &value, const std::string &source) {
-    auto problem = [&](const std::string &what) { return ConfigError(std::string(key.name) + " (" + source + "): " + what); };
+    auto problem = [&](const std::string &what) {
+        return ConfigError(std::string(key.name) + " (" + source + "): " + what);
+    };
     switch (key.type) {
-        case Type::string: config.*key.text = value; break;
+        case Type::string:
+            config.*key.text = value;
+            break;
         case Type::integer: {
             errno = 0;
             char *end = nullptr;
             long long number = std::strtoll(value.c_str(), &end, 10);
             if (value.empty() || *end != '\0' || errno != 0) throw problem("\"" + value + "\" is not an integer");
             if (number < key.min || number > key.max)
-                throw problem(std::to_string(number) + " is outside " + std::to_string(key.min) + ".." + std::to_string(key.max));
+                throw problem(std::to_string(number) + " is outside " + std::to_string(key.min) + ".." +
+                              std::to_string(key.max));
             config.*key.number = number;
             break;
         }
         case Type::boolean:
-            if (value == "true" || value == "on" || value == "1") config.*key.flag = true;
-            else if (value == "false" || value == "off" || value == "0") config.*key.flag = false;
-            else throw problem("\"" + value + "\" is not a boolean (true/false)");
+            if (value == "true" || value == "on" || value == "1")
+                config.*key.flag = true;
+            else if (value == "false" || value == "off" || value == "0")
+                config.*key.flag = false;
+            else
+                throw problem("\"" + value + "\" is not a boolean (true/false)");
             break;
     }
 }
@@ -130,8 +140,10 @@ void validate(const Config &config) {
     if (config.database_url.empty())
         throw ConfigError("database_url: is required (config file, FLOWGRES_DATABASE_URL or --database_url)");
     if (!config.admin_key.empty() && !looks_like_api_key(config.admin_key))
-        throw ConfigError("admin_key: must be fgk_ followed by 43 base64url characters (make one with `flowgresd --new-key`)");
-    if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warn" && config.log_level != "error")
+        throw ConfigError(
+            "admin_key: must be fgk_ followed by 43 base64url characters (make one with `flowgresd --new-key`)");
+    if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warn" &&
+        config.log_level != "error")
         throw ConfigError("log_level: must be debug, info, warn or error");
     if (config.listen_host.find_first_not_of("0123456789.") != std::string::npos)
         throw ConfigError("listen_host: must be an IPv4 address such as 127.0.0.1");
@@ -145,9 +157,18 @@ std::vector<ConfigKeyInfo> config_keys() {
     for (const Key &key : keys()) {
         ConfigKeyInfo info{key.name, "", "", key.description};
         switch (key.type) {
-            case Type::string: info.type = "string"; info.default_value = defaults.*key.text; break;
-            case Type::integer: info.type = "integer"; info.default_value = std::to_string(defaults.*key.number); break;
-            case Type::boolean: info.type = "boolean"; info.default_value = defaults.*key.flag ? "true" : "false"; break;
+            case Type::string:
+                info.type = "string";
+                info.default_value = defaults.*key.text;
+                break;
+            case Type::integer:
+                info.type = "integer";
+                info.default_value = std::to_string(defaults.*key.number);
+                break;
+            case Type::boolean:
+                info.type = "boolean";
+                info.default_value = defaults.*key.flag ? "true" : "false";
+                break;
         }
         out.push_back(info);
     }
@@ -187,8 +208,10 @@ bool load_config(Config &config, const std::vector<std::string> &arguments, char
         }
         for (char &c : name)
             if (c == '-') c = '_';
-        if (name == "config") config_path = value;
-        else flags.emplace_back(name, value);
+        if (name == "config")
+            config_path = value;
+        else
+            flags.emplace_back(name, value);
     }
     if (config_path.empty())
         if (const char *path = std::getenv("FLOWGRES_CONFIG")) config_path = path;
@@ -203,7 +226,8 @@ bool load_config(Config &config, const std::vector<std::string> &arguments, char
         if (name == "config") continue;
         // The environment carries other tools' FLOWGRES_* too (make run's FLOWGRES_PG_PORT):
         // only names of keys are read from it.
-        if (const Key *key = find_key(name)) assign(config, *key, text.substr(equals + 1), "FLOWGRES_" + text.substr(9, equals - 9));
+        if (const Key *key = find_key(name))
+            assign(config, *key, text.substr(equals + 1), "FLOWGRES_" + text.substr(9, equals - 9));
     }
     for (const auto &[name, value] : flags) {
         const Key *key = find_key(name);

@@ -91,8 +91,9 @@ http::Response error_response(ErrorCode code, std::string_view message, std::str
     std::string name = json_quote(info.name), text = json_quote(message);
     http::Response response;
     response.status = info.http_status;
-    response.body = "{\"code\":" + name + ",\"message\":" + text + ",\"error_code\":" + name + ",\"error_message\":" + text +
-                    ",\"data\":{\"details\":" + std::string(details_json.empty() ? "null" : details_json) + "}" + tail(trace);
+    response.body =
+        "{\"code\":" + name + ",\"message\":" + text + ",\"error_code\":" + name + ",\"error_message\":" + text +
+        ",\"data\":{\"details\":" + std::string(details_json.empty() ? "null" : details_json) + "}" + tail(trace);
     return with_trace_headers(std::move(response), trace);
 }
 
@@ -113,8 +114,8 @@ DatabaseError map_database_error(std::string_view sqlstate, std::string_view mes
         return {code, std::string(message), details, code == ErrorCode::INTERNAL_ERROR};
     }
     // Input PostgreSQL itself refused: wrong text for a type, out of range, too long.
-    if (sqlstate == "22P02" || sqlstate == "22007" || sqlstate == "22008" || sqlstate == "22003" || sqlstate == "22001" ||
-        sqlstate == "22023" || sqlstate == "22021" || sqlstate == "2202E" || sqlstate == "54000")
+    if (sqlstate == "22P02" || sqlstate == "22007" || sqlstate == "22008" || sqlstate == "22003" ||
+        sqlstate == "22001" || sqlstate == "22023" || sqlstate == "22021" || sqlstate == "2202E" || sqlstate == "54000")
         return {ErrorCode::VALIDATION_FAILED, std::string(message), "null", false};
     // Cancelled by statement_timeout, serialization failures, a server going down: retryable.
     if (sqlstate == "57014" || sqlstate == "40001" || sqlstate == "40P01" || sqlstate.substr(0, 2) == "08" ||

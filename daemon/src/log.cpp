@@ -17,10 +17,14 @@ std::atomic<int> current_level{static_cast<int>(LogLevel::info)};
 
 const char *level_name(LogLevel level) {
     switch (level) {
-        case LogLevel::debug: return "debug";
-        case LogLevel::info: return "info";
-        case LogLevel::warn: return "warn";
-        case LogLevel::error: return "error";
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warn:
+            return "warn";
+        case LogLevel::error:
+            return "error";
     }
     return "info";
 }
@@ -39,19 +43,21 @@ std::string timestamp() {
 }  // namespace
 
 void set_log_level(std::string_view level) {
-    LogLevel value = level == "debug" ? LogLevel::debug
-                     : level == "warn" ? LogLevel::warn
+    LogLevel value = level == "debug"   ? LogLevel::debug
+                     : level == "warn"  ? LogLevel::warn
                      : level == "error" ? LogLevel::error
                                         : LogLevel::info;
     current_level = static_cast<int>(value);
 }
 
-bool log_enabled(LogLevel level) { return static_cast<int>(level) >= current_level.load(std::memory_order_relaxed); }
+bool log_enabled(LogLevel level) {
+    return static_cast<int>(level) >= current_level.load(std::memory_order_relaxed);
+}
 
 void log_line(LogLevel level, std::string_view message, const std::vector<LogField> &fields) {
     if (!log_enabled(level)) return;
-    std::string line = "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(level) + "\",\"msg\":" +
-                       json_quote(mask_pii(message));
+    std::string line = "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(level) +
+                       "\",\"msg\":" + json_quote(mask_pii(message));
     for (const auto &field : fields) {
         line += ",";
         line += json_quote(field.name);

@@ -32,9 +32,16 @@ namespace {
 class Worker {
 public:
     Worker(const Config &config, int index, int count, int fd, const std::string &openapi)
-        : config_(config), index_(index), count_(count), fd_(fd), openapi_(openapi), metrics_(metrics_registry().add_worker()) {}
+        : config_(config),
+          index_(index),
+          count_(count),
+          fd_(fd),
+          openapi_(openapi),
+          metrics_(metrics_registry().add_worker()) {}
 
-    void start() { thread_ = std::thread([this] { run(); }); }
+    void start() {
+        thread_ = std::thread([this] { run(); });
+    }
     void request_stop() { uv_async_send(&stop_async_); }
     void join() {
         if (thread_.joinable()) thread_.join();
@@ -43,7 +50,8 @@ public:
 private:
     void run() {
         uv_loop_init(&loop_);
-        uv_async_init(&loop_, &stop_async_, [](uv_async_t *async) { static_cast<Worker *>(async->data)->begin_stop(); });
+        uv_async_init(&loop_, &stop_async_,
+                      [](uv_async_t *async) { static_cast<Worker *>(async->data)->begin_stop(); });
         stop_async_.data = this;
 
         pg::PoolOptions options;
@@ -69,12 +77,15 @@ private:
         // Pool gauges are published a few times a second for /metrics, which any worker serves.
         uv_timer_init(&loop_, &stats_timer_);
         stats_timer_.data = this;
-        uv_timer_start(&stats_timer_, [](uv_timer_t *timer) {
-            auto *self = static_cast<Worker *>(timer->data);
-            pg::PoolStats stats = self->pool_->stats();
-            self->metrics_.set_pool({static_cast<int64_t>(stats.size), static_cast<int64_t>(stats.connected),
-                                     static_cast<int64_t>(stats.in_use), static_cast<int64_t>(stats.waiting)});
-        }, 0, 250);
+        uv_timer_start(
+            &stats_timer_,
+            [](uv_timer_t *timer) {
+                auto *self = static_cast<Worker *>(timer->data);
+                pg::PoolStats stats = self->pool_->stats();
+                self->metrics_.set_pool({static_cast<int64_t>(stats.size), static_cast<int64_t>(stats.connected),
+                                         static_cast<int64_t>(stats.in_use), static_cast<int64_t>(stats.waiting)});
+            },
+            0, 250);
 
         uv_run(&loop_, UV_RUN_DEFAULT);
         // Everything is closed; run once more for close callbacks, then free the loop.
@@ -93,20 +104,22 @@ private:
         // In-flight requests get until the deadline; then their connections are cut.
         uv_timer_init(&loop_, &deadline_timer_);
         deadline_timer_.data = this;
-        uv_timer_start(&deadline_timer_, [](uv_timer_t *timer) {
-            auto *self = static_cast<Worker *>(timer->data);
-            log_line(LogLevel::warn, "shutdown deadline passed; closing the remaining connections");
-            self->server_->close_all();
-        }, static_cast<uint64_t>(config_.shutdown_timeout_ms), 0);
+        uv_timer_start(
+            &deadline_timer_,
+            [](uv_timer_t *timer) {
+                auto *self = static_cast<Worker *>(timer->data);
+                log_line(LogLevel::warn, "shutdown deadline passed; closing the remaining connections");
+                self->server_->close_all();
+            },
+            static_cast<uint64_t>(config_.shutdown_timeout_ms), 0);
         server_->begin_shutdown([this] { drained(); });
     }
 
     void drained() {
         uv_timer_stop(&deadline_timer_);
         uv_close(reinterpret_cast<uv_handle_t *>(&deadline_timer_), nullptr);
-        application_->stop_background([this] {
-            pool_->close([this] { uv_close(reinterpret_cast<uv_handle_t *>(&stop_async_), nullptr); });
-        });
+        application_->stop_background(
+            [this] { pool_->close([this] { uv_close(reinterpret_cast<uv_handle_t *>(&stop_async_), nullptr); }); });
     }
 
     const Config &config_;
@@ -155,15 +168,16 @@ int run(int argc, char **argv) {
     for (int i = 0; i < worker_count; i++) {
         int fd = http::open_reuseport_listener(config.listen_host, static_cast<int>(config.port), 1024);
         if (fd < 0) {
-            std::cerr << "flowgresd: cannot listen on " << config.listen_host << ":" << config.port << ": " << std::strerror(-fd)
-                      << " (listen_host / port)\n";
+            std::cerr << "flowgresd: cannot listen on " << config.listen_host << ":" << config.port << ": "
+                      << std::strerror(-fd) << " (listen_host / port)\n";
             return 1;
         }
         sockets.push_back(fd);
     }
 
     std::vector<std::unique_ptr<Worker>> workers;
-    for (int i = 0; i < worker_count; i++) workers.push_back(std::make_unique<Worker>(config, i, worker_count, sockets[i], openapi));
+    for (int i = 0; i < worker_count; i++)
+        workers.push_back(std::make_unique<Worker>(config, i, worker_count, sockets[i], openapi));
     for (auto &worker : workers) worker->start();
     running_workers = &workers;
     log_line(LogLevel::info, "flowgresd listening",
@@ -194,4 +208,6 @@ int run(int argc, char **argv) {
 }  // namespace
 }  // namespace flowgres::daemon
 
-int main(int argc, char **argv) { return flowgres::daemon::run(argc, argv); }
+int main(int argc, char **argv) {
+    return flowgres::daemon::run(argc, argv);
+}

@@ -3,8 +3,8 @@
 
 #include <cstdio>
 #include <memory>
-#include <string_view>
 #include <sstream>
+#include <string_view>
 
 namespace flowgres::daemon {
 

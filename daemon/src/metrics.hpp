@@ -14,7 +14,7 @@
 namespace flowgres::daemon {
 
 inline constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+                                                           0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 
 struct RequestSeries {
     uint64_t count = 0;

@@ -14,14 +14,22 @@ namespace {
 
 json_t *schema_of(FieldType type) {
     switch (type) {
-        case FieldType::uuid: return json_pack("{s:s, s:s}", "type", "string", "format", "uuid");
-        case FieldType::text: return json_pack("{s:s}", "type", "string");
-        case FieldType::boolean: return json_pack("{s:s}", "type", "boolean");
-        case FieldType::integer: return json_pack("{s:s}", "type", "integer");
-        case FieldType::timestamp: return json_pack("{s:s, s:s}", "type", "string", "format", "date-time");
-        case FieldType::json_object: return json_pack("{s:s}", "type", "object");
-        case FieldType::json_array: return json_pack("{s:s}", "type", "array");
-        case FieldType::json_any: return json_object();
+        case FieldType::uuid:
+            return json_pack("{s:s, s:s}", "type", "string", "format", "uuid");
+        case FieldType::text:
+            return json_pack("{s:s}", "type", "string");
+        case FieldType::boolean:
+            return json_pack("{s:s}", "type", "boolean");
+        case FieldType::integer:
+            return json_pack("{s:s}", "type", "integer");
+        case FieldType::timestamp:
+            return json_pack("{s:s, s:s}", "type", "string", "format", "date-time");
+        case FieldType::json_object:
+            return json_pack("{s:s}", "type", "object");
+        case FieldType::json_array:
+            return json_pack("{s:s}", "type", "array");
+        case FieldType::json_any:
+            return json_object();
     }
     return json_object();
 }
@@ -32,11 +40,12 @@ json_t *error_response_ref() {
 }
 
 // Every /api/v1 route can answer these, whatever it does.
-const char *kCommonErrors[] = {"UNAUTHENTICATED", "PERMISSION_DENIED", "VALIDATION_FAILED", "BAD_REQUEST",
-                               "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "DB_UNAVAILABLE", "INTERNAL_ERROR"};
+const char *kCommonErrors[] = {"UNAUTHENTICATED",   "PERMISSION_DENIED",      "VALIDATION_FAILED", "BAD_REQUEST",
+                               "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "DB_UNAVAILABLE",    "INTERNAL_ERROR"};
 
 json_t *operation(const Route &route) {
-    json_t *op = json_pack("{s:s, s:s, s:[s]}", "operationId", route.operation, "summary", route.summary, "tags", route.tag);
+    json_t *op =
+        json_pack("{s:s, s:s, s:[s]}", "operationId", route.operation, "summary", route.summary, "tags", route.tag);
     json_t *parameters = json_array();
     json_t *properties = json_object();
     json_t *required = json_array();
@@ -48,35 +57,40 @@ json_t *operation(const Route &route) {
                                                             "required", 1, "schema", schema_of(argument.type)));
                 break;
             case Source::query_field:
-                json_array_append_new(parameters,
-                                      json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", argument.name, "in", "query", "required",
-                                                argument.required, "description", argument.description, "schema",
-                                                schema_of(argument.type)));
+                json_array_append_new(parameters, json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", argument.name, "in",
+                                                            "query", "required", argument.required, "description",
+                                                            argument.description, "schema", schema_of(argument.type)));
                 break;
             case Source::query_filters:
                 for (const Filter &filter : route.filters)
-                    json_array_append_new(parameters,
-                                          json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", filter.name, "in", "query", "required",
-                                                    0, "description", filter.description, "schema", schema_of(filter.type)));
+                    json_array_append_new(parameters, json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", filter.name, "in",
+                                                                "query", "required", 0, "description",
+                                                                filter.description, "schema", schema_of(filter.type)));
                 break;
             case Source::body_field: {
                 has_body = true;
                 json_t *schema = schema_of(argument.type);
-                if (*argument.description) json_object_set_new(schema, "description", json_string(argument.description));
+                if (*argument.description)
+                    json_object_set_new(schema, "description", json_string(argument.description));
                 json_object_set_new(properties, argument.name, schema);
                 if (argument.required) json_array_append_new(required, json_string(argument.name));
                 break;
             }
-            case Source::body_document: has_body = whole_body = true; break;
+            case Source::body_document:
+                has_body = whole_body = true;
+                break;
         }
     }
     if (std::string_view(route.method) == "POST")
-        json_array_append_new(parameters, json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:i}}", "name", "Idempotency-Key", "in",
-                                                    "header", "required", 0, "description",
-                                                    "replays the stored response for 24 h; another request with the same key is 409",
-                                                    "schema", "type", "string", "maxLength", 255));
-    if (json_array_size(parameters)) json_object_set_new(op, "parameters", parameters);
-    else json_decref(parameters);
+        json_array_append_new(
+            parameters,
+            json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:i}}", "name", "Idempotency-Key", "in", "header", "required", 0,
+                      "description", "replays the stored response for 24 h; another request with the same key is 409",
+                      "schema", "type", "string", "maxLength", 255));
+    if (json_array_size(parameters))
+        json_object_set_new(op, "parameters", parameters);
+    else
+        json_decref(parameters);
     if (has_body) {
         json_t *schema = json_pack("{s:s}", "type", "object");
         if (!whole_body) {
@@ -87,8 +101,9 @@ json_t *operation(const Route &route) {
             json_decref(properties);
             json_object_set_new(schema, "description", json_string("the fields to change; unknown fields are refused"));
         }
-        json_object_set_new(op, "requestBody",
-                            json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content", "application/json", "schema", schema));
+        json_object_set_new(
+            op, "requestBody",
+            json_pack("{s:b, s:{s:{s:o}}}", "required", 1, "content", "application/json", "schema", schema));
     } else {
         json_decref(properties);
     }
@@ -127,22 +142,23 @@ std::string openapi_document() {
     for (const ErrorInfo *row = error_table_begin(); row != error_table_end(); row++)
         json_array_append_new(error_names, json_stringn(row->name.data(), row->name.size()));
     Json document(json_pack(
-        "{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:{}, s:{s:{s:{s:s, s:s}}, s:{s:o, s:o}}}", "openapi", "3.1.0", "info", "title",
-        "flowgres management API", "version", "0.2.0", "description",
+        "{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:{}, s:{s:{s:{s:s, s:s}}, s:{s:o, s:o}}}", "openapi", "3.1.0", "info",
+        "title", "flowgres management API", "version", "0.2.0", "description",
         "Every route is one call into the flowgres extension's SQL function of the same meaning. Responses use the "
         "envelope {code, message, data, trace_id, request_id}; errors add error_code, error_message and data.details. "
         "Unknown body fields and query parameters are refused with 422 VALIDATION_FAILED.",
         "servers", "url", "http://127.0.0.1:8080", "paths", "components", "securitySchemes", "bearer", "type", "http",
-        "scheme", "bearer", "schemas",
-        "Envelope",
-        json_pack("{s:s, s:[s,s,s,s,s], s:{s:{s:s, s:s}, s:{s:s}, s:{}, s:{s:s}, s:{s:s}}}", "type", "object", "required",
-                  "code", "message", "data", "trace_id", "request_id", "properties", "code", "type", "string", "const", "OK",
-                  "message", "type", "string", "data", "trace_id", "type", "string", "request_id", "type", "string"),
+        "scheme", "bearer", "schemas", "Envelope",
+        json_pack("{s:s, s:[s,s,s,s,s], s:{s:{s:s, s:s}, s:{s:s}, s:{}, s:{s:s}, s:{s:s}}}", "type", "object",
+                  "required", "code", "message", "data", "trace_id", "request_id", "properties", "code", "type",
+                  "string", "const", "OK", "message", "type", "string", "data", "trace_id", "type", "string",
+                  "request_id", "type", "string"),
         "Error",
-        json_pack("{s:s, s:[s,s,s,s,s,s,s], s:{s:{s:s, s:o}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, s:{s:{}}}, s:{s:s}, s:{s:s}}}",
+        json_pack("{s:s, s:[s,s,s,s,s,s,s], s:{s:{s:s, s:o}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, s:{s:{}}}, s:{s:s}, "
+                  "s:{s:s}}}",
                   "type", "object", "required", "code", "message", "error_code", "error_message", "data", "trace_id",
-                  "request_id", "properties", "code", "type", "string", "enum", error_names, "message", "type", "string",
-                  "error_code", "type", "string", "error_message", "type", "string", "data", "type", "object",
+                  "request_id", "properties", "code", "type", "string", "enum", error_names, "message", "type",
+                  "string", "error_code", "type", "string", "error_message", "type", "string", "data", "type", "object",
                   "properties", "details", "trace_id", "type", "string", "request_id", "type", "string")));
     json_t *paths = json_object_get(document.get(), "paths");
     for (const Route &route : routes()) {
@@ -156,18 +172,19 @@ std::string openapi_document() {
         json_object_set_new(item, method.c_str(), operation(route));
     }
     auto plain = [&](const char *path, const char *id, const char *summary, const char *type) {
-        json_t *op = json_pack("{s:s, s:s, s:[s], s:{s:{s:s, s:{s:{s:{}}}}}}", "operationId", id, "summary", summary, "tags",
-                               "operations", "responses", "200", "description", "success", "content", type, "schema");
+        json_t *op =
+            json_pack("{s:s, s:s, s:[s], s:{s:{s:s, s:{s:{s:{}}}}}}", "operationId", id, "summary", summary, "tags",
+                      "operations", "responses", "200", "description", "success", "content", type, "schema");
         json_object_set_new(paths, path, json_pack("{s:o}", "get", op));
     };
     plain("/health", "health", "The process is up", "application/json");
     plain("/ready", "ready", "The database answers (503 DB_UNAVAILABLE when not)", "application/json");
     plain("/metrics", "metrics", "Prometheus metrics", "text/plain");
     plain("/openapi.json", "openapi", "This document", "application/json");
-    json_object_set_new(json_object_get(json_object_get(paths, "/ready"), "get"), "responses",
-                        json_pack("{s:{s:s}, s:{s:s, s:{s:{s:{s:s}}}}}", "200", "description", "ready", "503", "description",
-                                  "DB_UNAVAILABLE", "content", "application/json", "schema", "$ref",
-                                  "#/components/schemas/Error"));
+    json_object_set_new(
+        json_object_get(json_object_get(paths, "/ready"), "get"), "responses",
+        json_pack("{s:{s:s}, s:{s:s, s:{s:{s:{s:s}}}}}", "200", "description", "ready", "503", "description",
+                  "DB_UNAVAILABLE", "content", "application/json", "schema", "$ref", "#/components/schemas/Error"));
     return dump_json(document.get());
 }
 

@@ -21,6 +21,8 @@ std::vector<Filter> with_pages(std::vector<Filter> filters) {
 }
 }  // namespace
 
+// One route per paragraph reads better than one field per line: the table is kept as written.
+// clang-format off
 const std::vector<Route> &routes() {
     static const std::vector<Route> table = {
         // users (the operator creates them: bootstrap admin key)
@@ -184,17 +186,24 @@ const std::vector<Route> &routes() {
     };
     return table;
 }
+// clang-format on
 
 const char *field_type_name(FieldType type) {
     switch (type) {
-        case T::uuid: return "uuid";
-        case T::text: return "text";
-        case T::boolean: return "boolean";
-        case T::integer: return "integer";
-        case T::timestamp: return "timestamptz";
+        case T::uuid:
+            return "uuid";
+        case T::text:
+            return "text";
+        case T::boolean:
+            return "boolean";
+        case T::integer:
+            return "integer";
+        case T::timestamp:
+            return "timestamptz";
         case T::json_object:
         case T::json_array:
-        case T::json_any: return "jsonb";
+        case T::json_any:
+            return "jsonb";
     }
     return "text";
 }
@@ -227,7 +236,8 @@ const std::vector<CompiledRoute> &compiled_routes() {
         std::vector<CompiledRoute> out;
         for (const Route &route : routes()) {
             CompiledRoute entry{&route, split_path(route.pattern), {}, {}};
-            for (auto segment : entry.segments) entry.is_parameter.push_back(segment.size() > 2 && segment.front() == '{');
+            for (auto segment : entry.segments)
+                entry.is_parameter.push_back(segment.size() > 2 && segment.front() == '{');
             entry.sql = "select flowgres." + std::string(route.function) + "(";
             for (size_t i = 0; i < route.arguments.size(); i++) {
                 if (i) entry.sql += ", ";
@@ -257,9 +267,13 @@ bool split_request_path(std::string_view path, std::string_view *segments, size_
 
 }  // namespace
 
-const std::string &route_sql(const Route &route) { return compiled_routes()[&route - routes().data()].sql; }
+const std::string &route_sql(const Route &route) {
+    return compiled_routes()[&route - routes().data()].sql;
+}
 
-const char *required_scope(const Route &route) { return std::string_view(route.method) == "GET" ? "read" : "write"; }
+const char *required_scope(const Route &route) {
+    return std::string_view(route.method) == "GET" ? "read" : "write";
+}
 
 RouteMatch match_route(std::string_view method, std::string_view path) {
     RouteMatch result;
@@ -275,9 +289,12 @@ RouteMatch match_route(std::string_view method, std::string_view path) {
         int literals = 0;
         bool matched = true;
         for (size_t i = 0; i < count && matched; i++) {
-            if (entry.is_parameter[i]) matched = !segments[i].empty();
-            else if (entry.segments[i] == segments[i]) literals++;
-            else matched = false;
+            if (entry.is_parameter[i])
+                matched = !segments[i].empty();
+            else if (entry.segments[i] == segments[i])
+                literals++;
+            else
+                matched = false;
         }
         if (!matched) continue;
         std::string_view route_method = entry.route->method;
@@ -298,7 +315,8 @@ RouteMatch match_route(std::string_view method, std::string_view path) {
         std::string_view name = best->segments[i].substr(1, best->segments[i].size() - 2);
         auto decoded = http::percent_decode(segments[i], false);
         // A malformed escape cannot name anything: keep it raw, the id check refuses it.
-        result.path_parameters.emplace_back(std::string(name), decoded ? std::move(*decoded) : std::string(segments[i]));
+        result.path_parameters.emplace_back(std::string(name),
+                                            decoded ? std::move(*decoded) : std::string(segments[i]));
     }
     return result;
 }

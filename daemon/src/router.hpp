@@ -44,7 +44,7 @@ struct Route {
     const char *operation;  // OpenAPI operationId
     const char *tag;
     const char *summary;
-    const char *function;  // flowgres.<function>
+    const char *function;             // flowgres.<function>
     std::vector<Argument> arguments;  // in the SQL function's argument order
     std::vector<Filter> filters;
     int success_status = 200;

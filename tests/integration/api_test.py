@@ -348,6 +348,21 @@ class Idempotency(ApiTestCase):
         self.assertEqual(psql(self.database, "select count(*) from flowgres.workspaces where name = 'Old'"), "2")
 
 
+class IdempotencyPurgeTimer(ApiTestCase):
+    daemon_settings = {"idempotency_purge_interval_ms": 1000}
+
+    def test_the_daemon_purges_expired_keys_by_itself(self):
+        _, _, key = self.new_user()
+        self.ok("POST", "/api/v1/workspaces", {"name": "Purged"}, key, status=201, headers={"Idempotency-Key": "purge-me"})
+        self.ok("POST", "/api/v1/workspaces", {"name": "Kept"}, key, status=201, headers={"Idempotency-Key": "keep-me"})
+        psql(self.database, "update flowgres.idempotency_keys set expires_at = now() - interval '1 second' where key = 'purge-me'")
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, "select count(*) from flowgres.idempotency_keys where key = 'purge-me'") != "0":
+            time.sleep(0.1)
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.idempotency_keys where key = 'purge-me'"), "0")
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.idempotency_keys where key = 'keep-me'"), "1")
+
+
 class KeyUsage(ApiTestCase):
     daemon_settings = {"api_key_touch_interval_ms": 200}
 

@@ -96,6 +96,100 @@ class GracefulShutdown(ApiTestCase):
         self.assertLess(time.time() - started, 3)
 
 
+class ShutdownDeadline(ApiTestCase):
+    daemon_settings = {"shutdown_timeout_ms": 500}
+
+    def test_requests_past_the_deadline_are_cut_and_the_exit_is_still_clean(self):
+        _, workspace, key = self.new_user()
+        locker = subprocess.Popen(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-c",
+             "begin; lock table flowgres.workspaces in access exclusive mode; select pg_sleep(3); commit;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        results = {}
+
+        def stuck_request():
+            try:
+                results["answer"] = self.call("GET", f"/api/v1/workspaces/{workspace['id']}", key=key, timeout=10)
+            except Exception as error:  # the connection is cut: that is the point
+                results["error"] = error
+
+        worker = threading.Thread(target=stuck_request)
+        worker.start()
+        time.sleep(0.3)
+        started = time.time()
+        self.daemon.process.terminate()
+        self.assertEqual(self.daemon.process.wait(10), 0)
+        self.assertLess(time.time() - started, 2.5, "the deadline was not kept")
+        worker.join(10)
+        locker.wait(10)
+        self.assertIn("error", results)
+        self.assertIn("shutdown deadline passed", self.daemon.log_text())
+
+
+class PoolExhaustion(ApiTestCase):
+    daemon_settings = {"workers": 1, "db_pool_size": 1, "db_pipeline_depth": 1, "db_queue_timeout_ms": 300}
+
+    def test_a_request_waiting_too_long_for_a_connection_gets_503(self):
+        _, workspace, key = self.new_user()
+        locker = subprocess.Popen(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-c",
+             "begin; lock table flowgres.workspaces in access exclusive mode; select pg_sleep(1.5); commit;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        results = {}
+        first = threading.Thread(target=lambda: results.setdefault(
+            "first", self.call("GET", f"/api/v1/workspaces/{workspace['id']}", key=key, timeout=10)))
+        first.start()
+        time.sleep(0.2)
+        # The only connection is busy with the first request: the second waits, then gives up.
+        document = self.fails("GET", f"/api/v1/workspaces/{workspace['id']}", 503, "DB_UNAVAILABLE", key=key)
+        first.join(10)
+        locker.wait(10)
+        self.assertEqual(results["first"][0], 200)
+        code, headers, _ = self.call("GET", f"/api/v1/workspaces/{workspace['id']}", key=key)
+        self.assertEqual(code, 200)
+        _, metrics_headers, metrics = self.call("GET", "/metrics")
+        self.assertIn('status="503"', metrics)
+
+
+class LeastPrivilegeRole(ApiTestCase):
+    """The daemon as a deployment runs it: a login role in flowgres_service, not a superuser."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.database = "it_leastprivilegerole"
+        fresh_database(cls.database)
+        psql("postgres", "drop role if exists flowgresd_it")
+        psql("postgres", "create role flowgresd_it login in role flowgres_service")
+        cls.daemon = Daemon(cls.database, database_url=f"host={SOCKET_DIR} port={PG_PORT} user=flowgresd_it dbname={cls.database}",
+                            api_key_touch_interval_ms=200).start()
+        cls.admin = cls.daemon.admin_key
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        psql("postgres", f"drop database if exists {cls.database} with (force)")
+        psql("postgres", "drop role if exists flowgresd_it")
+
+    def test_the_service_role_can_do_everything_the_api_offers(self):
+        user, _, key = self.new_user()
+        ws = self.ok("POST", "/api/v1/workspaces", {"name": "Least"}, key, status=201,
+                     headers={"Idempotency-Key": "least-1"})
+        self.ok("POST", "/api/v1/workspaces", {"name": "Least"}, key, status=201, headers={"Idempotency-Key": "least-1"})
+        self.ok("GET", f"/api/v1/workspaces/{ws['id']}/audit-logs", key=key)
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, f"select count(*) from flowgres.api_keys where user_id = '{user['id']}' and last_used_at is not null") != "1":
+            time.sleep(0.1)
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.api_keys where user_id = '{user['id']}' and last_used_at is not null"), "1")
+
+    def test_the_service_role_cannot_write_tables_directly(self):
+        result = subprocess.run(["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "flowgresd_it", "-d", self.database, "-c",
+                                 "delete from flowgres.workspaces"], capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("permission denied", result.stderr)
+
+
 class DatabaseRestart(ApiTestCase):
     daemon_settings = {"db_queue_timeout_ms": 500}
 

@@ -16,13 +16,15 @@ TEST(Envelope, SuccessAndErrorShapes) {
                            R"(","request_id":"req-1"})");
     auto error = error_response(flowgres::ErrorCode::APP_NOT_FOUND, "no \"app\"", R"({"id":2})", trace);
     EXPECT_EQ(error.status, 404);
-    EXPECT_NE(error.body.find(R"("error_code":"APP_NOT_FOUND","error_message":"no \"app\"","data":{"details":{"id":2}})"),
-              std::string::npos);
+    EXPECT_NE(
+        error.body.find(R"("error_code":"APP_NOT_FOUND","error_message":"no \"app\"","data":{"details":{"id":2}})"),
+        std::string::npos);
 }
 
 TEST(TraceContext, ContinuesValidTraceparentOnly) {
     flowgres::http::Request request;
-    request.headers = {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, {"x-request-id", "abc"}};
+    request.headers = {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+                       {"x-request-id", "abc"}};
     auto trace = trace_context_of(request);
     EXPECT_EQ(trace.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     EXPECT_EQ(trace.request_id, "abc");
@@ -38,7 +40,8 @@ TEST(TraceContext, ContinuesValidTraceparentOnly) {
 }
 
 TEST(DatabaseErrors, FlowgresErrorsKeepTheirCodeAndDetails) {
-    auto mapped = map_database_error("FG040", "app x not found", R"({"error_code":"APP_NOT_FOUND","details":{"id":"x"}})");
+    auto mapped =
+        map_database_error("FG040", "app x not found", R"({"error_code":"APP_NOT_FOUND","details":{"id":"x"}})");
     EXPECT_EQ(mapped.code, flowgres::ErrorCode::APP_NOT_FOUND);
     EXPECT_EQ(mapped.details_json, R"({"id":"x"})");
     EXPECT_FALSE(mapped.internal);

@@ -21,8 +21,9 @@ std::optional<flowgres::http::ParseFailure> feed(RequestParser &parser, const st
 
 TEST(HttpParser, ParsesMethodPathQueryHeadersAndBody) {
     auto parser = make_parser();
-    ASSERT_FALSE(feed(parser, "POST /api/v1/apps?page=2&q=a%20b HTTP/1.1\r\nHost: x\r\nX-Thing:  v \r\n"
-                              "Content-Length: 2\r\n\r\n{}"));
+    ASSERT_FALSE(feed(parser,
+                      "POST /api/v1/apps?page=2&q=a%20b HTTP/1.1\r\nHost: x\r\nX-Thing:  v \r\n"
+                      "Content-Length: 2\r\n\r\n{}"));
     ASSERT_EQ(parser.ready().size(), 1u);
     const Request &request = parser.ready().front();
     EXPECT_EQ(request.method, "POST");
@@ -77,7 +78,8 @@ TEST(HttpParser, LimitsGiveTheirStatuses) {
     }
     {
         auto parser = make_parser(10);
-        auto failure = feed(parser, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n");
+        auto failure =
+            feed(parser, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n");
         ASSERT_TRUE(failure);
         EXPECT_EQ(failure->status, 413);
     }

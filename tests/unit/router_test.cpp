@@ -1,5 +1,7 @@
 // The route table: matching, 405 methods, the SQL each route runs, and that every function a
 // route names is declared by the extension's SQL scripts.
+#include "router.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,7 +11,6 @@
 
 #include "arguments.hpp"
 #include "flowgres/errors.hpp"
-#include "router.hpp"
 
 using namespace flowgres::daemon;
 
@@ -39,7 +40,8 @@ TEST(Router, RouteSqlBindsEveryArgumentWithItsType) {
     auto match = match_route("POST", "/api/v1/apps/a/versions");
     ASSERT_TRUE(match.route);
     EXPECT_EQ(route_sql(*match.route),
-              "select flowgres.version_create($1::uuid, $2::text, $3::jsonb, $4::jsonb, $5::jsonb, $6::jsonb, $7::text)::text");
+              "select flowgres.version_create($1::uuid, $2::text, $3::jsonb, $4::jsonb, $5::jsonb, $6::jsonb, "
+              "$7::text)::text");
     EXPECT_STREQ(required_scope(*match.route), "write");
     EXPECT_STREQ(required_scope(*match_route("GET", "/api/v1/apps/a").route), "read");
 }
@@ -55,7 +57,8 @@ TEST(Router, EveryRouteIsUniqueAndCallsADeclaredFunctionWithDocumentedErrors) {
     std::set<std::string> seen;
     for (const Route &route : routes()) {
         EXPECT_TRUE(seen.insert(std::string(route.method) + " " + route.pattern).second) << route.pattern;
-        EXPECT_NE(sql.find("create function " + std::string(route.function) + "("), std::string::npos) << route.function;
+        EXPECT_NE(sql.find("create function " + std::string(route.function) + "("), std::string::npos)
+            << route.function;
         for (const char *code : route.errors) EXPECT_TRUE(flowgres::error_code_from_name(code)) << code;
     }
 }
@@ -109,7 +112,8 @@ TEST(Arguments, QueryFiltersBecomeATypedObject) {
 TEST(Arguments, ProblemsAreRefusedWithTheirCodes) {
     using flowgres::ErrorCode;
     EXPECT_EQ(error_of(request_with("POST", "/api/v1/workspaces", R"({"name":1})")), ErrorCode::VALIDATION_FAILED);
-    EXPECT_EQ(error_of(request_with("POST", "/api/v1/workspaces", R"({"name":"a","extra":1})")), ErrorCode::VALIDATION_FAILED);
+    EXPECT_EQ(error_of(request_with("POST", "/api/v1/workspaces", R"({"name":"a","extra":1})")),
+              ErrorCode::VALIDATION_FAILED);
     EXPECT_EQ(error_of(request_with("POST", "/api/v1/workspaces", R"({})")), ErrorCode::VALIDATION_FAILED);
     EXPECT_EQ(error_of(request_with("POST", "/api/v1/workspaces", R"([1])")), ErrorCode::VALIDATION_FAILED);
     EXPECT_EQ(error_of(request_with("POST", "/api/v1/workspaces", R"({"name":)")), ErrorCode::BAD_REQUEST);

@@ -27,7 +27,9 @@ RequestParser::RequestParser(ParserLimits limits, BodyLimit body_limit)
     parser_.data = this;
 }
 
-static RequestParser &self(llhttp_t *parser) { return *static_cast<RequestParser *>(parser->data); }
+static RequestParser &self(llhttp_t *parser) {
+    return *static_cast<RequestParser *>(parser->data);
+}
 
 int RequestParser::fail(int status, std::string code, std::string message) {
     failure_ = ParseFailure{status, std::move(code), std::move(message)};
@@ -54,7 +56,8 @@ int RequestParser::on_message_begin(llhttp_t *parser) {
 int RequestParser::on_url(llhttp_t *parser, const char *at, size_t length) {
     RequestParser &p = self(parser);
     if (p.current_.target.size() + length > p.limits_.max_url_bytes)
-        return p.fail(414, "URI_TOO_LONG", "the request target exceeds " + std::to_string(p.limits_.max_url_bytes) + " bytes");
+        return p.fail(414, "URI_TOO_LONG",
+                      "the request target exceeds " + std::to_string(p.limits_.max_url_bytes) + " bytes");
     p.current_.target.append(at, length);
     return p.count_header_bytes(length);
 }
@@ -106,7 +109,8 @@ int RequestParser::on_headers_complete(llhttp_t *parser) {
 int RequestParser::on_body(llhttp_t *parser, const char *at, size_t length) {
     RequestParser &p = self(parser);
     if (p.current_.body.size() + length > p.body_limit_bytes_)
-        return p.fail(413, "PAYLOAD_TOO_LARGE", "the request body exceeds " + std::to_string(p.body_limit_bytes_) + " bytes");
+        return p.fail(413, "PAYLOAD_TOO_LARGE",
+                      "the request body exceeds " + std::to_string(p.body_limit_bytes_) + " bytes");
     p.current_.body.append(at, length);
     return HPE_OK;
 }
@@ -130,7 +134,8 @@ std::optional<ParseFailure> RequestParser::feed(const char *data, size_t size) {
     if (error == HPE_OK) return std::nullopt;
     if (!failure_) {
         const char *reason = llhttp_get_error_reason(&parser_);
-        failure_ = ParseFailure{400, "BAD_REQUEST", std::string("malformed HTTP request: ") + (reason ? reason : llhttp_errno_name(error))};
+        failure_ = ParseFailure{400, "BAD_REQUEST",
+                                std::string("malformed HTTP request: ") + (reason ? reason : llhttp_errno_name(error))};
     }
     return failure_;
 }

@@ -12,10 +12,10 @@
 namespace flowgres::http {
 
 struct Request {
-    std::string method;  // "GET"
-    std::string target;  // "/api/v1/apps?page=2" as sent
-    std::string path;    // "/api/v1/apps"
-    std::string query;   // "page=2" (no '?')
+    std::string method;                                        // "GET"
+    std::string target;                                        // "/api/v1/apps?page=2" as sent
+    std::string path;                                          // "/api/v1/apps"
+    std::string query;                                         // "page=2" (no '?')
     std::vector<std::pair<std::string, std::string>> headers;  // names lowercased, in order
     std::string body;
     bool keep_alive = true;

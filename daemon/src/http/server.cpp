@@ -22,14 +22,16 @@ thread_local char read_buffer[kReadBufferSize];
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     Connection(HttpServer &server)
-        : server_(server), parser_(server.limits_.parser, [this](const Request &r) { return server_.handler_.body_limit(r); }) {}
+        : server_(server),
+          parser_(server.limits_.parser, [this](const Request &r) { return server_.handler_.body_limit(r); }) {}
 
     void start(bool refuse) {
         uv_tcp_init(server_.loop_, &tcp_);
         uv_timer_init(server_.loop_, &timer_);
         tcp_.data = this;
         timer_.data = this;
-        if (uv_accept(reinterpret_cast<uv_stream_t *>(&server_.listener_), reinterpret_cast<uv_stream_t *>(&tcp_)) != 0) {
+        if (uv_accept(reinterpret_cast<uv_stream_t *>(&server_.listener_), reinterpret_cast<uv_stream_t *>(&tcp_)) !=
+            0) {
             close();
             return;
         }
@@ -100,7 +102,9 @@ private:
         return text;
     }
 
-    static void on_alloc(uv_handle_t *, size_t, uv_buf_t *buffer) { *buffer = uv_buf_init(read_buffer, kReadBufferSize); }
+    static void on_alloc(uv_handle_t *, size_t, uv_buf_t *buffer) {
+        *buffer = uv_buf_init(read_buffer, kReadBufferSize);
+    }
 
     static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buffer) {
         auto *self = static_cast<Connection *>(stream->data);
@@ -170,9 +174,7 @@ private:
         reading_ = false;
     }
 
-    void arm_request_timer() {
-        uv_timer_start(&timer_, on_request_timeout, server_.limits_.header_timeout_ms, 0);
-    }
+    void arm_request_timer() { uv_timer_start(&timer_, on_request_timeout, server_.limits_.header_timeout_ms, 0); }
     void arm_idle_timer() { uv_timer_start(&timer_, on_idle_timeout, server_.limits_.idle_timeout_ms, 0); }
 
     static void on_request_timeout(uv_timer_t *timer) {
@@ -215,7 +217,8 @@ private:
             close();
             return;
         }
-        if (!reading_ && !close_after_write_ && !no_more_requests_ && slots_.size() < server_.limits_.max_pipelined / 2) {
+        if (!reading_ && !close_after_write_ && !no_more_requests_ &&
+            slots_.size() < server_.limits_.max_pipelined / 2) {
             reading_ = true;
             uv_read_start(reinterpret_cast<uv_stream_t *>(&tcp_), on_alloc, on_read);
         }
@@ -225,7 +228,8 @@ private:
     void write_bytes(std::string data) {
         uv_buf_t buffer = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
         // Bytes already queued go first: only write directly when nothing is waiting.
-        int written = writes_in_flight_ > 0 ? UV_EAGAIN : uv_try_write(reinterpret_cast<uv_stream_t *>(&tcp_), &buffer, 1);
+        int written =
+            writes_in_flight_ > 0 ? UV_EAGAIN : uv_try_write(reinterpret_cast<uv_stream_t *>(&tcp_), &buffer, 1);
         if (written == static_cast<int>(data.size())) return;
         if (written < 0 && written != UV_EAGAIN) {
             close();
@@ -250,8 +254,10 @@ private:
             self->close();
             return;
         }
-        if (self->writes_in_flight_ == 0 && self->close_after_write_) self->linger_close();
-        else if (self->writes_in_flight_ == 0 && self->draining_ && self->slots_.empty()) self->close();
+        if (self->writes_in_flight_ == 0 && self->close_after_write_)
+            self->linger_close();
+        else if (self->writes_in_flight_ == 0 && self->draining_ && self->slots_.empty())
+            self->close();
     }
 
     // Half-close after the last answer, then wait briefly for the client's FIN (nginx's
@@ -260,7 +266,8 @@ private:
     void linger_close() {
         if (lingering_ || closing_) return;
         lingering_ = true;
-        uv_timer_start(&timer_, [](uv_timer_t *timer) { static_cast<Connection *>(timer->data)->close(); }, 1000, 0);
+        uv_timer_start(
+            &timer_, [](uv_timer_t *timer) { static_cast<Connection *>(timer->data)->close(); }, 1000, 0);
         shutdown_request_.data = this;
         if (uv_shutdown(&shutdown_request_, reinterpret_cast<uv_stream_t *>(&tcp_), nullptr) != 0) {
             close();
@@ -299,7 +306,8 @@ private:
 void Responder::send(const Response &response) const {
     auto connection = connection_.lock();
     if (!connection) return;
-    connection->complete(sequence_, serialize(response, keep_alive_ && connection->keep_alive_allowed(), head_request_));
+    connection->complete(sequence_,
+                         serialize(response, keep_alive_ && connection->keep_alive_allowed(), head_request_));
 }
 
 std::atomic<long> &HttpServer::global_open_connections() {

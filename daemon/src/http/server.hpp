@@ -24,7 +24,10 @@ class Connection;
 class Responder {
 public:
     Responder(std::weak_ptr<Connection> connection, uint64_t sequence, bool head_request, bool keep_alive)
-        : connection_(std::move(connection)), sequence_(sequence), head_request_(head_request), keep_alive_(keep_alive) {}
+        : connection_(std::move(connection)),
+          sequence_(sequence),
+          head_request_(head_request),
+          keep_alive_(keep_alive) {}
     void send(const Response &response) const;
 
 private:

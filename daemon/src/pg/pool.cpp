@@ -57,7 +57,8 @@ public:
             const Statement &statement = job.statements[i];
             if (prepared_.count(statement.sql)) continue;
             std::string name = "s" + std::to_string(next_statement_++);
-            if (!PQsendPrepare(conn_, name.c_str(), statement.sql.c_str(), 0, nullptr)) return broken_send(std::move(job));
+            if (!PQsendPrepare(conn_, name.c_str(), statement.sql.c_str(), 0, nullptr))
+                return broken_send(std::move(job));
             prepared_.emplace(statement.sql, name);
             preparing.items.push_back(Item{true, i, statement.sql});
         }
@@ -75,8 +76,8 @@ public:
             std::vector<const char *> params;
             params.reserve(statement.params.size());
             for (const auto &param : statement.params) params.push_back(param ? param->c_str() : nullptr);
-            if (!PQsendQueryPrepared(conn_, prepared_[statement.sql].c_str(), static_cast<int>(params.size()), params.data(),
-                                     nullptr, nullptr, 0)) {
+            if (!PQsendQueryPrepared(conn_, prepared_[statement.sql].c_str(), static_cast<int>(params.size()),
+                                     params.data(), nullptr, nullptr, 0)) {
                 flight.callback(unavailable(PQerrorMessage(conn_)));
                 fail(PQerrorMessage(conn_));
                 return;
@@ -99,9 +100,8 @@ public:
         stop_watching();
         if (conn_) PQfinish(conn_);
         conn_ = nullptr;
-        uv_close(reinterpret_cast<uv_handle_t *>(&retry_timer_), [](uv_handle_t *handle) {
-            static_cast<Connection *>(handle->data)->pool_.connection_closed();
-        });
+        uv_close(reinterpret_cast<uv_handle_t *>(&retry_timer_),
+                 [](uv_handle_t *handle) { static_cast<Connection *>(handle->data)->pool_.connection_closed(); });
     }
 
 private:
@@ -133,7 +133,8 @@ private:
     void stop_watching() {
         if (!poll_) return;
         uv_poll_stop(poll_);
-        uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *handle) { delete reinterpret_cast<uv_poll_t *>(handle); });
+        uv_close(reinterpret_cast<uv_handle_t *>(poll_),
+                 [](uv_handle_t *handle) { delete reinterpret_cast<uv_poll_t *>(handle); });
         poll_ = nullptr;
         poll_fd_ = -1;
     }
@@ -154,8 +155,12 @@ private:
 
     void continue_connect() {
         switch (PQconnectPoll(conn_)) {
-            case PGRES_POLLING_READING: watch(PQsocket(conn_), UV_READABLE); break;
-            case PGRES_POLLING_WRITING: watch(PQsocket(conn_), UV_WRITABLE); break;
+            case PGRES_POLLING_READING:
+                watch(PQsocket(conn_), UV_READABLE);
+                break;
+            case PGRES_POLLING_WRITING:
+                watch(PQsocket(conn_), UV_WRITABLE);
+                break;
             case PGRES_POLLING_OK:
                 if (!PQenterPipelineMode(conn_)) {
                     fail("could not enter pipeline mode");
@@ -166,7 +171,9 @@ private:
                 watch(PQsocket(conn_), UV_READABLE);
                 pool_.dispatch();
                 break;
-            default: fail(PQerrorMessage(conn_)); break;
+            default:
+                fail(PQerrorMessage(conn_));
+                break;
         }
     }
 
@@ -279,7 +286,8 @@ void Pool::start() {
     uv_timer_init(loop_, &queue_timer_);
     queue_timer_.data = this;
     handles_open_++;
-    uv_timer_start(&queue_timer_, [](uv_timer_t *timer) { static_cast<Pool *>(timer->data)->expire_queued(); }, 50, 50);
+    uv_timer_start(
+        &queue_timer_, [](uv_timer_t *timer) { static_cast<Pool *>(timer->data)->expire_queued(); }, 50, 50);
     for (size_t i = 0; i < options_.size; i++) {
         connections_.push_back(std::make_unique<Connection>(*this));
         connections_.back()->connect();
@@ -314,7 +322,8 @@ void Pool::expire_queued() {
     while (!queue_.empty() && queue_.front().queued_at <= deadline) {
         QueuedJob job = std::move(queue_.front());
         queue_.pop_front();
-        job.callback(unavailable("no database connection became free within " + std::to_string(options_.queue_timeout_ms) + " ms"));
+        job.callback(unavailable("no database connection became free within " +
+                                 std::to_string(options_.queue_timeout_ms) + " ms"));
     }
 }
 
@@ -325,9 +334,8 @@ void Pool::close(std::function<void()> closed) {
     queue_.clear();
     for (auto &job : queued) job.callback(unavailable("the server is shutting down"));
     uv_timer_stop(&queue_timer_);
-    uv_close(reinterpret_cast<uv_handle_t *>(&queue_timer_), [](uv_handle_t *handle) {
-        static_cast<Pool *>(handle->data)->connection_closed();
-    });
+    uv_close(reinterpret_cast<uv_handle_t *>(&queue_timer_),
+             [](uv_handle_t *handle) { static_cast<Pool *>(handle->data)->connection_closed(); });
     for (auto &connection : connections_) connection->shut();
 }
 

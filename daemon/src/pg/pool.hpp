@@ -22,7 +22,7 @@
 namespace flowgres::pg {
 
 struct Statement {
-    std::string sql;  // prepared once per connection, named by the pool
+    std::string sql;                                 // prepared once per connection, named by the pool
     std::vector<std::optional<std::string>> params;  // text; nullopt binds NULL
 };
 
@@ -41,9 +41,9 @@ struct JobResult {
 using JobCallback = std::function<void(JobResult &&)>;
 
 struct PoolOptions {
-    std::string conninfo;             // a libpq URL or key=value string
-    size_t size = 4;                  // connections
-    size_t pipeline_depth = 16;       // jobs in flight per connection
+    std::string conninfo;              // a libpq URL or key=value string
+    size_t size = 4;                   // connections
+    size_t pipeline_depth = 16;        // jobs in flight per connection
     uint64_t queue_timeout_ms = 5000;  // a job waiting longer fails as unavailable
     uint64_t statement_timeout_ms = 30000;
     uint64_t reconnect_min_ms = 100;
