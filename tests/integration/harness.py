@@ -27,6 +27,17 @@ def psql(database, sql, *, check=True):
     return result.stdout.strip()
 
 
+def hold_workspaces_lock(database, seconds):
+    """A psql session holding flowgres.workspaces exclusively for `seconds`, so requests that
+    read it wait in the database: "requests in flight" for shutdown and pool tests."""
+    process = subprocess.Popen(
+        ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", database, "-c",
+         f"begin; lock table flowgres.workspaces in access exclusive mode; select pg_sleep({seconds}); commit;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)  # let the lock be taken before the caller's requests arrive
+    return process
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

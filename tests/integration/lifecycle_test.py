@@ -7,7 +7,8 @@ import subprocess
 import threading
 import time
 
-from harness import DAEMON, PG_PORT, ROOT, SOCKET_DIR, ApiTestCase, Daemon, fresh_database, main, psql
+from harness import (DAEMON, PG_PORT, ROOT, SOCKET_DIR, ApiTestCase, Daemon, fresh_database, hold_workspaces_lock,
+                     main, psql)
 
 CLUSTER_DIR = os.path.dirname(SOCKET_DIR)
 
@@ -63,12 +64,7 @@ class StartUp(ApiTestCase):
 class GracefulShutdown(ApiTestCase):
     def test_sigterm_finishes_requests_in_flight_then_exits_0(self):
         _, workspace, key = self.new_user()
-        # Hold the workspace rows so the next request waits in the database.
-        locker = subprocess.Popen(
-            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-v", "ON_ERROR_STOP=1", "-c",
-             "begin; lock table flowgres.workspaces in access exclusive mode; select pg_sleep(1.5); commit;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
+        locker = hold_workspaces_lock(self.database, 1.5)
         results = {}
 
         def slow_request():
@@ -101,11 +97,7 @@ class ShutdownDeadline(ApiTestCase):
 
     def test_requests_past_the_deadline_are_cut_and_the_exit_is_still_clean(self):
         _, workspace, key = self.new_user()
-        locker = subprocess.Popen(
-            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-c",
-             "begin; lock table flowgres.workspaces in access exclusive mode; select pg_sleep(3); commit;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
+        locker = hold_workspaces_lock(self.database, 3)
         results = {}
 
         def stuck_request():
@@ -132,11 +124,7 @@ class PoolExhaustion(ApiTestCase):
 
     def test_a_request_waiting_too_long_for_a_connection_gets_503(self):
         _, workspace, key = self.new_user()
-        locker = subprocess.Popen(
-            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-c",
-             "begin; lock table flowgres.workspaces in access exclusive mode; select pg_sleep(1.5); commit;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
+        locker = hold_workspaces_lock(self.database, 1.5)
         results = {}
         first = threading.Thread(target=lambda: results.setdefault(
             "first", self.call("GET", f"/api/v1/workspaces/{workspace['id']}", key=key, timeout=10)))
