@@ -82,6 +82,8 @@ run_wrk() {
     local name=$1 url=$2
     shift 2
     local out
+    # A short warm-up first: connections opened, statements prepared, caches filled.
+    wrk -t "$threads" -c "$connections" -d 2s "$@" "$url" >/dev/null
     out=$(wrk -t "$threads" -c "$connections" -d "${duration}s" --latency "$@" "$url")
     local rps p50 p99 non2xx
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -96,6 +98,8 @@ run_wrk() {
 # per-transaction log (column 3 is latency in microseconds).
 run_pgbench() {
     local name=$1 script=$2
+    pgbench -h "$socket" -p "$pg_port" -U postgres -n -M prepared -c "$pg_clients" -j "$threads" -T 2 -f "$script" \
+        bench >/dev/null 2>&1
     (cd "$root" && pgbench -h "$socket" -p "$pg_port" -U postgres -n -M prepared -c "$pg_clients" -j "$threads" \
         -T "$duration" -f "$script" --log --log-prefix="$root/pgbench" bench >"$root/pgbench.out" 2>&1)
     local tps p50 p99

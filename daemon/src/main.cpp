@@ -1,12 +1,14 @@
 // flowgresd: start-up, workers and shutdown. Start-up order, written once:
 //   1. configuration (a bad key stops here, before anything is opened)
-//   2. log level, SIGPIPE ignored (a client vanishing must not kill the process)
+//   2. log level, SIGPIPE ignored (a client vanishing must not kill the process), and the
+//      open-files limit raised to its hard maximum (each connection is a descriptor)
 //   3. the OpenAPI document (built once, shared read-only by the workers)
 //   4. one listening socket per worker, all bound before any thread starts, so a port in use
 //      fails start-up with one clear message instead of half a server
 //   5. the workers: each its own loop, database pool, application and HTTP server
 //   6. signals last: SIGTERM/SIGINT drain every worker, then the process exits 0
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -159,6 +161,11 @@ int run(int argc, char **argv) {
     }
     set_log_level(config.log_level);
     signal(SIGPIPE, SIG_IGN);
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
 
     const std::string openapi = openapi_document();
 

@@ -6,6 +6,7 @@ Nothing here is mocked: every call crosses a real socket into the real daemon an
 import http.client
 import json
 import os
+import resource
 import socket
 import subprocess
 import time
@@ -15,6 +16,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DAEMON = os.path.join(ROOT, "build", "flowgresd")
 SOCKET_DIR = os.environ.get("FLOWGRES_TEST_SOCKET", "")
 PG_PORT = os.environ.get("FLOWGRES_TEST_PORT", "")
+
+
+# The thousand-idle-connections test holds 1,000 sockets in this process.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft < min(_hard, 4096):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(_hard, 4096), _hard))
 
 
 def psql(database, sql, *, check=True):

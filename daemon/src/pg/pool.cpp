@@ -90,7 +90,18 @@ public:
             return;
         }
         in_flight_.push_back(std::move(flight));
-        flush();
+        // Sent once per loop iteration (Pool::flush_pending): the jobs of every request read
+        // in this iteration leave in one write, and the server reads them in one go.
+        if (!flush_scheduled_) {
+            flush_scheduled_ = true;
+            pool_.flush_pending_.push_back(this);
+        }
+    }
+
+    void flush_if_scheduled() {
+        if (!flush_scheduled_) return;
+        flush_scheduled_ = false;
+        if (state_ == State::ready) flush();
     }
 
     void shut() {
@@ -120,6 +131,7 @@ private:
     };
 
     void watch(int fd, int events) {
+        if (poll_ && poll_fd_ == fd && poll_events_ == events) return;  // no epoll_ctl for nothing
         if (poll_ && poll_fd_ != fd) stop_watching();
         if (!poll_) {
             poll_ = new uv_poll_t;  // closed and freed in stop_watching's close callback
@@ -128,6 +140,7 @@ private:
             poll_fd_ = fd;
         }
         uv_poll_start(poll_, events, on_poll);
+        poll_events_ = events;
     }
 
     void stop_watching() {
@@ -137,6 +150,7 @@ private:
                  [](uv_handle_t *handle) { delete reinterpret_cast<uv_poll_t *>(handle); });
         poll_ = nullptr;
         poll_fd_ = -1;
+        poll_events_ = 0;
     }
 
     static void on_poll(uv_poll_t *handle, int status, int events) {
@@ -271,6 +285,8 @@ private:
     PGconn *conn_ = nullptr;
     uv_poll_t *poll_ = nullptr;
     int poll_fd_ = -1;
+    int poll_events_ = 0;
+    bool flush_scheduled_ = false;
     uv_timer_t retry_timer_{};
     uint64_t backoff_ms_;
     std::unordered_map<std::string, std::string> prepared_;
@@ -283,6 +299,11 @@ Pool::Pool(uv_loop_t *loop, PoolOptions options) : loop_(loop), options_(std::mo
 Pool::~Pool() = default;
 
 void Pool::start() {
+    uv_prepare_init(loop_, &flush_prepare_);
+    flush_prepare_.data = this;
+    handles_open_++;
+    uv_prepare_start(&flush_prepare_,
+                     [](uv_prepare_t *prepare) { static_cast<Pool *>(prepare->data)->flush_pending(); });
     uv_timer_init(loop_, &queue_timer_);
     queue_timer_.data = this;
     handles_open_++;
@@ -301,6 +322,12 @@ void Pool::run(std::vector<Statement> statements, JobCallback callback) {
     }
     queue_.push_back(QueuedJob{std::move(statements), std::move(callback), Clock::now()});
     dispatch();
+}
+
+void Pool::flush_pending() {
+    auto pending = std::move(flush_pending_);
+    flush_pending_.clear();
+    for (Connection *connection : pending) connection->flush_if_scheduled();
 }
 
 void Pool::dispatch() {
@@ -335,6 +362,10 @@ void Pool::close(std::function<void()> closed) {
     for (auto &job : queued) job.callback(unavailable("the server is shutting down"));
     uv_timer_stop(&queue_timer_);
     uv_close(reinterpret_cast<uv_handle_t *>(&queue_timer_),
+             [](uv_handle_t *handle) { static_cast<Pool *>(handle->data)->connection_closed(); });
+    flush_pending();
+    uv_prepare_stop(&flush_prepare_);
+    uv_close(reinterpret_cast<uv_handle_t *>(&flush_prepare_),
              [](uv_handle_t *handle) { static_cast<Pool *>(handle->data)->connection_closed(); });
     for (auto &connection : connections_) connection->shut();
 }

@@ -79,6 +79,7 @@ private:
     };
 
     void dispatch();
+    void flush_pending();
     void expire_queued();
     void connection_closed();
 
@@ -87,6 +88,8 @@ private:
     std::vector<std::unique_ptr<Connection>> connections_;
     std::deque<QueuedJob> queue_;
     uv_timer_t queue_timer_{};
+    uv_prepare_t flush_prepare_{};
+    std::vector<Connection *> flush_pending_;
     bool closing_ = false;
     size_t handles_open_ = 0;
     std::function<void()> closed_;
