@@ -105,8 +105,9 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if getattr(self, "log", None):
+        if getattr(self, "log", None) and not self.log.closed:
             self.log.close()
+            os.unlink(self.log_path)
         return self.process.returncode if self.process else None
 
     def log_text(self):
