@@ -97,7 +97,7 @@ void check_string_list(ValidationProblems &problems, std::string_view field, con
 }
 
 Json merge_rate_limit(ValidationProblems &problems, const json_t *current, const json_t *patch) {
-    Json merged(json_is_object(current) ? json_deep_copy(current) : json_object());
+    Json merged(json_is_object(current) ? json_deep_copy(current) : new_json_object());
     if (!json_is_object(patch)) {
         problems.add("rate_limit", "must be an object with per_ip, per_session or per_app");
         return merged;

@@ -43,10 +43,14 @@ Error field_error(std::string_view field, std::string_view message) {
                  "[{\"field\":" + json_quote(field) + ",\"message\":" + json_quote(message) + "}]");
 }
 
-void ValidationProblems::add(std::string_view field, std::string_view message) {
+void ValidationProblems::add(std::string_view field, std::string_view message) { add(field, message, ""); }
+
+void ValidationProblems::add(std::string_view field, std::string_view message, std::string_view extra_members) {
     if (count_ == 0) first_ = std::string(field) + ": " + std::string(message);
     if (count_ > 0) details_ += ",";
-    details_ += "{\"field\":" + json_quote(field) + ",\"message\":" + json_quote(message) + "}";
+    details_ += "{\"field\":" + json_quote(field) + ",\"message\":" + json_quote(message);
+    if (!extra_members.empty()) details_ += "," + std::string(extra_members);
+    details_ += "}";
     count_++;
 }
 

@@ -50,4 +50,9 @@ const char *json_type_name(const json_t *value) {
     return "unknown";
 }
 
+json_t *new_json_object() {
+    // json_pack's own call to json_object binds inside libjansson, so this is jansson's.
+    return json_pack("{}");
+}
+
 }  // namespace flowgres

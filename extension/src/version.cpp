@@ -6,6 +6,7 @@
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/permissions.hpp"
+#include "flowgres/workflow.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
 #include "spi.hpp"
@@ -21,6 +22,19 @@ void check_document(ValidationProblems &problems, std::string_view field, const 
     // jsonb's text form of an object starts with '{'; no need to parse megabytes to know.
     if (text.empty() || text.front() != '{') problems.add(field, "must be a JSON object");
     else if (text.size() > kMaxDocumentBytes) problems.add(field, "must be at most 1 MiB");
+}
+
+
+// The workflow validator of core/ (issue 4): every problem, each with its node id, under
+// "workflow.<field>" so one VALIDATION_FAILED lists them beside the other documents' problems.
+void add_workflow_problems(ValidationProblems &problems, const std::string &workflow_json) {
+    Json document = parse_json(workflow_json, "workflow");
+    workflow::Problems found = workflow::validate_workflow(document.get());
+    for (const auto &problem : found.list()) {
+        std::string field = problem.field == "workflow" ? "workflow" : "workflow." + problem.field;
+        problems.add(field, problem.message,
+                     problem.node_id.empty() ? std::string() : "\"node_id\":" + json_quote(problem.node_id));
+    }
 }
 
 }  // namespace
@@ -58,6 +72,7 @@ SqlValue version_create(CallArgs &args) {
     check_document(problems, "ui_schema", ui_schema);
     check_document(problems, "db_schema", db_schema);
     check_document(problems, "config", config);
+    if (problems.empty()) add_workflow_problems(problems, workflow);
     if (changelog) {
         if (!is_valid_utf8(*changelog)) problems.add("changelog", "must be valid UTF-8");
         else if (utf8_length(*changelog) > kMaxChangelogCharacters) problems.add("changelog", "must be at most 10000 characters");

@@ -42,7 +42,7 @@ select is(test.error_code_of(format('select flowgres.app_update(%L, %L)', :'alph
 -- Archived apps do not count toward the limit; a copy takes the freed place.
 select flowgres.app_archive(:'beta');
 select is(test.error_code_of(format('select flowgres.app_update(%L, %L)', :'beta', '{"name": "Zombie"}')), 'STATE_CONFLICT', 'archived apps are read-only');
-select flowgres.version_create(:'greeter', '1.0.0', '{"nodes": []}');
+select flowgres.version_create(:'greeter', '1.0.0', test.workflow());
 select flowgres.app_duplicate(:'greeter') ->> 'id' as copy \gset
 select is((select name || ' / ' || status from flowgres.apps where id = :'copy'), 'Greeter (copy) / draft', 'app_duplicate makes a draft copy');
 select is((select version from flowgres.app_versions where app_id = :'copy'), '1.0.0', 'with the newest version');

@@ -13,8 +13,8 @@ create function test.app_in_state(workspace uuid, state text) returns uuid langu
 declare app uuid;
 begin
     app := (flowgres.app_create(workspace, 'App ' || state || ' ' || clock_timestamp()::text) ->> 'id')::uuid;
-    perform flowgres.version_create(app, '1.0.0', '{}');
-    perform flowgres.version_create(app, '2.0.0', '{}');
+    perform flowgres.version_create(app, '1.0.0', test.workflow());
+    perform flowgres.version_create(app, '2.0.0', test.workflow());
     if state in ('published', 'deprecated') then perform flowgres.app_publish(app); end if;
     if state = 'deprecated' then perform flowgres.app_deprecate(app); end if;
     if state = 'archived' then perform flowgres.app_archive(app); end if;
@@ -47,8 +47,8 @@ from (values
 -- The details of each transition.
 select flowgres.app_create(:'ws', 'Walkthrough') ->> 'id' as app \gset
 select is(test.error_code_of(format('select flowgres.app_publish(%L)', :'app')), 'VALIDATION_FAILED', 'an app without versions cannot be published');
-select flowgres.version_create(:'app', '1.0.0', '{}') ->> 'id' as v1 \gset
-select flowgres.version_create(:'app', '1.1.0', '{}') ->> 'id' as v2 \gset
+select flowgres.version_create(:'app', '1.0.0', test.workflow()) ->> 'id' as v1 \gset
+select flowgres.version_create(:'app', '1.1.0', test.workflow()) ->> 'id' as v2 \gset
 select is(flowgres.app_publish(:'app', :'v1', '{"access_mode": "public_anonymous"}') -> 'current_version' ->> 'version', '1.0.0', 'publish sets the chosen version');
 select is((select access_mode from flowgres.app_access_policies where app_id = :'app'), 'public_anonymous', 'publish applies the access policy given with it');
 select isnt((select published_at from flowgres.apps where id = :'app'), null, 'published_at is set');

@@ -11,7 +11,7 @@ select test.new_member(:'ws', 'mem@example.com', 'member') as member \gset
 select test.new_user('out@example.com') as outsider \gset
 select test.act_as(:'owner');
 select flowgres.app_create(:'ws', 'Matrix') ->> 'id' as app \gset
-select flowgres.version_create(:'app', '0.1.0', '{}');
+select flowgres.version_create(:'app', '0.1.0', test.workflow());
 
 create function test.outcome(actor uuid, statement text) returns text language plpgsql as $$
 begin
@@ -35,7 +35,7 @@ insert into actions values
     ('app_get', $$select flowgres.app_get('%2$s')$$, '{owner,admin,member}'),
     ('app_list', $$select flowgres.app_list('%1$s')$$, '{owner,admin,member}'),
     ('app_update', $$select flowgres.app_update('%2$s', '{"description": "by %3$s"}')$$, '{owner,admin,member}'),
-    ('version_create', $$select flowgres.version_create('%2$s', '%4$s.0.0', '{}')$$, '{owner,admin,member}'),
+    ('version_create', $$select flowgres.version_create('%2$s', '%4$s.0.0', test.workflow())$$, '{owner,admin,member}'),
     ('access_policy_get', $$select flowgres.access_policy_get('%2$s')$$, '{owner,admin,member}'),
     ('app_publish', $$select flowgres.app_publish('%2$s')$$, '{owner,admin}'),
     ('access_policy_update', $$select flowgres.access_policy_update('%2$s', '{"require_captcha": true}')$$, '{owner,admin}'),

@@ -137,3 +137,19 @@ TEST(Arguments, EveryProblemIsListedAtOnce) {
             EXPECT_NE(error.details_json().find(field), std::string::npos) << error.details_json();
     }
 }
+
+// The postgres executable exports an SQL function named json_object; a call to jansson's
+// json_object() from code that runs inside PostgreSQL binds to it and crashes the backend.
+// core/ and extension/ must use new_json_object().
+TEST(SourceRules, NoJanssonJsonObjectCallsInCodeThatRunsInPostgres) {
+    for (const char *folder : {"/core/src", "/extension/src"}) {
+        for (const auto &entry : std::filesystem::directory_iterator(std::string(FLOWGRES_SOURCE_DIR) + folder)) {
+            std::ifstream file(entry.path());
+            std::stringstream text;
+            text << file.rdbuf();
+            const std::string source = text.str();
+            for (size_t at = source.find("json_object()"); at != std::string::npos; at = source.find("json_object()", at + 1))
+                EXPECT_TRUE(at >= 4 && source.compare(at - 4, 4, "new_") == 0) << entry.path() << " at offset " << at;
+        }
+    }
+}

@@ -99,6 +99,8 @@ Error field_error(std::string_view field, std::string_view message);
 class ValidationProblems {
 public:
     void add(std::string_view field, std::string_view message);
+    // With more members for the entry, given as JSON object members: "\"node_id\":\"a\"".
+    void add(std::string_view field, std::string_view message, std::string_view extra_members);
     // Records a field_error() thrown by a single-field check, under `field`.
     void add(std::string_view field, const Error &error);
     bool empty() const { return count_ == 0; }

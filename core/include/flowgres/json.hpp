@@ -24,6 +24,11 @@ std::string dump_json(const json_t *value);
 // A JSON string literal for `text` (quotes and escapes included).
 std::string json_quote(std::string_view text);
 
+// A new empty object. Code that runs inside PostgreSQL must call this, never jansson's
+// json_object(): the postgres executable exports an SQL function of that very name, and the
+// dynamic linker binds the extension's call to it (a crash). It is jansson's only clash.
+json_t *new_json_object();
+
 // Human name of a JSON type, for messages: "object", "string", …
 const char *json_type_name(const json_t *value);
 

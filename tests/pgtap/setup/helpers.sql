@@ -63,3 +63,23 @@ end $$;
 
 create or replace function test.audit_count(workspace uuid, action_name text) returns bigint
 language sql as $$ select count(*) from flowgres.audit_logs where workspace_id = workspace and action = action_name $$;
+
+-- The smallest valid workflow (start → output), for tests about versions rather than graphs.
+create or replace function test.workflow() returns jsonb
+language sql immutable as $$
+    select '{"nodes": [{"id": "start", "type": "start"}, {"id": "out", "type": "output"}],
+             "edges": [{"source": "start", "target": "out"}]}'::jsonb
+$$;
+
+-- The DETAIL document (jsonb) of the flowgres error a statement raises; null when it succeeds.
+create or replace function test.error_detail_of(statement text) returns jsonb
+language plpgsql as $$
+declare
+    detail text;
+begin
+    execute statement;
+    return null;
+exception when others then
+    get stacked diagnostics detail = pg_exception_detail;
+    return detail::jsonb;
+end $$;

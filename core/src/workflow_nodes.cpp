@@ -1,0 +1,161 @@
+// The built-in node types and the configuration each requires (issue 4 §1). A type's check
+// sees the node's normalised config; common options (timeout, retry_count, retry_delay) are
+// checked by the validator for every type.
+#include <cctype>
+#include <cstring>
+#include <regex>
+
+#include "flowgres/workflow.hpp"
+
+namespace flowgres::workflow {
+namespace {
+
+const json_t *config_of(const Node &node, const char *key) { return json_object_get(node.config.get(), key); }
+
+void require_string(const Node &node, const std::string &field, Problems &problems, const char *key,
+                    size_t max_length = 10000) {
+    const json_t *value = config_of(node, key);
+    if (!json_is_string(value) || json_string_length(value) == 0 || json_string_length(value) > max_length)
+        problems.add(node.id, field + ".config." + key, "is required: a string of 1 to " + std::to_string(max_length) + " characters");
+}
+
+bool is_identifier(const char *text) {
+    if (!text || !*text) return false;
+    if (!std::isalpha(static_cast<unsigned char>(*text)) && *text != '_') return false;
+    for (const char *c = text; *c; c++)
+        if (!std::isalnum(static_cast<unsigned char>(*c)) && *c != '_') return false;
+    return std::strlen(text) <= 64;
+}
+
+void check_start(const Node &node, const std::string &field, Problems &problems) {
+    std::set<std::string> names;
+    for (const Port &port : node.inputs)
+        if (!names.insert(port.name).second) problems.add(node.id, field + ".inputs", "declares input " + port.name + " twice");
+}
+
+void check_input(const Node &node, const std::string &field, Problems &problems) {
+    if (!is_identifier(json_string_value(config_of(node, "name"))))
+        problems.add(node.id, field + ".config.name", "is required: the input's name (letters, digits, _)");
+}
+
+void check_transform(const Node &node, const std::string &field, Problems &problems) {
+    const json_t *shape = config_of(node, "template");
+    if (!shape) shape = config_of(node, "mapping");
+    if (!json_is_object(shape)) problems.add(node.id, field + ".config.template", "is required: an object whose values may hold {{references}}");
+}
+
+const std::set<std::string> &condition_operators() {
+    static const std::set<std::string> operators = {"eq", "ne", "gt", "gte", "lt", "lte", "contains", "empty", "not_empty", "matches"};
+    return operators;
+}
+
+void check_condition(const Node &node, const std::string &field, Problems &problems) {
+    const char *op = json_string_value(config_of(node, "operator"));
+    if (!op || !condition_operators().count(op)) {
+        problems.add(node.id, field + ".config.operator", "must be one of eq, ne, gt, gte, lt, lte, contains, empty, not_empty, matches");
+        return;
+    }
+    if (!config_of(node, "left")) problems.add(node.id, field + ".config.left", "is required");
+    std::string_view name = op;
+    if (name != "empty" && name != "not_empty" && !config_of(node, "right"))
+        problems.add(node.id, field + ".config.right", "is required for operator " + std::string(name));
+    if (name == "matches") {
+        const char *pattern = json_string_value(config_of(node, "right"));
+        if (!pattern || std::strlen(pattern) > 500) {
+            problems.add(node.id, field + ".config.right", "must be a regular expression of at most 500 characters");
+        } else if (std::string_view(pattern).find("{{") == std::string_view::npos) {
+            try {
+                std::regex check(pattern, std::regex::ECMAScript);
+            } catch (const std::regex_error &) {
+                problems.add(node.id, field + ".config.right", "is not a valid regular expression");
+            }
+        }
+    }
+}
+
+void check_variable(const Node &node, const std::string &field, Problems &problems) {
+    if (!is_identifier(json_string_value(config_of(node, "name"))))
+        problems.add(node.id, field + ".config.name", "is required: the variable's name (letters, digits, _)");
+    if (!config_of(node, "value")) problems.add(node.id, field + ".config.value", "is required");
+}
+
+std::string variable_name(const Node &node) {
+    const char *name = json_string_value(config_of(node, "name"));
+    return name ? name : "";
+}
+
+void check_http(const Node &node, const std::string &field, Problems &problems) {
+    static const std::set<std::string> methods = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
+    const char *method = json_string_value(config_of(node, "method"));
+    if (method && !methods.count(method))
+        problems.add(node.id, field + ".config.method", "must be GET, POST, PUT, PATCH, DELETE or HEAD");
+    require_string(node, field, problems, "url", 8192);
+    if (const char *url = json_string_value(config_of(node, "url"))) {
+        std::string_view text = url;
+        if (text.rfind("http://", 0) != 0 && text.rfind("https://", 0) != 0 && text.rfind("{{", 0) != 0)
+            problems.add(node.id, field + ".config.url", "must start with http:// or https://");
+    }
+    if (const json_t *headers = config_of(node, "headers")) {
+        if (!json_is_object(headers)) {
+            problems.add(node.id, field + ".config.headers", "must be an object of strings");
+        } else {
+            const char *name;
+            json_t *value;
+            json_object_foreach(const_cast<json_t *>(headers), name, value) {
+                bool token = *name != '\0';
+                for (const char *c = name; *c; c++) token &= std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' || *c == '_';
+                if (!token) problems.add(node.id, field + ".config.headers", std::string("header name ") + json_quote(name) + " is not a token");
+                if (!json_is_string(value)) problems.add(node.id, field + ".config.headers." + name, "must be a string");
+            }
+        }
+    }
+    if (const json_t *expected = config_of(node, "expected_status")) {
+        auto valid = [](const json_t *code) { return json_is_integer(code) && json_integer_value(code) >= 100 && json_integer_value(code) <= 599; };
+        bool ok = valid(expected);
+        if (json_is_array(expected)) {
+            ok = json_array_size(expected) > 0;
+            size_t index;
+            json_t *code;
+            json_array_foreach(const_cast<json_t *>(expected), index, code) ok &= valid(code);
+        }
+        if (!ok) problems.add(node.id, field + ".config.expected_status", "must be a status code or a list of them (100 to 599)");
+    }
+}
+
+void check_delay(const Node &node, const std::string &field, Problems &problems) {
+    const json_t *duration = config_of(node, "duration_ms");
+    if (!duration) duration = config_of(node, "duration");
+    if (!json_is_integer(duration) || json_integer_value(duration) < 0 || json_integer_value(duration) > 300000)
+        problems.add(node.id, field + ".config.duration_ms", "is required: an integer from 0 to 300000 (milliseconds)");
+}
+
+void check_output(const Node &node, const std::string &field, Problems &problems) {
+    if (const json_t *type = config_of(node, "output_type")) {
+        static const std::set<std::string> types = {"text", "json", "table", "chart", "markdown"};
+        if (!json_is_string(type) || !types.count(json_string_value(type)))
+            problems.add(node.id, field + ".config.output_type", "must be text, json, table, chart or markdown");
+    }
+    if (const json_t *schema = config_of(node, "output_schema"); schema && !json_is_object(schema))
+        problems.add(node.id, field + ".config.output_schema", "must be an object (a JSON Schema)");
+}
+
+}  // namespace
+
+const NodeTypeRegistry &NodeTypeRegistry::builtin() {
+    static const NodeTypeRegistry registry = [] {
+        NodeTypeRegistry types;
+        types.add({"start", check_start, {}, false, nullptr});
+        types.add({"input", check_input, {}, false, nullptr});
+        types.add({"transform", check_transform, {}, false, nullptr});
+        types.add({"condition", check_condition, {"true", "false"}, false, nullptr});
+        types.add({"variable", check_variable, {}, false, variable_name});
+        types.add({"http", check_http, {}, false, nullptr});
+        types.add({"delay", check_delay, {}, false, nullptr});
+        types.add({"output", check_output, {}, true, nullptr});
+        types.add({"end", nullptr, {}, true, nullptr});
+        return types;
+    }();
+    return registry;
+}
+
+}  // namespace flowgres::workflow
