@@ -11,6 +11,13 @@ if [ -n "${FLOWGRES_DATABASE_URL:-}" ]; then
     url=$FLOWGRES_DATABASE_URL
     psql_command="psql '$url'"
 else
+    # flowgres is preloaded: a running server keeps the library it started with. After
+    # `make install` put a newer one in place, restart so the server runs what was built.
+    library="$(pg_config --pkglibdir)/flowgres.so"
+    if [ -f var/pgdata/postmaster.pid ] && [ "$library" -nt var/pgdata/postmaster.pid ]; then
+        echo "restarting the embedded cluster to load the new flowgres library"
+        scripts/cluster.sh restart var
+    fi
     scripts/cluster.sh up var "$port"
     socket=$(realpath var/sock)
     if ! psql -h "$socket" -p "$port" -U postgres -d postgres -Atqc "select 1 from pg_database where datname = 'flowgres'" | grep -q 1; then
