@@ -13,8 +13,12 @@ select flowgres.version_create(:'app_id', '1.0.0',
                 {"id": "greet", "type": "transform", "data": {"config": {"template": {"greeting": "hello {{start.name}}"}}}},
                 {"id": "output", "type": "output", "data": {"config": {"value": "{{greet.greeting}}"}}}],
       "edges": [{"source": "start", "target": "greet"}, {"source": "greet", "target": "output"}]}',
-    '{"schema_version": "1.0", "layout": "single_column",
-      "blocks": [{"type": "form", "fields": [{"type": "input", "input_key": "name", "label": "Your name"}]}]}',
+    '{"schema_version": "1.0.0", "layout": "single_column",
+      "blocks": [{"id": "main_form", "type": "form",
+                  "children": [{"id": "name", "type": "input", "input_key": "name", "label": "Your name",
+                                "validation": {"required": true, "max": 100}}]}],
+      "actions": [{"id": "submit", "type": "submit", "label": "Greet me"}],
+      "result_view": {"type": "text"}}',
     '{}', '{}', 'First version');
 select flowgres.app_publish(:'app_id', null, '{"access_mode": "public_anonymous"}');
 commit;

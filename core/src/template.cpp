@@ -9,8 +9,12 @@
 namespace flowgres {
 namespace {
 
-bool identifier_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
+bool identifier_start(char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool identifier_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+}
 
 TemplatePath parse_path(std::string_view text) {
     size_t start = text.find_first_not_of(" \t");
@@ -143,9 +147,15 @@ json_t *render_template(std::string_view text, TemplateContext context, const Te
         }
         std::string value = template_text(lookup(part.path));
         switch (context) {
-            case TemplateContext::url_component: out += percent_encode(value); break;
-            case TemplateContext::header_value: out += header_safe(std::move(value)); break;
-            default: out += value; break;
+            case TemplateContext::url_component:
+                out += percent_encode(value);
+                break;
+            case TemplateContext::header_value:
+                out += header_safe(std::move(value));
+                break;
+            default:
+                out += value;
+                break;
         }
     }
     if (context == TemplateContext::header_value) out = header_safe(std::move(out));

@@ -52,7 +52,9 @@ std::string Problems::to_json() const {
     return out + "]";
 }
 
-void NodeTypeRegistry::add(NodeType type) { types_[type.name] = std::move(type); }
+void NodeTypeRegistry::add(NodeType type) {
+    types_[type.name] = std::move(type);
+}
 
 const NodeType *NodeTypeRegistry::find(std::string_view name) const {
     auto found = types_.find(name);
@@ -166,8 +168,9 @@ Workflow parse_workflow(const json_t *document, Problems &problems) {
         return workflow;
     }
     if (json_array_size(nodes) > kMaxNodes) {
-        problems.add("", "nodes", "has " + std::to_string(json_array_size(nodes)) + " nodes; at most " +
-                                      std::to_string(kMaxNodes) + " are allowed");
+        problems.add("", "nodes",
+                     "has " + std::to_string(json_array_size(nodes)) + " nodes; at most " + std::to_string(kMaxNodes) +
+                         " are allowed");
         return workflow;
     }
     size_t index;
@@ -228,8 +231,9 @@ Workflow parse_workflow(const json_t *document, Problems &problems) {
             const char *value = json_string_value(json_object_get(item, key));
             return std::string(value ? value : "");
         };
-        workflow.edges.push_back(Edge{text("id"), source, text("sourceHandle").empty() ? text("source_handle") : text("sourceHandle"),
-                                      target, text("targetHandle").empty() ? text("target_handle") : text("targetHandle"), index});
+        workflow.edges.push_back(
+            Edge{text("id"), source, text("sourceHandle").empty() ? text("source_handle") : text("sourceHandle"),
+                 target, text("targetHandle").empty() ? text("target_handle") : text("targetHandle"), index});
     }
     return workflow;
 }
@@ -308,7 +312,8 @@ Problems validate_workflow(const json_t *document, const NodeTypeRegistry &regis
         check_common_options(node, field, problems);
         if (type->check) type->check(node, field, problems);
     }
-    if (starts != 1) problems.add("", "nodes", "must have exactly one start node (found " + std::to_string(starts) + ")");
+    if (starts != 1)
+        problems.add("", "nodes", "must have exactly one start node (found " + std::to_string(starts) + ")");
     if (terminals == 0) problems.add("", "nodes", "must have at least one output or end node");
 
     // Edges: between existing nodes, through handles the nodes have.
@@ -324,15 +329,17 @@ Problems validate_workflow(const json_t *document, const NodeTypeRegistry &regis
             problems.add(edge.source, field, "connects a node to itself");
             continue;
         }
-        if (target->type == "start") problems.add(edge.target, field + ".target", "the start node takes no incoming edge");
+        if (target->type == "start")
+            problems.add(edge.target, field + ".target", "the start node takes no incoming edge");
         if (const NodeType *type = registry.find(source->type)) {
-            if (type->terminal) problems.add(edge.source, field + ".source", "an " + source->type + " node ends a path");
-            if (!type->output_handles.empty() &&
-                std::find(type->output_handles.begin(), type->output_handles.end(), edge.source_handle) ==
-                    type->output_handles.end()) {
+            if (type->terminal)
+                problems.add(edge.source, field + ".source", "an " + source->type + " node ends a path");
+            if (!type->output_handles.empty() && std::find(type->output_handles.begin(), type->output_handles.end(),
+                                                           edge.source_handle) == type->output_handles.end()) {
                 std::string handles;
                 for (const auto &handle : type->output_handles) handles += (handles.empty() ? "" : ", ") + handle;
-                problems.add(edge.source, field + ".sourceHandle", "must be one of " + handles + " for a " + source->type + " node");
+                problems.add(edge.source, field + ".sourceHandle",
+                             "must be one of " + handles + " for a " + source->type + " node");
             } else if (type->output_handles.empty() && !edge.source_handle.empty() && !source->outputs.empty() &&
                        std::none_of(source->outputs.begin(), source->outputs.end(),
                                     [&](const Port &port) { return port.name == edge.source_handle; })) {
@@ -361,7 +368,8 @@ Problems validate_workflow(const json_t *document, const NodeTypeRegistry &regis
         std::set<std::string> ordered(order.begin(), order.end());
         for (const Node &node : workflow.nodes)
             if (!ordered.count(node.id))
-                problems.add(node.id, "nodes[" + std::to_string(node.index) + "]", "is on a cycle or reached only through one");
+                problems.add(node.id, "nodes[" + std::to_string(node.index) + "]",
+                             "is on a cycle or reached only through one");
     }
 
     // Every node reachable from start.
@@ -381,7 +389,8 @@ Problems validate_workflow(const json_t *document, const NodeTypeRegistry &regis
         }
         for (const Node &node : workflow.nodes)
             if (!seen.count(node.id))
-                problems.add(node.id, "nodes[" + std::to_string(node.index) + "]", "cannot be reached from the start node");
+                problems.add(node.id, "nodes[" + std::to_string(node.index) + "]",
+                             "cannot be reached from the start node");
     }
 
     // Every {{reference}}: a start input, an upstream node, or an upstream variable.
@@ -420,10 +429,14 @@ Problems validate_workflow(const json_t *document, const NodeTypeRegistry &regis
                     return name ? *name : "";
                 };
                 bool resolved = false;
-                if (root == "inputs" || root == "start") resolved = inputs.count(second()) > 0 || (root == "start" && path.steps.size() == 1);
-                else if (root == "vars" || root == "variables") resolved = variables.count(second()) > 0;
-                else if (inputs.count(root)) resolved = true;
-                else if (upstream.count(root)) resolved = true;
+                if (root == "inputs" || root == "start")
+                    resolved = inputs.count(second()) > 0 || (root == "start" && path.steps.size() == 1);
+                else if (root == "vars" || root == "variables")
+                    resolved = variables.count(second()) > 0;
+                else if (inputs.count(root))
+                    resolved = true;
+                else if (upstream.count(root))
+                    resolved = true;
                 if (!resolved) {
                     std::string why = workflow.find(root) ? "node " + root + " is not upstream of this node"
                                                           : "names no start input, upstream node or variable";

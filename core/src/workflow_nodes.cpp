@@ -10,13 +10,16 @@
 namespace flowgres::workflow {
 namespace {
 
-const json_t *config_of(const Node &node, const char *key) { return json_object_get(node.config.get(), key); }
+const json_t *config_of(const Node &node, const char *key) {
+    return json_object_get(node.config.get(), key);
+}
 
 void require_string(const Node &node, const std::string &field, Problems &problems, const char *key,
                     size_t max_length = 10000) {
     const json_t *value = config_of(node, key);
     if (!json_is_string(value) || json_string_length(value) == 0 || json_string_length(value) > max_length)
-        problems.add(node.id, field + ".config." + key, "is required: a string of 1 to " + std::to_string(max_length) + " characters");
+        problems.add(node.id, field + ".config." + key,
+                     "is required: a string of 1 to " + std::to_string(max_length) + " characters");
 }
 
 bool is_identifier(const char *text) {
@@ -30,7 +33,8 @@ bool is_identifier(const char *text) {
 void check_start(const Node &node, const std::string &field, Problems &problems) {
     std::set<std::string> names;
     for (const Port &port : node.inputs)
-        if (!names.insert(port.name).second) problems.add(node.id, field + ".inputs", "declares input " + port.name + " twice");
+        if (!names.insert(port.name).second)
+            problems.add(node.id, field + ".inputs", "declares input " + port.name + " twice");
 }
 
 void check_input(const Node &node, const std::string &field, Problems &problems) {
@@ -41,18 +45,22 @@ void check_input(const Node &node, const std::string &field, Problems &problems)
 void check_transform(const Node &node, const std::string &field, Problems &problems) {
     const json_t *shape = config_of(node, "template");
     if (!shape) shape = config_of(node, "mapping");
-    if (!json_is_object(shape)) problems.add(node.id, field + ".config.template", "is required: an object whose values may hold {{references}}");
+    if (!json_is_object(shape))
+        problems.add(node.id, field + ".config.template",
+                     "is required: an object whose values may hold {{references}}");
 }
 
 const std::set<std::string> &condition_operators() {
-    static const std::set<std::string> operators = {"eq", "ne", "gt", "gte", "lt", "lte", "contains", "empty", "not_empty", "matches"};
+    static const std::set<std::string> operators = {"eq",  "ne",       "gt",    "gte",       "lt",
+                                                    "lte", "contains", "empty", "not_empty", "matches"};
     return operators;
 }
 
 void check_condition(const Node &node, const std::string &field, Problems &problems) {
     const char *op = json_string_value(config_of(node, "operator"));
     if (!op || !condition_operators().count(op)) {
-        problems.add(node.id, field + ".config.operator", "must be one of eq, ne, gt, gte, lt, lte, contains, empty, not_empty, matches");
+        problems.add(node.id, field + ".config.operator",
+                     "must be one of eq, ne, gt, gte, lt, lte, contains, empty, not_empty, matches");
         return;
     }
     if (!config_of(node, "left")) problems.add(node.id, field + ".config.left", "is required");
@@ -103,14 +111,20 @@ void check_http(const Node &node, const std::string &field, Problems &problems) 
             json_t *value;
             json_object_foreach(const_cast<json_t *>(headers), name, value) {
                 bool token = *name != '\0';
-                for (const char *c = name; *c; c++) token &= std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' || *c == '_';
-                if (!token) problems.add(node.id, field + ".config.headers", std::string("header name ") + json_quote(name) + " is not a token");
-                if (!json_is_string(value)) problems.add(node.id, field + ".config.headers." + name, "must be a string");
+                for (const char *c = name; *c; c++)
+                    token &= std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' || *c == '_';
+                if (!token)
+                    problems.add(node.id, field + ".config.headers",
+                                 std::string("header name ") + json_quote(name) + " is not a token");
+                if (!json_is_string(value))
+                    problems.add(node.id, field + ".config.headers." + name, "must be a string");
             }
         }
     }
     if (const json_t *expected = config_of(node, "expected_status")) {
-        auto valid = [](const json_t *code) { return json_is_integer(code) && json_integer_value(code) >= 100 && json_integer_value(code) <= 599; };
+        auto valid = [](const json_t *code) {
+            return json_is_integer(code) && json_integer_value(code) >= 100 && json_integer_value(code) <= 599;
+        };
         bool ok = valid(expected);
         if (json_is_array(expected)) {
             ok = json_array_size(expected) > 0;
@@ -118,7 +132,9 @@ void check_http(const Node &node, const std::string &field, Problems &problems) 
             json_t *code;
             json_array_foreach(const_cast<json_t *>(expected), index, code) ok &= valid(code);
         }
-        if (!ok) problems.add(node.id, field + ".config.expected_status", "must be a status code or a list of them (100 to 599)");
+        if (!ok)
+            problems.add(node.id, field + ".config.expected_status",
+                         "must be a status code or a list of them (100 to 599)");
     }
 }
 

@@ -6,6 +6,7 @@
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/permissions.hpp"
+#include "flowgres/ui_schema.hpp"
 #include "flowgres/workflow.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
@@ -25,9 +26,10 @@ void check_document(ValidationProblems &problems, std::string_view field, const 
 }
 
 
-// The workflow validator of core/ (issue 4): every problem, each with its node id, under
-// "workflow.<field>" so one VALIDATION_FAILED lists them beside the other documents' problems.
-void add_workflow_problems(ValidationProblems &problems, const std::string &workflow_json) {
+// The validators of core/ (issue 4): every problem of the workflow, each with its node id,
+// under "workflow.<field>", and of the UI schema (including how its fields map onto the
+// workflow's start inputs) under "ui_schema.<field>", so one VALIDATION_FAILED lists them all.
+void add_document_problems(ValidationProblems &problems, const std::string &workflow_json, const std::string &ui_schema_json) {
     Json document = parse_json(workflow_json, "workflow");
     workflow::Problems found = workflow::validate_workflow(document.get());
     for (const auto &problem : found.list()) {
@@ -35,6 +37,11 @@ void add_workflow_problems(ValidationProblems &problems, const std::string &work
         problems.add(field, problem.message,
                      problem.node_id.empty() ? std::string() : "\"node_id\":" + json_quote(problem.node_id));
     }
+    workflow::Problems ignored;
+    std::vector<workflow::Port> start_inputs = workflow::parse_workflow(document.get(), ignored).start_inputs();
+    Json ui_schema = parse_json(ui_schema_json, "ui_schema");
+    for (const auto &problem : ui::validate_ui_schema(ui_schema.get(), start_inputs))
+        problems.add(problem.field == "ui_schema" ? "ui_schema" : "ui_schema." + problem.field, problem.message);
 }
 
 }  // namespace
@@ -72,7 +79,7 @@ SqlValue version_create(CallArgs &args) {
     check_document(problems, "ui_schema", ui_schema);
     check_document(problems, "db_schema", db_schema);
     check_document(problems, "config", config);
-    if (problems.empty()) add_workflow_problems(problems, workflow);
+    if (problems.empty()) add_document_problems(problems, workflow, ui_schema);
     if (changelog) {
         if (!is_valid_utf8(*changelog)) problems.add("changelog", "must be valid UTF-8");
         else if (utf8_length(*changelog) > kMaxChangelogCharacters) problems.add("changelog", "must be at most 10000 characters");

@@ -1,6 +1,6 @@
 -- Versions: semver, uniqueness, growth, immutability, list, get, diff.
 begin;
-select plan(20);
+select plan(22);
 
 select test.new_user('writer@example.com') as writer \gset
 select test.home_of(:'writer') as ws \gset
@@ -29,6 +29,11 @@ select ok((select count(*) from jsonb_array_elements(:'refusal'::jsonb -> 'detai
                       where problem ->> 'field' = 'workflow.edges[3].source'),
           'every problem is listed, each with its node id or field');
 select flowgres.app_create(:'ws', 'Graph checks') ->> 'id' as graph_app \gset
+select is(test.error_detail_of(format('select flowgres.version_create(%L, %L, %L, %L)', :'graph_app', '0.1.0', test.workflow(),
+    '{"blocks": [{"type": "card", "props": {"innerHTML": "<img src=x onerror=alert(1)>"}}, {"type": "input", "id": "stray"}]}'))
+          -> 'details' @> '[{"field": "ui_schema.blocks[0].props.innerHTML"}, {"field": "ui_schema.input_mapping.stray"}]',
+          true, 'UI schemas with HTML-capable properties or fields feeding no input are refused, every problem listed');
+select is((select count(*) from flowgres.app_versions where app_id = :'graph_app'), 0::bigint, 'and nothing is stored');
 select is(test.error_code_of(format('select flowgres.version_create(%L, %L, %L)', :'graph_app', '1.0.0',
     '{"nodes": [{"id": "s", "type": "start", "data": {"inputs": [{"name": "q"}]}}, {"id": "o", "type": "output", "config": {"value": "{{q}} {{s.q}}"}}],
       "edges": [{"source": "s", "target": "o"}]}')), 'ok', 'a workflow whose references resolve is accepted');

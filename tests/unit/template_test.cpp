@@ -1,9 +1,10 @@
 // Templates: parsing, and rendering in each context.
+#include "flowgres/template.hpp"
+
 #include <gtest/gtest.h>
 
 #include "flowgres/errors.hpp"
 #include "flowgres/json.hpp"
-#include "flowgres/template.hpp"
 
 using namespace flowgres;
 
@@ -12,9 +13,11 @@ namespace {
 struct Scope {
     Json values = parse_json(R"json({"name": "Ada Lovelace", "n": 42, "flag": true, "nothing": null,
         "http_1": {"body": {"items": [{"title": "first"}, {"title": "a&b=c/d"}]}, "status": 200},
-        "evil": "x\r\nSet-Cookie: stolen"})json", "scope");
+        "evil": "x\r\nSet-Cookie: stolen"})json",
+                             "scope");
     TemplateRoot roots() const {
-        return [this](const std::string &root) -> const json_t * { return json_object_get(values.get(), root.c_str()); };
+        return
+            [this](const std::string &root) -> const json_t * { return json_object_get(values.get(), root.c_str()); };
     }
 };
 
@@ -64,8 +67,9 @@ TEST(Template, TextInterpolation) {
 }
 
 TEST(Template, UrlComponentsArePercentEncoded) {
-    EXPECT_EQ(render("https://api.test/search?q={{http_1.body.items[1].title}}&who={{name}}", TemplateContext::url_component),
-              R"("https://api.test/search?q=a%26b%3Dc%2Fd&who=Ada%20Lovelace")");
+    EXPECT_EQ(
+        render("https://api.test/search?q={{http_1.body.items[1].title}}&who={{name}}", TemplateContext::url_component),
+        R"("https://api.test/search?q=a%26b%3Dc%2Fd&who=Ada%20Lovelace")");
 }
 
 TEST(Template, HeaderValuesLoseLineBreaks) {
@@ -85,7 +89,8 @@ TEST(Template, MissingValuesAreErrorsNamingThePath) {
 
 TEST(Template, RendersWholeDocuments) {
     Scope scope;
-    Json document = parse_json(R"json({"greeting": "hello {{name}}", "count": "{{n}}", "list": ["{{flag}}", 1], "{{name}}": "k"})json", "doc");
+    Json document = parse_json(
+        R"json({"greeting": "hello {{name}}", "count": "{{n}}", "list": ["{{flag}}", 1], "{{name}}": "k"})json", "doc");
     Json out(render_json_templates(document.get(), scope.roots()));
     EXPECT_EQ(dump_json(out.get()), R"({"greeting":"hello Ada Lovelace","count":42,"list":[true,1],"{{name}}":"k"})");
 }

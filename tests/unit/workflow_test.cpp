@@ -1,8 +1,9 @@
 // Workflow parsing and validation: each rule with a passing and a failing case.
+#include "flowgres/workflow.hpp"
+
 #include <gtest/gtest.h>
 
 #include "flowgres/json.hpp"
-#include "flowgres/workflow.hpp"
 
 using namespace flowgres;
 using namespace flowgres::workflow;
@@ -17,11 +18,14 @@ Problems check(std::string_view text) {
 // True when some problem's field contains `field` and its message contains `message`.
 bool has(const Problems &problems, std::string_view field, std::string_view message = "") {
     for (const auto &problem : problems.list())
-        if (problem.field.find(field) != std::string::npos && problem.message.find(message) != std::string::npos) return true;
+        if (problem.field.find(field) != std::string::npos && problem.message.find(message) != std::string::npos)
+            return true;
     return false;
 }
 
-std::string dump(const Problems &problems) { return problems.to_json(); }
+std::string dump(const Problems &problems) {
+    return problems.to_json();
+}
 
 // start(name) → transform → output: valid.
 const char *kValid = R"json({
@@ -44,12 +48,14 @@ TEST(Workflow, NormalisesDataConfigInputsAndCamelCase) {
     Problems problems;
     Json document = parse_json(R"json({"nodes": [{"id": "a", "type": "http", "label": "L",
         "data": {"config": {"maxTokens": 5, "retryCount": 2, "url": "x"}, "inputs": ["q"]},
-        "config": {"retryCount": 1}}]})json", "w");
+        "config": {"retryCount": 1}}]})json",
+                               "w");
     Workflow workflow = parse_workflow(document.get(), problems);
     ASSERT_EQ(workflow.nodes.size(), 1u);
     const Node &node = workflow.nodes[0];
     EXPECT_EQ(json_integer_value(json_object_get(node.config.get(), "max_tokens")), 5);
-    EXPECT_EQ(json_integer_value(json_object_get(node.config.get(), "retry_count")), 1) << "node.config wins over data.config";
+    EXPECT_EQ(json_integer_value(json_object_get(node.config.get(), "retry_count")), 1)
+        << "node.config wins over data.config";
     EXPECT_EQ(node.inputs.at(0).name, "q");
     EXPECT_EQ(node.label, "L");
     EXPECT_EQ(node_options(node).retry_count, 1);
@@ -60,9 +66,11 @@ TEST(Workflow, StructureProblems) {
     EXPECT_TRUE(has(check(R"({"nodes": []})"), "nodes", "non-empty"));
     EXPECT_TRUE(has(check(R"({"nodes": [5]})"), "nodes[0]", "object"));
     EXPECT_TRUE(has(check(R"({"nodes": [{"id": "a b", "type": "start"}]})"), "nodes[0].id"));
-    EXPECT_TRUE(has(check(R"({"nodes": [{"id": "s", "type": "start"}, {"id": "o", "type": "output"}], "edges": {}})"), "edges", "array"));
+    EXPECT_TRUE(has(check(R"({"nodes": [{"id": "s", "type": "start"}, {"id": "o", "type": "output"}], "edges": {}})"),
+                    "edges", "array"));
     std::string many = R"({"nodes": [)";
-    for (size_t i = 0; i <= kMaxNodes; i++) many += std::string(i ? "," : "") + R"({"id": "n)" + std::to_string(i) + R"(", "type": "end"})";
+    for (size_t i = 0; i <= kMaxNodes; i++)
+        many += std::string(i ? "," : "") + R"({"id": "n)" + std::to_string(i) + R"(", "type": "end"})";
     EXPECT_TRUE(has(check(many + "]}"), "nodes", "at most"));
 }
 
@@ -75,8 +83,10 @@ TEST(Workflow, IdsAreUniqueAndTypesKnown) {
 
 TEST(Workflow, ExactlyOneStartAndAnOutput) {
     EXPECT_TRUE(has(check(R"({"nodes": [{"id": "o", "type": "output"}]})"), "nodes", "exactly one start"));
-    EXPECT_TRUE(has(check(R"({"nodes": [{"id": "a", "type": "start"}, {"id": "b", "type": "start"}, {"id": "o", "type": "end"}],
-        "edges": [{"source": "a", "target": "o"}, {"source": "b", "target": "o"}]})"), "nodes", "found 2"));
+    EXPECT_TRUE(
+        has(check(R"({"nodes": [{"id": "a", "type": "start"}, {"id": "b", "type": "start"}, {"id": "o", "type": "end"}],
+        "edges": [{"source": "a", "target": "o"}, {"source": "b", "target": "o"}]})"),
+            "nodes", "found 2"));
     EXPECT_TRUE(has(check(R"({"nodes": [{"id": "s", "type": "start"}]})"), "nodes", "output or end"));
 }
 
@@ -138,26 +148,50 @@ TEST(Workflow, ReferencesMustResolveUpstream) {
 
 TEST(Workflow, NodeConfigRules) {
     auto problems_of = [](std::string node) {
-        return check(R"({"nodes": [{"id": "s", "type": "start"}, )" + node +
-                     R"(, {"id": "o", "type": "end"}], "edges": [{"source": "s", "target": "n"}, {"source": "n", "target": "o"}]})");
+        return check(
+            R"({"nodes": [{"id": "s", "type": "start"}, )" + node +
+            R"(, {"id": "o", "type": "end"}], "edges": [{"source": "s", "target": "n"}, {"source": "n", "target": "o"}]})");
     };
     EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "transform"})"), "config.template"));
     EXPECT_TRUE(problems_of(R"({"id": "n", "type": "transform", "config": {"mapping": {}}})").empty());
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "condition", "config": {"left": 1, "operator": "like", "right": 2}})"), "operator"));
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "condition", "config": {"left": 1, "operator": "gt"}})"), "config.right"));
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "condition", "config": {"left": 1, "operator": "matches", "right": "(["}})"), "config.right", "regular"));
-    EXPECT_FALSE(has(problems_of(R"({"id": "n", "type": "condition", "config": {"left": 1, "operator": "empty"}})"), "config"));
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "variable", "config": {"name": "1x", "value": 1}})"), "config.name"));
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "http", "config": {"url": "ftp://x", "method": "BREW"}})"), "config.url"));
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "http", "config": {"url": "ftp://x", "method": "BREW"}})"), "config.method"));
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "http", "config": {"url": "https://x", "headers": {"A B": "1", "C": 2}}})"), "headers"));
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "http", "config": {"url": "https://x", "expectedStatus": [200, 700]}})"), "expected_status"));
-    EXPECT_TRUE(problems_of(R"({"id": "n", "type": "http", "config": {"url": "https://x", "method": "POST", "expected_status": [200, 201]}})").empty());
+    EXPECT_TRUE(
+        has(problems_of(R"({"id": "n", "type": "condition", "config": {"left": 1, "operator": "like", "right": 2}})"),
+            "operator"));
+    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "condition", "config": {"left": 1, "operator": "gt"}})"),
+                    "config.right"));
+    EXPECT_TRUE(has(
+        problems_of(R"({"id": "n", "type": "condition", "config": {"left": 1, "operator": "matches", "right": "(["}})"),
+        "config.right", "regular"));
+    EXPECT_FALSE(
+        has(problems_of(R"({"id": "n", "type": "condition", "config": {"left": 1, "operator": "empty"}})"), "config"));
+    EXPECT_TRUE(
+        has(problems_of(R"({"id": "n", "type": "variable", "config": {"name": "1x", "value": 1}})"), "config.name"));
+    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "http", "config": {"url": "ftp://x", "method": "BREW"}})"),
+                    "config.url"));
+    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "http", "config": {"url": "ftp://x", "method": "BREW"}})"),
+                    "config.method"));
+    EXPECT_TRUE(has(
+        problems_of(R"({"id": "n", "type": "http", "config": {"url": "https://x", "headers": {"A B": "1", "C": 2}}})"),
+        "headers"));
+    EXPECT_TRUE(
+        has(problems_of(R"({"id": "n", "type": "http", "config": {"url": "https://x", "expectedStatus": [200, 700]}})"),
+            "expected_status"));
+    EXPECT_TRUE(
+        problems_of(
+            R"({"id": "n", "type": "http", "config": {"url": "https://x", "method": "POST", "expected_status": [200, 201]}})")
+            .empty());
     EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "delay", "config": {"duration_ms": -1}})"), "duration_ms"));
     EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "input", "config": {}})"), "config.name"));
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "delay", "config": {"duration_ms": 1, "timeout": 0, "retryCount": 11, "retry_delay": "x"}})"), "config.timeout"));
-    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "delay", "config": {"duration_ms": 1, "retryCount": 11}})"), "config.retry_count"));
-    EXPECT_TRUE(problems_of(R"({"id": "n", "type": "delay", "config": {"duration_ms": 1, "timeout": 500, "retryCount": 3, "retryDelay": 100}})").empty());
+    EXPECT_TRUE(has(
+        problems_of(
+            R"({"id": "n", "type": "delay", "config": {"duration_ms": 1, "timeout": 0, "retryCount": 11, "retry_delay": "x"}})"),
+        "config.timeout"));
+    EXPECT_TRUE(has(problems_of(R"({"id": "n", "type": "delay", "config": {"duration_ms": 1, "retryCount": 11}})"),
+                    "config.retry_count"));
+    EXPECT_TRUE(
+        problems_of(
+            R"({"id": "n", "type": "delay", "config": {"duration_ms": 1, "timeout": 500, "retryCount": 3, "retryDelay": 100}})")
+            .empty());
 }
 
 TEST(Workflow, ReportsEveryProblemAtOnce) {
@@ -171,7 +205,8 @@ TEST(Workflow, TopologicalOrderPutsUpstreamFirst) {
     Problems problems;
     Json document = parse_json(R"json({"nodes": [{"id": "o", "type": "output"}, {"id": "b", "type": "end"},
         {"id": "s", "type": "start"}, {"id": "a", "type": "delay"}],
-      "edges": [{"source": "s", "target": "a"}, {"source": "a", "target": "o"}, {"source": "s", "target": "b"}]})json", "w");
+      "edges": [{"source": "s", "target": "a"}, {"source": "a", "target": "o"}, {"source": "s", "target": "b"}]})json",
+                               "w");
     auto order = topological_order(parse_workflow(document.get(), problems));
     auto position = [&](const std::string &id) { return std::find(order.begin(), order.end(), id) - order.begin(); };
     ASSERT_EQ(order.size(), 4u);
