@@ -181,6 +181,12 @@ const std::vector<Route> &routes() {
          {{S::path, "app_id", T::uuid, true}, {S::body_document, "changes", T::json_object, true, "the fields to change"}}, {},
          200, {"APP_NOT_FOUND"}},
 
+        {"POST", "/api/v1/workflows/validate", "validateWorkflow", "versions",
+         "Check a workflow and a UI schema without saving them: every problem, the input mapping, the run order",
+         "workflow_validate",
+         {{S::body_field, "workflow", T::json_object, true, "the workflow graph (seed §52)"},
+          {S::body_field, "ui_schema", T::json_object, false, "the UI schema (seed §28, §51)"}},
+         {}, 200, {}, 4 * 1024 * 1024 + 4096},
         {"GET", "/api/v1/error-codes", "listErrorCodes", "meta", "Every error code with its HTTP status", "error_codes", {}, {},
          200, {}},
     };

@@ -58,5 +58,7 @@ SqlValue idempotency_release(CallArgs &);
 SqlValue idempotency_purge(CallArgs &);
 // audit.cpp
 SqlValue audit_log_list(CallArgs &);
+// workflow_validate.cpp
+SqlValue workflow_validate(CallArgs &);
 
 }  // namespace flowgres

@@ -241,6 +241,38 @@ class ManagementRoutes(ApiTestCase):
         self.fails("GET", f"/api/v1/workspaces/{ws['id']}/apps?colour=red", 422, "VALIDATION_FAILED", key=key)
 
 
+class WorkflowValidation(ApiTestCase):
+    def test_validate_endpoint_reports_without_saving(self):
+        _, _, key = self.new_user()
+        valid = self.ok("POST", "/api/v1/workflows/validate", {"workflow": WORKFLOW}, key)
+        self.assertTrue(valid["valid"])
+        self.assertEqual(valid["order"], ["start", "out"])
+        self.assertEqual(valid["input_mapping"]["missing"], ["name"])
+        broken = {"nodes": WORKFLOW["nodes"] + [{"id": "out", "type": "teleport"}], "edges": [{"source": "start", "target": "x"}]}
+        verdict = self.ok("POST", "/api/v1/workflows/validate",
+                          {"workflow": broken, "ui_schema": {"blocks": [{"type": "card", "props": {"script": "x"}}]}}, key)
+        self.assertFalse(verdict["valid"])
+        fields = {problem["field"] for problem in verdict["problems"]}
+        self.assertIn("nodes[2].id", fields)
+        self.assertIn("edges[0].target", fields)
+        self.assertIn("ui_schema.blocks[0].props.script", fields)
+        self.fails("POST", "/api/v1/workflows/validate", 422, "VALIDATION_FAILED", {"workflow": [1]}, key)
+        self.fails("POST", "/api/v1/workflows/validate", 401, "UNAUTHENTICATED", {"workflow": WORKFLOW})
+
+    def test_versions_with_invalid_workflows_are_refused_with_every_problem(self):
+        _, workspace, key = self.new_user()
+        app = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": "Checked"}, key, status=201)
+        cyclic = {"nodes": [{"id": "s", "type": "start"}, {"id": "a", "type": "delay", "config": {"duration_ms": 1}},
+                            {"id": "b", "type": "delay", "config": {"duration_ms": 1}}, {"id": "o", "type": "output"}],
+                  "edges": [{"source": "s", "target": "a"}, {"source": "a", "target": "b"}, {"source": "b", "target": "a"},
+                            {"source": "b", "target": "o"}]}
+        document = self.fails("POST", f"/api/v1/apps/{app['id']}/versions", 422, "VALIDATION_FAILED",
+                              {"version": "1.0.0", "workflow": cyclic}, key)
+        cycle_nodes = {problem.get("node_id") for problem in document["data"]["details"] if "cycle" in problem["message"]}
+        self.assertEqual(cycle_nodes, {"a", "b", "o"})  # o is reached only through the cycle
+        self.assertEqual(self.ok("GET", f"/api/v1/apps/{app['id']}/versions", key=key), [])
+
+
 class BadInput(ApiTestCase):
     def test_validation_lists_every_problem_with_its_field(self):
         _, _, key = self.new_user()
