@@ -121,6 +121,11 @@ std::optional<bool> CallArgs::boolean(int position) const {
     return DatumGetBool(call_info(fcinfo_)->args[position].value);
 }
 
+std::optional<long long> CallArgs::bigint(int position) const {
+    if (is_null(position)) return std::nullopt;
+    return DatumGetInt64(call_info(fcinfo_)->args[position].value);
+}
+
 std::optional<long long> CallArgs::integer(int position) const {
     if (is_null(position)) return std::nullopt;
     return DatumGetInt32(call_info(fcinfo_)->args[position].value);

@@ -43,6 +43,7 @@ public:
     // A timestamptz argument as PostgreSQL prints it (read back with ::timestamptz).
     std::optional<std::string> timestamptz(int position) const;
     std::optional<long long> integer(int position) const;
+    std::optional<long long> bigint(int position) const;
 
     std::string required_text(int position, std::string_view name) const;
     std::string required_uuid(int position, std::string_view name) const;

@@ -58,6 +58,15 @@ SqlValue idempotency_release(CallArgs &);
 SqlValue idempotency_purge(CallArgs &);
 // audit.cpp
 SqlValue audit_log_list(CallArgs &);
+// execution.cpp
+SqlValue execution_create(CallArgs &);
+SqlValue execution_start(CallArgs &);
+SqlValue execution_finish(CallArgs &);
+SqlValue execution_cancel(CallArgs &);
+SqlValue execution_heartbeat(CallArgs &);
+SqlValue node_logs_append(CallArgs &);
+SqlValue execution_get(CallArgs &);
+SqlValue execution_list(CallArgs &);
 // workflow_validate.cpp
 SqlValue workflow_validate(CallArgs &);
 

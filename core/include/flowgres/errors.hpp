@@ -38,6 +38,8 @@ namespace flowgres {
     X(API_KEY_NOT_FOUND, "FG070", 404, "no such API key")                                    \
     X(IDEMPOTENCY_CONFLICT, "FG080", 409, "the idempotency key was used with another request") \
     X(IDEMPOTENCY_IN_PROGRESS, "FG081", 409, "the first request with this key is in flight")  \
+    X(EXECUTION_NOT_FOUND, "FG085", 404, "no such execution")                                \
+    X(EXECUTION_ABANDONED, "FG086", 500, "the execution stopped sending heartbeats")          \
     X(NOT_FOUND, "FG090", 404, "no such route")                                              \
     X(METHOD_NOT_ALLOWED, "FG091", 405, "the route does not accept this method")             \
     X(PAYLOAD_TOO_LARGE, "FG092", 413, "the request body is too large")                      \

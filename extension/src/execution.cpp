@@ -1,0 +1,269 @@
+// Executions (issue 4 §4): created pending, moved through the state machine of
+// core/execution_state under a row lock, heartbeaten, given node logs in batches, read back
+// and listed. An illegal transition is STATE_CONFLICT; someone who cannot see the app is told
+// the execution does not exist.
+#include "actor.hpp"
+#include "audit.hpp"
+#include "boundary.hpp"
+#include "flowgres/errors.hpp"
+#include "flowgres/execution_state.hpp"
+#include "flowgres/fields.hpp"
+#include "flowgres/json.hpp"
+#include "flowgres/permissions.hpp"
+#include "functions.hpp"
+#include "permission.hpp"
+#include "spi.hpp"
+
+namespace flowgres {
+namespace {
+
+constexpr long long kDefaultPageSize = 20;
+constexpr long long kMaxPageSize = 100;
+constexpr size_t kMaxLogsPerAppend = 1000;
+
+struct ExecutionRow {
+    std::string id;
+    std::string workspace_id;
+    std::string app_id;
+    ExecutionStatus status;
+};
+
+// The execution, checked against the actor's permission on its app; locked when `lock`.
+ExecutionRow require_execution(const Actor &actor, const std::string &execution_id, std::string_view permission, bool lock) {
+    auto result = query(std::string("select workspace_id, app_id, status from flowgres.executions where id = $1::uuid") +
+                            (lock ? " for update" : ""),
+                        {execution_id});
+    if (result.rows.empty()) throw Error(ErrorCode::EXECUTION_NOT_FOUND, "execution " + execution_id + " not found");
+    ExecutionRow row{execution_id, result.rows[0].text(0), result.rows[0].text(1),
+                     parse_execution_status(result.rows[0].text(2)).value()};
+    if (!actor.is_system()) {
+        try {
+            require_app_permission(actor, row.app_id, permission, WorkspaceUse::read);
+        } catch (const Error &error) {
+            if (error.code() == ErrorCode::APP_NOT_FOUND || error.code() == ErrorCode::WORKSPACE_NOT_FOUND)
+                throw Error(ErrorCode::EXECUTION_NOT_FOUND, "execution " + execution_id + " not found");
+            throw;
+        }
+    }
+    return row;
+}
+
+void require_transition(const ExecutionRow &row, ExecutionStatus to, std::string_view action) {
+    if (!execution_transition_allowed(row.status, to))
+        throw Error(ErrorCode::STATE_CONFLICT,
+                    "cannot " + std::string(action) + " an execution that is " + std::string(to_string(row.status)),
+                    "{\"from\":" + json_quote(to_string(row.status)) + ",\"to\":" + json_quote(to_string(to)) + "}");
+}
+
+std::string execution_document(const std::string &execution_id) {
+    return query_value("select to_jsonb(e) from flowgres.executions e where id = $1::uuid", {execution_id}).value();
+}
+
+std::optional<std::string> object_argument(CallArgs &args, int position, const char *name) {
+    auto value = args.jsonb(position);
+    if (!value) return std::nullopt;
+    Json parsed = parse_json(*value, name);
+    if (!json_is_object(parsed.get())) throw field_error(name, "must be a JSON object");
+    return value;
+}
+
+}  // namespace
+
+SqlValue execution_create(CallArgs &args) {
+    std::string app_id = args.required_uuid(0, "app_id");
+    std::string inputs = object_argument(args, 1, "inputs").value_or("{}");
+    std::optional<std::string> version_id = args.uuid(2);
+    std::string trigger = args.text(3).value_or("trial");
+    if (trigger != "trial" && trigger != "api" && trigger != "runtime" && trigger != "schedule")
+        throw field_error("trigger", "must be trial, api, runtime or schedule");
+    Actor actor = require_actor();
+    AppAccess access = require_app_permission(actor, app_id, permission::app_edit, WorkspaceUse::write);
+    if (!version_id) {
+        version_id = access.current_version_id;
+        if (!version_id)
+            version_id = query_value("select id from flowgres.app_versions where app_id = $1::uuid order by sequence desc limit 1", {app_id});
+        if (!version_id) throw Error(ErrorCode::VERSION_NOT_FOUND, "app " + app_id + " has no version to run");
+    } else if (!query_value("select 1 from flowgres.app_versions where id = $1::uuid and app_id = $2::uuid", {*version_id, app_id})) {
+        throw Error(ErrorCode::VERSION_NOT_FOUND, "version " + *version_id + " is not a version of this app");
+    }
+    std::string execution_id = query_value(R"sql(
+        insert into flowgres.executions (workspace_id, app_id, version_id, trigger, triggered_by, inputs)
+        values ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6::jsonb) returning id)sql",
+                                           {access.workspace.workspace_id, app_id, version_id, trigger, actor.user_param(), inputs})
+                                   .value();
+    write_audit(actor, access.workspace.workspace_id, "execution.create", "execution", execution_id,
+                "{\"app_id\":" + json_quote(app_id) + ",\"trigger\":" + json_quote(trigger) + "}");
+    return SqlValue::jsonb(execution_document(execution_id));
+}
+
+SqlValue execution_start(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    std::optional<std::string> claimed_by = args.text(1);
+    if (claimed_by) check_display_text("claimed_by", *claimed_by, 200);
+    Actor actor = require_actor();
+    ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
+    require_transition(row, ExecutionStatus::running, "start");
+    query("update flowgres.executions set status = 'running', started_at = now(), heartbeat_at = now(), claimed_by = $2 "
+          "where id = $1::uuid",
+          {execution_id, claimed_by});
+    return SqlValue::jsonb(execution_document(execution_id));
+}
+
+SqlValue execution_finish(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    std::string status_text = args.required_text(1, "status");
+    std::optional<std::string> outputs = args.jsonb(2);
+    std::optional<std::string> error = object_argument(args, 3, "error");
+    long long prompt_tokens = args.bigint(4).value_or(0), completion_tokens = args.bigint(5).value_or(0);
+    auto status = parse_execution_status(status_text);
+    if (!status || (*status != ExecutionStatus::completed && *status != ExecutionStatus::failed))
+        throw field_error("status", "must be completed or failed (cancel with execution_cancel)");
+    if (*status == ExecutionStatus::failed && !error) throw field_error("error", "is required when the execution failed");
+    if (prompt_tokens < 0 || completion_tokens < 0) throw field_error("prompt_tokens", "token counts cannot be negative");
+    Actor actor = require_actor();
+    ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
+    require_transition(row, *status, status_text == "completed" ? "complete" : "fail");
+    query(R"sql(
+        update flowgres.executions set status = $2, outputs = $3::jsonb, error = $4::jsonb, prompt_tokens = $5::bigint,
+               completion_tokens = $6::bigint, finished_at = now(), heartbeat_at = now()
+        where id = $1::uuid)sql",
+          {execution_id, status_text, outputs, error, std::to_string(prompt_tokens), std::to_string(completion_tokens)});
+    return SqlValue::jsonb(execution_document(execution_id));
+}
+
+SqlValue execution_cancel(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    Actor actor = require_actor();
+    ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
+    require_transition(row, ExecutionStatus::cancelled, "cancel");
+    query("update flowgres.executions set status = 'cancelled', finished_at = now() where id = $1::uuid", {execution_id});
+    write_audit(actor, row.workspace_id, "execution.cancel", "execution", execution_id,
+                "{\"from\":" + json_quote(to_string(row.status)) + "}");
+    return SqlValue::jsonb(execution_document(execution_id));
+}
+
+SqlValue execution_heartbeat(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    Actor actor = require_actor();
+    ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, false);
+    // Only a running execution lives: a cancelled one answers STATE_CONFLICT, which is how its
+    // executor learns to stop.
+    auto updated = query("update flowgres.executions set heartbeat_at = now() where id = $1::uuid and status = 'running'",
+                         {execution_id});
+    if (updated.processed == 0)
+        throw Error(ErrorCode::STATE_CONFLICT, "execution " + execution_id + " is " + std::string(to_string(row.status)),
+                    "{\"status\":" + json_quote(to_string(row.status)) + "}");
+    return SqlValue::jsonb("{\"id\":" + json_quote(execution_id) + ",\"status\":\"running\"}");
+}
+
+SqlValue node_logs_append(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    std::string logs = args.required_jsonb(1, "logs");
+    Json parsed = parse_json(logs, "logs");
+    if (!json_is_array(parsed.get()) || json_array_size(parsed.get()) == 0 || json_array_size(parsed.get()) > kMaxLogsPerAppend)
+        throw field_error("logs", "must be an array of 1 to " + std::to_string(kMaxLogsPerAppend) + " entries");
+    ValidationProblems problems;
+    size_t index;
+    json_t *entry;
+    json_array_foreach(parsed.get(), index, entry) {
+        std::string at = "logs[" + std::to_string(index) + "]";
+        const char *status = json_string_value(json_object_get(entry, "status"));
+        if (!json_is_object(entry)) problems.add(at, "must be an object");
+        else if (!json_is_string(json_object_get(entry, "node_id"))) problems.add(at + ".node_id", "is required");
+        else if (!json_is_string(json_object_get(entry, "node_type"))) problems.add(at + ".node_type", "is required");
+        else if (!status || (std::string_view(status) != "running" && std::string_view(status) != "completed" &&
+                             std::string_view(status) != "failed" && std::string_view(status) != "skipped"))
+            problems.add(at + ".status", "must be running, completed, failed or skipped");
+    }
+    problems.throw_if_any();
+    Actor actor = require_actor();
+    // Locked: appends of one execution are numbered one after the other.
+    ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
+    // Nodes log while running and may finish logging after a cancel or failure; an execution
+    // no daemon has started has nothing to log.
+    if (row.status == ExecutionStatus::pending)
+        throw Error(ErrorCode::STATE_CONFLICT, "execution " + execution_id + " has not started",
+                    "{\"status\":\"pending\"}");
+    // Sequence numbers continue after what is stored; one INSERT for the whole batch.
+    auto inserted = query(R"sql(
+        insert into flowgres.node_logs (workspace_id, execution_id, sequence, node_id, node_type, status, attempt,
+                                        started_at, finished_at, duration_ms, input, output, error, variables)
+        select $1::uuid, $2::uuid,
+               coalesce((select max(sequence) + 1 from flowgres.node_logs where execution_id = $2::uuid), 0) + ordinality - 1,
+               entry ->> 'node_id', entry ->> 'node_type', entry ->> 'status', coalesce((entry ->> 'attempt')::integer, 1),
+               (entry ->> 'started_at')::timestamptz, (entry ->> 'finished_at')::timestamptz, (entry ->> 'duration_ms')::bigint,
+               entry -> 'input', entry -> 'output', entry -> 'error', entry -> 'variables'
+        from jsonb_array_elements($3::jsonb) with ordinality as batch(entry, ordinality))sql",
+                          {row.workspace_id, execution_id, logs});
+    return SqlValue::integer(static_cast<long long>(inserted.processed));
+}
+
+SqlValue execution_get(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    Actor actor = require_actor();
+    require_execution(actor, execution_id, permission::logs_view, false);
+    return SqlValue::jsonb(query_value(R"sql(
+        select to_jsonb(e) || jsonb_build_object('node_logs',
+               (select coalesce(jsonb_agg(to_jsonb(l) - 'workspace_id' order by l.sequence), '[]')
+                from flowgres.node_logs l where l.execution_id = e.id))
+        from flowgres.executions e where e.id = $1::uuid)sql",
+                                       {execution_id})
+                               .value());
+}
+
+SqlValue execution_list(CallArgs &args) {
+    std::string app_id = args.required_uuid(0, "app_id");
+    Json filters = parse_json(args.jsonb(1).value_or("{}"), "filters");
+    if (!json_is_object(filters.get())) throw field_error("filters", "must be an object");
+    ValidationProblems problems;
+    std::optional<std::string> status, trigger, node_type, from, to;
+    long long page = 1, page_size = kDefaultPageSize;
+    const char *key;
+    json_t *value;
+    json_object_foreach(filters.get(), key, value) {
+        std::string name = key;
+        const char *text = json_string_value(value);
+        if (name == "status") {
+            if (!text || !parse_execution_status(text)) problems.add(name, "must be pending, running, completed, failed or cancelled");
+            else status = text;
+        } else if (name == "trigger") {
+            if (!text || json_string_length(value) > 20) problems.add(name, "must be trial, api, runtime or schedule");
+            else trigger = text;
+        } else if (name == "node_type") {
+            if (!text || json_string_length(value) > 64) problems.add(name, "must be a node type name");
+            else node_type = text;
+        } else if (name == "from" || name == "to") {
+            if (!text || !is_iso8601_timestamp(text)) problems.add(name, "must be an ISO 8601 timestamp");
+            else (name == "from" ? from : to) = text;
+        } else if (name == "page" || name == "page_size") {
+            long long high = name == "page" ? 1000000 : kMaxPageSize;
+            if (!json_is_integer(value) || json_integer_value(value) < 1 || json_integer_value(value) > high)
+                problems.add(name, "must be an integer from 1 to " + std::to_string(high));
+            else (name == "page" ? page : page_size) = json_integer_value(value);
+        } else {
+            problems.add(name, "is not a known filter (status, trigger, node_type, from, to, page, page_size)");
+        }
+    }
+    problems.throw_if_any();
+    Actor actor = require_actor();
+    require_app_permission(actor, app_id, permission::logs_view, WorkspaceUse::read);
+    return SqlValue::jsonb(query_value(R"sql(
+        with matching as (
+            select * from flowgres.executions e
+            where e.app_id = $1::uuid
+              and ($2::text is null or e.status = $2)
+              and ($3::text is null or e.trigger = $3)
+              and ($4::text is null or exists (select 1 from flowgres.node_logs l where l.execution_id = e.id and l.node_type = $4))
+              and ($5::timestamptz is null or e.created_at >= $5::timestamptz)
+              and ($6::timestamptz is null or e.created_at < $6::timestamptz))
+        select jsonb_build_object(
+            'items', (select coalesce(jsonb_agg(to_jsonb(page_rows) order by created_at desc, id desc), '[]')
+                      from (select * from matching order by created_at desc, id desc limit $7::bigint offset $8::bigint) page_rows),
+            'meta', jsonb_build_object('page', $9::bigint, 'page_size', $7::bigint, 'total', (select count(*) from matching),
+                                       'total_pages', ceil((select count(*) from matching)::numeric / $7::bigint)::bigint)))sql",
+                                       {app_id, status, trigger, node_type, from, to, std::to_string(page_size),
+                                        std::to_string((page - 1) * page_size), std::to_string(page)})
+                               .value());
+}
+
+}  // namespace flowgres
