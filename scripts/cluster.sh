@@ -6,6 +6,7 @@
 #   cluster.sh up DIR PORT     create (once) and start; idempotent
 #   cluster.sh down DIR        stop (fast shutdown); idempotent
 #   cluster.sh restart DIR     restart with the same settings
+# FLOWGRES_CLUSTER_SETTINGS (lines of postgresql.conf) is appended when the cluster is made.
 set -euo pipefail
 
 bin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
@@ -36,6 +37,7 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir/sock'
 shared_preload_libraries = 'flowgres'
 max_connections = 200
+${FLOWGRES_CLUSTER_SETTINGS:-}
 CONF
     fi
     if ! as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then

@@ -32,7 +32,10 @@ else
 fi
 
 echo "== pgTAP (pg_prove)"
-scripts/cluster.sh up "$root/cluster" "$port"
+# The maintenance worker watches the test database, briskly, so its tests finish quickly.
+FLOWGRES_CLUSTER_SETTINGS="flowgres.database = 'flowgres_test'
+flowgres.maintenance_interval_ms = 200
+flowgres.execution_heartbeat_timeout_ms = 2000" scripts/cluster.sh up "$root/cluster" "$port"
 socket="$root/cluster/sock"
 psql_test() { psql -h "$socket" -p "$port" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 psql_test -d postgres -c "create database flowgres_test"

@@ -14,17 +14,23 @@ std::optional<ExecutionStatus> parse_execution_status(std::string_view text) {
 
 std::string_view to_string(ExecutionStatus status) {
     switch (status) {
-        case ExecutionStatus::pending: return "pending";
-        case ExecutionStatus::running: return "running";
-        case ExecutionStatus::completed: return "completed";
-        case ExecutionStatus::failed: return "failed";
-        case ExecutionStatus::cancelled: return "cancelled";
+        case ExecutionStatus::pending:
+            return "pending";
+        case ExecutionStatus::running:
+            return "running";
+        case ExecutionStatus::completed:
+            return "completed";
+        case ExecutionStatus::failed:
+            return "failed";
+        case ExecutionStatus::cancelled:
+            return "cancelled";
     }
     return "pending";
 }
 
 bool is_finished(ExecutionStatus status) {
-    return status == ExecutionStatus::completed || status == ExecutionStatus::failed || status == ExecutionStatus::cancelled;
+    return status == ExecutionStatus::completed || status == ExecutionStatus::failed ||
+           status == ExecutionStatus::cancelled;
 }
 
 bool execution_transition_allowed(ExecutionStatus from, ExecutionStatus to) {
@@ -32,8 +38,10 @@ bool execution_transition_allowed(ExecutionStatus from, ExecutionStatus to) {
         case ExecutionStatus::pending:
             return to == ExecutionStatus::running || to == ExecutionStatus::cancelled || to == ExecutionStatus::failed;
         case ExecutionStatus::running:
-            return to == ExecutionStatus::completed || to == ExecutionStatus::failed || to == ExecutionStatus::cancelled;
-        default: return false;
+            return to == ExecutionStatus::completed || to == ExecutionStatus::failed ||
+                   to == ExecutionStatus::cancelled;
+        default:
+            return false;
     }
 }
 

@@ -29,10 +29,12 @@ struct ExecutionRow {
 };
 
 // The execution, checked against the actor's permission on its app; locked when `lock`.
-ExecutionRow require_execution(const Actor &actor, const std::string &execution_id, std::string_view permission, bool lock) {
-    auto result = query(std::string("select workspace_id, app_id, status from flowgres.executions where id = $1::uuid") +
-                            (lock ? " for update" : ""),
-                        {execution_id});
+ExecutionRow require_execution(const Actor &actor, const std::string &execution_id, std::string_view permission,
+                               bool lock) {
+    auto result =
+        query(std::string("select workspace_id, app_id, status from flowgres.executions where id = $1::uuid") +
+                  (lock ? " for update" : ""),
+              {execution_id});
     if (result.rows.empty()) throw Error(ErrorCode::EXECUTION_NOT_FOUND, "execution " + execution_id + " not found");
     ExecutionRow row{execution_id, result.rows[0].text(0), result.rows[0].text(1),
                      parse_execution_status(result.rows[0].text(2)).value()};
@@ -81,16 +83,20 @@ SqlValue execution_create(CallArgs &args) {
     if (!version_id) {
         version_id = access.current_version_id;
         if (!version_id)
-            version_id = query_value("select id from flowgres.app_versions where app_id = $1::uuid order by sequence desc limit 1", {app_id});
+            version_id = query_value(
+                "select id from flowgres.app_versions where app_id = $1::uuid order by sequence desc limit 1",
+                {app_id});
         if (!version_id) throw Error(ErrorCode::VERSION_NOT_FOUND, "app " + app_id + " has no version to run");
-    } else if (!query_value("select 1 from flowgres.app_versions where id = $1::uuid and app_id = $2::uuid", {*version_id, app_id})) {
+    } else if (!query_value("select 1 from flowgres.app_versions where id = $1::uuid and app_id = $2::uuid",
+                            {*version_id, app_id})) {
         throw Error(ErrorCode::VERSION_NOT_FOUND, "version " + *version_id + " is not a version of this app");
     }
-    std::string execution_id = query_value(R"sql(
+    std::string execution_id =
+        query_value(R"sql(
         insert into flowgres.executions (workspace_id, app_id, version_id, trigger, triggered_by, inputs)
         values ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6::jsonb) returning id)sql",
-                                           {access.workspace.workspace_id, app_id, version_id, trigger, actor.user_param(), inputs})
-                                   .value();
+                    {access.workspace.workspace_id, app_id, version_id, trigger, actor.user_param(), inputs})
+            .value();
     write_audit(actor, access.workspace.workspace_id, "execution.create", "execution", execution_id,
                 "{\"app_id\":" + json_quote(app_id) + ",\"trigger\":" + json_quote(trigger) + "}");
     return SqlValue::jsonb(execution_document(execution_id));
@@ -103,9 +109,10 @@ SqlValue execution_start(CallArgs &args) {
     Actor actor = require_actor();
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
     require_transition(row, ExecutionStatus::running, "start");
-    query("update flowgres.executions set status = 'running', started_at = now(), heartbeat_at = now(), claimed_by = $2 "
-          "where id = $1::uuid",
-          {execution_id, claimed_by});
+    query(
+        "update flowgres.executions set status = 'running', started_at = now(), heartbeat_at = now(), claimed_by = $2 "
+        "where id = $1::uuid",
+        {execution_id, claimed_by});
     return SqlValue::jsonb(execution_document(execution_id));
 }
 
@@ -118,16 +125,19 @@ SqlValue execution_finish(CallArgs &args) {
     auto status = parse_execution_status(status_text);
     if (!status || (*status != ExecutionStatus::completed && *status != ExecutionStatus::failed))
         throw field_error("status", "must be completed or failed (cancel with execution_cancel)");
-    if (*status == ExecutionStatus::failed && !error) throw field_error("error", "is required when the execution failed");
-    if (prompt_tokens < 0 || completion_tokens < 0) throw field_error("prompt_tokens", "token counts cannot be negative");
+    if (*status == ExecutionStatus::failed && !error)
+        throw field_error("error", "is required when the execution failed");
+    if (prompt_tokens < 0 || completion_tokens < 0)
+        throw field_error("prompt_tokens", "token counts cannot be negative");
     Actor actor = require_actor();
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
     require_transition(row, *status, status_text == "completed" ? "complete" : "fail");
-    query(R"sql(
+    query(
+        R"sql(
         update flowgres.executions set status = $2, outputs = $3::jsonb, error = $4::jsonb, prompt_tokens = $5::bigint,
                completion_tokens = $6::bigint, finished_at = now(), heartbeat_at = now()
         where id = $1::uuid)sql",
-          {execution_id, status_text, outputs, error, std::to_string(prompt_tokens), std::to_string(completion_tokens)});
+        {execution_id, status_text, outputs, error, std::to_string(prompt_tokens), std::to_string(completion_tokens)});
     return SqlValue::jsonb(execution_document(execution_id));
 }
 
@@ -136,7 +146,8 @@ SqlValue execution_cancel(CallArgs &args) {
     Actor actor = require_actor();
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
     require_transition(row, ExecutionStatus::cancelled, "cancel");
-    query("update flowgres.executions set status = 'cancelled', finished_at = now() where id = $1::uuid", {execution_id});
+    query("update flowgres.executions set status = 'cancelled', finished_at = now() where id = $1::uuid",
+          {execution_id});
     write_audit(actor, row.workspace_id, "execution.cancel", "execution", execution_id,
                 "{\"from\":" + json_quote(to_string(row.status)) + "}");
     return SqlValue::jsonb(execution_document(execution_id));
@@ -148,10 +159,12 @@ SqlValue execution_heartbeat(CallArgs &args) {
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, false);
     // Only a running execution lives: a cancelled one answers STATE_CONFLICT, which is how its
     // executor learns to stop.
-    auto updated = query("update flowgres.executions set heartbeat_at = now() where id = $1::uuid and status = 'running'",
-                         {execution_id});
+    auto updated =
+        query("update flowgres.executions set heartbeat_at = now() where id = $1::uuid and status = 'running'",
+              {execution_id});
     if (updated.processed == 0)
-        throw Error(ErrorCode::STATE_CONFLICT, "execution " + execution_id + " is " + std::string(to_string(row.status)),
+        throw Error(ErrorCode::STATE_CONFLICT,
+                    "execution " + execution_id + " is " + std::string(to_string(row.status)),
                     "{\"status\":" + json_quote(to_string(row.status)) + "}");
     return SqlValue::jsonb("{\"id\":" + json_quote(execution_id) + ",\"status\":\"running\"}");
 }
@@ -160,7 +173,8 @@ SqlValue node_logs_append(CallArgs &args) {
     std::string execution_id = args.required_uuid(0, "execution_id");
     std::string logs = args.required_jsonb(1, "logs");
     Json parsed = parse_json(logs, "logs");
-    if (!json_is_array(parsed.get()) || json_array_size(parsed.get()) == 0 || json_array_size(parsed.get()) > kMaxLogsPerAppend)
+    if (!json_is_array(parsed.get()) || json_array_size(parsed.get()) == 0 ||
+        json_array_size(parsed.get()) > kMaxLogsPerAppend)
         throw field_error("logs", "must be an array of 1 to " + std::to_string(kMaxLogsPerAppend) + " entries");
     ValidationProblems problems;
     size_t index;
@@ -168,9 +182,12 @@ SqlValue node_logs_append(CallArgs &args) {
     json_array_foreach(parsed.get(), index, entry) {
         std::string at = "logs[" + std::to_string(index) + "]";
         const char *status = json_string_value(json_object_get(entry, "status"));
-        if (!json_is_object(entry)) problems.add(at, "must be an object");
-        else if (!json_is_string(json_object_get(entry, "node_id"))) problems.add(at + ".node_id", "is required");
-        else if (!json_is_string(json_object_get(entry, "node_type"))) problems.add(at + ".node_type", "is required");
+        if (!json_is_object(entry))
+            problems.add(at, "must be an object");
+        else if (!json_is_string(json_object_get(entry, "node_id")))
+            problems.add(at + ".node_id", "is required");
+        else if (!json_is_string(json_object_get(entry, "node_type")))
+            problems.add(at + ".node_type", "is required");
         else if (!status || (std::string_view(status) != "running" && std::string_view(status) != "completed" &&
                              std::string_view(status) != "failed" && std::string_view(status) != "skipped"))
             problems.add(at + ".status", "must be running, completed, failed or skipped");
@@ -224,22 +241,31 @@ SqlValue execution_list(CallArgs &args) {
         std::string name = key;
         const char *text = json_string_value(value);
         if (name == "status") {
-            if (!text || !parse_execution_status(text)) problems.add(name, "must be pending, running, completed, failed or cancelled");
-            else status = text;
+            if (!text || !parse_execution_status(text))
+                problems.add(name, "must be pending, running, completed, failed or cancelled");
+            else
+                status = text;
         } else if (name == "trigger") {
-            if (!text || json_string_length(value) > 20) problems.add(name, "must be trial, api, runtime or schedule");
-            else trigger = text;
+            if (!text || json_string_length(value) > 20)
+                problems.add(name, "must be trial, api, runtime or schedule");
+            else
+                trigger = text;
         } else if (name == "node_type") {
-            if (!text || json_string_length(value) > 64) problems.add(name, "must be a node type name");
-            else node_type = text;
+            if (!text || json_string_length(value) > 64)
+                problems.add(name, "must be a node type name");
+            else
+                node_type = text;
         } else if (name == "from" || name == "to") {
-            if (!text || !is_iso8601_timestamp(text)) problems.add(name, "must be an ISO 8601 timestamp");
-            else (name == "from" ? from : to) = text;
+            if (!text || !is_iso8601_timestamp(text))
+                problems.add(name, "must be an ISO 8601 timestamp");
+            else
+                (name == "from" ? from : to) = text;
         } else if (name == "page" || name == "page_size") {
             long long high = name == "page" ? 1000000 : kMaxPageSize;
             if (!json_is_integer(value) || json_integer_value(value) < 1 || json_integer_value(value) > high)
                 problems.add(name, "must be an integer from 1 to " + std::to_string(high));
-            else (name == "page" ? page : page_size) = json_integer_value(value);
+            else
+                (name == "page" ? page : page_size) = json_integer_value(value);
         } else {
             problems.add(name, "is not a known filter (status, trigger, node_type, from, to, page, page_size)");
         }

@@ -1,12 +1,16 @@
 // _PG_init (pg_cron's shape): refuse to load unless preloaded, define the flowgres.* settings
-// and reserve the prefix. Shared memory and background workers are registered here as they
-// arrive (rate limits, maintenance worker).
+// and reserve the prefix, register the maintenance worker (worker_maintenance.cpp). Shared
+// memory arrives with the rate limits.
 #include "postgres.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
 
 void _PG_init(void);
+}
+
+namespace flowgres {
+void register_maintenance_worker();  // worker_maintenance.cpp
 }
 
 namespace {
@@ -29,5 +33,6 @@ extern "C" void _PG_init(void) {
     DefineCustomIntVariable("flowgres.workspace_restore_days",
                             "Days a soft-deleted workspace can still be restored.", nullptr,
                             &workspace_restore_days, 30, 0, 3650, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    flowgres::register_maintenance_worker();
     MarkGUCPrefixReserved("flowgres");
 }

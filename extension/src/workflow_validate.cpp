@@ -25,11 +25,12 @@ SqlValue workflow_validate(CallArgs &args) {
     ui::UiSchema ui = ui::parse_ui_schema(ui_schema.get(), ui_problems);
     std::string order = "[";
     if (problems.empty())
-        for (const auto &id : workflow::topological_order(parsed)) order += (order.size() > 1 ? "," : "") + json_quote(id);
+        for (const auto &id : workflow::topological_order(parsed))
+            order += (order.size() > 1 ? "," : "") + json_quote(id);
     order += "]";
-    return SqlValue::jsonb("{\"valid\":" + std::string(problems.empty() ? "true" : "false") +
-                           ",\"problems\":" + problems.to_json() +
-                           ",\"input_mapping\":" + ui::map_inputs(ui, start_inputs).to_json() + ",\"order\":" + order + "}");
+    return SqlValue::jsonb(
+        "{\"valid\":" + std::string(problems.empty() ? "true" : "false") + ",\"problems\":" + problems.to_json() +
+        ",\"input_mapping\":" + ui::map_inputs(ui, start_inputs).to_json() + ",\"order\":" + order + "}");
 }
 
 }  // namespace flowgres

@@ -1,0 +1,128 @@
+// The maintenance background worker (pg_cron's launcher loop is the model): connected to the
+// database named by flowgres.database, every flowgres.maintenance_interval_ms it
+//   - fails running executions whose heartbeat is older than flowgres.execution_heartbeat_timeout_ms
+//     (EXECUTION_ABANDONED: their daemon died or lost the database), and
+//   - announces again, on channel flowgres_executions, pending executions nobody claimed within
+//     that time, so a live daemon picks them up.
+// Written against PostgreSQL's C API only: no C++ object lives across a call that can
+// ereport, and an error ends the worker, which the postmaster restarts after 10 s.
+#include "postgres.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
+
+PGDLLEXPORT void flowgres_maintenance_main(Datum argument);
+}
+
+namespace {
+
+char *maintenance_database = nullptr;
+int maintenance_interval_ms = 10000;
+int heartbeat_timeout_ms = 60000;
+
+volatile sig_atomic_t reload_requested = false;
+
+void on_sighup(SIGNAL_ARGS) {
+    int saved_errno = errno;
+    reload_requested = true;
+    SetLatch(MyLatch);
+    errno = saved_errno;
+}
+
+// One pass, in its own transaction. Returns quietly when the extension is not installed in
+// this database (yet): the worker keeps waiting for it.
+void run_maintenance_pass() {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "flowgres maintenance");
+
+    int found = SPI_execute(
+        "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
+        "where e.extname = 'flowgres' and p.proname = 'execution_create'",
+        true, 1);
+    if (found == SPI_OK_SELECT && SPI_processed > 0) {
+        Oid types[1] = {INT4OID};
+        Datum values[1] = {Int32GetDatum(heartbeat_timeout_ms)};
+        SPI_execute_with_args(
+            "update flowgres.executions set status = 'failed', finished_at = now(), "
+            "  error = jsonb_build_object('error_code', 'EXECUTION_ABANDONED', 'message', "
+            "    'no heartbeat for ' || $1 || ' ms: the daemon running it stopped or lost the database') "
+            "where status = 'running' and heartbeat_at < now() - make_interval(secs => $1 / 1000.0)",
+            1, types, values, nullptr, false, 0);
+        uint64 abandoned = SPI_processed;
+        SPI_execute_with_args(
+            "select pg_notify('flowgres_executions', id::text) from flowgres.executions "
+            "where status = 'pending' and created_at < now() - make_interval(secs => $1 / 1000.0)",
+            1, types, values, nullptr, false, 0);
+        uint64 requeued = SPI_processed;
+        if (abandoned > 0 || requeued > 0)
+            elog(LOG, "flowgres maintenance: %llu abandoned execution(s) failed, %llu pending re-announced",
+                 (unsigned long long)abandoned, (unsigned long long)requeued);
+    }
+
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    pgstat_report_stat(false);
+    pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+}  // namespace
+
+extern "C" void flowgres_maintenance_main(Datum) {
+    pqsignal(SIGHUP, on_sighup);
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnection(maintenance_database, nullptr, 0);
+    elog(LOG, "flowgres maintenance worker started in database \"%s\"", maintenance_database);
+
+    for (;;) {
+        int events = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, maintenance_interval_ms,
+                               PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+        if (reload_requested) {
+            reload_requested = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
+        if (events & WL_TIMEOUT) run_maintenance_pass();
+    }
+}
+
+namespace flowgres {
+
+// Called from _PG_init: the worker's settings and its registration.
+void register_maintenance_worker() {
+    DefineCustomStringVariable("flowgres.database", "The database the flowgres maintenance worker connects to.",
+                               nullptr, &maintenance_database, "flowgres", PGC_POSTMASTER, 0, nullptr, nullptr,
+                               nullptr);
+    DefineCustomIntVariable("flowgres.maintenance_interval_ms", "How often the maintenance worker runs.", nullptr,
+                            &maintenance_interval_ms, 10000, 100, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("flowgres.execution_heartbeat_timeout_ms",
+                            "A running execution without a heartbeat for this long is failed as abandoned.", nullptr,
+                            &heartbeat_timeout_ms, 60000, 100, 86400000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof(worker));
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = 10;
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "flowgres");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "flowgres_maintenance_main");
+    snprintf(worker.bgw_name, BGW_MAXLEN, "flowgres maintenance");
+    snprintf(worker.bgw_type, BGW_MAXLEN, "flowgres maintenance");
+    RegisterBackgroundWorker(&worker);
+}
+
+}  // namespace flowgres
