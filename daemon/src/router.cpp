@@ -181,6 +181,22 @@ const std::vector<Route> &routes() {
          {{S::path, "app_id", T::uuid, true}, {S::body_document, "changes", T::json_object, true, "the fields to change"}}, {},
          200, {"APP_NOT_FOUND"}},
 
+        // executions
+        {"GET", "/api/v1/apps/{app_id}/executions", "listExecutions", "executions",
+         "An app's executions, newest first, filtered and paged", "execution_list",
+         {{S::path, "app_id", T::uuid, true}, {S::query_filters, "filters", T::json_object, false}},
+         with_pages({{"status", T::text, "pending, running, completed, failed or cancelled"},
+                     {"trigger", T::text, "trial, api, runtime or schedule"},
+                     {"node_type", T::text, "only executions that ran a node of this type"},
+                     {"from", T::timestamp, "created at or after (ISO 8601)"},
+                     {"to", T::timestamp, "created before (ISO 8601)"}}),
+         200, {"APP_NOT_FOUND"}},
+        {"GET", "/api/v1/executions/{execution_id}", "getExecution", "executions", "An execution with its node logs",
+         "execution_get", {{S::path, "execution_id", T::uuid, true}}, {}, 200, {"EXECUTION_NOT_FOUND"}},
+        {"POST", "/api/v1/executions/{execution_id}/cancel", "cancelExecution", "executions",
+         "Cancel a pending or running execution", "execution_cancel", {{S::path, "execution_id", T::uuid, true}}, {}, 200,
+         {"EXECUTION_NOT_FOUND", "STATE_CONFLICT"}},
+
         {"POST", "/api/v1/workflows/validate", "validateWorkflow", "versions",
          "Check a workflow and a UI schema without saving them: every problem, the input mapping, the run order",
          "workflow_validate",

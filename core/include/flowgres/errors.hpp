@@ -40,6 +40,9 @@ namespace flowgres {
     X(IDEMPOTENCY_IN_PROGRESS, "FG081", 409, "the first request with this key is in flight")  \
     X(EXECUTION_NOT_FOUND, "FG085", 404, "no such execution")                                \
     X(EXECUTION_ABANDONED, "FG086", 500, "the execution stopped sending heartbeats")          \
+    X(NODE_FAILED, "FG087", 500, "a workflow node failed")                                   \
+    X(NODE_TIMEOUT, "FG088", 504, "a workflow node ran past its timeout")                      \
+    X(EXECUTION_TIMEOUT, "FG089", 504, "the execution ran past its timeout")                  \
     X(NOT_FOUND, "FG090", 404, "no such route")                                              \
     X(METHOD_NOT_ALLOWED, "FG091", 405, "the route does not accept this method")             \
     X(PAYLOAD_TOO_LARGE, "FG092", 413, "the request body is too large")                      \

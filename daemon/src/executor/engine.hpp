@@ -1,0 +1,151 @@
+// The workflow executor (issue 4 §5): runs a validated graph on the event loop in dependency
+// order, independent branches at once, a condition's untaken side skipped (and logged as
+// skipped), each node under its timeout with its retries, the whole run under its own
+// timeout, and cancellable at any point (in-flight nodes are told to stop). It keeps no state
+// outside the Run: the caller persists node logs and the outcome. One file per node type in
+// nodes/; a type without a runner here cannot run, and the run says so before it starts.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flowgres/json.hpp"
+#include "flowgres/template.hpp"
+#include "flowgres/workflow.hpp"
+
+namespace flowgres::executor {
+
+// What one node attempt produced.
+struct NodeOutcome {
+    bool ok = true;
+    Json output;             // the node's output (null when none)
+    std::string error_code;  // NODE_FAILED, NODE_TIMEOUT, …
+    std::string error_message;
+    std::optional<bool> branch;  // a condition's result: which handle its edges may leave by
+    Json variables;              // [{"op": "set"|"update", "name", "value"}] for the node log
+
+    static NodeOutcome success(Json output) {
+        NodeOutcome outcome;
+        outcome.output = std::move(output);
+        return outcome;
+    }
+    static NodeOutcome failure(std::string code, std::string message) {
+        NodeOutcome outcome;
+        outcome.ok = false;
+        outcome.error_code = std::move(code);
+        outcome.error_message = std::move(message);
+        return outcome;
+    }
+};
+
+// A running node attempt; cancel() asks it to stop (it then reports nothing more).
+class NodeTask {
+public:
+    virtual ~NodeTask() = default;
+    virtual void cancel() {}
+};
+
+// What a node runner sees: its node, the loop, the values templates may name, and the run's
+// variables (a variable node writes them).
+struct NodeCall {
+    uv_loop_t *loop;
+    const workflow::Node &node;
+    const TemplateRoot &roots;
+    json_t *variables;                             // the run's {"name": value} object, owned by the run
+    std::vector<const json_t *> upstream_outputs;  // outputs of the nodes with an edge into this one
+};
+
+using NodeDone = std::function<void(NodeOutcome)>;
+// Starts one attempt. It may call `done` before returning (synchronous nodes) or later from
+// the loop; it must call it exactly once unless cancelled.
+using NodeRunner = std::unique_ptr<NodeTask> (*)(NodeCall &call, NodeDone done);
+
+class NodeRunners {
+public:
+    void add(std::string type, NodeRunner runner) { runners_[std::move(type)] = runner; }
+    NodeRunner find(const std::string &type) const;
+    // start, input, transform, condition, variable, delay, output, end.
+    static const NodeRunners &builtin();
+
+private:
+    std::map<std::string, NodeRunner> runners_;
+};
+
+struct NodeLog {
+    std::string node_id;
+    std::string node_type;
+    std::string status;  // completed, failed, skipped
+    int attempt = 1;
+    std::string started_at;  // ISO 8601, empty for skipped nodes
+    std::string finished_at;
+    long long duration_ms = 0;
+    Json output;
+    Json error;      // {"error_code", "message"}
+    Json variables;  // the variable records of this attempt
+    // One element of node_logs_append's array.
+    std::string to_json() const;
+};
+
+struct RunResult {
+    std::string status;  // completed, failed, cancelled
+    Json outputs;        // {"<output node id>": value, …}
+    Json error;          // {"error_code", "message", "node_id"} when failed
+    std::vector<NodeLog> logs;
+};
+
+struct RunOptions {
+    long long timeout_ms = 300000;  // the whole run
+};
+
+struct RunTimer;  // engine.cpp: a one-shot loop timer that finds its run weakly
+
+class Run : public std::enable_shared_from_this<Run> {
+public:
+    using Finished = std::function<void(RunResult &&)>;
+    // `workflow` must have passed validation. `finished` runs once, from the loop.
+    static std::shared_ptr<Run> start(uv_loop_t *loop, std::shared_ptr<const workflow::Workflow> workflow, Json inputs,
+                                      RunOptions options, Finished finished,
+                                      const NodeRunners &runners = NodeRunners::builtin());
+    void cancel();
+    ~Run();
+
+private:
+    Run() = default;
+    struct NodeState;
+    void begin();
+    void launch(const std::string &node_id);
+    void attempt(const std::string &node_id);
+    void settle(const std::string &node_id, NodeOutcome outcome, uint64_t token);
+    void release_successors(const std::string &node_id);
+    void finish(std::string status, Json error);
+    const json_t *root(const std::string &name) const;
+
+    uv_loop_t *loop_ = nullptr;
+    std::shared_ptr<const workflow::Workflow> workflow_;
+    const NodeRunners *runners_ = nullptr;
+    Json inputs_;
+    Json variables_;
+    Json null_;
+    RunOptions options_;
+    Finished finished_;
+    TemplateRoot roots_;
+    std::map<std::string, std::unique_ptr<NodeState>> nodes_;
+    std::map<std::string, std::vector<const workflow::Edge *>> incoming_, outgoing_;
+    std::vector<NodeLog> logs_;
+    RunTimer *run_timer_ = nullptr;
+    size_t unsettled_ = 0;
+    uint64_t next_token_ = 1;
+    bool done_ = false;
+};
+
+// Now, as ISO 8601 with milliseconds (UTC), for node log timestamps.
+std::string iso_now();
+
+}  // namespace flowgres::executor
