@@ -33,9 +33,20 @@ fi
 
 echo "== pgTAP (pg_prove)"
 # The maintenance worker watches the test database, briskly, so its tests finish quickly.
-FLOWGRES_CLUSTER_SETTINGS="flowgres.database = 'flowgres_test'
+export FLOWGRES_CLUSTER_SETTINGS="flowgres.database = 'flowgres_test'
 flowgres.maintenance_interval_ms = 200
-flowgres.execution_heartbeat_timeout_ms = 2000" scripts/cluster.sh up "$root/cluster" "$port"
+flowgres.execution_heartbeat_timeout_ms = 2000"
+if ! scripts/cluster.sh up "$root/cluster" "$port"; then
+    echo "the test cluster did not start; its log ends with:"
+    tail -n 30 "$root/cluster/log/"*.log 2>/dev/null
+    # One more try on another port (another process may have taken this one meanwhile).
+    port=$((port + 1))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    scripts/cluster.sh down "$root/cluster" >/dev/null 2>&1 || true
+    rm -rf "$root/cluster"
+    scripts/cluster.sh up "$root/cluster" "$port" || { echo "the test cluster did not start twice"; echo "0 passed, 1 failed"; exit 1; }
+fi
+unset FLOWGRES_CLUSTER_SETTINGS
 socket="$root/cluster/sock"
 psql_test() { psql -h "$socket" -p "$port" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 psql_test -d postgres -c "create database flowgres_test"

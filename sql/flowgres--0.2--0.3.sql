@@ -77,7 +77,7 @@ comment on function execution_create(uuid, jsonb, uuid, text) is
 create function execution_start(execution_id uuid, claimed_by text default null) returns jsonb
 language c volatile security definer set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'flowgres_execution_start';
-comment on function execution_start(uuid, text) is 'pending → running; records who runs it and the first heartbeat.';
+comment on function execution_start(uuid, text) is 'pending → running; records who runs it and the first heartbeat; returns the execution with its version''s workflow.';
 
 create function execution_finish(execution_id uuid, status text, outputs jsonb default null, error jsonb default null,
                                  prompt_tokens bigint default 0, completion_tokens bigint default 0) returns jsonb

@@ -10,21 +10,7 @@
 
 namespace flowgres::daemon {
 
-using Clock = std::chrono::steady_clock;
 
-struct Application::Call {
-    http::Request request;
-    http::Responder responder;
-    TraceContext trace;
-    Clock::time_point started;
-    std::string route_label;  // metrics and logs: the operation, or the built-in path
-    const Route *route = nullptr;
-    SqlArguments arguments;
-    bool operator_key = false;
-    std::string key_hash;
-    std::string idempotency_key;
-    bool answered = false;
-};
 
 namespace {
 
@@ -34,9 +20,11 @@ constexpr const char *kAuthenticate = "select flowgres.api_key_authenticate($1, 
 // The route's call wrapped so the stored response commits with it (seed §105).
 std::string idempotent_sql(const Route &route) {
     std::string inner = "flowgres." + std::string(route.function) + "(";
-    for (size_t i = 0; i < route.arguments.size(); i++) {
-        if (i) inner += ", ";
-        inner += "$" + std::to_string(i + 3) + "::" + field_type_name(route.arguments[i].type);
+    size_t position = 0;
+    for (const Argument &argument : route.arguments) {
+        if (!passed_to_sql(argument)) continue;
+        if (position) inner += ", ";
+        inner += "$" + std::to_string(position++ + 3) + "::" + field_type_name(argument.type);
     }
     return "select flowgres.idempotency_complete($1::text, $2::integer, " + inner + "))::text";
 }
@@ -158,6 +146,7 @@ void Application::handle(http::Request &&request, http::Responder responder) {
         return finish_error(call, error.code(), error.message(), error.details_json());
     }
 
+    if (match.route->handler == Route::Handler::trial_run) return run_trial(call);
     if (auto key = call->request.header("idempotency-key"); key && method == "POST") {
         call->idempotency_key = std::string(*key);
         return run_idempotent_call(call);
@@ -321,6 +310,7 @@ void Application::stop_background(std::function<void()> done) {
         return;
     }
     background_started_ = false;
+    cancel_active_runs();  // recorded as failed (SHUTTING_DOWN) before the pool closes
     uv_close(reinterpret_cast<uv_handle_t *>(&touch_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&purge_timer_), nullptr);
     flush_key_usage(std::move(done));  // the last uses are not lost on shutdown

@@ -6,11 +6,15 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 
+#include "arguments.hpp"
 #include "config.hpp"
+#include "executor/engine.hpp"
 #include "envelope.hpp"
 #include "http/server.hpp"
 #include "metrics.hpp"
@@ -35,7 +39,21 @@ public:
     void stop_background(std::function<void()> done);
 
 private:
-    struct Call;
+    using Clock = std::chrono::steady_clock;
+    // One request on its way through: what every step after the router needs.
+    struct Call {
+        http::Request request;
+        http::Responder responder;
+        TraceContext trace;
+        Clock::time_point started;
+        std::string route_label;  // metrics and logs: the operation, or the built-in path
+        const Route *route = nullptr;
+        SqlArguments arguments;
+        bool operator_key = false;
+        std::string key_hash;
+        std::string idempotency_key;
+        bool answered = false;
+    };
     void handle_api(std::shared_ptr<Call> call);
     void run_call(std::shared_ptr<Call> call);
     void run_idempotent_call(std::shared_ptr<Call> call);
@@ -45,6 +63,13 @@ private:
     void finish_database_error(const std::shared_ptr<Call> &call, const pg::JobResult &result);
     pg::Statement actor_statement(const Call &call) const;
     void flush_key_usage(std::function<void()> done);
+    // api_runs.cpp: trial runs (POST /api/v1/apps/{id}/runs), executed in this daemon.
+    struct ActiveRun;
+    void run_trial(std::shared_ptr<Call> call);
+    void start_trial(std::shared_ptr<Call> call, const std::string &execution_id, bool async);
+    void finish_trial(const std::string &execution_id, executor::RunResult &&result);
+    void cancel_active_runs();
+    std::map<std::string, std::shared_ptr<ActiveRun>> active_runs_;
 
     const Config &config_;
     uv_loop_t *loop_;

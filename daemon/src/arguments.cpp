@@ -158,7 +158,8 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
         if (!seen.insert(name).second) problems.add(name, "is given more than once");
         bool known = false;
         for (const Argument &argument : route.arguments) {
-            if (argument.source == Source::query_field && name == argument.name) known = true;
+            if ((argument.source == Source::query_field || argument.source == Source::query_option) && name == argument.name)
+                known = true;
             if (argument.source == Source::query_filters)
                 for (const Filter &filter : route.filters) known |= name == filter.name;
         }
@@ -189,6 +190,11 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
                 else
                     problems.add("body", "must be a JSON object with the fields to change");
                 break;
+            case Source::query_option:
+                for (const auto &[name, text] : *query)
+                    if (name == argument.name && !query_value(text, argument.type, false))
+                        problems.add(argument.name, expected(argument.type));
+                continue;  // validated, not an SQL argument
             case Source::query_field:
                 for (const auto &[name, text] : *query)
                     if (name == argument.name) {

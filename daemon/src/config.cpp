@@ -65,6 +65,13 @@ const std::vector<Key> &keys() {
          "how often the API keys used since the last time get their last_used_at written (one batched update)"},
         {"idempotency_purge_interval_ms", Type::integer, nullptr, &Config::idempotency_purge_interval_ms, nullptr, 1000,
          86400000, "how often expired idempotency keys are deleted"},
+        {"run_timeout_ms", Type::integer, nullptr, &Config::run_timeout_ms, nullptr, 100, 86400000,
+         "longest a workflow run may take before it fails with EXECUTION_TIMEOUT"},
+        {"run_wait_ms", Type::integer, nullptr, &Config::run_wait_ms, nullptr, 0, 600000,
+         "how long a synchronous run request waits for the result before answering 202 with the execution"},
+        {"execution_heartbeat_interval_ms", Type::integer, nullptr, &Config::execution_heartbeat_interval_ms, nullptr,
+         100, 3600000,
+         "how often a running execution reports it is alive (keep it well under flowgres.execution_heartbeat_timeout_ms)"},
     };
     return table;
 }

@@ -31,6 +31,9 @@ struct Config {
     bool log_requests = true;
     int64_t api_key_touch_interval_ms = 10000;
     int64_t idempotency_purge_interval_ms = 600000;
+    int64_t run_timeout_ms = 300000;
+    int64_t run_wait_ms = 30000;
+    int64_t execution_heartbeat_interval_ms = 5000;
 };
 
 struct ConfigError : std::runtime_error {

@@ -56,6 +56,7 @@ json_t *operation(const Route &route) {
                 json_array_append_new(parameters, json_pack("{s:s, s:s, s:b, s:o}", "name", argument.name, "in", "path",
                                                             "required", 1, "schema", schema_of(argument.type)));
                 break;
+            case Source::query_option:
             case Source::query_field:
                 json_array_append_new(parameters, json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", argument.name, "in",
                                                             "query", "required", argument.required, "description",

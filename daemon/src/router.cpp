@@ -182,6 +182,15 @@ const std::vector<Route> &routes() {
          200, {"APP_NOT_FOUND"}},
 
         // executions
+        {"POST", "/api/v1/apps/{app_id}/runs", "runApp", "executions",
+         "Trial run of a version (default: the current one, else the newest) by a member with app_edit; "
+         "waits for the result up to run_wait_ms (then 202), or answers 202 at once with ?async=true",
+         "execution_create",
+         {{S::path, "app_id", T::uuid, true},
+          {S::body_field, "inputs", T::json_object, false, "the start node's inputs"},
+          {S::body_field, "version_id", T::uuid, false, "the version to run"},
+          {S::query_option, "async", T::boolean, false, "answer 202 with the execution at once"}},
+         {}, 200, {"APP_NOT_FOUND", "VERSION_NOT_FOUND", "WORKSPACE_INACTIVE"}, 0, Route::Handler::trial_run},
         {"GET", "/api/v1/apps/{app_id}/executions", "listExecutions", "executions",
          "An app's executions, newest first, filtered and paged", "execution_list",
          {{S::path, "app_id", T::uuid, true}, {S::query_filters, "filters", T::json_object, false}},
@@ -261,9 +270,11 @@ const std::vector<CompiledRoute> &compiled_routes() {
             for (auto segment : entry.segments)
                 entry.is_parameter.push_back(segment.size() > 2 && segment.front() == '{');
             entry.sql = "select flowgres." + std::string(route.function) + "(";
-            for (size_t i = 0; i < route.arguments.size(); i++) {
-                if (i) entry.sql += ", ";
-                entry.sql += "$" + std::to_string(i + 1) + "::" + field_type_name(route.arguments[i].type);
+            size_t position = 0;
+            for (const Argument &argument : route.arguments) {
+                if (!passed_to_sql(argument)) continue;
+                if (position) entry.sql += ", ";
+                entry.sql += "$" + std::to_string(++position) + "::" + field_type_name(argument.type);
             }
             entry.sql += ")::text";
             out.push_back(std::move(entry));

@@ -20,6 +20,7 @@ enum class Source {
     body_field,     // one member of the JSON body object
     body_document,  // the whole JSON body object (an update's "changes")
     query_field,    // one query parameter
+    query_option,   // a query parameter for the daemon itself (?async=true), not passed to SQL
     query_filters,  // every query parameter, as a JSON object of typed filters
 };
 
@@ -50,7 +51,13 @@ struct Route {
     int success_status = 200;
     std::vector<const char *> errors;  // error codes beyond the common ones, for the docs
     size_t max_body_bytes = 0;         // 0: the configured max_body_bytes
+    // How the daemon serves the route: one SQL call (nearly all), or a trial run, which
+    // creates the execution with `function` and then runs it here (api.cpp).
+    enum class Handler { sql_call, trial_run } handler = Handler::sql_call;
 };
+
+// Whether the argument is a parameter of the SQL call (query options are not).
+inline bool passed_to_sql(const Argument &argument) { return argument.source != Source::query_option; }
 
 const std::vector<Route> &routes();
 

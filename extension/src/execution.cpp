@@ -113,7 +113,12 @@ SqlValue execution_start(CallArgs &args) {
         "update flowgres.executions set status = 'running', started_at = now(), heartbeat_at = now(), claimed_by = $2 "
         "where id = $1::uuid",
         {execution_id, claimed_by});
-    return SqlValue::jsonb(execution_document(execution_id));
+    // The runner gets what it needs to run in the same answer: the version's workflow.
+    return SqlValue::jsonb(query_value(R"sql(
+        select to_jsonb(e) || jsonb_build_object('workflow', v.workflow)
+        from flowgres.executions e join flowgres.app_versions v on v.id = e.version_id where e.id = $1::uuid)sql",
+                                       {execution_id})
+                               .value());
 }
 
 SqlValue execution_finish(CallArgs &args) {
@@ -209,7 +214,8 @@ SqlValue node_logs_append(CallArgs &args) {
                coalesce((select max(sequence) + 1 from flowgres.node_logs where execution_id = $2::uuid), 0) + ordinality - 1,
                entry ->> 'node_id', entry ->> 'node_type', entry ->> 'status', coalesce((entry ->> 'attempt')::integer, 1),
                (entry ->> 'started_at')::timestamptz, (entry ->> 'finished_at')::timestamptz, (entry ->> 'duration_ms')::bigint,
-               entry -> 'input', entry -> 'output', entry -> 'error', entry -> 'variables'
+               nullif(entry -> 'input', 'null'), nullif(entry -> 'output', 'null'), nullif(entry -> 'error', 'null'),
+               nullif(entry -> 'variables', 'null')
         from jsonb_array_elements($3::jsonb) with ordinality as batch(entry, ordinality))sql",
                           {row.workspace_id, execution_id, logs});
     return SqlValue::integer(static_cast<long long>(inserted.processed));

@@ -24,7 +24,8 @@ select is(flowgres.execution_heartbeat(:'e1') ->> 'status', 'running', 'a runnin
 select is(flowgres.node_logs_append(:'e1', '[{"node_id": "start", "node_type": "start", "status": "completed", "duration_ms": 1},
                                              {"node_id": "out", "node_type": "output", "status": "completed", "output": {"x": 1}}]'), 2,
           'node logs are appended in one batch');
-select is(flowgres.node_logs_append(:'e1', '[{"node_id": "late", "node_type": "delay", "status": "skipped"}]'), 1, 'and in later batches');
+select is(flowgres.node_logs_append(:'e1', '[{"node_id": "late", "node_type": "delay", "status": "skipped", "output": null, "variables": null}]'), 1,
+          'and in later batches, JSON nulls stored as NULL');
 select is(flowgres.execution_finish(:'e1', 'completed', '{"x": 1}') ->> 'status', 'completed', 'running → completed');
 select is(flowgres.execution_get(:'e1') -> 'node_logs' -> 2 ->> 'sequence', '2', 'node logs keep their order across batches');
 select is(flowgres.execution_get(:'e1') -> 'outputs', '{"x": 1}'::jsonb, 'outputs are kept');

@@ -1,0 +1,177 @@
+// Trial runs (POST /api/v1/apps/{id}/runs, issue 4 §7): create the execution as the caller
+// (app_edit is checked there), claim it and fetch its workflow, run it on this loop, and
+// record the node logs and the outcome in one pipelined transaction. While it runs, a
+// heartbeat tells the database it is alive, and a heartbeat refused with STATE_CONFLICT (the
+// execution was cancelled through the API) stops the run. The daemon's own writes act as the
+// operator: the run must be recorded even if the caller's key is revoked meanwhile.
+// Not durable yet: a run whose daemon dies is failed by the maintenance worker
+// (EXECUTION_ABANDONED); claiming queued runs from any daemon comes with issue 4 §6.
+#include <unistd.h>
+
+#include "api.hpp"
+#include "flowgres/json.hpp"
+#include "log.hpp"
+
+namespace flowgres::daemon {
+
+namespace {
+constexpr const char *kOperator = "select set_config('flowgres.actor', 'operator', true)";
+
+std::string daemon_name() {
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    return std::string(host) + ":" + std::to_string(getpid());
+}
+}  // namespace
+
+struct Application::ActiveRun {
+    Application *application = nullptr;
+    std::string execution_id;
+    std::string claimed_json;  // the execution as claimed (status running): a 202's body
+    std::shared_ptr<executor::Run> run;
+    std::shared_ptr<Call> waiting;  // the synchronous request still waiting, if any
+    uv_timer_t *heartbeat = nullptr;
+    uv_timer_t *wait_limit = nullptr;
+    bool cancelled_by_user = false;
+};
+
+namespace {
+// Loop timers of an ActiveRun (data points at it); closed, and freed, when the run ends,
+// before the ActiveRun goes.
+uv_timer_t *new_timer(uv_loop_t *loop, void *data) {
+    auto *timer = new uv_timer_t;
+    uv_timer_init(loop, timer);
+    timer->data = data;
+    return timer;
+}
+void close_timer(uv_timer_t *&timer) {
+    if (!timer) return;
+    uv_timer_stop(timer);
+    uv_close(reinterpret_cast<uv_handle_t *>(timer), [](uv_handle_t *handle) { delete reinterpret_cast<uv_timer_t *>(handle); });
+    timer = nullptr;
+}
+}  // namespace
+
+void Application::run_trial(std::shared_ptr<Call> call) {
+    bool async = false;
+    if (auto query = http::parse_query(call->request.query))
+        for (const auto &[name, value] : *query)
+            if (name == "async") async = value == "true";
+    std::vector<pg::Statement> statements;
+    statements.push_back(actor_statement(*call));
+    statements.push_back(pg::Statement{route_sql(*call->route), call->arguments});
+    pool_.run(std::move(statements), [this, call, async](pg::JobResult &&created) {
+        if (created.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, created);
+        if (!call->operator_key && created.values[0]) used_keys_.insert(*created.values[0]);
+        Json execution = parse_json(created.values[1].value_or("{}"), "execution");
+        start_trial(call, json_string_value(json_object_get(execution.get(), "id")), async);
+    });
+}
+
+void Application::start_trial(std::shared_ptr<Call> call, const std::string &execution_id, bool async) {
+    static const std::string claimer = daemon_name();
+    std::vector<pg::Statement> claim;
+    claim.push_back(pg::Statement{kOperator, {}});
+    claim.push_back(pg::Statement{"select flowgres.execution_start($1::uuid, $2)::text", {execution_id, claimer}});
+    pool_.run(std::move(claim), [this, call, execution_id, async](pg::JobResult &&started) {
+        if (started.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, started);
+        Json claimed = parse_json(started.values[1].value_or("{}"), "execution");
+        workflow::Problems problems;
+        auto workflow = std::make_shared<workflow::Workflow>(
+            workflow::parse_workflow(json_object_get(claimed.get(), "workflow"), problems));
+        Json inputs(json_incref(json_object_get(claimed.get(), "inputs")));
+        json_object_del(claimed.get(), "workflow");
+
+        auto active = std::make_shared<ActiveRun>();
+        active->application = this;
+        active->execution_id = execution_id;
+        active->claimed_json = dump_json(claimed.get());
+        active_runs_[execution_id] = active;
+        if (async) {
+            finish(call, success_response(202, active->claimed_json, call->trace));
+        } else {
+            active->waiting = call;
+            // Past the wait limit the caller gets the execution as it is, still running (202).
+            active->wait_limit = new_timer(loop_, active.get());
+            uv_timer_start(active->wait_limit, [](uv_timer_t *timer) {
+                auto *self = static_cast<ActiveRun *>(timer->data);
+                if (auto waiting = std::move(self->waiting); waiting && !waiting->answered)
+                    self->application->finish(waiting, success_response(202, self->claimed_json, waiting->trace));
+            }, static_cast<uint64_t>(config_.run_wait_ms), 0);
+        }
+        auto interval = static_cast<uint64_t>(config_.execution_heartbeat_interval_ms);
+        active->heartbeat = new_timer(loop_, active.get());
+        uv_timer_start(active->heartbeat, [](uv_timer_t *timer) {
+            auto *self = static_cast<ActiveRun *>(timer->data);
+            Application *application = self->application;
+            std::string id = self->execution_id;
+            std::vector<pg::Statement> beat;
+            beat.push_back(pg::Statement{kOperator, {}});
+            beat.push_back(pg::Statement{"select flowgres.execution_heartbeat($1::uuid)::text", {id}});
+            application->pool_.run(std::move(beat), [application, id](pg::JobResult &&result) {
+                auto found = application->active_runs_.find(id);
+                if (found == application->active_runs_.end()) return;
+                // The execution left "running" behind our back: it was cancelled. Stop.
+                if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG060") {
+                    found->second->cancelled_by_user = true;
+                    found->second->run->cancel();
+                }
+            });
+        }, interval, interval);
+
+        executor::RunOptions options;
+        options.timeout_ms = config_.run_timeout_ms;
+        auto run = executor::Run::start(loop_, workflow, std::move(inputs), options,
+                                        [this, execution_id](executor::RunResult &&result) {
+            finish_trial(execution_id, std::move(result));
+        });
+        if (active_runs_.count(execution_id)) active->run = std::move(run);  // still running
+    });
+}
+
+void Application::finish_trial(const std::string &execution_id, executor::RunResult &&result) {
+    auto found = active_runs_.find(execution_id);
+    if (found == active_runs_.end()) return;
+    std::shared_ptr<ActiveRun> active = found->second;
+    active_runs_.erase(found);
+    close_timer(active->heartbeat);
+    close_timer(active->wait_limit);
+
+    std::string logs = "[";
+    for (const auto &log : result.logs) logs += (logs.size() > 1 ? "," : "") + log.to_json();
+    logs += "]";
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kOperator, {}});
+    if (!result.logs.empty())
+        statements.push_back(pg::Statement{"select flowgres.node_logs_append($1::uuid, $2::jsonb)::text", {execution_id, logs}});
+    if (result.status == "completed") {
+        statements.push_back(pg::Statement{"select flowgres.execution_finish($1::uuid, 'completed', $2::jsonb)::text",
+                                           {execution_id, dump_json(result.outputs.get())}});
+    } else if (result.status == "failed") {
+        statements.push_back(pg::Statement{"select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
+                                           {execution_id, dump_json(result.error.get())}});
+    } else if (!active->cancelled_by_user) {
+        // Cancelled here (the daemon is shutting down), not through the API: record why.
+        statements.push_back(pg::Statement{"select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
+                                           {execution_id, R"({"error_code":"SHUTTING_DOWN","message":"the daemon running it stopped"})"}});
+    }
+    statements.push_back(pg::Statement{"select flowgres.execution_get($1::uuid)::text", {execution_id}});
+    std::shared_ptr<Call> waiting = std::move(active->waiting);
+    pool_.run(std::move(statements), [this, waiting, execution_id](pg::JobResult &&recorded) {
+        if (recorded.outcome != pg::JobResult::Outcome::ok)
+            log_line(LogLevel::error, "could not record a finished run",
+                     {{"execution_id", execution_id}, {"sqlstate", recorded.sqlstate}, {"error", recorded.message}});
+        if (!waiting || waiting->answered) return;
+        if (recorded.outcome != pg::JobResult::Outcome::ok) return finish_database_error(waiting, recorded);
+        finish(waiting, success_response(200, recorded.values.back().value_or("null"), waiting->trace));
+    });
+}
+
+void Application::cancel_active_runs() {
+    std::vector<std::shared_ptr<ActiveRun>> runs;
+    for (auto &[id, active] : active_runs_) runs.push_back(active);
+    for (auto &active : runs)
+        if (active->run) active->run->cancel();
+}
+
+}  // namespace flowgres::daemon

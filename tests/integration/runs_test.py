@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Trial runs through the real daemon: synchronous and asynchronous, concurrency of branches,
+condition skipping in the node logs, the wait limit, cancellation mid-run, and who may run."""
+
+import time
+
+from harness import ApiTestCase, main, psql
+
+
+def graph(nodes, edges):
+    return {"nodes": nodes, "edges": [{"source": s, "target": t, **({"sourceHandle": h} if h else {})} for s, t, h in edges]}
+
+
+GREETER = graph([{"id": "start", "type": "start", "data": {"inputs": [{"name": "name", "required": True}]}},
+                 {"id": "greet", "type": "transform", "config": {"template": {"greeting": "hello {{name}}"}}},
+                 {"id": "out", "type": "output", "config": {"value": "{{greet.greeting}}"}}],
+                [("start", "greet", None), ("greet", "out", None)])
+
+DIAMOND = graph([{"id": "s", "type": "start"},
+                 {"id": "a", "type": "delay", "config": {"duration_ms": 300}},
+                 {"id": "b", "type": "delay", "config": {"duration_ms": 300}},
+                 {"id": "o", "type": "output"}],
+                [("s", "a", None), ("s", "b", None), ("a", "o", None), ("b", "o", None)])
+
+SLOW = graph([{"id": "s", "type": "start"}, {"id": "wait", "type": "delay", "config": {"duration_ms": 3000}},
+              {"id": "o", "type": "output"}], [("s", "wait", None), ("wait", "o", None)])
+
+GATE = graph([{"id": "s", "type": "start", "data": {"inputs": [{"name": "age"}]}},
+              {"id": "adult", "type": "condition", "config": {"left": "{{age}}", "operator": "gte", "right": 18}},
+              {"id": "yes", "type": "transform", "config": {"template": {"verdict": "welcome"}}},
+              {"id": "no", "type": "transform", "config": {"template": {"verdict": "too young"}}},
+              {"id": "o1", "type": "output"}, {"id": "o2", "type": "output"}],
+             [("s", "adult", None), ("adult", "yes", "true"), ("adult", "no", "false"), ("yes", "o1", None), ("no", "o2", None)])
+
+
+class TrialRuns(ApiTestCase):
+    daemon_settings = {"execution_heartbeat_interval_ms": 200, "run_wait_ms": 5000}
+
+    def app_with(self, key, workspace, workflow):
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
+        app = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": f"app {time.time_ns()}"}, key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": workflow}, key, status=201)
+        return app
+
+    def wait_for(self, key, execution_id, status, seconds=10):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            execution = self.ok("GET", f"/api/v1/executions/{execution_id}", key=key)
+            if execution["status"] == status:
+                return execution
+            time.sleep(0.1)
+        self.fail(f"execution {execution_id} never became {status}: {execution}")
+
+    def test_synchronous_run_returns_outputs_and_node_logs(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, GREETER)
+        execution = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"name": "Ada"}}, key)
+        self.assertEqual(execution["status"], "completed")
+        self.assertEqual(execution["outputs"], {"out": "hello Ada"})
+        self.assertEqual([log["node_id"] for log in execution["node_logs"]], ["start", "greet", "out"])
+        self.assertEqual(execution["trigger"], "trial")
+        stored = psql(self.database, f"select status from flowgres.executions where id = '{execution['id']}'")
+        self.assertEqual(stored, "completed")
+        listed = self.ok("GET", f"/api/v1/apps/{app['id']}/executions?status=completed", key=key)
+        self.assertEqual([item["id"] for item in listed["items"]], [execution["id"]])
+
+    def test_branches_run_concurrently(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, DIAMOND)
+        started = time.time()
+        execution = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {}, key)
+        elapsed = time.time() - started
+        self.assertEqual(execution["status"], "completed")
+        self.assertLess(elapsed, 0.55, "two 300 ms branches took as long as running one after the other")
+        delays = [log for log in execution["node_logs"] if log["node_type"] == "delay"]
+        self.assertEqual(len(delays), 2)
+
+    def test_condition_skips_are_logged(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, GATE)
+        execution = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"age": 12}}, key)
+        statuses = {log["node_id"]: log["status"] for log in execution["node_logs"]}
+        self.assertEqual(statuses["yes"], "skipped")
+        self.assertEqual(statuses["o1"], "skipped")
+        self.assertEqual(statuses["no"], "completed")
+        self.assertEqual(execution["outputs"], {"o2": {"verdict": "too young"}})
+
+    def test_async_run_answers_202_and_finishes_later(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, DIAMOND)
+        code, _, document = self.call("POST", f"/api/v1/apps/{app['id']}/runs?async=true", {}, key)
+        self.assertEqual(code, 202)
+        self.assertEqual(document["data"]["status"], "running")
+        finished = self.wait_for(key, document["data"]["id"], "completed")
+        self.assertEqual(len(finished["node_logs"]), 4)
+
+    def test_cancel_mid_run_stops_it(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, SLOW)
+        code, _, document = self.call("POST", f"/api/v1/apps/{app['id']}/runs?async=true", {}, key)
+        execution_id = document["data"]["id"]
+        time.sleep(0.3)
+        cancelled = self.ok("POST", f"/api/v1/executions/{execution_id}/cancel", key=key)
+        self.assertEqual(cancelled["status"], "cancelled")
+        time.sleep(1.0)  # several heartbeats: the daemon has noticed and stopped the run
+        execution = self.ok("GET", f"/api/v1/executions/{execution_id}", key=key)
+        self.assertEqual(execution["status"], "cancelled")
+        self.assertNotIn("wait", [log["node_id"] for log in execution["node_logs"] if log["status"] == "completed"])
+        self.fails("POST", f"/api/v1/executions/{execution_id}/cancel", 409, "STATE_CONFLICT", key=key)
+
+    def test_refusals(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, GREETER)
+        _, _, outsider = self.new_user()
+        self.fails("POST", f"/api/v1/apps/{app['id']}/runs", 404, "APP_NOT_FOUND", {}, outsider)
+        self.fails("POST", f"/api/v1/apps/{app['id']}/runs?async=maybe", 422, "VALIDATION_FAILED", {}, key)
+        self.fails("POST", f"/api/v1/apps/{app['id']}/runs", 422, "VALIDATION_FAILED", {"inputs": [1]}, key)
+        self.fails("GET", "/api/v1/executions/not-an-id", 404, "EXECUTION_NOT_FOUND", key=key)
+        other = self.app_with(key, workspace, GREETER)
+        version = self.ok("GET", f"/api/v1/apps/{other['id']}/versions", key=key)[0]["id"]
+        self.fails("POST", f"/api/v1/apps/{app['id']}/runs", 404, "VERSION_NOT_FOUND", {"version_id": version}, key)
+
+
+class RunWaitLimit(ApiTestCase):
+    daemon_settings = {"run_wait_ms": 300, "execution_heartbeat_interval_ms": 200}
+
+    def test_a_run_longer_than_the_wait_answers_202_and_completes(self):
+        _, workspace, key = self.new_user()
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
+        app = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": "Waiting"}, key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": DIAMOND}, key, status=201)
+        code, _, document = self.call("POST", f"/api/v1/apps/{app['id']}/runs", {}, key)
+        self.assertEqual(code, 202)
+        self.assertEqual(document["data"]["status"], "running")
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            if self.ok("GET", f"/api/v1/executions/{document['data']['id']}", key=key)["status"] == "completed":
+                return
+            time.sleep(0.1)
+        self.fail("the run never completed")
+
+
+if __name__ == "__main__":
+    main()
