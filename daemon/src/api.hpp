@@ -14,8 +14,8 @@
 
 #include "arguments.hpp"
 #include "config.hpp"
-#include "executor/engine.hpp"
 #include "envelope.hpp"
+#include "executor/engine.hpp"
 #include "http/server.hpp"
 #include "metrics.hpp"
 #include "pg/pool.hpp"

@@ -47,7 +47,8 @@ uv_timer_t *new_timer(uv_loop_t *loop, void *data) {
 void close_timer(uv_timer_t *&timer) {
     if (!timer) return;
     uv_timer_stop(timer);
-    uv_close(reinterpret_cast<uv_handle_t *>(timer), [](uv_handle_t *handle) { delete reinterpret_cast<uv_timer_t *>(handle); });
+    uv_close(reinterpret_cast<uv_handle_t *>(timer),
+             [](uv_handle_t *handle) { delete reinterpret_cast<uv_timer_t *>(handle); });
     timer = nullptr;
 }
 }  // namespace
@@ -93,38 +94,47 @@ void Application::start_trial(std::shared_ptr<Call> call, const std::string &exe
             active->waiting = call;
             // Past the wait limit the caller gets the execution as it is, still running (202).
             active->wait_limit = new_timer(loop_, active.get());
-            uv_timer_start(active->wait_limit, [](uv_timer_t *timer) {
-                auto *self = static_cast<ActiveRun *>(timer->data);
-                if (auto waiting = std::move(self->waiting); waiting && !waiting->answered)
-                    self->application->finish(waiting, success_response(202, self->claimed_json, waiting->trace));
-            }, static_cast<uint64_t>(config_.run_wait_ms), 0);
+            uv_timer_start(
+                active->wait_limit,
+                [](uv_timer_t *timer) {
+                    auto *self = static_cast<ActiveRun *>(timer->data);
+                    if (auto waiting = std::move(self->waiting); waiting && !waiting->answered)
+                        self->application->finish(waiting, success_response(202, self->claimed_json, waiting->trace));
+                },
+                static_cast<uint64_t>(config_.run_wait_ms), 0);
         }
         auto interval = static_cast<uint64_t>(config_.execution_heartbeat_interval_ms);
         active->heartbeat = new_timer(loop_, active.get());
-        uv_timer_start(active->heartbeat, [](uv_timer_t *timer) {
-            auto *self = static_cast<ActiveRun *>(timer->data);
-            Application *application = self->application;
-            std::string id = self->execution_id;
-            std::vector<pg::Statement> beat;
-            beat.push_back(pg::Statement{kOperator, {}});
-            beat.push_back(pg::Statement{"select flowgres.execution_heartbeat($1::uuid)::text", {id}});
-            application->pool_.run(std::move(beat), [application, id](pg::JobResult &&result) {
-                auto found = application->active_runs_.find(id);
-                if (found == application->active_runs_.end()) return;
-                // The execution left "running" behind our back: it was cancelled. Stop.
-                if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG060") {
-                    found->second->cancelled_by_user = true;
-                    found->second->run->cancel();
-                }
-            });
-        }, interval, interval);
+        uv_timer_start(
+            active->heartbeat,
+            [](uv_timer_t *timer) {
+                auto *self = static_cast<ActiveRun *>(timer->data);
+                Application *application = self->application;
+                std::string id = self->execution_id;
+                std::vector<pg::Statement> beat;
+                beat.push_back(pg::Statement{kOperator, {}});
+                beat.push_back(pg::Statement{"select flowgres.execution_heartbeat($1::uuid)::text", {id}});
+                application->pool_.run(std::move(beat), [application, id](pg::JobResult &&result) {
+                    auto found = application->active_runs_.find(id);
+                    if (found == application->active_runs_.end()) return;
+                    // The execution left "running" behind our back: it was cancelled. Stop.
+                    if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG060") {
+                        found->second->cancelled_by_user = true;
+                        found->second->run->cancel();
+                    }
+                });
+            },
+            interval, interval);
 
         executor::RunOptions options;
         options.timeout_ms = config_.run_timeout_ms;
-        auto run = executor::Run::start(loop_, workflow, std::move(inputs), options,
-                                        [this, execution_id](executor::RunResult &&result) {
-            finish_trial(execution_id, std::move(result));
-        });
+        static const auto egress =
+            std::make_shared<const executor::EgressPolicy>(executor::EgressPolicy::parse(config_.egress_allow));
+        options.egress = egress;
+        options.max_http_response_bytes = static_cast<size_t>(config_.max_http_response_bytes);
+        auto run = executor::Run::start(
+            loop_, workflow, std::move(inputs), options,
+            [this, execution_id](executor::RunResult &&result) { finish_trial(execution_id, std::move(result)); });
         if (active_runs_.count(execution_id)) active->run = std::move(run);  // still running
     });
 }
@@ -143,17 +153,20 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kOperator, {}});
     if (!result.logs.empty())
-        statements.push_back(pg::Statement{"select flowgres.node_logs_append($1::uuid, $2::jsonb)::text", {execution_id, logs}});
+        statements.push_back(
+            pg::Statement{"select flowgres.node_logs_append($1::uuid, $2::jsonb)::text", {execution_id, logs}});
     if (result.status == "completed") {
         statements.push_back(pg::Statement{"select flowgres.execution_finish($1::uuid, 'completed', $2::jsonb)::text",
                                            {execution_id, dump_json(result.outputs.get())}});
     } else if (result.status == "failed") {
-        statements.push_back(pg::Statement{"select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
-                                           {execution_id, dump_json(result.error.get())}});
+        statements.push_back(
+            pg::Statement{"select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
+                          {execution_id, dump_json(result.error.get())}});
     } else if (!active->cancelled_by_user) {
         // Cancelled here (the daemon is shutting down), not through the API: record why.
-        statements.push_back(pg::Statement{"select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
-                                           {execution_id, R"({"error_code":"SHUTTING_DOWN","message":"the daemon running it stopped"})"}});
+        statements.push_back(pg::Statement{
+            "select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
+            {execution_id, R"({"error_code":"SHUTTING_DOWN","message":"the daemon running it stopped"})"}});
     }
     statements.push_back(pg::Statement{"select flowgres.execution_get($1::uuid)::text", {execution_id}});
     std::shared_ptr<Call> waiting = std::move(active->waiting);

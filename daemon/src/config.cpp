@@ -7,6 +7,7 @@
 #include <functional>
 #include <sstream>
 
+#include "executor/egress.hpp"
 #include "flowgres/crypto.hpp"
 
 namespace flowgres::daemon {
@@ -72,6 +73,10 @@ const std::vector<Key> &keys() {
         {"execution_heartbeat_interval_ms", Type::integer, nullptr, &Config::execution_heartbeat_interval_ms, nullptr,
          100, 3600000,
          "how often a running execution reports it is alive (keep it well under flowgres.execution_heartbeat_timeout_ms)"},
+        {"egress_allow", Type::string, &Config::egress_allow, nullptr, nullptr, 0, 0,
+         "comma-separated CIDRs that http steps may reach although loopback, private or link-local (default: none)"},
+        {"max_http_response_bytes", Type::integer, nullptr, &Config::max_http_response_bytes, nullptr, 1024, 1 << 30,
+         "largest response body an http step reads (HTTP_RESPONSE_TOO_LARGE past it)"},
     };
     return table;
 }
@@ -152,6 +157,11 @@ void validate(const Config &config) {
     if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warn" &&
         config.log_level != "error")
         throw ConfigError("log_level: must be debug, info, warn or error");
+    try {
+        executor::EgressPolicy::parse(config.egress_allow);
+    } catch (const std::invalid_argument &error) {
+        throw ConfigError(std::string("egress_allow: ") + error.what());
+    }
     if (config.listen_host.find_first_not_of("0123456789.") != std::string::npos)
         throw ConfigError("listen_host: must be an IPv4 address such as 127.0.0.1");
 }

@@ -218,5 +218,5 @@ def main():
     suite = loader.loadTestsFromModule(sys.modules["__main__"])
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     failed = len(result.failures) + len(result.errors)
-    print(f"{result.testsRun - failed} passed, {failed} failed")
+    print(f"{max(0, result.testsRun - failed)} passed, {failed} failed")
     sys.exit(0 if result.wasSuccessful() else 1)

@@ -1,9 +1,11 @@
 // The executor on a real libuv loop: order, concurrency, skipping, retries, timeouts, cancel.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
 
 #include "executor/engine.hpp"
+#include "executor/http_client.hpp"
 #include "flowgres/json.hpp"
 
 using namespace flowgres;
@@ -187,12 +189,78 @@ TEST(Executor, VariablesAreSetUpdatedAndRecorded) {
 }
 
 TEST(Executor, NodeTypesWithoutARunnerFailBeforeStarting) {
+    NodeRunners only_ends;
+    only_ends.add("start", NodeRunners::builtin().find("start"));
+    only_ends.add("output", NodeRunners::builtin().find("output"));
     Outcome outcome = run(R"json({"nodes": [{"id": "s", "type": "start"},
-        {"id": "h", "type": "http", "config": {"url": "https://example.test"}}, {"id": "o", "type": "output"}],
-      "edges": [{"source": "s", "target": "h"}, {"source": "h", "target": "o"}]})json");
+        {"id": "d", "type": "delay", "config": {"duration_ms": 1}}, {"id": "o", "type": "output"}],
+      "edges": [{"source": "s", "target": "d"}, {"source": "d", "target": "o"}]})json",
+                          "{}", {}, only_ends);
     EXPECT_EQ(outcome.result.status, "failed");
     EXPECT_TRUE(outcome.result.logs.empty());
     EXPECT_NE(dump_json(outcome.result.error.get()).find("cannot run"), std::string::npos);
+}
+
+TEST(Executor, HttpStepsMayNotReachSpecialAddressesUnlessAllowListed) {
+    for (const char *url : {"http://127.0.0.1:9/", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/",
+                            "http://[::1]:9/", "http://[::ffff:192.168.1.1]/", "http://0.0.0.0/"}) {
+        std::string graph = std::string(R"json({"nodes": [{"id": "s", "type": "start"},
+            {"id": "h", "type": "http", "config": {"url": ")json") +
+                            url + R"json("}}, {"id": "o", "type": "output"}],
+          "edges": [{"source": "s", "target": "h"}, {"source": "h", "target": "o"}]})json";
+        Outcome outcome = run(graph);
+        EXPECT_EQ(outcome.result.status, "failed") << url;
+        EXPECT_STREQ(json_string_value(json_object_get(outcome.result.error.get(), "error_code")), "EGRESS_DENIED")
+            << url;
+    }
+    RunOptions https;
+    Outcome refused = run(R"json({"nodes": [{"id": "s", "type": "start"},
+        {"id": "h", "type": "http", "config": {"url": "https://example.test/"}}, {"id": "o", "type": "output"}],
+      "edges": [{"source": "s", "target": "h"}, {"source": "h", "target": "o"}]})json",
+                          "{}", https);
+    EXPECT_NE(dump_json(refused.result.error.get()).find("https"), std::string::npos);
+}
+
+TEST(Egress, ClassifiesAndAllowLists) {
+    auto v4 = [](const char *text) {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        inet_pton(AF_INET, text, &address.sin_addr);
+        return address;
+    };
+    EgressPolicy none;
+    for (const char *blocked : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1",
+                                "169.254.169.254", "0.0.0.0", "100.64.0.1", "224.0.0.1", "255.255.255.255"}) {
+        auto address = v4(blocked);
+        EXPECT_FALSE(none.allowed(reinterpret_cast<sockaddr *>(&address))) << blocked;
+    }
+    for (const char *open : {"8.8.8.8", "172.32.0.1", "93.184.216.34"}) {
+        auto address = v4(open);
+        EXPECT_TRUE(none.allowed(reinterpret_cast<sockaddr *>(&address))) << open;
+    }
+    EgressPolicy loopback = EgressPolicy::parse("127.0.0.0/8, ::1");
+    auto local = v4("127.0.0.5");
+    auto metadata = v4("169.254.169.254");
+    EXPECT_TRUE(loopback.allowed(reinterpret_cast<sockaddr *>(&local)));
+    EXPECT_FALSE(loopback.allowed(reinterpret_cast<sockaddr *>(&metadata)));
+    EXPECT_THROW(EgressPolicy::parse("localhost"), std::invalid_argument);
+    EXPECT_THROW(EgressPolicy::parse("10.0.0.0/40"), std::invalid_argument);
+}
+
+TEST(HttpUrl, ParsesAndRefusesTricks) {
+    ParsedUrl url;
+    ASSERT_TRUE(parse_url("http://api.test:8080/v1/items?q=a%20b#frag", url));
+    EXPECT_EQ(url.host, "api.test");
+    EXPECT_EQ(url.port, 8080);
+    EXPECT_EQ(url.path, "/v1/items?q=a%20b");
+    ASSERT_TRUE(parse_url("http://[::1]/", url));
+    EXPECT_EQ(url.host, "::1");
+    EXPECT_EQ(url.port, 80);
+    ASSERT_TRUE(parse_url("https://x.test?y=1", url));
+    EXPECT_EQ(url.path, "/?y=1");
+    for (const char *bad : {"ftp://x/", "http://", "http://user:pw@internal/", "http://x:0/", "http://x:99999/",
+                            "http://x/a b", "http://x/a\r\nHost: evil", "/relative"})
+        EXPECT_FALSE(parse_url(bad, url)) << bad;
 }
 
 TEST(Executor, NodeLogsSerialiseForNodeLogsAppend) {

@@ -52,6 +52,10 @@ namespace flowgres {
     X(RATE_LIMITED, "FG096", 429, "too many requests")                                       \
     X(DB_UNAVAILABLE, "FG097", 503, "the database is unreachable or busy")                  \
     X(SHUTTING_DOWN, "FG098", 503, "the server is shutting down")                            \
+    X(EGRESS_DENIED, "FG110", 403, "the address is not one workflows may reach")             \
+    X(HTTP_REQUEST_FAILED, "FG111", 502, "the HTTP request of a step failed")                  \
+    X(HTTP_RESPONSE_TOO_LARGE, "FG112", 502, "the HTTP response is larger than the limit")      \
+    X(HTTP_UNEXPECTED_STATUS, "FG113", 502, "the HTTP response status was not the expected one") \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

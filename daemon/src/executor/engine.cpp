@@ -36,6 +36,7 @@ const NodeRunners &NodeRunners::builtin() {
         all.add("transform", nodes::run_transform);
         all.add("condition", nodes::run_condition);
         all.add("variable", nodes::run_variable);
+        all.add("http", nodes::run_http);
         all.add("delay", nodes::run_delay);
         all.add("output", nodes::run_output);
         all.add("end", nodes::run_end);
@@ -200,7 +201,7 @@ void Run::attempt(const std::string &node_id) {
             run.settle(node_id, NodeOutcome::failure("NODE_TIMEOUT", "node " + node_id + " ran past its timeout"),
                        token);
         });
-    NodeCall call{loop_, *state.node, roots_, variables_.get(), {}};
+    NodeCall call{options_, loop_, *state.node, roots_, variables_.get(), {}};
     for (const auto *edge : incoming_[node_id]) {
         const NodeState &source = *nodes_[edge->source];
         if (source.status == NodeState::Status::completed) call.upstream_outputs.push_back(source.output.get());

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "executor/egress.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/template.hpp"
 #include "flowgres/workflow.hpp"
@@ -52,9 +53,17 @@ public:
     virtual void cancel() {}
 };
 
+struct RunOptions {
+    long long timeout_ms = 300000;  // the whole run
+    // Where http steps may connect (nothing special-purpose unless allow-listed).
+    std::shared_ptr<const EgressPolicy> egress = std::make_shared<EgressPolicy>();
+    size_t max_http_response_bytes = 1024 * 1024;
+};
+
 // What a node runner sees: its node, the loop, the values templates may name, and the run's
 // variables (a variable node writes them).
 struct NodeCall {
+    const RunOptions &options;
     uv_loop_t *loop;
     const workflow::Node &node;
     const TemplateRoot &roots;
@@ -71,7 +80,7 @@ class NodeRunners {
 public:
     void add(std::string type, NodeRunner runner) { runners_[std::move(type)] = runner; }
     NodeRunner find(const std::string &type) const;
-    // start, input, transform, condition, variable, delay, output, end.
+    // start, input, transform, condition, variable, http, delay, output, end.
     static const NodeRunners &builtin();
 
 private:
@@ -98,10 +107,6 @@ struct RunResult {
     Json outputs;        // {"<output node id>": value, …}
     Json error;          // {"error_code", "message", "node_id"} when failed
     std::vector<NodeLog> logs;
-};
-
-struct RunOptions {
-    long long timeout_ms = 300000;  // the whole run
 };
 
 struct RunTimer;  // engine.cpp: a one-shot loop timer that finds its run weakly

@@ -11,6 +11,7 @@ std::unique_ptr<NodeTask> run_input(NodeCall &call, NodeDone done);
 std::unique_ptr<NodeTask> run_transform(NodeCall &call, NodeDone done);
 std::unique_ptr<NodeTask> run_condition(NodeCall &call, NodeDone done);
 std::unique_ptr<NodeTask> run_variable(NodeCall &call, NodeDone done);
+std::unique_ptr<NodeTask> run_http(NodeCall &call, NodeDone done);
 std::unique_ptr<NodeTask> run_delay(NodeCall &call, NodeDone done);
 std::unique_ptr<NodeTask> run_output(NodeCall &call, NodeDone done);
 std::unique_ptr<NodeTask> run_end(NodeCall &call, NodeDone done);

@@ -1,0 +1,34 @@
+// The egress policy of HTTP steps (issue 4 §5, SSRF): a workflow may not reach loopback,
+// private, link-local (cloud metadata at 169.254.169.254), unspecified, multicast or other
+// special addresses, unless configuration allow-lists them (egress_allow, CIDRs). Checked on
+// every address actually connected to, after DNS, on every redirect hop.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flowgres::executor {
+
+class EgressPolicy {
+public:
+    // "127.0.0.0/8,::1/128"; throws std::invalid_argument naming the bad entry.
+    static EgressPolicy parse(std::string_view allow_list);
+    bool allowed(const sockaddr *address) const;
+    // Why an address is refused ("loopback", "private", …), or "" when it is public.
+    static std::string special_kind(const sockaddr *address);
+
+private:
+    struct Range {
+        bool v6;
+        std::array<uint8_t, 16> bytes;
+        int prefix;
+    };
+    std::vector<Range> allow_;
+};
+
+}  // namespace flowgres::executor

@@ -1,0 +1,351 @@
+// One fetch: resolve → check egress → connect → write → parse → (redirect → …) → done.
+// All state lives in a heap object owned by its own handles' lifetimes: cancel() closes the
+// handles and the last close frees it, so no callback ever touches freed memory.
+#include "executor/http_client.hpp"
+
+#include <arpa/inet.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+
+#include <cctype>
+#include <cstring>
+
+namespace flowgres::executor {
+
+bool parse_url(const std::string &url, ParsedUrl &out) {
+    size_t scheme_end = url.find("://");
+    if (scheme_end == std::string::npos) return false;
+    out.scheme = url.substr(0, scheme_end);
+    for (char &c : out.scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (out.scheme != "http" && out.scheme != "https") return false;
+    size_t host_start = scheme_end + 3;
+    size_t path_start = url.find_first_of("/?#", host_start);
+    std::string authority =
+        url.substr(host_start, path_start == std::string::npos ? std::string::npos : path_start - host_start);
+    if (authority.empty() || authority.find('@') != std::string::npos) return false;  // no userinfo tricks
+    out.port = out.scheme == "https" ? 443 : 80;
+    if (authority.front() == '[') {
+        size_t close = authority.find(']');
+        if (close == std::string::npos) return false;
+        out.host = authority.substr(1, close - 1);
+        if (close + 1 < authority.size()) {
+            if (authority[close + 1] != ':') return false;
+            out.port = std::atoi(authority.c_str() + close + 2);
+        }
+    } else {
+        size_t colon = authority.rfind(':');
+        out.host = authority.substr(0, colon);
+        if (colon != std::string::npos) out.port = std::atoi(authority.c_str() + colon + 1);
+    }
+    if (out.host.empty() || out.port <= 0 || out.port > 65535) return false;
+    out.path = path_start == std::string::npos ? "/" : url.substr(path_start);
+    if (out.path[0] == '?') out.path = "/" + out.path;
+    if (size_t hash = out.path.find('#'); hash != std::string::npos) out.path.erase(hash);
+    for (char c : out.path)
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) return false;  // no CR/LF/space smuggling
+    return true;
+}
+
+namespace {
+
+class Fetch : public HttpClientCall {
+public:
+    struct State {
+        uv_loop_t *loop;
+        HttpFetch request;
+        const EgressPolicy *policy;
+        std::function<void(HttpFetchResult)> done;
+        ParsedUrl url;
+        std::string current_url;
+        int redirects = 0;
+        uv_getaddrinfo_t resolver{};
+        uv_tcp_t tcp{};
+        uv_connect_t connect{};
+        uv_write_t write{};
+        std::string outgoing;
+        bool tcp_open = false;
+        bool resolving = false;
+        bool finished = false;
+        llhttp_t parser{};
+        llhttp_settings_t settings{};
+        HttpFetchResult result;
+        std::string header_field;
+        bool in_value = false;
+        bool complete = false;
+        bool released = false;    // no handle or request can call back any more
+        bool owner_gone = false;  // the Fetch (the node's task) no longer points here
+        char buffer[65536];
+    };
+
+    explicit Fetch(State *state) : state_(state) {}
+    ~Fetch() override { cancel(); }
+    void cancel() override {
+        if (!state_) return;
+        State *state = state_;
+        state_ = nullptr;
+        state->done = nullptr;
+        finish_state(state, nullptr);
+        state->owner_gone = true;
+        if (state->released) delete state;
+    }
+
+    static void start(State *state) {
+        state->result = HttpFetchResult{};
+        state->complete = false;
+        if (!parse_url(state->current_url, state->url))
+            return fail(state, "HTTP_REQUEST_FAILED", "not an absolute http URL: " + state->current_url);
+        if (state->url.scheme == "https")
+            return fail(state, "HTTP_REQUEST_FAILED", "https URLs are not supported by HTTP steps yet");
+        // An address literal needs no DNS; anything else resolves in libuv's thread pool.
+        sockaddr_storage literal{};
+        auto *v4 = reinterpret_cast<sockaddr_in *>(&literal);
+        auto *v6 = reinterpret_cast<sockaddr_in6 *>(&literal);
+        if (inet_pton(AF_INET, state->url.host.c_str(), &v4->sin_addr) == 1) {
+            v4->sin_family = AF_INET;
+            v4->sin_port = htons(static_cast<uint16_t>(state->url.port));
+            return connect_to(state, reinterpret_cast<sockaddr *>(&literal));
+        }
+        if (inet_pton(AF_INET6, state->url.host.c_str(), &v6->sin6_addr) == 1) {
+            v6->sin6_family = AF_INET6;
+            v6->sin6_port = htons(static_cast<uint16_t>(state->url.port));
+            return connect_to(state, reinterpret_cast<sockaddr *>(&literal));
+        }
+        addrinfo hints{};
+        hints.ai_socktype = SOCK_STREAM;
+        state->resolver.data = state;
+        state->resolving = true;
+        int error = uv_getaddrinfo(state->loop, &state->resolver, on_resolved, state->url.host.c_str(),
+                                   std::to_string(state->url.port).c_str(), &hints);
+        if (error) {
+            state->resolving = false;
+            fail(state, "HTTP_REQUEST_FAILED",
+                 std::string("cannot resolve ") + state->url.host + ": " + uv_strerror(error));
+        }
+    }
+
+private:
+    static void on_resolved(uv_getaddrinfo_t *request, int status, addrinfo *addresses) {
+        auto *state = static_cast<State *>(request->data);
+        state->resolving = false;
+        if (state->finished) {  // cancelled while resolving: the last reference was this request
+            uv_freeaddrinfo(addresses);
+            release(state);
+            return;
+        }
+        if (status < 0 || !addresses) {
+            uv_freeaddrinfo(addresses);
+            return fail(state, "HTTP_REQUEST_FAILED", "cannot resolve " + state->url.host + ": " + uv_strerror(status));
+        }
+        // Every address the name has must be allowed: a name that also points inside is refused.
+        for (addrinfo *address = addresses; address; address = address->ai_next) {
+            if (!state->policy->allowed(address->ai_addr)) {
+                std::string kind = EgressPolicy::special_kind(address->ai_addr);
+                uv_freeaddrinfo(addresses);
+                return fail(state, "EGRESS_DENIED", state->url.host + " resolves to a " + kind + " address");
+            }
+        }
+        sockaddr_storage chosen{};
+        std::memcpy(&chosen, addresses->ai_addr, addresses->ai_addrlen);
+        uv_freeaddrinfo(addresses);
+        connect_to(state, reinterpret_cast<sockaddr *>(&chosen));
+    }
+
+    static void connect_to(State *state, const sockaddr *address) {
+        if (!state->policy->allowed(address))
+            return fail(state, "EGRESS_DENIED",
+                        state->url.host + " is a " + EgressPolicy::special_kind(address) + " address");
+        uv_tcp_init(state->loop, &state->tcp);
+        state->tcp.data = state;
+        state->tcp_open = true;
+        state->connect.data = state;
+        int error = uv_tcp_connect(&state->connect, &state->tcp, address, on_connected);
+        if (error) fail(state, "HTTP_REQUEST_FAILED", std::string("cannot connect: ") + uv_strerror(error));
+    }
+
+    static void on_connected(uv_connect_t *request, int status) {
+        auto *state = static_cast<State *>(request->data);
+        if (state->finished) return;
+        if (status < 0)
+            return fail(state, "HTTP_REQUEST_FAILED",
+                        "cannot connect to " + state->url.host + ": " + uv_strerror(status));
+        const HttpFetch &fetch = state->request;
+        std::string host =
+            state->url.host.find(':') != std::string::npos ? "[" + state->url.host + "]" : state->url.host;
+        if (state->url.port != 80) host += ":" + std::to_string(state->url.port);
+        state->outgoing = fetch.method + " " + state->url.path + " HTTP/1.1\r\nHost: " + host +
+                          "\r\nConnection: close\r\nUser-Agent: flowgresd\r\nAccept-Encoding: identity\r\n";
+        for (const auto &[name, value] : fetch.headers) state->outgoing += name + ": " + value + "\r\n";
+        if (!fetch.body.empty() || fetch.method == "POST" || fetch.method == "PUT" || fetch.method == "PATCH")
+            state->outgoing += "Content-Length: " + std::to_string(fetch.body.size()) + "\r\n";
+        state->outgoing += "\r\n" + fetch.body;
+        uv_buf_t buffer = uv_buf_init(state->outgoing.data(), static_cast<unsigned>(state->outgoing.size()));
+        state->write.data = state;
+        uv_write(&state->write, reinterpret_cast<uv_stream_t *>(&state->tcp), &buffer, 1,
+                 [](uv_write_t *write, int status) {
+                     auto *state = static_cast<State *>(write->data);
+                     if (!state->finished && status < 0)
+                         fail(state, "HTTP_REQUEST_FAILED", std::string("cannot send: ") + uv_strerror(status));
+                 });
+        llhttp_settings_init(&state->settings);
+        state->settings.on_status_complete = nullptr;
+        state->settings.on_header_field = [](llhttp_t *parser, const char *at, size_t length) {
+            auto *state = static_cast<State *>(parser->data);
+            if (state->in_value || state->result.headers.empty()) state->result.headers.emplace_back();
+            state->in_value = false;
+            state->result.headers.back().first.append(at, length);
+            return 0;
+        };
+        state->settings.on_header_value = [](llhttp_t *parser, const char *at, size_t length) {
+            auto *state = static_cast<State *>(parser->data);
+            state->in_value = true;
+            state->result.headers.back().second.append(at, length);
+            return 0;
+        };
+        state->settings.on_body = [](llhttp_t *parser, const char *at, size_t length) {
+            auto *state = static_cast<State *>(parser->data);
+            if (state->result.body.size() + length > state->request.max_response_bytes) return -1;
+            state->result.body.append(at, length);
+            return 0;
+        };
+        state->settings.on_message_complete = [](llhttp_t *parser) {
+            static_cast<State *>(parser->data)->complete = true;
+            return 0;
+        };
+        llhttp_init(&state->parser, HTTP_RESPONSE, &state->settings);
+        state->parser.data = state;
+        uv_read_start(
+            reinterpret_cast<uv_stream_t *>(&state->tcp),
+            [](uv_handle_t *handle, size_t, uv_buf_t *buffer) {
+                auto *state = static_cast<State *>(handle->data);
+                *buffer = uv_buf_init(state->buffer, sizeof(state->buffer));
+            },
+            on_read);
+    }
+
+    static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buffer) {
+        auto *state = static_cast<State *>(stream->data);
+        if (state->finished) return;
+        if (nread > 0) {
+            llhttp_errno_t error = llhttp_execute(&state->parser, buffer->base, static_cast<size_t>(nread));
+            if (error != HPE_OK && !state->complete) {
+                if (state->result.body.size() + static_cast<size_t>(nread) > state->request.max_response_bytes)
+                    return fail(
+                        state, "HTTP_RESPONSE_TOO_LARGE",
+                        "the response is larger than " + std::to_string(state->request.max_response_bytes) + " bytes");
+                return fail(state, "HTTP_REQUEST_FAILED",
+                            std::string("malformed response: ") + llhttp_errno_name(error));
+            }
+        } else if (nread < 0) {
+            if (nread == UV_EOF) llhttp_finish(&state->parser);
+            if (!state->complete)
+                return fail(state, "HTTP_REQUEST_FAILED",
+                            nread == UV_EOF ? "the connection closed before the response ended"
+                                            : std::string("connection error: ") + uv_strerror(static_cast<int>(nread)));
+        }
+        if (state->complete) on_response(state);
+    }
+
+    static void on_response(State *state) {
+        HttpFetchResult &result = state->result;
+        result.status = state->parser.status_code;
+        for (auto &[name, value] : result.headers)
+            for (char &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string location;
+        for (const auto &[name, value] : result.headers)
+            if (name == "location") location = value;
+        bool redirect = result.status == 301 || result.status == 302 || result.status == 303 || result.status == 307 ||
+                        result.status == 308;
+        if (redirect && !location.empty()) {
+            if (state->redirects >= state->request.max_redirects)
+                return fail(state, "HTTP_REQUEST_FAILED",
+                            "more than " + std::to_string(state->request.max_redirects) + " redirects");
+            state->redirects++;
+            if (location.find("://") == std::string::npos)  // a path on the same origin
+                location = state->url.scheme + "://" + state->url.host + ":" + std::to_string(state->url.port) +
+                           (location.empty() || location[0] != '/' ? "/" : "") + location;
+            if (result.status == 303 ||
+                ((result.status == 301 || result.status == 302) && state->request.method == "POST")) {
+                state->request.method = "GET";
+                state->request.body.clear();
+            }
+            state->current_url = location;
+            close_tcp(state, [](State *again) { start(again); });
+            return;
+        }
+        result.ok = true;
+        result.url = state->current_url;
+        HttpFetchResult done = std::move(result);
+        finish_state(state,
+                     [done](std::function<void(HttpFetchResult)> &callback) mutable { callback(std::move(done)); });
+    }
+
+    static void fail(State *state, std::string code, std::string message) {
+        HttpFetchResult result;
+        result.error_code = std::move(code);
+        result.message = std::move(message);
+        finish_state(state,
+                     [result](std::function<void(HttpFetchResult)> &callback) mutable { callback(std::move(result)); });
+    }
+
+    // Reports once (unless cancelled), then closes the socket; the State is freed when nothing
+    // can call back into it any more.
+    static void finish_state(State *state, std::function<void(std::function<void(HttpFetchResult)> &)> report) {
+        if (state->finished) return;
+        state->finished = true;
+        auto done = std::move(state->done);
+        state->done = nullptr;
+        close_tcp(state, nullptr);
+        if (report && done) report(done);
+    }
+
+    static void close_tcp(State *state, void (*then)(State *)) {
+        if (state->tcp_open) {
+            state->tcp_open = false;
+            struct Close {
+                State *state;
+                void (*then)(State *);
+            };
+            state->tcp.data = new Close{state, then};
+            uv_close(reinterpret_cast<uv_handle_t *>(&state->tcp), [](uv_handle_t *handle) {
+                auto *close = static_cast<Close *>(handle->data);
+                State *state = close->state;
+                auto then = close->then;
+                delete close;
+                state->tcp.data = state;
+                if (then && !state->finished)
+                    then(state);
+                else if (state->finished && !state->resolving)
+                    release(state);
+            });
+        } else if (then && !state->finished) {
+            then(state);
+        } else if (state->finished && !state->resolving) {
+            release(state);
+        }
+    }
+
+    // The last callback is over; the memory goes once the owner has let go too.
+    static void release(State *state) {
+        state->released = true;
+        if (state->owner_gone) delete state;
+    }
+
+    State *state_;
+};
+
+}  // namespace
+
+std::unique_ptr<HttpClientCall> http_fetch(uv_loop_t *loop, HttpFetch fetch, const EgressPolicy &policy,
+                                           std::function<void(HttpFetchResult)> done) {
+    auto *state = new Fetch::State();
+    state->loop = loop;
+    state->request = std::move(fetch);
+    state->policy = &policy;
+    state->done = std::move(done);
+    state->current_url = state->request.url;
+    auto call = std::make_unique<Fetch>(state);
+    Fetch::start(state);
+    return call;
+}
+
+}  // namespace flowgres::executor

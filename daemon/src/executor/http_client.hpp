@@ -1,0 +1,55 @@
+// The HTTP client of http steps: asynchronous on the run's loop (uv_getaddrinfo in libuv's
+// thread pool, uv_tcp, llhttp for the response), every connected address checked against the
+// egress policy, redirects followed up to a limit (each hop checked again), the response
+// capped in size, and cancellable. Plain http only for now: an https URL is refused with
+// HTTP_REQUEST_FAILED saying so (TLS for steps comes with the TLS work of the daemon).
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "executor/egress.hpp"
+
+namespace flowgres::executor {
+
+struct HttpFetch {
+    std::string method = "GET";
+    std::string url;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    size_t max_response_bytes = 1024 * 1024;
+    int max_redirects = 3;
+};
+
+struct HttpFetchResult {
+    bool ok = false;
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
+    std::string body;
+    std::string url;         // after redirects
+    std::string error_code;  // EGRESS_DENIED, HTTP_REQUEST_FAILED, HTTP_RESPONSE_TOO_LARGE
+    std::string message;
+};
+
+class HttpClientCall {
+public:
+    virtual ~HttpClientCall() = default;
+    virtual void cancel() = 0;  // nothing is reported after this
+};
+
+std::unique_ptr<HttpClientCall> http_fetch(uv_loop_t *loop, HttpFetch fetch, const EgressPolicy &policy,
+                                           std::function<void(HttpFetchResult)> done);
+
+// "http://host:port/path?q" → parts; false when it is not an absolute http(s) URL.
+struct ParsedUrl {
+    std::string scheme, host, path;
+    int port = 0;
+};
+bool parse_url(const std::string &url, ParsedUrl &out);
+
+}  // namespace flowgres::executor

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""http steps against a real upstream on loopback (a threaded Python HTTP server; the daemon
+allow-lists 127.0.0.0/8 as tests must): JSON in and out, two slow steps at once, retry then
+success, timeout, oversized responses, and the egress policy refusing what is not allowed."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from harness import ApiTestCase, main, psql
+
+FLAKY = {"count": 0}
+
+
+class Upstream(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, content_type="application/json"):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path.startswith("/slow"):
+            time.sleep(0.3)
+            return self.reply(200, json.dumps({"slow": True}))
+        if self.path.startswith("/hang"):
+            time.sleep(3)
+            return self.reply(200, "{}")
+        if self.path.startswith("/flaky"):
+            FLAKY["count"] += 1
+            return self.reply(500 if FLAKY["count"] == 1 else 200, json.dumps({"attempt": FLAKY["count"]}))
+        if self.path.startswith("/big"):
+            return self.reply(200, "x" * 200000, "text/plain")
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", "/echo?from=redirect")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        return self.reply(200, json.dumps({"path": self.path, "agent": self.headers.get("User-Agent"),
+                                           "token": self.headers.get("X-Token")}))
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        return self.reply(201, json.dumps({"received": json.loads(body), "type": self.headers.get("Content-Type")}))
+
+
+def graph(nodes, edges):
+    return {"nodes": nodes, "edges": [{"source": s, "target": t} for s, t in edges]}
+
+
+class HttpSteps(ApiTestCase):
+    daemon_settings = {"egress_allow": "127.0.0.0/8", "max_http_response_bytes": 100000,
+                       "execution_heartbeat_interval_ms": 200}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+        cls.base = f"http://127.0.0.1:{cls.upstream.server_address[1]}"
+        threading.Thread(target=cls.upstream.serve_forever, daemon=True).start()
+        helper = cls("test_get_with_templates_in_url_and_headers")  # an instance, for the helpers
+        _, cls.workspace, cls.key = helper.new_user()
+        psql(cls.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{cls.workspace['id']}'")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.upstream.shutdown()
+        super().tearDownClass()
+
+    def run_workflow(self, workflow, inputs=None):
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": f"h{time.time_ns()}"}, self.key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": workflow}, self.key, status=201)
+        return self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": inputs or {}}, self.key)
+
+    def single(self, config, inputs=None):
+        return self.run_workflow(graph([{"id": "s", "type": "start", "data": {"inputs": [{"name": "q"}, {"name": "token"}]}},
+                                        {"id": "h", "type": "http", "config": config}, {"id": "o", "type": "output"}],
+                                       [("s", "h"), ("h", "o")]), inputs)
+
+    def test_get_with_templates_in_url_and_headers(self):
+        execution = self.single({"url": self.base + "/echo?q={{q}}", "headers": {"X-Token": "{{token}}"}},
+                                {"q": "a b&c", "token": "t1\r\nX-Evil: 1"})
+        self.assertEqual(execution["status"], "completed", execution)
+        body = execution["outputs"]["o"]["body"]
+        self.assertEqual(body["path"], "/echo?q=a%20b%26c")
+        self.assertEqual(body["token"], "t1X-Evil: 1", "CR/LF never reach a header")
+        self.assertEqual(body["agent"], "flowgresd")
+        self.assertEqual(execution["outputs"]["o"]["status"], 200)
+
+    def test_post_json_body_and_expected_status(self):
+        execution = self.single({"method": "POST", "url": self.base + "/items", "body": {"name": "{{q}}", "n": 2},
+                                 "expected_status": [201]}, {"q": "widget"})
+        self.assertEqual(execution["status"], "completed", execution)
+        self.assertEqual(execution["outputs"]["o"]["body"], {"received": {"name": "widget", "n": 2}, "type": "application/json"})
+        failed = self.single({"method": "POST", "url": self.base + "/items", "body": {}, "expected_status": 200})
+        self.assertEqual(failed["status"], "failed")
+        self.assertEqual(failed["error"]["error_code"], "HTTP_UNEXPECTED_STATUS")
+
+    def test_two_slow_steps_run_at_once(self):
+        started = time.time()
+        execution = self.run_workflow(graph([{"id": "s", "type": "start"},
+                                             {"id": "a", "type": "http", "config": {"url": self.base + "/slow/a"}},
+                                             {"id": "b", "type": "http", "config": {"url": self.base + "/slow/b"}},
+                                             {"id": "o", "type": "output"}],
+                                            [("s", "a"), ("s", "b"), ("a", "o"), ("b", "o")]))
+        elapsed = time.time() - started
+        self.assertEqual(execution["status"], "completed", execution)
+        self.assertLess(elapsed, 0.55, "two 300 ms HTTP steps ran one after the other")
+
+    def test_retry_then_success_redirects_and_limits(self):
+        FLAKY["count"] = 0
+        execution = self.single({"url": self.base + "/flaky", "retryCount": 2, "retryDelay": 50})
+        self.assertEqual(execution["status"], "completed", execution)
+        self.assertEqual([log["status"] for log in execution["node_logs"] if log["node_id"] == "h"], ["failed", "completed"])
+        redirected = self.single({"url": self.base + "/redirect"})
+        self.assertEqual(redirected["outputs"]["o"]["body"]["path"], "/echo?from=redirect")
+        big = self.single({"url": self.base + "/big"})
+        self.assertEqual(big["error"]["error_code"], "HTTP_RESPONSE_TOO_LARGE")
+        slow = self.single({"url": self.base + "/hang", "timeout": 300})
+        self.assertEqual(slow["error"]["error_code"], "NODE_TIMEOUT")
+        refused = self.single({"url": "http://127.0.0.1:1/"})
+        self.assertEqual(refused["error"]["error_code"], "HTTP_REQUEST_FAILED")
+
+    def test_egress_policy_refuses_metadata_and_private_addresses(self):
+        # Address literals only: a test sends no DNS query off the machine.
+        for url in ("http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/", "http://[::1]/"):
+            execution = self.single({"url": url})
+            self.assertEqual(execution["status"], "failed", url)
+            self.assertIn(execution["error"]["error_code"], ("EGRESS_DENIED", "HTTP_REQUEST_FAILED"), url)
+        for url in ("http://169.254.169.254/", "http://10.0.0.1/"):
+            self.assertEqual(self.single({"url": url})["error"]["error_code"], "EGRESS_DENIED")
+        code, _, _ = self.call("GET", "/health")
+        self.assertEqual(code, 200)
+
+
+if __name__ == "__main__":
+    main()
