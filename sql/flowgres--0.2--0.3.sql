@@ -28,6 +28,7 @@ create table executions (
     error          jsonb check (error is null or jsonb_typeof(error) = 'object'),
     prompt_tokens      bigint not null default 0 check (prompt_tokens >= 0),
     completion_tokens  bigint not null default 0 check (completion_tokens >= 0),
+    queued         boolean not null default false,  -- waits for any daemon to claim it
     claimed_by     text,
     created_at     timestamptz not null default now(),
     started_at     timestamptz,
@@ -39,6 +40,7 @@ create table executions (
 comment on table executions is 'Workflow executions: pending → running → completed | failed | cancelled (core/execution_state).';
 create index executions_app_idx on executions (app_id, created_at desc);
 create index executions_unfinished_idx on executions (status, heartbeat_at) where status in ('pending', 'running');
+create index executions_queue_idx on executions (created_at) where status = 'pending' and queued;
 
 create table node_logs (
     workspace_id   uuid not null,
@@ -68,11 +70,19 @@ create policy member_rows on node_logs for select using (workspace_id = any (flo
 grant select on executions, node_logs to flowgres_user, flowgres_service;
 
 create function execution_create(app_id uuid, inputs jsonb default '{}', version_id uuid default null,
-                                 trigger text default 'trial') returns jsonb
+                                 trigger text default 'trial', queued boolean default false) returns jsonb
 language c volatile security definer set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'flowgres_execution_create';
-comment on function execution_create(uuid, jsonb, uuid, text) is
-    'A pending execution of a version (default: the current one, else the newest) with its inputs (app_edit).';
+comment on function execution_create(uuid, jsonb, uuid, text, boolean) is
+    'A pending execution of a version (default: the current one, else the newest) with its inputs (app_edit). Queued ones are announced on channel flowgres_executions for any daemon to claim.';
+
+create function execution_claim(claimed_by text) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_execution_claim';
+comment on function execution_claim(text) is
+    'Service only: takes the oldest queued pending execution (FOR UPDATE SKIP LOCKED: daemons never take the same one), marks it running and returns it with its workflow; NULL when none waits.';
+revoke execute on function execution_claim(text) from public;
+grant execute on function execution_claim(text) to flowgres_service;
 
 create function execution_start(execution_id uuid, claimed_by text default null) returns jsonb
 language c volatile security definer set search_path = pg_catalog, pg_temp

@@ -10,8 +10,6 @@
 
 namespace flowgres::daemon {
 
-
-
 namespace {
 
 constexpr const char *kActorIsOperator = "select set_config('flowgres.actor', 'operator', true)";
@@ -302,6 +300,15 @@ void Application::start_background() {
             },
             purge_every, purge_every);
     }
+    // Queued runs: woken by NOTIFY on flowgres_executions, and by a one-second sweep in case a
+    // notification was missed (a reconnect, another daemon's crash between claim and run).
+    listener_ = std::make_unique<pg::Listener>(loop_, config_.database_url, "flowgres_executions",
+                                               [this](const std::string &) { claim_queued(); });
+    listener_->start();
+    uv_timer_init(loop_, &claim_timer_);
+    claim_timer_.data = this;
+    uv_timer_start(
+        &claim_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->claim_queued(); }, 0, 1000);
 }
 
 void Application::stop_background(std::function<void()> done) {
@@ -309,11 +316,14 @@ void Application::stop_background(std::function<void()> done) {
         done();
         return;
     }
-    background_started_ = false;
-    cancel_active_runs();  // recorded as failed (SHUTTING_DOWN) before the pool closes
+    background_started_ = false;  // claims no more
+    cancel_active_runs();         // recorded as failed (SHUTTING_DOWN) before the pool closes
     uv_close(reinterpret_cast<uv_handle_t *>(&touch_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&purge_timer_), nullptr);
-    flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+    uv_close(reinterpret_cast<uv_handle_t *>(&claim_timer_), nullptr);
+    listener_->close([this, done = std::move(done)]() mutable {
+        flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+    });
 }
 
 }  // namespace flowgres::daemon

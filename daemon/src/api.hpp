@@ -18,6 +18,7 @@
 #include "executor/engine.hpp"
 #include "http/server.hpp"
 #include "metrics.hpp"
+#include "pg/listener.hpp"
 #include "pg/pool.hpp"
 #include "router.hpp"
 
@@ -66,10 +67,19 @@ private:
     // api_runs.cpp: trial runs (POST /api/v1/apps/{id}/runs), executed in this daemon.
     struct ActiveRun;
     void run_trial(std::shared_ptr<Call> call);
-    void start_trial(std::shared_ptr<Call> call, const std::string &execution_id, bool async);
+    void start_trial(std::shared_ptr<Call> call, const std::string &execution_id);
+    // Runs a claimed execution ({…execution, "workflow"}) here; `waiting` is answered when it
+    // ends (or at the wait limit), if given.
+    void launch_run(Json claimed, std::shared_ptr<Call> waiting);
+    // Takes queued executions (any daemon's) while this worker has room for more runs.
+    void claim_queued();
     void finish_trial(const std::string &execution_id, executor::RunResult &&result);
     void cancel_active_runs();
     std::map<std::string, std::shared_ptr<ActiveRun>> active_runs_;
+    std::unique_ptr<pg::Listener> listener_;
+    uv_timer_t claim_timer_{};
+    bool claiming_ = false;
+    bool claim_again_ = false;
 
     const Config &config_;
     uv_loop_t *loop_;

@@ -17,10 +17,13 @@ namespace flowgres::daemon {
 namespace {
 constexpr const char *kOperator = "select set_config('flowgres.actor', 'operator', true)";
 
-std::string daemon_name() {
-    char host[256] = "";
-    gethostname(host, sizeof(host) - 1);
-    return std::string(host) + ":" + std::to_string(getpid());
+const std::string &daemon_name() {
+    static const std::string name = [] {
+        char host[256] = "";
+        gethostname(host, sizeof(host) - 1);
+        return std::string(host) + ":" + std::to_string(getpid());
+    }();
+    return name;
 }
 }  // namespace
 
@@ -60,83 +63,111 @@ void Application::run_trial(std::shared_ptr<Call> call) {
             if (name == "async") async = value == "true";
     std::vector<pg::Statement> statements;
     statements.push_back(actor_statement(*call));
-    statements.push_back(pg::Statement{route_sql(*call->route), call->arguments});
+    // Asynchronous runs are queued: whichever daemon claims first runs them, and they outlive
+    // this one. Synchronous runs are started here, where the caller waits.
+    statements.push_back(
+        pg::Statement{async ? "select flowgres.execution_create($1::uuid, $2::jsonb, $3::uuid, 'trial', true)::text"
+                            : route_sql(*call->route),
+                      call->arguments});
     pool_.run(std::move(statements), [this, call, async](pg::JobResult &&created) {
         if (created.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, created);
         if (!call->operator_key && created.values[0]) used_keys_.insert(*created.values[0]);
+        if (async) return finish(call, success_response(202, created.values[1].value_or("null"), call->trace));
         Json execution = parse_json(created.values[1].value_or("{}"), "execution");
-        start_trial(call, json_string_value(json_object_get(execution.get(), "id")), async);
+        start_trial(call, json_string_value(json_object_get(execution.get(), "id")));
     });
 }
 
-void Application::start_trial(std::shared_ptr<Call> call, const std::string &execution_id, bool async) {
-    static const std::string claimer = daemon_name();
+void Application::start_trial(std::shared_ptr<Call> call, const std::string &execution_id) {
     std::vector<pg::Statement> claim;
     claim.push_back(pg::Statement{kOperator, {}});
-    claim.push_back(pg::Statement{"select flowgres.execution_start($1::uuid, $2)::text", {execution_id, claimer}});
-    pool_.run(std::move(claim), [this, call, execution_id, async](pg::JobResult &&started) {
+    claim.push_back(
+        pg::Statement{"select flowgres.execution_start($1::uuid, $2)::text", {execution_id, daemon_name()}});
+    pool_.run(std::move(claim), [this, call](pg::JobResult &&started) {
         if (started.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, started);
-        Json claimed = parse_json(started.values[1].value_or("{}"), "execution");
-        workflow::Problems problems;
-        auto workflow = std::make_shared<workflow::Workflow>(
-            workflow::parse_workflow(json_object_get(claimed.get(), "workflow"), problems));
-        Json inputs(json_incref(json_object_get(claimed.get(), "inputs")));
-        json_object_del(claimed.get(), "workflow");
+        launch_run(parse_json(started.values[1].value_or("{}"), "execution"), call);
+    });
+}
 
-        auto active = std::make_shared<ActiveRun>();
-        active->application = this;
-        active->execution_id = execution_id;
-        active->claimed_json = dump_json(claimed.get());
-        active_runs_[execution_id] = active;
-        if (async) {
-            finish(call, success_response(202, active->claimed_json, call->trace));
-        } else {
-            active->waiting = call;
-            // Past the wait limit the caller gets the execution as it is, still running (202).
-            active->wait_limit = new_timer(loop_, active.get());
-            uv_timer_start(
-                active->wait_limit,
-                [](uv_timer_t *timer) {
-                    auto *self = static_cast<ActiveRun *>(timer->data);
-                    if (auto waiting = std::move(self->waiting); waiting && !waiting->answered)
-                        self->application->finish(waiting, success_response(202, self->claimed_json, waiting->trace));
-                },
-                static_cast<uint64_t>(config_.run_wait_ms), 0);
-        }
-        auto interval = static_cast<uint64_t>(config_.execution_heartbeat_interval_ms);
-        active->heartbeat = new_timer(loop_, active.get());
+void Application::claim_queued() {
+    if (!background_started_) return;
+    if (claiming_) {
+        claim_again_ = true;
+        return;
+    }
+    if (active_runs_.size() >= static_cast<size_t>(config_.max_concurrent_runs)) return;
+    claiming_ = true;
+    claim_again_ = false;
+    std::vector<pg::Statement> claim;
+    claim.push_back(pg::Statement{kOperator, {}});
+    claim.push_back(pg::Statement{"select flowgres.execution_claim($1)::text", {daemon_name()}});
+    pool_.run(std::move(claim), [this](pg::JobResult &&claimed) {
+        claiming_ = false;
+        bool got = claimed.outcome == pg::JobResult::Outcome::ok && claimed.values[1];
+        if (got) launch_run(parse_json(*claimed.values[1], "execution"), nullptr);
+        if (got || claim_again_) claim_queued();  // there may be more waiting
+    });
+}
+
+void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting) {
+    std::string execution_id = json_string_value(json_object_get(claimed.get(), "id"));
+    workflow::Problems problems;
+    auto workflow = std::make_shared<workflow::Workflow>(
+        workflow::parse_workflow(json_object_get(claimed.get(), "workflow"), problems));
+    Json inputs(json_incref(json_object_get(claimed.get(), "inputs")));
+    json_object_del(claimed.get(), "workflow");
+
+    auto active = std::make_shared<ActiveRun>();
+    active->application = this;
+    active->execution_id = execution_id;
+    active->claimed_json = dump_json(claimed.get());
+    active_runs_[execution_id] = active;
+    if (waiting) {
+        active->waiting = waiting;
+        // Past the wait limit the caller gets the execution as it is, still running (202).
+        active->wait_limit = new_timer(loop_, active.get());
         uv_timer_start(
-            active->heartbeat,
+            active->wait_limit,
             [](uv_timer_t *timer) {
                 auto *self = static_cast<ActiveRun *>(timer->data);
-                Application *application = self->application;
-                std::string id = self->execution_id;
-                std::vector<pg::Statement> beat;
-                beat.push_back(pg::Statement{kOperator, {}});
-                beat.push_back(pg::Statement{"select flowgres.execution_heartbeat($1::uuid)::text", {id}});
-                application->pool_.run(std::move(beat), [application, id](pg::JobResult &&result) {
-                    auto found = application->active_runs_.find(id);
-                    if (found == application->active_runs_.end()) return;
-                    // The execution left "running" behind our back: it was cancelled. Stop.
-                    if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG060") {
-                        found->second->cancelled_by_user = true;
-                        found->second->run->cancel();
-                    }
-                });
+                if (auto waiting = std::move(self->waiting); waiting && !waiting->answered)
+                    self->application->finish(waiting, success_response(202, self->claimed_json, waiting->trace));
             },
-            interval, interval);
+            static_cast<uint64_t>(config_.run_wait_ms), 0);
+    }
+    auto interval = static_cast<uint64_t>(config_.execution_heartbeat_interval_ms);
+    active->heartbeat = new_timer(loop_, active.get());
+    uv_timer_start(
+        active->heartbeat,
+        [](uv_timer_t *timer) {
+            auto *self = static_cast<ActiveRun *>(timer->data);
+            Application *application = self->application;
+            std::string id = self->execution_id;
+            std::vector<pg::Statement> beat;
+            beat.push_back(pg::Statement{kOperator, {}});
+            beat.push_back(pg::Statement{"select flowgres.execution_heartbeat($1::uuid)::text", {id}});
+            application->pool_.run(std::move(beat), [application, id](pg::JobResult &&result) {
+                auto found = application->active_runs_.find(id);
+                if (found == application->active_runs_.end()) return;
+                // The execution left "running" behind our back: it was cancelled. Stop.
+                if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG060") {
+                    found->second->cancelled_by_user = true;
+                    found->second->run->cancel();
+                }
+            });
+        },
+        interval, interval);
 
-        executor::RunOptions options;
-        options.timeout_ms = config_.run_timeout_ms;
-        static const auto egress =
-            std::make_shared<const executor::EgressPolicy>(executor::EgressPolicy::parse(config_.egress_allow));
-        options.egress = egress;
-        options.max_http_response_bytes = static_cast<size_t>(config_.max_http_response_bytes);
-        auto run = executor::Run::start(
-            loop_, workflow, std::move(inputs), options,
-            [this, execution_id](executor::RunResult &&result) { finish_trial(execution_id, std::move(result)); });
-        if (active_runs_.count(execution_id)) active->run = std::move(run);  // still running
-    });
+    executor::RunOptions options;
+    options.timeout_ms = config_.run_timeout_ms;
+    static const auto egress =
+        std::make_shared<const executor::EgressPolicy>(executor::EgressPolicy::parse(config_.egress_allow));
+    options.egress = egress;
+    options.max_http_response_bytes = static_cast<size_t>(config_.max_http_response_bytes);
+    auto run = executor::Run::start(
+        loop_, workflow, std::move(inputs), options,
+        [this, execution_id](executor::RunResult &&result) { finish_trial(execution_id, std::move(result)); });
+    if (active_runs_.count(execution_id)) active->run = std::move(run);  // still running
 }
 
 void Application::finish_trial(const std::string &execution_id, executor::RunResult &&result) {
@@ -170,6 +201,7 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     }
     statements.push_back(pg::Statement{"select flowgres.execution_get($1::uuid)::text", {execution_id}});
     std::shared_ptr<Call> waiting = std::move(active->waiting);
+    claim_queued();  // room for one more queued run
     pool_.run(std::move(statements), [this, waiting, execution_id](pg::JobResult &&recorded) {
         if (recorded.outcome != pg::JobResult::Outcome::ok)
             log_line(LogLevel::error, "could not record a finished run",

@@ -73,6 +73,8 @@ const std::vector<Key> &keys() {
         {"execution_heartbeat_interval_ms", Type::integer, nullptr, &Config::execution_heartbeat_interval_ms, nullptr,
          100, 3600000,
          "how often a running execution reports it is alive (keep it well under flowgres.execution_heartbeat_timeout_ms)"},
+        {"max_concurrent_runs", Type::integer, nullptr, &Config::max_concurrent_runs, nullptr, 1, 100000,
+         "queued executions one worker runs at once; more wait in the table for any daemon"},
         {"egress_allow", Type::string, &Config::egress_allow, nullptr, nullptr, 0, 0,
          "comma-separated CIDRs that http steps may reach although loopback, private or link-local (default: none)"},
         {"max_http_response_bytes", Type::integer, nullptr, &Config::max_http_response_bytes, nullptr, 1024, 1 << 30,

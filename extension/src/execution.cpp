@@ -76,6 +76,7 @@ SqlValue execution_create(CallArgs &args) {
     std::string inputs = object_argument(args, 1, "inputs").value_or("{}");
     std::optional<std::string> version_id = args.uuid(2);
     std::string trigger = args.text(3).value_or("trial");
+    bool queued = args.boolean(4).value_or(false);
     if (trigger != "trial" && trigger != "api" && trigger != "runtime" && trigger != "schedule")
         throw field_error("trigger", "must be trial, api, runtime or schedule");
     Actor actor = require_actor();
@@ -91,12 +92,14 @@ SqlValue execution_create(CallArgs &args) {
                             {*version_id, app_id})) {
         throw Error(ErrorCode::VERSION_NOT_FOUND, "version " + *version_id + " is not a version of this app");
     }
-    std::string execution_id =
-        query_value(R"sql(
-        insert into flowgres.executions (workspace_id, app_id, version_id, trigger, triggered_by, inputs)
-        values ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6::jsonb) returning id)sql",
-                    {access.workspace.workspace_id, app_id, version_id, trigger, actor.user_param(), inputs})
-            .value();
+    std::string execution_id = query_value(R"sql(
+        insert into flowgres.executions (workspace_id, app_id, version_id, trigger, triggered_by, inputs, queued)
+        values ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6::jsonb, $7::boolean) returning id)sql",
+                                           {access.workspace.workspace_id, app_id, version_id, trigger,
+                                            actor.user_param(), inputs, std::string(queued ? "true" : "false")})
+                                   .value();
+    // Delivered at commit: a daemon listening on the channel claims it (execution_claim).
+    if (queued) query("select pg_notify('flowgres_executions', $1)", {execution_id});
     write_audit(actor, access.workspace.workspace_id, "execution.create", "execution", execution_id,
                 "{\"app_id\":" + json_quote(app_id) + ",\"trigger\":" + json_quote(trigger) + "}");
     return SqlValue::jsonb(execution_document(execution_id));
@@ -118,6 +121,30 @@ SqlValue execution_start(CallArgs &args) {
         select to_jsonb(e) || jsonb_build_object('workflow', v.workflow)
         from flowgres.executions e join flowgres.app_versions v on v.id = e.version_id where e.id = $1::uuid)sql",
                                        {execution_id})
+                               .value());
+}
+
+SqlValue execution_claim(CallArgs &args) {
+    std::string claimed_by = args.required_text(0, "claimed_by");
+    check_display_text("claimed_by", claimed_by, 200);
+    require_system_actor();
+    auto claimed = query_value(R"sql(
+        with next as (
+            select id from flowgres.executions
+            where status = 'pending' and queued
+            order by created_at
+            for update skip locked
+            limit 1)
+        update flowgres.executions e
+        set status = 'running', started_at = now(), heartbeat_at = now(), claimed_by = $1
+        from next where e.id = next.id
+        returning e.id)sql",
+                               {claimed_by});
+    if (!claimed) return SqlValue::null();
+    return SqlValue::jsonb(query_value(R"sql(
+        select to_jsonb(e) || jsonb_build_object('workflow', v.workflow)
+        from flowgres.executions e join flowgres.app_versions v on v.id = e.version_id where e.id = $1::uuid)sql",
+                                       {*claimed})
                                .value());
 }
 

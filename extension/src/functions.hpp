@@ -61,6 +61,7 @@ SqlValue audit_log_list(CallArgs &);
 // execution.cpp
 SqlValue execution_create(CallArgs &);
 SqlValue execution_start(CallArgs &);
+SqlValue execution_claim(CallArgs &);
 SqlValue execution_finish(CallArgs &);
 SqlValue execution_cancel(CallArgs &);
 SqlValue execution_heartbeat(CallArgs &);

@@ -61,7 +61,7 @@ void run_maintenance_pass() {
         uint64 abandoned = SPI_processed;
         SPI_execute_with_args(
             "select pg_notify('flowgres_executions', id::text) from flowgres.executions "
-            "where status = 'pending' and created_at < now() - make_interval(secs => $1 / 1000.0)",
+            "where status = 'pending' and queued and created_at < now() - make_interval(secs => $1 / 1000.0)",
             1, types, values, nullptr, false, 0);
         uint64 requeued = SPI_processed;
         if (abandoned > 0 || requeued > 0)

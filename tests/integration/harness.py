@@ -169,12 +169,14 @@ class ApiTestCase(unittest.TestCase):
     """One database and one daemon per test class; the operator's key is self.admin."""
 
     database = None
+    reuse_database = False  # True: use `database` as it is (flowgres_test, which the worker watches)
     daemon_settings = {}
 
     @classmethod
     def setUpClass(cls):
         cls.database = cls.database or ("it_" + cls.__name__.lower())
-        fresh_database(cls.database)
+        if not cls.reuse_database:
+            fresh_database(cls.database)
         cls.daemon = Daemon(cls.database, **cls.daemon_settings).start()
         cls.admin = cls.daemon.admin_key
 

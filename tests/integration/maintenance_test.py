@@ -31,8 +31,8 @@ class MaintenanceWorker(unittest.TestCase):
             '{{"nodes": [{{"id": "s", "type": "start"}}, {{"id": "o", "type": "output"}}],
               "edges": [{{"source": "s", "target": "o"}}]}}')""")
 
-    def new_execution(self, start):
-        execution = psql(DATABASE, self.act + f"select flowgres.execution_create('{self.app}') ->> 'id'").splitlines()[-1]
+    def new_execution(self, start, queued=False):
+        execution = psql(DATABASE, self.act + f"select flowgres.execution_create('{self.app}', '{{}}', null, 'trial', {str(queued).lower()}) ->> 'id'").splitlines()[-1]
         if start:
             psql(DATABASE, self.act + f"select flowgres.execution_start('{execution}', 'test')")
         return execution
@@ -53,7 +53,7 @@ class MaintenanceWorker(unittest.TestCase):
         self.assertIsNotNone(as_operator(f"select finished_at from flowgres.executions where id = '{stale}'") or None)
 
     def test_unclaimed_pending_executions_are_announced_again(self):
-        pending = self.new_execution(start=False)
+        pending = self.new_execution(start=False, queued=True)
         as_operator(f"update flowgres.executions set created_at = now() - interval '1 minute' where id = '{pending}'")
         result = subprocess.run(
             ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", DATABASE, "-X",

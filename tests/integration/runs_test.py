@@ -90,7 +90,7 @@ class TrialRuns(ApiTestCase):
         app = self.app_with(key, workspace, DIAMOND)
         code, _, document = self.call("POST", f"/api/v1/apps/{app['id']}/runs?async=true", {}, key)
         self.assertEqual(code, 202)
-        self.assertEqual(document["data"]["status"], "running")
+        self.assertEqual(document["data"]["status"], "pending", "an asynchronous run is queued for any daemon")
         finished = self.wait_for(key, document["data"]["id"], "completed")
         self.assertEqual(len(finished["node_logs"]), 4)
 
@@ -119,6 +119,64 @@ class TrialRuns(ApiTestCase):
         other = self.app_with(key, workspace, GREETER)
         version = self.ok("GET", f"/api/v1/apps/{other['id']}/versions", key=key)[0]["id"]
         self.fails("POST", f"/api/v1/apps/{app['id']}/runs", 404, "VERSION_NOT_FOUND", {"version_id": version}, key)
+
+
+class DurableRuns(ApiTestCase):
+    """Queued runs on the database the maintenance worker watches (flowgres_test): any daemon
+    claims them; one whose daemon is killed is failed as abandoned, nothing stays running."""
+
+    database = "flowgres_test"
+    reuse_database = True
+    daemon_settings = {"execution_heartbeat_interval_ms": 200}
+
+    def test_a_killed_daemons_run_is_failed_and_the_other_daemon_carries_on(self):
+        from harness import Daemon
+        other = Daemon(self.database, execution_heartbeat_interval_ms=200, admin_key=self.admin).start()
+        try:
+            _, workspace, key = self.new_user()
+            psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
+            app = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": f"durable {time.time_ns()}"}, key, status=201)
+            self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": SLOW}, key, status=201)
+            code, _, document = self.call("POST", f"/api/v1/apps/{app['id']}/runs?async=true", {}, key)
+            self.assertEqual(code, 202)
+            execution_id = document["data"]["id"]
+            running = None
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                running = self.ok("GET", f"/api/v1/executions/{execution_id}", key=key)
+                if running["status"] == "running":
+                    break
+                time.sleep(0.05)
+            self.assertEqual(running["status"], "running", "no daemon claimed the queued run")
+            claimer_pid = int(running["claimed_by"].rsplit(":", 1)[1])
+            daemons = {self.daemon.process.pid: self.daemon, other.process.pid: other}
+            self.assertIn(claimer_pid, daemons)
+            daemons[claimer_pid].process.kill()
+            daemons[claimer_pid].process.wait()
+            survivor = other if claimer_pid == self.daemon.process.pid else self.daemon
+            deadline = time.time() + 15
+            status = None
+            while time.time() < deadline:
+                _, _, doc = survivor.request("GET", f"/api/v1/executions/{execution_id}", key=key)
+                status = doc["data"]["status"]
+                if status != "running":
+                    break
+                time.sleep(0.2)
+            self.assertEqual(status, "failed")
+            self.assertEqual(doc["data"]["error"]["error_code"], "EXECUTION_ABANDONED")
+            # The survivor takes the next queued run and finishes it.
+            quick = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": f"quick {time.time_ns()}"}, key, status=201)
+            self.ok("POST", f"/api/v1/apps/{quick['id']}/versions", {"version": "1.0.0", "workflow": GREETER}, key, status=201)
+            _, _, queued = survivor.request("POST", f"/api/v1/apps/{quick['id']}/runs?async=true", {"inputs": {"name": "Bo"}}, key=key)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                _, _, doc = survivor.request("GET", f"/api/v1/executions/{queued['data']['id']}", key=key)
+                if doc["data"]["status"] == "completed":
+                    break
+                time.sleep(0.1)
+            self.assertEqual(doc["data"]["outputs"], {"out": "hello Bo"})
+        finally:
+            other.stop()
 
 
 class RunWaitLimit(ApiTestCase):

@@ -1,7 +1,7 @@
 -- Executions: the state machine through the functions, heartbeats, node logs, reading and
 -- listing, and who may see them.
 begin;
-select plan(27);
+select plan(31);
 
 select test.new_user('runner@example.com') as runner \gset
 select test.new_user('stranger@example.com') as stranger \gset
@@ -54,6 +54,15 @@ select is((flowgres.execution_list(:'app', '{"status": "cancelled"}') -> 'meta' 
 select is((flowgres.execution_list(:'app', '{"trigger": "api"}') -> 'items' -> 0 ->> 'id'), :'e3', 'and by trigger');
 select is((flowgres.execution_list(:'app', '{"node_type": "output"}') -> 'meta' ->> 'total')::int, 1, 'and by node type in their logs');
 select is(test.error_code_of(format('select flowgres.execution_list(%L, %L)', :'app', '{"status": "done"}')), 'VALIDATION_FAILED', 'unknown statuses are refused');
+
+-- queued executions are claimed by the service, oldest first, never twice
+select flowgres.execution_create(:'app', '{"n": 1}', null, 'api', true) ->> 'id' as q1 \gset
+select is(test.error_code_of($$select flowgres.execution_claim('d1')$$), 'PERMISSION_DENIED', 'only the service (operator) claims');
+select test.act_as(null);
+select is(flowgres.execution_claim('d1') ->> 'id', :'q1', 'a claim takes the queued execution');
+select is((select status || ' ' || claimed_by from flowgres.executions where id = :'q1'), 'running d1', 'and runs it under the claimer''s name');
+select is(flowgres.execution_claim('d2'), null, 'nothing is claimed twice, and executions not queued are never claimed');
+select test.act_as(:'runner');
 
 -- strangers see nothing
 select test.act_as(:'stranger');
