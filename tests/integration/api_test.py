@@ -294,6 +294,14 @@ class BadInput(ApiTestCase):
                    raw_body=b'{"name": 123456789012345678901234567890}', headers={"Content-Type": "application/json"})
         self.fails("POST", "/api/v1/workspaces", 422, "VALIDATION_FAILED", {"name": 1e300}, key)
 
+    def test_json_nested_past_the_parser_depth_is_refused(self):
+        _, _, key = self.new_user()
+        deep = b'{"workflow": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+        self.fails("POST", "/api/v1/workflows/validate", 400, "BAD_REQUEST", key=key, raw_body=deep,
+                   headers={"Content-Type": "application/json"})
+        code, _, _ = self.call("GET", "/health")
+        self.assertEqual(code, 200)
+
     def test_path_tricks_are_not_found(self):
         _, _, key = self.new_user()
         for path in ("/api/v1/apps/..%2F..%2Fetc%2Fpasswd", "/api/v1/apps/1%20or%201=1", "/api/v1/workspaces/%00",
