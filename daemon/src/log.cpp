@@ -29,7 +29,9 @@ const char *level_name(LogLevel level) {
     return "info";
 }
 
-std::string timestamp() {
+}  // namespace
+
+std::string iso_timestamp() {
     auto now = std::chrono::system_clock::now();
     auto seconds = std::chrono::system_clock::to_time_t(now);
     auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
@@ -40,7 +42,6 @@ std::string timestamp() {
                   parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
     return text;
 }
-}  // namespace
 
 void set_log_level(std::string_view level) {
     LogLevel value = level == "debug"   ? LogLevel::debug
@@ -56,7 +57,7 @@ bool log_enabled(LogLevel level) {
 
 void log_line(LogLevel level, std::string_view message, const std::vector<LogField> &fields) {
     if (!log_enabled(level)) return;
-    std::string line = "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(level) +
+    std::string line = "{\"ts\":\"" + iso_timestamp() + "\",\"level\":\"" + level_name(level) +
                        "\",\"msg\":" + json_quote(mask_pii(message));
     for (const auto &field : fields) {
         line += ",";

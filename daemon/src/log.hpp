@@ -13,6 +13,9 @@ namespace flowgres::daemon {
 enum class LogLevel { debug, info, warn, error };
 
 void set_log_level(std::string_view level);
+
+// Now in UTC, ISO 8601 with milliseconds: "2026-11-23T03:45:19.123Z".
+std::string iso_timestamp();
 bool log_enabled(LogLevel level);
 
 // A field's value is either a JSON literal already (numbers) or a string to quote.

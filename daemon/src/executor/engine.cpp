@@ -6,22 +6,13 @@
 #include <ctime>
 
 #include "executor/nodes/nodes.hpp"
+#include "log.hpp"
 
 namespace flowgres::executor {
 
 using Clock = std::chrono::steady_clock;
 
-std::string iso_now() {
-    auto now = std::chrono::system_clock::now();
-    auto seconds = std::chrono::system_clock::to_time_t(now);
-    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm parts{};
-    gmtime_r(&seconds, &parts);
-    char text[64];
-    std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                  parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
-    return text;
-}
+std::string iso_now() { return daemon::iso_timestamp(); }
 
 NodeRunner NodeRunners::find(const std::string &type) const {
     auto found = runners_.find(type);

@@ -28,6 +28,17 @@ void Listener::watch(int events) {
     uv_poll_start(poll_, events, on_poll);
 }
 
+void Listener::stop_watching() {
+    if (!poll_) return;
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *handle) {
+        auto *self = static_cast<Listener *>(handle->data);
+        delete reinterpret_cast<uv_poll_t *>(handle);
+        if (--self->open_handles_ == 0 && self->closed_) self->closed_();
+    });
+    poll_ = nullptr;
+}
+
 void Listener::connect() {
     state_ = State::connecting;
     const char *keys[] = {"dbname", "application_name", nullptr};
@@ -40,15 +51,7 @@ void Listener::connect() {
 
 void Listener::fail() {
     if (state_ == State::closed) return;
-    if (poll_) {
-        uv_poll_stop(poll_);
-        uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *handle) {
-            auto *self = static_cast<Listener *>(handle->data);
-            delete reinterpret_cast<uv_poll_t *>(handle);
-            if (--self->open_handles_ == 0 && self->closed_) self->closed_();
-        });
-        poll_ = nullptr;
-    }
+    stop_watching();
     if (conn_) PQfinish(conn_);
     conn_ = nullptr;
     lost_ = true;
@@ -113,15 +116,7 @@ void Listener::close(std::function<void()> closed) {
     state_ = State::closed;
     closed_ = std::move(closed);
     uv_timer_stop(&retry_);
-    if (poll_) {
-        uv_poll_stop(poll_);
-        uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *handle) {
-            auto *self = static_cast<Listener *>(handle->data);
-            delete reinterpret_cast<uv_poll_t *>(handle);
-            if (--self->open_handles_ == 0 && self->closed_) self->closed_();
-        });
-        poll_ = nullptr;
-    }
+    stop_watching();
     if (conn_) PQfinish(conn_);
     conn_ = nullptr;
     uv_close(reinterpret_cast<uv_handle_t *>(&retry_), [](uv_handle_t *handle) {

@@ -27,6 +27,7 @@ private:
     void connect();
     void fail();
     void watch(int events);
+    void stop_watching();
     static void on_poll(uv_poll_t *handle, int status, int events);
 
     uv_loop_t *loop_;
