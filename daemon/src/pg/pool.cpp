@@ -53,13 +53,16 @@ public:
         // leave later jobs naming a statement that was never made.
         InFlight preparing;
         preparing.callback = [](JobResult &&) {};
+        // One lookup per statement: the names found or made here are the ones executed below.
+        std::vector<const std::string *> names(job.statements.size());
         for (size_t i = 0; i < job.statements.size(); i++) {
             const Statement &statement = job.statements[i];
-            if (prepared_.count(statement.sql)) continue;
-            std::string name = "s" + std::to_string(next_statement_++);
-            if (!PQsendPrepare(conn_, name.c_str(), statement.sql.c_str(), 0, nullptr))
+            auto [entry, added] = prepared_.try_emplace(statement.sql);
+            names[i] = &entry->second;
+            if (!added) continue;
+            entry->second = "s" + std::to_string(next_statement_++);
+            if (!PQsendPrepare(conn_, entry->second.c_str(), statement.sql.c_str(), 0, nullptr))
                 return broken_send(std::move(job));
-            prepared_.emplace(statement.sql, name);
             preparing.items.push_back(Item{true, i, statement.sql});
         }
         if (!preparing.items.empty()) {
@@ -76,8 +79,8 @@ public:
             std::vector<const char *> params;
             params.reserve(statement.params.size());
             for (const auto &param : statement.params) params.push_back(param ? param->c_str() : nullptr);
-            if (!PQsendQueryPrepared(conn_, prepared_[statement.sql].c_str(), static_cast<int>(params.size()),
-                                     params.data(), nullptr, nullptr, 0)) {
+            if (!PQsendQueryPrepared(conn_, names[i]->c_str(), static_cast<int>(params.size()), params.data(), nullptr,
+                                     nullptr, 0)) {
                 flight.callback(unavailable(PQerrorMessage(conn_)));
                 fail(PQerrorMessage(conn_));
                 return;
