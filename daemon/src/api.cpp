@@ -41,9 +41,10 @@ std::optional<std::string> bearer_token(const http::Request &request) {
 
 }  // namespace
 
-Application::Application(const Config &config, uv_loop_t *loop, pg::Pool &pool, WorkerMetrics &metrics,
-                         int worker_index, int worker_count, const std::string &openapi_json)
+Application::Application(const Config &config, const RunEnvironment &environment, uv_loop_t *loop, pg::Pool &pool,
+                         WorkerMetrics &metrics, int worker_index, int worker_count, const std::string &openapi_json)
     : config_(config),
+      environment_(environment),
       loop_(loop),
       pool_(pool),
       metrics_(metrics),
@@ -145,6 +146,7 @@ void Application::handle(http::Request &&request, http::Responder responder) {
     }
 
     if (match.route->handler == Route::Handler::trial_run) return run_trial(call);
+    if (match.route->handler == Route::Handler::event_stream) return open_event_stream(call);
     if (auto key = call->request.header("idempotency-key"); key && method == "POST") {
         call->idempotency_key = std::string(*key);
         return run_idempotent_call(call);
@@ -302,13 +304,26 @@ void Application::start_background() {
     }
     // Queued runs: woken by NOTIFY on flowgres_executions, and by a one-second sweep in case a
     // notification was missed (a reconnect, another daemon's crash between claim and run).
-    listener_ = std::make_unique<pg::Listener>(loop_, config_.database_url, "flowgres_executions",
-                                               [this](const std::string &) { claim_queued(); });
+    // Event streams: NOTIFY on flowgres_execution_events names an execution with new events.
+    listener_ = std::make_unique<pg::Listener>(
+        loop_, config_.database_url, std::vector<std::string>{"flowgres_executions", "flowgres_execution_events"},
+        [this](const std::string &channel, const std::string &payload) {
+            if (channel == "flowgres_executions")
+                claim_queued();
+            else
+                on_event_notification(payload);
+        });
     listener_->start();
     uv_timer_init(loop_, &claim_timer_);
     claim_timer_.data = this;
     uv_timer_start(
         &claim_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->claim_queued(); }, 0, 1000);
+    uv_timer_init(loop_, &stream_timer_);
+    stream_timer_.data = this;
+    auto beat_every = static_cast<uint64_t>(config_.sse_heartbeat_ms);
+    uv_timer_start(
+        &stream_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->beat_event_streams(); },
+        beat_every, beat_every);
 }
 
 void Application::stop_background(std::function<void()> done) {
@@ -321,6 +336,8 @@ void Application::stop_background(std::function<void()> done) {
     uv_close(reinterpret_cast<uv_handle_t *>(&touch_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&purge_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&claim_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&stream_timer_), nullptr);
+    end_event_streams();
     listener_->close([this, done = std::move(done)]() mutable {
         flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
     });

@@ -24,10 +24,16 @@
 
 namespace flowgres::daemon {
 
+// What every run in the process shares: where http steps may connect, and their TLS context.
+struct RunEnvironment {
+    std::shared_ptr<const executor::EgressPolicy> egress;
+    std::shared_ptr<const executor::TlsClientContext> tls;
+};
+
 class Application : public http::Handler {
 public:
-    Application(const Config &config, uv_loop_t *loop, pg::Pool &pool, WorkerMetrics &metrics, int worker_index,
-                int worker_count, const std::string &openapi_json);
+    Application(const Config &config, const RunEnvironment &environment, uv_loop_t *loop, pg::Pool &pool,
+                WorkerMetrics &metrics, int worker_index, int worker_count, const std::string &openapi_json);
     ~Application() override;
 
     size_t body_limit(const http::Request &request) const override;
@@ -38,6 +44,9 @@ public:
     void start_background();
     // Writes the last key uses, then runs `done`.
     void stop_background(std::function<void()> done);
+    // Shutdown, before draining: open event streams end (clients resume elsewhere with
+    // Last-Event-ID), so their connections can close.
+    void end_event_streams();
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -75,6 +84,24 @@ private:
     void claim_queued();
     void finish_trial(const std::string &execution_id, executor::RunResult &&result);
     void cancel_active_runs();
+    void flush_run_events(const std::string &execution_id);
+
+    // api_events.cpp: GET /api/v1/executions/{id}/events as Server-Sent Events.
+    struct EventStream;
+    struct Subscription;
+    void open_event_stream(std::shared_ptr<Call> call);
+    void start_event_stream(const std::shared_ptr<Call> &call, long long after, const std::string &page);
+    // Reads the subscription's events after the least any of its streams has sent.
+    void fetch_events(const std::string &execution_id);
+    // Writes a page of execution_events to the streams; false if the page was not the last.
+    bool deliver_page(Subscription &subscription, const std::string &page);
+    void on_event_notification(const std::string &payload);
+    void beat_event_streams();
+    void end_stream(EventStream &stream);
+    // Tells the metrics how many runs and streams this worker has now.
+    void note_activity();
+    std::map<std::string, std::shared_ptr<Subscription>> subscriptions_;
+    uv_timer_t stream_timer_{};
     std::map<std::string, std::shared_ptr<ActiveRun>> active_runs_;
     std::unique_ptr<pg::Listener> listener_;
     uv_timer_t claim_timer_{};
@@ -82,6 +109,7 @@ private:
     bool claim_again_ = false;
 
     const Config &config_;
+    const RunEnvironment &environment_;
     uv_loop_t *loop_;
     pg::Pool &pool_;
     WorkerMetrics &metrics_;

@@ -17,6 +17,26 @@ namespace flowgres::daemon {
 namespace {
 constexpr const char *kOperator = "select set_config('flowgres.actor', 'operator', true)";
 
+// One event of a run, numbered as it is stored (execution_events).
+struct RunEvent {
+    long long id;
+    const char *event;  // node_started, node_finished
+    std::string data;   // a JSON object
+};
+
+constexpr size_t kEventsPerAppend = 1000;  // execution_events_append takes up to 2000
+
+// Events [from, from + count) as execution_events_append's array.
+std::string events_json(const std::vector<RunEvent> &events, size_t from, size_t count) {
+    std::string out = "[";
+    for (size_t i = from; i < events.size() && i < from + count; i++) {
+        if (i > from) out += ',';
+        out += "{\"sequence\":" + std::to_string(events[i].id) + ",\"event\":\"" + events[i].event +
+               "\",\"data\":" + events[i].data + "}";
+    }
+    return out + "]";
+}
+
 const std::string &daemon_name() {
     static const std::string name = [] {
         char host[256] = "";
@@ -36,6 +56,12 @@ struct Application::ActiveRun {
     uv_timer_t *heartbeat = nullptr;
     uv_timer_t *wait_limit = nullptr;
     bool cancelled_by_user = false;
+    // Its events (GET …/events), numbered from 1, not yet stored: they go at the next flush,
+    // or at the end before execution_finished.
+    std::vector<RunEvent> unstored;
+    long long next_event_id = 1;
+    bool storing = false;
+    uv_timer_t *flush_timer = nullptr;  // every event_flush_ms: store what waits
 };
 
 namespace {
@@ -122,6 +148,7 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting) {
     active->execution_id = execution_id;
     active->claimed_json = dump_json(claimed.get());
     active_runs_[execution_id] = active;
+    note_activity();
     if (waiting) {
         active->waiting = waiting;
         // Past the wait limit the caller gets the execution as it is, still running (202).
@@ -158,12 +185,27 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting) {
         },
         interval, interval);
 
+    // Other workers' and daemons' streams see events once stored: batched, every event_flush_ms.
+    auto flush_every = static_cast<uint64_t>(config_.event_flush_ms);
+    active->flush_timer = new_timer(loop_, active.get());
+    uv_timer_start(
+        active->flush_timer,
+        [](uv_timer_t *timer) {
+            auto *self = static_cast<ActiveRun *>(timer->data);
+            self->application->flush_run_events(self->execution_id);
+        },
+        flush_every, flush_every);
+
     executor::RunOptions options;
     options.timeout_ms = config_.run_timeout_ms;
-    static const auto egress =
-        std::make_shared<const executor::EgressPolicy>(executor::EgressPolicy::parse(config_.egress_allow));
-    options.egress = egress;
+    options.egress = environment_.egress;
+    options.tls = environment_.tls;
     options.max_http_response_bytes = static_cast<size_t>(config_.max_http_response_bytes);
+    std::weak_ptr<ActiveRun> weak_active = active;
+    options.on_event = [weak_active](const char *event, Json data) {
+        if (auto running = weak_active.lock())
+            running->unstored.push_back(RunEvent{running->next_event_id++, event, dump_json(data.get())});
+    };
     auto run = executor::Run::start(
         loop_, workflow, std::move(inputs), options,
         [this, execution_id](executor::RunResult &&result) { finish_trial(execution_id, std::move(result)); });
@@ -175,14 +217,22 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     if (found == active_runs_.end()) return;
     std::shared_ptr<ActiveRun> active = found->second;
     active_runs_.erase(found);
+    note_activity();
     close_timer(active->heartbeat);
     close_timer(active->wait_limit);
+    close_timer(active->flush_timer);
 
     std::string logs = "[";
     for (const auto &log : result.logs) logs += (logs.size() > 1 ? "," : "") + log.to_json();
     logs += "]";
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kOperator, {}});
+    // Events not yet confirmed stored go first (a batch still in flight is sent again; the
+    // table skips what it has), so execution_finished, written by execution_finish, follows
+    // them all.
+    for (size_t from = 0; from < active->unstored.size(); from += kEventsPerAppend)
+        statements.push_back(pg::Statement{"select flowgres.execution_events_append($1::uuid, $2::jsonb)::text",
+                                           {execution_id, events_json(active->unstored, from, kEventsPerAppend)}});
     if (!result.logs.empty())
         statements.push_back(
             pg::Statement{"select flowgres.node_logs_append($1::uuid, $2::jsonb)::text", {execution_id, logs}});
@@ -209,6 +259,28 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
         if (!waiting || waiting->answered) return;
         if (recorded.outcome != pg::JobResult::Outcome::ok) return finish_database_error(waiting, recorded);
         finish(waiting, success_response(200, recorded.values.back().value_or("null"), waiting->trace));
+    });
+}
+
+void Application::flush_run_events(const std::string &execution_id) {
+    auto found = active_runs_.find(execution_id);
+    if (found == active_runs_.end()) return;
+    ActiveRun &active = *found->second;
+    if (active.storing || active.unstored.empty()) return;
+    active.storing = true;
+    size_t count = std::min(active.unstored.size(), kEventsPerAppend);
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kOperator, {}});
+    statements.push_back(pg::Statement{"select flowgres.execution_events_append($1::uuid, $2::jsonb)::text",
+                                       {execution_id, events_json(active.unstored, 0, count)}});
+    pool_.run(std::move(statements), [this, execution_id, count](pg::JobResult &&result) {
+        auto found = active_runs_.find(execution_id);
+        if (found == active_runs_.end()) return;  // finished meanwhile: the end wrote them all
+        ActiveRun &active = *found->second;
+        active.storing = false;
+        // On failure they stay and go with the next flush or the end.
+        if (result.outcome == pg::JobResult::Outcome::ok)
+            active.unstored.erase(active.unstored.begin(), active.unstored.begin() + static_cast<long>(count));
     });
 }
 

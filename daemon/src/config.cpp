@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "executor/egress.hpp"
+#include "executor/tls_client.hpp"
 #include "flowgres/crypto.hpp"
 
 namespace flowgres::daemon {
@@ -72,13 +73,20 @@ const std::vector<Key> &keys() {
          "how long a synchronous run request waits for the result before answering 202 with the execution"},
         {"execution_heartbeat_interval_ms", Type::integer, nullptr, &Config::execution_heartbeat_interval_ms, nullptr,
          100, 3600000,
-         "how often a running execution reports it is alive (keep it well under flowgres.execution_heartbeat_timeout_ms)"},
+         "how often a running execution reports it is alive (keep it well under "
+         "flowgres.execution_heartbeat_timeout_ms)"},
         {"max_concurrent_runs", Type::integer, nullptr, &Config::max_concurrent_runs, nullptr, 1, 100000,
          "queued executions one worker runs at once; more wait in the table for any daemon"},
         {"egress_allow", Type::string, &Config::egress_allow, nullptr, nullptr, 0, 0,
          "comma-separated CIDRs that http steps may reach although loopback, private or link-local (default: none)"},
         {"max_http_response_bytes", Type::integer, nullptr, &Config::max_http_response_bytes, nullptr, 1024, 1 << 30,
          "largest response body an http step reads (HTTP_RESPONSE_TOO_LARGE past it)"},
+        {"event_flush_ms", Type::integer, nullptr, &Config::event_flush_ms, nullptr, 10, 60000,
+         "how long a running execution's events may wait in memory before they are written for other daemons' streams"},
+        {"sse_heartbeat_ms", Type::integer, nullptr, &Config::sse_heartbeat_ms, nullptr, 100, 600000,
+         "how often an open event stream gets a comment line (keeps proxies from closing it; finds gone clients)"},
+        {"http_ca_file", Type::string, &Config::http_ca_file, nullptr, nullptr, 0, 0,
+         "a PEM file of extra CA certificates https steps trust, besides the system's (default: none)"},
     };
     return table;
 }
@@ -164,6 +172,7 @@ void validate(const Config &config) {
     } catch (const std::invalid_argument &error) {
         throw ConfigError(std::string("egress_allow: ") + error.what());
     }
+    if (std::string error; !executor::TlsClientContext::create(config.http_ca_file, error)) throw ConfigError(error);
     if (config.listen_host.find_first_not_of("0123456789.") != std::string::npos)
         throw ConfigError("listen_host: must be an IPv4 address such as 127.0.0.1");
 }

@@ -37,6 +37,9 @@ struct Config {
     int64_t max_concurrent_runs = 32;
     std::string egress_allow;  // CIDRs http steps may reach although special-purpose
     int64_t max_http_response_bytes = 1024 * 1024;
+    int64_t event_flush_ms = 200;
+    int64_t sse_heartbeat_ms = 15000;
+    std::string http_ca_file;  // extra CA certificates https steps trust (PEM), besides the system's
 };
 
 struct ConfigError : std::runtime_error {

@@ -33,8 +33,10 @@ namespace {
 
 class Worker {
 public:
-    Worker(const Config &config, int index, int count, int fd, const std::string &openapi)
+    Worker(const Config &config, const RunEnvironment &environment, int index, int count, int fd,
+           const std::string &openapi)
         : config_(config),
+          environment_(environment),
           index_(index),
           count_(count),
           fd_(fd),
@@ -65,7 +67,8 @@ private:
         pool_ = std::make_unique<pg::Pool>(&loop_, options);
         pool_->start();
 
-        application_ = std::make_unique<Application>(config_, &loop_, *pool_, metrics_, index_, count_, openapi_);
+        application_ =
+            std::make_unique<Application>(config_, environment_, &loop_, *pool_, metrics_, index_, count_, openapi_);
         http::ServerLimits limits;
         limits.parser.max_header_bytes = static_cast<size_t>(config_.max_header_bytes);
         limits.parser.max_url_bytes = static_cast<size_t>(config_.max_url_bytes);
@@ -114,6 +117,7 @@ private:
                 self->server_->close_all();
             },
             static_cast<uint64_t>(config_.shutdown_timeout_ms), 0);
+        application_->end_event_streams();
         server_->begin_shutdown([this] { drained(); });
     }
 
@@ -125,6 +129,7 @@ private:
     }
 
     const Config &config_;
+    const RunEnvironment &environment_;
     int index_;
     int count_;
     int fd_;
@@ -168,6 +173,10 @@ int run(int argc, char **argv) {
     }
 
     const std::string openapi = openapi_document();
+    std::string tls_error;
+    const RunEnvironment environment{
+        std::make_shared<const executor::EgressPolicy>(executor::EgressPolicy::parse(config.egress_allow)),
+        executor::TlsClientContext::create(config.http_ca_file, tls_error)};
 
     int worker_count = config.workers > 0 ? static_cast<int>(config.workers)
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -184,7 +193,7 @@ int run(int argc, char **argv) {
 
     std::vector<std::unique_ptr<Worker>> workers;
     for (int i = 0; i < worker_count; i++)
-        workers.push_back(std::make_unique<Worker>(config, i, worker_count, sockets[i], openapi));
+        workers.push_back(std::make_unique<Worker>(config, environment, i, worker_count, sockets[i], openapi));
     for (auto &worker : workers) worker->start();
     running_workers = &workers;
     log_line(LogLevel::info, "flowgresd listening",

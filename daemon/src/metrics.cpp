@@ -35,6 +35,12 @@ void WorkerMetrics::set_pool(const PoolGauges &gauges) {
     pool_ = gauges;
 }
 
+void WorkerMetrics::set_activity(int64_t runs, int64_t streams) {
+    std::lock_guard lock(mutex_);
+    runs_ = runs;
+    streams_ = streams;
+}
+
 WorkerMetrics &MetricsRegistry::add_worker() {
     std::lock_guard lock(mutex_);
     workers_.push_back(std::make_unique<WorkerMetrics>());
@@ -65,6 +71,7 @@ std::string number(double value) {
 std::string MetricsRegistry::render(long open_connections, int workers) {
     std::map<std::string, RequestSeries> requests;
     PoolGauges pool;
+    int64_t runs = 0, streams = 0;
     {
         std::lock_guard lock(mutex_);
         for (auto &worker : workers_) {
@@ -79,6 +86,8 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
             pool.connected += worker->pool_.connected;
             pool.in_use += worker->pool_.in_use;
             pool.waiting += worker->pool_.waiting;
+            runs += worker->runs_;
+            streams += worker->streams_;
         }
     }
     std::ostringstream out;
@@ -133,7 +142,17 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
            "# HELP flowgres_db_pool_waiting Requests waiting for a database connection.\n"
            "# TYPE flowgres_db_pool_waiting gauge\n"
            "flowgres_db_pool_waiting "
-        << pool.waiting << "\n";
+        << pool.waiting
+        << "\n"
+           "# HELP flowgres_runs_active Workflow runs executing now.\n"
+           "# TYPE flowgres_runs_active gauge\n"
+           "flowgres_runs_active "
+        << runs
+        << "\n"
+           "# HELP flowgres_event_streams_open Execution event streams (SSE) open now.\n"
+           "# TYPE flowgres_event_streams_open gauge\n"
+           "flowgres_event_streams_open "
+        << streams << "\n";
     return out.str();
 }
 

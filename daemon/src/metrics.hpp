@@ -33,6 +33,8 @@ class WorkerMetrics {
 public:
     void record_request(const std::string &route, const std::string &method, int status, double seconds);
     void set_pool(const PoolGauges &gauges);
+    // Workflow runs executing on the worker and event streams open on it.
+    void set_activity(int64_t runs, int64_t streams);
 
 private:
     friend class MetricsRegistry;
@@ -40,6 +42,8 @@ private:
     // key: route \x1f method \x1f status
     std::map<std::string, RequestSeries, std::less<>> requests_;
     PoolGauges pool_;
+    int64_t runs_ = 0;
+    int64_t streams_ = 0;
 };
 
 class MetricsRegistry {

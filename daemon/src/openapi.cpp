@@ -110,9 +110,16 @@ json_t *operation(const Route &route) {
     }
     json_decref(required);
     json_t *responses = json_object();
-    json_object_set_new(responses, std::to_string(route.success_status).c_str(),
-                        json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "success", "content", "application/json",
-                                  "schema", "$ref", "#/components/schemas/Envelope"));
+    if (route.handler == Route::Handler::event_stream)
+        json_object_set_new(
+            responses, std::to_string(route.success_status).c_str(),
+            json_pack("{s:s, s:{s:{s:{s:s, s:s}}}}", "description",
+                      "the event stream: \"id: n\", \"event: name\", \"data: JSON\" per event", "content",
+                      "text/event-stream", "schema", "type", "string", "description", "Server-Sent Events"));
+    else
+        json_object_set_new(responses, std::to_string(route.success_status).c_str(),
+                            json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "success", "content", "application/json",
+                                      "schema", "$ref", "#/components/schemas/Envelope"));
     std::set<std::string> errors(std::begin(kCommonErrors), std::end(kCommonErrors));
     for (const char *code : route.errors) errors.insert(code);
     if (std::string_view(route.method) == "POST") {

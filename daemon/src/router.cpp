@@ -202,6 +202,13 @@ const std::vector<Route> &routes() {
          200, {"APP_NOT_FOUND"}},
         {"GET", "/api/v1/executions/{execution_id}", "getExecution", "executions", "An execution with its node logs",
          "execution_get", {{S::path, "execution_id", T::uuid, true}}, {}, 200, {"EXECUTION_NOT_FOUND"}},
+        {"GET", "/api/v1/executions/{execution_id}/events", "streamExecutionEvents", "executions",
+         "An execution's events as Server-Sent Events (node_started, node_finished, execution_finished), from the "
+         "first or after Last-Event-ID; heartbeat comments while it runs; ends after execution_finished",
+         "execution_events",
+         {{S::path, "execution_id", T::uuid, true},
+          {S::query_field, "after", T::integer, false, "resume after this event id (as the Last-Event-ID header does)"}},
+         {}, 200, {"EXECUTION_NOT_FOUND"}, 0, Route::Handler::event_stream},
         {"POST", "/api/v1/executions/{execution_id}/cancel", "cancelExecution", "executions",
          "Cancel a pending or running execution", "execution_cancel", {{S::path, "execution_id", T::uuid, true}}, {}, 200,
          {"EXECUTION_NOT_FOUND", "STATE_CONFLICT"}},

@@ -51,9 +51,10 @@ struct Route {
     int success_status = 200;
     std::vector<const char *> errors;  // error codes beyond the common ones, for the docs
     size_t max_body_bytes = 0;         // 0: the configured max_body_bytes
-    // How the daemon serves the route: one SQL call (nearly all), or a trial run, which
-    // creates the execution with `function` and then runs it here (api.cpp).
-    enum class Handler { sql_call, trial_run } handler = Handler::sql_call;
+    // How the daemon serves the route: one SQL call (nearly all); a trial run, which creates
+    // the execution with `function` and then runs it here (api_runs.cpp); or an event stream,
+    // text/event-stream read through `function` (api_events.cpp).
+    enum class Handler { sql_call, trial_run, event_stream } handler = Handler::sql_call;
 };
 
 // Whether the argument is a parameter of the SQL call (query options are not).

@@ -20,6 +20,8 @@ namespace {
 constexpr long long kDefaultPageSize = 20;
 constexpr long long kMaxPageSize = 100;
 constexpr size_t kMaxLogsPerAppend = 1000;
+constexpr size_t kMaxEventsPerAppend = 2000;
+constexpr long long kMaxEventsPerRead = 500;
 
 struct ExecutionRow {
     std::string id;
@@ -246,6 +248,74 @@ SqlValue node_logs_append(CallArgs &args) {
         from jsonb_array_elements($3::jsonb) with ordinality as batch(entry, ordinality))sql",
                           {row.workspace_id, execution_id, logs});
     return SqlValue::integer(static_cast<long long>(inserted.processed));
+}
+
+SqlValue execution_events_append(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    std::string events = args.required_jsonb(1, "events");
+    Json parsed = parse_json(events, "events");
+    if (!json_is_array(parsed.get()) || json_array_size(parsed.get()) == 0 ||
+        json_array_size(parsed.get()) > kMaxEventsPerAppend)
+        throw field_error("events", "must be an array of 1 to " + std::to_string(kMaxEventsPerAppend) + " entries");
+    ValidationProblems problems;
+    size_t index;
+    json_t *entry;
+    json_array_foreach(parsed.get(), index, entry) {
+        std::string at = "events[" + std::to_string(index) + "]";
+        json_t *sequence = json_object_get(entry, "sequence");
+        const char *event = json_string_value(json_object_get(entry, "event"));
+        if (!json_is_object(entry))
+            problems.add(at, "must be an object");
+        else if (!json_is_integer(sequence) || json_integer_value(sequence) < 1 ||
+                 json_integer_value(sequence) > 2147483647)
+            problems.add(at + ".sequence", "must be a positive integer");
+        else if (!event || (std::string_view(event) != "node_started" && std::string_view(event) != "node_finished"))
+            problems.add(at + ".event", "must be node_started or node_finished (execution_finished is recorded by the database)");
+        else if (!json_is_object(json_object_get(entry, "data")))
+            problems.add(at + ".data", "must be an object");
+    }
+    problems.throw_if_any();
+    Actor actor = require_actor();
+    // Locked: a batch lands whole before or after the execution ends, never around its end.
+    ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
+    if (row.status != ExecutionStatus::running) return SqlValue::integer(0);
+    auto inserted = query(R"sql(
+        insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
+        select $1::uuid, $2::uuid, (entry ->> 'sequence')::integer, entry ->> 'event', entry -> 'data'
+        from jsonb_array_elements($3::jsonb) as batch(entry)
+        on conflict do nothing)sql",
+                          {row.workspace_id, execution_id, events});
+    if (inserted.processed > 0) query("select pg_notify('flowgres_execution_events', $1)", {execution_id});
+    return SqlValue::integer(static_cast<long long>(inserted.processed));
+}
+
+SqlValue execution_events(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    long long after = args.integer(1).value_or(0);
+    long long max_events = args.integer(2).value_or(kMaxEventsPerRead);
+    if (after < 0 || after > 2147483647) throw field_error("after", "must be an event id (0 or more)");
+    if (max_events < 1 || max_events > kMaxEventsPerRead)
+        throw field_error("max_events", "must be from 1 to " + std::to_string(kMaxEventsPerRead));
+    Actor actor = require_actor();
+    ExecutionRow row = require_execution(actor, execution_id, permission::logs_view, false);
+    return SqlValue::jsonb(query_value(R"sql(
+        with page as (
+            select sequence, event, data from flowgres.execution_events
+            where workspace_id = $1::uuid and execution_id = $2::uuid and sequence > $3::integer
+            order by sequence limit $4::integer)
+        select jsonb_build_object(
+            'execution_id', $2::uuid,
+            'status', (select status from flowgres.executions where id = $2::uuid),
+            'events', (select coalesce(jsonb_agg(jsonb_build_object('id', sequence, 'event', event, 'data', data)
+                                                 order by sequence), '[]') from page),
+            -- Complete: nothing will follow this page (an ended execution's last event is in it or before it).
+            'complete', (select status from flowgres.executions where id = $2::uuid) in ('completed', 'failed', 'cancelled')
+                        and not exists (select 1 from flowgres.execution_events
+                                        where workspace_id = $1::uuid and execution_id = $2::uuid
+                                          and sequence > coalesce((select max(sequence) from page), $3::integer))))sql",
+                                       {row.workspace_id, execution_id, std::to_string(after),
+                                        std::to_string(max_events)})
+                               .value());
 }
 
 SqlValue execution_get(CallArgs &args) {

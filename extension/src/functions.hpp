@@ -66,6 +66,8 @@ SqlValue execution_finish(CallArgs &);
 SqlValue execution_cancel(CallArgs &);
 SqlValue execution_heartbeat(CallArgs &);
 SqlValue node_logs_append(CallArgs &);
+SqlValue execution_events_append(CallArgs &);
+SqlValue execution_events(CallArgs &);
 SqlValue execution_get(CallArgs &);
 SqlValue execution_list(CallArgs &);
 // workflow_validate.cpp

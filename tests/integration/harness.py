@@ -201,6 +201,14 @@ class ApiTestCase(unittest.TestCase):
         self.assertIn("details", document["data"])
         return document
 
+    def app_with(self, key, workspace, workflow):
+        """A new app of the workspace (on the enterprise plan, so quotas never interfere) whose
+        version 1.0.0 has the workflow."""
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
+        app = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": f"app {time.time_ns()}"}, key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": workflow}, key, status=201)
+        return app
+
     _users = 0
 
     def new_user(self, name=None):

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """http steps against a real upstream on loopback (a threaded Python HTTP server; the daemon
 allow-lists 127.0.0.0/8 as tests must): JSON in and out, two slow steps at once, retry then
-success, timeout, oversized responses, and the egress policy refusing what is not allowed."""
+success, timeout, oversized responses, the egress policy refusing what is not allowed, and
+https against upstreams with a trusted certificate, a self-signed one and one for another name."""
 
 import json
+import os
+import ssl
+import subprocess
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,7 +61,9 @@ def graph(nodes, edges):
     return {"nodes": nodes, "edges": [{"source": s, "target": t} for s, t in edges]}
 
 
-class HttpSteps(ApiTestCase):
+class UpstreamCase(ApiTestCase):
+    """A daemon allowed to reach loopback, a plain-http upstream, and a workspace to run in."""
+
     daemon_settings = {"egress_allow": "127.0.0.0/8", "max_http_response_bytes": 100000,
                        "execution_heartbeat_interval_ms": 200}
 
@@ -66,7 +73,7 @@ class HttpSteps(ApiTestCase):
         cls.upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
         cls.base = f"http://127.0.0.1:{cls.upstream.server_address[1]}"
         threading.Thread(target=cls.upstream.serve_forever, daemon=True).start()
-        helper = cls("test_get_with_templates_in_url_and_headers")  # an instance, for the helpers
+        helper = cls()  # an instance, for the helpers
         _, cls.workspace, cls.key = helper.new_user()
         psql(cls.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{cls.workspace['id']}'")
 
@@ -85,6 +92,8 @@ class HttpSteps(ApiTestCase):
                                         {"id": "h", "type": "http", "config": config}, {"id": "o", "type": "output"}],
                                        [("s", "h"), ("h", "o")]), inputs)
 
+
+class HttpSteps(UpstreamCase):
     def test_get_with_templates_in_url_and_headers(self):
         execution = self.single({"url": self.base + "/echo?q={{q}}", "headers": {"X-Token": "{{token}}"}},
                                 {"q": "a b&c", "token": "t1\r\nX-Evil: 1"})
@@ -139,6 +148,88 @@ class HttpSteps(ApiTestCase):
             self.assertEqual(self.single({"url": url})["error"]["error_code"], "EGRESS_DENIED")
         code, _, _ = self.call("GET", "/health")
         self.assertEqual(code, 200)
+
+
+def make_certificates(directory):
+    """A test CA, a server certificate it signs for 127.0.0.1, a self-signed impostor for the
+    same address, and a CA-signed certificate for another name only."""
+    def openssl(*arguments):
+        subprocess.run(["openssl", *arguments], cwd=directory, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=flowgres test CA")
+    for name, alt in (("good", "IP:127.0.0.1"), ("elsewhere", "DNS:elsewhere.example")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN={name}")
+        with open(os.path.join(directory, f"{name}.ext"), "w") as extension:
+            extension.write(f"subjectAltName={alt}\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out", "rogue.pem", "-days", "2",
+            "-subj", "/CN=rogue", "-addext", "subjectAltName=IP:127.0.0.1")
+
+
+CERTIFICATES = tempfile.mkdtemp(prefix="flowgres-tls-")
+
+
+def tls_upstream(name):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.path.join(CERTIFICATES, f"{name}.pem"), os.path.join(CERTIFICATES, f"{name}.key"))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"https://127.0.0.1:{server.server_address[1]}"
+
+
+class HttpsSteps(UpstreamCase):
+    """The same daemon settings plus the test CA (http_ca_file)."""
+
+    make_certificates(CERTIFICATES)
+    daemon_settings = {**UpstreamCase.daemon_settings, "http_ca_file": os.path.join(CERTIFICATES, "ca.pem")}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.servers = {name: tls_upstream(name) for name in ("good", "rogue", "elsewhere")}
+
+    @classmethod
+    def tearDownClass(cls):
+        for server, _ in cls.servers.values():
+            server.shutdown()
+        import shutil
+        shutil.rmtree(CERTIFICATES, ignore_errors=True)
+        super().tearDownClass()
+
+    def test_https_to_a_trusted_upstream(self):
+        base = self.servers["good"][1]
+        execution = self.single({"url": base + "/echo?q={{q}}"}, {"q": "tls"})
+        self.assertEqual(execution["status"], "completed", execution)
+        self.assertEqual(execution["outputs"]["o"]["body"]["path"], "/echo?q=tls")
+        posted = self.single({"method": "POST", "url": base + "/items", "body": {"n": 1}, "expected_status": 201})
+        self.assertEqual(posted["outputs"]["o"]["body"]["received"], {"n": 1})
+        big = self.single({"url": base + "/big"})
+        self.assertEqual(big["error"]["error_code"], "HTTP_RESPONSE_TOO_LARGE")
+
+    def test_https_refuses_untrusted_or_misnamed_certificates(self):
+        rogue = self.single({"url": self.servers["rogue"][1] + "/echo"})
+        self.assertEqual(rogue["error"]["error_code"], "HTTP_REQUEST_FAILED")
+        self.assertIn("certificate verify failed", rogue["error"]["message"])
+        misnamed = self.single({"url": self.servers["elsewhere"][1] + "/echo"})
+        self.assertEqual(misnamed["error"]["error_code"], "HTTP_REQUEST_FAILED")
+        self.assertIn("certificate verify failed", misnamed["error"]["message"])
+        self.assertIn("mismatch", misnamed["error"]["message"])
+        # A plain-http server behind an https URL: the handshake fails, the daemon carries on.
+        plain = self.single({"url": self.base.replace("http://", "https://") + "/echo"})
+        self.assertEqual(plain["error"]["error_code"], "HTTP_REQUEST_FAILED")
+        self.assertIn("TLS", plain["error"]["message"])
+        self.assertEqual(self.call("GET", "/health")[0], 200)
+
+    def test_a_missing_ca_file_stops_start_up(self):
+        from harness import DAEMON
+        settings = {**self.daemon.settings, "http_ca_file": "/nonexistent/ca.pem"}
+        result = subprocess.run([DAEMON] + [f"--{key}={value}" for key, value in settings.items()],
+                                capture_output=True, text=True, timeout=10)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("http_ca_file", result.stderr)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,6 @@ GATE = graph([{"id": "s", "type": "start", "data": {"inputs": [{"name": "age"}]}
 class TrialRuns(ApiTestCase):
     daemon_settings = {"execution_heartbeat_interval_ms": 200, "run_wait_ms": 5000}
 
-    def app_with(self, key, workspace, workflow):
-        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
-        app = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": f"app {time.time_ns()}"}, key, status=201)
-        self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": workflow}, key, status=201)
-        return app
-
     def wait_for(self, key, execution_id, status, seconds=10):
         deadline = time.time() + seconds
         while time.time() < deadline:
@@ -164,6 +158,12 @@ class DurableRuns(ApiTestCase):
                 time.sleep(0.2)
             self.assertEqual(status, "failed")
             self.assertEqual(doc["data"]["error"]["error_code"], "EXECUTION_ABANDONED")
+            # Its event stream ends too: the database wrote execution_finished when it was failed.
+            code, headers, stream = survivor.request("GET", f"/api/v1/executions/{execution_id}/events", key=key)
+            self.assertEqual(code, 200)
+            last = stream.strip().split("\n\n")[-1]
+            self.assertIn("event: execution_finished", last)
+            self.assertIn('"EXECUTION_ABANDONED"', last)
             # The survivor takes the next queued run and finishes it.
             # (The class daemon may be the one killed: from here on only the survivor is asked.)
             code, _, quick = survivor.request("POST", f"/api/v1/workspaces/{workspace['id']}/apps",

@@ -272,3 +272,55 @@ TEST(Executor, NodeLogsSerialiseForNodeLogsAppend) {
     EXPECT_STREQ(json_string_value(json_object_get(parsed.get(), "status")), "skipped");
     EXPECT_TRUE(json_is_null(json_object_get(parsed.get(), "started_at")));
 }
+
+TEST(Executor, TellsEachNodeStartAndFinishInOrderWithSkipsAndRetries) {
+    std::vector<std::string> events;
+    RunOptions options;
+    options.on_event = [&events](const char *event, Json data) {
+        std::string line = std::string(event) + " " + json_string_value(json_object_get(data.get(), "node_id"));
+        if (const char *status = json_string_value(json_object_get(data.get(), "status")))
+            line += std::string(":") + status;
+        if (json_is_true(json_object_get(data.get(), "retrying"))) line += "+retrying";
+        if (json_is_true(json_object_get(data.get(), "output_truncated"))) line += "+truncated";
+        events.push_back(line);
+    };
+    NodeRunners runners = NodeRunners::builtin();
+    runners.add("delay", run_flaky);
+    flaky_calls = 1;  // fails once, then succeeds
+    Outcome outcome = run(R"json({"nodes": [
+        {"id": "s", "type": "start", "data": {"inputs": [{"name": "big"}]}},
+        {"id": "c", "type": "condition", "config": {"left": 1, "operator": "eq", "right": 1}},
+        {"id": "f", "type": "delay", "config": {"duration_ms": 1, "retryCount": 1}},
+        {"id": "n", "type": "transform", "config": {"template": {"x": 1}}},
+        {"id": "o", "type": "output", "config": {"value": "{{big}}"}}],
+      "edges": [{"source": "s", "target": "c"}, {"source": "c", "sourceHandle": "true", "target": "f"},
+                {"source": "c", "sourceHandle": "false", "target": "n"}, {"source": "f", "target": "o"}]})json",
+                          R"({"big": ")" + std::string(kMaxEventOutputBytes, 'x') + R"("})", options, runners);
+    EXPECT_EQ(outcome.result.status, "completed");
+    std::vector<std::string> expected = {"node_started s",
+                                         "node_finished s:completed+truncated",
+                                         "node_started c",
+                                         "node_finished c:completed",
+                                         "node_started f",
+                                         "node_finished f:failed+retrying",
+                                         "node_finished n:skipped",
+                                         "node_started f",
+                                         "node_finished f:completed",
+                                         "node_started o",
+                                         "node_finished o:completed+truncated"};
+    EXPECT_EQ(events, expected);
+}
+
+TEST(Executor, TellsNothingAfterCancel) {
+    int after_cancel = 0;
+    bool cancelled = false;
+    RunOptions options;
+    options.on_event = [&](const char *, Json) { after_cancel += cancelled ? 1 : 0; };
+    Outcome outcome = run(R"json({"nodes": [{"id": "s", "type": "start"},
+        {"id": "d", "type": "delay", "config": {"duration_ms": 2000}}, {"id": "o", "type": "output"}],
+      "edges": [{"source": "s", "target": "d"}, {"source": "d", "target": "o"}]})json",
+                          "{}", options, NodeRunners::builtin(), 20);
+    cancelled = true;
+    EXPECT_EQ(outcome.result.status, "cancelled");
+    EXPECT_EQ(after_cancel, 0);
+}

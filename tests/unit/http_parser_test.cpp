@@ -130,6 +130,19 @@ TEST(HttpResponse, SerializesWithLengthAndClose) {
               "HTTP/1.1 404 Not Found\r\nX-A: 1\r\nContent-Length: 4\r\nConnection: close\r\n\r\n");
 }
 
+TEST(HttpResponse, StreamsInChunks) {
+    flowgres::http::Response head;
+    head.with_header("Content-Type", "text/event-stream");
+    EXPECT_EQ(flowgres::http::serialize_stream_head(head, true),
+              "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+    EXPECT_EQ(flowgres::http::serialize_stream_head(head, false),
+              "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+              "Connection: close\r\n\r\n");
+    EXPECT_EQ(flowgres::http::serialize_chunk("data: {}\n\n"), "a\r\ndata: {}\n\n\r\n");
+    EXPECT_EQ(flowgres::http::serialize_chunk(std::string(300, 'x')), "12c\r\n" + std::string(300, 'x') + "\r\n");
+    EXPECT_EQ(flowgres::http::kLastChunk, "0\r\n\r\n");
+}
+
 TEST(HttpQuery, DecodesAndRejectsBadEscapes) {
     auto pairs = flowgres::http::parse_query("a=1&b=x+y&c=%41%42&&d");
     ASSERT_TRUE(pairs);

@@ -12,7 +12,9 @@ namespace flowgres::executor {
 
 using Clock = std::chrono::steady_clock;
 
-std::string iso_now() { return daemon::iso_timestamp(); }
+std::string iso_now() {
+    return daemon::iso_timestamp();
+}
 
 NodeRunner NodeRunners::find(const std::string &type) const {
     auto found = runners_.find(type);
@@ -141,11 +143,6 @@ void Run::begin() {
             return;
         }
     }
-    for (const auto &node : workflow_->nodes) {
-        auto state = std::make_unique<NodeState>();
-        state->node = &node;
-        nodes_[node.id] = std::move(state);
-    }
     for (const auto &edge : workflow_->edges) {
         incoming_[edge.target].push_back(&edge);
         outgoing_[edge.source].push_back(&edge);
@@ -182,6 +179,9 @@ void Run::attempt(const std::string &node_id) {
     uint64_t token = state.token = next_token_++;
     state.started_at = iso_now();
     state.started = Clock::now();
+    tell("node_started",
+         Json(json_pack("{s:s, s:s, s:i, s:s}", "node_id", node_id.c_str(), "node_type", state.node->type.c_str(),
+                        "attempt", state.attempt, "started_at", state.started_at.c_str())));
     workflow::NodeOptions options = workflow::node_options(*state.node);
     std::weak_ptr<Run> weak = weak_from_this();
     if (options.timeout_ms)
@@ -225,6 +225,7 @@ void Run::settle(const std::string &node_id, NodeOutcome outcome, uint64_t token
     if (outcome.ok) {
         log.status = "completed";
         log.output.reset(outcome.output ? json_incref(outcome.output.get()) : json_null());
+        tell_finished(log, false);
         logs_.push_back(std::move(log));
         state.status = NodeState::Status::completed;
         state.output = std::move(outcome.output);
@@ -237,8 +238,9 @@ void Run::settle(const std::string &node_id, NodeOutcome outcome, uint64_t token
     log.status = "failed";
     log.error.reset(
         json_pack("{s:s, s:s}", "error_code", outcome.error_code.c_str(), "message", outcome.error_message.c_str()));
-    logs_.push_back(std::move(log));
     workflow::NodeOptions options = workflow::node_options(*state.node);
+    tell_finished(log, state.attempt <= options.retry_count);
+    logs_.push_back(std::move(log));
     if (state.attempt <= options.retry_count) {
         std::weak_ptr<Run> weak = weak_from_this();
         state.timer = start_timer(loop_, weak, static_cast<uint64_t>(options.retry_delay_ms), [node_id](Run &run) {
@@ -270,12 +272,38 @@ void Run::release_successors(const std::string &node_id) {
             log.node_id = edge->target;
             log.node_type = target.node->type;
             log.status = "skipped";
+            tell_finished(log, false);
             logs_.push_back(std::move(log));
             unsettled_--;
             release_successors(edge->target);
             if (!done_ && unsettled_ == 0) finish("completed", Json());
         }
     }
+}
+
+void Run::tell(const char *event, Json data) {
+    if (!done_ && options_.on_event) options_.on_event(event, std::move(data));
+}
+
+void Run::tell_finished(const NodeLog &log, bool retrying) {
+    if (done_ || !options_.on_event) return;
+    Json data(json_pack("{s:s, s:s, s:s}", "node_id", log.node_id.c_str(), "node_type", log.node_type.c_str(), "status",
+                        log.status.c_str()));
+    if (log.status != "skipped") {
+        json_object_set_new(data.get(), "attempt", json_integer(log.attempt));
+        json_object_set_new(data.get(), "finished_at", json_string(log.finished_at.c_str()));
+        json_object_set_new(data.get(), "duration_ms", json_integer(log.duration_ms));
+    }
+    if (log.output) {
+        // Large outputs stay in the node log: the stream says where to find them.
+        if (dump_json(log.output.get()).size() <= kMaxEventOutputBytes)
+            json_object_set(data.get(), "output", log.output.get());
+        else
+            json_object_set_new(data.get(), "output_truncated", json_true());
+    }
+    if (log.error) json_object_set(data.get(), "error", log.error.get());
+    if (retrying) json_object_set_new(data.get(), "retrying", json_true());
+    options_.on_event("node_finished", std::move(data));
 }
 
 void Run::cancel() {

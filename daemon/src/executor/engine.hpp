@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "executor/egress.hpp"
+#include "executor/tls_client.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/template.hpp"
 #include "flowgres/workflow.hpp"
@@ -58,7 +59,15 @@ struct RunOptions {
     // Where http steps may connect (nothing special-purpose unless allow-listed).
     std::shared_ptr<const EgressPolicy> egress = std::make_shared<EgressPolicy>();
     size_t max_http_response_bytes = 1024 * 1024;
+    std::shared_ptr<const TlsClientContext> tls;  // https steps (refused without)
+    // Told, from the loop, as each node attempt starts and as it finishes (or is skipped):
+    // "node_started" / "node_finished" and the event's data, for GET …/events. Nothing is told
+    // after the run has finished.
+    std::function<void(const char *event, Json data)> on_event;
 };
+
+// A node_finished event's output is left out past this size (the node log keeps it whole).
+inline constexpr size_t kMaxEventOutputBytes = 16 * 1024;
 
 // What a node runner sees: its node, the loop, the values templates may name, and the run's
 // variables (a variable node writes them).
@@ -130,6 +139,8 @@ private:
     void settle(const std::string &node_id, NodeOutcome outcome, uint64_t token);
     void release_successors(const std::string &node_id);
     void finish(std::string status, Json error);
+    void tell(const char *event, Json data);
+    void tell_finished(const NodeLog &log, bool retrying);
     const json_t *root(const std::string &name) const;
 
     uv_loop_t *loop_ = nullptr;

@@ -61,8 +61,9 @@ public:
         uv_getaddrinfo_t resolver{};
         uv_tcp_t tcp{};
         uv_connect_t connect{};
-        uv_write_t write{};
-        std::string outgoing;
+        std::unique_ptr<TlsSession> tls;  // https: the session over tcp
+        bool handshaking = false;
+        std::string outgoing;  // the request, sent once connected (and, with TLS, shaken hands)
         bool tcp_open = false;
         bool resolving = false;
         bool finished = false;
@@ -94,8 +95,8 @@ public:
         state->complete = false;
         if (!parse_url(state->current_url, state->url))
             return fail(state, "HTTP_REQUEST_FAILED", "not an absolute http URL: " + state->current_url);
-        if (state->url.scheme == "https")
-            return fail(state, "HTTP_REQUEST_FAILED", "https URLs are not supported by HTTP steps yet");
+        if (state->url.scheme == "https" && !state->request.tls)
+            return fail(state, "HTTP_REQUEST_FAILED", "https is not available to this run");
         // An address literal needs no DNS; anything else resolves in libuv's thread pool.
         sockaddr_storage literal{};
         auto *v4 = reinterpret_cast<sockaddr_in *>(&literal);
@@ -171,21 +172,21 @@ private:
         const HttpFetch &fetch = state->request;
         std::string host =
             state->url.host.find(':') != std::string::npos ? "[" + state->url.host + "]" : state->url.host;
-        if (state->url.port != 80) host += ":" + std::to_string(state->url.port);
+        if (state->url.port != (state->url.scheme == "https" ? 443 : 80)) host += ":" + std::to_string(state->url.port);
         state->outgoing = fetch.method + " " + state->url.path + " HTTP/1.1\r\nHost: " + host +
                           "\r\nConnection: close\r\nUser-Agent: flowgresd\r\nAccept-Encoding: identity\r\n";
         for (const auto &[name, value] : fetch.headers) state->outgoing += name + ": " + value + "\r\n";
         if (!fetch.body.empty() || fetch.method == "POST" || fetch.method == "PUT" || fetch.method == "PATCH")
             state->outgoing += "Content-Length: " + std::to_string(fetch.body.size()) + "\r\n";
         state->outgoing += "\r\n" + fetch.body;
-        uv_buf_t buffer = uv_buf_init(state->outgoing.data(), static_cast<unsigned>(state->outgoing.size()));
-        state->write.data = state;
-        uv_write(&state->write, reinterpret_cast<uv_stream_t *>(&state->tcp), &buffer, 1,
-                 [](uv_write_t *write, int status) {
-                     auto *state = static_cast<State *>(write->data);
-                     if (!state->finished && status < 0)
-                         fail(state, "HTTP_REQUEST_FAILED", std::string("cannot send: ") + uv_strerror(status));
-                 });
+        if (state->url.scheme == "https") {
+            // The request waits for the handshake; the client speaks first.
+            state->tls = std::make_unique<TlsSession>(*fetch.tls, state->url.host);
+            state->handshaking = true;
+            if (!advance_handshake(state)) return;
+        } else {
+            send(state, std::move(state->outgoing));
+        }
         llhttp_settings_init(&state->settings);
         state->settings.on_status_complete = nullptr;
         state->settings.on_header_field = [](llhttp_t *parser, const char *at, size_t length) {
@@ -222,25 +223,79 @@ private:
             on_read);
     }
 
+    // Queues bytes on the socket; each write owns its bytes until libuv is done with them.
+    static void send(State *state, std::string bytes) {
+        if (bytes.empty() || !state->tcp_open) return;
+        struct Write {
+            uv_write_t request;
+            std::string bytes;
+        };
+        auto *write = new Write{{}, std::move(bytes)};
+        write->request.data = state;
+        uv_buf_t buffer = uv_buf_init(write->bytes.data(), static_cast<unsigned>(write->bytes.size()));
+        uv_write(&write->request, reinterpret_cast<uv_stream_t *>(&state->tcp), &buffer, 1,
+                 [](uv_write_t *request, int status) {
+                     auto *state = static_cast<State *>(request->data);
+                     delete reinterpret_cast<Write *>(request);
+                     if (!state->finished && status < 0)
+                         fail(state, "HTTP_REQUEST_FAILED", std::string("cannot send: ") + uv_strerror(status));
+                 });
+    }
+
+    // Steps the TLS handshake; once done, the request goes out encrypted. False when it failed.
+    static bool advance_handshake(State *state) {
+        std::string error;
+        TlsSession::Step step = state->tls->handshake(error);
+        send(state, state->tls->take_outgoing());
+        if (step == TlsSession::Step::failed) {
+            fail(state, "HTTP_REQUEST_FAILED", "TLS with " + state->url.host + " failed: " + error);
+            return false;
+        }
+        if (step == TlsSession::Step::done) {
+            state->handshaking = false;
+            state->tls->write(state->outgoing);
+            send(state, state->tls->take_outgoing());
+        }
+        return true;
+    }
+
+    // Response bytes (decrypted) into the parser; false when the fetch has failed.
+    static bool feed(State *state, const char *data, size_t size) {
+        if (size == 0 || state->complete) return true;
+        llhttp_errno_t error = llhttp_execute(&state->parser, data, size);
+        if (error == HPE_OK || state->complete) return true;
+        if (state->result.body.size() + size > state->request.max_response_bytes)
+            fail(state, "HTTP_RESPONSE_TOO_LARGE",
+                 "the response is larger than " + std::to_string(state->request.max_response_bytes) + " bytes");
+        else
+            fail(state, "HTTP_REQUEST_FAILED", std::string("malformed response: ") + llhttp_errno_name(error));
+        return false;
+    }
+
     static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buffer) {
         auto *state = static_cast<State *>(stream->data);
         if (state->finished) return;
-        if (nread > 0) {
-            llhttp_errno_t error = llhttp_execute(&state->parser, buffer->base, static_cast<size_t>(nread));
-            if (error != HPE_OK && !state->complete) {
-                if (state->result.body.size() + static_cast<size_t>(nread) > state->request.max_response_bytes)
-                    return fail(
-                        state, "HTTP_RESPONSE_TOO_LARGE",
-                        "the response is larger than " + std::to_string(state->request.max_response_bytes) + " bytes");
-                return fail(state, "HTTP_REQUEST_FAILED",
-                            std::string("malformed response: ") + llhttp_errno_name(error));
-            }
-        } else if (nread < 0) {
-            if (nread == UV_EOF) llhttp_finish(&state->parser);
+        bool ended = nread < 0;
+        if (nread > 0 && state->tls) {
+            state->tls->received(buffer->base, static_cast<size_t>(nread));
+            if (state->handshaking && (!advance_handshake(state) || state->handshaking)) return;
+            std::string plain, error;
+            bool closed = false;
+            if (!state->tls->read(plain, closed, error))
+                return fail(state, "HTTP_REQUEST_FAILED", "TLS with " + state->url.host + " failed: " + error);
+            send(state, state->tls->take_outgoing());  // TLS 1.3 may answer session tickets
+            if (!feed(state, plain.data(), plain.size())) return;
+            ended = ended || closed;
+        } else if (nread > 0) {
+            if (!feed(state, buffer->base, static_cast<size_t>(nread))) return;
+        }
+        if (ended && !state->complete) {
+            if (nread == UV_EOF || nread >= 0) llhttp_finish(&state->parser);
             if (!state->complete)
                 return fail(state, "HTTP_REQUEST_FAILED",
-                            nread == UV_EOF ? "the connection closed before the response ended"
-                                            : std::string("connection error: ") + uv_strerror(static_cast<int>(nread)));
+                            nread >= 0 || nread == UV_EOF
+                                ? "the connection closed before the response ended"
+                                : std::string("connection error: ") + uv_strerror(static_cast<int>(nread)));
         }
         if (state->complete) on_response(state);
     }
@@ -299,6 +354,8 @@ private:
     }
 
     static void close_tcp(State *state, void (*then)(State *)) {
+        state->tls.reset();
+        state->handshaking = false;
         if (state->tcp_open) {
             state->tcp_open = false;
             struct Close {

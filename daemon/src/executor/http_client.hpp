@@ -1,8 +1,8 @@
 // The HTTP client of http steps: asynchronous on the run's loop (uv_getaddrinfo in libuv's
 // thread pool, uv_tcp, llhttp for the response), every connected address checked against the
 // egress policy, redirects followed up to a limit (each hop checked again), the response
-// capped in size, and cancellable. Plain http only for now: an https URL is refused with
-// HTTP_REQUEST_FAILED saying so (TLS for steps comes with the TLS work of the daemon).
+// capped in size, and cancellable. https runs TLS over the same socket (tls_client.hpp), with
+// the peer's certificate and name verified.
 #pragma once
 
 #include <uv.h>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "executor/egress.hpp"
+#include "executor/tls_client.hpp"
 
 namespace flowgres::executor {
 
@@ -24,6 +25,7 @@ struct HttpFetch {
     std::string body;
     size_t max_response_bytes = 1024 * 1024;
     int max_redirects = 3;
+    std::shared_ptr<const TlsClientContext> tls;  // for https URLs (refused without)
 };
 
 struct HttpFetchResult {

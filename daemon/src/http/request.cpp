@@ -1,6 +1,8 @@
 // Request helpers and response serialisation.
 #include "request.hpp"
 
+#include <cstdio>
+
 namespace flowgres::http {
 
 std::optional<std::string_view> Request::header(std::string_view name) const {
@@ -64,9 +66,8 @@ const char *reason_phrase(int status) {
     }
 }
 
-std::string serialize(const Response &response, bool keep_alive, bool head_request) {
-    std::string out;
-    out.reserve(160 + response.body.size());
+namespace {
+void append_status_and_headers(std::string &out, const Response &response) {
     out += "HTTP/1.1 ";
     out += std::to_string(response.status);
     out += ' ';
@@ -78,6 +79,32 @@ std::string serialize(const Response &response, bool keep_alive, bool head_reque
         out += value;
         out += "\r\n";
     }
+}
+}  // namespace
+
+std::string serialize_stream_head(const Response &head, bool keep_alive) {
+    std::string out;
+    append_status_and_headers(out, head);
+    out += "Transfer-Encoding: chunked\r\n";
+    out += keep_alive ? "\r\n" : "Connection: close\r\n\r\n";
+    return out;
+}
+
+std::string serialize_chunk(std::string_view data) {
+    char size[20];
+    int length = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+    std::string out;
+    out.reserve(static_cast<size_t>(length) + data.size() + 2);
+    out.append(size, static_cast<size_t>(length));
+    out += data;
+    out += "\r\n";
+    return out;
+}
+
+std::string serialize(const Response &response, bool keep_alive, bool head_request) {
+    std::string out;
+    out.reserve(160 + response.body.size());
+    append_status_and_headers(out, response);
     out += "Content-Length: ";
     out += std::to_string(response.body.size());
     out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";

@@ -41,6 +41,11 @@ const char *reason_phrase(int status);
 // The bytes on the wire: status line, headers, Content-Length, Connection, body. HEAD
 // responses keep Content-Length but drop the body.
 std::string serialize(const Response &response, bool keep_alive, bool head_request);
+// The head of a response whose body follows in chunks (Transfer-Encoding: chunked), and the
+// pieces: one chunk, and the last (empty) chunk that ends the body.
+std::string serialize_stream_head(const Response &head, bool keep_alive);
+std::string serialize_chunk(std::string_view data);
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 // Decodes %XX and (in query strings) '+'; nullopt for a malformed escape.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);

@@ -46,17 +46,25 @@ public:
         arm_idle_timer();
     }
 
-    void complete(uint64_t sequence, std::string bytes) {
-        if (closing_) return;
+    void complete(uint64_t sequence, std::string bytes) { append(sequence, std::move(bytes), true); }
+
+    // Streamed responses: bytes are added to the request's slot as they come; they go out
+    // while the slot is first in line, and the slot is done (the next answer may follow) at
+    // the end of the stream.
+    bool append(uint64_t sequence, std::string bytes, bool done) {
+        if (closing_) return false;
         for (auto &slot : slots_) {
             if (slot.sequence == sequence && !slot.done) {
-                slot.done = true;
-                slot.bytes = std::move(bytes);
-                break;
+                slot.done = done;
+                slot.bytes += bytes;
+                flush();
+                return !closing_;
             }
         }
-        flush();
+        return false;
     }
+
+    bool open() const { return !closing_ && !lingering_; }
 
     // Shutdown: idle connections close now; busy ones answer what they have, then close.
     void drain() {
@@ -194,9 +202,11 @@ private:
         if (closing_) return;
         std::string out;
         bool close_after = false;
-        while (!slots_.empty() && slots_.front().done) {
+        while (!slots_.empty()) {
             Slot &slot = slots_.front();
             out += slot.bytes;
+            slot.bytes.clear();
+            if (!slot.done) break;  // a stream still open: what it has so far goes out
             close_after = slot.close_after;
             slots_.pop_front();
             if (close_after) {
@@ -308,6 +318,30 @@ void Responder::send(const Response &response) const {
     if (!connection) return;
     connection->complete(sequence_,
                          serialize(response, keep_alive_ && connection->keep_alive_allowed(), head_request_));
+}
+
+bool Responder::begin_stream(const Response &head) const {
+    auto connection = connection_.lock();
+    if (!connection) return false;
+    bool keep_alive = keep_alive_ && connection->keep_alive_allowed();
+    // HEAD: the head alone, and the response is complete.
+    if (head_request_)
+        return connection->append(sequence_, serialize_stream_head(head, keep_alive) + std::string(kLastChunk), true);
+    return connection->append(sequence_, serialize_stream_head(head, keep_alive), false);
+}
+
+bool Responder::send_chunk(std::string_view data) const {
+    auto connection = connection_.lock();
+    return connection && !data.empty() && connection->append(sequence_, serialize_chunk(data), false);
+}
+
+void Responder::end_stream() const {
+    if (auto connection = connection_.lock()) connection->append(sequence_, std::string(kLastChunk), true);
+}
+
+bool Responder::connected() const {
+    auto connection = connection_.lock();
+    return connection && connection->open();
 }
 
 std::atomic<long> &HttpServer::global_open_connections() {

@@ -30,6 +30,15 @@ public:
           keep_alive_(keep_alive) {}
     void send(const Response &response) const;
 
+    // A streamed response (Server-Sent Events): the head now, chunks as they come, then the
+    // end; the connection stays usable for the requests after it. Instead of send(). Each
+    // returns false once the client is gone (nothing more need be written).
+    bool begin_stream(const Response &head) const;
+    bool send_chunk(std::string_view data) const;
+    void end_stream() const;
+    // Whether the client is still connected and reading.
+    bool connected() const;
+
 private:
     std::weak_ptr<Connection> connection_;
     uint64_t sequence_;

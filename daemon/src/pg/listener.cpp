@@ -3,9 +3,8 @@
 
 namespace flowgres::pg {
 
-Listener::Listener(uv_loop_t *loop, std::string conninfo, std::string channel,
-                   std::function<void(const std::string &)> on_notify)
-    : loop_(loop), conninfo_(std::move(conninfo)), channel_(std::move(channel)), on_notify_(std::move(on_notify)) {}
+Listener::Listener(uv_loop_t *loop, std::string conninfo, std::vector<std::string> channels, Notified on_notify)
+    : loop_(loop), conninfo_(std::move(conninfo)), channels_(std::move(channels)), on_notify_(std::move(on_notify)) {}
 
 Listener::~Listener() {
     if (conn_) PQfinish(conn_);
@@ -72,10 +71,13 @@ void Listener::on_poll(uv_poll_t *handle, int status, int) {
                 self->watch(UV_WRITABLE);
                 return;
             case PGRES_POLLING_OK: {
-                // The channel name is ours (a constant), quoted anyway.
-                char *quoted = PQescapeIdentifier(self->conn_, self->channel_.c_str(), self->channel_.size());
-                std::string sql = std::string("LISTEN ") + (quoted ? quoted : "x");
-                PQfreemem(quoted);
+                // The channel names are ours (constants), quoted anyway. One query, a LISTEN each.
+                std::string sql;
+                for (const auto &channel : self->channels_) {
+                    char *quoted = PQescapeIdentifier(self->conn_, channel.c_str(), channel.size());
+                    sql += std::string("LISTEN ") + (quoted ? quoted : "x") + ";";
+                    PQfreemem(quoted);
+                }
                 if (!PQsendQuery(self->conn_, sql.c_str())) return self->fail();
                 PQflush(self->conn_);
                 self->state_ = State::subscribing;
@@ -94,7 +96,11 @@ void Listener::on_poll(uv_poll_t *handle, int status, int) {
                 self->state_ = State::listening;
                 if (self->lost_) {
                     self->lost_ = false;
-                    self->on_notify_("");  // back after a loss: what was announced meanwhile is unknown
+                    // Back after a loss: what was announced meanwhile is unknown.
+                    for (const auto &channel : self->channels_) {
+                        self->on_notify_(channel, "");
+                        if (self->state_ == State::closed) return;
+                    }
                 }
                 break;
             }
@@ -104,9 +110,10 @@ void Listener::on_poll(uv_poll_t *handle, int status, int) {
         }
     }
     while (PGnotify *notify = PQnotifies(self->conn_)) {
+        std::string channel = notify->relname ? notify->relname : "";
         std::string payload = notify->extra ? notify->extra : "";
         PQfreemem(notify);
-        self->on_notify_(payload);
+        self->on_notify_(channel, payload);
         if (self->state_ == State::closed) return;
     }
     if (PQstatus(self->conn_) == CONNECTION_BAD) self->fail();

@@ -1,6 +1,7 @@
 // A LISTEN connection on the event loop: one libpq connection outside the pool, subscribed to
-// one channel, reporting each notification's payload. It reconnects after a failure and then
-// reports an empty payload, since notifications sent meanwhile were lost: "look again".
+// a few channels, reporting each notification's channel and payload. It reconnects after a
+// failure and then reports an empty payload on every channel, since notifications sent
+// meanwhile were lost: "look again".
 #pragma once
 
 #include <libpq-fe.h>
@@ -8,13 +9,14 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace flowgres::pg {
 
 class Listener {
 public:
-    Listener(uv_loop_t *loop, std::string conninfo, std::string channel,
-             std::function<void(const std::string &)> on_notify);
+    using Notified = std::function<void(const std::string &channel, const std::string &payload)>;
+    Listener(uv_loop_t *loop, std::string conninfo, std::vector<std::string> channels, Notified on_notify);
     ~Listener();
     Listener(const Listener &) = delete;
     Listener &operator=(const Listener &) = delete;
@@ -32,8 +34,8 @@ private:
 
     uv_loop_t *loop_;
     std::string conninfo_;
-    std::string channel_;
-    std::function<void(const std::string &)> on_notify_;
+    std::vector<std::string> channels_;
+    Notified on_notify_;
     PGconn *conn_ = nullptr;
     uv_poll_t *poll_ = nullptr;
     uv_timer_t retry_{};

@@ -65,6 +65,7 @@ std::unique_ptr<NodeTask> run_http(NodeCall &call, NodeDone done) {
             }
         }
         fetch.max_response_bytes = call.options.max_http_response_bytes;
+        fetch.tls = call.options.tls;
         if (const json_t *limit = json_object_get(config, "max_response_bytes");
             json_is_integer(limit) && json_integer_value(limit) > 0)
             fetch.max_response_bytes =

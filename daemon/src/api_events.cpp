@@ -1,0 +1,251 @@
+// GET /api/v1/executions/{id}/events (issue 4 §7): an execution's events as Server-Sent
+// Events. The stream is the execution_events table read in order, so it is the same from any
+// daemon and after any restart: a late subscriber first gets what already happened, and a
+// client that reconnects with Last-Event-ID (or ?after=) continues after it.
+//
+// Where new events come from: NOTIFY flowgres_execution_events (payload: the execution id),
+// sent by every write from any daemon, including execution_finished, which the database
+// writes however the execution ends; the streams of that execution then read what is new.
+// Every sse_heartbeat_ms a comment line goes out, which also finds clients that left, and
+// every open stream's execution is read again, in case a notification was lost.
+// The table is the only source: a stream shows exactly what was stored, so a replay is the
+// live stream again, ids included. A run's events reach the table in batches (every
+// event_flush_ms, and the rest at its end, with execution_finished), so a stream follows a run
+// at most that far behind. A stream writes event n+1 only after n, and ends after
+// execution_finished. Follow-up reads act as the operator: the caller's logs_view was checked
+// when the stream opened.
+#include <charconv>
+
+#include "api.hpp"
+#include "flowgres/json.hpp"
+#include "log.hpp"
+
+namespace flowgres::daemon {
+
+namespace {
+constexpr const char *kOperator = "select set_config('flowgres.actor', 'operator', true)";
+constexpr const char *kReadEvents = "select flowgres.execution_events($1::uuid, $2::integer)::text";
+constexpr long long kMaxEventId = 2147483647;
+
+std::string sse_event(long long id, std::string_view event, std::string_view data) {
+    std::string out = "id: " + std::to_string(id) + "\nevent: ";
+    out += event;
+    out += "\ndata: ";
+    out += data;  // compact JSON: no raw line breaks
+    out += "\n\n";
+    return out;
+}
+
+// Last-Event-ID is a decimal event id here; anything else is refused rather than guessed at.
+std::optional<long long> parse_event_id(std::string_view text) {
+    long long value = -1;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size() || value < 0 || value > kMaxEventId)
+        return std::nullopt;
+    return value;
+}
+}  // namespace
+
+struct Application::EventStream {
+    std::shared_ptr<Call> call;
+    long long last_sent = 0;
+    bool ended = false;
+
+    // Writes one event if it is the next one; true once the stream has ended with it.
+    bool write(long long id, std::string_view event, std::string_view data) {
+        if (ended || id != last_sent + 1) return ended;
+        last_sent = id;
+        if (!call->responder.send_chunk(sse_event(id, event, data))) ended = true;
+        if (event == "execution_finished") {
+            call->responder.end_stream();
+            ended = true;
+        }
+        return ended;
+    }
+};
+
+// The streams of one execution on this worker.
+struct Application::Subscription {
+    std::string execution_id;
+    std::vector<std::shared_ptr<EventStream>> streams;
+    bool fetching = false;
+    bool fetch_again = false;
+
+    void drop_ended() {
+        std::erase_if(streams, [](const auto &stream) { return stream->ended; });
+    }
+};
+
+void Application::open_event_stream(std::shared_ptr<Call> call) {
+    // The resume point: Last-Event-ID (what EventSource sends when it reconnects), else ?after.
+    long long after = 0;
+    if (auto header = call->request.header("last-event-id")) {
+        auto id = parse_event_id(*header);
+        if (!id)
+            return finish_error(
+                call, ErrorCode::VALIDATION_FAILED, "Last-Event-ID must be an event id",
+                R"({"problems":[{"field":"Last-Event-ID","message":"must be a number from 0 to 2147483647"}]})");
+        after = *id;
+    } else if (call->arguments.size() > 1 && call->arguments[1]) {
+        auto id = parse_event_id(*call->arguments[1]);
+        if (!id)
+            return finish_error(
+                call, ErrorCode::VALIDATION_FAILED, "after must be an event id",
+                R"({"problems":[{"field":"after","message":"must be a number from 0 to 2147483647"}]})");
+        after = *id;
+    }
+    std::vector<pg::Statement> statements;
+    statements.push_back(actor_statement(*call));
+    statements.push_back(pg::Statement{kReadEvents, {call->arguments[0], std::to_string(after)}});
+    pool_.run(std::move(statements), [this, call, after](pg::JobResult &&result) {
+        if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
+        if (!call->operator_key && result.values[0]) used_keys_.insert(*result.values[0]);
+        start_event_stream(call, after, result.values[1].value_or("{}"));
+    });
+}
+
+void Application::start_event_stream(const std::shared_ptr<Call> &call, long long after, const std::string &page) {
+    call->answered = true;
+    double seconds = std::chrono::duration<double>(Clock::now() - call->started).count();
+    metrics_.record_request(call->route_label, call->request.method, 200, seconds);
+    if (config_.log_requests && log_enabled(LogLevel::info))
+        log_line(LogLevel::info, "event stream opened",
+                 {{"trace_id", call->trace.trace_id},
+                  {"request_id", call->trace.request_id},
+                  {"route", call->route_label},
+                  {"status", "200", true},
+                  {"execution_id", *call->arguments[0]},
+                  {"after", std::to_string(after), true},
+                  {"client", hash_ip(call->request.peer_address)}});
+    http::Response head;
+    head.with_header("Content-Type", "text/event-stream; charset=utf-8")
+        .with_header("Cache-Control", "no-store")
+        .with_header("X-Accel-Buffering", "no")  // nginx in front: pass events through at once
+        .with_header("X-Request-Id", call->trace.request_id)
+        .with_header("traceparent", call->trace.traceparent());
+    if (!call->responder.begin_stream(head) || call->request.method == "HEAD") return;
+    // EventSource waits this long before reconnecting after the connection drops.
+    call->responder.send_chunk("retry: 2000\n\n");
+
+    const std::string &execution_id = *call->arguments[0];
+    auto &subscription = subscriptions_[execution_id];
+    if (!subscription) {
+        subscription = std::make_shared<Subscription>();
+        subscription->execution_id = execution_id;
+    }
+    auto stream = std::make_shared<EventStream>();
+    stream->call = call;
+    stream->last_sent = after;
+    subscription->streams.push_back(stream);
+    bool last_page = deliver_page(*subscription, page);
+    if (!last_page && !stream->ended) fetch_events(execution_id);
+    subscription->drop_ended();
+    if (subscription->streams.empty()) subscriptions_.erase(execution_id);
+    note_activity();
+}
+
+bool Application::deliver_page(Subscription &subscription, const std::string &page) {
+    Json parsed = parse_json(page, "events");
+    json_t *events = json_object_get(parsed.get(), "events");
+    size_t index;
+    json_t *event;
+    json_array_foreach(events, index, event) {
+        long long id = json_integer_value(json_object_get(event, "id"));
+        const char *name = json_string_value(json_object_get(event, "event"));
+        if (!name) continue;
+        std::string data = dump_json(json_object_get(event, "data"));
+        for (auto &stream : subscription.streams) stream->write(id, name, data);
+    }
+    // Complete: the execution has ended and every stream has had all of it.
+    bool complete = json_is_true(json_object_get(parsed.get(), "complete"));
+    if (complete)
+        for (auto &stream : subscription.streams) end_stream(*stream);
+    // Not the last page: a full page (more may follow) of an execution still going.
+    return complete || json_array_size(events) < 500;
+}
+
+void Application::fetch_events(const std::string &execution_id) {
+    auto found = subscriptions_.find(execution_id);
+    if (found == subscriptions_.end()) return;
+    std::shared_ptr<Subscription> subscription = found->second;
+    if (subscription->fetching) {
+        subscription->fetch_again = true;
+        return;
+    }
+    long long after = kMaxEventId;
+    for (const auto &stream : subscription->streams) after = std::min(after, stream->last_sent);
+    subscription->fetching = true;
+    subscription->fetch_again = false;
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kOperator, {}});
+    statements.push_back(pg::Statement{kReadEvents, {execution_id, std::to_string(after)}});
+    pool_.run(std::move(statements), [this, subscription](pg::JobResult &&result) {
+        subscription->fetching = false;
+        bool again = subscription->fetch_again;
+        if (result.outcome == pg::JobResult::Outcome::ok && result.values[1])
+            again = !deliver_page(*subscription, *result.values[1]) || again;
+        else if (result.outcome == pg::JobResult::Outcome::sql_error)
+            // The execution is gone (or cannot be read): nothing more will come.
+            for (auto &stream : subscription->streams) end_stream(*stream);
+        subscription->drop_ended();
+        auto current = subscriptions_.find(subscription->execution_id);
+        if (subscription->streams.empty()) {
+            if (current != subscriptions_.end() && current->second == subscription) subscriptions_.erase(current);
+            note_activity();
+            return;
+        }
+        note_activity();
+        if (again) fetch_events(subscription->execution_id);
+    });
+}
+
+void Application::on_event_notification(const std::string &payload) {
+    if (payload.empty()) {
+        // The listener was reconnected: anything may have been missed.
+        std::vector<std::string> ids;
+        for (const auto &[id, subscription] : subscriptions_) ids.push_back(id);
+        for (const auto &id : ids) fetch_events(id);
+        return;
+    }
+    if (subscriptions_.count(payload)) fetch_events(payload);
+}
+
+void Application::beat_event_streams() {
+    std::vector<std::string> ids;
+    for (auto &[id, subscription] : subscriptions_) {
+        for (auto &stream : subscription->streams)
+            if (!stream->ended && !stream->call->responder.send_chunk(": heartbeat\n\n")) stream->ended = true;
+        subscription->drop_ended();
+        ids.push_back(id);
+    }
+    for (const auto &id : ids) {
+        auto found = subscriptions_.find(id);
+        if (found == subscriptions_.end()) continue;
+        if (found->second->streams.empty() && !found->second->fetching)
+            subscriptions_.erase(found);
+        else
+            fetch_events(id);  // a safety net for a lost notification
+    }
+    note_activity();
+}
+
+void Application::note_activity() {
+    int64_t streams = 0;
+    for (const auto &[id, subscription] : subscriptions_) streams += static_cast<int64_t>(subscription->streams.size());
+    metrics_.set_activity(static_cast<int64_t>(active_runs_.size()), streams);
+}
+
+void Application::end_stream(EventStream &stream) {
+    if (stream.ended) return;
+    stream.ended = true;
+    stream.call->responder.end_stream();
+}
+
+void Application::end_event_streams() {
+    for (auto &[id, subscription] : subscriptions_)
+        for (auto &stream : subscription->streams) end_stream(*stream);
+    subscriptions_.clear();
+    note_activity();
+}
+
+}  // namespace flowgres::daemon

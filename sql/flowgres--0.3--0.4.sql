@@ -1,0 +1,63 @@
+-- flowgres 0.3 → 0.4: execution events, the durable stream behind
+-- GET /api/v1/executions/{id}/events (issue 4 §7).
+\echo Use "ALTER EXTENSION flowgres UPDATE TO '0.4'" to load this file. \quit
+
+-- ---------------------------------------------------------------------------------------
+-- One row per event of an execution, numbered 1, 2, … in the order they happened: the SSE
+-- event id. The executor appends node_started / node_finished in batches (it numbers them);
+-- execution_finished is written by the trigger below on every way an execution can end
+-- (finish, cancel, the maintenance worker's abandon), so a stream always gets its last event.
+-- Every insert is announced on channel flowgres_execution_events (payload: the execution id).
+-- ---------------------------------------------------------------------------------------
+
+create table execution_events (
+    workspace_id   uuid not null,
+    execution_id   uuid not null,
+    sequence       integer not null check (sequence >= 1),
+    event          text not null check (event in ('node_started', 'node_finished', 'execution_finished')),
+    data           jsonb not null check (jsonb_typeof(data) = 'object'),
+    created_at     timestamptz not null default now(),
+    primary key (workspace_id, execution_id, sequence)
+);
+comment on table execution_events is
+    'Events of an execution in order (the SSE stream): node_started, node_finished from the executor; execution_finished from trigger execution_finished_event.';
+create index execution_events_execution_idx on execution_events (execution_id, sequence);
+
+alter table execution_events enable row level security;
+create policy member_rows on execution_events for select using (workspace_id = any (flowgres.actor_workspace_ids()));
+grant select on execution_events to flowgres_user, flowgres_service;
+
+create function execution_finished_event() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp
+as $$
+begin
+    insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
+    values (new.workspace_id, new.id,
+            coalesce((select max(sequence) from flowgres.execution_events
+                      where workspace_id = new.workspace_id and execution_id = new.id), 0) + 1,
+            'execution_finished',
+            jsonb_strip_nulls(jsonb_build_object('status', new.status, 'outputs', new.outputs, 'error', new.error,
+                                                 'finished_at', new.finished_at)));
+    perform pg_notify('flowgres_execution_events', new.id::text);
+    return null;
+end
+$$;
+comment on function execution_finished_event() is 'Appends execution_finished when an execution reaches completed, failed or cancelled.';
+
+create trigger execution_finished_event
+    after update of status on executions
+    for each row
+    when (new.status in ('completed', 'failed', 'cancelled') and old.status is distinct from new.status)
+    execute function execution_finished_event();
+
+create function execution_events_append(execution_id uuid, events jsonb) returns integer
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_execution_events_append';
+comment on function execution_events_append(uuid, jsonb) is
+    'Appends the executor''s events ([{sequence, event, data}]) of a running execution; ones already stored are skipped, and an execution that has ended takes none. Returns how many were added.';
+
+create function execution_events(execution_id uuid, after integer default 0, max_events integer default 500) returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_execution_events';
+comment on function execution_events(uuid, integer, integer) is
+    'An execution''s events after the given id (logs_view): {"execution_id", "status", "events": [{id, event, data}], "complete"}; complete once the execution has ended and nothing follows them.';

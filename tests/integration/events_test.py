@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""GET /api/v1/executions/{id}/events through the real daemon: the live stream in order, the
+same stream replayed to a late subscriber, resuming with Last-Event-ID, heartbeat comments,
+streams on another daemon than the one running the execution, cancel, refusals, and clients
+that leave mid-stream."""
+
+import http.client
+import threading
+import time
+
+from harness import ApiTestCase, Daemon, main, psql, statuses
+from runs_test import graph
+
+STEPS = graph([{"id": "s", "type": "start", "data": {"inputs": [{"name": "name"}]}},
+               {"id": "wait", "type": "delay", "config": {"duration_ms": 1000}},
+               {"id": "t", "type": "transform", "config": {"template": {"greeting": "hi {{name}}"}}},
+               {"id": "o", "type": "output", "config": {"value": "{{t.greeting}}"}}],
+              [("s", "wait", None), ("wait", "t", None), ("t", "o", None)])
+
+EXPECTED = ["node_started s", "node_finished s", "node_started wait", "node_finished wait", "node_started t",
+            "node_finished t", "node_started o", "node_finished o", "execution_finished"]
+
+
+class EventStream:
+    """A text/event-stream response read event by event (http.client undoes the chunking)."""
+
+    def __init__(self, daemon, execution_id, key, headers=None, query="", timeout=10):
+        self.connection = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=timeout)
+        all_headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream", **(headers or {})}
+        self.connection.request("GET", f"/api/v1/executions/{execution_id}/events{query}", headers=all_headers)
+        self.response = self.connection.getresponse()
+        self.comments = []
+        self.retry = None
+
+    def next(self):
+        """The next event as {"id", "event", "data"}; None at the end of the stream."""
+        import json
+        event = {}
+        while True:
+            line = self.response.readline()
+            if not line:
+                return None
+            line = line.decode().rstrip("\n")
+            if line == "":
+                if "event" in event:
+                    event["data"] = json.loads(event["data"])
+                    return event
+                continue
+            if line.startswith(":"):
+                self.comments.append(line)
+                continue
+            name, _, value = line.partition(": ")
+            if name == "id":
+                event["id"] = int(value)
+            elif name in ("event", "data"):
+                event[name] = value
+            elif name == "retry":
+                self.retry = int(value)
+
+    def all(self):
+        events = []
+        while (event := self.next()) is not None:
+            events.append(event)
+        return events
+
+
+def labels(events):
+    return [f"{e['event']} {e['data']['node_id']}" if "node_id" in e["data"] else e["event"] for e in events]
+
+
+class ExecutionEvents(ApiTestCase):
+    daemon_settings = {"execution_heartbeat_interval_ms": 200, "run_wait_ms": 5000, "sse_heartbeat_ms": 250,
+                       "event_flush_ms": 50}
+
+    def start_async(self, key, app, inputs=None):
+        code, _, document = self.call("POST", f"/api/v1/apps/{app['id']}/runs?async=true", {"inputs": inputs or {"name": "Cy"}}, key)
+        self.assertEqual(code, 202, document)
+        return document["data"]["id"]
+
+    def test_live_stream_in_order_then_replayed_and_resumed(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, STEPS)
+        execution_id = self.start_async(key, app, {"name": "Ada"})
+        stream = EventStream(self.daemon, execution_id, key)
+        self.assertEqual(stream.response.status, 200)
+        self.assertTrue(stream.response.getheader("Content-Type").startswith("text/event-stream"))
+        self.assertEqual(stream.response.getheader("Cache-Control"), "no-store")
+        live = stream.all()
+        self.assertEqual(labels(live), EXPECTED)
+        self.assertEqual([event["id"] for event in live], list(range(1, 10)), "ids count up from 1 without gaps")
+        self.assertEqual(stream.retry, 2000)
+        self.assertIn(": heartbeat", stream.comments, "a one-second node leaves room for heartbeat comments")
+        finished = live[-1]["data"]
+        self.assertEqual(finished["status"], "completed")
+        self.assertEqual(finished["outputs"], {"o": "hi Ada"})
+        self.assertEqual(live[3]["data"]["status"], "completed")
+        self.assertGreaterEqual(live[3]["data"]["duration_ms"], 990)  # libuv timers round to the millisecond
+        self.assertEqual(live[5]["data"]["output"], {"greeting": "hi Ada"})
+        # The same connection serves the next request once the stream has ended.
+        stream.connection.request("GET", "/health")
+        self.assertEqual(stream.connection.getresponse().status, 200)
+
+        # A late subscriber gets exactly what a live one got.
+        replay = EventStream(self.daemon, execution_id, key).all()
+        self.assertEqual(replay, live)
+        # Resuming: after Last-Event-ID, or ?after= (the same, for clients that cannot set headers).
+        self.assertEqual(EventStream(self.daemon, execution_id, key, {"Last-Event-ID": "4"}).all(), live[4:])
+        self.assertEqual(EventStream(self.daemon, execution_id, key, query="?after=7").all(), live[7:])
+        self.assertEqual(EventStream(self.daemon, execution_id, key, {"Last-Event-ID": "9"}).all(), [])
+        # Pipelined behind a stream, a request is answered after the stream's last chunk.
+        raw = self.daemon.raw((f"GET /api/v1/executions/{execution_id}/events HTTP/1.1\r\nHost: x\r\n"
+                               f"Authorization: Bearer {key}\r\n\r\n"
+                               "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").encode())
+        self.assertEqual(statuses(raw), [200, 200])
+        self.assertLess(raw.index(b"event: execution_finished"), raw.index(b"0\r\n\r\nHTTP/1.1 200"))
+        stored = psql(self.database, f"select count(*) from flowgres.execution_events where execution_id = '{execution_id}'")
+        self.assertEqual(stored, "9")
+
+    def test_a_stream_on_another_daemon_follows_the_run_live(self):
+        other = Daemon(self.database, sse_heartbeat_ms=250, admin_key=self.admin).start()
+        try:
+            _, workspace, key = self.new_user()
+            app = self.app_with(key, workspace, STEPS)
+            # A synchronous run on this daemon; its stream is read on the other one.
+            answer = {}
+            runner = threading.Thread(target=lambda: answer.update(
+                result=self.call("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"name": "Bo"}}, key)))
+            runner.start()
+            execution_id = None
+            deadline = time.time() + 5
+            while time.time() < deadline and not execution_id:
+                _, _, listed = other.request("GET", f"/api/v1/apps/{app['id']}/executions?status=running", key=key)
+                items = listed["data"]["items"]
+                execution_id = items[0]["id"] if items else None
+                time.sleep(0.02)
+            self.assertIsNotNone(execution_id, "the run never showed up as running")
+            stream = EventStream(other, execution_id, key)
+            seen = []
+            while (event := stream.next()) is not None:
+                seen.append(event)
+                if labels([event]) == ["node_started wait"]:
+                    self.assertTrue(runner.is_alive(), "node_started arrived only after the run had ended")
+            runner.join()
+            self.assertEqual(answer["result"][0], 200)
+            self.assertEqual(labels(seen), EXPECTED)
+            self.assertEqual([event["id"] for event in seen], list(range(1, 10)))
+        finally:
+            other.stop()
+
+    def test_cancel_ends_the_stream(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, STEPS)
+        execution_id = self.start_async(key, app)
+        stream = EventStream(self.daemon, execution_id, key)
+        while (event := stream.next()) is not None and labels([event]) != ["node_started wait"]:
+            pass
+        self.ok("POST", f"/api/v1/executions/{execution_id}/cancel", {}, key)
+        rest = stream.all()
+        self.assertEqual(rest[-1]["event"], "execution_finished")
+        self.assertEqual(rest[-1]["data"]["status"], "cancelled")
+        # Events the canceled run still had are not written after its last event.
+        time.sleep(0.5)
+        last = psql(self.database, f"select event from flowgres.execution_events where execution_id = '{execution_id}' "
+                                   "order by sequence desc limit 1")
+        self.assertEqual(last, "execution_finished")
+
+    def test_refusals(self):
+        _, workspace, key = self.new_user()
+        _, _, stranger = self.new_user()
+        app = self.app_with(key, workspace, STEPS)
+        execution_id = self.start_async(key, app)
+        path = f"/api/v1/executions/{execution_id}/events"
+        self.fails("GET", path, 404, "EXECUTION_NOT_FOUND", key=stranger)
+        self.fails("GET", "/api/v1/executions/00000000-0000-4000-8000-000000000000/events", 404, "EXECUTION_NOT_FOUND", key=key)
+        self.fails("GET", "/api/v1/executions/not-a-uuid/events", 404, "EXECUTION_NOT_FOUND", key=key)
+        self.fails("GET", path, 401, "UNAUTHENTICATED")
+        self.fails("GET", path, 422, "VALIDATION_FAILED", key=key, headers={"Last-Event-ID": "abc"})
+        self.fails("GET", path, 422, "VALIDATION_FAILED", key=key, headers={"Last-Event-ID": "99999999999"})
+        self.fails("GET", path + "?after=-1", 422, "VALIDATION_FAILED", key=key)
+        self.fails("GET", path + "?after=1%27%3B%20drop%20table%20flowgres.executions%3B--", 422, "VALIDATION_FAILED", key=key)
+        code, headers, _ = self.call("POST", path, {}, key)
+        self.assertEqual(code, 405)
+        self.assertEqual(headers["allow"], "GET")
+        self.assertEqual(psql(self.database, "select count(*) > 0 from flowgres.executions"), "t")
+
+    def test_clients_that_leave_mid_stream_cost_nothing(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, STEPS)
+        execution_id = self.start_async(key, app)
+        for _ in range(20):
+            stream = EventStream(self.daemon, execution_id, key)
+            stream.next()
+            stream.connection.sock.close()  # gone without a word
+        code, _, _ = self.call("GET", "/health")
+        self.assertEqual(code, 200)
+        # The run is unaffected, and a stream opened now still sees it to the end.
+        self.assertEqual(labels(EventStream(self.daemon, execution_id, key).all()), EXPECTED)
+        # Within a few heartbeats the departed streams are found and dropped.
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            _, _, metrics = self.call("GET", "/metrics")
+            if "flowgres_event_streams_open 0" in metrics:
+                break
+            time.sleep(0.1)
+        self.assertIn("flowgres_event_streams_open 0", metrics)
+        self.assertIn("flowgres_runs_active 0", metrics)
+
+if __name__ == "__main__":
+    main()
