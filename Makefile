@@ -36,6 +36,7 @@ test: install
 
 bench: install
 	@bench/run.sh
+	@bench/workflow.sh
 
 clean:
 	rm -rf build

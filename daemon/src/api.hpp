@@ -76,7 +76,6 @@ private:
     // api_runs.cpp: trial runs (POST /api/v1/apps/{id}/runs), executed in this daemon.
     struct ActiveRun;
     void run_trial(std::shared_ptr<Call> call);
-    void start_trial(std::shared_ptr<Call> call, const std::string &execution_id);
     // Runs a claimed execution ({…execution, "workflow"}) here; `waiting` is answered when it
     // ends (or at the wait limit), if given.
     void launch_run(Json claimed, std::shared_ptr<Call> waiting);

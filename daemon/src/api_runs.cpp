@@ -1,11 +1,12 @@
-// Trial runs (POST /api/v1/apps/{id}/runs, issue 4 §7): create the execution as the caller
-// (app_edit is checked there), claim it and fetch its workflow, run it on this loop, and
-// record the node logs and the outcome in one pipelined transaction. While it runs, a
-// heartbeat tells the database it is alive, and a heartbeat refused with STATE_CONFLICT (the
-// execution was cancelled through the API) stops the run. The daemon's own writes act as the
+// Runs (POST /api/v1/apps/{id}/runs, issue 4 §6-7). A synchronous run is created and started
+// as the caller (app_edit is checked there) in one statement and runs on this loop; an
+// asynchronous one is queued and any daemon's worker claims it (execution_claim). While a run
+// goes, a heartbeat tells the database it is alive (one refused with STATE_CONFLICT means it
+// was cancelled through the API: the run stops), and its events are stored in batches for the
+// event streams. At the end, the remaining events, the node logs and the outcome are recorded
+// in one pipelined transaction: the run's one durable commit. A run whose daemon dies is
+// failed by the maintenance worker (EXECUTION_ABANDONED). The daemon's own writes act as the
 // operator: the run must be recorded even if the caller's key is revoked meanwhile.
-// Not durable yet: a run whose daemon dies is failed by the maintenance worker
-// (EXECUTION_ABANDONED); claiming queued runs from any daemon comes with issue 4 §6.
 #include <unistd.h>
 
 #include "api.hpp"
@@ -16,6 +17,10 @@ namespace flowgres::daemon {
 
 namespace {
 constexpr const char *kOperator = "select set_config('flowgres.actor', 'operator', true)";
+// Writes a later durable commit covers (a run's start, heartbeats, event batches) skip the
+// wait for the disk: a run costs one durable commit, its outcome's, which makes everything
+// before it durable too (the WAL is flushed in order).
+constexpr const char *kNoFlush = "select set_config('synchronous_commit', 'off', true)";
 
 // One event of a run, numbered as it is stored (execution_events).
 struct RunEvent {
@@ -89,29 +94,28 @@ void Application::run_trial(std::shared_ptr<Call> call) {
             if (name == "async") async = value == "true";
     std::vector<pg::Statement> statements;
     statements.push_back(actor_statement(*call));
-    // Asynchronous runs are queued: whichever daemon claims first runs them, and they outlive
-    // this one. Synchronous runs are started here, where the caller waits.
-    statements.push_back(
-        pg::Statement{async ? "select flowgres.execution_create($1::uuid, $2::jsonb, $3::uuid, 'trial', true)::text"
-                            : route_sql(*call->route),
-                      call->arguments});
+    if (async) {
+        // Queued, durably (the caller is told it exists): whichever daemon claims first runs it,
+        // and it outlives this one.
+        statements.push_back(pg::Statement{
+            "select flowgres.execution_create($1::uuid, $2::jsonb, $3::uuid, 'trial', true)::text", call->arguments});
+    } else {
+        // Run here, where the caller waits: created and started in one statement, committed
+        // without waiting for the disk; the outcome's durable commit makes both durable.
+        statements.push_back(pg::Statement{kNoFlush, {}});
+        SqlArguments arguments = call->arguments;
+        arguments.push_back(daemon_name());
+        statements.push_back(
+            pg::Statement{"select flowgres.execution_start((flowgres.execution_create($1::uuid, $2::jsonb, $3::uuid) "
+                          "->> 'id')::uuid, "
+                          "$4)::text",
+                          std::move(arguments)});
+    }
     pool_.run(std::move(statements), [this, call, async](pg::JobResult &&created) {
         if (created.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, created);
         if (!call->operator_key && created.values[0]) used_keys_.insert(*created.values[0]);
         if (async) return finish(call, success_response(202, created.values[1].value_or("null"), call->trace));
-        Json execution = parse_json(created.values[1].value_or("{}"), "execution");
-        start_trial(call, json_string_value(json_object_get(execution.get(), "id")));
-    });
-}
-
-void Application::start_trial(std::shared_ptr<Call> call, const std::string &execution_id) {
-    std::vector<pg::Statement> claim;
-    claim.push_back(pg::Statement{kOperator, {}});
-    claim.push_back(
-        pg::Statement{"select flowgres.execution_start($1::uuid, $2)::text", {execution_id, daemon_name()}});
-    pool_.run(std::move(claim), [this, call](pg::JobResult &&started) {
-        if (started.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, started);
-        launch_run(parse_json(started.values[1].value_or("{}"), "execution"), call);
+        launch_run(parse_json(created.values.back().value_or("{}"), "execution"), call);
     });
 }
 
@@ -172,6 +176,7 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting) {
             std::string id = self->execution_id;
             std::vector<pg::Statement> beat;
             beat.push_back(pg::Statement{kOperator, {}});
+            beat.push_back(pg::Statement{kNoFlush, {}});
             beat.push_back(pg::Statement{"select flowgres.execution_heartbeat($1::uuid)::text", {id}});
             application->pool_.run(std::move(beat), [application, id](pg::JobResult &&result) {
                 auto found = application->active_runs_.find(id);
@@ -271,6 +276,7 @@ void Application::flush_run_events(const std::string &execution_id) {
     size_t count = std::min(active.unstored.size(), kEventsPerAppend);
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kOperator, {}});
+    statements.push_back(pg::Statement{kNoFlush, {}});
     statements.push_back(pg::Statement{"select flowgres.execution_events_append($1::uuid, $2::jsonb)::text",
                                        {execution_id, events_json(active.unstored, 0, count)}});
     pool_.run(std::move(statements), [this, execution_id, count](pg::JobResult &&result) {

