@@ -4,8 +4,11 @@ allow-lists 127.0.0.0/8 as tests must): JSON in and out, two slow steps at once,
 success, timeout, oversized responses, the egress policy refusing what is not allowed, and
 https against upstreams with a trusted certificate, a self-signed one and one for another name."""
 
+import io
 import json
 import os
+import socket
+import struct
 import ssl
 import subprocess
 import tempfile
@@ -40,6 +43,14 @@ class Upstream(BaseHTTPRequestHandler):
         if self.path.startswith("/flaky"):
             FLAKY["count"] += 1
             return self.reply(500 if FLAKY["count"] == 1 else 200, json.dumps({"attempt": FLAKY["count"]}))
+        if self.path.startswith("/reset"):
+            # Half a response, then a reset (RST, not FIN): SO_LINGER 0 and close.
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.wfile = io.BytesIO()  # what the handler would still flush goes nowhere
+            return
         if self.path.startswith("/big"):
             return self.reply(200, "x" * 200000, "text/plain")
         if self.path.startswith("/redirect"):
@@ -137,6 +148,9 @@ class HttpSteps(UpstreamCase):
         self.assertEqual(slow["error"]["error_code"], "NODE_TIMEOUT")
         refused = self.single({"url": "http://127.0.0.1:1/"})
         self.assertEqual(refused["error"]["error_code"], "HTTP_REQUEST_FAILED")
+        reset = self.single({"url": self.base + "/reset"})
+        self.assertEqual(reset["error"]["error_code"], "HTTP_REQUEST_FAILED")
+        self.assertIn("connection", reset["error"]["message"])
 
     def test_egress_policy_refuses_metadata_and_private_addresses(self):
         # Address literals only: a test sends no DNS query off the machine.
