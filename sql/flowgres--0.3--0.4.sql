@@ -61,3 +61,25 @@ language c stable security definer set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'flowgres_execution_events';
 comment on function execution_events(uuid, integer, integer) is
     'An execution''s events after the given id (logs_view): {"execution_id", "status", "events": [{id, event, data}], "complete"}; complete once the execution has ended and nothing follows them.';
+
+-- ---------------------------------------------------------------------------------------
+-- Rate limits in shared memory (issue 5 §3; rate_limiter.cpp): fixed windows aligned to the
+-- epoch, one table for the whole server (flowgres.rate_limit_slots entries), bounded, with
+-- eviction of the least recent key when a partition is full.
+-- ---------------------------------------------------------------------------------------
+
+create function rate_limit_hit(key text, max_requests integer, window_seconds integer, now_seconds bigint default null)
+returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_rate_limit_hit';
+comment on function rate_limit_hit(text, integer, integer, bigint) is
+    'Service only: counts one hit of key in its current window: {allowed, count, limit, remaining, reset_at (epoch s), retry_after}. now_seconds (epoch) defaults to the clock.';
+revoke execute on function rate_limit_hit(text, integer, integer, bigint) from public;
+grant execute on function rate_limit_hit(text, integer, integer, bigint) to flowgres_service;
+
+create function rate_limit_stats() returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_rate_limit_stats';
+comment on function rate_limit_stats() is 'Service only: {slots, in_use, evictions} of the shared-memory rate-limit table.';
+revoke execute on function rate_limit_stats() from public;
+grant execute on function rate_limit_stats() to flowgres_service;

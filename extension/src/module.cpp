@@ -1,6 +1,6 @@
 // _PG_init (pg_cron's shape): refuse to load unless preloaded, define the flowgres.* settings
-// and reserve the prefix, register the maintenance worker (worker_maintenance.cpp). Shared
-// memory arrives with the rate limits.
+// and reserve the prefix, register the maintenance worker (worker_maintenance.cpp) and the
+// rate limiter's shared memory (rate_limiter.cpp).
 #include "postgres.hpp"
 
 extern "C" {
@@ -11,6 +11,7 @@ void _PG_init(void);
 
 namespace flowgres {
 void register_maintenance_worker();  // worker_maintenance.cpp
+void register_rate_limiter();        // rate_limiter.cpp
 }
 
 namespace {
@@ -34,5 +35,6 @@ extern "C" void _PG_init(void) {
                             "Days a soft-deleted workspace can still be restored.", nullptr,
                             &workspace_restore_days, 30, 0, 3650, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     flowgres::register_maintenance_worker();
+    flowgres::register_rate_limiter();
     MarkGUCPrefixReserved("flowgres");
 }

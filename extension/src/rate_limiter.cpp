@@ -1,0 +1,183 @@
+// The shared-memory table behind rate_limiter.hpp. Written against PostgreSQL's C API only,
+// like the background worker: nothing here can raise while a spinlock is held.
+#include "rate_limiter.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "actor.hpp"
+#include "boundary.hpp"
+#include "flowgres/errors.hpp"
+#include "functions.hpp"
+#include "postgres.hpp"
+
+extern "C" {
+#include "common/hashfn.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+#include "storage/spin.h"
+}
+
+namespace flowgres {
+namespace {
+
+constexpr int kPartitionSize = 64;
+constexpr int kProbeLength = 16;
+
+struct Slot {
+    uint64 key;            // 0: never used
+    int64 window_start;    // epoch seconds
+    int64 window_seconds;
+    int64 count;
+};
+
+struct Partition {
+    slock_t lock;
+    int64 evictions;
+    Slot slots[kPartitionSize];
+};
+
+struct Table {
+    int partitions;
+    Partition partition[FLEXIBLE_ARRAY_MEMBER];
+};
+
+int configured_slots = 65536;
+Table *table = nullptr;
+shmem_request_hook_type previous_request_hook = nullptr;
+shmem_startup_hook_type previous_startup_hook = nullptr;
+
+int partition_count() { return (configured_slots + kPartitionSize - 1) / kPartitionSize; }
+
+Size table_size() { return add_size(offsetof(Table, partition), mul_size(partition_count(), sizeof(Partition))); }
+
+void request_shared_memory() {
+    if (previous_request_hook) previous_request_hook();
+    RequestAddinShmemSpace(table_size());
+}
+
+void attach_shared_memory() {
+    if (previous_startup_hook) previous_startup_hook();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found = false;
+    table = static_cast<Table *>(ShmemInitStruct("flowgres rate limits", table_size(), &found));
+    if (!found) {
+        memset(table, 0, table_size());
+        table->partitions = partition_count();
+        for (int i = 0; i < table->partitions; i++) SpinLockInit(&table->partition[i].lock);
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+bool ended(const Slot &slot, int64 now) { return slot.key == 0 || now >= slot.window_start + slot.window_seconds; }
+
+}  // namespace
+
+RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int64_t window_seconds,
+                            int64_t now_seconds) {
+    RateLimitHit hit;
+    hit.limit = limit;
+    if (!table || window_seconds <= 0) return hit;
+    uint64 hash = hash_bytes_extended(reinterpret_cast<const unsigned char *>(key), key_length, 0x666c6f77);
+    if (hash == 0) hash = 1;  // 0 marks an empty slot
+    Partition &partition = table->partition[hash % static_cast<uint64>(table->partitions)];
+    int start = static_cast<int>((hash >> 32) % kPartitionSize);
+    int64 window_start = now_seconds - now_seconds % window_seconds;
+
+    SpinLockAcquire(&partition.lock);
+    Slot *chosen = nullptr;
+    Slot *reusable = nullptr;  // free or expired
+    Slot *oldest = nullptr;    // the one to evict when nothing is reusable
+    for (int probe = 0; probe < kProbeLength; probe++) {
+        Slot &slot = partition.slots[(start + probe) % kPartitionSize];
+        if (slot.key == hash) {
+            chosen = &slot;
+            break;
+        }
+        if (!reusable && ended(slot, now_seconds)) reusable = &slot;
+        if (!oldest || slot.window_start + slot.window_seconds < oldest->window_start + oldest->window_seconds)
+            oldest = &slot;
+    }
+    if (!chosen) {
+        chosen = reusable ? reusable : oldest;
+        if (!reusable) partition.evictions++;
+        chosen->key = hash;
+        chosen->window_start = window_start;
+        chosen->window_seconds = window_seconds;
+        chosen->count = 0;
+    }
+    if (chosen->window_start != window_start || chosen->window_seconds != window_seconds) {
+        chosen->window_start = window_start;  // a new window (or a changed policy): start over
+        chosen->window_seconds = window_seconds;
+        chosen->count = 0;
+    }
+    chosen->count++;
+    hit.count = chosen->count;
+    SpinLockRelease(&partition.lock);
+
+    hit.allowed = hit.count <= limit;
+    hit.remaining = hit.allowed ? limit - hit.count : 0;
+    hit.reset_at = window_start + window_seconds;
+    hit.retry_after = hit.allowed ? 0 : std::max<int64_t>(1, hit.reset_at - now_seconds);
+    return hit;
+}
+
+RateLimitStats rate_limit_stats(int64_t now_seconds) {
+    RateLimitStats stats;
+    if (!table) return stats;
+    stats.slots = static_cast<int64_t>(table->partitions) * kPartitionSize;
+    for (int i = 0; i < table->partitions; i++) {
+        Partition &partition = table->partition[i];
+        SpinLockAcquire(&partition.lock);
+        for (const Slot &slot : partition.slots)
+            if (!ended(slot, now_seconds)) stats.in_use++;
+        stats.evictions += partition.evictions;
+        SpinLockRelease(&partition.lock);
+    }
+    return stats;
+}
+
+int64_t epoch_seconds_now() {
+    return static_cast<int64_t>(GetCurrentTimestamp() / USECS_PER_SEC) +
+           (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+}
+
+// SQL: rate_limit_hit(key, max_requests, window_seconds, now_seconds) — the service's direct
+// door to the limiter (the runtime's admission uses rate_limit_hit in C++).
+SqlValue rate_limit_hit_sql(CallArgs &args) {
+    std::string key = args.required_text(0, "key");
+    long long limit = args.integer(1).value_or(0);
+    long long window = args.integer(2).value_or(0);
+    if (key.empty() || key.size() > 512) throw field_error("key", "must be 1 to 512 characters");
+    if (limit < 1) throw field_error("max_requests", "must be a positive number");
+    if (window < 1 || window > 86400 * 31) throw field_error("window_seconds", "must be from 1 to 2678400");
+    int64_t now = args.bigint(3).value_or(epoch_seconds_now());
+    require_system_actor();
+    RateLimitHit hit = rate_limit_hit(key.data(), static_cast<int>(key.size()), limit, window, now);
+    return SqlValue::jsonb("{\"allowed\":" + std::string(hit.allowed ? "true" : "false") +
+                           ",\"count\":" + std::to_string(hit.count) + ",\"limit\":" + std::to_string(hit.limit) +
+                           ",\"remaining\":" + std::to_string(hit.remaining) +
+                           ",\"reset_at\":" + std::to_string(hit.reset_at) +
+                           ",\"retry_after\":" + std::to_string(hit.retry_after) + "}");
+}
+
+SqlValue rate_limit_stats_sql(CallArgs &) {
+    require_system_actor();
+    RateLimitStats stats = rate_limit_stats(epoch_seconds_now());
+    return SqlValue::jsonb("{\"slots\":" + std::to_string(stats.slots) + ",\"in_use\":" +
+                           std::to_string(stats.in_use) + ",\"evictions\":" + std::to_string(stats.evictions) + "}");
+}
+
+void register_rate_limiter() {
+    DefineCustomIntVariable("flowgres.rate_limit_slots",
+                            "Rate-limit counters kept in shared memory (rounded up to a multiple of 64).", nullptr,
+                            &configured_slots, 65536, 64, 16777216, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    previous_request_hook = shmem_request_hook;
+    shmem_request_hook = request_shared_memory;
+    previous_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = attach_shared_memory;
+}
+
+}  // namespace flowgres

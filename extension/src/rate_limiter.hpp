@@ -1,0 +1,43 @@
+// Fixed-window rate limits in shared memory (issue 5 §3): one table for the whole server, so
+// every daemon and backend on this database counts against the same windows, and no table row
+// is written or locked per request. Windows are aligned to the epoch (a 60 s window starts at
+// :00), so every counter of a policy resets at the same moment.
+//
+// The table is flowgres.rate_limit_slots entries (a server setting), split into partitions of
+// 64 with a spinlock each: a hit takes one partition's lock for a short scan of up to
+// kProbeLength entries, never a lock shared by all. A key lives in its partition's probe run;
+// when no entry there is free or expired, the entry whose window ended first is evicted (its
+// count starts again: memory stays bounded, at the cost of forgetting the least recent key).
+// Keys are 64-bit hashes of the caller's key text; two keys sharing a hash would share a
+// counter (odds ~ n² / 2⁶⁵).
+#pragma once
+
+#include <cstdint>
+
+namespace flowgres {
+
+struct RateLimitHit {
+    bool allowed = false;
+    int64_t count = 0;       // hits in this window, this one included (allowed or not)
+    int64_t limit = 0;
+    int64_t remaining = 0;   // limit - count, never below 0
+    int64_t reset_at = 0;    // epoch seconds when this window ends
+    int64_t retry_after = 0; // seconds until then (at least 1) when refused, else 0
+};
+
+struct RateLimitStats {
+    int64_t slots = 0;
+    int64_t in_use = 0;  // entries whose window has not ended
+    int64_t evictions = 0;
+};
+
+// Counts a hit of `key` against `limit` per `window_seconds` at `now_seconds` (epoch). Never
+// raises: callable anywhere (it holds a spinlock only around plain memory reads and writes).
+RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int64_t window_seconds,
+                            int64_t now_seconds);
+RateLimitStats rate_limit_stats(int64_t now_seconds);
+
+// From _PG_init: the setting, and the shared-memory request and start-up hooks.
+void register_rate_limiter();
+
+}  // namespace flowgres
