@@ -83,3 +83,59 @@ as 'MODULE_PATHNAME', 'flowgres_rate_limit_stats';
 comment on function rate_limit_stats() is 'Service only: {slots, in_use, evictions} of the shared-memory rate-limit table.';
 revoke execute on function rate_limit_stats() from public;
 grant execute on function rate_limit_stats() to flowgres_service;
+
+-- ---------------------------------------------------------------------------------------
+-- The public runtime (issue 5): visitor sessions, runtime events, and admission in one call.
+-- ---------------------------------------------------------------------------------------
+
+create table app_sessions (
+    workspace_id     uuid not null,
+    id               uuid not null default gen_random_uuid(),
+    app_id           uuid not null,
+    session_type     text not null check (session_type in ('anon', 'auth')),
+    subject          text check (subject is null or char_length(subject) <= 256),  -- auth: the JWT's sub
+    ip_hash          text not null,  -- sha256 hex of the address: never the address itself
+    user_agent_hash  text,
+    created_at       timestamptz not null default now(),
+    last_seen_at     timestamptz not null default now(),
+    expires_at       timestamptz not null,
+    limit_hits       integer not null default 0,  -- requests refused by a rate limit
+    blocked_at       timestamptz,
+    blocked_reason   text,
+    primary key (workspace_id, id),
+    constraint app_sessions_id_key unique (id)
+);
+comment on table app_sessions is 'Runtime visitor sessions: 24 h, renewed on use, blocked after repeated rate-limit hits (seed §25.4).';
+create index app_sessions_app_idx on app_sessions (app_id, created_at desc);
+create index app_sessions_expiry_idx on app_sessions (expires_at);
+
+create table runtime_events (
+    workspace_id   uuid not null,
+    id             bigint generated always as identity,
+    app_id         uuid,
+    session_id     uuid,
+    execution_id   uuid,
+    event_type     text not null check (event_type ~ '^[a-z][a-z0-9_.]{1,63}$'),
+    severity       text not null default 'info' check (severity in ('info', 'warn', 'error')),
+    ip_hash        text,
+    details        jsonb not null default '{}' check (jsonb_typeof(details) = 'object'),
+    created_at     timestamptz not null default now(),
+    primary key (workspace_id, id, created_at)
+) partition by range (created_at);
+comment on table runtime_events is 'Append-only runtime events (seed §31.5): entry, schema, execute, access_blocked, rate_limited, captcha_required, …; partitioned by month.';
+create table runtime_events_default partition of runtime_events default;
+create index runtime_events_app_idx on runtime_events (app_id, created_at desc);
+
+alter table app_sessions enable row level security;
+alter table runtime_events enable row level security;
+create policy member_rows on app_sessions for select using (workspace_id = any (flowgres.actor_workspace_ids()));
+create policy member_rows on runtime_events for select using (workspace_id = any (flowgres.actor_workspace_ids()));
+grant select on app_sessions, runtime_events to flowgres_user, flowgres_service;
+
+create function runtime_admit(request jsonb) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_runtime_admit';
+comment on function runtime_admit(jsonb) is
+    'Service only: admits one runtime request ({action entry|schema|execute, workspace, app, ip, user_agent, origin, session_id, user, captcha, inputs, claimed_by}) in one call. Never raises for a refusal: {decision allow|deny|redirect, status, error, app, version_id, session, rate_limit, execution}.';
+revoke execute on function runtime_admit(jsonb) from public;
+grant execute on function runtime_admit(jsonb) to flowgres_service;

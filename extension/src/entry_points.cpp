@@ -65,3 +65,4 @@ FLOWGRES_ENTRY(flowgres_execution_events_append, flowgres::execution_events_appe
 FLOWGRES_ENTRY(flowgres_execution_events, flowgres::execution_events)
 FLOWGRES_ENTRY(flowgres_rate_limit_hit, flowgres::rate_limit_hit_sql)
 FLOWGRES_ENTRY(flowgres_rate_limit_stats, flowgres::rate_limit_stats_sql)
+FLOWGRES_ENTRY(flowgres_runtime_admit, flowgres::runtime_admit)

@@ -70,6 +70,8 @@ SqlValue execution_events_append(CallArgs &);
 SqlValue execution_events(CallArgs &);
 SqlValue execution_get(CallArgs &);
 SqlValue execution_list(CallArgs &);
+// runtime_admit.cpp
+SqlValue runtime_admit(CallArgs &);
 // rate_limiter.cpp
 SqlValue rate_limit_hit_sql(CallArgs &);
 SqlValue rate_limit_stats_sql(CallArgs &);

@@ -56,6 +56,21 @@ namespace flowgres {
     X(HTTP_REQUEST_FAILED, "FG111", 502, "the HTTP request of a step failed")                  \
     X(HTTP_RESPONSE_TOO_LARGE, "FG112", 502, "the HTTP response is larger than the limit")      \
     X(HTTP_UNEXPECTED_STATUS, "FG113", 502, "the HTTP response status was not the expected one") \
+    X(RUNTIME_APP_NOT_FOUND, "FG120", 404, "no app is published at this address")             \
+    X(APP_NOT_PUBLISHED, "FG121", 404, "the app is not published")                            \
+    X(APP_DEPRECATED, "FG122", 410, "the app takes no new sessions")                           \
+    X(APP_ARCHIVED, "FG123", 410, "the app is archived")                                       \
+    X(WORKSPACE_SUSPENDED, "FG124", 403, "the workspace is suspended")                         \
+    X(ACCESS_DENIED, "FG125", 403, "the app is private to its workspace's members")            \
+    X(AUTH_REQUIRED, "FG126", 401, "the app needs a signed-in user")                           \
+    X(IP_BLOCKED, "FG127", 403, "requests from this address are blocked")                      \
+    X(ORIGIN_NOT_ALLOWED, "FG128", 403, "the app may not be used from this origin")            \
+    X(SESSION_BLOCKED, "FG129", 403, "the session is blocked")                                 \
+    X(SESSION_INVALID, "FG130", 403, "the session belongs to another app")                     \
+    X(CAPTCHA_REQUIRED, "FG131", 403, "a CAPTCHA token is required")                           \
+    X(CAPTCHA_INVALID, "FG132", 403, "the CAPTCHA token was not accepted")                     \
+    X(QUOTA_EXCEEDED, "FG133", 429, "the workspace's plan quota is used up")                   \
+    X(OVERLOADED, "FG134", 503, "the app is shedding load; retry shortly")                     \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

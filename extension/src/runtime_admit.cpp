@@ -1,0 +1,373 @@
+// Runtime admission (issue 5 §2, DESIGN.md "Runtime admission: one round trip"): one call
+// decides a visitor's request, in this order, each refusal with its code:
+//   resolve the workspace and app (old slugs → redirect) · workspace status · app status ·
+//   access mode and data classification · IP block lists · allowed origins · the session
+//   (created, renewed, blocked) · rate limits (shared memory) · CAPTCHA · input validation ·
+//   the running execution.
+// A refusal is an answer, not an error: nothing raises, so the refusal's runtime event
+// commits with it, and many admissions can share one transaction. Malformed requests from the
+// daemon itself do raise (VALIDATION_FAILED).
+#include <optional>
+#include <string>
+
+#include "actor.hpp"
+#include "boundary.hpp"
+#include "flowgres/crypto.hpp"
+#include "flowgres/errors.hpp"
+#include "flowgres/fields.hpp"
+#include "flowgres/json.hpp"
+#include "flowgres/ui_schema.hpp"
+#include "functions.hpp"
+#include "rate_limiter.hpp"
+#include "spi.hpp"
+
+namespace flowgres {
+
+int64_t epoch_seconds_now();  // rate_limiter.cpp
+
+namespace {
+
+constexpr const char *kSessionTtl = "24 hours";
+constexpr int kSessionBlockAfterHits = 20;  // refused requests before a session is blocked
+
+struct Request {
+    std::string action;  // entry, schema, execute
+    std::string workspace_slug;
+    std::optional<std::string> app_slug;
+    std::string ip;
+    std::string ip_hash;
+    std::optional<std::string> user_agent_hash;
+    std::optional<std::string> origin;
+    std::optional<std::string> session_id;
+    std::optional<std::string> user;     // the identity the daemon verified (JWT sub)
+    std::optional<std::string> captcha;  // passed, failed
+    Json inputs;
+    std::optional<std::string> claimed_by;
+};
+
+std::optional<std::string> optional_text(const json_t *request, const char *name, size_t max_length) {
+    const json_t *value = json_object_get(request, name);
+    if (!value || json_is_null(value)) return std::nullopt;
+    if (!json_is_string(value) || json_string_length(value) > max_length)
+        throw field_error(name, "must be text of at most " + std::to_string(max_length) + " characters");
+    return std::string(json_string_value(value), json_string_length(value));
+}
+
+Request parse_request(const std::string &text) {
+    Json document = parse_json(text, "request");
+    if (!json_is_object(document.get())) throw field_error("request", "must be a JSON object");
+    Request request;
+    request.action = optional_text(document.get(), "action", 16).value_or("");
+    if (request.action != "entry" && request.action != "schema" && request.action != "execute")
+        throw field_error("action", "must be entry, schema or execute");
+    request.workspace_slug = optional_text(document.get(), "workspace", 63).value_or("");
+    request.app_slug = optional_text(document.get(), "app", 63);
+    request.ip = optional_text(document.get(), "ip", 64).value_or("");
+    if (request.ip.empty()) throw field_error("ip", "is required");
+    request.ip_hash = sha256_hex(request.ip);
+    if (auto agent = optional_text(document.get(), "user_agent", 1024)) request.user_agent_hash = sha256_hex(*agent);
+    request.origin = optional_text(document.get(), "origin", 512);
+    request.session_id = optional_text(document.get(), "session_id", 64);
+    if (request.session_id && !is_uuid(*request.session_id)) request.session_id.reset();  // unknown: a new one
+    request.user = optional_text(document.get(), "user", 256);
+    request.captcha = optional_text(document.get(), "captcha", 16);
+    request.claimed_by = optional_text(document.get(), "claimed_by", 200);
+    const json_t *inputs = json_object_get(document.get(), "inputs");
+    if (inputs && !json_is_null(inputs) && !json_is_object(inputs)) throw field_error("inputs", "must be a JSON object");
+    request.inputs.reset(inputs && json_is_object(inputs) ? json_incref(const_cast<json_t *>(inputs))
+                                                          : new_json_object());
+    return request;
+}
+
+bool json_array_has(const std::string &array_json, const std::string &value) {
+    Json array = parse_json(array_json, "list");
+    size_t index;
+    json_t *item;
+    json_array_foreach(array.get(), index, item) if (json_is_string(item) && value == json_string_value(item)) return true;
+    return false;
+}
+
+// One admission: what was found so far, and the answer being built.
+class Admission {
+public:
+    explicit Admission(Request request) : request_(std::move(request)) {}
+
+    std::string run();
+
+private:
+    std::string deny(ErrorCode code, const std::string &message, const std::string &details = "null",
+                     const char *event = nullptr);
+    std::string answer(const std::string &decision, int status, const std::string &extra);
+    void event(const std::string &type, const std::string &severity, const std::string &details);
+    std::optional<std::string> admit_session(bool app_deprecated, std::string &refusal);
+    std::optional<std::string> apply_rate_limits(const std::string &policy_json, bool gray);
+
+    Request request_;
+    std::string workspace_id_, workspace_slug_, app_id_, app_slug_, app_json_ = "null", version_id_;
+    std::string session_json_ = "null", session_id_, rate_json_ = "null";
+};
+
+void Admission::event(const std::string &type, const std::string &severity, const std::string &details) {
+    if (workspace_id_.empty()) return;  // nothing resolved: nobody's event
+    query(R"sql(
+        insert into flowgres.runtime_events (workspace_id, app_id, session_id, event_type, severity, ip_hash, details)
+        values ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7::jsonb))sql",
+          {workspace_id_, app_id_.empty() ? SqlParam() : SqlParam(app_id_),
+           session_id_.empty() ? SqlParam() : SqlParam(session_id_), type, severity, request_.ip_hash, details});
+}
+
+std::string Admission::answer(const std::string &decision, int status, const std::string &extra) {
+    return "{\"decision\":" + json_quote(decision) + ",\"status\":" + std::to_string(status) + ",\"app\":" + app_json_ +
+           ",\"session\":" + session_json_ + ",\"rate_limit\":" + rate_json_ + extra + "}";
+}
+
+std::string Admission::deny(ErrorCode code, const std::string &message, const std::string &details,
+                            const char *event_type) {
+    const ErrorInfo &info = error_info(code);
+    if (event_type)
+        event(event_type, "warn",
+              "{\"action\":" + json_quote(request_.action) + ",\"error_code\":" + json_quote(std::string(info.name)) +
+                  "}");
+    return answer("deny", info.http_status,
+                  ",\"error\":{\"error_code\":" + json_quote(std::string(info.name)) +
+                      ",\"message\":" + json_quote(message) + ",\"details\":" + details + "}");
+}
+
+std::optional<std::string> Admission::admit_session(bool app_deprecated, std::string &refusal) {
+    if (request_.session_id) {
+        auto found = query(R"sql(
+            select app_id, blocked_at is not null, coalesce(blocked_reason, ''), expires_at > now()
+            from flowgres.app_sessions where id = $1::uuid)sql",
+                           {*request_.session_id});
+        if (!found.rows.empty()) {
+            const SqlRow &row = found.rows[0];
+            if (row.text(0) != app_id_) {
+                refusal = deny(ErrorCode::SESSION_INVALID, "the session belongs to another app", "null",
+                               "runtime.access_blocked");
+                return std::nullopt;
+            }
+            session_id_ = *request_.session_id;
+            if (row.text(1) == "t") {
+                refusal = deny(ErrorCode::SESSION_BLOCKED, "this session is blocked",
+                               "{\"reason\":" + json_quote(row.text(2)) + "}", "runtime.access_blocked");
+                return std::nullopt;
+            }
+            if (row.text(3) == "t") {
+                // Renewed on use; written at most once a minute per session.
+                query(R"sql(
+                    update flowgres.app_sessions set last_seen_at = now(), expires_at = now() + $2::interval
+                    where id = $1::uuid and last_seen_at < now() - interval '1 minute')sql",
+                      {session_id_, kSessionTtl});
+                return session_id_;
+            }
+            session_id_.clear();  // expired: a new one below
+        }
+    }
+    if (app_deprecated) {
+        refusal = deny(ErrorCode::APP_DEPRECATED, "the app is deprecated: it serves existing sessions only");
+        return std::nullopt;
+    }
+    session_id_ = query_value(R"sql(
+        insert into flowgres.app_sessions (workspace_id, app_id, session_type, subject, ip_hash, user_agent_hash, expires_at)
+        values ($1::uuid, $2::uuid, $3, $4, $5, $6, now() + $7::interval) returning id)sql",
+                              {workspace_id_, app_id_, std::string(request_.user ? "auth" : "anon"), request_.user,
+                               request_.ip_hash, request_.user_agent_hash, kSessionTtl})
+                      .value();
+    return session_id_;
+}
+
+// Counts this request against every configured window (per_ip, per_session, per_app); the
+// answer's rate_limit is the tightest. Returns the refusal when one window is full.
+std::optional<std::string> Admission::apply_rate_limits(const std::string &policy_json, bool gray) {
+    Json policy = parse_json(policy_json, "rate_limit");
+    int64_t now = epoch_seconds_now();
+    std::optional<RateLimitHit> tightest;
+    std::string refused_dimension;
+    for (const char *dimension : {"per_ip", "per_session", "per_app"}) {
+        const json_t *window = json_object_get(policy.get(), dimension);
+        if (!json_is_object(window)) continue;
+        int64_t limit = json_integer_value(json_object_get(window, "max_requests"));
+        int64_t seconds = json_integer_value(json_object_get(window, "window_seconds"));
+        if (limit < 1 || seconds < 1) continue;
+        std::string key = std::string(gray ? "gray:" : "") + dimension + ":" + app_id_ + ":" +
+                          (std::string_view(dimension) == "per_ip"        ? request_.ip
+                           : std::string_view(dimension) == "per_session" ? session_id_
+                                                                         : std::string());
+        RateLimitHit hit = rate_limit_hit(key.data(), static_cast<int>(key.size()), limit, seconds, now);
+        if (!tightest || (!hit.allowed && tightest->allowed) ||
+            (hit.allowed == tightest->allowed && hit.remaining < tightest->remaining))
+            tightest = hit;
+        if (!hit.allowed && refused_dimension.empty()) refused_dimension = dimension;
+    }
+    if (!tightest) return std::nullopt;
+    rate_json_ = "{\"limit\":" + std::to_string(tightest->limit) + ",\"remaining\":" + std::to_string(tightest->remaining) +
+                 ",\"reset_at\":" + std::to_string(tightest->reset_at) +
+                 ",\"retry_after\":" + std::to_string(tightest->retry_after) + "}";
+    if (refused_dimension.empty()) return std::nullopt;
+    // A session that keeps running into the limit is blocked (seed §25.4).
+    if (!session_id_.empty())
+        query(R"sql(
+            update flowgres.app_sessions set limit_hits = limit_hits + 1,
+                   blocked_at = case when limit_hits + 1 >= $2::integer then now() end,
+                   blocked_reason = case when limit_hits + 1 >= $2::integer then 'repeated rate-limit hits' end
+            where id = $1::uuid and blocked_at is null)sql",
+              {session_id_, std::to_string(kSessionBlockAfterHits)});
+    return deny(ErrorCode::RATE_LIMITED, "too many requests: retry after " + std::to_string(tightest->retry_after) + " s",
+                "{\"dimension\":" + json_quote(refused_dimension) + ",\"retry_after_seconds\":" +
+                    std::to_string(tightest->retry_after) + "}",
+                "runtime.rate_limited");
+}
+
+std::string Admission::run() {
+    // The workspace: by slug, or by an old slug (→ redirect), never a deleted one.
+    auto workspace = query(
+        "select id, slug, status, coalesce(default_app_id::text, '') from flowgres.workspaces where slug = $1",
+        {request_.workspace_slug});
+    if (workspace.rows.empty()) {
+        auto renamed = query_value(
+            "select w.slug from flowgres.workspace_slug_aliases a join flowgres.workspaces w on w.id = a.workspace_id "
+            "where a.slug = $1 and w.status <> 'deleted'",
+            {request_.workspace_slug});
+        if (renamed)
+            return answer("redirect", 301,
+                          ",\"location\":{\"workspace\":" + json_quote(*renamed) + ",\"app\":" +
+                              (request_.app_slug ? json_quote(*request_.app_slug) : std::string("null")) + "}");
+        return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
+    }
+    const SqlRow &w = workspace.rows[0];
+    if (w.text(2) == "deleted") return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
+    workspace_id_ = w.text(0);
+    workspace_slug_ = w.text(1);
+    if (w.text(2) != "active")
+        return deny(ErrorCode::WORKSPACE_SUSPENDED, "the workspace is " + w.text(2), "null", "runtime.access_blocked");
+
+    // The app: by slug in the workspace, by an old slug (→ redirect), or the default app.
+    std::optional<std::string> app_id;
+    if (request_.app_slug) {
+        app_id = query_value("select id from flowgres.apps where workspace_id = $1::uuid and slug = $2",
+                             {workspace_id_, *request_.app_slug});
+        if (!app_id) {
+            auto renamed = query_value(
+                "select p.slug from flowgres.app_slug_aliases a join flowgres.apps p on p.id = a.app_id "
+                "where a.workspace_id = $1::uuid and a.slug = $2",
+                {workspace_id_, *request_.app_slug});
+            if (renamed)
+                return answer("redirect", 301,
+                              ",\"location\":{\"workspace\":" + json_quote(workspace_slug_) +
+                                  ",\"app\":" + json_quote(*renamed) + "}");
+        }
+    } else if (!w.text(3).empty()) {
+        app_id = w.text(3);
+    }
+    if (!app_id) return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
+    auto app = query(R"sql(
+        select a.id, a.slug, a.status, coalesce(a.current_version_id::text, ''),
+               jsonb_build_object('id', a.id, 'slug', a.slug, 'name', a.name, 'description', a.description,
+                                  'workspace', $2::text, 'access_mode', p.access_mode)::text,
+               p.access_mode, p.data_classification, p.rate_limit::text, p.allowed_origins::text, p.require_captcha,
+               p.blocked_ips::text, p.blocked_ip_hashes::text, p.gray_ips::text, p.gray_ip_hashes::text,
+               coalesce(p.gray_policy::text, '')
+        from flowgres.apps a join flowgres.app_access_policies p on p.app_id = a.id
+        where a.id = $1::uuid)sql",
+                     {*app_id, workspace_slug_});
+    if (app.rows.empty()) return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
+    const SqlRow &a = app.rows[0];
+    app_id_ = a.text(0);
+    app_slug_ = a.text(1);
+    const std::string &status = a.text(2);
+    if (status == "draft" || a.text(3).empty())
+        return deny(ErrorCode::APP_NOT_PUBLISHED, "the app is not published");
+    if (status == "archived") return deny(ErrorCode::APP_ARCHIVED, "the app is archived");
+    app_json_ = a.text(4);
+    version_id_ = a.text(3);
+
+    // Who may use it.
+    const std::string &access_mode = a.text(5);
+    bool member = false;
+    if (request_.user && is_uuid(*request_.user))
+        member = query_value(
+                     "select 1 from flowgres.workspace_members where workspace_id = $1::uuid and user_id = $2::uuid "
+                     "and status = 'active'",
+                     {workspace_id_, *request_.user})
+                     .has_value();
+    if ((access_mode == "private" || access_mode == "public_auth") && !request_.user)
+        return deny(ErrorCode::AUTH_REQUIRED, "sign in to use this app", "null", "runtime.access_blocked");
+    if ((access_mode == "private" || a.text(6) == "restricted") && !member)
+        return deny(ErrorCode::ACCESS_DENIED, "the app is private to its workspace's members", "null",
+                    "runtime.access_blocked");
+
+    // Block lists, then where the request comes from.
+    if (json_array_has(a.text(10), request_.ip) || json_array_has(a.text(11), request_.ip_hash))
+        return deny(ErrorCode::IP_BLOCKED, "requests from this address are blocked", "null", "runtime.access_blocked");
+    bool gray = json_array_has(a.text(12), request_.ip) || json_array_has(a.text(13), request_.ip_hash);
+    if (request_.origin && a.text(8) != "[]" && !json_array_has(a.text(8), *request_.origin))
+        return deny(ErrorCode::ORIGIN_NOT_ALLOWED, "the app may not be used from this origin",
+                    "{\"origin\":" + json_quote(*request_.origin) + "}", "runtime.access_blocked");
+
+    std::string refusal;
+    if (!admit_session(status == "deprecated", refusal)) return refusal;
+    session_json_ = query_value(
+                        "select jsonb_build_object('id', id, 'type', session_type, 'expires_at', expires_at)::text "
+                        "from flowgres.app_sessions where id = $1::uuid",
+                        {session_id_})
+                        .value();
+
+    // Gray-listed clients get the stricter policy, and a CAPTCHA when it says so.
+    Json gray_policy = parse_json(a.text(14).empty() ? "{}" : a.text(14), "gray_policy");
+    std::string limits = a.text(7);
+    if (gray && json_integer_value(json_object_get(gray_policy.get(), "max_requests")) > 0)
+        limits = "{\"per_ip\":" + dump_json(gray_policy.get()) + "}";
+    if (auto limited = apply_rate_limits(limits, gray)) return *limited;
+
+    if (request_.action != "execute") {
+        event("runtime." + request_.action, "info", "{}");
+        return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_));
+    }
+
+    bool captcha_needed = a.text(9) == "t" || (gray && json_is_true(json_object_get(gray_policy.get(), "require_captcha")));
+    if (captcha_needed && !request_.captcha)
+        return deny(ErrorCode::CAPTCHA_REQUIRED, "solve the CAPTCHA and send its token", "null",
+                    "runtime.captcha_required");
+    if (captcha_needed && *request_.captcha != "passed")
+        return deny(ErrorCode::CAPTCHA_INVALID, "the CAPTCHA token was not accepted", "null", "runtime.captcha_required");
+
+    // The inputs against the UI schema's rules, field by field (not billed when refused).
+    auto ui_schema = query_value("select ui_schema::text from flowgres.app_versions where id = $1::uuid", {version_id_});
+    Json ui_document = parse_json(ui_schema.value_or("{}"), "ui_schema");
+    ui::Problems parse_problems;
+    ui::UiSchema ui = ui::parse_ui_schema(ui_document.get(), parse_problems);
+    ui::Problems problems = ui::validate_inputs(ui, request_.inputs.get());
+    if (!problems.empty()) {
+        std::string details = "{\"problems\":[";
+        for (size_t i = 0; i < problems.size(); i++)
+            details += (i ? "," : "") + std::string("{\"field\":") + json_quote(problems[i].field) +
+                       ",\"message\":" + json_quote(problems[i].message) + "}";
+        details += "]}";
+        return deny(ErrorCode::VALIDATION_FAILED, problems[0].field + " " + problems[0].message, details);
+    }
+
+    // Admitted: the execution starts running, claimed by the daemon that asked.
+    std::string execution = query_value(R"sql(
+        with created as (
+            insert into flowgres.executions (workspace_id, app_id, version_id, trigger, session_id, inputs, status,
+                                             started_at, heartbeat_at, claimed_by)
+            values ($1::uuid, $2::uuid, $3::uuid, 'runtime', $4::uuid, $5::jsonb, 'running', now(), now(), $6)
+            returning *)
+        select (to_jsonb(c) || jsonb_build_object('workflow', v.workflow))::text
+        from created c join flowgres.app_versions v on v.id = c.version_id)sql",
+                                        {workspace_id_, app_id_, version_id_, session_id_,
+                                         dump_json(request_.inputs.get()), request_.claimed_by})
+                                .value();
+    event("runtime.execute", "info", "{}");
+    return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_) + ",\"execution\":" + execution);
+}
+
+}  // namespace
+
+SqlValue runtime_admit(CallArgs &args) {
+    Request request = parse_request(args.required_jsonb(0, "request"));
+    require_system_actor();
+    return SqlValue::jsonb(Admission(std::move(request)).run());
+}
+
+}  // namespace flowgres
