@@ -50,7 +50,10 @@ Application::Application(const Config &config, const RunEnvironment &environment
       metrics_(metrics),
       worker_index_(worker_index),
       worker_count_(worker_count),
-      openapi_json_(openapi_json) {}
+      openapi_json_(openapi_json) {
+    trusted_proxies_ = CidrList::parse(config.trusted_proxies);
+    jwt_ = JwtSettings{config.runtime_jwt_secret, config.runtime_jwt_issuer, config.runtime_jwt_audience, 30};
+}
 
 Application::~Application() = default;
 
@@ -75,7 +78,7 @@ http::Response Application::refusal(int status, const std::string &code, const s
 
 void Application::handle(http::Request &&request, http::Responder responder) {
     auto call = std::make_shared<Call>(
-        Call{std::move(request), std::move(responder), {}, Clock::now(), {}, nullptr, {}, false, {}, {}, false});
+        Call{std::move(request), std::move(responder), {}, Clock::now(), {}, nullptr, {}, false, {}, {}, false, {}});
     call->trace = trace_context_of(call->request);
     const std::string &path = call->request.path;
     const std::string &method = call->request.method;
@@ -114,6 +117,8 @@ void Application::handle(http::Request &&request, http::Responder responder) {
         });
         return;
     }
+
+    if (path == "/runtime" || path.rfind("/runtime/", 0) == 0) return handle_runtime(call);
 
     RouteMatch match = match_route(method, path);
     if (!match.route) {
@@ -258,6 +263,7 @@ void Application::finish(const std::shared_ptr<Call> &call, http::Response respo
                   {"workspace_id", workspace_id},
                   {"client", hash_ip(call->request.peer_address)}});
     }
+    for (auto &[name, value] : call->headers) response.with_header(name, value);
     call->responder.send(response);
 }
 

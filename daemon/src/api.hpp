@@ -13,10 +13,12 @@
 #include <string>
 
 #include "arguments.hpp"
+#include "cidr.hpp"
 #include "config.hpp"
 #include "envelope.hpp"
 #include "executor/engine.hpp"
 #include "http/server.hpp"
+#include "jwt.hpp"
 #include "metrics.hpp"
 #include "pg/listener.hpp"
 #include "pg/pool.hpp"
@@ -29,6 +31,11 @@ struct RunEnvironment {
     std::shared_ptr<const executor::EgressPolicy> egress;
     std::shared_ptr<const executor::TlsClientContext> tls;
 };
+
+// "host:pid": who claims executions (executions.claimed_by).
+const std::string &daemon_name();
+// What a visitor sees of an execution (api_runtime.cpp): id, status, outputs, error.
+std::string runtime_view(const std::string &execution_json);
 
 class Application : public http::Handler {
 public:
@@ -63,6 +70,7 @@ private:
         std::string key_hash;
         std::string idempotency_key;
         bool answered = false;
+        std::vector<std::pair<std::string, std::string>> headers;  // added to whatever answer goes out
     };
     void handle_api(std::shared_ptr<Call> call);
     void run_call(std::shared_ptr<Call> call);
@@ -78,7 +86,12 @@ private:
     void run_trial(std::shared_ptr<Call> call);
     // Runs a claimed execution ({…execution, "workflow"}) here; `waiting` is answered when it
     // ends (or at the wait limit), if given.
-    void launch_run(Json claimed, std::shared_ptr<Call> waiting);
+    // `runtime`: a visitor's run, answered with runtime_view (no node logs).
+    void launch_run(Json claimed, std::shared_ptr<Call> waiting, bool runtime = false);
+    // api_runtime.cpp: /runtime/… for visitors.
+    void handle_runtime(std::shared_ptr<Call> call);
+    CidrList trusted_proxies_;
+    JwtSettings jwt_;
     // Takes queued executions (any daemon's) while this worker has room for more runs.
     void claim_queued();
     void finish_trial(const std::string &execution_id, executor::RunResult &&result);

@@ -42,14 +42,6 @@ std::string events_json(const std::vector<RunEvent> &events, size_t from, size_t
     return out + "]";
 }
 
-const std::string &daemon_name() {
-    static const std::string name = [] {
-        char host[256] = "";
-        gethostname(host, sizeof(host) - 1);
-        return std::string(host) + ":" + std::to_string(getpid());
-    }();
-    return name;
-}
 }  // namespace
 
 struct Application::ActiveRun {
@@ -61,6 +53,7 @@ struct Application::ActiveRun {
     uv_timer_t *heartbeat = nullptr;
     uv_timer_t *wait_limit = nullptr;
     bool cancelled_by_user = false;
+    bool runtime = false;  // a visitor's run: answered with runtime_view
     // Its events (GET …/events), numbered from 1, not yet stored: they go at the next flush,
     // or at the end before execution_finished.
     std::vector<RunEvent> unstored;
@@ -86,6 +79,15 @@ void close_timer(uv_timer_t *&timer) {
     timer = nullptr;
 }
 }  // namespace
+
+const std::string &daemon_name() {
+    static const std::string name = [] {
+        char host[256] = "";
+        gethostname(host, sizeof(host) - 1);
+        return std::string(host) + ":" + std::to_string(getpid());
+    }();
+    return name;
+}
 
 void Application::run_trial(std::shared_ptr<Call> call) {
     bool async = false;
@@ -139,7 +141,7 @@ void Application::claim_queued() {
     });
 }
 
-void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting) {
+void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool runtime) {
     std::string execution_id = json_string_value(json_object_get(claimed.get(), "id"));
     workflow::Problems problems;
     auto workflow = std::make_shared<workflow::Workflow>(
@@ -151,6 +153,8 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting) {
     active->application = this;
     active->execution_id = execution_id;
     active->claimed_json = dump_json(claimed.get());
+    active->runtime = runtime;
+    if (runtime) active->claimed_json = runtime_view(active->claimed_json);
     active_runs_[execution_id] = active;
     note_activity();
     if (waiting) {
@@ -257,13 +261,15 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     statements.push_back(pg::Statement{"select flowgres.execution_get($1::uuid)::text", {execution_id}});
     std::shared_ptr<Call> waiting = std::move(active->waiting);
     claim_queued();  // room for one more queued run
-    pool_.run(std::move(statements), [this, waiting, execution_id](pg::JobResult &&recorded) {
+    bool runtime = active->runtime;
+    pool_.run(std::move(statements), [this, waiting, execution_id, runtime](pg::JobResult &&recorded) {
         if (recorded.outcome != pg::JobResult::Outcome::ok)
             log_line(LogLevel::error, "could not record a finished run",
                      {{"execution_id", execution_id}, {"sqlstate", recorded.sqlstate}, {"error", recorded.message}});
         if (!waiting || waiting->answered) return;
         if (recorded.outcome != pg::JobResult::Outcome::ok) return finish_database_error(waiting, recorded);
-        finish(waiting, success_response(200, recorded.values.back().value_or("null"), waiting->trace));
+        std::string execution = recorded.values.back().value_or("null");
+        finish(waiting, success_response(200, runtime ? runtime_view(execution) : execution, waiting->trace));
     });
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <sstream>
 
+#include "cidr.hpp"
 #include "executor/egress.hpp"
 #include "executor/tls_client.hpp"
 #include "flowgres/crypto.hpp"
@@ -85,6 +86,15 @@ const std::vector<Key> &keys() {
          "how long a running execution's events may wait in memory before they are written for other daemons' streams"},
         {"sse_heartbeat_ms", Type::integer, nullptr, &Config::sse_heartbeat_ms, nullptr, 100, 600000,
          "how often an open event stream gets a comment line (keeps proxies from closing it; finds gone clients)"},
+        {"trusted_proxies", Type::string, &Config::trusted_proxies, nullptr, nullptr, 0, 0,
+         "CIDRs of proxies in front of flowgresd: from them, Forwarded / X-Forwarded-For names the client (default: "
+         "none)"},
+        {"runtime_jwt_secret", Type::string, &Config::runtime_jwt_secret, nullptr, nullptr, 0, 0,
+         "HS256 secret of the JWTs that sign visitors in to public_auth and private apps (default: none accepted)"},
+        {"runtime_jwt_issuer", Type::string, &Config::runtime_jwt_issuer, nullptr, nullptr, 0, 0,
+         "the iss those JWTs must carry (default: any)"},
+        {"runtime_jwt_audience", Type::string, &Config::runtime_jwt_audience, nullptr, nullptr, 0, 0,
+         "the aud those JWTs must carry (default: any)"},
         {"http_ca_file", Type::string, &Config::http_ca_file, nullptr, nullptr, 0, 0,
          "a PEM file of extra CA certificates https steps trust, besides the system's (default: none)"},
     };
@@ -173,6 +183,11 @@ void validate(const Config &config) {
         throw ConfigError(std::string("egress_allow: ") + error.what());
     }
     if (std::string error; !executor::TlsClientContext::create(config.http_ca_file, error)) throw ConfigError(error);
+    try {
+        CidrList::parse(config.trusted_proxies);
+    } catch (const std::invalid_argument &error) {
+        throw ConfigError(std::string("trusted_proxies: ") + error.what());
+    }
     if (config.listen_host.find_first_not_of("0123456789.") != std::string::npos)
         throw ConfigError("listen_host: must be an IPv4 address such as 127.0.0.1");
 }

@@ -40,6 +40,10 @@ struct Config {
     int64_t event_flush_ms = 200;
     int64_t sse_heartbeat_ms = 15000;
     std::string http_ca_file;  // extra CA certificates https steps trust (PEM), besides the system's
+    std::string trusted_proxies;  // CIDRs whose forwarding headers name the client
+    std::string runtime_jwt_secret;
+    std::string runtime_jwt_issuer;
+    std::string runtime_jwt_audience;
 };
 
 struct ConfigError : std::runtime_error {

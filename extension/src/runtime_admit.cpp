@@ -17,6 +17,7 @@
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/ui_schema.hpp"
+#include "flowgres/workflow.hpp"
 #include "functions.hpp"
 #include "rate_limiter.hpp"
 #include "spi.hpp"
@@ -101,6 +102,7 @@ private:
     void event(const std::string &type, const std::string &severity, const std::string &details);
     std::optional<std::string> admit_session(bool app_deprecated, std::string &refusal);
     std::optional<std::string> apply_rate_limits(const std::string &policy_json, bool gray);
+    std::string schema_of_version();
 
     Request request_;
     std::string workspace_id_, workspace_slug_, app_id_, app_slug_, app_json_ = "null", version_id_;
@@ -218,6 +220,31 @@ std::optional<std::string> Admission::apply_rate_limits(const std::string &polic
                 "runtime.rate_limited");
 }
 
+// What the public page needs to draw the form: the UI schema, how its fields map onto the
+// workflow's start inputs, those inputs, and the output schema (the version's config).
+std::string Admission::schema_of_version() {
+    auto version = query(
+        "select workflow::text, ui_schema::text, coalesce(config -> 'output_schema', 'null')::text "
+        "from flowgres.app_versions where id = $1::uuid",
+        {version_id_});
+    const SqlRow &v = version.rows.at(0);
+    Json workflow_document = parse_json(v.text(0), "workflow");
+    Json ui_document = parse_json(v.text(1), "ui_schema");
+    workflow::Problems ignored;
+    std::vector<workflow::Port> start_inputs =
+        workflow::parse_workflow(workflow_document.get(), ignored).start_inputs();
+    ui::Problems ui_problems;
+    ui::UiSchema ui = ui::parse_ui_schema(ui_document.get(), ui_problems);
+    std::string inputs = "[";
+    for (size_t i = 0; i < start_inputs.size(); i++)
+        inputs += (i ? "," : "") + std::string("{\"name\":") + json_quote(start_inputs[i].name) +
+                  ",\"type\":" + json_quote(start_inputs[i].type) +
+                  ",\"required\":" + (start_inputs[i].required ? "true" : "false") + "}";
+    inputs += "]";
+    return "{\"ui_schema\":" + v.text(1) + ",\"input_mapping\":" + ui::map_inputs(ui, start_inputs).to_json() +
+           ",\"start_inputs\":" + inputs + ",\"output_schema\":" + v.text(2) + "}";
+}
+
 std::string Admission::run() {
     // The workspace: by slug, or by an old slug (→ redirect), never a deleted one.
     auto workspace = query(
@@ -319,9 +346,13 @@ std::string Admission::run() {
         limits = "{\"per_ip\":" + dump_json(gray_policy.get()) + "}";
     if (auto limited = apply_rate_limits(limits, gray)) return *limited;
 
-    if (request_.action != "execute") {
-        event("runtime." + request_.action, "info", "{}");
+    if (request_.action == "entry") {
+        event("runtime.entry", "info", "{}");
         return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_));
+    }
+    if (request_.action == "schema") {
+        event("runtime.schema", "info", "{}");
+        return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_) + ",\"schema\":" + schema_of_version());
     }
 
     bool captcha_needed = a.text(9) == "t" || (gray && json_is_true(json_object_get(gray_policy.get(), "require_captcha")));

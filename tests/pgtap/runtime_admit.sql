@@ -1,7 +1,7 @@
 -- Runtime admission: every branch in order, each with its code and status, sessions, rate
 -- limits in shared memory, CAPTCHA, input validation, the running execution, and the events.
 begin;
-select plan(47);
+select plan(49);
 
 select test.new_user('publisher@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -43,8 +43,10 @@ select is(:'entry'::jsonb -> 'session' ->> 'type', 'anon', 'an anonymous session
 select is(:'entry'::jsonb -> 'rate_limit' ->> 'limit', '120', 'the default limit is 120 per IP');
 select is(:'entry'::jsonb -> 'rate_limit' ->> 'remaining', '119', 'counting this request');
 select (:'entry'::jsonb -> 'session' ->> 'id') as session \gset
-select is(pg_temp.admit('schema', 'greeter', jsonb_build_object('session_id', :'session')) -> 'session' ->> 'id', :'session',
-          'the session is reused when sent back');
+select pg_temp.admit('schema', 'greeter', jsonb_build_object('session_id', :'session')) as schema \gset
+select is(:'schema'::jsonb -> 'session' ->> 'id', :'session', 'the session is reused when sent back');
+select is(:'schema'::jsonb -> 'schema' -> 'input_mapping' -> 'mapped', '["name"]'::jsonb, 'the schema comes with its input mapping');
+select is(:'schema'::jsonb -> 'schema' -> 'ui_schema' -> 'blocks' -> 0 ->> 'type', 'form', 'and the UI schema');
 select is((select ip_hash from flowgres.app_sessions where id = :'session'), encode(sha256('203.0.113.7'), 'hex'),
           'sessions keep the address hashed, never in clear');
 update flowgres.workspaces set default_app_id = null where id = :'ws';

@@ -5,18 +5,9 @@
 #include <netinet/in.h>
 
 #include <cstring>
-#include <stdexcept>
 
 namespace flowgres::executor {
 namespace {
-
-bool prefix_matches(const uint8_t *address, const uint8_t *network, int prefix) {
-    int whole = prefix / 8, rest = prefix % 8;
-    if (std::memcmp(address, network, static_cast<size_t>(whole)) != 0) return false;
-    if (rest == 0) return true;
-    uint8_t mask = static_cast<uint8_t>(0xFF << (8 - rest));
-    return (address[whole] & mask) == (network[whole] & mask);
-}
 
 std::string v4_kind(const uint8_t *a) {
     if (a[0] == 127) return "loopback";
@@ -34,32 +25,7 @@ std::string v4_kind(const uint8_t *a) {
 
 EgressPolicy EgressPolicy::parse(std::string_view allow_list) {
     EgressPolicy policy;
-    while (!allow_list.empty()) {
-        size_t comma = allow_list.find(',');
-        std::string entry(allow_list.substr(0, comma));
-        allow_list = comma == std::string_view::npos ? std::string_view() : allow_list.substr(comma + 1);
-        while (!entry.empty() && entry.front() == ' ') entry.erase(entry.begin());
-        while (!entry.empty() && entry.back() == ' ') entry.pop_back();
-        if (entry.empty()) continue;
-        size_t slash = entry.find('/');
-        std::string host = entry.substr(0, slash);
-        Range range{};
-        range.v6 = host.find(':') != std::string::npos;
-        int max_prefix = range.v6 ? 128 : 32;
-        if (inet_pton(range.v6 ? AF_INET6 : AF_INET, host.c_str(), range.bytes.data()) != 1)
-            throw std::invalid_argument("\"" + entry + "\" is not an address or CIDR");
-        range.prefix = max_prefix;
-        if (slash != std::string::npos) {
-            try {
-                range.prefix = std::stoi(entry.substr(slash + 1));
-            } catch (...) {
-                range.prefix = -1;
-            }
-            if (range.prefix < 0 || range.prefix > max_prefix)
-                throw std::invalid_argument("\"" + entry + "\" has a bad prefix length");
-        }
-        policy.allow_.push_back(range);
-    }
+    policy.allow_ = daemon::CidrList::parse(allow_list);
     return policy;
 }
 
@@ -82,18 +48,7 @@ std::string EgressPolicy::special_kind(const sockaddr *address) {
 }
 
 bool EgressPolicy::allowed(const sockaddr *address) const {
-    if (special_kind(address).empty()) return true;
-    for (const Range &range : allow_) {
-        if (address->sa_family == AF_INET && !range.v6 &&
-            prefix_matches(reinterpret_cast<const uint8_t *>(&reinterpret_cast<const sockaddr_in *>(address)->sin_addr),
-                           range.bytes.data(), range.prefix))
-            return true;
-        if (address->sa_family == AF_INET6 && range.v6 &&
-            prefix_matches(reinterpret_cast<const sockaddr_in6 *>(address)->sin6_addr.s6_addr, range.bytes.data(),
-                           range.prefix))
-            return true;
-    }
-    return false;
+    return special_kind(address).empty() || allow_.contains(address);
 }
 
 }  // namespace flowgres::executor

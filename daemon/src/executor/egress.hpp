@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cidr.hpp"
+
 namespace flowgres::executor {
 
 class EgressPolicy {
@@ -23,12 +25,7 @@ public:
     static std::string special_kind(const sockaddr *address);
 
 private:
-    struct Range {
-        bool v6;
-        std::array<uint8_t, 16> bytes;
-        int prefix;
-    };
-    std::vector<Range> allow_;
+    daemon::CidrList allow_;
 };
 
 }  // namespace flowgres::executor

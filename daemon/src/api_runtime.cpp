@@ -1,0 +1,198 @@
+// The public runtime (issue 5 §1): visitors reach published apps at
+//   GET  /runtime/{workspace}[/{app}]          the entry: the app's public description, session
+//   GET  /runtime/{workspace}[/{app}]/schema   the UI schema, input mapping, start inputs
+//   POST /runtime/{workspace}[/{app}]          execute: {"inputs": {…}}; ?async=true → 202
+// without an API key. Each request costs one call into the extension, flowgres.runtime_admit,
+// which decides it (see runtime_admit.cpp); the daemon adds what only it knows: the client's
+// address (the socket peer, or the forwarding chain from trusted proxies), the signed-in
+// visitor (a verified HS256 JWT), and then runs an admitted execution on this loop.
+// Answers carry X-RateLimit-Limit / -Remaining / -Reset (epoch seconds), Retry-After on 429,
+// and X-App-Session-Id, which the visitor sends back to keep its session.
+#include <chrono>
+
+#include "api.hpp"
+#include "cidr.hpp"
+#include "flowgres/fields.hpp"
+#include "flowgres/json.hpp"
+#include "jwt.hpp"
+#include "log.hpp"
+
+namespace flowgres::daemon {
+
+namespace {
+constexpr const char *kAdmitStatements[] = {
+    "select set_config('flowgres.actor', 'operator', true)",
+    // Sessions and events of a refused or read-only request need not wait for the disk; an
+    // execution's outcome commits durably at its end, which covers its admission too.
+    "select set_config('synchronous_commit', 'off', true)",
+    "select flowgres.runtime_admit($1::jsonb)::text",
+};
+
+bool is_slug(std::string_view text) {
+    if (text.empty() || text.size() > 63) return false;
+    for (char c : text)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    return true;
+}
+
+int64_t epoch_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+void Application::handle_runtime(std::shared_ptr<Call> call) {
+    const http::Request &request = call->request;
+    call->route_label = "runtime";
+    // /runtime/{workspace}[/{app}][/schema]
+    std::vector<std::string> segments;
+    std::string_view rest = std::string_view(request.path).substr(std::string_view("/runtime").size());
+    while (!rest.empty()) {
+        if (rest.front() == '/') rest.remove_prefix(1);
+        size_t slash = rest.find('/');
+        if (!rest.empty()) segments.emplace_back(rest.substr(0, slash));
+        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    }
+    std::string suffix;
+    if (segments.size() >= 2 && segments.back() == "schema") {
+        suffix = "/schema";
+        segments.pop_back();
+    }
+    if (segments.empty() || segments.size() > 2)
+        return finish_error(call, ErrorCode::NOT_FOUND,
+                            "no route for " + request.method + " " + request.path.substr(0, 200));
+    for (const auto &segment : segments)
+        if (!is_slug(segment))
+            return finish_error(call, ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
+
+    std::string action = suffix.empty() ? (request.method == "POST" ? "execute" : "entry") : "schema";
+    bool reads = request.method == "GET" || request.method == "HEAD";
+    if (!(reads || (request.method == "POST" && suffix.empty()))) {
+        http::Response response =
+            error_response(ErrorCode::METHOD_NOT_ALLOWED, request.method + " is not allowed here", "null", call->trace);
+        response.with_header("Allow", suffix.empty() ? "GET, HEAD, POST" : "GET, HEAD");
+        return finish(call, std::move(response));
+    }
+    call->route_label = "runtime_" + action;
+
+    Json admission(new_json_object());
+    json_object_set_new(admission.get(), "action", json_string(action.c_str()));
+    json_object_set_new(admission.get(), "workspace", json_string(segments[0].c_str()));
+    json_object_set_new(admission.get(), "app", segments.size() > 1 ? json_string(segments[1].c_str()) : json_null());
+    std::string client = client_address(
+        request.peer_address,
+        {request.header("forwarded").value_or(""), request.header("x-forwarded-for").value_or("")}, trusted_proxies_);
+    json_object_set_new(admission.get(), "ip", json_string(client.c_str()));
+    auto text_header = [&](const char *header, const char *member, size_t max) {
+        auto value = request.header(header);
+        if (value && value->size() <= max && is_valid_utf8(*value))
+            json_object_set_new(admission.get(), member, json_stringn(value->data(), value->size()));
+    };
+    text_header("user-agent", "user_agent", 1024);
+    text_header("origin", "origin", 512);
+    text_header("x-app-session-id", "session_id", 64);
+    if (auto authorization = request.header("authorization")) {
+        std::string_view token = *authorization;
+        if (token.size() > 7 && (token.substr(0, 7) == "Bearer " || token.substr(0, 7) == "bearer "))
+            token.remove_prefix(7);
+        JwtCheck check = verify_jwt(token, jwt_, epoch_seconds());
+        if (!check.ok) return finish_error(call, ErrorCode::AUTH_REQUIRED, "sign-in failed: " + check.error);
+        json_object_set_new(admission.get(), "user", json_string(check.subject.c_str()));
+    }
+    bool async = false;
+    if (action == "execute") {
+        if (auto query = http::parse_query(request.query))
+            for (const auto &[name, value] : *query)
+                if (name == "async") async = value == "true";
+        Json body;
+        try {
+            body = parse_json(request.body.empty() ? "{}" : request.body, "body");
+        } catch (const Error &error) {
+            return finish_error(call, error.code(), error.message(), error.details_json());
+        }
+        if (!json_is_object(body.get()))
+            return finish_error(call, ErrorCode::VALIDATION_FAILED, "the body must be a JSON object",
+                                R"({"problems":[{"field":"body","message":"must be a JSON object"}]})");
+        json_t *inputs = json_object_get(body.get(), "inputs");
+        if (inputs && !json_is_object(inputs))
+            return finish_error(call, ErrorCode::VALIDATION_FAILED, "inputs must be a JSON object",
+                                R"({"problems":[{"field":"inputs","message":"must be a JSON object"}]})");
+        if (inputs) json_object_set(admission.get(), "inputs", inputs);
+        json_object_set_new(admission.get(), "claimed_by", json_string(daemon_name().c_str()));
+    }
+
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kAdmitStatements[0], {}});
+    statements.push_back(pg::Statement{kAdmitStatements[1], {}});
+    statements.push_back(pg::Statement{kAdmitStatements[2], {dump_json(admission.get())}});
+    pool_.run(std::move(statements), [this, call, action, suffix, async](pg::JobResult &&result) {
+        if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
+        Json decision = parse_json(result.values.back().value_or("{}"), "admission");
+        const json_t *rate = json_object_get(decision.get(), "rate_limit");
+        if (json_is_object(rate)) {
+            call->headers.emplace_back("X-RateLimit-Limit",
+                                       std::to_string(json_integer_value(json_object_get(rate, "limit"))));
+            call->headers.emplace_back("X-RateLimit-Remaining",
+                                       std::to_string(json_integer_value(json_object_get(rate, "remaining"))));
+            call->headers.emplace_back("X-RateLimit-Reset",
+                                       std::to_string(json_integer_value(json_object_get(rate, "reset_at"))));
+        }
+        const json_t *session = json_object_get(decision.get(), "session");
+        if (const char *session_id = json_string_value(json_object_get(session, "id")))
+            call->headers.emplace_back("X-App-Session-Id", session_id);
+        std::string verdict = json_string_value(json_object_get(decision.get(), "decision"));
+        int status = static_cast<int>(json_integer_value(json_object_get(decision.get(), "status")));
+
+        if (verdict == "redirect") {
+            const json_t *location = json_object_get(decision.get(), "location");
+            std::string target = "/runtime/" + std::string(json_string_value(json_object_get(location, "workspace")));
+            if (const char *app = json_string_value(json_object_get(location, "app"))) target += "/" + std::string(app);
+            target += suffix;
+            if (!call->request.query.empty()) target += "?" + call->request.query;
+            http::Response response = error_response(ErrorCode::NOT_FOUND, "moved to " + target, "null", call->trace);
+            response.status = 301;
+            response.with_header("Location", target);
+            return finish(call, std::move(response));
+        }
+        if (verdict != "allow") {
+            const json_t *error = json_object_get(decision.get(), "error");
+            const char *name = json_string_value(json_object_get(error, "error_code"));
+            ErrorCode code = error_code_from_name(name ? name : "").value_or(ErrorCode::INTERNAL_ERROR);
+            if (code == ErrorCode::RATE_LIMITED && json_is_object(rate))
+                call->headers.emplace_back("Retry-After",
+                                           std::to_string(json_integer_value(json_object_get(rate, "retry_after"))));
+            http::Response response = error_response(code, json_string_value(json_object_get(error, "message")),
+                                                     dump_json(json_object_get(error, "details")), call->trace);
+            response.status = status;
+            return finish(call, std::move(response));
+        }
+        if (action != "execute") {
+            Json data(new_json_object());
+            for (const char *member : {"app", "session", "version_id"})
+                if (json_t *value = json_object_get(decision.get(), member)) json_object_set(data.get(), member, value);
+            if (action == "schema") json_object_update(data.get(), json_object_get(decision.get(), "schema"));
+            return finish(call, success_response(200, dump_json(data.get()), call->trace));
+        }
+        Json execution(json_incref(json_object_get(decision.get(), "execution")));
+        if (async) {
+            Json accepted(
+                json_pack("{s:O, s:s}", "execution_id", json_object_get(execution.get(), "id"), "status", "running"));
+            finish(call, success_response(202, dump_json(accepted.get()), call->trace));
+            return launch_run(std::move(execution), nullptr, true);
+        }
+        launch_run(std::move(execution), call, true);
+    });
+}
+
+// What a visitor sees of a finished (or still running) execution: no node logs, no inputs.
+std::string runtime_view(const std::string &execution_json) {
+    Json execution = parse_json(execution_json, "execution");
+    Json view(json_pack(
+        "{s:O, s:O, s:O, s:O}", "execution_id", json_object_get(execution.get(), "id"), "status",
+        json_object_get(execution.get(), "status"), "outputs",
+        json_object_get(execution.get(), "outputs") ? json_object_get(execution.get(), "outputs") : json_null(),
+        "error", json_object_get(execution.get(), "error") ? json_object_get(execution.get(), "error") : json_null()));
+    return dump_json(view.get());
+}
+
+}  // namespace flowgres::daemon

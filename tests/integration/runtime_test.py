@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""The public runtime through the real daemon: entry, schema and execute of a published app;
+the 121st request in a window refused with 429 and Retry-After; limits shared by two daemons;
+private and public_auth apps with real HS256 JWTs; forwarding headers believed only from
+trusted proxies; old slugs redirected; bad input refused with its code."""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import time
+
+from harness import ApiTestCase, Daemon, main, psql
+
+SECRET = "runtime-test-secret"
+GREETER = {"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name", "required": True}]}},
+                     {"id": "greet", "type": "transform", "config": {"template": {"greeting": "hello {{name}}"}}},
+                     {"id": "out", "type": "output", "config": {"value": "{{greet.greeting}}"}}],
+           "edges": [{"source": "start", "target": "greet"}, {"source": "greet", "target": "out"}]}
+UI = {"schema_version": "1.0.0", "blocks": [{"type": "form", "children": [
+    {"type": "input", "id": "name", "input_key": "name", "label": "Name", "validation": {"required": True, "max": 100}}]}]}
+
+
+def jwt(claims, secret=SECRET):
+    def encode(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    signing_input = encode(b'{"alg":"HS256","typ":"JWT"}') + "." + encode(json.dumps(claims).encode())
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + encode(signature)
+
+
+def claims(sub, **extra):
+    return {"sub": sub, "iss": "https://id.test", "aud": "flowgres", "exp": int(time.time()) + 600, **extra}
+
+
+class Runtime(ApiTestCase):
+    daemon_settings = {"runtime_jwt_secret": SECRET, "runtime_jwt_issuer": "https://id.test",
+                       "runtime_jwt_audience": "flowgres", "execution_heartbeat_interval_ms": 200}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        helper = cls()
+        cls.owner, cls.workspace, cls.key = helper.new_user("runtime")
+        cls.ws_slug = psql(cls.database, f"select slug from flowgres.workspaces where id = '{cls.workspace['id']}'")
+
+    def published(self, slug, policy=None):
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{self.workspace['id']}'")
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": slug, "slug": slug}, self.key, status=201)
+        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
+                          {"version": "1.0.0", "workflow": GREETER, "ui_schema": UI}, self.key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
+                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous", **(policy or {})}}, self.key)
+        return app
+
+    def visit(self, method, path, body=None, headers=None, daemon=None):
+        return (daemon or self.daemon).request(method, path, body=body, headers=headers)
+
+    def test_entry_schema_and_execute(self):
+        self.published("greeter")
+        base = f"/runtime/{self.ws_slug}/greeter"
+        code, headers, entry = self.visit("GET", base)
+        self.assertEqual(code, 200, entry)
+        self.assertEqual(entry["data"]["app"]["name"], "greeter")
+        self.assertEqual(entry["data"]["app"]["access_mode"], "public_anonymous")
+        session = headers["x-app-session-id"]
+        self.assertEqual(entry["data"]["session"]["id"], session)
+        self.assertEqual(headers["x-ratelimit-limit"], "120")
+        self.assertEqual(headers["x-ratelimit-remaining"], "119")
+        self.assertGreater(int(headers["x-ratelimit-reset"]), time.time())
+        code, headers, schema = self.visit("GET", base + "/schema", headers={"X-App-Session-Id": session})
+        self.assertEqual(code, 200, schema)
+        self.assertEqual(headers["x-app-session-id"], session, "the session is kept")
+        self.assertEqual(schema["data"]["input_mapping"]["mapped"], ["name"])
+        self.assertEqual(schema["data"]["ui_schema"]["blocks"][0]["children"][0]["label"], "Name")
+        code, _, run = self.visit("POST", base, {"inputs": {"name": "<img src=x onerror=alert(1)>"}},
+                                  headers={"X-App-Session-Id": session})
+        self.assertEqual(code, 200, run)
+        self.assertEqual(run["data"]["status"], "completed")
+        self.assertEqual(run["data"]["outputs"], {"out": "hello <img src=x onerror=alert(1)>"}, "text stays text")
+        self.assertNotIn("node_logs", run["data"], "visitors never see node logs")
+        stored = psql(self.database, f"select trigger || ' ' || session_id from flowgres.executions where id = '{run['data']['execution_id']}'")
+        self.assertEqual(stored, f"runtime {session}")
+        code, _, queued = self.visit("POST", base + "?async=true", {"inputs": {"name": "Bo"}})
+        self.assertEqual(code, 202, queued)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            status = psql(self.database, f"select status from flowgres.executions where id = '{queued['data']['execution_id']}'")
+            if status == "completed":
+                break
+            time.sleep(0.05)
+        self.assertEqual(status, "completed")
+        events = psql(self.database, "select string_agg(distinct event_type, ',' order by event_type) from flowgres.runtime_events "
+                                     f"where session_id = '{session}'")
+        self.assertEqual(events, "runtime.entry,runtime.execute,runtime.schema")
+
+    def test_the_121st_request_in_a_window_is_refused(self):
+        self.published("busy")
+        path = f"/runtime/{self.ws_slug}/busy"
+        if time.time() % 60 > 50:  # the window is aligned to the minute: start a fresh one
+            time.sleep(61 - time.time() % 60)
+        connection = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=10)
+        statuses = []
+        for _ in range(121):
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = json.loads(response.read())
+            statuses.append(response.status)
+        self.assertEqual(statuses[:120], [200] * 120)
+        self.assertEqual(statuses[120], 429)
+        self.assertEqual(body["error_code"], "RATE_LIMITED")
+        self.assertEqual(response.getheader("X-RateLimit-Remaining"), "0")
+        self.assertTrue(1 <= int(response.getheader("Retry-After")) <= 60)
+        self.assertEqual(body["data"]["details"]["dimension"], "per_ip")
+        connection.close()
+        limited = psql(self.database, "select count(*) from flowgres.runtime_events where event_type = 'runtime.rate_limited' "
+                                      f"and app_id = (select id from flowgres.apps where slug = 'busy')")
+        self.assertEqual(limited, "1")
+
+    def test_two_daemons_share_the_limits(self):
+        other = Daemon(self.database, admin_key=self.admin).start()
+        try:
+            self.published("shared", {"rate_limit": {"per_ip": {"max_requests": 10, "window_seconds": 3600}}})
+            path = f"/runtime/{self.ws_slug}/shared"
+            codes = [self.visit("GET", path, daemon=(self.daemon if i % 2 else other))[0] for i in range(11)]
+            self.assertEqual(codes, [200] * 10 + [429])
+        finally:
+            other.stop()
+
+    def test_private_and_public_auth_apps(self):
+        app = self.published("members")
+        self.ok("PATCH", f"/api/v1/apps/{app['id']}/access-policy", {"access_mode": "private"}, self.key)
+        path = f"/runtime/{self.ws_slug}/members"
+        code, headers, body = self.visit("GET", path)
+        self.assertEqual((code, body["error_code"]), (401, "AUTH_REQUIRED"))
+        code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims("stranger"))})
+        self.assertEqual((code, body["error_code"]), (403, "ACCESS_DENIED"))
+        code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims(self.owner["id"]))})
+        self.assertEqual(code, 200, body)
+
+        self.ok("PATCH", f"/api/v1/apps/{app['id']}/access-policy", {"access_mode": "public_auth"}, self.key)
+        code, _, body = self.visit("GET", path)
+        self.assertEqual((code, body["error_code"]), (401, "AUTH_REQUIRED"))
+        for token in (jwt(claims("visitor"), secret="forged"), jwt(claims("visitor", exp=int(time.time()) - 3600)),
+                      jwt(claims("visitor", aud="someone-else")), "not.a.jwt"):
+            code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + token})
+            self.assertEqual((code, body["error_code"]), (401, "AUTH_REQUIRED"), token)
+        code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims("visitor"))})
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["data"]["session"]["type"], "auth")
+
+    def test_forwarding_headers_only_from_trusted_proxies(self):
+        self.published("guarded", {"blocked_ips": ["198.51.100.9"]})
+        path = f"/runtime/{self.ws_slug}/guarded"
+        spoof = {"X-Forwarded-For": "198.51.100.9", "Forwarded": "for=198.51.100.9"}
+        self.assertEqual(self.visit("GET", path, headers=spoof)[0], 200, "an untrusted peer's headers are ignored")
+        behind_proxy = Daemon(self.database, admin_key=self.admin, trusted_proxies="127.0.0.1/32").start()
+        try:
+            code, _, body = self.visit("GET", path, headers={"X-Forwarded-For": "198.51.100.9"}, daemon=behind_proxy)
+            self.assertEqual((code, body["error_code"]), (403, "IP_BLOCKED"))
+            code, _, body = self.visit("GET", path, headers={"X-Forwarded-For": "198.51.100.9, 127.0.0.1"}, daemon=behind_proxy)
+            self.assertEqual(code, 403, "trusted hops are skipped from the right")
+            code, _, _ = self.visit("GET", path, headers={"X-Forwarded-For": "198.51.100.9, 203.0.113.1"}, daemon=behind_proxy)
+            self.assertEqual(code, 200, "what the client wrote left of the proxy's entry is not believed")
+        finally:
+            behind_proxy.stop()
+
+    def test_old_slugs_redirect_and_bad_input(self):
+        app = self.published("renamed")
+        self.ok("PATCH", f"/api/v1/apps/{app['id']}", {"slug": "new-name"}, self.key)
+        code, headers, _ = self.visit("GET", f"/runtime/{self.ws_slug}/renamed/schema?x=1")
+        self.assertEqual(code, 301)
+        self.assertEqual(headers["location"], f"/runtime/{self.ws_slug}/new-name/schema?x=1")
+        base = f"/runtime/{self.ws_slug}/new-name"
+        code, _, body = self.visit("POST", base, {"inputs": {}})
+        self.assertEqual((code, body["error_code"]), (422, "VALIDATION_FAILED"))
+        self.assertEqual(body["data"]["details"]["problems"][0]["field"], "inputs.name")
+        code, _, body = self.visit("POST", base, {"inputs": "Robert'); drop table flowgres.apps;--"})
+        self.assertEqual((code, body["error_code"]), (422, "VALIDATION_FAILED"))
+        code, _, body = self.daemon.request("POST", base, raw_body=b"{not json", headers={"Content-Type": "application/json"})
+        self.assertEqual(code, 400)
+        for path in ("/runtime/", "/runtime/../etc/passwd", "/runtime/UPPER/x", "/runtime/a/b/c/d", "/runtime/%3Cscript%3E"):
+            code, _, body = self.visit("GET", path)
+            self.assertIn(code, (404,), path)
+        code, headers, _ = self.visit("DELETE", base)
+        self.assertEqual(code, 405)
+        self.assertEqual(headers["allow"], "GET, HEAD, POST")
+        code, _, body = self.visit("GET", f"/runtime/{self.ws_slug}/no-such-app")
+        self.assertEqual((code, body["error_code"]), (404, "RUNTIME_APP_NOT_FOUND"))
+        self.assertEqual(psql(self.database, "select count(*) > 0 from flowgres.apps"), "t")
+        self.assertEqual(self.visit("GET", "/health")[0], 200)
+
+
+if __name__ == "__main__":
+    main()
