@@ -90,6 +90,9 @@ private:
     void launch_run(Json claimed, std::shared_ptr<Call> waiting, bool runtime = false);
     // api_runtime.cpp: /runtime/… for visitors.
     void handle_runtime(std::shared_ptr<Call> call);
+    void admit(std::shared_ptr<Call> call, Json admission, const std::string &action, const std::string &suffix,
+               bool async);
+    void verify_captcha(const std::string &token, const std::string &client, std::function<void(bool)> done);
     CidrList trusted_proxies_;
     JwtSettings jwt_;
     // Takes queued executions (any daemon's) while this worker has room for more runs.

@@ -8,10 +8,12 @@
 // visitor (a verified HS256 JWT), and then runs an admitted execution on this loop.
 // Answers carry X-RateLimit-Limit / -Remaining / -Reset (epoch seconds), Retry-After on 429,
 // and X-App-Session-Id, which the visitor sends back to keep its session.
+#include <cctype>
 #include <chrono>
 
 #include "api.hpp"
 #include "cidr.hpp"
+#include "executor/http_client.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
 #include "jwt.hpp"
@@ -119,8 +121,24 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
                                 R"({"problems":[{"field":"inputs","message":"must be a JSON object"}]})");
         if (inputs) json_object_set(admission.get(), "inputs", inputs);
         json_object_set_new(admission.get(), "claimed_by", json_string(daemon_name().c_str()));
+        // A CAPTCHA token (header, or captcha_token in the body) is checked with the provider
+        // first; admission then knows whether it passed.
+        std::string token(request.header("x-app-captcha-token").value_or(""));
+        if (const char *in_body = json_string_value(json_object_get(body.get(), "captcha_token")))
+            if (token.empty()) token = in_body;
+        if (!token.empty()) {
+            auto shared_admission = std::make_shared<Json>(std::move(admission));
+            return verify_captcha(token, client, [this, call, shared_admission, action, suffix, async](bool passed) {
+                json_object_set_new(shared_admission->get(), "captcha", json_string(passed ? "passed" : "failed"));
+                admit(call, std::move(*shared_admission), action, suffix, async);
+            });
+        }
     }
+    admit(call, std::move(admission), action, suffix, async);
+}
 
+void Application::admit(std::shared_ptr<Call> call, Json admission, const std::string &action,
+                        const std::string &suffix, bool async) {
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kAdmitStatements[0], {}});
     statements.push_back(pg::Statement{kAdmitStatements[1], {}});
@@ -182,6 +200,49 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
         }
         launch_run(std::move(execution), call, true);
     });
+}
+
+// Cloudflare Turnstile's siteverify (also hCaptcha's and reCAPTCHA's shape): POST
+// application/x-www-form-urlencoded secret, response, remoteip → {"success": bool, …}. It goes
+// through the egress policy like any http step. Unreachable or unconfigured fails closed.
+void Application::verify_captcha(const std::string &token, const std::string &client, std::function<void(bool)> done) {
+    if (config_.captcha_secret.empty() || token.size() > 2048) return done(false);
+    auto encode = [](std::string_view text) {
+        static const char hex[] = "0123456789ABCDEF";
+        std::string out;
+        for (unsigned char c : text) {
+            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+                out += static_cast<char>(c);
+            else
+                out += std::string("%") + hex[c >> 4] + hex[c & 15];
+        }
+        return out;
+    };
+    executor::HttpFetch fetch;
+    fetch.method = "POST";
+    fetch.url = config_.captcha_verify_url;
+    fetch.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    fetch.body =
+        "secret=" + encode(config_.captcha_secret) + "&response=" + encode(token) + "&remoteip=" + encode(client);
+    fetch.max_response_bytes = 64 * 1024;
+    fetch.tls = environment_.tls;
+    auto holder = std::make_shared<std::unique_ptr<executor::HttpClientCall>>();
+    *holder = executor::http_fetch(loop_, std::move(fetch), *environment_.egress,
+                                   [holder, done](executor::HttpFetchResult result) mutable {
+                                       bool passed = false;
+                                       if (result.ok && result.status == 200) {
+                                           try {
+                                               Json answer = parse_json(result.body, "siteverify");
+                                               passed = json_is_true(json_object_get(answer.get(), "success"));
+                                           } catch (const Error &) {
+                                           }
+                                       } else {
+                                           log_line(LogLevel::warn, "CAPTCHA verification failed",
+                                                    {{"error_code", result.error_code}, {"error", result.message}});
+                                       }
+                                       auto keep = std::move(*holder);  // the call ends with this callback
+                                       done(passed);
+                                   });
 }
 
 // What a visitor sees of a finished (or still running) execution: no node logs, no inputs.

@@ -95,6 +95,10 @@ const std::vector<Key> &keys() {
          "the iss those JWTs must carry (default: any)"},
         {"runtime_jwt_audience", Type::string, &Config::runtime_jwt_audience, nullptr, nullptr, 0, 0,
          "the aud those JWTs must carry (default: any)"},
+        {"captcha_secret", Type::string, &Config::captcha_secret, nullptr, nullptr, 0, 0,
+         "the CAPTCHA provider's secret key (default: none, every token fails)"},
+        {"captcha_verify_url", Type::string, &Config::captcha_verify_url, nullptr, nullptr, 0, 0,
+         "the provider's siteverify endpoint (Cloudflare Turnstile's by default)"},
         {"http_ca_file", Type::string, &Config::http_ca_file, nullptr, nullptr, 0, 0,
          "a PEM file of extra CA certificates https steps trust, besides the system's (default: none)"},
     };

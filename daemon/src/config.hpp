@@ -44,6 +44,8 @@ struct Config {
     std::string runtime_jwt_secret;
     std::string runtime_jwt_issuer;
     std::string runtime_jwt_audience;
+    std::string captcha_secret;
+    std::string captcha_verify_url = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 };
 
 struct ConfigError : std::runtime_error {

@@ -9,7 +9,10 @@ import hashlib
 import hmac
 import http.client
 import json
+import threading
 import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import ApiTestCase, Daemon, main, psql
 
@@ -34,7 +37,9 @@ def claims(sub, **extra):
     return {"sub": sub, "iss": "https://id.test", "aud": "flowgres", "exp": int(time.time()) + 600, **extra}
 
 
-class Runtime(ApiTestCase):
+class RuntimeCase(ApiTestCase):
+    """A daemon taking JWTs of the test issuer, a user, and published apps on demand."""
+
     daemon_settings = {"runtime_jwt_secret": SECRET, "runtime_jwt_issuer": "https://id.test",
                        "runtime_jwt_audience": "flowgres", "execution_heartbeat_interval_ms": 200}
 
@@ -56,6 +61,9 @@ class Runtime(ApiTestCase):
 
     def visit(self, method, path, body=None, headers=None, daemon=None):
         return (daemon or self.daemon).request(method, path, body=body, headers=headers)
+
+
+class Runtime(RuntimeCase):
 
     def test_entry_schema_and_execute(self):
         self.published("greeter")
@@ -190,6 +198,73 @@ class Runtime(ApiTestCase):
         self.assertEqual((code, body["error_code"]), (404, "RUNTIME_APP_NOT_FOUND"))
         self.assertEqual(psql(self.database, "select count(*) > 0 from flowgres.apps"), "t")
         self.assertEqual(self.visit("GET", "/health")[0], 200)
+
+
+SITEVERIFY = {"calls": []}
+
+
+class Siteverify(BaseHTTPRequestHandler):
+    """Cloudflare Turnstile's siteverify, as its wire protocol goes: a form in, JSON out."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        SITEVERIFY["calls"].append(form)
+        ok = form.get("secret") == ["turnstile-secret"] and form.get("response") == ["good-token"]
+        body = json.dumps({"success": ok, "error-codes": [] if ok else ["invalid-input-response"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class RuntimeCaptcha(RuntimeCase):
+    """Apps that ask for a CAPTCHA, verified against a local siteverify server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.siteverify = ThreadingHTTPServer(("127.0.0.1", 0), Siteverify)
+        threading.Thread(target=cls.siteverify.serve_forever, daemon=True).start()
+        cls.daemon_settings = {**RuntimeCase.daemon_settings, "captcha_secret": "turnstile-secret", "egress_allow": "127.0.0.0/8",
+                               "captcha_verify_url": f"http://127.0.0.1:{cls.siteverify.server_address[1]}/siteverify"}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.siteverify.shutdown()
+        super().tearDownClass()
+
+    def test_captcha_required_invalid_and_passed(self):
+        self.published("guarded-form", {"require_captcha": True})
+        base = f"/runtime/{self.ws_slug}/guarded-form"
+        self.assertEqual(self.visit("GET", base)[0], 200, "reading the entry needs no CAPTCHA")
+        code, _, body = self.visit("POST", base, {"inputs": {"name": "Ada"}})
+        self.assertEqual((code, body["error_code"]), (403, "CAPTCHA_REQUIRED"))
+        code, _, body = self.visit("POST", base, {"inputs": {"name": "Ada"}}, headers={"X-App-Captcha-Token": "bad-token"})
+        self.assertEqual((code, body["error_code"]), (403, "CAPTCHA_INVALID"))
+        code, _, body = self.visit("POST", base, {"inputs": {"name": "Ada"}}, headers={"X-App-Captcha-Token": "good-token"})
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["data"]["outputs"], {"out": "hello Ada"})
+        code, _, body = self.visit("POST", base, {"inputs": {"name": "Bo"}, "captcha_token": "good-token"})
+        self.assertEqual(code, 200, body)
+        self.assertEqual(SITEVERIFY["calls"][-1]["remoteip"], ["127.0.0.1"])
+        required = psql(self.database, "select count(*) from flowgres.runtime_events where event_type = 'runtime.captcha_required' "
+                                       "and app_id = (select id from flowgres.apps where slug = 'guarded-form')")
+        self.assertEqual(required, "2")
+
+    def test_an_unreachable_provider_fails_closed(self):
+        self.published("closed-form", {"require_captcha": True})
+        other = Daemon(self.database, admin_key=self.admin, captcha_secret="turnstile-secret", egress_allow="127.0.0.0/8",
+                       captcha_verify_url="http://127.0.0.1:1/siteverify").start()
+        try:
+            code, _, body = self.visit("POST", f"/runtime/{self.ws_slug}/closed-form", {"inputs": {"name": "Ada"}},
+                                       headers={"X-App-Captcha-Token": "good-token"}, daemon=other)
+            self.assertEqual((code, body["error_code"]), (403, "CAPTCHA_INVALID"))
+        finally:
+            other.stop()
 
 
 if __name__ == "__main__":
