@@ -12,7 +12,6 @@ namespace flowgres::daemon {
 
 namespace {
 
-constexpr const char *kActorIsOperator = "select set_config('flowgres.actor', 'operator', true)";
 constexpr const char *kAuthenticate = "select flowgres.api_key_authenticate($1, $2)";
 
 // The route's call wrapped so the stored response commits with it (seed §105).
@@ -160,7 +159,7 @@ void Application::handle(http::Request &&request, http::Responder responder) {
 }
 
 pg::Statement Application::actor_statement(const Call &call) const {
-    if (call.operator_key) return pg::Statement{kActorIsOperator, {}};
+    if (call.operator_key) return pg::Statement{kActAsOperator, {}};
     return pg::Statement{kAuthenticate, {call.key_hash, std::string(required_scope(*call.route))}};
 }
 

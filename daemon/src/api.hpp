@@ -32,6 +32,14 @@ struct RunEnvironment {
     std::shared_ptr<const executor::TlsClientContext> tls;
 };
 
+// The daemon's own writes act as the operator (a run must be recorded even if the caller's
+// key is revoked meanwhile).
+inline constexpr const char *kActAsOperator = "select set_config('flowgres.actor', 'operator', true)";
+// Writes a later durable commit covers (a run's start, heartbeats, event batches, admissions)
+// skip the wait for the disk: a run costs one durable commit, its outcome's, which makes
+// everything before it durable too (the WAL is flushed in order).
+inline constexpr const char *kNoDiskWait = "select set_config('synchronous_commit', 'off', true)";
+
 // "host:pid": who claims executions (executions.claimed_by).
 const std::string &daemon_name();
 // What a visitor sees of an execution (api_runtime.cpp): id, status, outputs, error.

@@ -23,7 +23,6 @@
 namespace flowgres::daemon {
 
 namespace {
-constexpr const char *kOperator = "select set_config('flowgres.actor', 'operator', true)";
 constexpr const char *kReadEvents = "select flowgres.execution_events($1::uuid, $2::integer)::text";
 constexpr long long kMaxEventId = 2147483647;
 
@@ -177,7 +176,7 @@ void Application::fetch_events(const std::string &execution_id) {
     subscription->fetching = true;
     subscription->fetch_again = false;
     std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kOperator, {}});
+    statements.push_back(pg::Statement{kActAsOperator, {}});
     statements.push_back(pg::Statement{kReadEvents, {execution_id, std::to_string(after)}});
     pool_.run(std::move(statements), [this, subscription](pg::JobResult &&result) {
         subscription->fetching = false;

@@ -16,12 +16,6 @@
 namespace flowgres::daemon {
 
 namespace {
-constexpr const char *kOperator = "select set_config('flowgres.actor', 'operator', true)";
-// Writes a later durable commit covers (a run's start, heartbeats, event batches) skip the
-// wait for the disk: a run costs one durable commit, its outcome's, which makes everything
-// before it durable too (the WAL is flushed in order).
-constexpr const char *kNoFlush = "select set_config('synchronous_commit', 'off', true)";
-
 // One event of a run, numbered as it is stored (execution_events).
 struct RunEvent {
     long long id;
@@ -104,7 +98,7 @@ void Application::run_trial(std::shared_ptr<Call> call) {
     } else {
         // Run here, where the caller waits: created and started in one statement, committed
         // without waiting for the disk; the outcome's durable commit makes both durable.
-        statements.push_back(pg::Statement{kNoFlush, {}});
+        statements.push_back(pg::Statement{kNoDiskWait, {}});
         SqlArguments arguments = call->arguments;
         arguments.push_back(daemon_name());
         statements.push_back(
@@ -131,7 +125,7 @@ void Application::claim_queued() {
     claiming_ = true;
     claim_again_ = false;
     std::vector<pg::Statement> claim;
-    claim.push_back(pg::Statement{kOperator, {}});
+    claim.push_back(pg::Statement{kActAsOperator, {}});
     claim.push_back(pg::Statement{"select flowgres.execution_claim($1)::text", {daemon_name()}});
     pool_.run(std::move(claim), [this](pg::JobResult &&claimed) {
         claiming_ = false;
@@ -179,8 +173,8 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
             Application *application = self->application;
             std::string id = self->execution_id;
             std::vector<pg::Statement> beat;
-            beat.push_back(pg::Statement{kOperator, {}});
-            beat.push_back(pg::Statement{kNoFlush, {}});
+            beat.push_back(pg::Statement{kActAsOperator, {}});
+            beat.push_back(pg::Statement{kNoDiskWait, {}});
             beat.push_back(pg::Statement{"select flowgres.execution_heartbeat($1::uuid)::text", {id}});
             application->pool_.run(std::move(beat), [application, id](pg::JobResult &&result) {
                 auto found = application->active_runs_.find(id);
@@ -235,7 +229,7 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     for (const auto &log : result.logs) logs += (logs.size() > 1 ? "," : "") + log.to_json();
     logs += "]";
     std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kOperator, {}});
+    statements.push_back(pg::Statement{kActAsOperator, {}});
     // Events not yet confirmed stored go first (a batch still in flight is sent again; the
     // table skips what it has), so execution_finished, written by execution_finish, follows
     // them all.
@@ -281,8 +275,8 @@ void Application::flush_run_events(const std::string &execution_id) {
     active.storing = true;
     size_t count = std::min(active.unstored.size(), kEventsPerAppend);
     std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kOperator, {}});
-    statements.push_back(pg::Statement{kNoFlush, {}});
+    statements.push_back(pg::Statement{kActAsOperator, {}});
+    statements.push_back(pg::Statement{kNoDiskWait, {}});
     statements.push_back(pg::Statement{"select flowgres.execution_events_append($1::uuid, $2::jsonb)::text",
                                        {execution_id, events_json(active.unstored, 0, count)}});
     pool_.run(std::move(statements), [this, execution_id, count](pg::JobResult &&result) {

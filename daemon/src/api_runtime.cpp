@@ -22,13 +22,7 @@
 namespace flowgres::daemon {
 
 namespace {
-constexpr const char *kAdmitStatements[] = {
-    "select set_config('flowgres.actor', 'operator', true)",
-    // Sessions and events of a refused or read-only request need not wait for the disk; an
-    // execution's outcome commits durably at its end, which covers its admission too.
-    "select set_config('synchronous_commit', 'off', true)",
-    "select flowgres.runtime_admit($1::jsonb)::text",
-};
+constexpr const char *kAdmit = "select flowgres.runtime_admit($1::jsonb)::text";
 
 bool is_slug(std::string_view text) {
     if (text.empty() || text.size() > 63) return false;
@@ -140,9 +134,11 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
 void Application::admit(std::shared_ptr<Call> call, Json admission, const std::string &action,
                         const std::string &suffix, bool async) {
     std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kAdmitStatements[0], {}});
-    statements.push_back(pg::Statement{kAdmitStatements[1], {}});
-    statements.push_back(pg::Statement{kAdmitStatements[2], {dump_json(admission.get())}});
+    statements.push_back(pg::Statement{kActAsOperator, {}});
+    // Sessions and events of a refused or read-only request need not wait for the disk; an
+    // execution's outcome commits durably at its end, which covers its admission too.
+    statements.push_back(pg::Statement{kNoDiskWait, {}});
+    statements.push_back(pg::Statement{kAdmit, {dump_json(admission.get())}});
     pool_.run(std::move(statements), [this, call, action, suffix, async](pg::JobResult &&result) {
         if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
         Json decision = parse_json(result.values.back().value_or("{}"), "admission");
