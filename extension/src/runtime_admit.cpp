@@ -138,9 +138,12 @@ std::string Admission::deny(ErrorCode code, const std::string &message, const st
 std::optional<std::string> Admission::admit_session(bool app_deprecated, std::string &refusal) {
     if (request_.session_id) {
         auto found = query(R"sql(
-            select app_id, blocked_at is not null, coalesce(blocked_reason, ''), expires_at > now()
+            select app_id, blocked_at is not null, coalesce(blocked_reason, ''), expires_at > now(),
+                   jsonb_build_object('id', id, 'type', session_type, 'expires_at',
+                       case when last_seen_at < now() - interval '1 minute' then now() + $2::interval
+                            else expires_at end)::text
             from flowgres.app_sessions where id = $1::uuid)sql",
-                           {*request_.session_id});
+                           {*request_.session_id, kSessionTtl});
         if (!found.rows.empty()) {
             const SqlRow &row = found.rows[0];
             if (row.text(0) != app_id_) {
@@ -160,6 +163,7 @@ std::optional<std::string> Admission::admit_session(bool app_deprecated, std::st
                     update flowgres.app_sessions set last_seen_at = now(), expires_at = now() + $2::interval
                     where id = $1::uuid and last_seen_at < now() - interval '1 minute')sql",
                       {session_id_, kSessionTtl});
+                session_json_ = row.text(4);  // the expiry as renewed
                 return session_id_;
             }
             session_id_.clear();  // expired: a new one below
@@ -169,12 +173,14 @@ std::optional<std::string> Admission::admit_session(bool app_deprecated, std::st
         refusal = deny(ErrorCode::APP_DEPRECATED, "the app is deprecated: it serves existing sessions only");
         return std::nullopt;
     }
-    session_id_ = query_value(R"sql(
+    auto created = query(R"sql(
         insert into flowgres.app_sessions (workspace_id, app_id, session_type, subject, ip_hash, user_agent_hash, expires_at)
-        values ($1::uuid, $2::uuid, $3, $4, $5, $6, now() + $7::interval) returning id)sql",
-                              {workspace_id_, app_id_, std::string(request_.user ? "auth" : "anon"), request_.user,
-                               request_.ip_hash, request_.user_agent_hash, kSessionTtl})
-                      .value();
+        values ($1::uuid, $2::uuid, $3, $4, $5, $6, now() + $7::interval)
+        returning id, jsonb_build_object('id', id, 'type', session_type, 'expires_at', expires_at)::text)sql",
+                         {workspace_id_, app_id_, std::string(request_.user ? "auth" : "anon"), request_.user,
+                          request_.ip_hash, request_.user_agent_hash, kSessionTtl});
+    session_id_ = created.rows.at(0).text(0);
+    session_json_ = created.rows.at(0).text(1);
     return session_id_;
 }
 
@@ -333,11 +339,6 @@ std::string Admission::run() {
 
     std::string refusal;
     if (!admit_session(status == "deprecated", refusal)) return refusal;
-    session_json_ = query_value(
-                        "select jsonb_build_object('id', id, 'type', session_type, 'expires_at', expires_at)::text "
-                        "from flowgres.app_sessions where id = $1::uuid",
-                        {session_id_})
-                        .value();
 
     // Gray-listed clients get the stricter policy, and a CAPTCHA when it says so.
     Json gray_policy = parse_json(a.text(14).empty() ? "{}" : a.text(14), "gray_policy");
