@@ -6,13 +6,15 @@
 #   cluster.sh up DIR PORT     create (once) and start; idempotent
 #   cluster.sh down DIR        stop (fast shutdown); idempotent
 #   cluster.sh restart DIR     restart with the same settings
+#   cluster.sh crash DIR       stop without a shutdown checkpoint (immediate): the next start
+#                              recovers from the WAL, as after a power cut
 # FLOWGRES_CLUSTER_SETTINGS (lines of postgresql.conf) is appended when the cluster is made.
 set -euo pipefail
 
 bin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 [ -x "$bin/initdb" ] || bin=/usr/lib/postgresql/15/bin
 
-command=${1:?usage: cluster.sh up|down|restart DIR [PORT]}
+command=${1:?usage: cluster.sh up|down|restart|crash DIR [PORT]}
 dir=$(realpath -m "${2:?cluster directory}")
 
 as_server_user() {
@@ -49,11 +51,14 @@ down)
         as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -m fast -w -t 60 stop >/dev/null
     fi
     ;;
+crash)
+    as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -m immediate -w -t 60 stop >/dev/null
+    ;;
 restart)
     as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -m fast -w -t 60 restart >/dev/null
     ;;
 *)
-    echo "usage: cluster.sh up|down|restart DIR [PORT]" >&2
+    echo "usage: cluster.sh up|down|restart|crash DIR [PORT]" >&2
     exit 2
     ;;
 esac

@@ -6,7 +6,8 @@
 // which decides it (see runtime_admit.cpp); the daemon adds what only it knows: the client's
 // address (the socket peer, or the forwarding chain from trusted proxies), the signed-in
 // visitor (a verified HS256 JWT), and then runs an admitted execution on this loop.
-// Answers carry X-RateLimit-Limit / -Remaining / -Reset (epoch seconds), Retry-After on 429,
+// Answers carry X-RateLimit-Limit / -Remaining / -Reset (epoch seconds), Retry-After on 429
+// (RATE_LIMITED, QUOTA_EXCEEDED) and 503 (OVERLOADED),
 // and X-App-Session-Id, which the visitor sends back to keep its session.
 #include <cctype>
 #include <chrono>
@@ -172,9 +173,10 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             const json_t *error = json_object_get(decision.get(), "error");
             const char *name = json_string_value(json_object_get(error, "error_code"));
             ErrorCode code = error_code_from_name(name ? name : "").value_or(ErrorCode::INTERNAL_ERROR);
-            if (code == ErrorCode::RATE_LIMITED && json_is_object(rate))
-                call->headers.emplace_back("Retry-After",
-                                           std::to_string(json_integer_value(json_object_get(rate, "retry_after"))));
+            // Rate limits, quotas (the next month) and load shedding say when to come back.
+            const json_t *retry_after = json_object_get(json_object_get(error, "details"), "retry_after_seconds");
+            if (json_is_integer(retry_after))
+                call->headers.emplace_back("Retry-After", std::to_string(json_integer_value(retry_after)));
             http::Response response = error_response(code, json_string_value(json_object_get(error, "message")),
                                                      dump_json(json_object_get(error, "details")), call->trace);
             response.status = status;

@@ -12,6 +12,7 @@
 #include "flowgres/permissions.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
+#include "quota.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -166,12 +167,21 @@ SqlValue execution_finish(CallArgs &args) {
     Actor actor = require_actor();
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
     require_transition(row, *status, status_text == "completed" ? "complete" : "fail");
-    query(
+    auto finished = query(
         R"sql(
         update flowgres.executions set status = $2, outputs = $3::jsonb, error = $4::jsonb, prompt_tokens = $5::bigint,
                completion_tokens = $6::bigint, finished_at = now(), heartbeat_at = now()
-        where id = $1::uuid)sql",
+        where id = $1::uuid
+        returning case when trigger = 'runtime' then coalesce(octet_length(outputs::text), 0) else 0 end)sql",
         {execution_id, status_text, outputs, error, std::to_string(prompt_tokens), std::to_string(completion_tokens)});
+    // Usage already consumed is recorded whatever the limits (the next request is refused).
+    UsageAmounts used{0, prompt_tokens + completion_tokens, std::stoll(finished.rows.at(0).text(0))};
+    if (used[kUsageTokens] > 0 || used[kUsageEgress] > 0) {
+        QuotaUse use = reserve_quota(row.workspace_id, used, false);
+        if (use.reservation.outcome != UsageReservation::Outcome::reserved)
+            throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
+        record_usage(row.workspace_id, row.app_id, execution_id, use);
+    }
     return SqlValue::jsonb(execution_document(execution_id));
 }
 

@@ -75,6 +75,15 @@ SqlValue runtime_admit(CallArgs &);
 // rate_limiter.cpp
 SqlValue rate_limit_hit_sql(CallArgs &);
 SqlValue rate_limit_stats_sql(CallArgs &);
+// quota.cpp
+SqlValue workspace_usage(CallArgs &);
+SqlValue workspace_quota_set(CallArgs &);
+SqlValue workspace_quota_clear(CallArgs &);
+SqlValue budget_get(CallArgs &);
+SqlValue budget_update(CallArgs &);
+SqlValue app_metrics(CallArgs &);
+SqlValue app_access_stats(CallArgs &);
+SqlValue usage_ledger_sql(CallArgs &);
 // workflow_validate.cpp
 SqlValue workflow_validate(CallArgs &);
 

@@ -1,6 +1,6 @@
 // _PG_init (pg_cron's shape): refuse to load unless preloaded, define the flowgres.* settings
 // and reserve the prefix, register the maintenance worker (worker_maintenance.cpp) and the
-// rate limiter's shared memory (rate_limiter.cpp).
+// shared memory of the rate limiter (rate_limiter.cpp) and the usage ledger (usage_ledger.cpp).
 #include "postgres.hpp"
 
 extern "C" {
@@ -12,6 +12,7 @@ void _PG_init(void);
 namespace flowgres {
 void register_maintenance_worker();  // worker_maintenance.cpp
 void register_rate_limiter();        // rate_limiter.cpp
+void register_usage_ledger();        // usage_ledger.cpp
 }
 
 namespace {
@@ -36,5 +37,6 @@ extern "C" void _PG_init(void) {
                             &workspace_restore_days, 30, 0, 3650, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     flowgres::register_maintenance_worker();
     flowgres::register_rate_limiter();
+    flowgres::register_usage_ledger();
     MarkGUCPrefixReserved("flowgres");
 }

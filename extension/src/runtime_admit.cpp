@@ -3,7 +3,8 @@
 //   resolve the workspace and app (old slugs → redirect) · workspace status · app status ·
 //   access mode and data classification · IP block lists · allowed origins · the session
 //   (created, renewed, blocked) · rate limits (shared memory) · CAPTCHA · input validation ·
-//   the running execution.
+//   quota and budget (quota.cpp: the request is billed from here on, also if the run fails) ·
+//   the running execution with its usage row.
 // A refusal is an answer, not an error: nothing raises, so the refusal's runtime event
 // commits with it, and many admissions can share one transaction. Malformed requests from the
 // daemon itself do raise (VALIDATION_FAILED).
@@ -19,6 +20,7 @@
 #include "flowgres/ui_schema.hpp"
 #include "flowgres/workflow.hpp"
 #include "functions.hpp"
+#include "quota.hpp"
 #include "rate_limiter.hpp"
 #include "spi.hpp"
 
@@ -378,18 +380,32 @@ std::string Admission::run() {
         return deny(ErrorCode::VALIDATION_FAILED, problems[0].field + " " + problems[0].message, details);
     }
 
-    // Admitted: the execution starts running, claimed by the daemon that asked.
+    // One request of the month's quota and budget, held until this transaction ends.
+    QuotaUse quota = reserve_quota(workspace_id_, UsageAmounts{1, 0, 0}, true);
+    if (quota.reservation.outcome == UsageReservation::Outcome::exceeded)
+        return deny(ErrorCode::QUOTA_EXCEEDED, quota_exceeded_message(quota), quota_exceeded_details(quota),
+                    "runtime.quota_exceeded");
+    if (quota.reservation.outcome == UsageReservation::Outcome::ledger_full)
+        return deny(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry",
+                    "{\"retry_after_seconds\":1}", "runtime.load_shed");
+
+    // Admitted: the execution starts running, claimed by the daemon that asked, and its
+    // request is billed in the same statement.
     std::string execution = query_value(R"sql(
         with created as (
             insert into flowgres.executions (workspace_id, app_id, version_id, trigger, session_id, inputs, status,
                                              started_at, heartbeat_at, claimed_by)
             values ($1::uuid, $2::uuid, $3::uuid, 'runtime', $4::uuid, $5::jsonb, 'running', now(), now(), $6)
-            returning *)
+            returning *),
+        billed as (
+            insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity)
+            select workspace_id, app_id, id, 'requests', 1 from created)
         select (to_jsonb(c) || jsonb_build_object('workflow', v.workflow))::text
         from created c join flowgres.app_versions v on v.id = c.version_id)sql",
                                         {workspace_id_, app_id_, version_id_, session_id_,
                                          dump_json(request_.inputs.get()), request_.claimed_by})
                                 .value();
+    raise_budget_alerts(workspace_id_, app_id_, quota);
     event("runtime.execute", "info", "{}");
     return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_) + ",\"execution\":" + execution);
 }

@@ -7,6 +7,10 @@
 #include "guard.hpp"
 #include "spi.hpp"
 
+extern "C" {
+#include "utils/snapmgr.h"
+}
+
 namespace flowgres {
 namespace {
 
@@ -63,7 +67,9 @@ void spi_finish() {
     guard([] { SPI_finish(); });
 }
 
-SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params) {
+namespace {
+
+SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params, bool latest_snapshot) {
     int count = static_cast<int>(params.size());
     if (count > FUNC_MAX_ARGS) throw Error(ErrorCode::INTERNAL_ERROR, "too many statement parameters");
     SPIPlanPtr plan = prepared_plan(sql, count);
@@ -84,7 +90,9 @@ SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params) {
             nulls[i] = texts[i] == nullptr ? 'n' : ' ';
             values[i] = texts[i] == nullptr ? (Datum)0 : PointerGetDatum(cstring_to_text_with_len(texts[i], lengths[i]));
         }
-        int status = SPI_execute_plan(plan, values, nulls, false, 0);
+        int status = latest_snapshot
+                         ? SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false, false, 0)
+                         : SPI_execute_plan(plan, values, nulls, false, 0);
         if (status < 0) elog(ERROR, "flowgres: SPI_execute_plan failed: %s", SPI_result_code_string(status));
         RawResult out{nullptr, 0, 0, SPI_processed};
         if (SPI_tuptable != nullptr) {
@@ -112,6 +120,16 @@ SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params) {
         result.rows.push_back(std::move(out));
     }
     return result;
+}
+
+}  // namespace
+
+SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params) {
+    return run_query(sql, params, false);
+}
+
+SqlResult query_latest_snapshot(std::string_view sql, std::initializer_list<SqlParam> params) {
+    return run_query(sql, params, true);
 }
 
 void run_statement(const std::string &sql) {

@@ -32,6 +32,10 @@ void spi_finish();
 // Every parameter is typed text: write `$1::uuid`, `$2::jsonb` in the statement.
 SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params = {});
 
+// The same with a snapshot taken now, whatever the isolation level: for reads that must see
+// every transaction committed before the call (usage_ledger.cpp's load).
+SqlResult query_latest_snapshot(std::string_view sql, std::initializer_list<SqlParam> params = {});
+
 // A statement built at run time (utility commands such as GRANT, whose identifiers were quoted
 // by format('%I')); not prepared, not cached.
 void run_statement(const std::string &sql);

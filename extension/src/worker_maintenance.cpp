@@ -26,6 +26,9 @@ namespace {
 char *maintenance_database = nullptr;
 int maintenance_interval_ms = 10000;
 int heartbeat_timeout_ms = 60000;
+int runtime_event_retention_days = 90;
+TimestampTz last_partition_pass = 0;
+constexpr int64 kPartitionPassInterval = USECS_PER_SEC * 3600;
 
 volatile sig_atomic_t reload_requested = false;
 
@@ -64,6 +67,17 @@ void run_maintenance_pass() {
             "where status = 'pending' and queued and created_at < now() - make_interval(secs => $1 / 1000.0)",
             1, types, values, nullptr, false, 0);
         uint64 requeued = SPI_processed;
+        int partitioned = SPI_execute(
+            "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
+            "where e.extname = 'flowgres' and p.proname = 'partitions_maintain'",
+            true, 1);
+        TimestampTz now = GetCurrentTimestamp();
+        if (partitioned == SPI_OK_SELECT && SPI_processed > 0 &&
+            (last_partition_pass == 0 || now - last_partition_pass >= kPartitionPassInterval)) {
+            last_partition_pass = now;
+            Datum retention[1] = {Int32GetDatum(runtime_event_retention_days)};
+            SPI_execute_with_args("select flowgres.partitions_maintain($1)", 1, types, retention, nullptr, false, 0);
+        }
         if (abandoned > 0 || requeued > 0)
             elog(LOG, "flowgres maintenance: %llu abandoned execution(s) failed, %llu pending re-announced",
                  (unsigned long long)abandoned, (unsigned long long)requeued);
@@ -111,6 +125,11 @@ void register_maintenance_worker() {
     DefineCustomIntVariable("flowgres.execution_heartbeat_timeout_ms",
                             "A running execution without a heartbeat for this long is failed as abandoned.", nullptr,
                             &heartbeat_timeout_ms, 60000, 100, 86400000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+
+    DefineCustomIntVariable("flowgres.runtime_event_retention_days",
+                            "Days runtime events are kept; older months are dropped by the maintenance worker.",
+                            nullptr, &runtime_event_retention_days, 90, 1, 36500, PGC_SIGHUP, 0, nullptr, nullptr,
                             nullptr);
 
     BackgroundWorker worker;

@@ -101,7 +101,7 @@ class Runtime(RuntimeCase):
         self.assertEqual(status, "completed")
         events = psql(self.database, "select string_agg(distinct event_type, ',' order by event_type) from flowgres.runtime_events "
                                      f"where session_id = '{session}'")
-        self.assertEqual(events, "runtime.entry,runtime.execute,runtime.schema")
+        self.assertEqual(events, "runtime.entry,runtime.execute,runtime.execute_succeeded,runtime.schema")
 
     def test_the_121st_request_in_a_window_is_refused(self):
         self.published("busy")

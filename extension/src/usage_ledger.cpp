@@ -1,0 +1,375 @@
+// The shared-memory table behind usage_ledger.hpp. Nothing raises while a spinlock is held;
+// the transaction callbacks run plain memory operations only.
+#include "usage_ledger.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "flowgres/errors.hpp"
+#include "guard.hpp"
+#include "postgres.hpp"
+#include "spi.hpp"
+
+extern "C" {
+#include "common/hashfn.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+}
+
+namespace flowgres {
+namespace {
+
+constexpr int kPartitionSize = 64;
+constexpr int kProbeLength = 16;
+constexpr int kLoadWaitMicros = 1000;
+constexpr int kLoadWaitLimit = 30000;  // × 1 ms: a load that takes 30 s has gone wrong
+
+enum SlotState : int32 { kFree = 0, kLoading = 1, kReady = 2 };
+
+struct Key {
+    uint8 workspace[16];
+    int32 month;
+    bool operator==(const Key &other) const {
+        return month == other.month && memcmp(workspace, other.workspace, sizeof(workspace)) == 0;
+    }
+};
+
+struct Slot {
+    Key key;
+    int32 state;
+    int32 loader_pid;
+    int64 committed[kUsageDimensions];
+    int64 in_flight[kUsageDimensions];
+    uint64 last_used;  // the partition's clock when last reserved on: the least recent is evicted
+};
+
+struct Partition {
+    slock_t lock;
+    uint64 clock;
+    int64 evictions;
+    Slot slots[kPartitionSize];
+};
+
+struct Table {
+    int partitions;
+    Partition partition[FLEXIBLE_ARRAY_MEMBER];
+};
+
+int configured_slots = 16384;
+Table *table = nullptr;
+shmem_request_hook_type previous_request_hook = nullptr;
+shmem_startup_hook_type previous_startup_hook = nullptr;
+
+int partition_count() { return (configured_slots + kPartitionSize - 1) / kPartitionSize; }
+
+Size table_size() { return add_size(offsetof(Table, partition), mul_size(partition_count(), sizeof(Partition))); }
+
+void request_shared_memory() {
+    if (previous_request_hook) previous_request_hook();
+    RequestAddinShmemSpace(table_size());
+}
+
+void attach_shared_memory() {
+    if (previous_startup_hook) previous_startup_hook();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found = false;
+    table = static_cast<Table *>(ShmemInitStruct("flowgres usage ledger", table_size(), &found));
+    if (!found) {
+        memset(table, 0, table_size());
+        table->partitions = partition_count();
+        for (int i = 0; i < table->partitions; i++) SpinLockInit(&table->partition[i].lock);
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+// What this backend's open transaction holds: amounts in flight per slot and subtransaction
+// level, and the slot it is loading, if any.
+struct Held {
+    Slot *slot;
+    Partition *partition;
+    int nest_level;
+    UsageAmounts amounts;
+};
+std::vector<Held> held;
+Slot *loading_slot = nullptr;
+Partition *loading_partition = nullptr;
+
+int hex_value(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
+
+Key make_key(const std::string &workspace_id, int32 month) {
+    if (workspace_id.size() != 36) throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: not a uuid");
+    Key key{};
+    int byte = 0;
+    for (size_t i = 0; i + 1 < workspace_id.size() && byte < 16;) {
+        if (workspace_id[i] == '-') {
+            i++;
+            continue;
+        }
+        key.workspace[byte++] = static_cast<uint8>(hex_value(workspace_id[i]) * 16 + hex_value(workspace_id[i + 1]));
+        i += 2;
+    }
+    key.month = month;
+    return key;
+}
+
+Partition &partition_of(const Key &key) {
+    uint64 hash = hash_bytes_extended(reinterpret_cast<const unsigned char *>(&key), sizeof(Key), 0x75736167);
+    return table->partition[hash % static_cast<uint64>(table->partitions)];
+}
+
+int probe_start(const Key &key) {
+    return static_cast<int>(hash_bytes(reinterpret_cast<const unsigned char *>(&key), sizeof(Key)) % kPartitionSize);
+}
+
+// Caller holds the partition's lock.
+Slot *find_slot(Partition &partition, const Key &key) {
+    int start = probe_start(key);
+    for (int probe = 0; probe < kProbeLength; probe++) {
+        Slot &slot = partition.slots[(start + probe) % kPartitionSize];
+        if (slot.state != kFree && slot.key == key) return &slot;
+    }
+    return nullptr;
+}
+
+bool has_in_flight(const Slot &slot) {
+    for (int64 amount : slot.in_flight)
+        if (amount != 0) return true;
+    return false;
+}
+
+// A free slot, else the least recently used loaded one with nothing in flight; caller holds
+// the lock.
+Slot *claimable_slot(Partition &partition, const Key &key) {
+    int start = probe_start(key);
+    Slot *victim = nullptr;
+    for (int probe = 0; probe < kProbeLength; probe++) {
+        Slot &slot = partition.slots[(start + probe) % kPartitionSize];
+        if (slot.state == kFree) return &slot;
+        if (slot.state == kReady && !has_in_flight(slot) && (!victim || slot.last_used < victim->last_used))
+            victim = &slot;
+    }
+    if (victim) partition.evictions++;
+    return victim;
+}
+
+void free_loading_slot() {
+    if (!loading_slot) return;
+    SpinLockAcquire(&loading_partition->lock);
+    if (loading_slot->state == kLoading && loading_slot->loader_pid == MyProcPid) loading_slot->state = kFree;
+    SpinLockRelease(&loading_partition->lock);
+    loading_slot = nullptr;
+    loading_partition = nullptr;
+}
+
+// Moves the held amounts at `min_level` and deeper into the committed totals, or gives them back.
+void settle(bool commit, int min_level) {
+    size_t kept = 0;
+    for (size_t i = 0; i < held.size(); i++) {
+        Held &entry = held[i];
+        if (entry.nest_level < min_level) {
+            held[kept++] = entry;
+            continue;
+        }
+        SpinLockAcquire(&entry.partition->lock);
+        for (int d = 0; d < kUsageDimensions; d++) {
+            entry.slot->in_flight[d] -= entry.amounts[d];
+            if (commit) entry.slot->committed[d] += entry.amounts[d];
+        }
+        SpinLockRelease(&entry.partition->lock);
+    }
+    held.resize(kept);
+}
+
+void on_transaction_event(XactEvent event, void *) {
+    switch (event) {
+        case XACT_EVENT_COMMIT:
+        case XACT_EVENT_PARALLEL_COMMIT:
+            settle(true, 0);
+            free_loading_slot();
+            break;
+        case XACT_EVENT_ABORT:
+        case XACT_EVENT_PARALLEL_ABORT:
+            settle(false, 0);
+            free_loading_slot();
+            break;
+        case XACT_EVENT_PRE_PREPARE:
+            if (!held.empty())
+                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                errmsg("flowgres: a transaction that consumed quota cannot be prepared")));
+            break;
+        default:
+            break;
+    }
+}
+
+void on_subtransaction_event(SubXactEvent event, SubTransactionId, SubTransactionId, void *) {
+    int level = GetCurrentTransactionNestLevel();
+    if (event == SUBXACT_EVENT_ABORT_SUB) {
+        settle(false, level);
+        free_loading_slot();
+    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+        for (Held &entry : held)
+            if (entry.nest_level >= level) entry.nest_level = level - 1;
+    }
+}
+
+void wait_for_loader(int &waits) {
+    if (++waits > kLoadWaitLimit)
+        throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: another backend's load of these totals did not finish");
+    guard([] {
+        pg_usleep(kLoadWaitMicros);
+        CHECK_FOR_INTERRUPTS();
+    });
+}
+
+// Runs `decide` under the lock of the workspace's loaded slot for this month, loading it
+// first when needed. Returns false when no slot could be had (the probe run is busy).
+template <typename Decide>
+bool with_loaded_slot(const std::string &workspace_id, const UsagePeriod &period, Decide &&decide) {
+    if (!table) throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: flowgres is not in shared_preload_libraries");
+    Key key = make_key(workspace_id, period.month);
+    Partition &partition = partition_of(key);
+    int waits = 0;
+    for (;;) {
+        SpinLockAcquire(&partition.lock);
+        Slot *slot = find_slot(partition, key);
+        if (slot && slot->state == kReady) {
+            slot->last_used = ++partition.clock;
+            decide(partition, *slot);
+            SpinLockRelease(&partition.lock);
+            return true;
+        }
+        if (slot) {  // another backend is loading it
+            SpinLockRelease(&partition.lock);
+            wait_for_loader(waits);
+            continue;
+        }
+        slot = claimable_slot(partition, key);
+        if (!slot) {
+            SpinLockRelease(&partition.lock);
+            return false;
+        }
+        slot->key = key;
+        slot->state = kLoading;
+        slot->loader_pid = MyProcPid;
+        memset(slot->committed, 0, sizeof(slot->committed));
+        memset(slot->in_flight, 0, sizeof(slot->in_flight));
+        SpinLockRelease(&partition.lock);
+
+        loading_slot = slot;
+        loading_partition = &partition;
+        UsageAmounts totals;
+        try {
+            totals = usage_period_totals(workspace_id, period, true);
+        } catch (...) {
+            free_loading_slot();
+            throw;
+        }
+        SpinLockAcquire(&partition.lock);
+        for (int d = 0; d < kUsageDimensions; d++) slot->committed[d] = totals[d];
+        slot->state = kReady;
+        SpinLockRelease(&partition.lock);
+        loading_slot = nullptr;
+        loading_partition = nullptr;
+    }
+}
+
+}  // namespace
+
+UsagePeriod current_usage_period() {
+    using namespace std::chrono;
+    int64_t epoch_seconds = static_cast<int64_t>(GetCurrentTransactionStartTimestamp() / USECS_PER_SEC) +
+                            static_cast<int64_t>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+    year_month_day day{floor<days>(sys_seconds{seconds{epoch_seconds}})};
+    year_month_day first{day.year(), day.month(), std::chrono::day{1}};
+    year_month_day next = first + months{1};
+    UsagePeriod period;
+    period.month = (static_cast<int>(day.year()) - 1970) * 12 + static_cast<int>(static_cast<unsigned>(day.month())) - 1;
+    period.start = sys_seconds{sys_days{first}}.time_since_epoch().count();
+    period.end = sys_seconds{sys_days{next}}.time_since_epoch().count();
+    return period;
+}
+
+int64_t usage_spend(const UsageAmounts &totals, const UsageAmounts &price) {
+    static constexpr __int128 kUnits[kUsageDimensions] = {1000, 1000000, static_cast<__int128>(1) << 30};
+    __int128 spend = 0;
+    for (int d = 0; d < kUsageDimensions; d++)
+        spend += static_cast<__int128>(totals[d]) * static_cast<__int128>(price[d]) / kUnits[d];
+    return spend > INT64_MAX ? INT64_MAX : static_cast<int64_t>(spend);
+}
+
+UsageAmounts usage_period_totals(const std::string &workspace_id, const UsagePeriod &period, bool latest_snapshot) {
+    const char *sql = R"sql(
+        select coalesce(sum(quantity) filter (where dimension = 'requests'), 0),
+               coalesce(sum(quantity) filter (where dimension = 'tokens'), 0),
+               coalesce(sum(quantity) filter (where dimension = 'egress'), 0)
+        from flowgres.usage_events
+        where workspace_id = $1::uuid and created_at >= to_timestamp($2::bigint) and created_at < to_timestamp($3::bigint))sql";
+    std::initializer_list<SqlParam> params = {workspace_id, std::to_string(period.start), std::to_string(period.end)};
+    SqlResult sums = latest_snapshot ? query_latest_snapshot(sql, params) : query(sql, params);
+    UsageAmounts totals{};
+    for (int d = 0; d < kUsageDimensions; d++) totals[d] = std::stoll(sums.rows.at(0).text(d));
+    return totals;
+}
+
+UsageReservation usage_reserve(const std::string &workspace_id, const UsageAmounts &amounts, const UsageLimits &limits) {
+    UsageReservation reservation;
+    UsagePeriod period = current_usage_period();
+    held.reserve(held.size() + 1);  // so recording the reservation below cannot fail
+    int nest_level = GetCurrentTransactionNestLevel();
+    bool found = with_loaded_slot(workspace_id, period, [&](Partition &partition, Slot &slot) {
+        UsageAmounts after{};
+        for (int d = 0; d < kUsageDimensions; d++) {
+            reservation.before[d] = slot.committed[d] + slot.in_flight[d];
+            after[d] = reservation.before[d] + amounts[d];
+        }
+        for (int d = 0; d < kUsageDimensions && reservation.exceeded < 0; d++)
+            if (limits.quota[d] >= 0 && (after[d] > limits.quota[d] || reservation.before[d] >= limits.quota[d]))
+                reservation.exceeded = d;
+        if (reservation.exceeded < 0 && limits.spend_limit >= 0 &&
+            (usage_spend(after, limits.price) > limits.spend_limit ||
+             usage_spend(reservation.before, limits.price) >= limits.spend_limit))
+            reservation.exceeded = kUsageBudget;
+        if (reservation.exceeded >= 0) {
+            reservation.outcome = UsageReservation::Outcome::exceeded;
+            return;
+        }
+        for (int d = 0; d < kUsageDimensions; d++) slot.in_flight[d] += amounts[d];
+        held.push_back(Held{&slot, &partition, nest_level, amounts});
+        reservation.outcome = UsageReservation::Outcome::reserved;
+    });
+    if (!found) reservation.outcome = UsageReservation::Outcome::ledger_full;
+    return reservation;
+}
+
+UsageLedgerEntry usage_ledger_entry(const std::string &workspace_id) {
+    UsageLedgerEntry entry;
+    entry.period = current_usage_period();
+    bool found = with_loaded_slot(workspace_id, entry.period, [&](Partition &, Slot &slot) {
+        for (int d = 0; d < kUsageDimensions; d++) {
+            entry.committed[d] = slot.committed[d];
+            entry.in_flight[d] = slot.in_flight[d];
+        }
+    });
+    if (!found) throw Error(ErrorCode::OVERLOADED, "the usage ledger has no free slot for this workspace: retry");
+    return entry;
+}
+
+void register_usage_ledger() {
+    DefineCustomIntVariable("flowgres.usage_slots",
+                            "Workspace-months of usage totals kept in shared memory (rounded up to a multiple of 64).",
+                            nullptr, &configured_slots, 16384, 64, 4194304, PGC_POSTMASTER, 0, nullptr, nullptr,
+                            nullptr);
+    previous_request_hook = shmem_request_hook;
+    shmem_request_hook = request_shared_memory;
+    previous_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = attach_shared_memory;
+    RegisterXactCallback(on_transaction_event, nullptr);
+    RegisterSubXactCallback(on_subtransaction_event, nullptr);
+}
+
+}  // namespace flowgres
