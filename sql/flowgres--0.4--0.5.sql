@@ -195,6 +195,28 @@ begin
 end
 $$;
 
+-- Requests a daemon shed without asking the database (503 OVERLOADED, max_in_flight), as
+-- one runtime.load_shed event per app and flush: [{workspace, app, count, daemon}] by slug.
+create function runtime_load_shed_record(entries jsonb) returns integer
+language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+    with shed as (
+        insert into flowgres.runtime_events (workspace_id, app_id, event_type, severity, details)
+        select w.id, coalesce(a.id, case when e ->> 'app' is null then w.default_app_id end), 'runtime.load_shed', 'warn',
+               jsonb_build_object('count', least(greatest((e ->> 'count')::bigint, 1), 1000000000),
+                                  'daemon', left(e ->> 'daemon', 200))
+        from jsonb_array_elements(case when jsonb_typeof(entries) = 'array' then entries else '[]' end) e
+        join flowgres.workspaces w on w.slug = e ->> 'workspace'
+        left join flowgres.apps a on a.workspace_id = w.id and a.slug = e ->> 'app'
+        where jsonb_typeof(e -> 'count') = 'number'
+        returning 1)
+    select count(*)::integer from shed
+$$;
+comment on function runtime_load_shed_record(jsonb) is
+    'Service only: records requests a daemon shed (503 OVERLOADED) as runtime.load_shed events, one per app: [{workspace, app, count, daemon}].';
+revoke execute on function runtime_load_shed_record(jsonb) from public;
+grant execute on function runtime_load_shed_record(jsonb) to flowgres_service;
+
 -- ---------------------------------------------------------------------------------------
 -- Monthly partitions for the append-only tables, and retention for runtime events. The
 -- maintenance worker calls partitions_maintain() on every pass; rows of a month without a

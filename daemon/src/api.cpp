@@ -322,7 +322,13 @@ void Application::start_background() {
     uv_timer_init(loop_, &claim_timer_);
     claim_timer_.data = this;
     uv_timer_start(
-        &claim_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->claim_queued(); }, 0, 1000);
+        &claim_timer_,
+        [](uv_timer_t *timer) {
+            auto *application = static_cast<Application *>(timer->data);
+            application->claim_queued();
+            application->flush_shed_counts();
+        },
+        0, 1000);
     uv_timer_init(loop_, &stream_timer_);
     stream_timer_.data = this;
     auto beat_every = static_cast<uint64_t>(config_.sse_heartbeat_ms);

@@ -101,6 +101,14 @@ private:
     void admit(std::shared_ptr<Call> call, Json admission, const std::string &action, const std::string &suffix,
                bool async);
     void verify_captcha(const std::string &token, const std::string &client, std::function<void(bool)> done);
+    // Load shedding (max_in_flight): executes being admitted and runtime runs going on here.
+    int64_t runtime_admissions_ = 0;
+    int64_t runtime_runs_ = 0;
+    // Requests shed since the last flush, by workspace and app slug: recorded as
+    // runtime.load_shed events once a second, a row per app rather than per request.
+    std::map<std::pair<std::string, std::string>, int64_t> shed_counts_;
+    void flush_shed_counts();
+    void open_visitor_stream(const std::shared_ptr<Call> &call, const std::string &execution_id);
     CidrList trusted_proxies_;
     JwtSettings jwt_;
     // Takes queued executions (any daemon's) while this worker has room for more runs.
@@ -113,7 +121,13 @@ private:
     struct EventStream;
     struct Subscription;
     void open_event_stream(std::shared_ptr<Call> call);
-    void start_event_stream(const std::shared_ptr<Call> &call, long long after, const std::string &page);
+    // The resume point from Last-Event-ID or `after`; answers 422 and returns nullopt when bad.
+    std::optional<long long> stream_resume_point(const std::shared_ptr<Call> &call,
+                                                 const std::optional<std::string> &after);
+    // Streams call->arguments[0]'s events after `after`; a visitor's stream shows node events
+    // without their data (progress only) and the execution's end with its outputs.
+    void start_event_stream(const std::shared_ptr<Call> &call, long long after, const std::string &page,
+                            bool visitor = false);
     // Reads the subscription's events after the least any of its streams has sent.
     void fetch_events(const std::string &execution_id);
     // Writes a page of execution_events to the streams; false if the page was not the last.

@@ -49,6 +49,7 @@ struct Application::EventStream {
     std::shared_ptr<Call> call;
     long long last_sent = 0;
     bool ended = false;
+    bool visitor = false;  // a runtime visitor's: node events without their data
 
     // Writes one event if it is the next one; true once the stream has ended with it.
     bool write(long long id, std::string_view event, std::string_view data) {
@@ -75,24 +76,28 @@ struct Application::Subscription {
     }
 };
 
-void Application::open_event_stream(std::shared_ptr<Call> call) {
-    // The resume point: Last-Event-ID (what EventSource sends when it reconnects), else ?after.
-    long long after = 0;
+std::optional<long long> Application::stream_resume_point(const std::shared_ptr<Call> &call,
+                                                          const std::optional<std::string> &after) {
+    // Last-Event-ID (what EventSource sends when it reconnects), else ?after.
     if (auto header = call->request.header("last-event-id")) {
         auto id = parse_event_id(*header);
         if (!id)
-            return finish_error(
-                call, ErrorCode::VALIDATION_FAILED, "Last-Event-ID must be an event id",
-                R"({"problems":[{"field":"Last-Event-ID","message":"must be a number from 0 to 2147483647"}]})");
-        after = *id;
-    } else if (call->arguments.size() > 1 && call->arguments[1]) {
-        auto id = parse_event_id(*call->arguments[1]);
-        if (!id)
-            return finish_error(
-                call, ErrorCode::VALIDATION_FAILED, "after must be an event id",
-                R"({"problems":[{"field":"after","message":"must be a number from 0 to 2147483647"}]})");
-        after = *id;
+            finish_error(call, ErrorCode::VALIDATION_FAILED, "Last-Event-ID must be an event id",
+                         R"({"problems":[{"field":"Last-Event-ID","message":"must be a number from 0 to 2147483647"}]})");
+        return id;
     }
+    if (!after) return 0;
+    auto id = parse_event_id(*after);
+    if (!id)
+        finish_error(call, ErrorCode::VALIDATION_FAILED, "after must be an event id",
+                     R"({"problems":[{"field":"after","message":"must be a number from 0 to 2147483647"}]})");
+    return id;
+}
+
+void Application::open_event_stream(std::shared_ptr<Call> call) {
+    auto resume = stream_resume_point(call, call->arguments.size() > 1 ? call->arguments[1] : std::nullopt);
+    if (!resume) return;
+    long long after = *resume;
     std::vector<pg::Statement> statements;
     statements.push_back(actor_statement(*call));
     statements.push_back(pg::Statement{kReadEvents, {call->arguments[0], std::to_string(after)}});
@@ -103,7 +108,8 @@ void Application::open_event_stream(std::shared_ptr<Call> call) {
     });
 }
 
-void Application::start_event_stream(const std::shared_ptr<Call> &call, long long after, const std::string &page) {
+void Application::start_event_stream(const std::shared_ptr<Call> &call, long long after, const std::string &page,
+                                     bool visitor) {
     call->answered = true;
     double seconds = std::chrono::duration<double>(Clock::now() - call->started).count();
     metrics_.record_request(call->route_label, call->request.method, 200, seconds);
@@ -135,6 +141,7 @@ void Application::start_event_stream(const std::shared_ptr<Call> &call, long lon
     auto stream = std::make_shared<EventStream>();
     stream->call = call;
     stream->last_sent = after;
+    stream->visitor = visitor;
     subscription->streams.push_back(stream);
     bool last_page = deliver_page(*subscription, page);
     if (!last_page && !stream->ended) fetch_events(execution_id);
@@ -152,8 +159,17 @@ bool Application::deliver_page(Subscription &subscription, const std::string &pa
         long long id = json_integer_value(json_object_get(event, "id"));
         const char *name = json_string_value(json_object_get(event, "event"));
         if (!name) continue;
-        std::string data = dump_json(json_object_get(event, "data"));
-        for (auto &stream : subscription.streams) stream->write(id, name, data);
+        json_t *payload = json_object_get(event, "data");
+        std::string data = dump_json(payload);
+        // Visitors follow progress (which node, how it went), not the nodes' data.
+        std::string progress = data;
+        if (std::string_view(name) != "execution_finished") {
+            Json visible(new_json_object());
+            for (const char *member : {"node_id", "node_type", "status", "duration_ms"})
+                if (json_t *value = json_object_get(payload, member)) json_object_set(visible.get(), member, value);
+            progress = dump_json(visible.get());
+        }
+        for (auto &stream : subscription.streams) stream->write(id, name, stream->visitor ? progress : data);
     }
     // Complete: the execution has ended and every stream has had all of it.
     bool complete = json_is_true(json_object_get(parsed.get(), "complete"));

@@ -148,7 +148,10 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     active->execution_id = execution_id;
     active->claimed_json = dump_json(claimed.get());
     active->runtime = runtime;
-    if (runtime) active->claimed_json = runtime_view(active->claimed_json);
+    if (runtime) {
+        active->claimed_json = runtime_view(active->claimed_json);
+        runtime_runs_++;
+    }
     active_runs_[execution_id] = active;
     note_activity();
     if (waiting) {
@@ -220,6 +223,7 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     if (found == active_runs_.end()) return;
     std::shared_ptr<ActiveRun> active = found->second;
     active_runs_.erase(found);
+    if (active->runtime) runtime_runs_--;
     note_activity();
     close_timer(active->heartbeat);
     close_timer(active->wait_limit);

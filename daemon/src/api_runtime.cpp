@@ -2,10 +2,15 @@
 //   GET  /runtime/{workspace}[/{app}]          the entry: the app's public description, session
 //   GET  /runtime/{workspace}[/{app}]/schema   the UI schema, input mapping, start inputs
 //   POST /runtime/{workspace}[/{app}]          execute: {"inputs": {…}}; ?async=true → 202
+//   GET  /runtime/{workspace}[/{app}]/executions/{id}[/events]
+//                                              the visitor's own run (its session or user),
+//                                              and its progress as Server-Sent Events
+//   OPTIONS on any of them                     CORS preflight from the app's allowed_origins
 // without an API key. Each request costs one call into the extension, flowgres.runtime_admit,
 // which decides it (see runtime_admit.cpp); the daemon adds what only it knows: the client's
 // address (the socket peer, or the forwarding chain from trusted proxies), the signed-in
-// visitor (a verified HS256 JWT), and then runs an admitted execution on this loop.
+// visitor (a verified HS256 JWT), and then runs an admitted execution on this loop. Executes
+// past max_in_flight on this worker are shed with 503 OVERLOADED before the database is asked.
 // Answers carry X-RateLimit-Limit / -Remaining / -Reset (epoch seconds), Retry-After on 429
 // (RATE_LIMITED, QUOTA_EXCEEDED) and 503 (OVERLOADED),
 // and X-App-Session-Id, which the visitor sends back to keep its session.
@@ -41,7 +46,7 @@ int64_t epoch_seconds() {
 void Application::handle_runtime(std::shared_ptr<Call> call) {
     const http::Request &request = call->request;
     call->route_label = "runtime";
-    // /runtime/{workspace}[/{app}][/schema]
+    // /runtime/{workspace}[/{app}][/schema | /executions/{id}[/events]]
     std::vector<std::string> segments;
     std::string_view rest = std::string_view(request.path).substr(std::string_view("/runtime").size());
     while (!rest.empty()) {
@@ -50,25 +55,58 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
         if (!rest.empty()) segments.emplace_back(rest.substr(0, slash));
         rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
     }
-    std::string suffix;
-    if (segments.size() >= 2 && segments.back() == "schema") {
+    std::string suffix, execution_id;
+    bool events = false;
+    auto not_found = [&] {
+        finish_error(call, ErrorCode::NOT_FOUND, "no route for " + request.method + " " + request.path.substr(0, 200));
+    };
+    for (size_t i = 1; i < segments.size() && i <= 2; i++) {
+        if (segments[i] != "executions") continue;
+        if (segments.size() < i + 2 || segments.size() > i + 3 || (segments.size() == i + 3 && segments[i + 2] != "events"))
+            return not_found();
+        execution_id = segments[i + 1];
+        if (!is_uuid(execution_id))
+            return finish_error(call, ErrorCode::EXECUTION_NOT_FOUND, "no such execution of yours");
+        events = segments.size() == i + 3;
+        suffix = "/executions/" + execution_id + (events ? "/events" : "");
+        segments.resize(i);
+        break;
+    }
+    if (suffix.empty() && segments.size() >= 2 && segments.back() == "schema") {
         suffix = "/schema";
         segments.pop_back();
     }
-    if (segments.empty() || segments.size() > 2)
-        return finish_error(call, ErrorCode::NOT_FOUND,
-                            "no route for " + request.method + " " + request.path.substr(0, 200));
+    if (segments.empty() || segments.size() > 2) return not_found();
     for (const auto &segment : segments)
         if (!is_slug(segment))
             return finish_error(call, ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
 
-    std::string action = suffix.empty() ? (request.method == "POST" ? "execute" : "entry") : "schema";
     bool reads = request.method == "GET" || request.method == "HEAD";
-    if (!(reads || (request.method == "POST" && suffix.empty()))) {
+    bool preflight = request.method == "OPTIONS";
+    std::string action = preflight                 ? "preflight"
+                         : !execution_id.empty()   ? "execution"
+                         : suffix == "/schema"     ? "schema"
+                         : request.method == "POST" ? "execute"
+                                                    : "entry";
+    if (!(reads || preflight || (request.method == "POST" && suffix.empty()))) {
         http::Response response =
             error_response(ErrorCode::METHOD_NOT_ALLOWED, request.method + " is not allowed here", "null", call->trace);
-        response.with_header("Allow", suffix.empty() ? "GET, HEAD, POST" : "GET, HEAD");
+        response.with_header("Allow", suffix.empty() ? "GET, HEAD, POST, OPTIONS" : "GET, HEAD, OPTIONS");
         return finish(call, std::move(response));
+    }
+    if (preflight && !request.header("origin")) {
+        http::Response response;
+        response.status = 204;
+        response.with_header("Allow", suffix.empty() ? "GET, HEAD, POST, OPTIONS" : "GET, HEAD, OPTIONS");
+        return finish(call, std::move(response));
+    }
+    if (action == "execute" && runtime_admissions_ + runtime_runs_ >= config_.max_in_flight) {
+        // Shed before the database is asked: that is what overload cannot afford.
+        shed_counts_[{segments[0], segments.size() > 1 ? segments[1] : std::string()}]++;
+        call->headers.emplace_back("Retry-After", "1");
+        call->route_label = "runtime_execute";
+        return finish_error(call, ErrorCode::OVERLOADED, "the server is busy: retry in a second",
+                            R"({"retry_after_seconds":1})");
     }
     call->route_label = "runtime_" + action;
 
@@ -76,6 +114,7 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
     json_object_set_new(admission.get(), "action", json_string(action.c_str()));
     json_object_set_new(admission.get(), "workspace", json_string(segments[0].c_str()));
     json_object_set_new(admission.get(), "app", segments.size() > 1 ? json_string(segments[1].c_str()) : json_null());
+    if (!execution_id.empty()) json_object_set_new(admission.get(), "execution_id", json_string(execution_id.c_str()));
     std::string client = client_address(
         request.peer_address,
         {request.header("forwarded").value_or(""), request.header("x-forwarded-for").value_or("")}, trusted_proxies_);
@@ -140,9 +179,20 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
     // execution's outcome commits durably at its end, which covers its admission too.
     statements.push_back(pg::Statement{kNoDiskWait, {}});
     statements.push_back(pg::Statement{kAdmit, {dump_json(admission.get())}});
+    if (action == "execute") runtime_admissions_++;
     pool_.run(std::move(statements), [this, call, action, suffix, async](pg::JobResult &&result) {
+        if (action == "execute") runtime_admissions_--;
         if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
         Json decision = parse_json(result.values.back().value_or("{}"), "admission");
+        // Cross-origin callers may read the answer once their origin passed the app's list.
+        auto origin = call->request.header("origin");
+        if (origin && json_is_true(json_object_get(decision.get(), "origin_allowed"))) {
+            call->headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
+            call->headers.emplace_back("Vary", "Origin");
+            call->headers.emplace_back("Access-Control-Expose-Headers",
+                                       "X-App-Session-Id, X-RateLimit-Limit, X-RateLimit-Remaining, "
+                                       "X-RateLimit-Reset, Retry-After, X-Request-Id");
+        }
         const json_t *rate = json_object_get(decision.get(), "rate_limit");
         if (json_is_object(rate)) {
             call->headers.emplace_back("X-RateLimit-Limit",
@@ -182,6 +232,21 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             response.status = status;
             return finish(call, std::move(response));
         }
+        if (action == "preflight") {
+            http::Response response;
+            response.status = 204;
+            response.with_header("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
+                .with_header("Access-Control-Allow-Headers",
+                             "Content-Type, Authorization, X-App-Session-Id, X-App-Captcha-Token, Last-Event-ID")
+                .with_header("Access-Control-Max-Age", "600");
+            return finish(call, std::move(response));
+        }
+        if (action == "execution") {
+            std::string execution = dump_json(json_object_get(decision.get(), "execution"));
+            if (suffix.size() < 7 || suffix.substr(suffix.size() - 7) != "/events")
+                return finish(call, success_response(200, runtime_view(execution), call->trace));
+            return open_visitor_stream(call, json_string_value(json_object_get(json_object_get(decision.get(), "execution"), "id")));
+        }
         if (action != "execute") {
             Json data(new_json_object());
             for (const char *member : {"app", "session", "version_id"})
@@ -197,6 +262,48 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             return launch_run(std::move(execution), nullptr, true);
         }
         launch_run(std::move(execution), call, true);
+    });
+}
+
+// A visitor's SSE stream of their own run (admission checked the session): read as the
+// operator, shown as progress without node data.
+void Application::open_visitor_stream(const std::shared_ptr<Call> &call, const std::string &execution_id) {
+    std::optional<std::string> after;
+    if (auto query = http::parse_query(call->request.query))
+        for (const auto &[name, value] : *query)
+            if (name == "after") after = value;
+    auto resume = stream_resume_point(call, after);
+    if (!resume) return;
+    call->arguments = {execution_id};
+    call->route_label = "runtime_events";
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kActAsOperator, {}});
+    statements.push_back(
+        pg::Statement{"select flowgres.execution_events($1::uuid, $2::integer)::text", {execution_id, std::to_string(*resume)}});
+    long long from = *resume;
+    pool_.run(std::move(statements), [this, call, from](pg::JobResult &&result) {
+        if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
+        start_event_stream(call, from, result.values[1].value_or("{}"), true);
+    });
+}
+
+// Once a second: the requests shed since the last time, one runtime.load_shed event per app.
+void Application::flush_shed_counts() {
+    if (shed_counts_.empty()) return;
+    Json entries(json_array());
+    for (const auto &[slugs, count] : shed_counts_)
+        json_array_append_new(entries.get(), json_pack("{s:s, s:o, s:I, s:s}", "workspace", slugs.first.c_str(), "app",
+                                                       slugs.second.empty() ? json_null() : json_string(slugs.second.c_str()),
+                                                       "count", static_cast<json_int_t>(count), "daemon",
+                                                       daemon_name().c_str()));
+    shed_counts_.clear();
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kActAsOperator, {}});
+    statements.push_back(pg::Statement{kNoDiskWait, {}});
+    statements.push_back(pg::Statement{"select flowgres.runtime_load_shed_record($1::jsonb)", {dump_json(entries.get())}});
+    pool_.run(std::move(statements), [](pg::JobResult &&result) {
+        if (result.outcome != pg::JobResult::Outcome::ok)
+            log_line(LogLevel::warn, "load-shed events were not recorded", {{"error", result.message}});
     });
 }
 

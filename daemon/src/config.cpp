@@ -78,6 +78,9 @@ const std::vector<Key> &keys() {
          "flowgres.execution_heartbeat_timeout_ms)"},
         {"max_concurrent_runs", Type::integer, nullptr, &Config::max_concurrent_runs, nullptr, 1, 100000,
          "queued executions one worker runs at once; more wait in the table for any daemon"},
+        {"max_in_flight", Type::integer, nullptr, &Config::max_in_flight, nullptr, 1, 1000000,
+         "runtime executions one worker admits or runs at once; past it, POST /runtime answers 503 OVERLOADED "
+         "with Retry-After without asking the database"},
         {"egress_allow", Type::string, &Config::egress_allow, nullptr, nullptr, 0, 0,
          "comma-separated CIDRs that http steps may reach although loopback, private or link-local (default: none)"},
         {"max_http_response_bytes", Type::integer, nullptr, &Config::max_http_response_bytes, nullptr, 1024, 1 << 30,

@@ -35,6 +35,7 @@ struct Config {
     int64_t run_wait_ms = 30000;
     int64_t execution_heartbeat_interval_ms = 5000;
     int64_t max_concurrent_runs = 32;
+    int64_t max_in_flight = 1024;
     std::string egress_allow;  // CIDRs http steps may reach although special-purpose
     int64_t max_http_response_bytes = 1024 * 1024;
     int64_t event_flush_ms = 200;

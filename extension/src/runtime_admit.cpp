@@ -46,6 +46,7 @@ struct Request {
     std::optional<std::string> captcha;  // passed, failed
     Json inputs;
     std::optional<std::string> claimed_by;
+    std::optional<std::string> execution_id;  // action execution: the visitor's own run
 };
 
 std::optional<std::string> optional_text(const json_t *request, const char *name, size_t max_length) {
@@ -61,8 +62,9 @@ Request parse_request(const std::string &text) {
     if (!json_is_object(document.get())) throw field_error("request", "must be a JSON object");
     Request request;
     request.action = optional_text(document.get(), "action", 16).value_or("");
-    if (request.action != "entry" && request.action != "schema" && request.action != "execute")
-        throw field_error("action", "must be entry, schema or execute");
+    if (request.action != "entry" && request.action != "schema" && request.action != "execute" &&
+        request.action != "execution" && request.action != "preflight")
+        throw field_error("action", "must be entry, schema, execute, execution or preflight");
     request.workspace_slug = optional_text(document.get(), "workspace", 63).value_or("");
     request.app_slug = optional_text(document.get(), "app", 63);
     request.ip = optional_text(document.get(), "ip", 64).value_or("");
@@ -75,6 +77,9 @@ Request parse_request(const std::string &text) {
     request.user = optional_text(document.get(), "user", 256);
     request.captcha = optional_text(document.get(), "captcha", 16);
     request.claimed_by = optional_text(document.get(), "claimed_by", 200);
+    request.execution_id = optional_text(document.get(), "execution_id", 36);
+    if (request.action == "execution" && (!request.execution_id || !is_uuid(*request.execution_id)))
+        throw field_error("execution_id", "must be an execution id");
     const json_t *inputs = json_object_get(document.get(), "inputs");
     if (inputs && !json_is_null(inputs) && !json_is_object(inputs)) throw field_error("inputs", "must be a JSON object");
     request.inputs.reset(inputs && json_is_object(inputs) ? json_incref(const_cast<json_t *>(inputs))
@@ -109,6 +114,7 @@ private:
     Request request_;
     std::string workspace_id_, workspace_slug_, app_id_, app_slug_, app_json_ = "null", version_id_;
     std::string session_json_ = "null", session_id_, rate_json_ = "null";
+    bool origin_allowed_ = false;  // the request's origin passed the app's list (CORS may answer)
 };
 
 void Admission::event(const std::string &type, const std::string &severity, const std::string &details) {
@@ -122,7 +128,8 @@ void Admission::event(const std::string &type, const std::string &severity, cons
 
 std::string Admission::answer(const std::string &decision, int status, const std::string &extra) {
     return "{\"decision\":" + json_quote(decision) + ",\"status\":" + std::to_string(status) + ",\"app\":" + app_json_ +
-           ",\"session\":" + session_json_ + ",\"rate_limit\":" + rate_json_ + extra + "}";
+           ",\"session\":" + session_json_ + ",\"rate_limit\":" + rate_json_ +
+           ",\"origin_allowed\":" + (origin_allowed_ ? "true" : "false") + extra + "}";
 }
 
 std::string Admission::deny(ErrorCode code, const std::string &message, const std::string &details,
@@ -316,6 +323,15 @@ std::string Admission::run() {
     app_json_ = a.text(4);
     version_id_ = a.text(3);
 
+    // A CORS preflight carries no credentials: only the origin is checked, nothing recorded.
+    if (request_.action == "preflight") {
+        if (request_.origin && a.text(8) != "[]" && !json_array_has(a.text(8), *request_.origin))
+            return deny(ErrorCode::ORIGIN_NOT_ALLOWED, "the app may not be used from this origin",
+                        "{\"origin\":" + json_quote(*request_.origin) + "}");
+        origin_allowed_ = true;
+        return answer("allow", 204, ",\"allowed_origins\":" + a.text(8));
+    }
+
     // Who may use it.
     const std::string &access_mode = a.text(5);
     bool member = false;
@@ -338,6 +354,7 @@ std::string Admission::run() {
     if (request_.origin && a.text(8) != "[]" && !json_array_has(a.text(8), *request_.origin))
         return deny(ErrorCode::ORIGIN_NOT_ALLOWED, "the app may not be used from this origin",
                     "{\"origin\":" + json_quote(*request_.origin) + "}", "runtime.access_blocked");
+    origin_allowed_ = true;
 
     std::string refusal;
     if (!admit_session(status == "deprecated", refusal)) return refusal;
@@ -352,6 +369,19 @@ std::string Admission::run() {
     if (request_.action == "entry") {
         event("runtime.entry", "info", "{}");
         return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_));
+    }
+    if (request_.action == "execution") {
+        // Only the session that started it, or the same signed-in visitor, sees a run.
+        auto execution = query_value(R"sql(
+            select to_jsonb(e)::text from flowgres.executions e
+            where e.id = $1::uuid and e.app_id = $2::uuid and e.trigger = 'runtime'
+              and (e.session_id = $3::uuid
+                   or ($4::text is not null and exists (
+                       select 1 from flowgres.app_sessions s
+                       where s.id = e.session_id and s.session_type = 'auth' and s.subject = $4::text))))sql",
+                                     {*request_.execution_id, app_id_, session_id_, request_.user});
+        if (!execution) return deny(ErrorCode::EXECUTION_NOT_FOUND, "no such execution of yours");
+        return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_) + ",\"execution\":" + *execution);
     }
     if (request_.action == "schema") {
         event("runtime.schema", "info", "{}");

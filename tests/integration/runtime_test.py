@@ -193,7 +193,7 @@ class Runtime(RuntimeCase):
             self.assertIn(code, (404,), path)
         code, headers, _ = self.visit("DELETE", base)
         self.assertEqual(code, 405)
-        self.assertEqual(headers["allow"], "GET, HEAD, POST")
+        self.assertEqual(headers["allow"], "GET, HEAD, POST, OPTIONS")
         code, _, body = self.visit("GET", f"/runtime/{self.ws_slug}/no-such-app")
         self.assertEqual((code, body["error_code"]), (404, "RUNTIME_APP_NOT_FOUND"))
         self.assertEqual(psql(self.database, "select count(*) > 0 from flowgres.apps"), "t")
@@ -201,6 +201,145 @@ class Runtime(RuntimeCase):
 
 
 SITEVERIFY = {"calls": []}
+
+
+class RuntimeVisitors(RuntimeCase):
+    """A visitor's own runs and their progress stream, and CORS from the app's origin list."""
+
+    def test_a_visitor_sees_only_their_own_runs(self):
+        self.published("tracked")
+        base = f"/runtime/{self.ws_slug}/tracked"
+        code, headers, accepted = self.visit("POST", base + "?async=true", {"inputs": {"name": "Ada"}})
+        self.assertEqual(code, 202, accepted)
+        session = headers["x-app-session-id"]
+        run = accepted["data"]["execution_id"]
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            code, _, view = self.visit("GET", f"{base}/executions/{run}", headers={"X-App-Session-Id": session})
+            if code == 200 and view["data"]["status"] == "completed":
+                break
+            time.sleep(0.05)
+        self.assertEqual(code, 200, view)
+        self.assertEqual(view["data"], {"execution_id": run, "status": "completed", "outputs": {"out": "hello Ada"}, "error": None})
+
+        _, other_headers, _ = self.visit("GET", base)  # someone else's session
+        for headers in ({}, {"X-App-Session-Id": other_headers["x-app-session-id"]}):
+            code, _, refused = self.visit("GET", f"{base}/executions/{run}", headers=headers)
+            self.assertEqual((code, refused["error_code"]), (404, "EXECUTION_NOT_FOUND"))
+        code, _, refused = self.visit("GET", f"{base}/executions/not-a-uuid", headers={"X-App-Session-Id": session})
+        self.assertEqual((code, refused["error_code"]), (404, "EXECUTION_NOT_FOUND"))
+        code, _, refused = self.visit("GET", f"{base}/executions/{run}/events/more", headers={"X-App-Session-Id": session})
+        self.assertEqual(code, 404)
+
+        # The progress stream: node events without their data, then the outcome.
+        connection = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=10)
+        connection.request("GET", f"{base}/executions/{run}/events", headers={"X-App-Session-Id": session})
+        response = connection.getresponse()
+        self.assertEqual(response.status, 200)
+        self.assertTrue(response.getheader("Content-Type").startswith("text/event-stream"))
+        stream = response.read().decode()
+        connection.close()
+        events = [block for block in stream.split("\n\n") if block.startswith("id: ")]
+        names = [block.split("\n")[1][len("event: "):] for block in events]
+        self.assertEqual(names[-1], "execution_finished")
+        self.assertIn("node_finished", names)
+        for block in events[:-1]:
+            data = json.loads(block.split("\n")[2][len("data: "):])
+            self.assertNotIn("output", data)
+            self.assertLessEqual(set(data), {"node_id", "node_type", "status", "duration_ms"})
+        self.assertEqual(json.loads(events[-1].split("\n")[2][len("data: "):])["outputs"], {"out": "hello Ada"})
+        code, _, refused = self.visit("GET", f"{base}/executions/{run}/events",
+                                      headers={"X-App-Session-Id": other_headers["x-app-session-id"]})
+        self.assertEqual((code, refused["error_code"]), (404, "EXECUTION_NOT_FOUND"))
+
+    def test_cors_preflight_and_answers_follow_the_origin_list(self):
+        self.published("shop", {"allowed_origins": ["https://shop.example"]})
+        base = f"/runtime/{self.ws_slug}/shop"
+        preflight = {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "content-type, x-app-session-id"}
+        code, headers, _ = self.visit("OPTIONS", base, headers=preflight)
+        self.assertEqual(code, 204)
+        self.assertEqual(headers["access-control-allow-origin"], "https://shop.example")
+        self.assertIn("POST", headers["access-control-allow-methods"])
+        self.assertIn("X-App-Session-Id", headers["access-control-allow-headers"])
+        self.assertEqual(headers["vary"], "Origin")
+        code, headers, refused = self.visit("OPTIONS", base, headers={**preflight, "Origin": "https://evil.example"})
+        self.assertEqual((code, refused["error_code"]), (403, "ORIGIN_NOT_ALLOWED"))
+        self.assertNotIn("access-control-allow-origin", headers)
+        code, headers, _ = self.visit("OPTIONS", base)
+        self.assertEqual(code, 204)
+        self.assertIn("OPTIONS", headers["allow"])
+
+        code, headers, _ = self.visit("POST", base, {"inputs": {"name": "Cy"}}, headers={"Origin": "https://shop.example"})
+        self.assertEqual(code, 200)
+        self.assertEqual(headers["access-control-allow-origin"], "https://shop.example")
+        self.assertIn("X-App-Session-Id", headers["access-control-expose-headers"])
+        code, headers, _ = self.visit("POST", base, {"inputs": {"name": "Cy"}}, headers={"Origin": "https://evil.example"})
+        self.assertEqual(code, 403)
+        self.assertNotIn("access-control-allow-origin", headers)
+
+
+class SlowUpstream(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        time.sleep(1.0)
+        body = b'{"slow": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class RuntimeLoadShedding(RuntimeCase):
+    """One worker with one run in flight at most: the next execute is shed with 503 before the
+    database is asked (max_in_flight counts per worker)."""
+
+    daemon_settings = {**RuntimeCase.daemon_settings, "max_in_flight": 1, "workers": 1, "egress_allow": "127.0.0.0/8"}
+
+    def test_past_max_in_flight_requests_are_shed(self):
+        upstream = ThreadingHTTPServer(("127.0.0.1", 0), SlowUpstream)
+        threading.Thread(target=upstream.serve_forever, daemon=True).start()
+        try:
+            self.published("busy")
+            app = psql(self.database, f"select id from flowgres.apps where slug = 'busy' and workspace_id = '{self.workspace['id']}'")
+            slow = {"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name"}]}},
+                              {"id": "wait", "type": "http", "config": {"url": f"http://127.0.0.1:{upstream.server_address[1]}/"}},
+                              {"id": "out", "type": "output"}],
+                    "edges": [{"source": "start", "target": "wait"}, {"source": "wait", "target": "out"}]}
+            version = self.ok("POST", f"/api/v1/apps/{app}/versions", {"version": "2.0.0", "workflow": slow, "ui_schema": UI},
+                              self.key, status=201)
+            self.ok("POST", f"/api/v1/apps/{app}/publish", {"version_id": version["id"]}, self.key)
+            base = f"/runtime/{self.ws_slug}/busy"
+            code, _, body = self.visit("POST", base + "?async=true", {"inputs": {"name": "Ann"}})
+            self.assertEqual(code, 202, body)
+            code, headers, refused = self.visit("POST", base, {"inputs": {"name": "Ben"}})
+            self.assertEqual((code, refused.get("error_code")), (503, "OVERLOADED"), refused)
+            self.assertEqual(headers["retry-after"], "1")
+            code, _, _ = self.visit("GET", base)
+            self.assertEqual(code, 200, "reads are not shed")
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                code, _, body = self.visit("POST", base, {"inputs": {"name": "Cy"}})
+                if code != 503:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(code, 200, body)
+            deadline = time.time() + 5
+            shed = ""
+            while time.time() < deadline and not shed:
+                shed = psql(self.database, "select sum((details ->> 'count')::int) from flowgres.runtime_events "
+                                           f"where app_id = '{app}' and event_type = 'runtime.load_shed'")
+                time.sleep(0.1)
+            self.assertGreaterEqual(int(shed or 0), 1, "shed requests are recorded, a row per app and second")
+            billed = psql(self.database, f"select count(*) from flowgres.usage_events where app_id = '{app}'"
+                                         " and dimension = 'requests'")
+            executed = psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app}'")
+            self.assertEqual(billed, executed, "shed requests are not billed")
+        finally:
+            upstream.shutdown()
 
 
 class Siteverify(BaseHTTPRequestHandler):

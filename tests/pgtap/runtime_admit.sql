@@ -1,7 +1,7 @@
 -- Runtime admission: every branch in order, each with its code and status, sessions, rate
 -- limits in shared memory, CAPTCHA, input validation, the running execution, and the events.
 begin;
-select plan(49);
+select plan(58);
 
 select test.new_user('publisher@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -128,6 +128,28 @@ select test.act_as(null);
 select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}}') -> 'error' ->> 'error_code', 'CAPTCHA_REQUIRED', 'a CAPTCHA is asked for');
 select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "captcha": "failed"}') -> 'error' ->> 'error_code', 'CAPTCHA_INVALID', 'a failed one is refused');
 select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "captcha": "passed"}') ->> 'decision', 'allow', 'a passed one is admitted');
+
+-- a visitor's own runs, CORS preflights, shed requests
+select (:'run'::jsonb -> 'session' ->> 'id') as run_session, (:'run'::jsonb -> 'execution' ->> 'id') as run_id \gset
+select is(pg_temp.admit('execution', 'hello', jsonb_build_object('session_id', :'run_session', 'execution_id', :'run_id'))
+          -> 'execution' ->> 'id', :'run_id', 'a visitor reads their own run');
+select is(pg_temp.admit('execution', 'hello', jsonb_build_object('execution_id', :'run_id')) -> 'error' ->> 'error_code',
+          'EXECUTION_NOT_FOUND', 'another session cannot');
+select is(test.error_code_of($$select pg_temp.admit('execution', 'hello')$$), 'VALIDATION_FAILED', 'an execution id is required');
+select (select count(*) from flowgres.runtime_events where app_id = :'app') as events_before \gset
+select is(pg_temp.admit('preflight', 'hello', '{"origin": "https://shop.example"}') - 'app' - 'session' - 'rate_limit',
+          '{"decision": "allow", "status": 204, "origin_allowed": true, "allowed_origins": ["https://shop.example"]}',
+          'a preflight from an allowed origin is answered with the list');
+select is(pg_temp.admit('preflight', 'hello', '{"origin": "https://evil.example"}') -> 'error' ->> 'error_code',
+          'ORIGIN_NOT_ALLOWED', 'one from elsewhere is refused');
+select is((select count(*) from flowgres.runtime_events where app_id = :'app'), :'events_before'::bigint,
+          'preflights record nothing');
+select is(flowgres.runtime_load_shed_record(jsonb_build_array(
+              jsonb_build_object('workspace', :'ws_slug', 'app', 'hello', 'count', 3, 'daemon', 'd1'),
+              jsonb_build_object('workspace', 'no-such-place', 'count', 1))), 1, 'shed requests are recorded for known apps');
+select is((select details from flowgres.runtime_events where app_id = :'app' and event_type = 'runtime.load_shed'),
+          '{"count": 3, "daemon": "d1"}', 'one event with the count');
+select is(flowgres.runtime_load_shed_record('"junk"'), 0, 'junk records nothing');
 
 -- lifecycle and workspace status
 select test.act_as(:'owner');
