@@ -96,18 +96,86 @@ void check_string_list(ValidationProblems &problems, std::string_view field, con
     }
 }
 
+void check_number_range(ValidationProblems &problems, const std::string &field, const json_t *value, double low,
+                        double high, std::string_view range) {
+    if (value == nullptr)
+        problems.add(field, "is required");
+    else if (!json_is_number(value) || json_number_value(value) < low || json_number_value(value) > high)
+        problems.add(field, "must be a number from " + std::string(range));
+}
+
+// Seed §31.2's anomaly signals, each turning on a CAPTCHA or shedding load when it fires:
+//   high_freq    {max_requests, window_seconds}: one address executing faster than this
+//   failure_rate {threshold (0–1), min_requests, window_seconds}: the app's runs failing
+//   spike        {factor, min_requests, window_seconds}: this window's executes over factor ×
+//                the previous window's
+// plus "action": "captcha" (default) or "shed".
+void check_anomaly(ValidationProblems &problems, const json_t *anomaly) {
+    if (!json_is_object(anomaly)) {
+        problems.add("rate_limit.anomaly", "must be an object with high_freq, failure_rate or spike");
+        return;
+    }
+    const char *signal;
+    json_t *rule;
+    json_object_foreach(const_cast<json_t *>(anomaly), signal, rule) {
+        std::string field = "rate_limit.anomaly." + std::string(signal);
+        std::string_view name(signal);
+        if (name != "high_freq" && name != "failure_rate" && name != "spike") {
+            problems.add(field, "is not a known signal (high_freq, failure_rate, spike)");
+            continue;
+        }
+        if (!json_is_object(rule)) {
+            problems.add(field, "must be an object");
+            continue;
+        }
+        const char *key;
+        json_t *value;
+        json_object_foreach(rule, key, value) {
+            std::string_view member(key);
+            bool known = member == "window_seconds" || member == "action" ||
+                         (name == "high_freq" ? member == "max_requests"
+                                              : member == "min_requests" ||
+                                                    member == (name == "spike" ? "factor" : "threshold"));
+            if (!known) problems.add(field + "." + std::string(key), "is not a known field");
+        }
+        check_integer_range(problems, field + ".window_seconds", json_object_get(rule, "window_seconds"), 1,
+                            kWindowSecondsCeiling);
+        if (name == "high_freq")
+            check_integer_range(problems, field + ".max_requests", json_object_get(rule, "max_requests"), 1,
+                                kMaxRequestsCeiling);
+        else
+            check_integer_range(problems, field + ".min_requests", json_object_get(rule, "min_requests"), 1,
+                                kMaxRequestsCeiling);
+        if (name == "failure_rate") check_number_range(problems, field + ".threshold", json_object_get(rule, "threshold"), 0.01, 1,
+                               "0.01 to 1");
+        if (name == "spike") check_number_range(problems, field + ".factor", json_object_get(rule, "factor"), 1.1, 1000,
+                               "1.1 to 1000");
+        const json_t *action = json_object_get(rule, "action");
+        if (action && !(json_is_string(action) && (std::string_view(json_string_value(action)) == "captcha" ||
+                                                   std::string_view(json_string_value(action)) == "shed")))
+            problems.add(field + ".action", "must be captcha or shed");
+    }
+}
+
 Json merge_rate_limit(ValidationProblems &problems, const json_t *current, const json_t *patch) {
     Json merged(json_is_object(current) ? json_deep_copy(current) : new_json_object());
     if (!json_is_object(patch)) {
-        problems.add("rate_limit", "must be an object with per_ip, per_session or per_app");
+        problems.add("rate_limit", "must be an object with per_ip, per_session, per_app or anomaly");
         return merged;
     }
     const char *key;
     json_t *value;
     json_object_foreach(const_cast<json_t *>(patch), key, value) {
         std::string field = "rate_limit." + std::string(key);
-        if (!is_one_of(kWindows, key)) {
-            problems.add(field, "is not a known field (per_ip, per_session, per_app)");
+        if (std::string_view(key) == "anomaly") {
+            if (json_is_null(value)) {
+                json_object_del(merged.get(), key);
+            } else {
+                check_anomaly(problems, value);
+                json_object_set(merged.get(), key, value);
+            }
+        } else if (!is_one_of(kWindows, key)) {
+            problems.add(field, "is not a known field (per_ip, per_session, per_app, anomaly)");
         } else if (json_is_null(value)) {
             json_object_del(merged.get(), key);
         } else {

@@ -3,6 +3,7 @@
 // and listed. An illegal transition is STATE_CONFLICT; someone who cannot see the app is told
 // the execution does not exist.
 #include "actor.hpp"
+#include "anomaly.hpp"
 #include "audit.hpp"
 #include "boundary.hpp"
 #include "flowgres/errors.hpp"
@@ -13,6 +14,7 @@
 #include "functions.hpp"
 #include "permission.hpp"
 #include "quota.hpp"
+#include "rate_limiter.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -172,8 +174,10 @@ SqlValue execution_finish(CallArgs &args) {
         update flowgres.executions set status = $2, outputs = $3::jsonb, error = $4::jsonb, prompt_tokens = $5::bigint,
                completion_tokens = $6::bigint, finished_at = now(), heartbeat_at = now()
         where id = $1::uuid
-        returning case when trigger = 'runtime' then coalesce(octet_length(outputs::text), 0) else 0 end)sql",
+        returning case when trigger = 'runtime' then coalesce(octet_length(outputs::text), 0) else 0 end, trigger)sql",
         {execution_id, status_text, outputs, error, std::to_string(prompt_tokens), std::to_string(completion_tokens)});
+    if (*status == ExecutionStatus::failed && finished.rows.at(0).text(1) == "runtime")
+        note_runtime_failure(row.app_id, epoch_seconds_now());
     // Usage already consumed is recorded whatever the limits (the next request is refused).
     UsageAmounts used{0, prompt_tokens + completion_tokens, std::stoll(finished.rows.at(0).text(0))};
     if (used[kUsageTokens] > 0 || used[kUsageEgress] > 0) {

@@ -71,6 +71,21 @@ void attach_shared_memory() {
     LWLockRelease(AddinShmemInitLock);
 }
 
+// Where a key lives: its hash (never 0, which marks an empty slot), its partition, and the
+// first slot of its probe run.
+struct Place {
+    uint64 hash;
+    Partition *partition;
+    int start;
+};
+
+Place place_of(const char *key, int key_length) {
+    uint64 hash = hash_bytes_extended(reinterpret_cast<const unsigned char *>(key), key_length, 0x666c6f77);
+    if (hash == 0) hash = 1;
+    return {hash, &table->partition[hash % static_cast<uint64>(table->partitions)],
+            static_cast<int>((hash >> 32) % kPartitionSize)};
+}
+
 bool ended(const Slot &slot, int64 now) { return slot.key == 0 || now >= slot.window_start + slot.window_seconds; }
 
 }  // namespace
@@ -80,10 +95,8 @@ RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int6
     RateLimitHit hit;
     hit.limit = limit;
     if (!table || window_seconds <= 0) return hit;
-    uint64 hash = hash_bytes_extended(reinterpret_cast<const unsigned char *>(key), key_length, 0x666c6f77);
-    if (hash == 0) hash = 1;  // 0 marks an empty slot
-    Partition &partition = table->partition[hash % static_cast<uint64>(table->partitions)];
-    int start = static_cast<int>((hash >> 32) % kPartitionSize);
+    auto [hash, found_partition, start] = place_of(key, key_length);
+    Partition &partition = *found_partition;
     int64 window_start = now_seconds - now_seconds % window_seconds;
 
     SpinLockAcquire(&partition.lock);
@@ -122,6 +135,23 @@ RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int6
     hit.reset_at = window_start + window_seconds;
     hit.retry_after = hit.allowed ? 0 : std::max<int64_t>(1, hit.reset_at - now_seconds);
     return hit;
+}
+
+int64_t rate_limit_count(const char *key, int key_length, int64_t window_seconds, int64_t at_seconds) {
+    if (!table || window_seconds <= 0) return 0;
+    auto [hash, found_partition, start] = place_of(key, key_length);
+    Partition &partition = *found_partition;
+    int64 window_start = at_seconds - at_seconds % window_seconds;
+    int64 count = 0;
+    SpinLockAcquire(&partition.lock);
+    for (int probe = 0; probe < kProbeLength; probe++) {
+        const Slot &slot = partition.slots[(start + probe) % kPartitionSize];
+        if (slot.key != hash) continue;
+        if (slot.window_start == window_start && slot.window_seconds == window_seconds) count = slot.count;
+        break;
+    }
+    SpinLockRelease(&partition.lock);
+    return count;
 }
 
 RateLimitStats rate_limit_stats(int64_t now_seconds) {

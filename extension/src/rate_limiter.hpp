@@ -37,6 +37,14 @@ RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int6
                             int64_t now_seconds);
 RateLimitStats rate_limit_stats(int64_t now_seconds);
 
+// The hits `key` has in the window of `window_seconds` that contains `at_seconds`, when the
+// table still holds that window (0 when it never had it, moved on, or evicted it). Counts
+// nothing: for reading the previous window, or a counter other requests move.
+int64_t rate_limit_count(const char *key, int key_length, int64_t window_seconds, int64_t at_seconds);
+
+// The clock, in epoch seconds.
+int64_t epoch_seconds_now();
+
 // From _PG_init: the setting, and the shared-memory request and start-up hooks.
 void register_rate_limiter();
 

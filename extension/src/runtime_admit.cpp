@@ -2,7 +2,8 @@
 // decides a visitor's request, in this order, each refusal with its code:
 //   resolve the workspace and app (old slugs → redirect) · workspace status · app status ·
 //   access mode and data classification · IP block lists · allowed origins · the session
-//   (created, renewed, blocked) · rate limits (shared memory) · CAPTCHA · input validation ·
+//   (created, renewed, blocked) · rate limits (shared memory) · anomaly signals (anomaly.hpp) ·
+//   CAPTCHA · input validation ·
 //   quota and budget (quota.cpp: the request is billed from here on, also if the run fails) ·
 //   the running execution with its usage row.
 // A refusal is an answer, not an error: nothing raises, so the refusal's runtime event
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "actor.hpp"
+#include "anomaly.hpp"
 #include "boundary.hpp"
 #include "flowgres/crypto.hpp"
 #include "flowgres/errors.hpp"
@@ -25,8 +27,6 @@
 #include "spi.hpp"
 
 namespace flowgres {
-
-int64_t epoch_seconds_now();  // rate_limiter.cpp
 
 namespace {
 
@@ -138,7 +138,7 @@ std::string Admission::deny(ErrorCode code, const std::string &message, const st
     if (event_type)
         event(event_type, "warn",
               "{\"action\":" + json_quote(request_.action) + ",\"error_code\":" + json_quote(std::string(info.name)) +
-                  "}");
+                  (details == "null" ? std::string() : ",\"details\":" + details) + "}");
     return answer("deny", info.http_status,
                   ",\"error\":{\"error_code\":" + json_quote(std::string(info.name)) +
                       ",\"message\":" + json_quote(message) + ",\"details\":" + details + "}");
@@ -388,12 +388,25 @@ std::string Admission::run() {
         return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_) + ",\"schema\":" + schema_of_version());
     }
 
-    bool captcha_needed = a.text(9) == "t" || (gray && json_is_true(json_object_get(gray_policy.get(), "require_captcha")));
+    // Anomaly signals (seed §31.2): a CAPTCHA, or shedding until the window ends.
+    Json rate_policy = parse_json(a.text(7), "rate_limit");
+    std::optional<RiskSignal> risk =
+        detect_anomaly(json_object_get(rate_policy.get(), "anomaly"), app_id_, request_.ip, epoch_seconds_now());
+    std::string risk_details = "null";
+    if (risk)
+        risk_details = "{\"signal\":" + json_quote(risk->signal) + ",\"measured\":" + risk->details_json +
+                       ",\"retry_after_seconds\":" + std::to_string(risk->retry_after) + "}";
+    if (risk && risk->action == "shed")
+        return deny(ErrorCode::OVERLOADED, "unusual traffic to this app: retry later", risk_details,
+                    "runtime.risk_detected");
+
+    bool captcha_needed = a.text(9) == "t" || (gray && json_is_true(json_object_get(gray_policy.get(), "require_captcha"))) ||
+                          risk.has_value();
+    const char *captcha_event = risk ? "runtime.risk_detected" : "runtime.captcha_required";
     if (captcha_needed && !request_.captcha)
-        return deny(ErrorCode::CAPTCHA_REQUIRED, "solve the CAPTCHA and send its token", "null",
-                    "runtime.captcha_required");
+        return deny(ErrorCode::CAPTCHA_REQUIRED, "solve the CAPTCHA and send its token", risk_details, captcha_event);
     if (captcha_needed && *request_.captcha != "passed")
-        return deny(ErrorCode::CAPTCHA_INVALID, "the CAPTCHA token was not accepted", "null", "runtime.captcha_required");
+        return deny(ErrorCode::CAPTCHA_INVALID, "the CAPTCHA token was not accepted", risk_details, captcha_event);
 
     // The inputs against the UI schema's rules, field by field (not billed when refused).
     auto ui_schema = query_value("select ui_schema::text from flowgres.app_versions where id = $1::uuid", {version_id_});
