@@ -109,6 +109,7 @@ private:
     std::map<std::pair<std::string, std::string>, int64_t> shed_counts_;
     void flush_shed_counts();
     void open_visitor_stream(const std::shared_ptr<Call> &call, const std::string &execution_id);
+    void answer_schema(const std::shared_ptr<Call> &call, const Json &decision);
     CidrList trusted_proxies_;
     JwtSettings jwt_;
     // Takes queued executions (any daemon's) while this worker has room for more runs.

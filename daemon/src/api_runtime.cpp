@@ -1,6 +1,7 @@
 // The public runtime (issue 5 §1): visitors reach published apps at
 //   GET  /runtime/{workspace}[/{app}]          the entry: the app's public description, session
-//   GET  /runtime/{workspace}[/{app}]/schema   the UI schema, input mapping, start inputs
+//   GET  /runtime/{workspace}[/{app}]/schema   the UI schema, input mapping, start inputs;
+//                                              ?cache=1: cacheable by anyone (public apps)
 //   POST /runtime/{workspace}[/{app}]          execute: {"inputs": {…}}; ?async=true → 202
 //   GET  /runtime/{workspace}[/{app}]/executions/{id}[/events]
 //                                              the visitor's own run (its session or user),
@@ -247,11 +248,11 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
                 return finish(call, success_response(200, runtime_view(execution), call->trace));
             return open_visitor_stream(call, json_string_value(json_object_get(json_object_get(decision.get(), "execution"), "id")));
         }
+        if (action == "schema") return answer_schema(call, decision);
         if (action != "execute") {
             Json data(new_json_object());
             for (const char *member : {"app", "session", "version_id"})
                 if (json_t *value = json_object_get(decision.get(), member)) json_object_set(data.get(), member, value);
-            if (action == "schema") json_object_update(data.get(), json_object_get(decision.get(), "schema"));
             return finish(call, success_response(200, dump_json(data.get()), call->trace));
         }
         Json execution(json_incref(json_object_get(decision.get(), "execution")));
@@ -263,6 +264,38 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
         }
         launch_run(std::move(execution), call, true);
     });
+}
+
+// The schema. With ?cache=1 on a public_anonymous app it is the same for every visitor: no
+// session or rate-limit headers, an ETag naming the (immutable) version, Cache-Control for
+// shared caches with stale-while-revalidate, and 304 when If-None-Match already has it.
+void Application::answer_schema(const std::shared_ptr<Call> &call, const Json &decision) {
+    bool cache = false;
+    if (auto query = http::parse_query(call->request.query))
+        for (const auto &[name, value] : *query)
+            if (name == "cache") cache = value == "1" || value == "true";
+    const char *mode = json_string_value(json_object_get(json_object_get(decision.get(), "app"), "access_mode"));
+    cache = cache && mode && std::string_view(mode) == "public_anonymous";
+    Json data(new_json_object());
+    for (const char *member : {"app", "session", "version_id"})
+        if (json_t *value = json_object_get(decision.get(), member)) json_object_set(data.get(), member, value);
+    json_object_update(data.get(), json_object_get(decision.get(), "schema"));
+    if (!cache) return finish(call, success_response(200, dump_json(data.get()), call->trace));
+
+    json_object_del(data.get(), "session");
+    std::erase_if(call->headers, [](const auto &header) {
+        return header.first == "X-App-Session-Id" || header.first.rfind("X-RateLimit-", 0) == 0;
+    });
+    std::string etag = "\"" + std::string(json_string_value(json_object_get(decision.get(), "version_id"))) + "\"";
+    call->headers.emplace_back("ETag", etag);
+    call->headers.emplace_back("Cache-Control", "public, max-age=60, stale-while-revalidate=600");
+    std::string_view wanted = call->request.header("if-none-match").value_or("");
+    if (wanted == "*" || wanted.find(etag) != std::string_view::npos) {
+        http::Response not_modified;
+        not_modified.status = 304;
+        return finish(call, std::move(not_modified));
+    }
+    finish(call, success_response(200, dump_json(data.get()), call->trace));
 }
 
 // A visitor's SSE stream of their own run (admission checked the session): read as the

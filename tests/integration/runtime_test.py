@@ -252,6 +252,35 @@ class RuntimeVisitors(RuntimeCase):
                                       headers={"X-App-Session-Id": other_headers["x-app-session-id"]})
         self.assertEqual((code, refused["error_code"]), (404, "EXECUTION_NOT_FOUND"))
 
+    def test_the_schema_of_a_public_app_is_cacheable_on_request(self):
+        app = self.published("cached")
+        base = f"/runtime/{self.ws_slug}/cached/schema"
+        code, headers, schema = self.visit("GET", base + "?cache=1")
+        self.assertEqual(code, 200, schema)
+        version = schema["data"]["version_id"]
+        self.assertEqual(headers["etag"], f'"{version}"')
+        self.assertIn("stale-while-revalidate", headers["cache-control"])
+        self.assertTrue(headers["cache-control"].startswith("public"))
+        self.assertNotIn("x-app-session-id", headers, "a shared answer carries nobody's session")
+        self.assertNotIn("session", schema["data"])
+        self.assertEqual(schema["data"]["ui_schema"]["blocks"][0]["type"], "form")
+        code, headers, body = self.visit("GET", base + "?cache=1", headers={"If-None-Match": f'"{version}"'})
+        self.assertEqual((code, body), (304, None))
+        self.assertEqual(headers["etag"], f'"{version}"')
+        self.assertNotIn("content-length", headers)
+        code, _, _ = self.visit("GET", base + "?cache=1", headers={"If-None-Match": '"another-version"'})
+        self.assertEqual(code, 200)
+        code, headers, schema = self.visit("GET", base)  # without ?cache: per visitor, as before
+        self.assertEqual(code, 200)
+        self.assertNotIn("etag", headers)
+        self.assertIn("x-app-session-id", headers)
+        # A members-only app is never cacheable.
+        self.ok("PATCH", f"/api/v1/apps/{app['id']}/access-policy", {"access_mode": "private"}, self.key)
+        token = jwt(claims(self.owner["id"]))
+        code, headers, _ = self.visit("GET", base + "?cache=1", headers={"Authorization": f"Bearer {token}"})
+        self.assertEqual(code, 200)
+        self.assertNotIn("etag", headers)
+
     def test_cors_preflight_and_answers_follow_the_origin_list(self):
         self.published("shop", {"allowed_origins": ["https://shop.example"]})
         base = f"/runtime/{self.ws_slug}/shop"

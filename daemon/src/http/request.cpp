@@ -105,10 +105,15 @@ std::string serialize(const Response &response, bool keep_alive, bool head_reque
     std::string out;
     out.reserve(160 + response.body.size());
     append_status_and_headers(out, response);
-    out += "Content-Length: ";
-    out += std::to_string(response.body.size());
-    out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    if (!head_request) out += response.body;
+    // 204 and 304 have no content, and say nothing of its length (RFC 9110 §8.6).
+    bool bodiless = response.status == 204 || response.status == 304;
+    if (!bodiless) {
+        out += "Content-Length: ";
+        out += std::to_string(response.body.size());
+        out += "\r\n";
+    }
+    out += keep_alive ? "\r\n" : "Connection: close\r\n\r\n";
+    if (!head_request && !bodiless) out += response.body;
     return out;
 }
 
