@@ -1,9 +1,9 @@
 -- Quotas, usage and budgets: limits from the plan and overrides, billing at admission (and
 -- only there), QUOTA_EXCEEDED's details, tokens and egress at finish, the shared-memory ledger
 -- and its rebuild from usage_events, subtransactions giving usage back, budgets with alerts,
--- the usage, metrics and access-stats reports, and bad input to each function.
+-- the usage, metrics and access-stats reports, partition retention, and bad input to each.
 begin;
-select plan(64);
+select plan(68);
 
 select test.new_user('quota-owner@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -183,6 +183,17 @@ select is(test.error_code_of(format('select flowgres.app_metrics(%L, 10000)', :'
 select ok(to_regclass('flowgres.usage_events_' || to_char(now() at time zone 'UTC', 'YYYY_MM')) is not null,
           'usage_events has this month''s partition');
 select is(test.sqlstate_of('select flowgres.ensure_monthly_partitions(''pg_class'')'), 'P0001', 'only the append-only tables are partitioned');
+
+create table flowgres.runtime_events_2020_01 partition of flowgres.runtime_events
+    for values from ('2020-01-01 00:00+00') to ('2020-02-01 00:00+00');
+insert into flowgres.runtime_events (workspace_id, event_type, created_at) values (:'ws', 'runtime.entry', '2020-01-15 12:00+00');
+insert into flowgres.runtime_events (workspace_id, event_type, created_at) values (:'ws', 'runtime.entry', now() - interval '400 days');  -- no partition: the default one
+select is(flowgres.partitions_maintain(90) ->> 'dropped', '1', 'retention drops runtime_events months past it');
+select ok(to_regclass('flowgres.runtime_events_2020_01') is null, 'the old month is gone');
+select is((select count(*) from flowgres.runtime_events where created_at < now() - interval '90 days'), 0::bigint,
+          'and so are old rows that landed in the default partition');
+select ok(to_regclass('flowgres.runtime_events_' || to_char(now() at time zone 'UTC', 'YYYY_MM')) is not null,
+          'this month''s partition stays');
 
 select * from finish();
 rollback;
