@@ -329,12 +329,22 @@ SqlValue budget_update(CallArgs &args) {
     return budget_get(args);
 }
 
-SqlValue app_metrics(CallArgs &args) {
+namespace {
+
+// The (app_id, days) arguments of the app reports, checked, with the caller's app_view_metrics.
+std::pair<std::string, std::string> app_report_arguments(CallArgs &args, long long default_days, long long max_days) {
     std::string app_id = args.required_uuid(0, "app_id");
-    long long days = args.integer(1).value_or(7);
-    if (days < 1 || days > 90) throw field_error("days", "must be from 1 to 90");
+    long long days = args.integer(1).value_or(default_days);
+    if (days < 1 || days > max_days) throw field_error("days", "must be from 1 to " + std::to_string(max_days));
     Actor actor = require_actor();
     require_app_permission(actor, app_id, permission::app_view_metrics, WorkspaceUse::read);
+    return {app_id, std::to_string(days)};
+}
+
+}  // namespace
+
+SqlValue app_metrics(CallArgs &args) {
+    auto [app_id, days] = app_report_arguments(args, 7, 90);
     return SqlValue::jsonb(query_value(R"sql(
         with runs as (
             select status, trigger, prompt_tokens, completion_tokens, created_at,
@@ -366,16 +376,12 @@ SqlValue app_metrics(CallArgs &args) {
                                     count(*) filter (where status = 'failed') as failed
                              from runs group by 1) d))::text
         from runs)sql",
-                                       {app_id, std::to_string(days)})
+                                       {app_id, days})
                                .value());
 }
 
 SqlValue app_access_stats(CallArgs &args) {
-    std::string app_id = args.required_uuid(0, "app_id");
-    long long days = args.integer(1).value_or(30);
-    if (days < 1 || days > 366) throw field_error("days", "must be from 1 to 366");
-    Actor actor = require_actor();
-    require_app_permission(actor, app_id, permission::app_view_metrics, WorkspaceUse::read);
+    auto [app_id, days] = app_report_arguments(args, 30, 366);
     return SqlValue::jsonb(query_value(R"sql(
         with recent as (
             select event_type, ip_hash, session_id, (created_at at time zone 'UTC')::date as day
@@ -398,7 +404,7 @@ SqlValue app_access_stats(CallArgs &args) {
                                      from (select event_type, count(*) as c from recent r2
                                            where r2.day = r.day group by 1) x) as types
                              from recent r group by day) d))::text)sql",
-                                       {app_id, std::to_string(days)})
+                                       {app_id, days})
                                .value());
 }
 

@@ -9,13 +9,11 @@
 #include "flowgres/errors.hpp"
 #include "guard.hpp"
 #include "postgres.hpp"
+#include "shared_memory.hpp"
 #include "spi.hpp"
 
 extern "C" {
 #include "common/hashfn.h"
-#include "storage/ipc.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 }
@@ -54,36 +52,15 @@ struct Partition {
     Slot slots[kPartitionSize];
 };
 
-struct Table {
-    int partitions;
-    Partition partition[FLEXIBLE_ARRAY_MEMBER];
-};
+using Table = PartitionedTable<Partition>;
 
 int configured_slots = 16384;
 Table *table = nullptr;
-shmem_request_hook_type previous_request_hook = nullptr;
-shmem_startup_hook_type previous_startup_hook = nullptr;
 
-int partition_count() { return (configured_slots + kPartitionSize - 1) / kPartitionSize; }
+Size table_size() { return Table::size_for(Table::partitions_for(configured_slots, kPartitionSize)); }
 
-Size table_size() { return add_size(offsetof(Table, partition), mul_size(partition_count(), sizeof(Partition))); }
-
-void request_shared_memory() {
-    if (previous_request_hook) previous_request_hook();
-    RequestAddinShmemSpace(table_size());
-}
-
-void attach_shared_memory() {
-    if (previous_startup_hook) previous_startup_hook();
-    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    bool found = false;
-    table = static_cast<Table *>(ShmemInitStruct("flowgres usage ledger", table_size(), &found));
-    if (!found) {
-        memset(table, 0, table_size());
-        table->partitions = partition_count();
-        for (int i = 0; i < table->partitions; i++) SpinLockInit(&table->partition[i].lock);
-    }
-    LWLockRelease(AddinShmemInitLock);
+void initialise_table(void *memory) {
+    static_cast<Table *>(memory)->initialise(Table::partitions_for(configured_slots, kPartitionSize));
 }
 
 // What this backend's open transaction holds: amounts in flight per slot and subtransaction
@@ -364,10 +341,7 @@ void register_usage_ledger() {
                             "Workspace-months of usage totals kept in shared memory (rounded up to a multiple of 64).",
                             nullptr, &configured_slots, 16384, 64, 4194304, PGC_POSTMASTER, 0, nullptr, nullptr,
                             nullptr);
-    previous_request_hook = shmem_request_hook;
-    shmem_request_hook = request_shared_memory;
-    previous_startup_hook = shmem_startup_hook;
-    shmem_startup_hook = attach_shared_memory;
+    register_shared_struct("flowgres usage ledger", table_size, initialise_table, reinterpret_cast<void **>(&table));
     RegisterXactCallback(on_transaction_event, nullptr);
     RegisterSubXactCallback(on_subtransaction_event, nullptr);
 }
