@@ -203,6 +203,9 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
                     }
                 if (!value && argument.required) problems.add(argument.name, "is required");
                 break;
+            case Source::fixed:
+                value = argument.description;
+                break;
             case Source::query_filters: {
                 std::string object = "{";
                 for (const Filter &filter : route.filters)

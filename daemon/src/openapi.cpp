@@ -80,6 +80,8 @@ json_t *operation(const Route &route) {
             case Source::body_document:
                 has_body = whole_body = true;
                 break;
+            case Source::fixed:
+                break;
         }
     }
     if (std::string_view(route.method) == "POST")

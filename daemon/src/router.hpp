@@ -22,6 +22,7 @@ enum class Source {
     query_field,    // one query parameter
     query_option,   // a query parameter for the daemon itself (?async=true), not passed to SQL
     query_filters,  // every query parameter, as a JSON object of typed filters
+    fixed,          // a value the route itself supplies, held in `description` ("branding")
 };
 
 struct Argument {

@@ -10,6 +10,7 @@
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/permissions.hpp"
+#include "flowgres/public_page.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
 #include "spi.hpp"
@@ -250,6 +251,26 @@ SqlValue app_update(CallArgs &args) {
           {app_id, changes_text});
     write_audit(actor, workspace_id, "app.update", "app", app_id,
                 "{\"changes\":" + changes_text + ",\"previous_slug\":" + json_quote(access.slug) + "}");
+    return SqlValue::jsonb(app_document(app_id));
+}
+
+// One section of the public page (branding, seo or inputs), merged and checked as a whole,
+// under a row lock so two editors' patches both land.
+SqlValue app_public_page_update(CallArgs &args) {
+    std::string app_id = args.required_uuid(0, "app_id");
+    std::string section = args.required_text(1, "section");
+    Json changes = parse_object_argument(args.required_jsonb(2, "changes"), "changes");
+    Actor actor = require_actor();
+    AppAccess access = require_app_permission(actor, app_id, permission::app_edit, WorkspaceUse::write);
+    if (access.status == "archived")
+        throw Error(ErrorCode::STATE_CONFLICT, "app " + app_id + " is archived", "{\"from\":\"archived\",\"action\":\"update\"}");
+    auto stored = query_value("select public_page::text from flowgres.apps where id = $1::uuid for update", {app_id});
+    Json current = parse_json(stored.value_or("{}"), "public_page");
+    Json page = merge_public_page(current.get(), section, changes.get());
+    query("update flowgres.apps set public_page = $2::jsonb, updated_at = now() where id = $1::uuid",
+          {app_id, dump_json(page.get())});
+    write_audit(actor, access.workspace.workspace_id, "app.public_page_update", "app", app_id,
+                "{\"section\":" + json_quote(section) + ",\"changes\":" + dump_json(changes.get()) + "}");
     return SqlValue::jsonb(app_document(app_id));
 }
 

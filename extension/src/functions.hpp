@@ -30,6 +30,7 @@ SqlValue app_create(CallArgs &);
 SqlValue app_get(CallArgs &);
 SqlValue app_list(CallArgs &);
 SqlValue app_update(CallArgs &);
+SqlValue app_public_page_update(CallArgs &);
 SqlValue app_duplicate(CallArgs &);
 // version.cpp
 SqlValue version_create(CallArgs &);

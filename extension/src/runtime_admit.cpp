@@ -305,7 +305,7 @@ std::string Admission::run() {
     auto app = query(R"sql(
         select a.id, a.slug, a.status, coalesce(a.current_version_id::text, ''),
                jsonb_build_object('id', a.id, 'slug', a.slug, 'name', a.name, 'description', a.description,
-                                  'workspace', $2::text, 'access_mode', p.access_mode)::text,
+                                  'workspace', $2::text, 'access_mode', p.access_mode, 'page', a.public_page)::text,
                p.access_mode, p.data_classification, p.rate_limit::text, p.allowed_origins::text, p.require_captcha,
                p.blocked_ips::text, p.blocked_ip_hashes::text, p.gray_ips::text, p.gray_ip_hashes::text,
                coalesce(p.gray_policy::text, '')
@@ -368,7 +368,8 @@ std::string Admission::run() {
 
     if (request_.action == "entry") {
         event("runtime.entry", "info", "{}");
-        return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_));
+        // The daemon turns allowed_origins into the embed page's frame-ancestors.
+        return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_) + ",\"allowed_origins\":" + a.text(8));
     }
     if (request_.action == "execution") {
         // Only the session that started it, or the same signed-in visitor, sees a run.
