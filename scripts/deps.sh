@@ -2,7 +2,8 @@
 # Installs the Debian packages flowgres needs, only those missing (idempotent). Runs
 # `apt-get update` first whenever it installs anything. As an ordinary user it uses sudo.
 # python3 runs the integration tests, nodejs/npm the OpenAPI validator, prometheus gives
-# promtool, wrk and nginx-light are the benchmark's load generator and HTTP-floor peer.
+# promtool, wrk and nginx-light are the benchmark's load generator and HTTP-floor peer,
+# chromium runs the public page's browser tests (driven by npm playwright-core).
 set -euo pipefail
 
 packages=(
@@ -11,7 +12,7 @@ packages=(
     libuv1-dev libjansson-dev libssl-dev libc-ares-dev node-llhttp
     postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     libgtest-dev libbenchmark-dev
-    python3 nodejs npm prometheus wrk nginx-light curl jq
+    python3 nodejs npm prometheus wrk nginx-light curl jq chromium
 )
 
 missing=()

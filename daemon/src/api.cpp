@@ -118,6 +118,7 @@ void Application::handle(http::Request &&request, http::Responder responder) {
     }
 
     if (path == "/runtime" || path.rfind("/runtime/", 0) == 0) return handle_runtime(call);
+    if (path.rfind("/assets/", 0) == 0) return answer_asset(call);
 
     RouteMatch match = match_route(method, path);
     if (!match.route) {

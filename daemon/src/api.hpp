@@ -23,6 +23,7 @@
 #include "pg/listener.hpp"
 #include "pg/pool.hpp"
 #include "router.hpp"
+#include "web_assets.hpp"
 
 namespace flowgres::daemon {
 
@@ -30,6 +31,7 @@ namespace flowgres::daemon {
 struct RunEnvironment {
     std::shared_ptr<const executor::EgressPolicy> egress;
     std::shared_ptr<const executor::TlsClientContext> tls;
+    std::shared_ptr<const WebAssets> web;  // the public page's files (web/)
 };
 
 // The daemon's own writes act as the operator (a run must be recorded even if the caller's
@@ -110,6 +112,10 @@ private:
     void flush_shed_counts();
     void open_visitor_stream(const std::shared_ptr<Call> &call, const std::string &execution_id);
     void answer_schema(const std::shared_ptr<Call> &call, const Json &decision);
+    // The HTML page for browsers (entry by Accept, and …/embed): the shell filled with the
+    // app's SEO and the boot data, under a strict Content-Security-Policy.
+    void answer_page(const std::shared_ptr<Call> &call, const Json &decision, bool embed);
+    void answer_asset(const std::shared_ptr<Call> &call);
     CidrList trusted_proxies_;
     JwtSettings jwt_;
     // Takes queued executions (any daemon's) while this worker has room for more runs.

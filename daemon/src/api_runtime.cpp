@@ -38,6 +38,12 @@ bool is_slug(std::string_view text) {
     return true;
 }
 
+// A browser's navigation: Accept names text/html (API clients send */* or application/json).
+bool wants_html(const http::Request &request) {
+    auto accept = request.header("accept");
+    return accept && accept->find("text/html") != std::string_view::npos;
+}
+
 int64_t epoch_seconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -73,8 +79,8 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
         segments.resize(i);
         break;
     }
-    if (suffix.empty() && segments.size() >= 2 && segments.back() == "schema") {
-        suffix = "/schema";
+    if (suffix.empty() && segments.size() >= 2 && (segments.back() == "schema" || segments.back() == "embed")) {
+        suffix = "/" + segments.back();
         segments.pop_back();
     }
     if (segments.empty() || segments.size() > 2) return not_found();
@@ -220,14 +226,17 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             response.with_header("Location", target);
             return finish(call, std::move(response));
         }
+        const json_t *error = json_object_get(decision.get(), "error");
+        // Rate limits, quotas (the next month) and load shedding say when to come back.
+        const json_t *retry_after = json_object_get(json_object_get(error, "details"), "retry_after_seconds");
+        if (verdict != "allow" && json_is_integer(retry_after))
+            call->headers.emplace_back("Retry-After", std::to_string(json_integer_value(retry_after)));
+        // Browsers asking for the entry get the page, refusals included (with their status).
+        if (action == "entry" && (suffix == "/embed" || wants_html(call->request)))
+            return answer_page(call, decision, suffix == "/embed");
         if (verdict != "allow") {
-            const json_t *error = json_object_get(decision.get(), "error");
             const char *name = json_string_value(json_object_get(error, "error_code"));
             ErrorCode code = error_code_from_name(name ? name : "").value_or(ErrorCode::INTERNAL_ERROR);
-            // Rate limits, quotas (the next month) and load shedding say when to come back.
-            const json_t *retry_after = json_object_get(json_object_get(error, "details"), "retry_after_seconds");
-            if (json_is_integer(retry_after))
-                call->headers.emplace_back("Retry-After", std::to_string(json_integer_value(retry_after)));
             http::Response response = error_response(code, json_string_value(json_object_get(error, "message")),
                                                      dump_json(json_object_get(error, "details")), call->trace);
             response.status = status;
@@ -296,6 +305,112 @@ void Application::answer_schema(const std::shared_ptr<Call> &call, const Json &d
         return finish(call, std::move(not_modified));
     }
     finish(call, success_response(200, dump_json(data.get()), call->trace));
+}
+
+// The page. On a refusal the boot data carries the error (the script says it in words) and
+// nothing of the app but where to sign in: a private app's name is not for strangers. The
+// session goes into the boot data (the script cannot read this answer's headers), so the
+// page is never cached. Embedding is allowed from the app's allowed_origins (none listed:
+// this site only); the page itself is never framed.
+void Application::answer_page(const std::shared_ptr<Call> &call, const Json &decision, bool embed) {
+    bool allowed = std::string_view(json_string_value(json_object_get(decision.get(), "decision"))) == "allow";
+    const json_t *app = json_object_get(decision.get(), "app");
+    const json_t *page = json_object_get(app, "page");
+    const json_t *error = json_object_get(decision.get(), "error");
+
+    // Where the script finds the app: this path without a trailing slash or /embed.
+    std::string base = call->request.path;
+    while (base.size() > 1 && base.back() == '/') base.pop_back();
+    if (embed) base.resize(base.size() - std::string_view("/embed").size());
+    Json boot(new_json_object());
+    json_object_set_new(boot.get(), "base", json_string(base.c_str()));
+    json_object_set_new(boot.get(), "embed", json_boolean(embed));
+    if (allowed) {
+        json_object_set(boot.get(), "app", const_cast<json_t *>(app));
+    } else {
+        Json visible(new_json_object());
+        if (json_t *sign_in = json_object_get(json_object_get(page, "branding"), "sign_in_url"))
+            json_object_set_new(visible.get(), "page", json_pack("{s:{s:O}}", "branding", "sign_in_url", sign_in));
+        json_object_set(boot.get(), "app", visible.get());
+        json_t *details = json_object_get(error, "details");
+        json_object_set_new(boot.get(), "error",
+                            json_pack("{s:O, s:O, s:O}", "code", json_object_get(error, "error_code"), "message",
+                                      json_object_get(error, "message"), "details", details ? details : json_null()));
+    }
+    if (const json_t *session = json_object_get(decision.get(), "session"); json_is_object(session))
+        json_object_set(boot.get(), "session", json_object_get(session, "id"));
+
+    PageFill fill;
+    fill.embed = embed;
+    fill.boot_json = dump_json(boot.get());
+    const json_t *seo = json_object_get(page, "seo");
+    const json_t *branding = json_object_get(page, "branding");
+    auto text = [](const json_t *object, const char *member) {
+        const char *value = json_string_value(json_object_get(object, member));
+        return value ? std::string(value) : std::string();
+    };
+    if (allowed) {
+        fill.title = text(seo, "title");
+        if (fill.title.empty()) fill.title = text(branding, "title");
+        if (fill.title.empty()) fill.title = text(app, "name");
+        fill.description = text(seo, "description");
+        if (fill.description.empty()) fill.description = text(app, "description");
+        fill.image_url = text(seo, "image_url");
+        if (std::string lang = text(seo, "lang"); !lang.empty()) fill.lang = lang;
+        fill.noindex = json_is_true(json_object_get(seo, "noindex")) || embed;
+    } else {
+        fill.title = json_string_value(json_object_get(error, "message"));
+        fill.noindex = true;
+    }
+
+    std::string frame_ancestors = "'none'";
+    if (embed) {
+        frame_ancestors = "'self'";
+        const json_t *origins = json_object_get(decision.get(), "allowed_origins");
+        size_t index;
+        json_t *origin;
+        json_array_foreach(const_cast<json_t *>(origins), index, origin) frame_ancestors +=
+            " " + std::string(json_string_value(origin));
+    }
+    http::Response response;
+    response.status = allowed ? 200 : static_cast<int>(json_integer_value(json_object_get(decision.get(), "status")));
+    response.body = environment_.web->render_page(fill);
+    response.with_header("Content-Type", "text/html; charset=utf-8")
+        .with_header("Content-Security-Policy",
+                     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+                     "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors " +
+                         frame_ancestors + "; require-trusted-types-for 'script'; trusted-types 'none'")
+        .with_header("X-Content-Type-Options", "nosniff")
+        .with_header("Referrer-Policy", "strict-origin-when-cross-origin")
+        .with_header("Cache-Control", "no-store")
+        .with_header("X-Request-Id", call->trace.request_id);
+    if (!embed) response.with_header("X-Frame-Options", "DENY");
+    finish(call, std::move(response));
+}
+
+// /assets/{name}: the page's script and style, from memory, revalidated by ETag.
+void Application::answer_asset(const std::shared_ptr<Call> &call) {
+    const http::Request &request = call->request;
+    call->route_label = "/assets";
+    if (request.method != "GET" && request.method != "HEAD") {
+        http::Response response = error_response(ErrorCode::METHOD_NOT_ALLOWED, "use GET", "null", call->trace);
+        response.with_header("Allow", "GET, HEAD");
+        return finish(call, std::move(response));
+    }
+    const WebAsset *asset = environment_.web->find(std::string_view(request.path).substr(std::string_view("/assets/").size()));
+    if (!asset) return finish_error(call, ErrorCode::NOT_FOUND, "no such file");
+    http::Response response;
+    response.with_header("ETag", asset->etag)
+        .with_header("Cache-Control", "public, max-age=300")
+        .with_header("X-Content-Type-Options", "nosniff");
+    std::string_view wanted = request.header("if-none-match").value_or("");
+    if (wanted.find(asset->etag) != std::string_view::npos) {
+        response.status = 304;
+        return finish(call, std::move(response));
+    }
+    response.body = asset->body;
+    response.with_header("Content-Type", asset->content_type);
+    finish(call, std::move(response));
 }
 
 // A visitor's SSE stream of their own run (admission checked the session): read as the

@@ -102,6 +102,8 @@ const std::vector<Key> &keys() {
          "the CAPTCHA provider's secret key (default: none, every token fails)"},
         {"captcha_verify_url", Type::string, &Config::captcha_verify_url, nullptr, nullptr, 0, 0,
          "the provider's siteverify endpoint (Cloudflare Turnstile's by default)"},
+        {"web_dir", Type::string, &Config::web_dir, nullptr, nullptr, 0, 0,
+         "the directory of the public page's files (page.html, page.js, …; default: web/ of the source tree)"},
         {"http_ca_file", Type::string, &Config::http_ca_file, nullptr, nullptr, 0, 0,
          "a PEM file of extra CA certificates https steps trust, besides the system's (default: none)"},
     };

@@ -47,6 +47,7 @@ struct Config {
     std::string runtime_jwt_audience;
     std::string captcha_secret;
     std::string captcha_verify_url = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+    std::string web_dir;  // the public page's files; "" → the source tree's web/
 };
 
 struct ConfigError : std::runtime_error {

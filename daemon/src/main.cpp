@@ -173,10 +173,17 @@ int run(int argc, char **argv) {
     }
 
     const std::string openapi = openapi_document();
+    std::shared_ptr<const WebAssets> web;
+    try {
+        web = WebAssets::load(config.web_dir);
+    } catch (const std::exception &error) {
+        std::cerr << "flowgresd: " << error.what() << "\n";
+        return 1;
+    }
     std::string tls_error;
     const RunEnvironment environment{
         std::make_shared<const executor::EgressPolicy>(executor::EgressPolicy::parse(config.egress_allow)),
-        executor::TlsClientContext::create(config.http_ca_file, tls_error)};
+        executor::TlsClientContext::create(config.http_ca_file, tls_error), web};
 
     int worker_count = config.workers > 0 ? static_cast<int>(config.workers)
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
