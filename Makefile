@@ -5,7 +5,7 @@
 #   run      an embedded cluster under ./var/ (or FLOWGRES_DATABASE_URL), demo data, flowgresd
 #            on 127.0.0.1:8080, and the admin key
 #   stop     stop flowgresd and the embedded cluster
-#   bench    flowgresd side by side with nginx and pgbench (bench/run.sh)
+#   bench    flowgresd side by side with nginx, pgbench, Node-RED and n8n (bench/*.sh)
 #   test     every suite against a throwaway cluster; ends with "N passed, N failed"
 SHELL := /bin/bash
 JOBS  ?= $(shell nproc)
@@ -37,6 +37,7 @@ test: install
 bench: install
 	@bench/run.sh
 	@bench/workflow.sh
+	@bench/runtime.sh
 
 clean:
 	rm -rf build

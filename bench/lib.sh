@@ -69,3 +69,49 @@ run_wrk() {
 }
 
 ratio() { awk -v a="$(cat "$root/$1.rps")" -v b="$(cat "$root/$2.rps")" 'BEGIN {printf "%.2f", a / b}'; }
+
+# nginx answering every request with 200 and `$1` (default "ok") on $nginx_port: the HTTP floor.
+start_nginx() {
+    nginx_port=$(free_port)
+    mkdir -p "$root/nginx"
+    cat >"$root/nginx/nginx.conf" <<CONF
+worker_processes $threads;
+pid $root/nginx/nginx.pid;
+error_log $root/nginx/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $root/nginx;
+    proxy_temp_path $root/nginx;
+    fastcgi_temp_path $root/nginx;
+    uwsgi_temp_path $root/nginx;
+    scgi_temp_path $root/nginx;
+    server { listen 127.0.0.1:$nginx_port; location / { default_type application/json; return 200 '${1:-ok}'; } }
+}
+CONF
+    nginx -c "$root/nginx/nginx.conf" -p "$root/nginx"
+    cleanups+=('[ -f "$root/nginx/nginx.pid" ] && kill "$(cat "$root/nginx/nginx.pid")"')
+    sleep 0.3
+}
+
+# Node-RED (from bench/peers/install.sh, node binary directory $1) running the flows file $2 on
+# $node_red_port; waits until POST /run answers, the answer in $root/node-red.answer.
+start_node_red() {
+    node_red_port=$(free_port)
+    mkdir -p "$root/node-red"
+    cp "$2" "$root/node-red/flows.json"
+    NODE_RED_PORT=$node_red_port "$1/node" build/peers/node-red/node_modules/node-red/red.js \
+        --settings bench/peers/node-red-settings.js --userDir "$root/node-red" >"$root/node-red.log" 2>&1 &
+    cleanups+=("kill $!")
+    wait_for_answer "http://127.0.0.1:$node_red_port/run" "$root/node-red.answer" 200
+}
+
+# POSTs {"inputs":{"name":"Ada"}} to $1 every 0.1 s, at most $3 times, until it answers 2xx;
+# the answer goes to $2.
+wait_for_answer() {
+    for _ in $(seq 1 "$3"); do
+        curl -sf -H 'Content-Type: application/json' -d '{"inputs":{"name":"Ada"}}' "$1" >"$2" 2>/dev/null && return
+        sleep 0.1
+    done
+}

@@ -12,30 +12,10 @@ cd "$(dirname "$0")/.."
 
 pg_clients=${PG_CLIENTS:-16}
 source bench/lib.sh
-nginx_port=$(free_port)
-cleanups+=('[ -f "$root/nginx/nginx.pid" ] && kill "$(cat "$root/nginx/nginx.pid")"')
 start_cluster_and_daemon
 curl -sf -H "Authorization: Bearer $key" "$api/workspaces/$workspace_id" >/dev/null
 
-mkdir -p "$root/nginx"
-cat >"$root/nginx/nginx.conf" <<CONF
-worker_processes $threads;
-pid $root/nginx/nginx.pid;
-error_log $root/nginx/error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $root/nginx;
-    proxy_temp_path $root/nginx;
-    fastcgi_temp_path $root/nginx;
-    uwsgi_temp_path $root/nginx;
-    scgi_temp_path $root/nginx;
-    server { listen 127.0.0.1:$nginx_port; location / { return 200 'ok'; } }
-}
-CONF
-nginx -c "$root/nginx/nginx.conf" -p "$root/nginx"
-sleep 0.3
+start_nginx
 
 # pgbench in pipeline mode: one Sync per transaction, like the daemon. Percentiles from the
 # per-transaction log (column 3 is latency in microseconds).

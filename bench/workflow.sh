@@ -32,17 +32,7 @@ answer=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/
 [ "$(echo "$answer" | jq -c .data.outputs)" = '{"out":{"message":"hello Ada!"}}' ] ||
     { echo "the workflow did not answer as expected: $answer"; exit 1; }
 
-node_red_port=$(free_port)
-mkdir -p "$root/node-red"
-cp bench/peers/node-red-flows.json "$root/node-red/flows.json"
-NODE_RED_PORT=$node_red_port "$node_bin/node" build/peers/node-red/node_modules/node-red/red.js \
-    --settings bench/peers/node-red-settings.js --userDir "$root/node-red" >"$root/node-red.log" 2>&1 &
-cleanups+=("kill $!")
-for _ in $(seq 1 200); do
-    curl -sf -H 'Content-Type: application/json' -d '{"inputs":{"name":"Ada"}}' "http://127.0.0.1:$node_red_port/run" \
-        >"$root/node-red.answer" 2>/dev/null && break
-    sleep 0.1
-done
+start_node_red "$node_bin" bench/peers/node-red-flows.json
 [ "$(jq -c .out "$root/node-red.answer")" = '{"message":"hello Ada!"}' ] ||
     { echo "Node-RED did not answer as expected:"; tail -20 "$root/node-red.log"; exit 1; }
 

