@@ -68,7 +68,10 @@ run_wrk() {
     echo "$rps" >"$root/$name.rps"
 }
 
-ratio() { awk -v a="$(cat "$root/$1.rps")" -v b="$(cat "$root/$2.rps")" 'BEGIN {printf "%.2f", a / b}'; }
+# $1's rate over $2's, to three significant digits; "n/a" when $2 answered nothing.
+ratio() {
+    awk -v a="$(cat "$root/$1.rps")" -v b="$(cat "$root/$2.rps")" 'BEGIN {if (b > 0) printf "%.3g", a / b; else printf "n/a"}'
+}
 
 # nginx answering every request with 200 and `$1` (default "ok") on $nginx_port: the HTTP floor.
 start_nginx() {
@@ -107,11 +110,13 @@ start_node_red() {
     wait_for_answer "http://127.0.0.1:$node_red_port/run" "$root/node-red.answer" 200
 }
 
-# POSTs {"inputs":{"name":"Ada"}} to $1 every 0.1 s, at most $3 times, until it answers 2xx;
-# the answer goes to $2.
+# POSTs {"inputs":{"name":"Ada"}} to $1 every 0.1 s, at most $3 times, until it answers 2xx
+# with a JSON object that has "out" (a peer still starting may answer 200 with a notice); the
+# answer goes to $2.
 wait_for_answer() {
     for _ in $(seq 1 "$3"); do
-        curl -sf -H 'Content-Type: application/json' -d '{"inputs":{"name":"Ada"}}' "$1" >"$2" 2>/dev/null && return
+        curl -sf -H 'Content-Type: application/json' -d '{"inputs":{"name":"Ada"}}' "$1" >"$2" 2>/dev/null &&
+            jq -e 'type == "object" and has("out")' "$2" >/dev/null 2>&1 && return
         sleep 0.1
     done
 }

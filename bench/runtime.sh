@@ -46,9 +46,12 @@ start_node_red "$node_bin" bench/peers/node-red-runtime-flows.json
 
 if [ "$with_n8n" = 1 ]; then
     n8n_port=$(free_port)
+    psql -h "$socket" -p "$pg_port" -U postgres -qc "create database n8n"
     n8n=(env N8N_USER_FOLDER="$root/n8n" N8N_PORT="$n8n_port" N8N_LISTEN_ADDRESS=127.0.0.1
          N8N_DIAGNOSTICS_ENABLED=false N8N_VERSION_NOTIFICATIONS_ENABLED=false N8N_PERSONALIZATION_ENABLED=false
          N8N_LOG_LEVEL=warn EXECUTIONS_DATA_SAVE_ON_SUCCESS=none N8N_RUNNERS_ENABLED=false
+         DB_TYPE=postgresdb DB_POSTGRESDB_HOST="$socket" DB_POSTGRESDB_PORT="$pg_port" DB_POSTGRESDB_DATABASE=n8n
+         DB_POSTGRESDB_USER=postgres
          "$node_bin/node" build/peers/n8n/node_modules/n8n/bin/n8n)
     "${n8n[@]}" import:workflow --input=bench/peers/n8n-runtime-workflow.json >"$root/n8n-setup.log" 2>&1
     "${n8n[@]}" publish:workflow --id=benchRuntime0001 >>"$root/n8n-setup.log" 2>&1
@@ -56,7 +59,7 @@ if [ "$with_n8n" = 1 ]; then
     cleanups+=("kill $!")
     wait_for_answer "http://127.0.0.1:$n8n_port/webhook/run" "$root/n8n.answer" 1200
     [ "$(jq -c .out "$root/n8n.answer" 2>/dev/null)" = '{"greeting":"hello Ada"}' ] ||
-        { echo "n8n did not answer as expected:"; tail -20 "$root/n8n-setup.log" "$root/n8n.log"; exit 1; }
+        { echo "n8n did not answer as expected:"; cat "$root/n8n.answer"; tail -n 20 "$root/n8n-setup.log" "$root/n8n.log"; exit 1; }
 fi
 
 cat >"$root/run.lua" <<'LUA'

