@@ -111,7 +111,12 @@ class PageInBrowser(PageCase):
                             for r in report["requests"]), "progress comes over the event stream")
 
     def test_a_script_payload_shows_as_text_and_never_runs(self):
-        app = self.published("xss-page")
+        hostile_ui = {"schema_version": "1.0.0", "blocks": [
+            {"type": "markdown", "id": "intro", "props": {"content": "Hi <script>window.__pwned=7</script> **there**"}},
+            {"type": "form", "label": "<svg onload=window.__pwned=8>", "children": [
+                {"type": "input", "id": "name", "input_key": "name", "label": "Name <img src=x onerror=window.__pwned=6>",
+                 "props": {"placeholder": "\"><script>window.__pwned=9</script>"}, "validation": {"required": True}}]}]}
+        app = self.published("xss-page", ui=hostile_ui)
         self.ok("PATCH", f"/api/v1/apps/{app['id']}/public-branding",
                 {"title": "<img src=x onerror=\"window.__pwned=3\">", "tagline": "<script>window.__pwned=4</script>",
                  "anonymous_notice": "<b onmouseover=\"window.__pwned=5\">notice</b>"}, self.key)
@@ -125,8 +130,11 @@ class PageInBrowser(PageCase):
             {"text": "h1"},
             {"text": ".tagline"},
             {"eval": "window.__pwned === undefined"},
-            {"count": "main img, main script, #result b, .notices b"},
+            {"count": "main img, main script, main svg, #result b, .notices b"},
             {"screenshot": "script-payload"},
+            {"text": "label"},
+            {"text": "legend"},
+            {"text": ".block-markdown"},
         ])
         self.assertClean(report)
         self.assertIn("hello " + PAYLOAD[:100], report["results"][5])
@@ -134,6 +142,9 @@ class PageInBrowser(PageCase):
         self.assertEqual(report["results"][7], "<script>window.__pwned=4</script>")
         self.assertTrue(report["results"][8], "no payload ran")
         self.assertEqual(report["results"][9], 0, "no element came from text")
+        self.assertIn("Name <img src=x onerror=window.__pwned=6>", report["results"][11], "UI schema labels are text")
+        self.assertEqual(report["results"][12], "<svg onload=window.__pwned=8>")
+        self.assertIn("<script>window.__pwned=7</script>", report["results"][13])
 
     def test_markdown_answers_render_escaped(self):
         self.published("markdown-page", workflow=ECHO, ui=MARKDOWN_UI)
