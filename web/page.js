@@ -257,10 +257,10 @@ async function finalState(executionId) {
 }
 
 async function start() {
-  const boot_app = boot.app ?? {};
-  const branding = boot_app.page?.branding ?? {};
+  const bootApp = boot.app ?? {};
+  const branding = bootApp.page?.branding ?? {};
   applyBranding(branding);
-  root.append(header(boot_app, branding), status);
+  root.append(header(bootApp, branding), status);
   status.hidden = true;
   const haveToken = Boolean(stored(sessionStorage, storageKey('token')));
   if (boot.error && !(boot.error.code === 'AUTH_REQUIRED' && haveToken)) return explain(boot.error, branding, () => location.reload());
@@ -268,7 +268,7 @@ async function start() {
   const schemaAnswer = await call('GET', '/schema');
   if (schemaAnswer.error) return explain(schemaAnswer.error, branding, () => location.reload());
   const schema = schemaAnswer.data;
-  const app = schema.app ?? boot_app;
+  const app = schema.app ?? bootApp;
   const page = app.page ?? {};
   const brand = page.branding ?? {};
   applyBranding(brand);
