@@ -74,6 +74,7 @@ flowgres is running.
   psql:              $psql_command
   API:               http://127.0.0.1:$http_port/api/v1   (OpenAPI: http://127.0.0.1:$http_port/openapi.json)
   health:            http://127.0.0.1:$http_port/health  /ready  /metrics
+  public page:       http://127.0.0.1:$http_port/runtime/demo/hello   (the demo app; open it in a browser)
   admin key:         $admin_key
   try:               curl -s -H "Authorization: Bearer $admin_key" http://127.0.0.1:$http_port/api/v1/error-codes
   daemon log:        var/log/flowgresd.log
