@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import ROOT, free_port, main, psql
 from page_test import PageCase
-from runtime_test import GREETER, SECRET, UI, claims, jwt
+from runtime_test import claims, jwt
 
 NPM_PREFIX = os.path.join(ROOT, "build", "npm")
 ARTIFACTS = os.path.join(ROOT, "build", "test-artifacts", "page")
@@ -49,9 +49,6 @@ def ensure_playwright():
 
 
 class PageInBrowser(PageCase):
-    daemon_settings = {"runtime_jwt_secret": SECRET, "runtime_jwt_issuer": "https://id.test",
-                       "runtime_jwt_audience": "flowgres"}
-
     @classmethod
     def setUpClass(cls):
         ensure_playwright()

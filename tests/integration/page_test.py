@@ -9,8 +9,8 @@ drives the same page in chromium."""
 import json
 import re
 
-from harness import ApiTestCase, main, psql
-from runtime_test import GREETER, UI
+from harness import main, psql
+from runtime_test import RuntimeCase
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -22,22 +22,8 @@ def boot_of(page):
     return json.loads(match.group(1))
 
 
-class PageCase(ApiTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        helper = cls()
-        cls.owner, cls.workspace, cls.key = helper.new_user("page")
-        cls.ws_slug = psql(cls.database, f"select slug from flowgres.workspaces where id = '{cls.workspace['id']}'")
-
-    def published(self, slug, policy=None, workflow=GREETER, ui=UI, mode="public_anonymous"):
-        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{self.workspace['id']}'")
-        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": slug, "slug": slug}, self.key, status=201)
-        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
-                          {"version": "1.0.0", "workflow": workflow, "ui_schema": ui}, self.key, status=201)
-        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
-                {"version_id": version["id"], "access_policy": {"access_mode": mode, **(policy or {})}}, self.key)
-        return app
+class PageCase(RuntimeCase):
+    """A user with a workspace, published apps on demand, and a daemon taking the test JWTs."""
 
 
 class PageSettings(PageCase):

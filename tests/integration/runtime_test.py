@@ -50,13 +50,13 @@ class RuntimeCase(ApiTestCase):
         cls.owner, cls.workspace, cls.key = helper.new_user("runtime")
         cls.ws_slug = psql(cls.database, f"select slug from flowgres.workspaces where id = '{cls.workspace['id']}'")
 
-    def published(self, slug, policy=None):
+    def published(self, slug, policy=None, workflow=GREETER, ui=UI, mode="public_anonymous"):
         psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{self.workspace['id']}'")
         app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": slug, "slug": slug}, self.key, status=201)
         version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
-                          {"version": "1.0.0", "workflow": GREETER, "ui_schema": UI}, self.key, status=201)
+                          {"version": "1.0.0", "workflow": workflow, "ui_schema": ui}, self.key, status=201)
         self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
-                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous", **(policy or {})}}, self.key)
+                {"version_id": version["id"], "access_policy": {"access_mode": mode, **(policy or {})}}, self.key)
         return app
 
     def visit(self, method, path, body=None, headers=None, daemon=None):

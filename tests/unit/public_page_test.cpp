@@ -3,6 +3,7 @@
 
 #include "flowgres/errors.hpp"
 #include "flowgres/public_page.hpp"
+#include "problem_fields.hpp"
 
 using namespace flowgres;
 
@@ -18,13 +19,7 @@ std::vector<std::string> problems_of(const char *section, const char *patch, con
     try {
         merge(current, section, patch);
     } catch (const Error &error) {
-        EXPECT_EQ(error.code(), ErrorCode::VALIDATION_FAILED);
-        Json details = parse_json(error.details_json(), "details");
-        std::vector<std::string> fields;
-        size_t index;
-        json_t *item;
-        json_array_foreach(details.get(), index, item) fields.emplace_back(json_string_value(json_object_get(item, "field")));
-        return fields;
+        return problem_fields(error);
     }
     return {};
 }
