@@ -1,4 +1,4 @@
-// SHA-256, CSPRNG tokens and API key shapes on OpenSSL's libcrypto.
+// SHA-256, CSPRNG tokens, base64url and API key shapes on OpenSSL's libcrypto.
 #include "flowgres/crypto.hpp"
 
 #include <openssl/crypto.h>
@@ -9,9 +9,10 @@
 #include <vector>
 
 namespace flowgres {
-namespace {
 
-std::string base64url(const unsigned char *data, size_t size) {
+std::string base64url_encode(std::string_view bytes) {
+    auto data = reinterpret_cast<const unsigned char *>(bytes.data());
+    size_t size = bytes.size();
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     std::string out;
     out.reserve((size * 4 + 2) / 3);
@@ -36,7 +37,33 @@ std::string base64url(const unsigned char *data, size_t size) {
     return out;
 }
 
-}  // namespace
+// Accepts both alphabets (url and standard) and optional '=' padding, so keys pasted from
+// `openssl rand -base64 32` work as well as ours.
+std::optional<std::string> base64url_decode(std::string_view text) {
+    while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+    if (text.size() % 4 == 1) return std::nullopt;
+    std::string out;
+    out.reserve(text.size() * 3 / 4);
+    unsigned value = 0;
+    int bits = 0;
+    for (char c : text) {
+        int digit;
+        if (c >= 'A' && c <= 'Z') digit = c - 'A';
+        else if (c >= 'a' && c <= 'z') digit = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') digit = c - '0' + 52;
+        else if (c == '-' || c == '+') digit = 62;
+        else if (c == '_' || c == '/') digit = 63;
+        else return std::nullopt;
+        value = (value << 6) | static_cast<unsigned>(digit);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((value >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
 
 std::string sha256_hex(std::string_view data) {
     unsigned char digest[EVP_MAX_MD_SIZE];
@@ -55,7 +82,7 @@ std::string sha256_hex(std::string_view data) {
 std::string random_token(size_t count) {
     std::vector<unsigned char> bytes(count);
     if (RAND_bytes(bytes.data(), static_cast<int>(count)) != 1) throw std::runtime_error("the CSPRNG failed");
-    return base64url(bytes.data(), bytes.size());
+    return base64url_encode(std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()));
 }
 
 bool secrets_equal(std::string_view left, std::string_view right) {

@@ -25,6 +25,17 @@ SqlValue member_accept(CallArgs &);
 SqlValue member_list(CallArgs &);
 SqlValue member_update_role(CallArgs &);
 SqlValue member_remove(CallArgs &);
+// workspace_database.cpp
+SqlValue database_server_add(CallArgs &);
+SqlValue database_server_update(CallArgs &);
+SqlValue database_server_list(CallArgs &);
+SqlValue workspace_database_get(CallArgs &);
+SqlValue workspace_database_claim(CallArgs &);
+SqlValue workspace_database_stage_secret(CallArgs &);
+SqlValue workspace_database_report(CallArgs &);
+SqlValue workspace_database_secret(CallArgs &);
+SqlValue secret_refs_sealed_with_other_keys(CallArgs &);
+SqlValue secret_ref_reseal(CallArgs &);
 // app.cpp
 SqlValue app_create(CallArgs &);
 SqlValue app_get(CallArgs &);

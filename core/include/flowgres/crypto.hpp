@@ -1,7 +1,8 @@
-// Hashing and random tokens (OpenSSL), shared by the extension and the daemon so both derive
-// the same stored form of an API key. Not for: encryption of secrets (that is the provisioner's).
+// Hashing, random tokens and base64url (OpenSSL), shared by the extension and the daemon so both
+// derive the same stored form of an API key. Not for: encryption of secrets (secret_box.hpp).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,10 @@ std::string sha256_hex(std::string_view data);
 
 // `count` bytes from the operating system's CSPRNG, as unpadded base64url.
 std::string random_token(size_t count);
+
+// Unpadded base64url; decoding also takes the standard alphabet and padding. nullopt: not base64.
+std::string base64url_encode(std::string_view bytes);
+std::optional<std::string> base64url_decode(std::string_view text);
 
 // Constant-time equality, for comparing secrets.
 bool secrets_equal(std::string_view left, std::string_view right);

@@ -71,6 +71,14 @@ namespace flowgres {
     X(CAPTCHA_INVALID, "FG132", 403, "the CAPTCHA token was not accepted")                     \
     X(QUOTA_EXCEEDED, "FG133", 429, "the workspace's plan quota is used up")                   \
     X(OVERLOADED, "FG134", 503, "the app is shedding load; retry shortly")                     \
+    X(WORKSPACE_DATABASE_NOT_FOUND, "FG140", 404, "the workspace has no database")             \
+    X(DATABASE_SERVER_NOT_FOUND, "FG141", 404, "no such database server")                      \
+    X(NO_DATABASE_SERVER, "FG142", 503, "no database server can take another database")       \
+    X(PROVISION_IN_PROGRESS, "FG143", 409, "a provision of this workspace's database is running") \
+    X(PROVISION_FAILED, "FG144", 502, "the workspace database could not be provisioned")        \
+    X(SECRETS_NOT_CONFIGURED, "FG145", 503, "no master key is configured for secrets")          \
+    X(SECRET_KEY_UNKNOWN, "FG146", 500, "the secret was sealed with a master key not configured") \
+    X(SECRET_INVALID, "FG147", 500, "the secret does not open with the configured master key")  \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

@@ -1,0 +1,132 @@
+-- flowgres 0.6 → 0.7: workspace databases (issue 6 §1, §2, §9; seed §11, §20.1, §26, §40.1).
+\echo Use "ALTER EXTENSION flowgres UPDATE TO '0.7'" to load this file. \quit
+
+-- The pool of PostgreSQL servers workspace databases are placed on. DBAs add them (the system
+-- actor: superusers, the operator key); nobody else reads this table. The provisioner reaches
+-- a server as an administrator through admin_conninfo (a libpq string without a password: the
+-- password comes from ~/.pgpass, peer authentication, or admin_secret_ref, sealed with the
+-- master key the database never sees). Tenants connect to host:port.
+create table database_servers (
+    id                uuid primary key default gen_random_uuid(),
+    name              text not null unique check (name ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+    host              text not null check (char_length(host) between 1 and 255),
+    port              integer not null default 5432 check (port between 1 and 65535),
+    admin_conninfo    text not null check (char_length(admin_conninfo) between 1 and 2000),
+    admin_secret_ref  text check (admin_secret_ref is null or admin_secret_ref like 'enc:v1:%'),
+    max_databases     integer check (max_databases is null or max_databases > 0),
+    status            text not null default 'active' check (status in ('active', 'draining')),
+    created_at        timestamptz not null default now(),
+    updated_at        timestamptz not null default now()
+);
+comment on table database_servers is 'The PostgreSQL servers workspace databases are placed on (DBAs only); draining servers take no new databases.';
+
+-- One database per workspace: ws_<id> with login role wsu_<id> (seed §11.1). status:
+-- provisioning (a provisioner holds the claim until claimed_until) → ready | failed; failed →
+-- provisioning (called again); ready → ready (repair, rotate). secret_ref is the tenant role's
+-- password sealed with a master key (enc:v1:<key id>:<nonce>:<ciphertext>); pending_secret_ref
+-- is a new password staged before the role is given it, so a crash between the two leaves the
+-- password it may have recorded.
+create table workspace_databases (
+    workspace_id        uuid primary key references workspaces (id),
+    server_id           uuid not null references database_servers (id),
+    host                text not null,
+    port                integer not null,
+    db_name             text not null unique,
+    db_user             text not null,
+    secret_ref          text check (secret_ref is null or secret_ref like 'enc:v1:%'),
+    pending_secret_ref  text check (pending_secret_ref is null or pending_secret_ref like 'enc:v1:%'),
+    status              text not null default 'provisioning' check (status in ('provisioning', 'ready', 'failed')),
+    operation           text check (operation is null or operation in ('provision', 'rotate_secret')),
+    schema_version      integer not null default 0,
+    size_bytes          bigint check (size_bytes is null or size_bytes >= 0),
+    attempts            integer not null default 0,
+    last_error          text,
+    cleanup_pending     boolean not null default false,
+    claimed_by          text,
+    claimed_until       timestamptz,
+    provisioned_at      timestamptz,
+    secret_rotated_at   timestamptz,
+    created_at          timestamptz not null default now(),
+    updated_at          timestamptz not null default now(),
+    check (status <> 'ready' or secret_ref is not null)
+);
+comment on table workspace_databases is 'Each workspace''s own database: where it is, its role, its sealed password and its provisioning state (seed §11, §26).';
+create index workspace_databases_server_idx on workspace_databases (server_id);
+
+alter table workspace_databases enable row level security;
+create policy member_rows on workspace_databases for select using (workspace_id = any (flowgres.actor_workspace_ids()));
+-- Members read where their database is; the sealed passwords stay with the service.
+grant select (workspace_id, server_id, host, port, db_name, db_user, status, operation, schema_version, size_bytes,
+              attempts, last_error, cleanup_pending, provisioned_at, secret_rotated_at, created_at, updated_at)
+    on workspace_databases to flowgres_user, flowgres_service;
+
+create function database_server_add(name text, host text, port integer, admin_conninfo text,
+                                    max_databases integer default null) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_database_server_add';
+comment on function database_server_add(text, text, integer, text, integer) is
+    'Adds a server to the pool workspace databases are placed on (system actor).';
+
+create function database_server_update(name text, changes jsonb) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_database_server_update';
+comment on function database_server_update(text, jsonb) is
+    'Changes a server''s status (active, draining), max_databases, host, port, admin_conninfo or admin_secret_ref (system actor).';
+
+create function database_server_list() returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_database_server_list';
+comment on function database_server_list() is
+    'The pool''s servers with how many workspace databases each holds (system actor).';
+
+create function workspace_database_get(workspace_id uuid) returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_database_get';
+comment on function workspace_database_get(uuid) is
+    'Where the workspace''s database is and its state: status, schema version, size, host (any member); never the password.';
+
+create function workspace_database_claim(workspace_id uuid, operation text, claimant text, server text default null,
+                                         lease_seconds integer default 120) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_database_claim';
+comment on function workspace_database_claim(uuid, text, text, text, integer) is
+    'Service only: claims the workspace''s database for a provision or secret rotation (workspace_admin; server pinning: system actor) and returns the provisioner''s work order.';
+
+create function workspace_database_stage_secret(workspace_id uuid, claimant text, sealed text) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_database_stage_secret';
+comment on function workspace_database_stage_secret(uuid, text, text) is
+    'Service only: records a sealed password before the tenant role is given it (the claim''s holder).';
+
+create function workspace_database_report(workspace_id uuid, claimant text, outcome jsonb) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_database_report';
+comment on function workspace_database_report(uuid, text, jsonb) is
+    'Service only: the end of a claim: {"status": "ready", "secret_ref", "size_bytes"} or {"status": "failed", "error", "rolled_back"}.';
+
+create function workspace_database_secret(workspace_id uuid) returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_database_secret';
+comment on function workspace_database_secret(uuid) is
+    'Service only: how to connect to a ready workspace database as its role (host, port, db_name, db_user, secret_ref).';
+
+create function secret_refs_sealed_with_other_keys(key_id text) returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_secret_refs_sealed_with_other_keys';
+comment on function secret_refs_sealed_with_other_keys(text) is
+    'Service only: every stored secret not sealed with key_id, for re-sealing after a master key rotation.';
+
+create function secret_ref_reseal(kind text, id uuid, old_ref text, new_ref text) returns boolean
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_secret_ref_reseal';
+comment on function secret_ref_reseal(text, uuid, text, text) is
+    'Service only: replaces one stored secret with its re-sealed form if it still is old_ref (kind: workspace_database, workspace_database_pending, database_server).';
+
+revoke execute on function workspace_database_claim(uuid, text, text, text, integer),
+    workspace_database_stage_secret(uuid, text, text), workspace_database_report(uuid, text, jsonb),
+    workspace_database_secret(uuid), secret_refs_sealed_with_other_keys(text),
+    secret_ref_reseal(text, uuid, text, text) from public;
+grant execute on function workspace_database_claim(uuid, text, text, text, integer),
+    workspace_database_stage_secret(uuid, text, text), workspace_database_report(uuid, text, jsonb),
+    workspace_database_secret(uuid), secret_refs_sealed_with_other_keys(text),
+    secret_ref_reseal(text, uuid, text, text) to flowgres_service;
