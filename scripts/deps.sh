@@ -12,7 +12,7 @@ packages=(
     libuv1-dev libjansson-dev libssl-dev libc-ares-dev node-llhttp
     postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     libgtest-dev libbenchmark-dev
-    python3 nodejs npm prometheus wrk nginx-light curl jq chromium
+    python3 python3-cryptography nodejs npm prometheus wrk nginx-light curl jq chromium
 )
 
 missing=()

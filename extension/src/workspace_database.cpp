@@ -280,6 +280,9 @@ SqlValue workspace_database_claim(CallArgs &args) {
         throw Error(ErrorCode::PERMISSION_DENIED, "only the operator chooses the server of a workspace database");
     require_workspace_permission(actor, workspace_id, permission::workspace_admin, WorkspaceUse::write);
 
+    // Two claims of a workspace that has no row yet would both insert one: the second waits
+    // here and then finds the first's claim.
+    query("select pg_advisory_xact_lock(hashtext('flowgres.workspace_database:' || $1))", {workspace_id});
     auto existing = query(R"sql(
         select d.status, d.claimed_until > now(), d.claimed_by, d.operation, s.name, d.cleanup_pending
         from flowgres.workspace_databases d join flowgres.database_servers s on s.id = d.server_id

@@ -230,3 +230,88 @@ def main():
     failed = len(result.failures) + len(result.errors)
     print(f"{max(0, result.testsRun - failed)} passed, {failed} failed")
     sys.exit(0 if result.wasSuccessful() else 1)
+
+
+PROVISION = os.path.join(ROOT, "build", "flowgres-provision")
+
+
+class TenantServer:
+    """A throwaway PostgreSQL server for workspace databases, set up the way the README asks
+    of a pool server: the administrator over the Unix socket, everyone else over TCP with
+    SCRAM passwords, and tenant roles (members of flowgres_tenants) let into the database of
+    their own name only (samerole) and refused everywhere else."""
+
+    BIN = "/usr/lib/postgresql/15/bin"
+    HBA = """local all postgres trust
+local all all reject
+host samerole +flowgres_tenants 127.0.0.1/32 scram-sha-256
+host all +flowgres_tenants 127.0.0.1/32 reject
+host all all 127.0.0.1/32 scram-sha-256
+"""
+
+    def __init__(self, directory, port=None):
+        self.directory = directory
+        self.port = port or free_port()
+        self.data = os.path.join(directory, "pgdata")
+        self.socket_dir = os.path.join(directory, "sock")
+
+    def _as_server_user(self, *command, check=True):
+        prefix = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        return subprocess.run(prefix + list(command), capture_output=True, text=True, timeout=120, check=check)
+
+    def create(self):
+        os.makedirs(self.directory, exist_ok=True)
+        os.chmod(self.directory, 0o755)
+        for path in (self.data, self.socket_dir):
+            os.makedirs(path, exist_ok=True)
+        if os.getuid() == 0:
+            subprocess.run(["chown", "-R", "postgres:postgres", self.directory], check=True)
+        self._as_server_user(f"{self.BIN}/initdb", "-D", self.data, "-U", "postgres", "--auth-local=trust",
+                             "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
+        with open(os.path.join(self.data, "postgresql.auto.conf"), "a") as conf:
+            conf.write(f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                       f"unix_socket_directories = '{self.socket_dir}'\nmax_connections = 100\nfsync = off\n")
+        with open(os.path.join(self.data, "pg_hba.conf"), "w") as hba:
+            hba.write(self.HBA)
+        return self.start()
+
+    def start(self):
+        self._as_server_user(f"{self.BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.directory, "server.log"),
+                             "-w", "-t", "60", "start")
+        return self
+
+    def crash(self):
+        """Stops without a shutdown checkpoint, as a power cut would."""
+        self._as_server_user(f"{self.BIN}/pg_ctl", "-D", self.data, "-m", "immediate", "-w", "-t", "60", "stop", check=False)
+
+    def stop(self):
+        self._as_server_user(f"{self.BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop", check=False)
+
+    def admin_conninfo(self):
+        return f"host={self.socket_dir} port={self.port} user=postgres dbname=postgres"
+
+    def psql(self, sql, database="postgres"):
+        return subprocess.run(["psql", "-h", self.socket_dir, "-p", str(self.port), "-U", "postgres", "-d", database,
+                               "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                              capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+
+
+def tenant_psql(host, port, database, user, password, sql):
+    """Runs SQL as a tenant role over TCP with its password; returns the CompletedProcess."""
+    environment = dict(os.environ, PGPASSWORD=password, PGCONNECT_TIMEOUT="5")
+    return subprocess.run(["psql", "-h", host, "-p", str(port), "-U", user, "-d", database, "-qAtX", "-v",
+                           "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True, timeout=60, env=environment)
+
+
+def open_sealed(keys_text, sealed, context):
+    """Opens an enc:v1 secret with Python's own AES-256-GCM (python3-cryptography): the stored
+    format is plain AES-GCM that any implementation reads, not something only ours can."""
+    import base64
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    def decode(text):
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    prefix, version, key_id, nonce, body = sealed.split(":")
+    assert (prefix, version) == ("enc", "v1"), sealed
+    keys = dict(entry.split("=", 1) for entry in keys_text.replace("\n", ",").split(",") if entry)
+    return AESGCM(decode(keys[key_id])).decrypt(decode(nonce), decode(body), context.encode()).decode()

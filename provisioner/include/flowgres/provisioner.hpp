@@ -1,0 +1,69 @@
+// The workspace database provisioner (issue 6 §1, §2; seed §11, §26, §40.1): a library the
+// daemon runs on libuv's thread pool and flowgres-provision runs for DBAs. Blocking libpq.
+//
+// A provision, for one workspace:
+//   1. claim it in the control plane (workspace_database_claim: permission, db_storage quota,
+//      placement, one provisioner at a time), which answers with a work order;
+//   2. stage a new password, sealed with the master key, before any role is given it;
+//   3. on the chosen server, as its administrator: role wsu_<id> (LOGIN, nothing more, member
+//      of flowgres_tenants), database ws_<id> with CONNECT and TEMP revoked from PUBLIC and
+//      CONNECT granted to the role, PUBLIC's rights on schema public revoked, schema `data`
+//      owned by the role and first on its search_path; then log in as the role to prove it;
+//   4. report ready (with the sealed password and the database's size) or failed.
+// Every step checks what exists first, so calling provision again finishes or repairs a
+// half-done provision. A step that fails for a reason that may pass (connection lost, server
+// starting or shutting down, lock conflicts) is retried with exponential backoff; past the
+// last attempt, or at once for any other error, a database that was never ready is rolled
+// back (database and role dropped) and the failure recorded, with a db.provision.failed event.
+// Not for: per-workspace connection pools (the daemon's), tenant migrations.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "flowgres/errors.hpp"
+#include "flowgres/secret_box.hpp"
+
+namespace flowgres::provisioner {
+
+struct Options {
+    std::string control_conninfo;  // the control-plane database
+    // Who the control plane sees acting: a user id, "operator", or "" for the connecting
+    // role's own identity (a DBA's psql role: the system actor).
+    std::string actor;
+    std::string claimant;  // names this provisioner in claims ("host:pid")
+    int max_attempts = 5;
+    std::chrono::milliseconds first_backoff{250};
+    std::chrono::milliseconds max_backoff{4000};
+    int connect_timeout_seconds = 5;
+    int tenant_connection_limit = 50;  // CONNECTION LIMIT of each tenant role
+    // Called between attempts with the attempt that failed and its error (logging, tests).
+    std::function<void(int attempt, const std::string &error)> on_retry;
+};
+
+// Provisions (or repairs) the workspace's database; `server` pins a server (operator only).
+// Returns the workspace_database document. Throws Error: the control plane's refusals
+// (PERMISSION_DENIED, QUOTA_EXCEEDED, PROVISION_IN_PROGRESS, NO_DATABASE_SERVER, …),
+// PROVISION_FAILED after the failure is recorded, DB_UNAVAILABLE when the control plane
+// cannot be reached, SECRET_* when a stored secret does not open.
+std::string provision(const Options &options, const Keyring &keyring, const std::string &workspace_id,
+                      const std::string &server = "");
+
+// Gives the workspace's role a new password: staged sealed first, then set on the server,
+// then the role's open sessions ended, so the old password stops working at once.
+std::string rotate_secret(const Options &options, const Keyring &keyring, const std::string &workspace_id);
+
+// Re-seals every stored secret not sealed with the keyring's first key (after a master key
+// rotation). Returns how many were re-sealed.
+int reseal_secrets(const Options &options, const Keyring &keyring);
+
+// The libpq connection string for the workspace's database as its own role (the password
+// included), from workspace_database_secret's document: for the daemon's pools and tests.
+struct TenantConnection {
+    std::string conninfo;
+    std::string db_user;
+};
+TenantConnection tenant_connection(const Keyring &keyring, const std::string &secret_document);
+
+}  // namespace flowgres::provisioner

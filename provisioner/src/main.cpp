@@ -1,0 +1,199 @@
+// flowgres-provision: the provisioner for DBAs (issue 6 §1, §2, §9). Talks to the control
+// database as the invoking role (a superuser or BYPASSRLS role is the operator), and to the
+// pool's servers as their administrators. Prints JSON on success; on failure prints
+// "error CODE: message" on stderr and exits 1 (2 for a usage error).
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "flowgres/json.hpp"
+#include "flowgres/provisioner.hpp"
+#include "flowgres/secret_box.hpp"
+#include "control_plane.hpp"
+
+namespace {
+
+using namespace flowgres;
+
+const char *kUsage = R"(usage: flowgres-provision [--control CONNINFO] [--keys-file PATH] COMMAND …
+
+  keygen [--id ID]                          print a new master key entry (ID=key)
+  server add NAME --host H [--port P] --admin CONNINFO [--admin-password-env VAR] [--max-databases N]
+  server list
+  server drain NAME | server activate NAME  stop or resume placing new databases there
+  provision WORKSPACE_ID [--server NAME]     create or repair the workspace's database
+  status WORKSPACE_ID                        where it is and its state (never the password)
+  rotate-secret WORKSPACE_ID                 a new password for the workspace's role
+  rekey                                      re-seal stored secrets with the first master key
+
+The control database: --control, else FLOWGRES_DATABASE_URL. Master keys: --keys-file, else
+FLOWGRES_MASTER_KEY_FILE, else FLOWGRES_MASTER_KEYS ("id=key" entries, the first one seals).
+Attempts and backoff: --max-attempts N (5), --first-backoff-ms N (250).
+)";
+
+struct CommandLine {
+    std::vector<std::string> words;
+    std::map<std::string, std::string> flags;
+};
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+CommandLine parse(int argc, char **argv) {
+    CommandLine line;
+    for (int i = 1; i < argc; i++) {
+        std::string word = argv[i];
+        if (word == "-h" || word == "--help") throw UsageError("");
+        if (word.rfind("--", 0) == 0) {
+            size_t equals = word.find('=');
+            if (equals != std::string::npos) {
+                line.flags[word.substr(2, equals - 2)] = word.substr(equals + 1);
+            } else {
+                if (i + 1 >= argc) throw UsageError(word + " needs a value");
+                line.flags[word.substr(2)] = argv[++i];
+            }
+        } else {
+            line.words.push_back(word);
+        }
+    }
+    return line;
+}
+
+std::string flag(const CommandLine &line, const std::string &name, const std::string &fallback = "") {
+    auto found = line.flags.find(name);
+    return found == line.flags.end() ? fallback : found->second;
+}
+
+std::string required_flag(const CommandLine &line, const std::string &name) {
+    std::string value = flag(line, name);
+    if (value.empty()) throw UsageError("--" + name + " is required");
+    return value;
+}
+
+const std::string &word(const CommandLine &line, size_t index, const char *what) {
+    if (index >= line.words.size()) throw UsageError(std::string(what) + " is missing");
+    return line.words[index];
+}
+
+// Checked here so a typo reads as one, not as the control database's cast error.
+const std::string &workspace_word(const CommandLine &line) {
+    const std::string &id = word(line, 1, "the workspace id");
+    bool valid = id.size() == 36;
+    for (size_t i = 0; valid && i < id.size(); i++) {
+        char c = id[i];
+        valid = (i == 8 || i == 13 || i == 18 || i == 23) ? c == '-' : isxdigit(static_cast<unsigned char>(c)) != 0;
+    }
+    if (!valid) throw field_error("workspace_id", "must be a UUID");
+    return id;
+}
+
+int integer_flag(const CommandLine &line, const std::string &name, int fallback) {
+    std::string text = flag(line, name);
+    if (text.empty()) return fallback;
+    try {
+        size_t used = 0;
+        int value = std::stoi(text, &used);
+        if (used == text.size() && value > 0) return value;
+    } catch (const std::exception &) {
+    }
+    throw UsageError("--" + name + " must be a positive number");
+}
+
+Keyring load_keys(const CommandLine &line) {
+    std::string path = flag(line, "keys-file", getenv("FLOWGRES_MASTER_KEY_FILE") ? getenv("FLOWGRES_MASTER_KEY_FILE") : "");
+    return Keyring::load(path, getenv("FLOWGRES_MASTER_KEYS"));
+}
+
+provisioner::Options options_of(const CommandLine &line) {
+    provisioner::Options options;
+    options.control_conninfo = flag(line, "control", getenv("FLOWGRES_DATABASE_URL") ? getenv("FLOWGRES_DATABASE_URL") : "");
+    if (options.control_conninfo.empty()) throw UsageError("the control database is not set (--control or FLOWGRES_DATABASE_URL)");
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    options.claimant = std::string("flowgres-provision@") + host + ":" + std::to_string(getpid());
+    options.max_attempts = integer_flag(line, "max-attempts", options.max_attempts);
+    options.first_backoff = std::chrono::milliseconds(integer_flag(line, "first-backoff-ms", 250));
+    options.on_retry = [](int attempt, const std::string &error) {
+        std::cerr << "attempt " << attempt << " failed, retrying: " << error << "\n";
+    };
+    return options;
+}
+
+std::string call(const provisioner::Options &options, const std::string &sql, const std::vector<std::optional<std::string>> &params) {
+    provisioner::ControlPlane control(options);
+    return control.call(sql, params);
+}
+
+int run(const CommandLine &line) {
+    const std::string &command = word(line, 0, "the command");
+    if (command == "keygen") {
+        std::cout << flag(line, "id", "k1") << "=" << new_master_key_text() << "\n";
+        return 0;
+    }
+    provisioner::Options options = options_of(line);
+    std::string result;
+    if (command == "server") {
+        const std::string &action = word(line, 1, "the server action");
+        if (action == "list") {
+            result = call(options, "select flowgres.database_server_list()::text", {});
+        } else if (action == "add") {
+            std::string name = word(line, 2, "the server name");
+            std::string max = flag(line, "max-databases");
+            result = call(options, "select flowgres.database_server_add($1, $2, $3::integer, $4, $5::integer)::text",
+                          {name, required_flag(line, "host"), flag(line, "port", "5432"), required_flag(line, "admin"),
+                           max.empty() ? std::nullopt : std::optional<std::string>(max)});
+            std::string password_variable = flag(line, "admin-password-env");
+            if (!password_variable.empty()) {
+                const char *password = getenv(password_variable.c_str());
+                if (!password) throw UsageError("the environment variable " + password_variable + " is not set");
+                Json server = parse_json(result, "server");
+                std::string id = json_string_value(json_object_get(server.get(), "id"));
+                std::string sealed = load_keys(line).seal(password, "database_server:" + id);
+                result = call(options, "select flowgres.database_server_update($1, jsonb_build_object('admin_secret_ref', $2::text))::text",
+                              {name, sealed});
+            }
+        } else if (action == "drain" || action == "activate") {
+            result = call(options, "select flowgres.database_server_update($1, jsonb_build_object('status', $2::text))::text",
+                          {word(line, 2, "the server name"), action == "drain" ? "draining" : "active"});
+        } else {
+            throw UsageError("unknown server action " + action);
+        }
+    } else if (command == "provision") {
+        result = provisioner::provision(options, load_keys(line), workspace_word(line), flag(line, "server"));
+    } else if (command == "status") {
+        result = call(options, "select flowgres.workspace_database_get($1::uuid)::text", {workspace_word(line)});
+    } else if (command == "rotate-secret") {
+        result = provisioner::rotate_secret(options, load_keys(line), workspace_word(line));
+    } else if (command == "rekey") {
+        result = "{\"resealed\":" + std::to_string(provisioner::reseal_secrets(options, load_keys(line))) + "}";
+    } else {
+        throw UsageError("unknown command " + command);
+    }
+    std::cout << result << "\n";
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    try {
+        return run(parse(argc, argv));
+    } catch (const UsageError &error) {
+        if (*error.what()) std::cerr << "flowgres-provision: " << error.what() << "\n\n";
+        std::cerr << kUsage;
+        return 2;
+    } catch (const Error &error) {
+        std::cerr << "error " << error_info(error.code()).name << ": " << error.message() << "\n";
+        if (error.details_json() != "null") std::cerr << "details: " << error.details_json() << "\n";
+        return 1;
+    } catch (const std::exception &error) {
+        std::cerr << "error: " << error.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,320 @@
+// Provisioning, repairing and re-keying workspace databases (provisioner.hpp has the steps).
+#include "flowgres/provisioner.hpp"
+
+#include <random>
+#include <thread>
+
+#include "blocking_connection.hpp"
+#include "control_plane.hpp"
+#include "flowgres/crypto.hpp"
+#include "flowgres/json.hpp"
+
+namespace flowgres::provisioner {
+namespace {
+
+// The group every tenant role belongs to, so a DBA can match all of them in pg_hba.conf
+// (`host all +flowgres_tenants … reject` after the rules that let each reach its own database).
+constexpr const char *kTenantGroup = "flowgres_tenants";
+// The schema each tenant owns; the only one its role may create objects in.
+constexpr const char *kTenantSchema = "data";
+constexpr int kLeaseSeconds = 300;
+
+struct WorkOrder {
+    std::string workspace_id;
+    std::string previous_status;  // new, provisioning, failed, ready
+    std::string db_name;
+    std::string db_user;
+    std::optional<std::string> secret_ref;
+    std::optional<std::string> pending_secret_ref;
+    std::string server_id;
+    std::string server_name;
+    std::string host;
+    std::string port;
+    std::string admin_conninfo;
+    std::optional<std::string> admin_secret_ref;
+};
+
+std::string text_member(const json_t *object, const char *key) {
+    const json_t *value = json_object_get(object, key);
+    if (json_is_string(value)) return json_string_value(value);
+    if (json_is_integer(value)) return std::to_string(json_integer_value(value));
+    throw Error(ErrorCode::INTERNAL_ERROR, std::string("the control plane's document lacks ") + key);
+}
+
+std::optional<std::string> optional_member(const json_t *object, const char *key) {
+    const json_t *value = json_object_get(object, key);
+    return json_is_string(value) ? std::optional<std::string>(json_string_value(value)) : std::nullopt;
+}
+
+WorkOrder parse_work_order(const std::string &document) {
+    Json order = parse_json(document, "work order");
+    const json_t *server = json_object_get(order.get(), "server");
+    return WorkOrder{text_member(order.get(), "workspace_id"), text_member(order.get(), "previous_status"),
+                     text_member(order.get(), "db_name"),      text_member(order.get(), "db_user"),
+                     optional_member(order.get(), "secret_ref"), optional_member(order.get(), "pending_secret_ref"),
+                     text_member(server, "id"),                text_member(server, "name"),
+                     text_member(server, "host"),              text_member(server, "port"),
+                     text_member(server, "admin_conninfo"),    optional_member(server, "admin_secret_ref")};
+}
+
+std::string secret_context(const std::string &workspace_id) { return "workspace_database:" + workspace_id; }
+
+using Parameters = std::vector<std::pair<std::string, std::string>>;
+
+// How to reach the order's server as its administrator; `database` overrides the one the
+// admin connection string names (the tenant's database for the steps inside it).
+Parameters admin_parameters(const WorkOrder &order, const Keyring &keyring, const Options &options,
+                            const std::string &database = "") {
+    Parameters parameters{{"dbname", order.admin_conninfo},
+                          {"connect_timeout", std::to_string(options.connect_timeout_seconds)},
+                          {"application_name", "flowgres-provision"}};
+    if (order.admin_secret_ref)
+        parameters.push_back({"password", keyring.open(*order.admin_secret_ref, "database_server:" + order.server_id)});
+    if (!database.empty()) parameters.push_back({"dbname", database});
+    return parameters;
+}
+
+// Runs `step` until it succeeds, it fails for a reason that will not pass, or the attempts
+// run out; waits 250 ms, 500 ms, 1 s … (capped, with jitter) between attempts.
+void with_retries(const Options &options, int &attempts, const std::function<void()> &step) {
+    std::chrono::milliseconds backoff = options.first_backoff;
+    std::minstd_rand jitter(std::random_device{}());
+    for (;;) {
+        attempts++;
+        try {
+            step();
+            return;
+        } catch (const DatabaseError &error) {
+            if (!error.may_pass() || attempts >= options.max_attempts) throw;
+            if (options.on_retry) options.on_retry(attempts, error.what());
+            auto wait = backoff + std::chrono::milliseconds(jitter() % (backoff.count() / 4 + 1));
+            std::this_thread::sleep_for(wait);
+            backoff = std::min(backoff * 2, options.max_backoff);
+        }
+    }
+}
+
+void create_unless_exists(BlockingConnection &admin, const std::string &sql, const char *duplicate_sqlstate) {
+    try {
+        admin.run(sql);
+    } catch (const DatabaseError &error) {
+        if (error.sqlstate() != duplicate_sqlstate) throw;  // another provisioner made it first
+    }
+}
+
+void ensure_tenant_group(BlockingConnection &admin) {
+    if (!admin.value("select 1 from pg_roles where rolname = $1", {kTenantGroup}))
+        create_unless_exists(admin, std::string("create role ") + kTenantGroup + " nologin", "42710");
+}
+
+// The role can log in and do nothing else on the server; its password is whatever `password`
+// is now (a repair sets it again, which is how a half-done provision is finished).
+void ensure_role(BlockingConnection &admin, const WorkOrder &order, const std::string &password, const Options &options) {
+    std::string role = admin.quote_identifier(order.db_user);
+    std::string attributes = " with login nosuperuser nocreatedb nocreaterole noreplication nobypassrls inherit connection limit " +
+                             std::to_string(options.tenant_connection_limit) + " password " +
+                             admin.quote_literal(admin.scram_verifier(password, order.db_user));
+    if (!admin.value("select 1 from pg_roles where rolname = $1", {order.db_user}))
+        create_unless_exists(admin, "create role " + role + " nologin", "42710");
+    admin.run("alter role " + role + attributes);
+    admin.run(std::string("grant ") + kTenantGroup + " to " + role);
+    // A role named like the database, holding only the tenant role: pg_hba.conf's `samerole`
+    // then lets each tenant reach its own database and no other (README, "Database servers").
+    std::string database_role = admin.quote_identifier(order.db_name);
+    if (!admin.value("select 1 from pg_roles where rolname = $1", {order.db_name}))
+        create_unless_exists(admin, "create role " + database_role + " nologin", "42710");
+    admin.run("grant " + database_role + " to " + role);
+}
+
+void ensure_database(BlockingConnection &admin, const WorkOrder &order) {
+    std::string database = admin.quote_identifier(order.db_name);
+    std::string role = admin.quote_identifier(order.db_user);
+    if (!admin.value("select 1 from pg_database where datname = $1", {order.db_name}))
+        create_unless_exists(admin, "create database " + database, "42P04");
+    admin.run("revoke connect, temporary on database " + database + " from public");
+    admin.run("grant connect on database " + database + " to " + role);
+    admin.run("alter role " + role + " in database " + database + " set search_path = " + kTenantSchema);
+}
+
+// Inside the tenant's database: PUBLIC keeps nothing of schema public, and the role owns
+// its schema (CREATE, ALTER, INDEX, DROP and the DML of seed §11.2 come with owning it).
+void secure_database(BlockingConnection &tenant_admin, const WorkOrder &order) {
+    std::string role = tenant_admin.quote_identifier(order.db_user);
+    tenant_admin.run("revoke all on schema public from public");
+    auto owner = tenant_admin.value(
+        "select r.rolname from pg_namespace n join pg_roles r on r.oid = n.nspowner where n.nspname = $1", {kTenantSchema});
+    if (!owner)
+        create_unless_exists(tenant_admin, std::string("create schema ") + kTenantSchema + " authorization " + role, "42P06");
+    else if (*owner != order.db_user)
+        tenant_admin.run(std::string("alter schema ") + kTenantSchema + " owner to " + role);
+}
+
+Parameters tenant_parameters(const WorkOrder &order, const std::string &password, const Options &options) {
+    return {{"host", order.host},         {"port", order.port},
+            {"dbname", order.db_name},    {"user", order.db_user},
+            {"password", password},       {"connect_timeout", std::to_string(options.connect_timeout_seconds)},
+            {"application_name", "flowgres-provision"}};
+}
+
+// Logs in as the role the way tenants will (host:port, password): a provision that cannot
+// be used is not ready.
+void prove_login(const WorkOrder &order, const std::string &password, const Options &options) {
+    BlockingConnection tenant(tenant_parameters(order, password, options));
+    if (tenant.value("select current_user") != order.db_user)
+        throw DatabaseError("the tenant login did not act as " + order.db_user, "XX000");
+}
+
+void roll_back(const WorkOrder &order, const Keyring &keyring, const Options &options) {
+    BlockingConnection admin(admin_parameters(order, keyring, options));
+    admin.run("drop database if exists " + admin.quote_identifier(order.db_name) + " with (force)");
+    admin.run("drop role if exists " + admin.quote_identifier(order.db_user));
+    admin.run("drop role if exists " + admin.quote_identifier(order.db_name));
+}
+
+std::string report(ControlPlane &control, const Options &options, const WorkOrder &order, const std::string &outcome) {
+    return control.call("select flowgres.workspace_database_report($1::uuid, $2, $3::jsonb)::text",
+                        {order.workspace_id, options.claimant, outcome});
+}
+
+std::string new_password() { return random_token(32); }
+
+void require_keys(const Keyring &keyring) { keyring.sealing_key_id(); }
+
+}  // namespace
+
+std::string provision(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &server) {
+    require_keys(keyring);
+    ControlPlane control(options);
+    WorkOrder order = parse_work_order(
+        control.call("select flowgres.workspace_database_claim($1::uuid, 'provision', $2, $3, $4::integer)::text",
+                     {workspace_id, options.claimant, server.empty() ? std::nullopt : std::optional<std::string>(server),
+                      std::to_string(kLeaseSeconds)}));
+    bool was_ready = order.previous_status == "ready";
+    std::string password, sealed;
+    int attempts = 0;
+    try {
+        if (was_ready) {
+            // A repair keeps the password in use (a staged one wins: a rotation may have
+            // given it to the role before it stopped).
+            sealed = order.pending_secret_ref.value_or(order.secret_ref.value_or(""));
+            password = keyring.open(sealed, secret_context(workspace_id));
+        } else {
+            password = new_password();
+            sealed = keyring.seal(password, secret_context(workspace_id));
+            control.call("select flowgres.workspace_database_stage_secret($1::uuid, $2, $3)::text",
+                         {workspace_id, options.claimant, sealed});
+        }
+        std::string size;
+        with_retries(options, attempts, [&] {
+            BlockingConnection admin(admin_parameters(order, keyring, options));
+            admin.run("set statement_timeout = '120s'");
+            admin.run("set lock_timeout = '10s'");
+            ensure_tenant_group(admin);
+            ensure_role(admin, order, password, options);
+            ensure_database(admin, order);
+            {
+                BlockingConnection tenant_admin(admin_parameters(order, keyring, options, order.db_name));
+                secure_database(tenant_admin, order);
+            }
+            prove_login(order, password, options);
+            size = admin.value("select pg_database_size($1)", {order.db_name}).value_or("0");
+        });
+        return report(control, options, order,
+                      "{\"status\":\"ready\",\"secret_ref\":" + json_quote(sealed) + ",\"size_bytes\":" + size +
+                          ",\"attempts\":" + std::to_string(attempts) + "}");
+    } catch (const std::exception &failure) {
+        std::string message = failure.what();
+        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
+        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;  // the control plane itself; the lease runs out
+        bool rolled_back = false;
+        if (!was_ready) {
+            int rollback_attempts = 0;
+            Options once = options;
+            once.max_attempts = 2;
+            try {
+                with_retries(once, rollback_attempts, [&] { roll_back(order, keyring, options); });
+                rolled_back = true;
+            } catch (const std::exception &rollback_failure) {
+                message += " (and the rollback failed: " + std::string(rollback_failure.what()) + ")";
+            }
+        }
+        report(control, options, order,
+               "{\"status\":\"failed\",\"error\":" + json_quote(message) + ",\"rolled_back\":" + (rolled_back ? "true" : "false") +
+                   ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
+        if (flowgres_error) throw;  // a secret that does not open keeps its own code
+        throw Error(ErrorCode::PROVISION_FAILED, "workspace " + workspace_id + "'s database could not be provisioned: " + message,
+                    "{\"error\":" + json_quote(message) + ",\"attempts\":" + std::to_string(attempts) +
+                        ",\"rolled_back\":" + (rolled_back ? "true" : "false") + ",\"server\":" + json_quote(order.server_name) + "}");
+    }
+}
+
+std::string rotate_secret(const Options &options, const Keyring &keyring, const std::string &workspace_id) {
+    require_keys(keyring);
+    ControlPlane control(options);
+    WorkOrder order = parse_work_order(
+        control.call("select flowgres.workspace_database_claim($1::uuid, 'rotate_secret', $2, null, $3::integer)::text",
+                     {workspace_id, options.claimant, std::to_string(kLeaseSeconds)}));
+    int attempts = 0;
+    try {
+        std::string password = new_password();
+        std::string sealed = keyring.seal(password, secret_context(workspace_id));
+        control.call("select flowgres.workspace_database_stage_secret($1::uuid, $2, $3)::text", {workspace_id, options.claimant, sealed});
+        with_retries(options, attempts, [&] {
+            BlockingConnection admin(admin_parameters(order, keyring, options));
+            ensure_role(admin, order, password, options);
+            // New logins need the new password at once; sessions opened with the old one end.
+            admin.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = $1 and pid <> pg_backend_pid()",
+                        {order.db_user});
+            prove_login(order, password, options);
+        });
+        return report(control, options, order,
+                      "{\"status\":\"ready\",\"secret_ref\":" + json_quote(sealed) + ",\"attempts\":" + std::to_string(attempts) + "}");
+    } catch (const std::exception &failure) {
+        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
+        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
+        report(control, options, order,
+               "{\"status\":\"failed\",\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
+        if (flowgres_error) throw;
+        throw Error(ErrorCode::PROVISION_FAILED, "workspace " + workspace_id + "'s password could not be rotated: " + failure.what(),
+                    "{\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(attempts) + "}");
+    }
+}
+
+int reseal_secrets(const Options &options, const Keyring &keyring) {
+    const std::string &key_id = keyring.sealing_key_id();
+    ControlPlane control(options);
+    Json secrets = parse_json(control.call("select flowgres.secret_refs_sealed_with_other_keys($1)::text", {key_id}), "secrets");
+    int resealed = 0;
+    size_t index;
+    json_t *secret;
+    json_array_foreach(secrets.get(), index, secret) {
+        std::string context = text_member(secret, "context");
+        std::string old_ref = text_member(secret, "secret_ref");
+        std::string new_ref = keyring.seal(keyring.open(old_ref, context), context);
+        if (control.call("select flowgres.secret_ref_reseal($1, $2::uuid, $3, $4)::text",
+                         {text_member(secret, "kind"), text_member(secret, "id"), old_ref, new_ref}) == "true")
+            resealed++;
+    }
+    return resealed;
+}
+
+TenantConnection tenant_connection(const Keyring &keyring, const std::string &secret_document) {
+    Json document = parse_json(secret_document, "workspace database");
+    std::string workspace_id = text_member(document.get(), "workspace_id");
+    std::string password = keyring.open(text_member(document.get(), "secret_ref"), secret_context(workspace_id));
+    auto quoted = [](const std::string &value) {
+        std::string out = "'";
+        for (char c : value) {
+            if (c == '\'' || c == '\\') out += '\\';
+            out += c;
+        }
+        return out + "'";
+    };
+    std::string user = text_member(document.get(), "db_user");
+    return {"host=" + quoted(text_member(document.get(), "host")) + " port=" + quoted(text_member(document.get(), "port")) +
+                " dbname=" + quoted(text_member(document.get(), "db_name")) + " user=" + quoted(user) +
+                " password=" + quoted(password),
+            user};
+}
+
+}  // namespace flowgres::provisioner

@@ -1,0 +1,321 @@
+"""Workspace databases end to end (issue 6 §1, §2): flowgres-provision against two throwaway
+PostgreSQL servers and the test cluster's control database. Placement across both servers,
+tenant isolation (another tenant's database, the server's own databases, the control
+database), repair by provisioning again, one provision at a time, rotation refusing the old
+password at once, rollback when a step fails, a server crashing mid-provision, a server down
+for good, wrong master keys, and re-sealing under a new master key."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import PG_PORT, PROVISION, SOCKET_DIR, TenantServer, fresh_database, open_sealed, psql, tenant_psql
+
+CONTROL_DB = "flowgres_wsdb"
+CONTROL = f"host={SOCKET_DIR} port={PG_PORT} user=postgres dbname={CONTROL_DB}"
+
+
+def keygen(key_id):
+    return subprocess.run([PROVISION, "keygen", "--id", key_id], capture_output=True, text=True, check=True).stdout.strip()
+
+
+KEYS = keygen("k1")
+
+# In server A's template1, so every database made there has it: while a file named
+# slow_provision exists in the data directory, CREATE SCHEMA sleeps (the test crashes the
+# server meanwhile).
+SLOW_SCHEMA_TRIGGER = """
+create function slow_schema() returns event_trigger language plpgsql as $$
+begin
+    if exists (select 1 from pg_ls_dir('.') as f where f = 'slow_provision') then perform pg_sleep(20); end if;
+end $$;
+create event trigger slow_schema on ddl_command_start when tag in ('CREATE SCHEMA') execute function slow_schema();
+"""
+FAILING_SCHEMA_TRIGGER = """
+create function frozen_schema() returns event_trigger language plpgsql as $$
+begin raise exception 'schemas are frozen on this server'; end $$;
+create event trigger frozen_schema on ddl_command_start when tag in ('CREATE SCHEMA') execute function frozen_schema();
+"""
+
+
+class WorkspaceDatabaseTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="flowgres-wsdb-")
+        os.chmod(cls.root, 0o755)
+        cls.server_a = TenantServer(os.path.join(cls.root, "a")).create()
+        cls.server_b = TenantServer(os.path.join(cls.root, "b")).create()
+        cls.server_a.psql(SLOW_SCHEMA_TRIGGER, database="template1")
+        fresh_database(CONTROL_DB)
+        for name, server in (("pool-a", cls.server_a), ("pool-b", cls.server_b)):
+            cls.cli("server", "add", name, "--host", "127.0.0.1", "--port", str(server.port), "--admin",
+                    server.admin_conninfo(), check=True)
+        cls.serial = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server_a.stop()
+        cls.server_b.stop()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    @classmethod
+    def cli(cls, *arguments, keys=KEYS, check=False, timeout=120):
+        environment = dict(os.environ, FLOWGRES_MASTER_KEYS=keys)
+        if keys is None:
+            environment.pop("FLOWGRES_MASTER_KEYS")
+        result = subprocess.run([PROVISION, "--control", CONTROL, "--first-backoff-ms", "100", *arguments],
+                                capture_output=True, text=True, timeout=timeout, env=environment)
+        if check and result.returncode != 0:
+            raise AssertionError(f"flowgres-provision {' '.join(arguments)} failed: {result.stderr}")
+        return result
+
+    def new_workspace(self):
+        WorkspaceDatabaseTest.serial += 1
+        email = f"wsdb-{os.getpid()}-{self.serial}@example.com"
+        user = json.loads(psql(CONTROL_DB, f"select flowgres.user_create('{email}', 'Tenant')::text"))
+        return psql(CONTROL_DB, f"select id from flowgres.workspaces where owner_user_id = '{user['user']['id']}'")
+
+    def provision(self, workspace, *extra, **options):
+        result = self.cli("provision", workspace, *extra, **options)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return json.loads(result.stdout)
+
+    def row(self, workspace):
+        return json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d where workspace_id = '{workspace}'"))
+
+    def password(self, workspace, keys=KEYS):
+        return open_sealed(keys, self.row(workspace)["secret_ref"], f"workspace_database:{workspace}")
+
+    def server_of(self, document):
+        return self.server_a if document["server"] == "pool-a" else self.server_b
+
+    def as_tenant(self, document, sql, database=None, password=None):
+        return tenant_psql("127.0.0.1", document["port"], database or document["db_name"], document["db_user"],
+                           password or self.password(document["workspace_id"]), sql)
+
+    def events(self, workspace, event_type):
+        return int(psql(CONTROL_DB, f"select count(*) from flowgres.runtime_events where workspace_id = '{workspace}' "
+                                    f"and event_type = '{event_type}'"))
+
+    def test_placement_and_isolation(self):
+        first, second, third = (self.provision(self.new_workspace()) for _ in range(3))
+        servers = json.loads(self.cli("server", "list", check=True).stdout)
+        counts = {server["name"]: server["databases"] for server in servers}
+        self.assertEqual(abs(counts["pool-a"] - counts["pool-b"]) <= 1, True, counts)
+        self.assertNotEqual(first["server"], second["server"], "the second goes to the emptier server")
+        for document in (first, second, third):
+            self.assertEqual(document["status"], "ready")
+            self.assertEqual(document["db_name"], "ws_" + document["workspace_id"].replace("-", ""))
+            self.assertEqual(document["db_user"], "wsu_" + document["workspace_id"].replace("-", ""))
+            self.assertNotIn("secret_ref", document)
+            self.assertNotIn(self.password(document["workspace_id"]), json.dumps(document))
+
+        # The tenant creates, writes and reads in its own schema (seed §11.2's rights).
+        made = self.as_tenant(first, "create table notes (id int primary key, body text); create index on notes (body);"
+                                     "insert into notes values (1, 'mine'); alter table notes add column at date;"
+                                     "select body from notes")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        self.assertEqual(made.stdout.strip(), "mine")
+        self.assertEqual(self.as_tenant(first, "select current_schema()").stdout.strip(), "data")
+        self.assertNotEqual(self.as_tenant(first, "create table public.leak (x int)").returncode, 0,
+                            "nothing may be created in schema public")
+        self.assertNotEqual(self.as_tenant(first, "create database escape").returncode, 0)
+        self.assertNotEqual(self.as_tenant(first, "create role escape").returncode, 0)
+
+        # Another tenant's database, on the same server or the other, is out of reach…
+        same_server = next(d for d in (second, third) if d["server"] == first["server"])
+        for other in (second, third):
+            refused = tenant_psql("127.0.0.1", other["port"], other["db_name"], first["db_user"],
+                                  self.password(first["workspace_id"]), "select 1")
+            self.assertNotEqual(refused.returncode, 0, f"{first['db_user']} reached {other['db_name']}")
+        # …even with that database's rights granted to PUBLIC: pg_hba refuses before grants count.
+        self.server_of(same_server).psql(f'grant connect on database "{same_server["db_name"]}" to public')
+        self.assertNotEqual(self.as_tenant(first, "select 1", database=same_server["db_name"]).returncode, 0)
+        # So are the server's own databases and the control database.
+        self.assertIn("pg_hba.conf", self.as_tenant(first, "select 1", database="postgres").stderr)
+        control = tenant_psql(SOCKET_DIR, PG_PORT, CONTROL_DB, first["db_user"], self.password(first["workspace_id"]), "select 1")
+        self.assertNotEqual(control.returncode, 0, "a tenant role does not exist on the control server")
+
+        status = self.cli("status", first["workspace_id"], check=True).stdout
+        self.assertNotIn("enc:v1", status)
+        self.assertEqual(json.loads(status)["schema_version"], 0)
+        self.assertGreater(json.loads(status)["size_bytes"], 1_000_000)
+
+    def test_provisioning_again_repairs_what_was_broken(self):
+        document = self.provision(self.new_workspace())
+        sealed = self.row(document["workspace_id"])["secret_ref"]
+        server = self.server_of(document)
+        server.psql(f'alter role "{document["db_user"]}" password \'broken\'; '
+                    f'revoke connect on database "{document["db_name"]}" from "{document["db_user"]}"')
+        self.assertNotEqual(self.as_tenant(document, "select 1").returncode, 0)
+        repaired = self.provision(document["workspace_id"])
+        self.assertEqual(repaired["status"], "ready")
+        self.assertEqual(self.row(document["workspace_id"])["secret_ref"], sealed, "a repair keeps the password")
+        self.assertEqual(self.as_tenant(document, "select 1").returncode, 0)
+
+    def test_one_provision_at_a_time(self):
+        workspace = self.new_workspace()
+        psql(CONTROL_DB, f"select flowgres.workspace_database_claim('{workspace}', 'provision', 'another-provisioner')")
+        busy = self.cli("provision", workspace)
+        self.assertEqual(busy.returncode, 1)
+        self.assertIn("PROVISION_IN_PROGRESS", busy.stderr)
+        db_name = "ws_" + workspace.replace("-", "")
+        for server in (self.server_a, self.server_b):
+            self.assertEqual(server.psql(f"select count(*) from pg_database where datname = '{db_name}'"), "0")
+
+        # Two at once: one does the work, the other is told it is running (or, if it came
+        # second, finds it done); one database either way.
+        workspace = self.new_workspace()
+        processes = [subprocess.Popen([PROVISION, "--control", CONTROL, "provision", workspace], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=dict(os.environ, FLOWGRES_MASTER_KEYS=KEYS))
+                     for _ in range(2)]
+        outcomes = []
+        for process in processes:
+            _, stderr = process.communicate(timeout=120)
+            outcomes.append((process.returncode, stderr))
+        self.assertIn(0, [code for code, _ in outcomes])
+        for code, stderr in outcomes:
+            self.assertTrue(code == 0 or "PROVISION_IN_PROGRESS" in stderr, stderr)
+        db_name = "ws_" + workspace.replace("-", "")
+        found = sum(int(server.psql(f"select count(*) from pg_database where datname = '{db_name}'"))
+                    for server in (self.server_a, self.server_b))
+        self.assertEqual(found, 1)
+        self.assertEqual(self.row(workspace)["status"], "ready")
+
+    def test_rotation_refuses_the_old_password_at_once(self):
+        document = self.provision(self.new_workspace())
+        old_password = self.password(document["workspace_id"])
+        session = subprocess.Popen(["psql", "-h", "127.0.0.1", "-p", str(document["port"]), "-U", document["db_user"], "-d",
+                                    document["db_name"], "-c", "select pg_sleep(60)"],
+                                   env=dict(os.environ, PGPASSWORD=old_password), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            server = self.server_of(document)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and server.psql(
+                    f"select count(*) from pg_stat_activity where usename = '{document['db_user']}'") == "0":
+                time.sleep(0.1)
+            rotated = json.loads(self.cli("rotate-secret", document["workspace_id"], check=True).stdout)
+            self.assertIsNotNone(rotated["secret_rotated_at"])
+            new_password = self.password(document["workspace_id"])
+            self.assertNotEqual(new_password, old_password)
+            self.assertIn("password authentication failed",
+                          self.as_tenant(document, "select 1", password=old_password).stderr)
+            self.assertEqual(self.as_tenant(document, "select 1").returncode, 0)
+            self.assertNotEqual(session.wait(timeout=10), 0, "the session opened with the old password was ended")
+        finally:
+            session.kill()
+        self.assertEqual(self.events(document["workspace_id"], "db.secret.rotated"), 1)
+
+    def test_a_failing_step_rolls_everything_back(self):
+        workspace = self.new_workspace()
+        self.server_b.psql(FAILING_SCHEMA_TRIGGER, database="template1")
+        try:
+            failed = self.cli("provision", workspace, "--server", "pool-b")
+        finally:
+            self.server_b.psql("drop event trigger frozen_schema; drop function frozen_schema()", database="template1")
+        self.assertEqual(failed.returncode, 1)
+        self.assertIn("PROVISION_FAILED", failed.stderr)
+        self.assertIn("schemas are frozen", failed.stderr)
+        row = self.row(workspace)
+        self.assertEqual((row["status"], row["cleanup_pending"], row["attempts"]), ("failed", False, 1),
+                         "an error that will not pass is not retried")
+        compact = workspace.replace("-", "")
+        self.assertEqual(self.server_b.psql(f"select count(*) from pg_database where datname = 'ws_{compact}'"), "0")
+        self.assertEqual(self.server_b.psql(f"select count(*) from pg_roles where rolname in ('ws_{compact}', 'wsu_{compact}')"), "0")
+        self.assertEqual(self.events(workspace, "db.provision.failed"), 1)
+        self.assertEqual(self.provision(workspace)["status"], "ready", "provisioning again succeeds")
+
+    def test_a_server_crashing_mid_provision_is_retried_to_the_end(self):
+        workspace = self.new_workspace()
+        flag = os.path.join(self.server_a.data, "slow_provision")
+        open(flag, "w").close()
+        process = subprocess.Popen([PROVISION, "--control", CONTROL, "--max-attempts", "10", "--first-backoff-ms", "200",
+                                    "provision", workspace, "--server", "pool-a"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=dict(os.environ, FLOWGRES_MASTER_KEYS=KEYS))
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and self.server_a.psql(
+                    "select count(*) from pg_stat_activity where wait_event = 'PgSleep'") == "0":
+                time.sleep(0.1)
+            self.assertLess(time.monotonic(), deadline, "the provision never reached CREATE SCHEMA")
+            self.server_a.crash()
+            os.remove(flag)
+            time.sleep(1)
+            self.server_a.start()
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            if os.path.exists(flag):
+                os.remove(flag)
+            process.kill()
+        self.assertEqual(process.returncode, 0, stderr)
+        self.assertIn("retrying", stderr)
+        document = json.loads(stdout)
+        self.assertEqual(document["status"], "ready")
+        self.assertGreaterEqual(document["attempts"], 2)
+        self.assertEqual(self.as_tenant(document, "select 1").returncode, 0)
+
+    def test_a_server_down_for_good_fails_then_provisioning_finishes_later(self):
+        workspace = self.new_workspace()
+        self.server_b.stop()
+        try:
+            failed = self.cli("provision", workspace, "--server", "pool-b", "--max-attempts", "3")
+        finally:
+            self.server_b.start()
+        self.assertEqual(failed.returncode, 1)
+        self.assertIn("PROVISION_FAILED", failed.stderr)
+        row = self.row(workspace)
+        self.assertEqual((row["status"], row["cleanup_pending"], row["attempts"]), ("failed", True, 3))
+        self.assertEqual(self.events(workspace, "db.provision.failed"), 1)
+        document = self.provision(workspace)
+        self.assertEqual((document["status"], document["server"]), ("ready", "pool-b"))
+        self.assertEqual(self.as_tenant(document, "select 1").returncode, 0)
+
+    def test_wrong_or_missing_master_keys(self):
+        document = self.provision(self.new_workspace())
+        workspace = document["workspace_id"]
+        impostor = keygen("k1")
+        wrong = self.cli("provision", workspace, keys=impostor)
+        self.assertEqual(wrong.returncode, 1)
+        self.assertIn("SECRET_INVALID", wrong.stderr)
+        unknown = self.cli("provision", workspace, keys=keygen("k9"))
+        self.assertIn("SECRET_KEY_UNKNOWN", unknown.stderr)
+        none = self.cli("provision", self.new_workspace(), keys=None)
+        self.assertIn("SECRETS_NOT_CONFIGURED", none.stderr)
+        row = self.row(workspace)
+        self.assertEqual(row["status"], "ready", "a key that does not fit changes nothing")
+        self.assertEqual(self.as_tenant(document, "select 1").returncode, 0)
+
+    def test_bad_arguments(self):
+        injected = self.cli("provision", "x'; drop table flowgres.workspaces; --")
+        self.assertEqual(injected.returncode, 1)
+        self.assertIn("VALIDATION_FAILED", injected.stderr)
+        self.assertNotEqual(psql(CONTROL_DB, "select count(*) from flowgres.workspaces"), "0")
+        missing = self.cli("provision", "00000000-0000-0000-0000-000000000001")
+        self.assertIn("WORKSPACE_NOT_FOUND", missing.stderr)
+        unknown_server = self.cli("provision", self.new_workspace(), "--server", "pool-z")
+        self.assertIn("DATABASE_SERVER_NOT_FOUND", unknown_server.stderr)
+        self.assertEqual(self.cli("provision").returncode, 2)
+
+    def test_z_rekey_under_a_new_master_key(self):
+        document = self.provision(self.new_workspace())
+        new_key = keygen("k2")
+        both = new_key + "," + KEYS
+        resealed = json.loads(self.cli("rekey", keys=both, check=True).stdout)["resealed"]
+        self.assertGreaterEqual(resealed, 1)
+        self.assertEqual(psql(CONTROL_DB, "select count(*) from flowgres.workspace_databases "
+                                          "where secret_ref is not null and secret_ref not like 'enc:v1:k2:%'"), "0")
+        # With k1 retired, everything still opens.
+        self.assertEqual(self.provision(document["workspace_id"], keys=new_key)["status"], "ready")
+        self.assertEqual(self.as_tenant(document, "select 1", password=self.password(document["workspace_id"], new_key)).returncode, 0)
+        # And back to k1, so the keyring the other tests use opens everything again.
+        self.cli("rekey", keys=KEYS + "," + new_key, check=True)
+        self.assertEqual(self.password(document["workspace_id"]), self.password(document["workspace_id"], KEYS))
+
+
+if __name__ == "__main__":
+    unittest.main()
