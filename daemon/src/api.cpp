@@ -152,6 +152,7 @@ void Application::handle(http::Request &&request, http::Responder responder) {
 
     if (match.route->handler == Route::Handler::trial_run) return run_trial(call);
     if (match.route->handler == Route::Handler::event_stream) return open_event_stream(call);
+    if (match.route->handler == Route::Handler::database_operation) return run_database_operation(call);
     if (auto key = call->request.header("idempotency-key"); key && method == "POST") {
         call->idempotency_key = std::string(*key);
         return run_idempotent_call(call);

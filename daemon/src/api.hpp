@@ -16,6 +16,7 @@
 #include "cidr.hpp"
 #include "config.hpp"
 #include "envelope.hpp"
+#include "flowgres/secret_box.hpp"
 #include "executor/engine.hpp"
 #include "http/server.hpp"
 #include "jwt.hpp"
@@ -32,6 +33,7 @@ struct RunEnvironment {
     std::shared_ptr<const executor::EgressPolicy> egress;
     std::shared_ptr<const executor::TlsClientContext> tls;
     std::shared_ptr<const WebAssets> web;  // the public page's files (web/)
+    std::shared_ptr<const Keyring> keyring;  // master keys for workspace database passwords
 };
 
 // The daemon's own writes act as the operator (a run must be recorded even if the caller's
@@ -98,6 +100,14 @@ private:
     // ends (or at the wait limit), if given.
     // `runtime`: a visitor's run, answered with runtime_view (no node logs).
     void launch_run(Json claimed, std::shared_ptr<Call> waiting, bool runtime = false);
+    // api_databases.cpp: provisioning and password rotation, run by the provisioner on
+    // libuv's thread pool (blocking libpq, seconds with retries) and answered on the loop.
+    struct DatabaseWork;
+    void run_database_operation(std::shared_ptr<Call> call);
+    void queue_database_work(std::unique_ptr<DatabaseWork> work);
+    void database_work_done(std::unique_ptr<DatabaseWork> work, int status);
+    static void do_database_work(uv_work_t *request);
+    static void after_database_work(uv_work_t *request, int status);
     // api_runtime.cpp: /runtime/… for visitors.
     void handle_runtime(std::shared_ptr<Call> call);
     void admit(std::shared_ptr<Call> call, Json admission, const std::string &action, const std::string &suffix,

@@ -11,6 +11,7 @@
 #include "executor/egress.hpp"
 #include "executor/tls_client.hpp"
 #include "flowgres/crypto.hpp"
+#include "flowgres/secret_box.hpp"
 
 namespace flowgres::daemon {
 namespace {
@@ -104,6 +105,12 @@ const std::vector<Key> &keys() {
          "the provider's siteverify endpoint (Cloudflare Turnstile's by default)"},
         {"web_dir", Type::string, &Config::web_dir, nullptr, nullptr, 0, 0,
          "the directory of the public page's files (page.html, page.js, …; default: web/ of the source tree)"},
+        {"master_key_file", Type::string, &Config::master_key_file, nullptr, nullptr, 0, 0,
+         "a file (mode 600) of master keys, one id=key per line, the first sealing: workspace database passwords "
+         "are sealed with them (default: none, database routes answer SECRETS_NOT_CONFIGURED)"},
+        {"master_keys", Type::string, &Config::master_keys, nullptr, nullptr, 0, 0,
+         "the same entries inline, comma-separated, when there is no master_key_file (set it as FLOWGRES_MASTER_KEYS, "
+         "not as a flag other users can read in the process list)"},
         {"http_ca_file", Type::string, &Config::http_ca_file, nullptr, nullptr, 0, 0,
          "a PEM file of extra CA certificates https steps trust, besides the system's (default: none)"},
     };
@@ -192,6 +199,11 @@ void validate(const Config &config) {
         throw ConfigError(std::string("egress_allow: ") + error.what());
     }
     if (std::string error; !executor::TlsClientContext::create(config.http_ca_file, error)) throw ConfigError(error);
+    try {
+        Keyring::load(config.master_key_file, config.master_keys.empty() ? nullptr : config.master_keys.c_str());
+    } catch (const std::invalid_argument &error) {
+        throw ConfigError(std::string(config.master_key_file.empty() ? "master_keys: " : "master_key_file: ") + error.what());
+    }
     try {
         CidrList::parse(config.trusted_proxies);
     } catch (const std::invalid_argument &error) {

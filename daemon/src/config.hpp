@@ -48,6 +48,8 @@ struct Config {
     std::string captcha_secret;
     std::string captcha_verify_url = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
     std::string web_dir;  // the public page's files; "" → the source tree's web/
+    std::string master_key_file;  // "id=key" lines sealing workspace database passwords
+    std::string master_keys;      // the same entries inline (FLOWGRES_MASTER_KEYS)
 };
 
 struct ConfigError : std::runtime_error {

@@ -183,7 +183,9 @@ int run(int argc, char **argv) {
     std::string tls_error;
     const RunEnvironment environment{
         std::make_shared<const executor::EgressPolicy>(executor::EgressPolicy::parse(config.egress_allow)),
-        executor::TlsClientContext::create(config.http_ca_file, tls_error), web};
+        executor::TlsClientContext::create(config.http_ca_file, tls_error), web,
+        std::make_shared<const Keyring>(Keyring::load(
+            config.master_key_file, config.master_keys.empty() ? nullptr : config.master_keys.c_str()))};
 
     int worker_count = config.workers > 0 ? static_cast<int>(config.workers)
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -229,6 +229,36 @@ const std::vector<Route> &routes() {
          {{S::path, "app_id", T::uuid, true}, {S::body_document, "changes", T::json_object, true, "the fields to change"}}, {},
          200, {"APP_NOT_FOUND"}},
 
+        // workspace databases
+        {"POST", "/api/v1/workspaces/{workspace_id}/database", "provisionWorkspaceDatabase", "databases",
+         "Create the workspace's own database (or finish or repair it: the call is idempotent) on the pool server "
+         "with the fewest databases (workspace_admin; the operator may pin a server); answers when it is ready, or "
+         "202 at once with ?async=true",
+         "workspace_database_claim",
+         {{S::path, "workspace_id", T::uuid, true},
+          {S::fixed, "operation", T::text, true, "provision"},
+          {S::body_field, "server", T::text, false, "the pool server to place it on (operator only)"},
+          {S::query_option, "async", T::boolean, false, "answer 202 once the work is claimed"}},
+         {}, 200,
+         {"WORKSPACE_NOT_FOUND", "WORKSPACE_INACTIVE", "QUOTA_EXCEEDED", "NO_DATABASE_SERVER", "DATABASE_SERVER_NOT_FOUND",
+          "PROVISION_IN_PROGRESS", "PROVISION_FAILED", "SECRETS_NOT_CONFIGURED", "SECRET_INVALID", "SECRET_KEY_UNKNOWN"},
+         0, Route::Handler::database_operation},
+        {"GET", "/api/v1/workspaces/{workspace_id}/database", "getWorkspaceDatabase", "databases",
+         "Where the workspace's database is and its state: status, schema version, size, host (any member); never "
+         "the password", "workspace_database_get", {{S::path, "workspace_id", T::uuid, true}}, {}, 200,
+         {"WORKSPACE_NOT_FOUND", "WORKSPACE_DATABASE_NOT_FOUND"}},
+        {"POST", "/api/v1/workspaces/{workspace_id}/database/rotate-secret", "rotateWorkspaceDatabaseSecret", "databases",
+         "Give the database's role a new password (workspace_admin): the old one stops working at once and "
+         "sessions opened with it end; ?async=true answers 202 once the work is claimed",
+         "workspace_database_claim",
+         {{S::path, "workspace_id", T::uuid, true},
+          {S::fixed, "operation", T::text, true, "rotate_secret"},
+          {S::query_option, "async", T::boolean, false, "answer 202 once the work is claimed"}},
+         {}, 200,
+         {"WORKSPACE_NOT_FOUND", "WORKSPACE_DATABASE_NOT_FOUND", "STATE_CONFLICT", "PROVISION_IN_PROGRESS",
+          "PROVISION_FAILED", "SECRETS_NOT_CONFIGURED"},
+         0, Route::Handler::database_operation},
+
         // executions
         {"POST", "/api/v1/apps/{app_id}/runs", "runApp", "executions",
          "Trial run of a version (default: the current one, else the newest) by a member with app_edit; "

@@ -54,8 +54,9 @@ struct Route {
     size_t max_body_bytes = 0;         // 0: the configured max_body_bytes
     // How the daemon serves the route: one SQL call (nearly all); a trial run, which creates
     // the execution with `function` and then runs it here (api_runs.cpp); or an event stream,
-    // text/event-stream read through `function` (api_events.cpp).
-    enum class Handler { sql_call, trial_run, event_stream } handler = Handler::sql_call;
+    // text/event-stream read through `function` (api_events.cpp); or work on a workspace's
+    // database by the provisioner, which calls `function` itself (api_databases.cpp).
+    enum class Handler { sql_call, trial_run, event_stream, database_operation } handler = Handler::sql_call;
 };
 
 // Whether the argument is a parameter of the SQL call (query options are not).

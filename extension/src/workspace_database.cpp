@@ -61,12 +61,12 @@ std::string server_document(const std::string &name) {
     return *document;
 }
 
-void check_server_name(std::string_view name) {
-    if (name.empty() || name.size() > 63) throw field_error("name", "must be 1 to 63 characters");
+void check_server_name(std::string_view field, std::string_view name) {
+    if (name.empty() || name.size() > 63) throw field_error(field, "must be 1 to 63 characters");
     for (size_t i = 0; i < name.size(); i++) {
         char c = name[i];
         bool allowed = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
-        if (!allowed) throw field_error("name", "may contain only lowercase letters, digits and inner hyphens");
+        if (!allowed) throw field_error(field, "may contain only lowercase letters, digits and inner hyphens");
     }
 }
 
@@ -179,7 +179,7 @@ SqlValue database_server_add(CallArgs &args) {
     long long port = args.integer(2).value_or(5432);
     std::string conninfo = args.required_text(3, "admin_conninfo");
     std::optional<long long> max_databases = args.integer(4);
-    check_server_name(name);
+    check_server_name("name", name);
     check_host("host", host);
     check_port("port", port);
     check_admin_conninfo(conninfo);
@@ -274,7 +274,7 @@ SqlValue workspace_database_claim(CallArgs &args) {
     if (operation != "provision" && operation != "rotate_secret") throw field_error("operation", "must be provision or rotate_secret");
     check_claimant(claimant);
     if (lease_seconds < 5 || lease_seconds > 3600) throw field_error("lease_seconds", "must be from 5 to 3600");
-    if (pinned) check_server_name(*pinned);
+    if (pinned) check_server_name("server", *pinned);
     Actor actor = require_actor();
     if (pinned && !actor.is_system())
         throw Error(ErrorCode::PERMISSION_DENIED, "only the operator chooses the server of a workspace database");

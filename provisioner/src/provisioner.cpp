@@ -180,15 +180,8 @@ std::string new_password() { return random_token(32); }
 
 void require_keys(const Keyring &keyring) { keyring.sealing_key_id(); }
 
-}  // namespace
-
-std::string provision(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &server) {
-    require_keys(keyring);
-    ControlPlane control(options);
-    WorkOrder order = parse_work_order(
-        control.call("select flowgres.workspace_database_claim($1::uuid, 'provision', $2, $3, $4::integer)::text",
-                     {workspace_id, options.claimant, server.empty() ? std::nullopt : std::optional<std::string>(server),
-                      std::to_string(kLeaseSeconds)}));
+std::string carry_out_provision(const Options &options, const Keyring &keyring, ControlPlane &control, const WorkOrder &order) {
+    const std::string &workspace_id = order.workspace_id;
     bool was_ready = order.previous_status == "ready";
     std::string password, sealed;
     int attempts = 0;
@@ -248,12 +241,8 @@ std::string provision(const Options &options, const Keyring &keyring, const std:
     }
 }
 
-std::string rotate_secret(const Options &options, const Keyring &keyring, const std::string &workspace_id) {
-    require_keys(keyring);
-    ControlPlane control(options);
-    WorkOrder order = parse_work_order(
-        control.call("select flowgres.workspace_database_claim($1::uuid, 'rotate_secret', $2, null, $3::integer)::text",
-                     {workspace_id, options.claimant, std::to_string(kLeaseSeconds)}));
+std::string carry_out_rotation(const Options &options, const Keyring &keyring, ControlPlane &control, const WorkOrder &order) {
+    const std::string &workspace_id = order.workspace_id;
     int attempts = 0;
     try {
         std::string password = new_password();
@@ -278,6 +267,36 @@ std::string rotate_secret(const Options &options, const Keyring &keyring, const 
         throw Error(ErrorCode::PROVISION_FAILED, "workspace " + workspace_id + "'s password could not be rotated: " + failure.what(),
                     "{\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(attempts) + "}");
     }
+}
+
+}  // namespace
+
+Claim claim(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &operation,
+            const std::string &server) {
+    require_keys(keyring);
+    ControlPlane control(options);
+    Claim claimed{workspace_id, operation, {}, {}};
+    claimed.work_order =
+        control.call("select flowgres.workspace_database_claim($1::uuid, $2, $3, $4, $5::integer)::text",
+                     {workspace_id, operation, options.claimant,
+                      server.empty() ? std::nullopt : std::optional<std::string>(server), std::to_string(kLeaseSeconds)});
+    claimed.status_document = control.call("select flowgres.workspace_database_get($1::uuid)::text", {workspace_id});
+    return claimed;
+}
+
+std::string carry_out(const Options &options, const Keyring &keyring, const Claim &claimed) {
+    ControlPlane control(options);
+    WorkOrder order = parse_work_order(claimed.work_order);
+    return claimed.operation == "rotate_secret" ? carry_out_rotation(options, keyring, control, order)
+                                                : carry_out_provision(options, keyring, control, order);
+}
+
+std::string provision(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &server) {
+    return carry_out(options, keyring, claim(options, keyring, workspace_id, "provision", server));
+}
+
+std::string rotate_secret(const Options &options, const Keyring &keyring, const std::string &workspace_id) {
+    return carry_out(options, keyring, claim(options, keyring, workspace_id, "rotate_secret"));
 }
 
 int reseal_secrets(const Options &options, const Keyring &keyring) {

@@ -13,7 +13,8 @@ import tempfile
 import time
 import unittest
 
-from harness import PG_PORT, PROVISION, SOCKET_DIR, TenantServer, fresh_database, open_sealed, psql, tenant_psql
+from harness import (PG_PORT, PROVISION, SOCKET_DIR, ApiTestCase, Daemon, TenantServer, fresh_database, main, open_sealed, psql,
+                     tenant_psql)
 
 CONTROL_DB = "flowgres_wsdb"
 CONTROL = f"host={SOCKET_DIR} port={PG_PORT} user=postgres dbname={CONTROL_DB}"
@@ -42,25 +43,36 @@ create event trigger frozen_schema on ddl_command_start when tag in ('CREATE SCH
 """
 
 
+SERVERS = {}
+
+
+def setUpModule():
+    root = tempfile.mkdtemp(prefix="flowgres-wsdb-")
+    os.chmod(root, 0o755)
+    SERVERS["root"] = root
+    SERVERS["pool-a"] = TenantServer(os.path.join(root, "a")).create()
+    SERVERS["pool-b"] = TenantServer(os.path.join(root, "b")).create()
+    SERVERS["pool-a"].psql(SLOW_SCHEMA_TRIGGER, database="template1")
+    fresh_database(CONTROL_DB)
+    for name in ("pool-a", "pool-b"):
+        server = SERVERS[name]
+        WorkspaceDatabaseTest.cli("server", "add", name, "--host", "127.0.0.1", "--port", str(server.port), "--admin",
+                                  server.admin_conninfo(), check=True)
+
+
+def tearDownModule():
+    for name in ("pool-a", "pool-b"):
+        SERVERS[name].stop()
+    shutil.rmtree(SERVERS["root"], ignore_errors=True)
+
+
 class WorkspaceDatabaseTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.root = tempfile.mkdtemp(prefix="flowgres-wsdb-")
-        os.chmod(cls.root, 0o755)
-        cls.server_a = TenantServer(os.path.join(cls.root, "a")).create()
-        cls.server_b = TenantServer(os.path.join(cls.root, "b")).create()
-        cls.server_a.psql(SLOW_SCHEMA_TRIGGER, database="template1")
-        fresh_database(CONTROL_DB)
-        for name, server in (("pool-a", cls.server_a), ("pool-b", cls.server_b)):
-            cls.cli("server", "add", name, "--host", "127.0.0.1", "--port", str(server.port), "--admin",
-                    server.admin_conninfo(), check=True)
-        cls.serial = 0
+    serial = 0
 
     @classmethod
-    def tearDownClass(cls):
-        cls.server_a.stop()
-        cls.server_b.stop()
-        shutil.rmtree(cls.root, ignore_errors=True)
+    def setUpClass(cls):
+        cls.server_a = SERVERS["pool-a"]
+        cls.server_b = SERVERS["pool-b"]
 
     @classmethod
     def cli(cls, *arguments, keys=KEYS, check=False, timeout=120):
@@ -317,5 +329,92 @@ class WorkspaceDatabaseTest(unittest.TestCase):
         self.assertEqual(self.password(document["workspace_id"]), self.password(document["workspace_id"], KEYS))
 
 
+class WorkspaceDatabaseApiTest(ApiTestCase):
+    """The same over HTTP: flowgresd runs the provisioner on its thread pool."""
+
+    database = CONTROL_DB
+    reuse_database = True
+    daemon_settings = {"master_keys": KEYS}
+
+    def database_of(self, workspace_id, key, status=200, **options):
+        return self.ok("GET", f"/api/v1/workspaces/{workspace_id}/database", key=key, status=status, **options)
+
+    def test_provision_read_and_rotate(self):
+        owner, workspace, key = self.new_user("dbowner")
+        path = f"/api/v1/workspaces/{workspace['id']}/database"
+        self.fails("GET", path, 404, "WORKSPACE_DATABASE_NOT_FOUND", key=key)
+        made = self.ok("POST", path, key=key)
+        self.assertEqual(made["status"], "ready")
+        self.assertIn(made["server"], ("pool-a", "pool-b"))
+        row = json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d where workspace_id = '{workspace['id']}'"))
+        password = open_sealed(KEYS, row["secret_ref"], f"workspace_database:{workspace['id']}")
+        self.assertNotIn(password, json.dumps(made))
+        self.assertNotIn("enc:v1", json.dumps(made))
+        self.assertEqual(self.database_of(workspace["id"], key)["db_name"], made["db_name"])
+        self.assertNotIn(password, self.daemon.log_text())
+        self.assertEqual(tenant_psql("127.0.0.1", made["port"], made["db_name"], made["db_user"], password, "select 1").returncode, 0)
+
+        rotated = self.ok("POST", path + "/rotate-secret", key=key)
+        self.assertIsNotNone(rotated["secret_rotated_at"])
+        refused = tenant_psql("127.0.0.1", made["port"], made["db_name"], made["db_user"], password, "select 1")
+        self.assertIn("password authentication failed", refused.stderr)
+
+        # The same call again is a repair, not a second database.
+        self.assertEqual(self.ok("POST", path, key=key)["db_name"], made["db_name"])
+
+    def test_who_may_do_what(self):
+        owner, workspace, key = self.new_user("dbrules")
+        path = f"/api/v1/workspaces/{workspace['id']}/database"
+        member, _, member_key = self.new_user("dbmember")
+        invited = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/members",
+                          {"email": member["email"], "role": "member"}, key, status=201)
+        self.assertTrue(invited)
+        self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/members/accept", key=member_key)
+        self.fails("POST", path, 403, "PERMISSION_DENIED", key=member_key)
+        self.fails("POST", path, 403, "PERMISSION_DENIED", body={"server": "pool-b"}, key=key)
+        _, _, stranger_key = self.new_user("dbstranger")
+        self.fails("POST", path, 404, "WORKSPACE_NOT_FOUND", key=stranger_key)
+        self.fails("GET", path, 404, "WORKSPACE_NOT_FOUND", key=stranger_key)
+        # The operator pins the server; members then read where it is.
+        pinned = self.ok("POST", path, body={"server": "pool-b"}, key=self.admin)
+        self.assertEqual(pinned["server"], "pool-b")
+        self.assertEqual(self.database_of(workspace["id"], member_key)["server"], "pool-b")
+        self.fails("POST", path + "/rotate-secret", 403, "PERMISSION_DENIED", key=member_key)
+
+    def test_async_provision_answers_202_then_finishes(self):
+        _, workspace, key = self.new_user("dbasync")
+        path = f"/api/v1/workspaces/{workspace['id']}/database"
+        queued = self.ok("POST", path + "?async=true", key=key, status=202)
+        self.assertIn(queued["status"], ("provisioning", "ready"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.database_of(workspace["id"], key)["status"] != "ready":
+            time.sleep(0.1)
+        self.assertEqual(self.database_of(workspace["id"], key)["status"], "ready")
+
+    def test_bad_input_and_conflicts(self):
+        _, workspace, key = self.new_user("dbbad")
+        path = f"/api/v1/workspaces/{workspace['id']}/database"
+        self.fails("POST", "/api/v1/workspaces/not-a-uuid/database", 404, "WORKSPACE_NOT_FOUND", key=key)
+        self.fails("POST", path, 422, "VALIDATION_FAILED", body={"server": 7}, key=key)
+        refused = self.fails("POST", path, 422, "VALIDATION_FAILED", body={"server": "pool-z'; drop table x; --"}, key=self.admin)
+        self.assertEqual(refused["data"]["details"][0]["field"], "server")
+        self.fails("POST", path, 404, "DATABASE_SERVER_NOT_FOUND", body={"server": "pool-z"}, key=self.admin)
+        self.fails("POST", path + "/rotate-secret", 404, "WORKSPACE_DATABASE_NOT_FOUND", key=key)
+        psql(CONTROL_DB, f"select flowgres.workspace_database_claim('{workspace['id']}', 'provision', 'elsewhere')")
+        self.fails("POST", path, 409, "PROVISION_IN_PROGRESS", key=key)
+        self.fails("POST", path + "/rotate-secret", 409, "PROVISION_IN_PROGRESS", key=key)
+        self.assertEqual(self.database_of(workspace["id"], key)["operation_in_progress"], "provision")
+
+    def test_a_daemon_without_master_keys_refuses(self):
+        _, workspace, key = self.new_user("dbnokeys")
+        keyless = Daemon(CONTROL_DB).start()
+        try:
+            code, _, document = keyless.request("POST", f"/api/v1/workspaces/{workspace['id']}/database", key=key)
+        finally:
+            keyless.stop()
+        self.assertEqual((code, document["error_code"]), (503, "SECRETS_NOT_CONFIGURED"))
+        self.fails("GET", f"/api/v1/workspaces/{workspace['id']}/database", 404, "WORKSPACE_DATABASE_NOT_FOUND", key=key)
+
+
 if __name__ == "__main__":
-    unittest.main()
+    main()

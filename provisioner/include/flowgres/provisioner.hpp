@@ -42,6 +42,21 @@ struct Options {
     std::function<void(int attempt, const std::string &error)> on_retry;
 };
 
+// A claim on a workspace's database, taken and not yet carried out: the first half of
+// provision() and rotate_secret(), for callers that answer before the work is done (the
+// daemon's ?async=true). Holds the work order, which carries sealed secrets: never show it.
+struct Claim {
+    std::string workspace_id;
+    std::string operation;        // provision or rotate_secret
+    std::string work_order;       // workspace_database_claim's document
+    std::string status_document;  // workspace_database_get's, for the caller
+};
+Claim claim(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &operation,
+            const std::string &server = "");
+// Does the claimed work and reports it; returns the workspace_database document. Throws as
+// provision() does.
+std::string carry_out(const Options &options, const Keyring &keyring, const Claim &claim);
+
 // Provisions (or repairs) the workspace's database; `server` pins a server (operator only).
 // Returns the workspace_database document. Throws Error: the control plane's refusals
 // (PERMISSION_DENIED, QUOTA_EXCEEDED, PROVISION_IN_PROGRESS, NO_DATABASE_SERVER, …),

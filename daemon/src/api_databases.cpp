@@ -1,0 +1,116 @@
+// POST /api/v1/workspaces/{id}/database and …/database/rotate-secret: work the provisioner
+// does (provisioner/) with blocking libpq and seconds of retries, so it runs on libuv's thread
+// pool and never on the event loop. Two steps, each a thread-pool job: the claim (permission,
+// quota, placement, one provisioner at a time; its refusals answer the request), then the
+// work itself. With ?async=true the request is answered 202 after the claim and the work goes
+// on here; if this daemon dies meanwhile the claim's lease runs out and the next call
+// (provisioning is idempotent) finishes it. Not for: the SQL-only database routes (router.cpp).
+#include <optional>
+
+#include "api.hpp"
+#include "flowgres/provisioner.hpp"
+#include "http/request.hpp"
+#include "log.hpp"
+
+namespace flowgres::daemon {
+
+struct Application::DatabaseWork {
+    uv_work_t request{};
+    Application *application = nullptr;
+    std::shared_ptr<Call> call;  // null once an async request has been answered
+    provisioner::Options options;
+    std::shared_ptr<const Keyring> keyring;
+    std::string workspace_id;
+    std::string operation;
+    std::string server;
+    bool async = false;
+    bool carrying_out = false;  // false: the claim step
+    std::optional<provisioner::Claim> claimed;
+    std::string document;
+    std::optional<Error> error;
+};
+
+// On a thread-pool thread: nothing here touches the loop or the Application.
+void Application::do_database_work(uv_work_t *request) {
+    auto *work = static_cast<DatabaseWork *>(request->data);
+    try {
+        if (!work->carrying_out) {
+            work->claimed = provisioner::claim(work->options, *work->keyring, work->workspace_id, work->operation, work->server);
+            work->document = work->claimed->status_document;
+        } else {
+            work->document = provisioner::carry_out(work->options, *work->keyring, *work->claimed);
+        }
+    } catch (const Error &error) {
+        work->error = error;
+    } catch (const std::exception &error) {
+        work->error = Error(ErrorCode::INTERNAL_ERROR, error.what());
+    }
+}
+
+void Application::run_database_operation(std::shared_ptr<Call> call) {
+    auto work = std::make_unique<DatabaseWork>();
+    work->application = this;
+    work->call = call;
+    work->keyring = environment_.keyring;
+    work->workspace_id = call->arguments.at(0).value_or("");
+    work->operation = call->arguments.at(1).value_or("");
+    if (call->arguments.size() > 2) work->server = call->arguments[2].value_or("");
+    if (auto query = http::parse_query(call->request.query))
+        for (const auto &[name, value] : *query)
+            if (name == "async") work->async = value == "true";
+    work->options.control_conninfo = config_.database_url;
+    work->options.claimant = daemon_name();
+    work->options.connect_timeout_seconds = 5;
+
+    // Who is asking (the key's user, or the operator), for the provisioner's own connection
+    // to act as; the key's scope is checked here too.
+    std::vector<pg::Statement> statements;
+    statements.push_back(actor_statement(*call));
+    statements.push_back(pg::Statement{"select coalesce(flowgres.current_actor()::text, 'operator')", {}});
+    DatabaseWork *pending = work.release();
+    pool_.run(std::move(statements), [this, pending](pg::JobResult &&result) {
+        std::unique_ptr<DatabaseWork> work(pending);
+        if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(work->call, result);
+        if (!work->call->operator_key && result.values[0]) used_keys_.insert(*result.values[0]);
+        work->options.actor = work->call->operator_key ? "operator" : result.values[1].value_or("operator");
+        queue_database_work(std::move(work));
+    });
+}
+
+void Application::after_database_work(uv_work_t *request, int status) {
+    std::unique_ptr<DatabaseWork> work(static_cast<DatabaseWork *>(request->data));
+    work->application->database_work_done(std::move(work), status);
+}
+
+void Application::queue_database_work(std::unique_ptr<DatabaseWork> work) {
+    work->request.data = work.get();
+    DatabaseWork *raw = work.release();
+    if (uv_queue_work(loop_, &raw->request, do_database_work, after_database_work) != 0) {
+        raw->error = Error(ErrorCode::INTERNAL_ERROR, "the thread pool refused the work");
+        after_database_work(&raw->request, 0);
+    }
+}
+
+void Application::database_work_done(std::unique_ptr<DatabaseWork> work, int status) {
+    if (status == UV_ECANCELED) work->error = Error(ErrorCode::SHUTTING_DOWN, "the server is shutting down");
+    if (!work->carrying_out) {
+        if (work->error) return finish_error(work->call, work->error->code(), work->error->message(), work->error->details_json());
+        work->carrying_out = true;
+        if (work->async) {
+            finish(work->call, success_response(202, work->document, work->call->trace));
+            work->call.reset();
+        }
+        return queue_database_work(std::move(work));
+    }
+    if (work->error)
+        log_line(LogLevel::warn, "workspace database work failed",
+                 {{"workspace_id", work->workspace_id}, {"operation", work->operation},
+                  {"error_code", std::string(error_info(work->error->code()).name)}, {"error", work->error->message()}});
+    else
+        log_line(LogLevel::info, "workspace database work done", {{"workspace_id", work->workspace_id}, {"operation", work->operation}});
+    if (!work->call) return;  // answered 202 already
+    if (work->error) return finish_error(work->call, work->error->code(), work->error->message(), work->error->details_json());
+    finish(work->call, success_response(200, work->document, work->call->trace));
+}
+
+}  // namespace flowgres::daemon
