@@ -36,7 +36,7 @@ create table workspace_databases (
     secret_ref          text check (secret_ref is null or secret_ref like 'enc:v1:%'),
     pending_secret_ref  text check (pending_secret_ref is null or pending_secret_ref like 'enc:v1:%'),
     status              text not null default 'provisioning' check (status in ('provisioning', 'ready', 'failed')),
-    operation           text check (operation is null or operation in ('provision', 'rotate_secret')),
+    operation           text check (operation is null or operation in ('provision', 'rotate_secret', 'migrate', 'rollback')),
     schema_version      integer not null default 0,
     size_bytes          bigint check (size_bytes is null or size_bytes >= 0),
     attempts            integer not null default 0,
@@ -90,7 +90,7 @@ create function workspace_database_claim(workspace_id uuid, operation text, clai
 language c volatile security definer set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'flowgres_workspace_database_claim';
 comment on function workspace_database_claim(uuid, text, text, text, integer) is
-    'Service only: claims the workspace''s database for a provision or secret rotation (workspace_admin; server pinning: system actor) and returns the provisioner''s work order.';
+    'Service only: claims the workspace''s database for a provision, secret rotation, migration or rollback (workspace_admin; server pinning: system actor) and returns the provisioner''s work order.';
 
 create function workspace_database_stage_secret(workspace_id uuid, claimant text, sealed text) returns jsonb
 language c volatile security definer set search_path = pg_catalog, pg_temp
@@ -102,7 +102,7 @@ create function workspace_database_report(workspace_id uuid, claimant text, outc
 language c volatile security definer set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'flowgres_workspace_database_report';
 comment on function workspace_database_report(uuid, text, jsonb) is
-    'Service only: the end of a claim: {"status": "ready", "secret_ref", "size_bytes"} or {"status": "failed", "error", "rolled_back"}.';
+    'Service only: the end of a claim: {"status": "ready", "secret_ref", "size_bytes", "schema_version"} or {"status": "failed", "error", "rolled_back", "schema_version"}.';
 
 create function workspace_database_secret(workspace_id uuid) returns jsonb
 language c stable security definer set search_path = pg_catalog, pg_temp

@@ -1,4 +1,4 @@
-// POST /api/v1/workspaces/{id}/database and …/database/rotate-secret: work the provisioner
+// POST /api/v1/workspaces/{id}/database and …/database/{rotate-secret,migrate,rollback}: work the provisioner
 // does (provisioner/) with blocking libpq and seconds of retries, so it runs on libuv's thread
 // pool and never on the event loop. Two steps, each a thread-pool job: the claim (permission,
 // quota, placement, one provisioner at a time; its refusals answer the request), then the
@@ -23,6 +23,7 @@ struct Application::DatabaseWork {
     std::string workspace_id;
     std::string operation;
     std::string server;
+    std::optional<int> target_version;
     bool async = false;
     bool carrying_out = false;  // false: the claim step
     std::optional<provisioner::Claim> claimed;
@@ -35,7 +36,8 @@ void Application::do_database_work(uv_work_t *request) {
     auto *work = static_cast<DatabaseWork *>(request->data);
     try {
         if (!work->carrying_out) {
-            work->claimed = provisioner::claim(work->options, *work->keyring, work->workspace_id, work->operation, work->server);
+            work->claimed = provisioner::claim(work->options, *work->keyring, work->workspace_id, work->operation, work->server,
+                                               work->target_version);
             work->document = work->claimed->status_document;
         } else {
             work->document = provisioner::carry_out(work->options, *work->keyring, *work->claimed);
@@ -52,9 +54,24 @@ void Application::run_database_operation(std::shared_ptr<Call> call) {
     work->application = this;
     work->call = call;
     work->keyring = environment_.keyring;
-    work->workspace_id = call->arguments.at(0).value_or("");
-    work->operation = call->arguments.at(1).value_or("");
-    if (call->arguments.size() > 2) work->server = call->arguments[2].value_or("");
+    // The route's SQL arguments, by name (router.cpp lists which each route has).
+    size_t position = 0;
+    for (const Argument &argument : call->route->arguments) {
+        if (!passed_to_sql(argument)) continue;
+        const std::optional<std::string> &value = call->arguments.at(position++);
+        std::string_view name = argument.name;
+        if (name == "workspace_id") work->workspace_id = value.value_or("");
+        if (name == "operation") work->operation = value.value_or("");
+        if (name == "server") work->server = value.value_or("");
+        if (name == "target_version" && value) {
+            try {
+                work->target_version = std::stoi(*value);
+            } catch (const std::exception &) {
+                return finish_error(call, ErrorCode::VALIDATION_FAILED, "target_version: must be a number from 0",
+                                    "[{\"field\":\"target_version\",\"message\":\"must be a number from 0\"}]");
+            }
+        }
+    }
     if (auto query = http::parse_query(call->request.query))
         for (const auto &[name, value] : *query)
             if (name == "async") work->async = value == "true";

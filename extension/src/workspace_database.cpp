@@ -171,6 +171,21 @@ SqlRow require_claim(const std::string &workspace_id, const std::string &claiman
     return rows.rows[0];
 }
 
+// The runtime events of a claim's end, by operation.
+std::string success_event(const std::string &operation) {
+    if (operation == "rotate_secret") return "db.secret.rotated";
+    if (operation == "migrate") return "db.migrated";
+    if (operation == "rollback") return "db.rolled_back";
+    return "db.provision.succeeded";
+}
+
+std::string failure_event(const std::string &operation) {
+    if (operation == "rotate_secret") return "db.secret.rotate_failed";
+    if (operation == "migrate") return "db.migrate.failed";
+    if (operation == "rollback") return "db.rollback.failed";
+    return "db.provision.failed";
+}
+
 }  // namespace
 
 SqlValue database_server_add(CallArgs &args) {
@@ -271,7 +286,8 @@ SqlValue workspace_database_claim(CallArgs &args) {
     std::string claimant = args.required_text(2, "claimant");
     std::optional<std::string> pinned = args.text(3);
     long long lease_seconds = args.integer(4).value_or(120);
-    if (operation != "provision" && operation != "rotate_secret") throw field_error("operation", "must be provision or rotate_secret");
+    if (operation != "provision" && operation != "rotate_secret" && operation != "migrate" && operation != "rollback")
+        throw field_error("operation", "must be provision, rotate_secret, migrate or rollback");
     check_claimant(claimant);
     if (lease_seconds < 5 || lease_seconds > 3600) throw field_error("lease_seconds", "must be from 5 to 3600");
     if (pinned) check_server_name("server", *pinned);
@@ -290,7 +306,7 @@ SqlValue workspace_database_claim(CallArgs &args) {
                           {workspace_id});
     std::string previous_status = "new";
     if (existing.rows.empty()) {
-        if (operation == "rotate_secret")
+        if (operation != "provision")
             throw Error(ErrorCode::WORKSPACE_DATABASE_NOT_FOUND, "workspace " + workspace_id + " has no database");
         check_storage_quota(workspace_id);
         PlacedServer server = place_database(pinned);
@@ -306,9 +322,9 @@ SqlValue workspace_database_claim(CallArgs &args) {
             throw Error(ErrorCode::PROVISION_IN_PROGRESS,
                         "a " + row[3].value_or("provision") + " of workspace " + workspace_id + "'s database is running",
                         "{\"operation\":" + json_quote(row[3].value_or("provision")) + "}");
-        if (operation == "rotate_secret" && previous_status != "ready")
+        if (operation != "provision" && previous_status != "ready")
             throw Error(ErrorCode::STATE_CONFLICT, "workspace " + workspace_id + "'s database is " + previous_status + ", not ready",
-                        "{\"from\":" + json_quote(previous_status) + ",\"action\":\"rotate_secret\"}");
+                        "{\"from\":" + json_quote(previous_status) + ",\"action\":" + json_quote(operation) + "}");
         if (pinned && *pinned != row.text(4)) {
             // A database that exists, or may exist in part, stays where it is.
             if (previous_status != "failed" || row[5] == "t")
@@ -327,7 +343,7 @@ SqlValue workspace_database_claim(CallArgs &args) {
             status = case when status = 'ready' then 'ready' else 'provisioning' end, updated_at = now()
         where workspace_id = $1::uuid)sql",
           {workspace_id, claimant, std::to_string(lease_seconds), operation});
-    write_audit(actor, workspace_id, operation == "provision" ? "database.provision" : "database.rotate_secret", "workspace",
+    write_audit(actor, workspace_id, "database." + operation, "workspace",
                 workspace_id, "{\"previous_status\":" + json_quote(previous_status) + "}");
     auto order = query_value(R"sql(
         select jsonb_build_object(
@@ -370,26 +386,36 @@ SqlValue workspace_database_report(CallArgs &args) {
     std::string previous_status = claim.text(0);
     std::string operation = claim[2].value_or("provision");
 
+    const json_t *version = json_object_get(outcome.get(), "schema_version");
+    if (version && !json_is_null(version) && (!json_is_integer(version) || json_integer_value(version) < 0))
+        throw field_error("schema_version", "must be a number from 0");
+    SqlParam schema_version = json_is_integer(version) ? SqlParam(std::to_string(json_integer_value(version))) : SqlParam();
+
     if (reported == "ready") {
+        // A migration keeps the password; a provision or rotation reports the one it set.
         const json_t *secret = json_object_get(outcome.get(), "secret_ref");
-        if (!json_is_string(secret)) throw field_error("secret_ref", "is required with status ready");
-        check_sealed("secret_ref", json_string_value(secret));
+        bool sets_password = operation == "provision" || operation == "rotate_secret";
+        if (sets_password && !json_is_string(secret)) throw field_error("secret_ref", "is required with status ready");
+        if (json_is_string(secret)) check_sealed("secret_ref", json_string_value(secret));
         const json_t *size = json_object_get(outcome.get(), "size_bytes");
         query(R"sql(
             update flowgres.workspace_databases
-            set status = 'ready', secret_ref = $2, pending_secret_ref = null, size_bytes = coalesce($3::bigint, size_bytes),
+            set status = 'ready', secret_ref = coalesce($2, secret_ref),
+                pending_secret_ref = case when $2 is null then pending_secret_ref end,
+                size_bytes = coalesce($3::bigint, size_bytes), schema_version = coalesce($5::integer, schema_version),
                 attempts = $4::integer, last_error = null, cleanup_pending = false, claimed_by = null, claimed_until = null,
                 provisioned_at = coalesce(provisioned_at, now()),
                 secret_rotated_at = case when operation = 'rotate_secret' then now() else secret_rotated_at end,
                 operation = null, updated_at = now()
             where workspace_id = $1::uuid)sql",
-              {workspace_id, std::string(json_string_value(secret)),
-               json_is_integer(size) ? SqlParam(std::to_string(json_integer_value(size))) : SqlParam(), attempt_count});
+              {workspace_id, json_is_string(secret) ? SqlParam(json_string_value(secret)) : SqlParam(),
+               json_is_integer(size) ? SqlParam(std::to_string(json_integer_value(size))) : SqlParam(), attempt_count,
+               schema_version});
         query(R"sql(
             insert into flowgres.runtime_events (workspace_id, event_type, details)
-            values ($1::uuid, $2, jsonb_build_object('attempts', $3::integer, 'previous_status', $4::text)))sql",
-              {workspace_id, operation == "rotate_secret" ? "db.secret.rotated" : "db.provision.succeeded", attempt_count,
-               previous_status});
+            values ($1::uuid, $2, jsonb_build_object('attempts', $3::integer, 'previous_status', $4::text,
+                                                     'schema_version', $5::integer)))sql",
+              {workspace_id, success_event(operation), attempt_count, previous_status, schema_version});
         return SqlValue::jsonb(database_document(workspace_id));
     }
 
@@ -405,17 +431,18 @@ SqlValue workspace_database_report(CallArgs &args) {
         set status = case when $3::boolean then 'ready' else 'failed' end, last_error = $2, attempts = $5::integer,
             cleanup_pending = case when $3::boolean then cleanup_pending else not $4::boolean end,
             secret_ref = case when $3::boolean or not $4::boolean then secret_ref end,
+            schema_version = coalesce($6::integer, schema_version),
             pending_secret_ref = case when $4::boolean and not $3::boolean then null else pending_secret_ref end,
             claimed_by = null, claimed_until = null, operation = null, updated_at = now()
         where workspace_id = $1::uuid)sql",
-          {workspace_id, message, was_ready ? "true" : "false", rolled_back ? "true" : "false", attempt_count});
+          {workspace_id, message, was_ready ? "true" : "false", rolled_back ? "true" : "false", attempt_count, schema_version});
     query(R"sql(
         insert into flowgres.runtime_events (workspace_id, event_type, severity, details)
         values ($1::uuid, $2, 'error', jsonb_build_object('error', $3::text, 'attempts', $4::integer, 'rolled_back', $5::boolean,
                                                           'server', (select s.name from flowgres.workspace_databases d
                                                                      join flowgres.database_servers s on s.id = d.server_id
                                                                      where d.workspace_id = $1::uuid))))sql",
-          {workspace_id, operation == "rotate_secret" ? "db.secret.rotate_failed" : "db.provision.failed", message, attempt_count,
+          {workspace_id, failure_event(operation), message, attempt_count,
            rolled_back ? "true" : "false"});
     return SqlValue::jsonb(database_document(workspace_id));
 }

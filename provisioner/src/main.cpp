@@ -29,11 +29,14 @@ const char *kUsage = R"(usage: flowgres-provision [--control CONNINFO] [--keys-f
   provision WORKSPACE_ID [--server NAME]     create or repair the workspace's database
   status WORKSPACE_ID                        where it is and its state (never the password)
   rotate-secret WORKSPACE_ID                 a new password for the workspace's role
+  migrate WORKSPACE_ID [--to N]              tenant migrations up to the latest (or N)
+  rollback WORKSPACE_ID --to N               tenant migrations down to N
   rekey                                      re-seal stored secrets with the first master key
 
 The control database: --control, else FLOWGRES_DATABASE_URL. Master keys: --keys-file, else
 FLOWGRES_MASTER_KEY_FILE, else FLOWGRES_MASTER_KEYS ("id=key" entries, the first one seals).
-Attempts and backoff: --max-attempts N (5), --first-backoff-ms N (250).
+Attempts and backoff: --max-attempts N (5), --first-backoff-ms N (250). Tenant migrations:
+--migrations-dir PATH (default: the ones flowgres ships).
 )";
 
 struct CommandLine {
@@ -93,16 +96,16 @@ const std::string &workspace_word(const CommandLine &line) {
     return id;
 }
 
-int integer_flag(const CommandLine &line, const std::string &name, int fallback) {
+int integer_flag(const CommandLine &line, const std::string &name, int fallback, bool zero_allowed = false) {
     std::string text = flag(line, name);
     if (text.empty()) return fallback;
     try {
         size_t used = 0;
         int value = std::stoi(text, &used);
-        if (used == text.size() && value > 0) return value;
+        if (used == text.size() && (value > 0 || (zero_allowed && value == 0))) return value;
     } catch (const std::exception &) {
     }
-    throw UsageError("--" + name + " must be a positive number");
+    throw UsageError("--" + name + (zero_allowed ? " must be a number from 0" : " must be a positive number"));
 }
 
 Keyring load_keys(const CommandLine &line) {
@@ -118,6 +121,7 @@ provisioner::Options options_of(const CommandLine &line) {
     gethostname(host, sizeof host - 1);
     options.claimant = std::string("flowgres-provision@") + host + ":" + std::to_string(getpid());
     options.max_attempts = integer_flag(line, "max-attempts", options.max_attempts);
+    options.migrations_dir = flag(line, "migrations-dir");
     options.first_backoff = std::chrono::milliseconds(integer_flag(line, "first-backoff-ms", 250));
     options.on_retry = [](int attempt, const std::string &error) {
         std::cerr << "attempt " << attempt << " failed, retrying: " << error << "\n";
@@ -170,6 +174,15 @@ int run(const CommandLine &line) {
         result = call(options, "select flowgres.workspace_database_get($1::uuid)::text", {workspace_word(line)});
     } else if (command == "rotate-secret") {
         result = provisioner::rotate_secret(options, load_keys(line), workspace_word(line));
+    } else if (command == "migrate") {
+        std::optional<int> target;
+        if (!flag(line, "to").empty()) target = integer_flag(line, "to", 0, true);
+        result = provisioner::migrate(options, load_keys(line), workspace_word(line), target);
+    } else if (command == "rollback") {
+        if (flag(line, "to").empty()) throw UsageError("rollback needs --to N");
+        provisioner::Claim claimed = provisioner::claim(options, load_keys(line), workspace_word(line), "rollback", "",
+                                                        integer_flag(line, "to", 0, true));
+        result = provisioner::carry_out(options, load_keys(line), claimed);
     } else if (command == "rekey") {
         result = "{\"resealed\":" + std::to_string(provisioner::reseal_secrets(options, load_keys(line))) + "}";
     } else {

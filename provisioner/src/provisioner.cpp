@@ -6,6 +6,7 @@
 
 #include "blocking_connection.hpp"
 #include "control_plane.hpp"
+#include "tenant_migrations.hpp"
 #include "flowgres/crypto.hpp"
 #include "flowgres/json.hpp"
 
@@ -178,6 +179,16 @@ std::string report(ControlPlane &control, const Options &options, const WorkOrde
 
 std::string new_password() { return random_token(32); }
 
+std::vector<Migration> shipped_migrations(const Options &options) {
+    try {
+        return load_migrations(options.migrations_dir.empty() ? default_migrations_directory() : options.migrations_dir);
+    } catch (const std::invalid_argument &error) {
+        throw Error(ErrorCode::INTERNAL_ERROR, error.what());
+    }
+}
+
+std::string optional_number(int value) { return value >= 0 ? std::to_string(value) : "null"; }
+
 void require_keys(const Keyring &keyring) { keyring.sealing_key_id(); }
 
 std::string carry_out_provision(const Options &options, const Keyring &keyring, ControlPlane &control, const WorkOrder &order) {
@@ -185,6 +196,8 @@ std::string carry_out_provision(const Options &options, const Keyring &keyring, 
     bool was_ready = order.previous_status == "ready";
     std::string password, sealed;
     int attempts = 0;
+    int schema_version = -1;  // unknown until the migrations ran
+    std::vector<Migration> migrations = shipped_migrations(options);
     try {
         if (was_ready) {
             // A repair keeps the password in use (a staged one wins: a rotation may have
@@ -210,11 +223,15 @@ std::string carry_out_provision(const Options &options, const Keyring &keyring, 
                 secure_database(tenant_admin, order);
             }
             prove_login(order, password, options);
+            {
+                BlockingConnection tenant_admin(admin_parameters(order, keyring, options, order.db_name));
+                migrate_to(tenant_admin, migrations, static_cast<int>(migrations.size()), order.db_user, schema_version);
+            }
             size = admin.value("select pg_database_size($1)", {order.db_name}).value_or("0");
         });
         return report(control, options, order,
                       "{\"status\":\"ready\",\"secret_ref\":" + json_quote(sealed) + ",\"size_bytes\":" + size +
-                          ",\"attempts\":" + std::to_string(attempts) + "}");
+                          ",\"schema_version\":" + optional_number(schema_version) + ",\"attempts\":" + std::to_string(attempts) + "}");
     } catch (const std::exception &failure) {
         std::string message = failure.what();
         auto *flowgres_error = dynamic_cast<const Error *>(&failure);
@@ -233,6 +250,7 @@ std::string carry_out_provision(const Options &options, const Keyring &keyring, 
         }
         report(control, options, order,
                "{\"status\":\"failed\",\"error\":" + json_quote(message) + ",\"rolled_back\":" + (rolled_back ? "true" : "false") +
+                   ",\"schema_version\":" + optional_number(rolled_back ? 0 : schema_version) +
                    ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
         if (flowgres_error) throw;  // a secret that does not open keeps its own code
         throw Error(ErrorCode::PROVISION_FAILED, "workspace " + workspace_id + "'s database could not be provisioned: " + message,
@@ -269,13 +287,53 @@ std::string carry_out_rotation(const Options &options, const Keyring &keyring, C
     }
 }
 
+// Migrates a ready database up or down (operation migrate or rollback). Nothing is rolled
+// back beyond the failing migration itself: the database is ready at the version it reached.
+std::string carry_out_migration(const Options &options, const Keyring &keyring, ControlPlane &control, const WorkOrder &order,
+                                const std::string &operation, std::optional<int> target) {
+    std::vector<Migration> migrations = shipped_migrations(options);
+    int version = -1;
+    int attempts = 0;
+    try {
+        int goal = target.value_or(static_cast<int>(migrations.size()));
+        with_retries(options, attempts, [&] {
+            BlockingConnection tenant_admin(admin_parameters(order, keyring, options, order.db_name));
+            int current = current_version(tenant_admin);
+            if (operation == "rollback" && goal > current)
+                throw field_error("target_version", "must not be above the current version, " + std::to_string(current));
+            if (operation == "migrate" && goal < current)
+                throw field_error("target_version", "must not be below the current version, " + std::to_string(current) +
+                                                        " (that is a rollback)");
+            migrate_to(tenant_admin, migrations, goal, order.db_user, version);
+        });
+        return report(control, options, order,
+                      "{\"status\":\"ready\",\"schema_version\":" + optional_number(version) + ",\"attempts\":" +
+                          std::to_string(attempts) + "}");
+    } catch (const std::exception &failure) {
+        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
+        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
+        report(control, options, order,
+               "{\"status\":\"failed\",\"error\":" + json_quote(failure.what()) + ",\"schema_version\":" +
+                   optional_number(version) + ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
+        if (flowgres_error) throw;
+        throw Error(ErrorCode::MIGRATION_FAILED, "workspace " + order.workspace_id + "'s database could not be migrated: " + failure.what(),
+                    "{\"version\":" + optional_number(version) + ",\"error\":" + json_quote(failure.what()) + "}");
+    }
+}
+
 }  // namespace
 
 Claim claim(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &operation,
-            const std::string &server) {
+            const std::string &server, std::optional<int> target_version) {
     require_keys(keyring);
+    if (operation == "rollback" && !target_version) throw field_error("target_version", "is required");
+    if (target_version) {
+        int latest = static_cast<int>(shipped_migrations(options).size());
+        if (*target_version < 0 || *target_version > latest)
+            throw field_error("target_version", "must be from 0 to " + std::to_string(latest));
+    }
     ControlPlane control(options);
-    Claim claimed{workspace_id, operation, {}, {}};
+    Claim claimed{workspace_id, operation, target_version, {}, {}};
     claimed.work_order =
         control.call("select flowgres.workspace_database_claim($1::uuid, $2, $3, $4, $5::integer)::text",
                      {workspace_id, operation, options.claimant,
@@ -287,8 +345,10 @@ Claim claim(const Options &options, const Keyring &keyring, const std::string &w
 std::string carry_out(const Options &options, const Keyring &keyring, const Claim &claimed) {
     ControlPlane control(options);
     WorkOrder order = parse_work_order(claimed.work_order);
-    return claimed.operation == "rotate_secret" ? carry_out_rotation(options, keyring, control, order)
-                                                : carry_out_provision(options, keyring, control, order);
+    if (claimed.operation == "rotate_secret") return carry_out_rotation(options, keyring, control, order);
+    if (claimed.operation == "migrate" || claimed.operation == "rollback")
+        return carry_out_migration(options, keyring, control, order, claimed.operation, claimed.target_version);
+    return carry_out_provision(options, keyring, control, order);
 }
 
 std::string provision(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &server) {
@@ -297,6 +357,11 @@ std::string provision(const Options &options, const Keyring &keyring, const std:
 
 std::string rotate_secret(const Options &options, const Keyring &keyring, const std::string &workspace_id) {
     return carry_out(options, keyring, claim(options, keyring, workspace_id, "rotate_secret"));
+}
+
+std::string migrate(const Options &options, const Keyring &keyring, const std::string &workspace_id,
+                    std::optional<int> target_version) {
+    return carry_out(options, keyring, claim(options, keyring, workspace_id, "migrate", "", target_version));
 }
 
 int reseal_secrets(const Options &options, const Keyring &keyring) {

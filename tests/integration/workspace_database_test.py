@@ -25,6 +25,8 @@ def keygen(key_id):
 
 
 KEYS = keygen("k1")
+MIGRATIONS = os.path.join(os.path.dirname(PROVISION), "..", "migrations")
+LATEST = len([name for name in os.listdir(MIGRATIONS) if name.endswith(".up.sql")])
 
 # In server A's template1, so every database made there has it: while a file named
 # slow_provision exists in the data directory, CREATE SCHEMA sleeps (the test crashes the
@@ -154,7 +156,7 @@ class WorkspaceDatabaseTest(unittest.TestCase):
 
         status = self.cli("status", first["workspace_id"], check=True).stdout
         self.assertNotIn("enc:v1", status)
-        self.assertEqual(json.loads(status)["schema_version"], 0)
+        self.assertEqual(json.loads(status)["schema_version"], LATEST)
         self.assertGreater(json.loads(status)["size_bytes"], 1_000_000)
 
     def test_provisioning_again_repairs_what_was_broken(self):
@@ -302,6 +304,74 @@ class WorkspaceDatabaseTest(unittest.TestCase):
         self.assertEqual(row["status"], "ready", "a key that does not fit changes nothing")
         self.assertEqual(self.as_tenant(document, "select 1").returncode, 0)
 
+    def test_migrations_up_and_down(self):
+        document = self.provision(self.new_workspace())
+        workspace = document["workspace_id"]
+        self.assertEqual(document["schema_version"], LATEST)
+        server = self.server_of(document)
+        recorded = server.psql("select string_agg(version || ':' || name, ',' order by version) "
+                               "from flowgres_meta.workspace_db_migrations", database=document["db_name"])
+        self.assertEqual(recorded, "1:workspace_meta,2:schema_changes")
+        self.assertEqual(self.as_tenant(document, "select count(*) from flowgres_meta.workspace_meta").stdout.strip(), "1",
+                         "the tenant reads flowgres_meta")
+        self.assertIn("permission denied", self.as_tenant(document, "delete from flowgres_meta.workspace_meta").stderr,
+                      "and cannot change it")
+
+        down = json.loads(self.cli("rollback", workspace, "--to", "0", check=True).stdout)
+        self.assertEqual(down["schema_version"], 0)
+        self.assertEqual(server.psql("select to_regclass('flowgres_meta.workspace_meta') is null", database=document["db_name"]), "t")
+        self.assertEqual(json.loads(self.cli("migrate", workspace, "--to", "1", check=True).stdout)["schema_version"], 1)
+        self.assertEqual(json.loads(self.cli("migrate", workspace, check=True).stdout)["schema_version"], LATEST)
+        self.assertEqual(self.events(workspace, "db.rolled_back"), 1)
+        self.assertEqual(self.events(workspace, "db.migrated"), 2)
+
+        for arguments, code in ((("migrate", workspace, "--to", "1"), "VALIDATION_FAILED"),
+                                (("rollback", workspace, "--to", str(LATEST + 1)), "VALIDATION_FAILED"),
+                                (("migrate", workspace, "--to", "99"), "VALIDATION_FAILED")):
+            refused = self.cli(*arguments)
+            self.assertEqual(refused.returncode, 1, refused.stderr)
+            self.assertIn(code, refused.stderr)
+        self.assertEqual(self.cli("rollback", workspace).returncode, 2, "rollback needs --to")
+        self.assertEqual(self.row(workspace)["schema_version"], LATEST)
+
+    def test_a_failing_migration_leaves_the_version_before_it(self):
+        document = self.provision(self.new_workspace())
+        workspace = document["workspace_id"]
+        directory = tempfile.mkdtemp(prefix="flowgres-migrations-")
+        try:
+            for name in os.listdir(MIGRATIONS):
+                shutil.copy(os.path.join(MIGRATIONS, name), directory)
+            broken = f"{LATEST + 1:04d}_broken"
+            with open(os.path.join(directory, broken + ".up.sql"), "w") as up:
+                up.write("create table flowgres_meta.half_made (x int);\nselect 1 / 0;\n")
+            with open(os.path.join(directory, broken + ".down.sql"), "w") as down:
+                down.write("drop table flowgres_meta.half_made;\n")
+            failed = self.cli("migrate", workspace, "--migrations-dir", directory)
+            self.assertEqual(failed.returncode, 1)
+            self.assertIn("MIGRATION_FAILED", failed.stderr)
+            self.assertIn("division by zero", failed.stderr)
+            row = self.row(workspace)
+            self.assertEqual((row["status"], row["schema_version"]), ("ready", LATEST))
+            self.assertIn("division by zero", row["last_error"])
+            server = self.server_of(document)
+            self.assertEqual(server.psql("select to_regclass('flowgres_meta.half_made') is null", database=document["db_name"]), "t",
+                             "the failing migration's first statement was rolled back with it")
+            self.assertEqual(server.psql("select max(version) from flowgres_meta.workspace_db_migrations",
+                                         database=document["db_name"]), str(LATEST))
+            self.assertEqual(self.events(workspace, "db.migrate.failed"), 1)
+
+            # A migration changed after it was applied is refused, not run again.
+            os.remove(os.path.join(directory, broken + ".up.sql"))
+            os.remove(os.path.join(directory, broken + ".down.sql"))
+            first = next(name for name in os.listdir(directory) if name.startswith("0001_") and name.endswith(".up.sql"))
+            with open(os.path.join(directory, first), "a") as changed:
+                changed.write("-- edited after release\n")
+            drifted = self.cli("migrate", workspace, "--migrations-dir", directory)
+            self.assertIn("MIGRATION_FAILED", drifted.stderr)
+            self.assertIn("different file", drifted.stderr)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
     def test_bad_arguments(self):
         injected = self.cli("provision", "x'; drop table flowgres.workspaces; --")
         self.assertEqual(injected.returncode, 1)
@@ -404,6 +474,19 @@ class WorkspaceDatabaseApiTest(ApiTestCase):
         self.fails("POST", path, 409, "PROVISION_IN_PROGRESS", key=key)
         self.fails("POST", path + "/rotate-secret", 409, "PROVISION_IN_PROGRESS", key=key)
         self.assertEqual(self.database_of(workspace["id"], key)["operation_in_progress"], "provision")
+
+    def test_migrate_and_rollback_over_http(self):
+        _, workspace, key = self.new_user("dbmigrate")
+        path = f"/api/v1/workspaces/{workspace['id']}/database"
+        self.fails("POST", path + "/migrate", 404, "WORKSPACE_DATABASE_NOT_FOUND", key=key)
+        self.assertEqual(self.ok("POST", path, key=key)["schema_version"], LATEST)
+        self.assertEqual(self.ok("POST", path + "/rollback", {"target_version": 1}, key)["schema_version"], 1)
+        self.assertEqual(self.ok("POST", path + "/migrate", key=key)["schema_version"], LATEST)
+        self.fails("POST", path + "/rollback", 422, "VALIDATION_FAILED", body={}, key=key)
+        self.fails("POST", path + "/rollback", 422, "VALIDATION_FAILED", body={"target_version": "one"}, key=key)
+        self.fails("POST", path + "/rollback", 422, "VALIDATION_FAILED", body={"target_version": -1}, key=key)
+        self.fails("POST", path + "/migrate", 422, "VALIDATION_FAILED", body={"target_version": 1}, key=key)
+        self.assertEqual(self.database_of(workspace["id"], key)["schema_version"], LATEST)
 
     def test_a_daemon_without_master_keys_refuses(self):
         _, workspace, key = self.new_user("dbnokeys")

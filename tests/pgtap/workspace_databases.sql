@@ -3,7 +3,7 @@
 -- time), staging and reporting secrets, failure events, the storage quota, what members may
 -- read (never a sealed password), re-sealing after a master key rotation, and bad input.
 begin;
-select plan(61);
+select plan(69);
 
 select test.new_user('wsdb-owner@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -120,6 +120,20 @@ select flowgres.workspace_database_claim(:'ws', 'rotate_secret', 'r2');
 select is(flowgres.workspace_database_report(:'ws', 'r2', jsonb_build_object('status', 'ready', 'secret_ref', :'resealed'))
           ->> 'secret_rotated_at' is not null, true, 'a rotation records when');
 
+-- migrations: the password stays, the schema version is recorded either way
+select is(flowgres.workspace_database_claim(:'ws', 'migrate', 'm1') ->> 'operation', 'migrate', 'a migration claims the database');
+select is(test.error_code_of(format($$select flowgres.workspace_database_report(%L, 'm1', '{"status": "ready", "schema_version": -1}')$$, :'ws')),
+          'VALIDATION_FAILED', 'schema versions are numbers from 0');
+select is(flowgres.workspace_database_report(:'ws', 'm1', '{"status": "ready", "schema_version": 2}') ->> 'schema_version', '2',
+          'a migration records the version reached');
+select is(flowgres.workspace_database_secret(:'ws') ->> 'secret_ref', :'resealed', 'and keeps the password');
+select flowgres.workspace_database_claim(:'ws', 'rollback', 'm2');
+select is(flowgres.workspace_database_report(:'ws', 'm2', '{"status": "failed", "error": "x", "schema_version": 1}')
+          ->> 'schema_version', '1', 'a failed rollback records where it stopped');
+select is((select count(*) from flowgres.runtime_events where workspace_id = :'ws' and event_type in ('db.migrated', 'db.rollback.failed')),
+          2::bigint, 'each is an event');
+select is(test.audit_count(:'ws', 'database.rollback'), 1::bigint, 'and audited');
+
 -- failures: rolled back or left for cleanup, and an event either way
 select test.act_as(:'stranger');
 select is(flowgres.workspace_database_report(:'ws2', 'p9', '{"status": "failed", "error": "disk full", "rolled_back": true}')
@@ -131,6 +145,8 @@ select is((select details ->> 'error' from flowgres.runtime_events where workspa
            and severity = 'error'), 'connection refused', 'a failed provision is a db.provision.failed event');
 select is(test.error_code_of(format($$select flowgres.workspace_database_claim(%L, 'provision', 'p10', 'pool-a')$$, :'ws3')),
           'STATE_CONFLICT', 'a half-made database is not moved to another server');
+select is(test.error_code_of(format($$select flowgres.workspace_database_claim(%L, 'migrate', 'p10')$$, :'ws3')),
+          'STATE_CONFLICT', 'nor migrated');
 
 -- the storage quota comes first (seed §20.1)
 select flowgres.workspace_quota_set(:'ws2', 'db_storage', '{"quota": 1048576}');

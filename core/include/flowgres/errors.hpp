@@ -79,6 +79,7 @@ namespace flowgres {
     X(SECRETS_NOT_CONFIGURED, "FG145", 503, "no master key is configured for secrets")          \
     X(SECRET_KEY_UNKNOWN, "FG146", 500, "the secret was sealed with a master key not configured") \
     X(SECRET_INVALID, "FG147", 500, "the secret does not open with the configured master key")  \
+    X(MIGRATION_FAILED, "FG148", 409, "a migration failed; the database stays at the version before it") \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

@@ -9,7 +9,8 @@
 //      of flowgres_tenants), database ws_<id> with CONNECT and TEMP revoked from PUBLIC and
 //      CONNECT granted to the role, PUBLIC's rights on schema public revoked, schema `data`
 //      owned by the role and first on its search_path; then log in as the role to prove it;
-//   4. report ready (with the sealed password and the database's size) or failed.
+//   4. apply the tenant migrations (migrations/) up to the latest;
+//   5. report ready (with the sealed password, schema version and size) or failed.
 // Every step checks what exists first, so calling provision again finishes or repairs a
 // half-done provision. A step that fails for a reason that may pass (connection lost, server
 // starting or shutting down, lock conflicts) is retried with exponential backoff; past the
@@ -20,6 +21,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "flowgres/errors.hpp"
@@ -38,6 +40,7 @@ struct Options {
     std::chrono::milliseconds max_backoff{4000};
     int connect_timeout_seconds = 5;
     int tenant_connection_limit = 50;  // CONNECTION LIMIT of each tenant role
+    std::string migrations_dir;        // tenant migrations; "" → the ones flowgres ships
     // Called between attempts with the attempt that failed and its error (logging, tests).
     std::function<void(int attempt, const std::string &error)> on_retry;
 };
@@ -47,12 +50,13 @@ struct Options {
 // daemon's ?async=true). Holds the work order, which carries sealed secrets: never show it.
 struct Claim {
     std::string workspace_id;
-    std::string operation;        // provision or rotate_secret
+    std::string operation;        // provision, rotate_secret, migrate or rollback
+    std::optional<int> target_version;  // migrate (default: the latest) and rollback
     std::string work_order;       // workspace_database_claim's document
     std::string status_document;  // workspace_database_get's, for the caller
 };
 Claim claim(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &operation,
-            const std::string &server = "");
+            const std::string &server = "", std::optional<int> target_version = std::nullopt);
 // Does the claimed work and reports it; returns the workspace_database document. Throws as
 // provision() does.
 std::string carry_out(const Options &options, const Keyring &keyring, const Claim &claim);
@@ -68,6 +72,12 @@ std::string provision(const Options &options, const Keyring &keyring, const std:
 // Gives the workspace's role a new password: staged sealed first, then set on the server,
 // then the role's open sessions ended, so the old password stops working at once.
 std::string rotate_secret(const Options &options, const Keyring &keyring, const std::string &workspace_id);
+
+// Tenant migrations (migrations/, tenant_migrations.hpp) of a ready database: to the latest
+// or `target_version`, up or down (provision() migrates to the latest by itself). Throws
+// MIGRATION_FAILED, with the database left at the last version that completed.
+std::string migrate(const Options &options, const Keyring &keyring, const std::string &workspace_id,
+                    std::optional<int> target_version = std::nullopt);
 
 // Re-seals every stored secret not sealed with the keyring's first key (after a master key
 // rotation). Returns how many were re-sealed.

@@ -1,0 +1,1 @@
+drop table flowgres_meta.workspace_meta;
