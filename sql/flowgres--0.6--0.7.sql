@@ -36,7 +36,8 @@ create table workspace_databases (
     secret_ref          text check (secret_ref is null or secret_ref like 'enc:v1:%'),
     pending_secret_ref  text check (pending_secret_ref is null or pending_secret_ref like 'enc:v1:%'),
     status              text not null default 'provisioning' check (status in ('provisioning', 'ready', 'failed')),
-    operation           text check (operation is null or operation in ('provision', 'rotate_secret', 'migrate', 'rollback')),
+    operation           text check (operation is null or operation in ('provision', 'rotate_secret', 'migrate', 'rollback',
+                                                                     'backup', 'restore')),
     schema_version      integer not null default 0,
     size_bytes          bigint check (size_bytes is null or size_bytes >= 0),
     attempts            integer not null default 0,
@@ -59,6 +60,34 @@ create policy member_rows on workspace_databases for select using (workspace_id 
 grant select (workspace_id, server_id, host, port, db_name, db_user, status, operation, schema_version, size_bytes,
               attempts, last_error, cleanup_pending, provisioned_at, secret_rotated_at, created_at, updated_at)
     on workspace_databases to flowgres_user, flowgres_service;
+
+-- Backups of workspace databases (issue 6 §6, seed §26.4): pg_dump's custom format, written by
+-- the provisioner into its backup directory; the row says where, how big, its SHA-256 and how
+-- many rows each table had, which is what a restore is checked against.
+create table workspace_database_backups (
+    id              uuid primary key default gen_random_uuid(),
+    workspace_id    uuid not null references workspaces (id),
+    status          text not null check (status in ('completed', 'failed')),
+    reason          text not null default 'manual' check (reason in ('manual', 'scheduled', 'pre_change')),
+    location        text check (location is null or char_length(location) <= 4096),
+    written_by      text,
+    size_bytes      bigint check (size_bytes is null or size_bytes >= 0),
+    sha256          text check (sha256 is null or sha256 ~ '^[0-9a-f]{64}$'),
+    schema_version  integer,
+    row_counts      jsonb not null default '{}' check (jsonb_typeof(row_counts) = 'object'),
+    error           text,
+    started_at      timestamptz not null,
+    completed_at    timestamptz not null default clock_timestamp(),
+    pruned_at       timestamptz
+);
+comment on table workspace_database_backups is 'Dumps of workspace databases: where each file is, its size, SHA-256, schema version and row counts.';
+create index workspace_database_backups_workspace_idx on workspace_database_backups (workspace_id, completed_at desc);
+alter table workspace_database_backups enable row level security;
+create policy member_rows on workspace_database_backups for select using (workspace_id = any (flowgres.actor_workspace_ids()));
+-- Members see their backups; where the files are is the operator's business.
+grant select (id, workspace_id, status, reason, size_bytes, sha256, schema_version, row_counts, error, started_at,
+              completed_at, pruned_at)
+    on workspace_database_backups to flowgres_user, flowgres_service;
 
 create function database_server_add(name text, host text, port integer, admin_conninfo text,
                                     max_databases integer default null) returns jsonb
@@ -121,6 +150,41 @@ language c volatile security definer set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'flowgres_secret_ref_reseal';
 comment on function secret_ref_reseal(text, uuid, text, text) is
     'Service only: replaces one stored secret with its re-sealed form if it still is old_ref (kind: workspace_database, workspace_database_pending, database_server).';
+
+create function workspace_database_backup_list(workspace_id uuid) returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_database_backup_list';
+comment on function workspace_database_backup_list(uuid) is
+    'The workspace database''s backups, newest first (any member): status, reason, size, SHA-256, schema version, row counts.';
+
+create function workspace_database_backup_record(workspace_id uuid, claimant text, backup jsonb) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_database_backup_record';
+comment on function workspace_database_backup_record(uuid, text, jsonb) is
+    'Service only: records a backup the claim''s holder made (or failed to make): {status, reason, location, size_bytes, sha256, schema_version, row_counts, error, started_at}.';
+
+create function workspace_database_backup_get(workspace_id uuid, backup_id uuid) returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_database_backup_get';
+comment on function workspace_database_backup_get(uuid, uuid) is
+    'Service only: one completed, unpruned backup with its location, for a restore.';
+
+create function workspace_database_backup_prune(workspace_id uuid, keep integer) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_database_backup_prune';
+comment on function workspace_database_backup_prune(uuid, integer) is
+    'Service only: marks all but the newest `keep` completed backups pruned and returns their locations, for their files to be deleted.';
+
+create function workspace_databases_due_for_backup(interval_seconds integer) returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_workspace_databases_due_for_backup';
+comment on function workspace_databases_due_for_backup(integer) is
+    'Service only: ready, unclaimed workspace databases whose newest completed backup is older than the interval (or that have none).';
+
+revoke execute on function workspace_database_backup_record(uuid, text, jsonb), workspace_database_backup_get(uuid, uuid),
+    workspace_database_backup_prune(uuid, integer), workspace_databases_due_for_backup(integer) from public;
+grant execute on function workspace_database_backup_record(uuid, text, jsonb), workspace_database_backup_get(uuid, uuid),
+    workspace_database_backup_prune(uuid, integer), workspace_databases_due_for_backup(integer) to flowgres_service;
 
 revoke execute on function workspace_database_claim(uuid, text, text, text, integer),
     workspace_database_stage_secret(uuid, text, text), workspace_database_report(uuid, text, jsonb),

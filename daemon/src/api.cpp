@@ -331,6 +331,14 @@ void Application::start_background() {
             application->flush_shed_counts();
         },
         0, 1000);
+    uv_timer_init(loop_, &backup_timer_);
+    backup_timer_.data = this;
+    if (worker_index_ == 0 && config_.backup_interval_s > 0) {
+        auto check_every = static_cast<uint64_t>(std::min<int64_t>(config_.backup_interval_s, 60)) * 1000;
+        uv_timer_start(
+            &backup_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->back_up_due_databases(); },
+            1000, check_every);  // soon after start-up too: a restart does not postpone what is due
+    }
     uv_timer_init(loop_, &stream_timer_);
     stream_timer_.data = this;
     auto beat_every = static_cast<uint64_t>(config_.sse_heartbeat_ms);
@@ -350,6 +358,7 @@ void Application::stop_background(std::function<void()> done) {
     uv_close(reinterpret_cast<uv_handle_t *>(&purge_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&claim_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&stream_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&backup_timer_), nullptr);
     end_event_streams();
     listener_->close([this, done = std::move(done)]() mutable {
         flush_key_usage(std::move(done));  // the last uses are not lost on shutdown

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -16,6 +17,7 @@
 #include "cidr.hpp"
 #include "config.hpp"
 #include "envelope.hpp"
+#include "flowgres/provisioner.hpp"
 #include "flowgres/secret_box.hpp"
 #include "executor/engine.hpp"
 #include "http/server.hpp"
@@ -108,6 +110,12 @@ private:
     void database_work_done(std::unique_ptr<DatabaseWork> work, int status);
     static void do_database_work(uv_work_t *request);
     static void after_database_work(uv_work_t *request, int status);
+    provisioner::Options provisioner_options() const;
+    void back_up_due_databases();
+    void back_up_next();
+    bool backing_up_ = false;
+    std::deque<std::string> due_backups_;
+    uv_timer_t backup_timer_{};
     // api_runtime.cpp: /runtime/… for visitors.
     void handle_runtime(std::shared_ptr<Call> call);
     void admit(std::shared_ptr<Call> call, Json admission, const std::string &action, const std::string &suffix,

@@ -7,6 +7,8 @@
 // (provisioning is idempotent) finishes it. Not for: the SQL-only database routes (router.cpp).
 #include <optional>
 
+#include "flowgres/json.hpp"
+
 #include "api.hpp"
 #include "flowgres/provisioner.hpp"
 #include "http/request.hpp"
@@ -24,7 +26,11 @@ struct Application::DatabaseWork {
     std::string operation;
     std::string server;
     std::optional<int> target_version;
+    std::string reason = "manual";  // backup
+    std::string backup_id;          // restore
+    bool into_copy = false;         // restore
     bool async = false;
+    bool scheduled = false;     // a scheduled backup: no caller, the next one follows
     bool carrying_out = false;  // false: the claim step
     std::optional<provisioner::Claim> claimed;
     std::string document;
@@ -38,6 +44,9 @@ void Application::do_database_work(uv_work_t *request) {
         if (!work->carrying_out) {
             work->claimed = provisioner::claim(work->options, *work->keyring, work->workspace_id, work->operation, work->server,
                                                work->target_version);
+            work->claimed->reason = work->reason;
+            work->claimed->backup_id = work->backup_id;
+            work->claimed->into_copy = work->into_copy;
             work->document = work->claimed->status_document;
         } else {
             work->document = provisioner::carry_out(work->options, *work->keyring, *work->claimed);
@@ -63,6 +72,13 @@ void Application::run_database_operation(std::shared_ptr<Call> call) {
         if (name == "workspace_id") work->workspace_id = value.value_or("");
         if (name == "operation") work->operation = value.value_or("");
         if (name == "server") work->server = value.value_or("");
+        if (name == "backup_id") work->backup_id = value.value_or("");
+        if (name == "into" && value) {
+            if (*value != "workspace" && *value != "copy")
+                return finish_error(call, ErrorCode::VALIDATION_FAILED, "into: must be workspace or copy",
+                                    "[{\"field\":\"into\",\"message\":\"must be workspace or copy\"}]");
+            work->into_copy = *value == "copy";
+        }
         if (name == "target_version" && value) {
             try {
                 work->target_version = std::stoi(*value);
@@ -75,9 +91,7 @@ void Application::run_database_operation(std::shared_ptr<Call> call) {
     if (auto query = http::parse_query(call->request.query))
         for (const auto &[name, value] : *query)
             if (name == "async") work->async = value == "true";
-    work->options.control_conninfo = config_.database_url;
-    work->options.claimant = daemon_name();
-    work->options.connect_timeout_seconds = 5;
+    work->options = provisioner_options();
 
     // Who is asking (the key's user, or the operator), for the provisioner's own connection
     // to act as; the key's scope is checked here too.
@@ -92,6 +106,59 @@ void Application::run_database_operation(std::shared_ptr<Call> call) {
         work->options.actor = work->call->operator_key ? "operator" : result.values[1].value_or("operator");
         queue_database_work(std::move(work));
     });
+}
+
+provisioner::Options Application::provisioner_options() const {
+    provisioner::Options options;
+    options.control_conninfo = config_.database_url;
+    options.claimant = daemon_name();
+    options.connect_timeout_seconds = 5;
+    options.backup_dir = config_.backup_dir;
+    options.backup_keep = static_cast<int>(config_.backup_keep);
+    return options;
+}
+
+// Worker 0's timer (backup_interval_s): the ready databases whose newest backup is older than
+// the interval are backed up one after another, as the operator, reason "scheduled". Any
+// number of daemons may do this at once: each backup claims its database first.
+void Application::back_up_due_databases() {
+    if (backing_up_ || !background_started_) return;
+    backing_up_ = true;
+    pool_.run({pg::Statement{kActAsOperator, {}},
+               pg::Statement{"select flowgres.workspace_databases_due_for_backup($1::integer)::text",
+                             {std::to_string(config_.backup_interval_s)}}},
+              [this](pg::JobResult &&result) {
+                  if (result.outcome != pg::JobResult::Outcome::ok) {
+                      backing_up_ = false;
+                      return;
+                  }
+                  Json due = parse_json(result.values[1].value_or("[]"), "due");
+                  size_t index;
+                  json_t *workspace;
+                  json_array_foreach(due.get(), index, workspace) {
+                      if (json_is_string(workspace)) due_backups_.push_back(json_string_value(workspace));
+                  }
+                  back_up_next();
+              });
+}
+
+void Application::back_up_next() {
+    if (due_backups_.empty() || !background_started_) {
+        due_backups_.clear();
+        backing_up_ = false;
+        return;
+    }
+    auto work = std::make_unique<DatabaseWork>();
+    work->application = this;
+    work->keyring = environment_.keyring;
+    work->options = provisioner_options();
+    work->options.actor = "operator";
+    work->workspace_id = due_backups_.front();
+    due_backups_.pop_front();
+    work->operation = "backup";
+    work->reason = "scheduled";
+    work->scheduled = true;
+    queue_database_work(std::move(work));
 }
 
 void Application::after_database_work(uv_work_t *request, int status) {
@@ -111,6 +178,11 @@ void Application::queue_database_work(std::unique_ptr<DatabaseWork> work) {
 void Application::database_work_done(std::unique_ptr<DatabaseWork> work, int status) {
     if (status == UV_ECANCELED) work->error = Error(ErrorCode::SHUTTING_DOWN, "the server is shutting down");
     if (!work->carrying_out) {
+        if (work->error && work->scheduled) {
+            // Another daemon is backing it up, or it changed state meanwhile: nothing to do.
+            log_line(LogLevel::debug, "scheduled backup skipped", {{"workspace_id", work->workspace_id}, {"error", work->error->message()}});
+            return back_up_next();
+        }
         if (work->error) return finish_error(work->call, work->error->code(), work->error->message(), work->error->details_json());
         work->carrying_out = true;
         if (work->async) {
@@ -125,6 +197,7 @@ void Application::database_work_done(std::unique_ptr<DatabaseWork> work, int sta
                   {"error_code", std::string(error_info(work->error->code()).name)}, {"error", work->error->message()}});
     else
         log_line(LogLevel::info, "workspace database work done", {{"workspace_id", work->workspace_id}, {"operation", work->operation}});
+    if (work->scheduled) return back_up_next();
     if (!work->call) return;  // answered 202 already
     if (work->error) return finish_error(work->call, work->error->code(), work->error->message(), work->error->details_json());
     finish(work->call, success_response(200, work->document, work->call->trace));

@@ -111,6 +111,13 @@ const std::vector<Key> &keys() {
         {"master_keys", Type::string, &Config::master_keys, nullptr, nullptr, 0, 0,
          "the same entries inline, comma-separated, when there is no master_key_file (set it as FLOWGRES_MASTER_KEYS, "
          "not as a flag other users can read in the process list)"},
+        {"backup_dir", Type::string, &Config::backup_dir, nullptr, nullptr, 0, 0,
+         "the directory workspace database backups are written to (pg_dump custom format, mode 600; "
+         "default: none, backups answer BACKUP_FAILED)"},
+        {"backup_keep", Type::integer, nullptr, &Config::backup_keep, nullptr, 1, 1000,
+         "completed backups kept per workspace; older ones are deleted"},
+        {"backup_interval_s", Type::integer, nullptr, &Config::backup_interval_s, nullptr, 0, 31536000,
+         "back up every ready workspace database whose newest backup is older than this (0: only on request)"},
         {"http_ca_file", Type::string, &Config::http_ca_file, nullptr, nullptr, 0, 0,
          "a PEM file of extra CA certificates https steps trust, besides the system's (default: none)"},
     };
@@ -199,6 +206,8 @@ void validate(const Config &config) {
         throw ConfigError(std::string("egress_allow: ") + error.what());
     }
     if (std::string error; !executor::TlsClientContext::create(config.http_ca_file, error)) throw ConfigError(error);
+    if (config.backup_interval_s > 0 && config.backup_dir.empty())
+        throw ConfigError("backup_interval_s: scheduled backups need backup_dir");
     try {
         Keyring::load(config.master_key_file, config.master_keys.empty() ? nullptr : config.master_keys.c_str());
     } catch (const std::invalid_argument &error) {

@@ -50,6 +50,9 @@ struct Config {
     std::string web_dir;  // the public page's files; "" → the source tree's web/
     std::string master_key_file;  // "id=key" lines sealing workspace database passwords
     std::string master_keys;      // the same entries inline (FLOWGRES_MASTER_KEYS)
+    std::string backup_dir;       // where workspace database dumps go; "" → no backups
+    int64_t backup_keep = 7;
+    int64_t backup_interval_s = 0;  // scheduled backups; 0 → only on request
 };
 
 struct ConfigError : std::runtime_error {

@@ -280,6 +280,33 @@ const std::vector<Route> &routes() {
          {"WORKSPACE_NOT_FOUND", "WORKSPACE_DATABASE_NOT_FOUND", "STATE_CONFLICT", "PROVISION_IN_PROGRESS", "MIGRATION_FAILED"},
          0, Route::Handler::database_operation},
 
+        {"POST", "/api/v1/workspaces/{workspace_id}/database/backup", "backupWorkspaceDatabase", "databases",
+         "Dump the workspace's database (pg_dump custom format) with every table's row count (workspace_admin); "
+         "the oldest beyond backup_keep are deleted",
+         "workspace_database_claim",
+         {{S::path, "workspace_id", T::uuid, true},
+          {S::fixed, "operation", T::text, true, "backup"},
+          {S::query_option, "async", T::boolean, false, "answer 202 once the work is claimed"}},
+         {}, 200,
+         {"WORKSPACE_NOT_FOUND", "WORKSPACE_DATABASE_NOT_FOUND", "STATE_CONFLICT", "PROVISION_IN_PROGRESS", "BACKUP_FAILED"},
+         0, Route::Handler::database_operation},
+        {"GET", "/api/v1/workspaces/{workspace_id}/database/backups", "listWorkspaceDatabaseBackups", "databases",
+         "The database's backups, newest first (any member): status, reason, size, SHA-256, schema version, row counts",
+         "workspace_database_backup_list", {{S::path, "workspace_id", T::uuid, true}}, {}, 200, {"WORKSPACE_NOT_FOUND"}},
+        {"POST", "/api/v1/workspaces/{workspace_id}/database/restore", "restoreWorkspaceDatabase", "databases",
+         "Restore a backup (workspace_admin) into a fresh database and check every table's rows against the backup; "
+         "into the workspace (the default) that copy then replaces the database, into \"copy\" it stays beside it",
+         "workspace_database_claim",
+         {{S::path, "workspace_id", T::uuid, true},
+          {S::fixed, "operation", T::text, true, "restore"},
+          {S::body_field, "backup_id", T::uuid, true, "the backup to restore"},
+          {S::body_field, "into", T::text, false, "workspace (default) or copy"},
+          {S::query_option, "async", T::boolean, false, "answer 202 once the work is claimed"}},
+         {}, 200,
+         {"WORKSPACE_NOT_FOUND", "WORKSPACE_DATABASE_NOT_FOUND", "STATE_CONFLICT", "PROVISION_IN_PROGRESS", "BACKUP_NOT_FOUND",
+          "BACKUP_FAILED"},
+         0, Route::Handler::database_operation},
+
         // executions
         {"POST", "/api/v1/apps/{app_id}/runs", "runApp", "executions",
          "Trial run of a version (default: the current one, else the newest) by a member with app_edit; "

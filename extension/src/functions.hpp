@@ -36,6 +36,11 @@ SqlValue workspace_database_report(CallArgs &);
 SqlValue workspace_database_secret(CallArgs &);
 SqlValue secret_refs_sealed_with_other_keys(CallArgs &);
 SqlValue secret_ref_reseal(CallArgs &);
+SqlValue workspace_database_backup_list(CallArgs &);
+SqlValue workspace_database_backup_record(CallArgs &);
+SqlValue workspace_database_backup_get(CallArgs &);
+SqlValue workspace_database_backup_prune(CallArgs &);
+SqlValue workspace_databases_due_for_backup(CallArgs &);
 // app.cpp
 SqlValue app_create(CallArgs &);
 SqlValue app_get(CallArgs &);

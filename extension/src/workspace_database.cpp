@@ -174,6 +174,8 @@ SqlRow require_claim(const std::string &workspace_id, const std::string &claiman
 // The runtime events of a claim's end, by operation.
 std::string success_event(const std::string &operation) {
     if (operation == "rotate_secret") return "db.secret.rotated";
+    if (operation == "backup") return "db.backed_up";
+    if (operation == "restore") return "db.restored";
     if (operation == "migrate") return "db.migrated";
     if (operation == "rollback") return "db.rolled_back";
     return "db.provision.succeeded";
@@ -181,6 +183,8 @@ std::string success_event(const std::string &operation) {
 
 std::string failure_event(const std::string &operation) {
     if (operation == "rotate_secret") return "db.secret.rotate_failed";
+    if (operation == "backup") return "db.backup.failed";
+    if (operation == "restore") return "db.restore.failed";
     if (operation == "migrate") return "db.migrate.failed";
     if (operation == "rollback") return "db.rollback.failed";
     return "db.provision.failed";
@@ -286,8 +290,9 @@ SqlValue workspace_database_claim(CallArgs &args) {
     std::string claimant = args.required_text(2, "claimant");
     std::optional<std::string> pinned = args.text(3);
     long long lease_seconds = args.integer(4).value_or(120);
-    if (operation != "provision" && operation != "rotate_secret" && operation != "migrate" && operation != "rollback")
-        throw field_error("operation", "must be provision, rotate_secret, migrate or rollback");
+    if (operation != "provision" && operation != "rotate_secret" && operation != "migrate" && operation != "rollback" &&
+        operation != "backup" && operation != "restore")
+        throw field_error("operation", "must be provision, rotate_secret, migrate, rollback, backup or restore");
     check_claimant(claimant);
     if (lease_seconds < 5 || lease_seconds > 3600) throw field_error("lease_seconds", "must be from 5 to 3600");
     if (pinned) check_server_name("server", *pinned);
@@ -502,6 +507,98 @@ SqlValue secret_ref_reseal(CallArgs &args) {
         write_audit(actor, kind == "database_server" ? kPlatformWorkspaceId : id, "secret.reseal", kind, id,
                     "{\"key_id\":" + json_quote(new_ref.substr(7, new_ref.find(':', 7) - 7)) + "}");
     return SqlValue::boolean(replaced);
+}
+
+constexpr const char *kBackupDocumentSql = R"sql(
+    select jsonb_build_object(
+        'id', b.id, 'workspace_id', b.workspace_id, 'status', b.status, 'reason', b.reason, 'size_bytes', b.size_bytes,
+        'sha256', b.sha256, 'schema_version', b.schema_version, 'row_counts', b.row_counts, 'error', b.error,
+        'started_at', b.started_at, 'completed_at', b.completed_at, 'pruned_at', b.pruned_at)
+    from flowgres.workspace_database_backups b)sql";
+
+SqlValue workspace_database_backup_list(CallArgs &args) {
+    std::string workspace_id = args.required_uuid(0, "workspace_id");
+    Actor actor = require_actor();
+    require_workspace_permission(actor, workspace_id, "", WorkspaceUse::read);
+    auto document = query_value(std::string("select coalesce(jsonb_agg(doc order by doc->>'completed_at' desc), '[]')::text from (") +
+                                    kBackupDocumentSql + " where b.workspace_id = $1::uuid) as backups(doc)",
+                                {workspace_id});
+    return SqlValue::jsonb(document.value_or("[]"));
+}
+
+SqlValue workspace_database_backup_record(CallArgs &args) {
+    std::string workspace_id = args.required_uuid(0, "workspace_id");
+    std::string claimant = args.required_text(1, "claimant");
+    Json backup = parse_object_argument(args.required_jsonb(2, "backup"), "backup");
+    check_claimant(claimant);
+    require_actor();
+    require_claim(workspace_id, claimant);
+    auto text_of = [&](const char *key) -> SqlParam {
+        const json_t *value = json_object_get(backup.get(), key);
+        if (json_is_string(value)) return SqlParam(json_string_value(value));
+        if (json_is_integer(value)) return SqlParam(std::to_string(json_integer_value(value)));
+        if (json_is_object(value)) return SqlParam(dump_json(value));
+        return SqlParam();
+    };
+    auto id = query_value(R"sql(
+        insert into flowgres.workspace_database_backups
+            (workspace_id, status, reason, location, written_by, size_bytes, sha256, schema_version, row_counts, error, started_at)
+        values ($1::uuid, $2, coalesce($3, 'manual'), $4, $5, $6::bigint, $7, $8::integer, coalesce($9::jsonb, '{}'), $10,
+                coalesce($11::timestamptz, now()))
+        returning id::text)sql",
+                          {workspace_id, text_of("status"), text_of("reason"), text_of("location"), claimant, text_of("size_bytes"),
+                           text_of("sha256"), text_of("schema_version"), text_of("row_counts"), text_of("error"),
+                           text_of("started_at")});
+    return SqlValue::jsonb(*query_value(std::string(kBackupDocumentSql) + " where b.id = $1::uuid", {*id}));
+}
+
+SqlValue workspace_database_backup_get(CallArgs &args) {
+    std::string workspace_id = args.required_uuid(0, "workspace_id");
+    std::string backup_id = args.required_uuid(1, "backup_id");
+    Actor actor = require_actor();
+    require_workspace_permission(actor, workspace_id, "", WorkspaceUse::read);
+    auto document = query_value(R"sql(
+        select jsonb_build_object('id', id, 'location', location, 'sha256', sha256, 'size_bytes', size_bytes,
+                                  'schema_version', schema_version, 'row_counts', row_counts)::text
+        from flowgres.workspace_database_backups
+        where id = $2::uuid and workspace_id = $1::uuid and status = 'completed' and pruned_at is null)sql",
+                                {workspace_id, backup_id});
+    if (!document)
+        throw Error(ErrorCode::BACKUP_NOT_FOUND, "workspace " + workspace_id + " has no usable backup " + backup_id,
+                    "{\"backup_id\":" + json_quote(backup_id) + "}");
+    return SqlValue::jsonb(*document);
+}
+
+SqlValue workspace_database_backup_prune(CallArgs &args) {
+    std::string workspace_id = args.required_uuid(0, "workspace_id");
+    long long keep = args.integer(1).value_or(7);
+    if (keep < 1 || keep > 1000) throw field_error("keep", "must be from 1 to 1000");
+    require_actor();
+    auto document = query_value(R"sql(
+        with pruned as (
+            update flowgres.workspace_database_backups set pruned_at = now()
+            where id in (select id from flowgres.workspace_database_backups
+                         where workspace_id = $1::uuid and status = 'completed' and pruned_at is null
+                         order by completed_at desc, started_at desc offset $2::integer)
+            returning location)
+        select coalesce(jsonb_agg(location), '[]')::text from pruned)sql",
+                                {workspace_id, std::to_string(keep)});
+    return SqlValue::jsonb(document.value_or("[]"));
+}
+
+SqlValue workspace_databases_due_for_backup(CallArgs &args) {
+    long long interval = args.integer(0).value_or(86400);
+    if (interval < 1) throw field_error("interval_seconds", "must be at least 1");
+    require_system_actor();
+    auto document = query_value(R"sql(
+        select coalesce(jsonb_agg(d.workspace_id order by d.workspace_id), '[]')::text
+        from flowgres.workspace_databases d join flowgres.workspaces w on w.id = d.workspace_id
+        where d.status = 'ready' and w.status = 'active' and (d.claimed_until is null or d.claimed_until < now())
+          and not exists (select 1 from flowgres.workspace_database_backups b
+                          where b.workspace_id = d.workspace_id and b.status = 'completed'
+                            and b.completed_at > now() - make_interval(secs => $1::integer)))sql",
+                                {std::to_string(interval)});
+    return SqlValue::jsonb(document.value_or("[]"));
 }
 
 }  // namespace flowgres

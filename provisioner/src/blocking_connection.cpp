@@ -34,6 +34,8 @@ BlockingConnection::BlockingConnection(const std::vector<std::pair<std::string, 
                        message.find("does not exist") != std::string::npos;
         throw DatabaseError(message, refused ? "28000" : "");
     }
+    // NOTICEs ("… does not exist, skipping") are not for the provisioner's users.
+    PQsetNoticeProcessor(connection_, [](void *, const char *) {}, nullptr);
 }
 
 BlockingConnection::~BlockingConnection() {

@@ -31,12 +31,16 @@ const char *kUsage = R"(usage: flowgres-provision [--control CONNINFO] [--keys-f
   rotate-secret WORKSPACE_ID                 a new password for the workspace's role
   migrate WORKSPACE_ID [--to N]              tenant migrations up to the latest (or N)
   rollback WORKSPACE_ID --to N               tenant migrations down to N
+  backup WORKSPACE_ID                        pg_dump into the backup directory (keeps the newest --keep, 7)
+  backups WORKSPACE_ID                       the workspace's backups, newest first
+  restore WORKSPACE_ID BACKUP_ID [--into copy]   restore and check the rows (copy: into <db>_restore)
   rekey                                      re-seal stored secrets with the first master key
 
 The control database: --control, else FLOWGRES_DATABASE_URL. Master keys: --keys-file, else
 FLOWGRES_MASTER_KEY_FILE, else FLOWGRES_MASTER_KEYS ("id=key" entries, the first one seals).
 Attempts and backoff: --max-attempts N (5), --first-backoff-ms N (250). Tenant migrations:
---migrations-dir PATH (default: the ones flowgres ships).
+--migrations-dir PATH (default: the ones flowgres ships). Backups: --backup-dir PATH, else
+FLOWGRES_BACKUP_DIR.
 )";
 
 struct CommandLine {
@@ -85,16 +89,18 @@ const std::string &word(const CommandLine &line, size_t index, const char *what)
 }
 
 // Checked here so a typo reads as one, not as the control database's cast error.
-const std::string &workspace_word(const CommandLine &line) {
-    const std::string &id = word(line, 1, "the workspace id");
+const std::string &uuid_word(const CommandLine &line, size_t index, const char *field) {
+    const std::string &id = word(line, index, field);
     bool valid = id.size() == 36;
     for (size_t i = 0; valid && i < id.size(); i++) {
         char c = id[i];
         valid = (i == 8 || i == 13 || i == 18 || i == 23) ? c == '-' : isxdigit(static_cast<unsigned char>(c)) != 0;
     }
-    if (!valid) throw field_error("workspace_id", "must be a UUID");
+    if (!valid) throw field_error(field, "must be a UUID");
     return id;
 }
+
+const std::string &workspace_word(const CommandLine &line) { return uuid_word(line, 1, "workspace_id"); }
 
 int integer_flag(const CommandLine &line, const std::string &name, int fallback, bool zero_allowed = false) {
     std::string text = flag(line, name);
@@ -122,6 +128,8 @@ provisioner::Options options_of(const CommandLine &line) {
     options.claimant = std::string("flowgres-provision@") + host + ":" + std::to_string(getpid());
     options.max_attempts = integer_flag(line, "max-attempts", options.max_attempts);
     options.migrations_dir = flag(line, "migrations-dir");
+    options.backup_dir = flag(line, "backup-dir", getenv("FLOWGRES_BACKUP_DIR") ? getenv("FLOWGRES_BACKUP_DIR") : "");
+    options.backup_keep = integer_flag(line, "keep", options.backup_keep);
     options.first_backoff = std::chrono::milliseconds(integer_flag(line, "first-backoff-ms", 250));
     options.on_retry = [](int attempt, const std::string &error) {
         std::cerr << "attempt " << attempt << " failed, retrying: " << error << "\n";
@@ -183,6 +191,14 @@ int run(const CommandLine &line) {
         provisioner::Claim claimed = provisioner::claim(options, load_keys(line), workspace_word(line), "rollback", "",
                                                         integer_flag(line, "to", 0, true));
         result = provisioner::carry_out(options, load_keys(line), claimed);
+    } else if (command == "backup") {
+        result = provisioner::backup(options, load_keys(line), workspace_word(line));
+    } else if (command == "backups") {
+        result = call(options, "select flowgres.workspace_database_backup_list($1::uuid)::text", {workspace_word(line)});
+    } else if (command == "restore") {
+        std::string into = flag(line, "into", "workspace");
+        if (into != "workspace" && into != "copy") throw UsageError("--into must be workspace or copy");
+        result = provisioner::restore(options, load_keys(line), workspace_word(line), uuid_word(line, 2, "backup_id"), into == "copy");
     } else if (command == "rekey") {
         result = "{\"resealed\":" + std::to_string(provisioner::reseal_secrets(options, load_keys(line))) + "}";
     } else {

@@ -1,11 +1,18 @@
 // Provisioning, repairing and re-keying workspace databases (provisioner.hpp has the steps).
 #include "flowgres/provisioner.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
 #include <random>
 #include <thread>
 
 #include "blocking_connection.hpp"
 #include "control_plane.hpp"
+#include "dump_tools.hpp"
 #include "tenant_migrations.hpp"
 #include "flowgres/crypto.hpp"
 #include "flowgres/json.hpp"
@@ -321,6 +328,164 @@ std::string carry_out_migration(const Options &options, const Keyring &keyring, 
     }
 }
 
+std::string utc_timestamp(const char *format) {
+    std::time_t now = std::time(nullptr);
+    std::tm parts{};
+    gmtime_r(&now, &parts);
+    char text[40];
+    std::strftime(text, sizeof text, format, &parts);
+    return text;
+}
+
+std::string admin_password(const WorkOrder &order, const Keyring &keyring) {
+    return order.admin_secret_ref ? keyring.open(*order.admin_secret_ref, "database_server:" + order.server_id) : "";
+}
+
+[[noreturn]] void throw_backup_failure(const std::exception &failure, const std::string &what) {
+    if (auto *flowgres_error = dynamic_cast<const Error *>(&failure)) throw *flowgres_error;
+    throw Error(ErrorCode::BACKUP_FAILED, what + ": " + failure.what(), "{\"error\":" + json_quote(failure.what()) + "}");
+}
+
+// The claim's end after a backup or restore failed: the database stays ready as it was.
+void report_failure(ControlPlane &control, const Options &options, const WorkOrder &order, const std::exception &failure,
+                    int attempts) {
+    report(control, options, order,
+           "{\"status\":\"failed\",\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
+}
+
+// pg_dump of a ready database into <backup_dir>/<workspace id>/, with the exact row count of
+// each table taken in the same snapshot (exported to pg_dump), so a restore can be checked.
+std::string carry_out_backup(const Options &options, const Keyring &keyring, ControlPlane &control, const WorkOrder &order,
+                             const std::string &reason) {
+    std::string started_at = utc_timestamp("%Y-%m-%dT%H:%M:%SZ");
+    std::string path;
+    int attempts = 0;
+    try {
+        if (options.backup_dir.empty())
+            throw Error(ErrorCode::BACKUP_FAILED, "no backup directory is configured (backup_dir, --backup-dir)");
+        std::string directory = options.backup_dir + "/" + order.workspace_id;
+        mkdir(options.backup_dir.c_str(), 0700);
+        if (mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST)
+            throw std::runtime_error("cannot create " + directory + ": " + std::strerror(errno));
+        path = directory + "/" + utc_timestamp("%Y%m%dT%H%M%SZ") + "_" + random_token(6) + ".dump";
+        std::string counts;
+        int version = 0;
+        with_retries(options, attempts, [&] {
+            BlockingConnection snapshot(admin_parameters(order, keyring, options, order.db_name));
+            snapshot.run("begin isolation level repeatable read read only");
+            std::string snapshot_id = snapshot.value("select pg_export_snapshot()").value_or("");
+            counts = table_row_counts(snapshot);
+            version = current_version(snapshot);
+            ToolConnection tool = tool_connection(order.admin_conninfo, order.db_name, admin_password(order, keyring));
+            dump_database(tool, path, snapshot_id);
+            snapshot.run("commit");
+        });
+        struct stat file {};
+        stat(path.c_str(), &file);
+        std::string backup = control.call(
+            "select flowgres.workspace_database_backup_record($1::uuid, $2, $3::jsonb)::text",
+            {order.workspace_id, options.claimant,
+             "{\"status\":\"completed\",\"reason\":" + json_quote(reason) + ",\"location\":" + json_quote(path) +
+                 ",\"size_bytes\":" + std::to_string(file.st_size) + ",\"sha256\":" + json_quote(file_sha256(path)) +
+                 ",\"schema_version\":" + std::to_string(version) + ",\"row_counts\":" + counts +
+                 ",\"started_at\":" + json_quote(started_at) + "}"});
+        // Old dumps beyond the number kept: their rows say pruned, their files go.
+        Json pruned = parse_json(control.call("select flowgres.workspace_database_backup_prune($1::uuid, $2::integer)::text",
+                                              {order.workspace_id, std::to_string(options.backup_keep)}),
+                                 "pruned");
+        size_t index;
+        json_t *location;
+        json_array_foreach(pruned.get(), index, location) if (json_is_string(location)) unlink(json_string_value(location));
+        report(control, options, order,
+               "{\"status\":\"ready\",\"schema_version\":" + std::to_string(version) + ",\"attempts\":" + std::to_string(attempts) + "}");
+        return backup;
+    } catch (const std::exception &failure) {
+        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
+        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
+        if (!path.empty()) unlink(path.c_str());
+        control.call("select flowgres.workspace_database_backup_record($1::uuid, $2, $3::jsonb)::text",
+                     {order.workspace_id, options.claimant,
+                      "{\"status\":\"failed\",\"reason\":" + json_quote(reason) + ",\"error\":" + json_quote(failure.what()) +
+                          ",\"started_at\":" + json_quote(started_at) + "}"});
+        report_failure(control, options, order, failure, attempts);
+        throw_backup_failure(failure, "workspace " + order.workspace_id + "'s database could not be backed up");
+    }
+}
+
+// Restores a backup into a fresh database <db_name>_restore and checks every table's rows
+// against the backup's counts. Into the workspace itself, that copy then takes the
+// database's place (renamed, its grants made again) and the replaced one is dropped: the
+// workspace database is exactly the backup, or, when anything fails before the swap,
+// untouched.
+std::string carry_out_restore(const Options &options, const Keyring &keyring, ControlPlane &control, const WorkOrder &order,
+                              const std::string &backup_id, bool into_copy) {
+    int attempts = 0;
+    try {
+        Json backup = parse_json(control.call("select flowgres.workspace_database_backup_get($1::uuid, $2::uuid)::text",
+                                              {order.workspace_id, backup_id}),
+                                 "backup");
+        std::string path = text_member(backup.get(), "location");
+        if (access(path.c_str(), R_OK) != 0)
+            throw Error(ErrorCode::BACKUP_FAILED, "the backup file of " + backup_id + " is gone from " + path);
+        if (file_sha256(path) != text_member(backup.get(), "sha256"))
+            throw Error(ErrorCode::BACKUP_FAILED, "the backup file of " + backup_id + " was altered (its SHA-256 differs)");
+        std::string expected = dump_json(json_object_get(backup.get(), "row_counts"));
+        std::string copy = order.db_name + "_restore";
+        std::string password = admin_password(order, keyring);
+        std::string restored_counts;
+        with_retries(options, attempts, [&] {
+            BlockingConnection admin(admin_parameters(order, keyring, options));
+            std::string copy_name = admin.quote_identifier(copy);
+            admin.run("drop database if exists " + copy_name + " with (force)");
+            // From template0: a restore recreates everything the dump holds, which must not
+            // meet what a DBA put into template1.
+            admin.run("create database " + copy_name + " template template0");
+            admin.run("revoke connect, temporary on database " + copy_name + " from public");
+            restore_database(tool_connection(order.admin_conninfo, copy, password), path, false);
+            BlockingConnection check(admin_parameters(order, keyring, options, copy));
+            restored_counts = table_row_counts(check);
+        });
+        Json restored = parse_json(restored_counts, "row counts");
+        if (!json_equal(restored.get(), json_object_get(backup.get(), "row_counts")))
+            throw Error(ErrorCode::BACKUP_FAILED, "the restored rows differ from the backup's",
+                        "{\"expected\":" + expected + ",\"restored\":" + restored_counts + "}");
+        std::string restored_into = copy;
+        if (!into_copy) {
+            BlockingConnection admin(admin_parameters(order, keyring, options));
+            std::string database = admin.quote_identifier(order.db_name);
+            std::string replaced = admin.quote_identifier(order.db_name + "_replaced");
+            admin.run("drop database if exists " + replaced + " with (force)");
+            admin.run("alter database " + database + " allow_connections false");
+            admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+                        {order.db_name});
+            admin.run("alter database " + database + " rename to " + replaced);
+            try {
+                admin.run("alter database " + admin.quote_identifier(copy) + " rename to " + database);
+            } catch (const DatabaseError &) {
+                admin.run("alter database " + replaced + " rename to " + database);
+                admin.run("alter database " + database + " allow_connections true");
+                throw;
+            }
+            ensure_database(admin, order);
+            admin.run("drop database " + replaced + " with (force)");
+            restored_into = order.db_name;
+        }
+        const json_t *version = json_object_get(backup.get(), "schema_version");
+        report(control, options, order,
+               "{\"status\":\"ready\",\"attempts\":" + std::to_string(std::max(attempts, 1)) +
+                   (into_copy || !json_is_integer(version) ? std::string()
+                                                           : ",\"schema_version\":" + std::to_string(json_integer_value(version))) +
+                   "}");
+        return "{\"backup_id\":" + json_quote(backup_id) + ",\"restored_into\":" + json_quote(restored_into) +
+               ",\"verified\":true,\"row_counts\":" + restored_counts + "}";
+    } catch (const std::exception &failure) {
+        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
+        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
+        report_failure(control, options, order, failure, attempts);
+        throw_backup_failure(failure, "backup " + backup_id + " could not be restored");
+    }
+}
+
 }  // namespace
 
 Claim claim(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &operation,
@@ -333,7 +498,10 @@ Claim claim(const Options &options, const Keyring &keyring, const std::string &w
             throw field_error("target_version", "must be from 0 to " + std::to_string(latest));
     }
     ControlPlane control(options);
-    Claim claimed{workspace_id, operation, target_version, {}, {}};
+    Claim claimed;
+    claimed.workspace_id = workspace_id;
+    claimed.operation = operation;
+    claimed.target_version = target_version;
     claimed.work_order =
         control.call("select flowgres.workspace_database_claim($1::uuid, $2, $3, $4, $5::integer)::text",
                      {workspace_id, operation, options.claimant,
@@ -346,6 +514,8 @@ std::string carry_out(const Options &options, const Keyring &keyring, const Clai
     ControlPlane control(options);
     WorkOrder order = parse_work_order(claimed.work_order);
     if (claimed.operation == "rotate_secret") return carry_out_rotation(options, keyring, control, order);
+    if (claimed.operation == "backup") return carry_out_backup(options, keyring, control, order, claimed.reason);
+    if (claimed.operation == "restore") return carry_out_restore(options, keyring, control, order, claimed.backup_id, claimed.into_copy);
     if (claimed.operation == "migrate" || claimed.operation == "rollback")
         return carry_out_migration(options, keyring, control, order, claimed.operation, claimed.target_version);
     return carry_out_provision(options, keyring, control, order);
@@ -362,6 +532,20 @@ std::string rotate_secret(const Options &options, const Keyring &keyring, const 
 std::string migrate(const Options &options, const Keyring &keyring, const std::string &workspace_id,
                     std::optional<int> target_version) {
     return carry_out(options, keyring, claim(options, keyring, workspace_id, "migrate", "", target_version));
+}
+
+std::string backup(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &reason) {
+    Claim claimed = claim(options, keyring, workspace_id, "backup");
+    claimed.reason = reason;
+    return carry_out(options, keyring, claimed);
+}
+
+std::string restore(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &backup_id,
+                    bool into_copy) {
+    Claim claimed = claim(options, keyring, workspace_id, "restore");
+    claimed.backup_id = backup_id;
+    claimed.into_copy = into_copy;
+    return carry_out(options, keyring, claimed);
 }
 
 int reseal_secrets(const Options &options, const Keyring &keyring) {

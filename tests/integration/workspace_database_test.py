@@ -372,6 +372,66 @@ class WorkspaceDatabaseTest(unittest.TestCase):
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 
+    def test_backup_and_restore(self):
+        document = self.provision(self.new_workspace())
+        workspace = document["workspace_id"]
+        backup_dir = os.path.join(SERVERS["root"], "backups")
+        made = self.as_tenant(document, "create table notes (id int primary key, body text);"
+                                        "insert into notes select i, 'note ' || i from generate_series(1, 3) i")
+        self.assertEqual(made.returncode, 0, made.stderr)
+
+        nowhere = self.cli("backup", workspace)
+        self.assertIn("BACKUP_FAILED", nowhere.stderr, "no backup directory, no backup")
+        self.assertEqual(self.row(workspace)["status"], "ready")
+
+        backup = json.loads(self.cli("backup", workspace, "--backup-dir", backup_dir, check=True).stdout)
+        self.assertEqual(backup["status"], "completed")
+        self.assertEqual(backup["row_counts"]["data.notes"], 3)
+        self.assertEqual(backup["schema_version"], LATEST)
+        self.assertNotIn("location", backup)
+        location = psql(CONTROL_DB, f"select location from flowgres.workspace_database_backups where id = '{backup['id']}'")
+        self.assertEqual(os.stat(location).st_size, backup["size_bytes"])
+        self.assertEqual(oct(os.stat(location).st_mode & 0o777), "0o600", "a dump holds the tenant's data")
+        listed = json.loads(self.cli("backups", workspace, check=True).stdout)
+        self.assertEqual([entry["status"] for entry in listed], ["completed", "failed"])
+
+        changed = self.as_tenant(document, "delete from notes where id > 1; create table extra (x int)")
+        self.assertEqual(changed.returncode, 0, changed.stderr)
+        server = self.server_of(document)
+
+        copy = json.loads(self.cli("restore", workspace, backup["id"], "--into", "copy", "--backup-dir", backup_dir, check=True).stdout)
+        self.assertEqual(copy["restored_into"], document["db_name"] + "_restore")
+        self.assertEqual(server.psql("select count(*) from data.notes", database=copy["restored_into"]), "3")
+        self.assertEqual(self.as_tenant(document, "select count(*) from notes").stdout.strip(), "1", "a copy leaves the database be")
+        self.assertNotEqual(self.as_tenant(document, "select 1", database=copy["restored_into"]).returncode, 0,
+                            "the tenant cannot reach the copy")
+
+        restored = json.loads(self.cli("restore", workspace, backup["id"], check=True).stdout)
+        self.assertEqual((restored["restored_into"], restored["verified"]), (document["db_name"], True))
+        self.assertEqual(self.as_tenant(document, "select count(*) from notes").stdout.strip(), "3", "the rows are back")
+        self.assertNotEqual(self.as_tenant(document, "select 1 from extra").returncode, 0, "and what came after is gone")
+        self.assertEqual(self.as_tenant(document, "insert into notes values (4, 'after'); create table later (x int)").returncode, 0,
+                         "the tenant still owns its schema")
+        self.assertEqual(self.events(workspace, "db.restored"), 2)
+
+        with open(location, "ab") as dump:
+            dump.write(b"x")
+        altered = self.cli("restore", workspace, backup["id"])
+        self.assertIn("BACKUP_FAILED", altered.stderr)
+        self.assertIn("altered", altered.stderr)
+        self.assertEqual(self.as_tenant(document, "select count(*) from notes").stdout.strip(), "4", "nothing was touched")
+        self.assertIn("BACKUP_NOT_FOUND", self.cli("restore", workspace, "00000000-0000-0000-0000-000000000009").stderr)
+        self.assertIn("VALIDATION_FAILED", self.cli("restore", workspace, "../../etc/passwd").stderr)
+
+        # Only the newest --keep backups stay; older files are deleted.
+        for _ in range(3):
+            self.cli("backup", workspace, "--backup-dir", backup_dir, "--keep", "2", check=True)
+        kept = [entry for entry in json.loads(self.cli("backups", workspace, check=True).stdout)
+                if entry["status"] == "completed" and entry["pruned_at"] is None]
+        self.assertEqual(len(kept), 2)
+        self.assertFalse(os.path.exists(location), "a pruned backup's file is deleted")
+        self.assertEqual(len(os.listdir(os.path.join(backup_dir, workspace))), 2)
+
     def test_bad_arguments(self):
         injected = self.cli("provision", "x'; drop table flowgres.workspaces; --")
         self.assertEqual(injected.returncode, 1)
@@ -487,6 +547,52 @@ class WorkspaceDatabaseApiTest(ApiTestCase):
         self.fails("POST", path + "/rollback", 422, "VALIDATION_FAILED", body={"target_version": -1}, key=key)
         self.fails("POST", path + "/migrate", 422, "VALIDATION_FAILED", body={"target_version": 1}, key=key)
         self.assertEqual(self.database_of(workspace["id"], key)["schema_version"], LATEST)
+
+    def test_backup_list_and_restore_over_http(self):
+        _, workspace, key = self.new_user("dbbackup")
+        path = f"/api/v1/workspaces/{workspace['id']}/database"
+        made = self.ok("POST", path, key=key)
+        self.fails("POST", path + "/backup", 502, "BACKUP_FAILED", key=key)  # this daemon has no backup_dir
+        backup_dir = os.path.join(SERVERS["root"], "http-backups")
+        with_backups = Daemon(CONTROL_DB, master_keys=KEYS, backup_dir=backup_dir).start()
+        try:
+            code, _, document = with_backups.request("POST", path + "/backup", key=key)
+            self.assertEqual(code, 200, document)
+            backup = document["data"]
+            self.assertEqual((backup["status"], backup["reason"]), ("completed", "manual"))
+            listed = self.ok("GET", path + "/backups", key=key)
+            self.assertEqual(listed[0]["id"], backup["id"])
+            self.assertNotIn("location", json.dumps(listed))
+            code, _, document = with_backups.request("POST", path + "/restore", {"backup_id": backup["id"], "into": "copy"}, key=key)
+            self.assertEqual((code, document["data"]["restored_into"]), (200, made["db_name"] + "_restore"), document)
+            code, _, document = with_backups.request("POST", path + "/restore", {"backup_id": backup["id"]}, key=key)
+            self.assertEqual((code, document["data"]["verified"]), (200, True), document)
+            for body, status, error_code in (({}, 422, "VALIDATION_FAILED"), ({"backup_id": "../x"}, 422, "VALIDATION_FAILED"),
+                                             ({"backup_id": backup["id"], "into": "elsewhere"}, 422, "VALIDATION_FAILED"),
+                                             ({"backup_id": "00000000-0000-0000-0000-000000000009"}, 404, "BACKUP_NOT_FOUND")):
+                code, _, document = with_backups.request("POST", path + "/restore", body, key=key)
+                self.assertEqual((code, document["error_code"]), (status, error_code), body)
+        finally:
+            with_backups.stop()
+        self.assertEqual(self.database_of(workspace["id"], key)["status"], "ready")
+
+    def test_scheduled_backups(self):
+        _, workspace, key = self.new_user("dbscheduled")
+        self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/database", key=key)
+        scheduler = Daemon(CONTROL_DB, master_keys=KEYS, backup_dir=os.path.join(SERVERS["root"], "scheduled"),
+                           backup_interval_s=3600).start()
+        try:
+            deadline = time.monotonic() + 60
+            reasons = []
+            while time.monotonic() < deadline:
+                reasons = [entry["reason"] for entry in
+                           self.ok("GET", f"/api/v1/workspaces/{workspace['id']}/database/backups", key=key)]
+                if reasons:
+                    break
+                time.sleep(0.5)
+        finally:
+            scheduler.stop()
+        self.assertEqual(reasons, ["scheduled"], "backed up once: the next is due in an hour")
 
     def test_a_daemon_without_master_keys_refuses(self):
         _, workspace, key = self.new_user("dbnokeys")

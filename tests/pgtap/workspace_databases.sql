@@ -3,7 +3,7 @@
 -- time), staging and reporting secrets, failure events, the storage quota, what members may
 -- read (never a sealed password), re-sealing after a master key rotation, and bad input.
 begin;
-select plan(69);
+select plan(79);
 
 select test.new_user('wsdb-owner@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -133,6 +133,35 @@ select is(flowgres.workspace_database_report(:'ws', 'm2', '{"status": "failed", 
 select is((select count(*) from flowgres.runtime_events where workspace_id = :'ws' and event_type in ('db.migrated', 'db.rollback.failed')),
           2::bigint, 'each is an event');
 select is(test.audit_count(:'ws', 'database.rollback'), 1::bigint, 'and audited');
+
+-- backups: recorded by the claim's holder, listed to members without their location
+select flowgres.workspace_database_claim(:'ws', 'backup', 'b1');
+select flowgres.workspace_database_backup_record(:'ws', 'b1', jsonb_build_object(
+       'status', 'completed', 'location', '/backups/' || :'ws' || '/1.dump', 'size_bytes', 1234, 'sha256', repeat('a', 64),
+       'schema_version', 2, 'row_counts', '{"data.notes": 3}', 'started_at', now() - interval '2 seconds')) ->> 'id' as backup1 \gset
+select is(test.error_code_of(format($$select flowgres.workspace_database_backup_record(%L, 'b2', '{"status": "completed"}')$$, :'ws')),
+          'STATE_CONFLICT', 'only the claim''s holder records a backup');
+select flowgres.workspace_database_report(:'ws', 'b1', '{"status": "ready"}');
+select flowgres.workspace_database_claim(:'ws', 'backup', 'b3');
+select flowgres.workspace_database_backup_record(:'ws', 'b3', jsonb_build_object(
+       'status', 'completed', 'location', '/backups/' || :'ws' || '/2.dump', 'sha256', repeat('b', 64))) ->> 'id' as backup2 \gset
+select flowgres.workspace_database_report(:'ws', 'b3', '{"status": "ready"}');
+select test.act_as(:'member');
+select is(jsonb_array_length(flowgres.workspace_database_backup_list(:'ws')), 2, 'members list the backups');
+select ok(flowgres.workspace_database_backup_list(:'ws')::text not like '%/backups/%', 'without where the files are');
+select test.act_as(null);
+select is(flowgres.workspace_database_backup_get(:'ws', :'backup1') ->> 'location', '/backups/' || :'ws' || '/1.dump',
+          'the service reads a backup''s location');
+select is(test.error_code_of(format('select flowgres.workspace_database_backup_get(%L, %L)', :'ws2', :'backup1')),
+          'BACKUP_NOT_FOUND', 'only for its own workspace');
+select is(flowgres.workspace_database_backup_prune(:'ws', 1), jsonb_build_array('/backups/' || :'ws' || '/1.dump'),
+          'pruning returns the files to delete, oldest first');
+select is(test.error_code_of(format('select flowgres.workspace_database_backup_get(%L, %L)', :'ws', :'backup1')),
+          'BACKUP_NOT_FOUND', 'a pruned backup cannot be restored');
+select is(flowgres.workspace_databases_due_for_backup(60), '[]'::jsonb, 'a database backed up a moment ago is not due');
+select ok(flowgres.workspace_databases_due_for_backup(1) is not null, 'the interval is the caller''s');
+select ok(not has_column_privilege('flowgres_user', 'flowgres.workspace_database_backups', 'location', 'select'),
+          'SQL users cannot select backup locations');
 
 -- failures: rolled back or left for cleanup, and an event either way
 select test.act_as(:'stranger');

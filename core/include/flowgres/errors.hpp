@@ -80,6 +80,8 @@ namespace flowgres {
     X(SECRET_KEY_UNKNOWN, "FG146", 500, "the secret was sealed with a master key not configured") \
     X(SECRET_INVALID, "FG147", 500, "the secret does not open with the configured master key")  \
     X(MIGRATION_FAILED, "FG148", 409, "a migration failed; the database stays at the version before it") \
+    X(BACKUP_NOT_FOUND, "FG149", 404, "no such backup of this workspace's database")            \
+    X(BACKUP_FAILED, "FG150", 502, "the backup or restore could not be completed")              \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

@@ -41,6 +41,8 @@ struct Options {
     int connect_timeout_seconds = 5;
     int tenant_connection_limit = 50;  // CONNECTION LIMIT of each tenant role
     std::string migrations_dir;        // tenant migrations; "" → the ones flowgres ships
+    std::string backup_dir;            // where dumps are written; "" → backups refused
+    int backup_keep = 7;               // completed backups kept per workspace; older files deleted
     // Called between attempts with the attempt that failed and its error (logging, tests).
     std::function<void(int attempt, const std::string &error)> on_retry;
 };
@@ -52,6 +54,9 @@ struct Claim {
     std::string workspace_id;
     std::string operation;        // provision, rotate_secret, migrate or rollback
     std::optional<int> target_version;  // migrate (default: the latest) and rollback
+    std::string reason = "manual";      // backup: manual, scheduled or pre_change
+    std::string backup_id;              // restore
+    bool into_copy = false;             // restore into <db_name>_restore, leaving the database as it is
     std::string work_order;       // workspace_database_claim's document
     std::string status_document;  // workspace_database_get's, for the caller
 };
@@ -78,6 +83,14 @@ std::string rotate_secret(const Options &options, const Keyring &keyring, const 
 // MIGRATION_FAILED, with the database left at the last version that completed.
 std::string migrate(const Options &options, const Keyring &keyring, const std::string &workspace_id,
                     std::optional<int> target_version = std::nullopt);
+
+// Backup (pg_dump custom format into options.backup_dir; returns the backup document) and
+// restore (checked against the backup's row counts; returns {backup_id, restored_into,
+// verified, row_counts}). Throw BACKUP_FAILED, BACKUP_NOT_FOUND.
+std::string backup(const Options &options, const Keyring &keyring, const std::string &workspace_id,
+                   const std::string &reason = "manual");
+std::string restore(const Options &options, const Keyring &keyring, const std::string &workspace_id,
+                    const std::string &backup_id, bool into_copy);
 
 // Re-seals every stored secret not sealed with the keyring's first key (after a master key
 // rotation). Returns how many were re-sealed.
