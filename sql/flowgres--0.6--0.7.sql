@@ -181,6 +181,14 @@ as 'MODULE_PATHNAME', 'flowgres_workspace_databases_due_for_backup';
 comment on function workspace_databases_due_for_backup(integer) is
     'Service only: ready, unclaimed workspace databases whose newest completed backup is older than the interval (or that have none).';
 
+create function execution_data_written(execution_id uuid, details jsonb) returns boolean
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_execution_data_written';
+comment on function execution_data_written(uuid, jsonb) is
+    'Service only: a database step of the execution wrote rows: a data_written runtime event {table, rows, node, trigger}.';
+revoke execute on function execution_data_written(uuid, jsonb) from public;
+grant execute on function execution_data_written(uuid, jsonb) to flowgres_service;
+
 revoke execute on function workspace_database_backup_record(uuid, text, jsonb), workspace_database_backup_get(uuid, uuid),
     workspace_database_backup_prune(uuid, integer), workspace_databases_due_for_backup(integer) from public;
 grant execute on function workspace_database_backup_record(uuid, text, jsonb), workspace_database_backup_get(uuid, uuid),

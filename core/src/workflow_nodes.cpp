@@ -5,6 +5,7 @@
 #include <cstring>
 #include <regex>
 
+#include "flowgres/database_steps.hpp"
 #include "flowgres/workflow.hpp"
 
 namespace flowgres::workflow {
@@ -167,6 +168,8 @@ const NodeTypeRegistry &NodeTypeRegistry::builtin() {
         types.add({"variable", check_variable, {}, false, variable_name});
         types.add({"http", check_http, {}, false, nullptr});
         types.add({"delay", check_delay, {}, false, nullptr});
+        for (const char *type : {"db_select", "db_insert", "db_update", "db_delete", "db_query"})
+            types.add({type, database_steps::check, {}, false, nullptr});
         types.add({"output", check_output, {}, true, nullptr});
         types.add({"end", nullptr, {}, true, nullptr});
         return types;

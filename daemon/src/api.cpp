@@ -51,6 +51,17 @@ Application::Application(const Config &config, const RunEnvironment &environment
       worker_count_(worker_count),
       openapi_json_(openapi_json) {
     trusted_proxies_ = CidrList::parse(config.trusted_proxies);
+    pg::WorkspacePoolLimits limits;
+    limits.max_open = static_cast<size_t>(config.workspace_pool_size);
+    limits.global_cap = static_cast<size_t>(config.workspace_pool_global_cap);
+    limits.idle_timeout_ms = static_cast<uint64_t>(config.workspace_pool_idle_ms);
+    limits.lifetime_ms = static_cast<uint64_t>(config.workspace_pool_lifetime_ms);
+    limits.statement_timeout_ms = static_cast<uint64_t>(config.db_step_timeout_ms);
+    limits.queue_timeout_ms = static_cast<uint64_t>(config.db_queue_timeout_ms);
+    workspace_pools_ = std::make_unique<pg::WorkspacePools>(
+        loop, limits, [this](const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done) {
+            connect_workspace(workspace_id, std::move(done));
+        });
     jwt_ = JwtSettings{config.runtime_jwt_secret, config.runtime_jwt_issuer, config.runtime_jwt_audience, 30};
 }
 
@@ -312,11 +323,16 @@ void Application::start_background() {
     // Queued runs: woken by NOTIFY on flowgres_executions, and by a one-second sweep in case a
     // notification was missed (a reconnect, another daemon's crash between claim and run).
     // Event streams: NOTIFY on flowgres_execution_events names an execution with new events.
+    // Workspace databases: a rotated password or a restore drops this worker's pool of it.
+    workspace_pools_->start();
     listener_ = std::make_unique<pg::Listener>(
-        loop_, config_.database_url, std::vector<std::string>{"flowgres_executions", "flowgres_execution_events"},
+        loop_, config_.database_url,
+        std::vector<std::string>{"flowgres_executions", "flowgres_execution_events", "flowgres_workspace_databases"},
         [this](const std::string &channel, const std::string &payload) {
             if (channel == "flowgres_executions")
                 claim_queued();
+            else if (channel == "flowgres_workspace_databases")
+                workspace_pools_->close_workspace(payload);
             else
                 on_event_notification(payload);
         });
@@ -361,7 +377,9 @@ void Application::stop_background(std::function<void()> done) {
     uv_close(reinterpret_cast<uv_handle_t *>(&backup_timer_), nullptr);
     end_event_streams();
     listener_->close([this, done = std::move(done)]() mutable {
-        flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+        workspace_pools_->close([this, done = std::move(done)]() mutable {
+            flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+        });
     });
 }
 

@@ -25,6 +25,7 @@
 #include "metrics.hpp"
 #include "pg/listener.hpp"
 #include "pg/pool.hpp"
+#include "pg/workspace_pools.hpp"
 #include "router.hpp"
 #include "web_assets.hpp"
 
@@ -113,6 +114,11 @@ private:
     provisioner::Options provisioner_options() const;
     void back_up_due_databases();
     void back_up_next();
+    // run_database.cpp: database steps' view of the run's workspace database.
+    class RunDatabase;
+    std::shared_ptr<executor::WorkspaceDatabase> run_database(const std::string &workspace_id, const std::string &execution_id);
+    void connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done);
+    std::unique_ptr<pg::WorkspacePools> workspace_pools_;
     bool backing_up_ = false;
     std::deque<std::string> due_backups_;
     uv_timer_t backup_timer_{};

@@ -207,6 +207,8 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     options.egress = environment_.egress;
     options.tls = environment_.tls;
     options.max_http_response_bytes = static_cast<size_t>(config_.max_http_response_bytes);
+    if (const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id")))
+        options.database = run_database(workspace_id, execution_id);
     std::weak_ptr<ActiveRun> weak_active = active;
     options.on_event = [weak_active](const char *event, Json data) {
         if (auto running = weak_active.lock())

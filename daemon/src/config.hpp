@@ -53,6 +53,12 @@ struct Config {
     std::string backup_dir;       // where workspace database dumps go; "" → no backups
     int64_t backup_keep = 7;
     int64_t backup_interval_s = 0;  // scheduled backups; 0 → only on request
+    int64_t workspace_pool_size = 2;              // connections per workspace database, per worker
+    int64_t workspace_pool_global_cap = 32;       // all workspace connections of one worker
+    int64_t workspace_pool_idle_ms = 60000;
+    int64_t workspace_pool_lifetime_ms = 1800000;
+    int64_t db_step_timeout_ms = 5000;            // statement_timeout of database steps
+    int64_t db_step_max_rows = 1000;              // rows a database step returns at most
 };
 
 struct ConfigError : std::runtime_error {

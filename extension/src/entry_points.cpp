@@ -90,3 +90,4 @@ FLOWGRES_ENTRY(flowgres_workspace_database_backup_record, flowgres::workspace_da
 FLOWGRES_ENTRY(flowgres_workspace_database_backup_get, flowgres::workspace_database_backup_get)
 FLOWGRES_ENTRY(flowgres_workspace_database_backup_prune, flowgres::workspace_database_backup_prune)
 FLOWGRES_ENTRY(flowgres_workspace_databases_due_for_backup, flowgres::workspace_databases_due_for_backup)
+FLOWGRES_ENTRY(flowgres_execution_data_written, flowgres::execution_data_written)

@@ -41,6 +41,7 @@ SqlValue workspace_database_backup_record(CallArgs &);
 SqlValue workspace_database_backup_get(CallArgs &);
 SqlValue workspace_database_backup_prune(CallArgs &);
 SqlValue workspace_databases_due_for_backup(CallArgs &);
+SqlValue execution_data_written(CallArgs &);
 // app.cpp
 SqlValue app_create(CallArgs &);
 SqlValue app_get(CallArgs &);

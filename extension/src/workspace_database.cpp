@@ -421,6 +421,10 @@ SqlValue workspace_database_report(CallArgs &args) {
             values ($1::uuid, $2, jsonb_build_object('attempts', $3::integer, 'previous_status', $4::text,
                                                      'schema_version', $5::integer)))sql",
               {workspace_id, success_event(operation), attempt_count, previous_status, schema_version});
+        // Daemons drop their pools of this database: its password changed, or it was
+        // replaced by a restore (flowgresd listens on this channel).
+        if (operation == "rotate_secret" || operation == "restore")
+            query("select pg_notify('flowgres_workspace_databases', $1)", {workspace_id});
         return SqlValue::jsonb(database_document(workspace_id));
     }
 
@@ -599,6 +603,21 @@ SqlValue workspace_databases_due_for_backup(CallArgs &args) {
                             and b.completed_at > now() - make_interval(secs => $1::integer)))sql",
                                 {std::to_string(interval)});
     return SqlValue::jsonb(document.value_or("[]"));
+}
+
+SqlValue execution_data_written(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    Json details = parse_object_argument(args.required_jsonb(1, "details"), "details");
+    require_system_actor();
+    auto inserted = query(R"sql(
+        insert into flowgres.runtime_events (workspace_id, app_id, session_id, execution_id, event_type, details)
+        select e.workspace_id, e.app_id, e.session_id, e.id, 'data_written',
+               jsonb_build_object('table', $2::jsonb -> 'table', 'rows', $2::jsonb -> 'rows', 'node', $2::jsonb -> 'node',
+                                  'trigger', e.trigger)
+        from flowgres.executions e where e.id = $1::uuid)sql",
+                          {execution_id, dump_json(details.get())});
+    if (inserted.processed == 0) throw Error(ErrorCode::EXECUTION_NOT_FOUND, "no execution " + execution_id);
+    return SqlValue::boolean(true);
 }
 
 }  // namespace flowgres

@@ -605,5 +605,183 @@ class WorkspaceDatabaseApiTest(ApiTestCase):
         self.fails("GET", f"/api/v1/workspaces/{workspace['id']}/database", 404, "WORKSPACE_DATABASE_NOT_FOUND", key=key)
 
 
+def chain(*steps, inputs=("body", "score", "q")):
+    """start → steps… → output, each step {"id", "type", "config"}."""
+    nodes = [{"id": "start", "type": "start", "data": {"inputs": [{"name": name} for name in inputs]}}]
+    nodes += [{"id": step["id"], "type": step["type"], "config": step["config"]} for step in steps]
+    nodes.append({"id": "out", "type": "output"})
+    ids = [node["id"] for node in nodes]
+    return {"nodes": nodes, "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:])]}
+
+
+class DatabaseStepsTest(ApiTestCase):
+    """Workflows with db_* steps against a provisioned workspace database, through flowgresd's
+    per-workspace pools, as the workspace's role."""
+
+    database = CONTROL_DB
+    reuse_database = True
+    daemon_settings = {"master_keys": KEYS, "db_step_timeout_ms": 1000, "db_step_max_rows": 50}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        helper = cls()
+        _, cls.workspace, cls.key = helper.new_user("dbsteps")
+        psql(CONTROL_DB, f"update flowgres.workspaces set plan = 'enterprise' where id = '{cls.workspace['id']}'")
+        cls.target = helper.ok("POST", f"/api/v1/workspaces/{cls.workspace['id']}/database", key=cls.key)
+        row = json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d "
+                                          f"where workspace_id = '{cls.workspace['id']}'"))
+        cls.password = open_sealed(KEYS, row["secret_ref"], f"workspace_database:{cls.workspace['id']}")
+        made = cls.tenant("create table notes (id serial primary key, body text not null, score int);"
+                          "create table secrets (id int, value text); insert into secrets values (1, 'hidden')")
+        assert made.returncode == 0, made.stderr
+
+    @classmethod
+    def tenant(cls, sql):
+        return tenant_psql("127.0.0.1", cls.target["port"], cls.target["db_name"], cls.target["db_user"], cls.password, sql)
+
+    def run_steps(self, *steps, inputs=None):
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": f"d{time.time_ns()}"}, self.key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": chain(*steps)}, self.key, status=201)
+        return self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": inputs or {}}, self.key)
+
+    def failure_of(self, execution):
+        self.assertEqual(execution["status"], "failed", execution)
+        return execution["error"]
+
+    def test_a_workflow_inserts_then_selects(self):
+        execution = self.run_steps(
+            {"id": "add", "type": "db_insert", "config": {"table": "notes", "values": {"body": "{{body}}", "score": "{{score}}"}}},
+            {"id": "find", "type": "db_select", "config": {"table": "notes", "columns": ["body", "score"],
+                                                           "where": {"column": "body", "op": "eq", "value": "{{body}}"},
+                                                           "order_by": [{"column": "id", "direction": "desc"}], "limit": 5}},
+            inputs={"body": "hello", "score": 7})
+        self.assertEqual(execution["status"], "completed", execution)
+        self.assertEqual(execution["outputs"]["out"], {"count": 1, "rows": [{"body": "hello", "score": 7}]})
+        self.assertEqual(self.tenant("select score from notes where body = 'hello'").stdout.strip(), "7")
+        event = json.loads(psql(CONTROL_DB, f"select details::text from flowgres.runtime_events where execution_id = '{execution['id']}' "
+                                            f"and event_type = 'data_written'"))
+        self.assertEqual(event, {"table": "notes", "rows": 1, "node": "add", "trigger": "trial"})
+
+    def test_update_delete_and_query(self):
+        self.tenant("insert into notes (body, score) values ('u1', 1), ('u2', 2), ('u3', 3)")
+        execution = self.run_steps(
+            {"id": "bump", "type": "db_update", "config": {"table": "notes", "values": {"score": 10},
+                                                           "where": {"column": "body", "op": "in", "value": ["u1", "u2"]}}},
+            {"id": "drop", "type": "db_delete", "config": {"table": "notes", "where": {"body": "u3"}, "returning": ["body"]}},
+            {"id": "sum", "type": "db_query", "config": {"sql": "select sum(score)::int as total from notes where body like :prefix",
+                                                         "params": {"prefix": "u%"}}})
+        self.assertEqual(execution["status"], "completed", execution)
+        self.assertEqual(execution["outputs"]["out"]["rows"], [{"total": 20}])
+        logs = {log["node_id"]: log for log in execution["node_logs"]}
+        self.assertEqual(logs["bump"]["output"]["count"], 2)
+        self.assertEqual(logs["drop"]["output"], {"count": 1, "rows": [{"body": "u3"}]})
+
+    def test_sql_injection_through_every_field(self):
+        hostile = "x'); drop table notes; --"
+        stored = self.run_steps({"id": "add", "type": "db_insert", "config": {"table": "notes", "values": {"body": "{{body}}"}}},
+                                inputs={"body": hostile})
+        self.assertEqual(stored["status"], "completed", stored)
+        self.assertEqual(self.tenant("select count(*) from notes where body = $$x'); drop table notes; --$$").stdout.strip(), "1",
+                         "a value carrying SQL is stored as text")
+        attempts = [
+            {"table": 'notes"; drop table notes; --'},
+            {"table": "notes", "columns": ['body", (select value from secrets) as "x']},
+            {"table": "notes", "where": {"column": "secrets.value", "op": "eq", "value": 1}},
+            {"table": "notes", "where": {"body = body or 1=1 --": "x"}},
+            {"table": "notes", "order_by": ["(select 1)"]},
+            {"table": "pg_authid"},
+            {"table": "../flowgres/workspaces"},
+        ]
+        for config in attempts:
+            error = self.failure_of(self.run_steps({"id": "sel", "type": "db_select", "config": config}))
+            self.assertEqual(error["error_code"], "NODE_FAILED", config)
+            self.assertRegex(error["message"], "has no (table|column)", config)
+        for sql in ("select * from flowgres.workspaces", "select * from pg_authid",
+                    "select dblink_connect('dbname=postgres')", "copy notes to '/tmp/leak'"):
+            error = self.failure_of(self.run_steps({"id": "q", "type": "db_query", "config": {"sql": sql}}))
+            self.assertEqual(error["error_code"], "NODE_FAILED", sql)
+        # The query parameter stays a value even when it looks like SQL.
+        looked_up = self.run_steps({"id": "q", "type": "db_query", "config": {"sql": "select count(*)::int as n from notes where body = :b",
+                                                                               "params": {"b": "{{q}}"}}}, inputs={"q": "' or '1'='1"})
+        self.assertEqual(looked_up["outputs"]["out"]["rows"], [{"n": 0}])
+        self.assertEqual(self.tenant("select count(*) from secrets").stdout.strip(), "1", "nothing was dropped")
+
+    def test_timeouts_and_row_limits(self):
+        slow = self.failure_of(self.run_steps({"id": "q", "type": "db_query", "config": {"sql": "select pg_sleep(5)"}}))
+        self.assertEqual(slow["error_code"], "NODE_TIMEOUT")
+        many = self.run_steps({"id": "q", "type": "db_query", "config": {"sql": "select g from generate_series(1, 100000) g"}})
+        self.assertEqual(many["outputs"]["out"]["count"], 100000)
+        self.assertEqual(len(many["outputs"]["out"]["rows"]), 50, "rows are capped by db_step_max_rows")
+        self.assertEqual(self.run_steps({"id": "s", "type": "db_select", "config": {"table": "notes", "limit": 100000}})
+                         ["outputs"]["out"]["count"] <= 50, True)
+
+    def test_a_workspace_without_a_database(self):
+        _, other, key = self.new_user("dbless")
+        psql(CONTROL_DB, f"update flowgres.workspaces set plan = 'enterprise' where id = '{other['id']}'")
+        app = self.ok("POST", f"/api/v1/workspaces/{other['id']}/apps", {"name": "dbless"}, key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
+                {"version": "1.0.0", "workflow": chain({"id": "s", "type": "db_select", "config": {"table": "notes"}})}, key, status=201)
+        execution = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {}}, key)
+        self.assertEqual(self.failure_of(execution)["error_code"], "WORKSPACE_DATABASE_NOT_FOUND")
+
+    def test_bad_step_configs_are_refused_at_version_creation(self):
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": f"bad{time.time_ns()}"}, self.key, status=201)
+        refused = self.fails("POST", f"/api/v1/apps/{app['id']}/versions",
+                             422, "VALIDATION_FAILED", key=self.key,
+                             body={"version": "1.0.0", "workflow": chain(
+                                 {"id": "a", "type": "db_delete", "config": {"table": "notes"}},
+                                 {"id": "b", "type": "db_query", "config": {"sql": "select 1; drop table notes"}})})
+        fields = sorted(problem["field"] for problem in refused["data"]["details"])
+        self.assertEqual(fields, ["workflow.nodes[1].config.where", "workflow.nodes[2].config.sql"])
+
+    def test_a_busy_workspace_does_not_starve_another(self):
+        _, other, other_key = self.new_user("dbneighbour")
+        psql(CONTROL_DB, f"update flowgres.workspaces set plan = 'enterprise' where id = '{other['id']}'")
+        self.ok("POST", f"/api/v1/workspaces/{other['id']}/database", key=other_key)
+        one_worker = Daemon(CONTROL_DB, master_keys=KEYS, workers=1, workspace_pool_size=2, workspace_pool_global_cap=4,
+                            db_step_timeout_ms=10000).start()
+        try:
+            def app_of(workspace, key, step):
+                app = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": f"f{time.time_ns()}"}, key, status=201)
+                self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": chain(step)}, key, status=201)
+                return app
+            busy = app_of(self.workspace, self.key, {"id": "q", "type": "db_query", "config": {"sql": "select pg_sleep(1.5) is null as slept"}})
+            quick = app_of(other, other_key, {"id": "q", "type": "db_query", "config": {"sql": "select 1 as one"}})
+            # Six slow runs of the busy workspace at once (synchronous, so this daemon runs them,
+            # not another one watching the same control database), then one of the other.
+            from concurrent.futures import ThreadPoolExecutor
+            started = time.monotonic()
+            with ThreadPoolExecutor(max_workers=6) as threads:
+                flood = [threads.submit(one_worker.request, "POST", f"/api/v1/apps/{busy['id']}/runs", {"inputs": {}},
+                                        key=self.key, timeout=30) for _ in range(6)]
+                time.sleep(0.3)
+                code, _, document = one_worker.request("POST", f"/api/v1/apps/{quick['id']}/runs", {"inputs": {}}, key=other_key)
+                quick_seconds = time.monotonic() - started
+                statuses = [future.result()[2]["data"]["status"] for future in flood]
+            self.assertEqual((code, document["data"]["status"]), (200, "completed"), document)
+            self.assertLess(quick_seconds, 1.4, "the other workspace ran at once, beside the busy one's queue")
+            self.assertEqual(statuses, ["completed"] * 6, "the busy workspace's runs queued behind its own two connections")
+            self.assertGreater(time.monotonic() - started, 4, "six 1.5 s queries on two connections take three rounds")
+        finally:
+            one_worker.stop()
+
+    def test_a_rotated_password_drops_the_pool(self):
+        first = self.run_steps({"id": "s", "type": "db_select", "config": {"table": "secrets"}})
+        self.assertEqual(first["status"], "completed", first)
+        self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/database/rotate-secret", key=self.key)
+        type(self).password = open_sealed(KEYS, json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d "
+                                                                            f"where workspace_id = '{self.workspace['id']}'"))["secret_ref"],
+                                          f"workspace_database:{self.workspace['id']}")
+        deadline = time.monotonic() + 10
+        execution = None
+        while time.monotonic() < deadline:
+            execution = self.run_steps({"id": "s", "type": "db_select", "config": {"table": "secrets"}})
+            if execution["status"] == "completed":
+                break
+            time.sleep(0.2)
+        self.assertEqual(execution["status"], "completed", execution)
+
+
 if __name__ == "__main__":
     main()

@@ -3,7 +3,7 @@
 -- time), staging and reporting secrets, failure events, the storage quota, what members may
 -- read (never a sealed password), re-sealing after a master key rotation, and bad input.
 begin;
-select plan(79);
+select plan(81);
 
 select test.new_user('wsdb-owner@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -201,6 +201,12 @@ select is(flowgres.secret_ref_reseal('database_server', (select id from flowgres
                                      :'sealed', :'resealed'), true, 're-sealed when unchanged meanwhile');
 select is(flowgres.secret_ref_reseal('database_server', (select id from flowgres.database_servers where name = 'pool-a'),
                                      :'sealed', :'resealed'), false, 'not when it changed');
+
+-- data_written events: the service's, for executions that exist
+select is(test.error_code_of($$select flowgres.execution_data_written('00000000-0000-0000-0000-000000000001', '{"table": "t", "rows": 1}')$$),
+          'EXECUTION_NOT_FOUND', 'a data_written event needs its execution');
+select ok(not has_function_privilege('flowgres_user', 'flowgres.execution_data_written(uuid, jsonb)', 'execute'),
+          'and only the service records one');
 
 select * from finish();
 rollback;

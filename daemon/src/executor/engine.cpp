@@ -33,6 +33,8 @@ const NodeRunners &NodeRunners::builtin() {
         all.add("delay", nodes::run_delay);
         all.add("output", nodes::run_output);
         all.add("end", nodes::run_end);
+        for (const char *type : {"db_select", "db_insert", "db_update", "db_delete", "db_query"})
+            all.add(type, nodes::run_database_step);
         return all;
     }();
     return runners;

@@ -18,6 +18,7 @@
 
 #include "executor/egress.hpp"
 #include "executor/tls_client.hpp"
+#include "executor/workspace_database.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/template.hpp"
 #include "flowgres/workflow.hpp"
@@ -64,6 +65,8 @@ struct RunOptions {
     // "node_started" / "node_finished" and the event's data, for GET …/events. Nothing is told
     // after the run has finished.
     std::function<void(const char *event, Json data)> on_event;
+    // The workspace's own database, for database steps (null: they fail, naming why).
+    std::shared_ptr<WorkspaceDatabase> database;
 };
 
 // A node_finished event's output is left out past this size (the node log keeps it whole).

@@ -36,7 +36,7 @@ public:
         state_ = State::connecting;
         std::string timeout = "-c statement_timeout=" + std::to_string(pool_.options_.statement_timeout_ms);
         const char *keys[] = {"dbname", "application_name", "options", nullptr};
-        const char *values[] = {pool_.options_.conninfo.c_str(), "flowgresd", timeout.c_str(), nullptr};
+        const char *values[] = {pool_.options_.conninfo.c_str(), pool_.options_.application_name.c_str(), timeout.c_str(), nullptr};
         // expand_dbname: the URL is parsed; keywords after it override what it says.
         conn_ = PQconnectStartParams(keys, values, 1);
         if (conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD) {

@@ -3,7 +3,7 @@
 // pipeline ending in one Sync: one round trip and one implicit transaction, so a
 // `set_config(…, true)` in its first statement holds for the function called in its last
 // (PostgREST's shape). Several jobs ride one connection at once, each its own transaction.
-// Not for: blocking start-up checks, or workspace databases (their pools come later).
+// Not for: blocking start-up checks. Workspace databases have a pool each (workspace_pools.hpp).
 #pragma once
 
 #include <libpq-fe.h>
@@ -48,6 +48,7 @@ struct PoolOptions {
     uint64_t statement_timeout_ms = 30000;
     uint64_t reconnect_min_ms = 100;
     uint64_t reconnect_max_ms = 5000;
+    std::string application_name = "flowgresd";
 };
 
 struct PoolStats {
