@@ -38,6 +38,7 @@ bench: install
 	@bench/run.sh
 	@bench/workflow.sh
 	@bench/runtime.sh
+	@bench/databases.sh
 
 clean:
 	rm -rf build

@@ -37,7 +37,7 @@ create table workspace_databases (
     pending_secret_ref  text check (pending_secret_ref is null or pending_secret_ref like 'enc:v1:%'),
     status              text not null default 'provisioning' check (status in ('provisioning', 'ready', 'failed')),
     operation           text check (operation is null or operation in ('provision', 'rotate_secret', 'migrate', 'rollback',
-                                                                     'backup', 'restore')),
+                                                                     'backup', 'restore', 'app_role')),
     schema_version      integer not null default 0,
     size_bytes          bigint check (size_bytes is null or size_bytes >= 0),
     attempts            integer not null default 0,
@@ -88,6 +88,35 @@ create policy member_rows on workspace_database_backups for select using (worksp
 grant select (id, workspace_id, status, reason, size_bytes, sha256, schema_version, row_counts, error, started_at,
               completed_at, pruned_at)
     on workspace_database_backups to flowgres_user, flowgres_service;
+
+-- Per-app database roles (issue 6 §5, seed §113): a login role on the workspace's database
+-- bound to one app, read (SELECT), write (SELECT, INSERT, UPDATE, DELETE) or admin (the
+-- workspace role's rights, DDL included), optionally until expires_at (also the role's VALID
+-- UNTIL, so an expired password stops at once), revoked by the daemon's sweep after that.
+create table app_database_roles (
+    id               uuid primary key default gen_random_uuid(),
+    workspace_id     uuid not null references workspaces (id),
+    app_id           uuid not null references apps (id),
+    role_type        text not null check (role_type in ('read', 'write', 'admin')),
+    role_name        text not null unique,
+    secret_ref       text check (secret_ref is null or secret_ref like 'enc:v1:%'),
+    status           text not null default 'creating' check (status in ('creating', 'active', 'revoking', 'revoked', 'failed')),
+    expires_at       timestamptz,
+    error            text,
+    created_by       uuid,
+    created_at       timestamptz not null default now(),
+    last_rotated_at  timestamptz,
+    revoked_at       timestamptz,
+    revoked_reason   text check (revoked_reason is null or char_length(revoked_reason) <= 500),
+    check (status <> 'active' or secret_ref is not null)
+);
+comment on table app_database_roles is 'Login roles on a workspace database bound to one app: read, write or admin, with an optional expiry (seed §113).';
+create index app_database_roles_app_idx on app_database_roles (app_id, created_at desc);
+alter table app_database_roles enable row level security;
+create policy member_rows on app_database_roles for select using (workspace_id = any (flowgres.actor_workspace_ids()));
+grant select (id, workspace_id, app_id, role_type, role_name, status, expires_at, error, created_by, created_at,
+              last_rotated_at, revoked_at, revoked_reason)
+    on app_database_roles to flowgres_user, flowgres_service;
 
 create function database_server_add(name text, host text, port integer, admin_conninfo text,
                                     max_databases integer default null) returns jsonb
@@ -180,6 +209,41 @@ language c stable security definer set search_path = pg_catalog, pg_temp
 as 'MODULE_PATHNAME', 'flowgres_workspace_databases_due_for_backup';
 comment on function workspace_databases_due_for_backup(integer) is
     'Service only: ready, unclaimed workspace databases whose newest completed backup is older than the interval (or that have none).';
+
+create function app_database_role_begin(app_id uuid, role_type text, expires_at timestamptz, claimant text) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_app_database_role_begin';
+comment on function app_database_role_begin(uuid, text, timestamptz, text) is
+    'Service only: starts making a role for the app (workspace_admin) under a claim of its workspace database; returns the work order with the role.';
+
+create function app_database_role_revoke_begin(role_id uuid, reason text, claimant text) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_app_database_role_revoke_begin';
+comment on function app_database_role_revoke_begin(uuid, text, text) is
+    'Service only: starts revoking an app''s role (workspace_admin; the operator for expiries) under a claim; returns the work order with the role.';
+
+create function app_database_role_report(role_id uuid, claimant text, outcome jsonb) returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_app_database_role_report';
+comment on function app_database_role_report(uuid, text, jsonb) is
+    'Service only: the end of a role''s making or revoking: {"status": "active", "secret_ref"} | {"status": "revoked"} | {"status": "failed", "error"}.';
+
+create function app_database_role_list(app_id uuid) returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_app_database_role_list';
+comment on function app_database_role_list(uuid) is
+    'The app''s database roles, newest first (app_view_metrics): type, name, status, expiry; never the password.';
+
+create function app_database_roles_expired() returns jsonb
+language c stable security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_app_database_roles_expired';
+comment on function app_database_roles_expired() is
+    'Service only: active roles whose expires_at has passed, for the daemon''s sweep to revoke.';
+
+revoke execute on function app_database_role_begin(uuid, text, timestamptz, text), app_database_role_revoke_begin(uuid, text, text),
+    app_database_role_report(uuid, text, jsonb), app_database_roles_expired() from public;
+grant execute on function app_database_role_begin(uuid, text, timestamptz, text), app_database_role_revoke_begin(uuid, text, text),
+    app_database_role_report(uuid, text, jsonb), app_database_roles_expired() to flowgres_service;
 
 create function execution_data_written(execution_id uuid, details jsonb) returns boolean
 language c volatile security definer set search_path = pg_catalog, pg_temp

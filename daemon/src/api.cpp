@@ -355,6 +355,14 @@ void Application::start_background() {
             &backup_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->back_up_due_databases(); },
             1000, check_every);  // soon after start-up too: a restart does not postpone what is due
     }
+    uv_timer_init(loop_, &expiry_timer_);
+    expiry_timer_.data = this;
+    if (worker_index_ == 0) {
+        auto sweep_every = static_cast<uint64_t>(config_.app_role_sweep_ms);
+        uv_timer_start(
+            &expiry_timer_, [](uv_timer_t *timer) { static_cast<Application *>(timer->data)->revoke_expired_roles(); },
+            sweep_every, sweep_every);
+    }
     uv_timer_init(loop_, &stream_timer_);
     stream_timer_.data = this;
     auto beat_every = static_cast<uint64_t>(config_.sse_heartbeat_ms);
@@ -375,6 +383,7 @@ void Application::stop_background(std::function<void()> done) {
     uv_close(reinterpret_cast<uv_handle_t *>(&claim_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&stream_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t *>(&backup_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t *>(&expiry_timer_), nullptr);
     end_event_streams();
     listener_->close([this, done = std::move(done)]() mutable {
         workspace_pools_->close([this, done = std::move(done)]() mutable {

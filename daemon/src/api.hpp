@@ -122,6 +122,11 @@ private:
     bool backing_up_ = false;
     std::deque<std::string> due_backups_;
     uv_timer_t backup_timer_{};
+    void revoke_expired_roles();
+    void revoke_next_expired();
+    bool revoking_ = false;
+    std::deque<std::string> expired_roles_;
+    uv_timer_t expiry_timer_{};
     // api_runtime.cpp: /runtime/… for visitors.
     void handle_runtime(std::shared_ptr<Call> call);
     void admit(std::shared_ptr<Call> call, Json admission, const std::string &action, const std::string &suffix,

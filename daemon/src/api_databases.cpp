@@ -28,9 +28,15 @@ struct Application::DatabaseWork {
     std::optional<int> target_version;
     std::string reason = "manual";  // backup
     std::string backup_id;          // restore
+    std::string app_id;             // app_role_create
+    std::string role_id;            // app_role_revoke
+    std::string role_type;
+    std::string expires_at;
+    std::string reason_text;
     bool into_copy = false;         // restore
     bool async = false;
-    bool scheduled = false;     // a scheduled backup: no caller, the next one follows
+    // Background work has no caller; the next of its kind follows it.
+    enum class Background { none, backup, expiry } background = Background::none;
     bool carrying_out = false;  // false: the claim step
     std::optional<provisioner::Claim> claimed;
     std::string document;
@@ -41,6 +47,14 @@ struct Application::DatabaseWork {
 void Application::do_database_work(uv_work_t *request) {
     auto *work = static_cast<DatabaseWork *>(request->data);
     try {
+        // App roles claim and work in one go (the claim names the app or role, not the workspace).
+        if (work->operation == "app_role_create" || work->operation == "app_role_revoke") {
+            work->carrying_out = true;
+            work->document = work->operation == "app_role_create"
+                                 ? provisioner::create_app_role(work->options, *work->keyring, work->app_id, work->role_type, work->expires_at)
+                                 : provisioner::revoke_app_role(work->options, *work->keyring, work->role_id, work->reason_text);
+            return;
+        }
         if (!work->carrying_out) {
             work->claimed = provisioner::claim(work->options, *work->keyring, work->workspace_id, work->operation, work->server,
                                                work->target_version);
@@ -63,6 +77,10 @@ void Application::run_database_operation(std::shared_ptr<Call> call) {
     work->application = this;
     work->call = call;
     work->keyring = environment_.keyring;
+    // App-role routes name their operation by their SQL function.
+    std::string_view function = call->route->function;
+    if (function == "app_database_role_begin") work->operation = "app_role_create";
+    if (function == "app_database_role_revoke_begin") work->operation = "app_role_revoke";
     // The route's SQL arguments, by name (router.cpp lists which each route has).
     size_t position = 0;
     for (const Argument &argument : call->route->arguments) {
@@ -73,6 +91,11 @@ void Application::run_database_operation(std::shared_ptr<Call> call) {
         if (name == "operation") work->operation = value.value_or("");
         if (name == "server") work->server = value.value_or("");
         if (name == "backup_id") work->backup_id = value.value_or("");
+        if (name == "app_id") work->app_id = value.value_or("");
+        if (name == "role_id") work->role_id = value.value_or("");
+        if (name == "role_type") work->role_type = value.value_or("");
+        if (name == "expires_at") work->expires_at = value.value_or("");
+        if (name == "reason") work->reason_text = value.value_or("");
         if (name == "into" && value) {
             if (*value != "workspace" && *value != "copy")
                 return finish_error(call, ErrorCode::VALIDATION_FAILED, "into: must be workspace or copy",
@@ -157,7 +180,48 @@ void Application::back_up_next() {
     due_backups_.pop_front();
     work->operation = "backup";
     work->reason = "scheduled";
-    work->scheduled = true;
+    work->background = DatabaseWork::Background::backup;
+    queue_database_work(std::move(work));
+}
+
+// Worker 0's timer (app_role_sweep_ms): active app roles past their expiry are revoked, one
+// after another, as the operator. Their passwords stopped at expiry already (VALID UNTIL);
+// this drops the roles and ends any session they still hold.
+void Application::revoke_expired_roles() {
+    if (revoking_ || !background_started_) return;
+    revoking_ = true;
+    pool_.run({pg::Statement{kActAsOperator, {}}, pg::Statement{"select flowgres.app_database_roles_expired()::text", {}}},
+              [this](pg::JobResult &&result) {
+                  if (result.outcome != pg::JobResult::Outcome::ok) {
+                      revoking_ = false;
+                      return;
+                  }
+                  Json expired = parse_json(result.values[1].value_or("[]"), "expired");
+                  size_t index;
+                  json_t *role;
+                  json_array_foreach(expired.get(), index, role) {
+                      if (json_is_string(role)) expired_roles_.push_back(json_string_value(role));
+                  }
+                  revoke_next_expired();
+              });
+}
+
+void Application::revoke_next_expired() {
+    if (expired_roles_.empty() || !background_started_) {
+        expired_roles_.clear();
+        revoking_ = false;
+        return;
+    }
+    auto work = std::make_unique<DatabaseWork>();
+    work->application = this;
+    work->keyring = environment_.keyring;
+    work->options = provisioner_options();
+    work->options.actor = "operator";
+    work->role_id = expired_roles_.front();
+    expired_roles_.pop_front();
+    work->operation = "app_role_revoke";
+    work->reason_text = "expired";
+    work->background = DatabaseWork::Background::expiry;
     queue_database_work(std::move(work));
 }
 
@@ -178,7 +242,7 @@ void Application::queue_database_work(std::unique_ptr<DatabaseWork> work) {
 void Application::database_work_done(std::unique_ptr<DatabaseWork> work, int status) {
     if (status == UV_ECANCELED) work->error = Error(ErrorCode::SHUTTING_DOWN, "the server is shutting down");
     if (!work->carrying_out) {
-        if (work->error && work->scheduled) {
+        if (work->error && work->background == DatabaseWork::Background::backup) {
             // Another daemon is backing it up, or it changed state meanwhile: nothing to do.
             log_line(LogLevel::debug, "scheduled backup skipped", {{"workspace_id", work->workspace_id}, {"error", work->error->message()}});
             return back_up_next();
@@ -197,10 +261,11 @@ void Application::database_work_done(std::unique_ptr<DatabaseWork> work, int sta
                   {"error_code", std::string(error_info(work->error->code()).name)}, {"error", work->error->message()}});
     else
         log_line(LogLevel::info, "workspace database work done", {{"workspace_id", work->workspace_id}, {"operation", work->operation}});
-    if (work->scheduled) return back_up_next();
+    if (work->background == DatabaseWork::Background::backup) return back_up_next();
+    if (work->background == DatabaseWork::Background::expiry) return revoke_next_expired();
     if (!work->call) return;  // answered 202 already
     if (work->error) return finish_error(work->call, work->error->code(), work->error->message(), work->error->details_json());
-    finish(work->call, success_response(200, work->document, work->call->trace));
+    finish(work->call, success_response(work->call->route->success_status, work->document, work->call->trace));
 }
 
 }  // namespace flowgres::daemon

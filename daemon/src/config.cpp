@@ -130,6 +130,8 @@ const std::vector<Key> &keys() {
          "statement_timeout of database steps (NODE_TIMEOUT past it)"},
         {"db_step_max_rows", Type::integer, nullptr, &Config::db_step_max_rows, nullptr, 1, 100000,
          "rows a database step returns at most, whatever its limit"},
+        {"app_role_sweep_ms", Type::integer, nullptr, &Config::app_role_sweep_ms, nullptr, 100, 86400000,
+         "how often expired app database roles are looked for and revoked (their passwords stop at expiry anyway)"},
         {"http_ca_file", Type::string, &Config::http_ca_file, nullptr, nullptr, 0, 0,
          "a PEM file of extra CA certificates https steps trust, besides the system's (default: none)"},
     };

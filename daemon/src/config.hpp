@@ -53,6 +53,7 @@ struct Config {
     std::string backup_dir;       // where workspace database dumps go; "" → no backups
     int64_t backup_keep = 7;
     int64_t backup_interval_s = 0;  // scheduled backups; 0 → only on request
+    int64_t app_role_sweep_ms = 10000;  // how often expired app database roles are looked for
     int64_t workspace_pool_size = 2;              // connections per workspace database, per worker
     int64_t workspace_pool_global_cap = 32;       // all workspace connections of one worker
     int64_t workspace_pool_idle_ms = 60000;

@@ -307,6 +307,25 @@ const std::vector<Route> &routes() {
           "BACKUP_FAILED"},
          0, Route::Handler::database_operation},
 
+        {"POST", "/api/v1/apps/{app_id}/database-roles", "createAppDatabaseRole", "databases",
+         "A login role on the workspace database bound to the app (workspace_admin): read (SELECT), write (and "
+         "INSERT, UPDATE, DELETE) or admin (DDL too), optionally until expires_at; never answers its password",
+         "app_database_role_begin",
+         {{S::path, "app_id", T::uuid, true},
+          {S::body_field, "role_type", T::text, true, "read, write or admin"},
+          {S::body_field, "expires_at", T::timestamp, false, "when the role stops working (ISO 8601)"}},
+         {}, 201, {"APP_NOT_FOUND", "WORKSPACE_DATABASE_NOT_FOUND", "STATE_CONFLICT", "PROVISION_IN_PROGRESS", "PROVISION_FAILED"},
+         0, Route::Handler::database_operation},
+        {"GET", "/api/v1/apps/{app_id}/database-roles", "listAppDatabaseRoles", "databases",
+         "The app's database roles, newest first (any member): type, name, status, expiry", "app_database_role_list",
+         {{S::path, "app_id", T::uuid, true}}, {}, 200, {"APP_NOT_FOUND"}},
+        {"POST", "/api/v1/database-roles/{role_id}/revoke", "revokeAppDatabaseRole", "databases",
+         "Revoke an app's database role (workspace_admin): its sessions end, what it made passes to the workspace role, "
+         "it is dropped", "app_database_role_revoke_begin",
+         {{S::path, "role_id", T::uuid, true}, {S::body_field, "reason", T::text, false, "why, kept with the role"}},
+         {}, 200, {"DATABASE_ROLE_NOT_FOUND", "APP_NOT_FOUND", "STATE_CONFLICT", "PROVISION_IN_PROGRESS", "PROVISION_FAILED"},
+         0, Route::Handler::database_operation},
+
         // executions
         {"POST", "/api/v1/apps/{app_id}/runs", "runApp", "executions",
          "Trial run of a version (default: the current one, else the newest) by a member with app_edit; "

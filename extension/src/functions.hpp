@@ -42,6 +42,12 @@ SqlValue workspace_database_backup_get(CallArgs &);
 SqlValue workspace_database_backup_prune(CallArgs &);
 SqlValue workspace_databases_due_for_backup(CallArgs &);
 SqlValue execution_data_written(CallArgs &);
+// app_database_role.cpp
+SqlValue app_database_role_begin(CallArgs &);
+SqlValue app_database_role_revoke_begin(CallArgs &);
+SqlValue app_database_role_report(CallArgs &);
+SqlValue app_database_role_list(CallArgs &);
+SqlValue app_database_roles_expired(CallArgs &);
 // app.cpp
 SqlValue app_create(CallArgs &);
 SqlValue app_get(CallArgs &);

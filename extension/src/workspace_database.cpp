@@ -3,6 +3,8 @@
 // report, and what members may read. The work on the database server itself (roles, grants,
 // passwords) is the provisioner's (provisioner/): this file never sees a password or a master
 // key, only sealed secrets it stores and hands to the service.
+#include "workspace_database.hpp"
+
 #include "audit.hpp"
 #include "boundary.hpp"
 #include "documents.hpp"
@@ -152,6 +154,8 @@ std::string compact_workspace_id(const std::string &workspace_id) {
     return out;
 }
 
+}  // namespace
+
 void check_claimant(std::string_view claimant) {
     if (claimant.empty() || claimant.size() > 200) throw field_error("claimant", "must be 1 to 200 characters");
 }
@@ -170,6 +174,8 @@ SqlRow require_claim(const std::string &workspace_id, const std::string &claiman
                     "{\"claimed_by\":" + (rows.rows[0][1] ? json_quote(*rows.rows[0][1]) : std::string("null")) + "}");
     return rows.rows[0];
 }
+
+namespace {
 
 // The runtime events of a claim's end, by operation.
 std::string success_event(const std::string &operation) {
@@ -300,7 +306,11 @@ SqlValue workspace_database_claim(CallArgs &args) {
     if (pinned && !actor.is_system())
         throw Error(ErrorCode::PERMISSION_DENIED, "only the operator chooses the server of a workspace database");
     require_workspace_permission(actor, workspace_id, permission::workspace_admin, WorkspaceUse::write);
+    return SqlValue::jsonb(claim_database(actor, workspace_id, operation, claimant, pinned, lease_seconds));
+}
 
+std::string claim_database(const Actor &actor, const std::string &workspace_id, const std::string &operation,
+                           const std::string &claimant, const std::optional<std::string> &pinned, long long lease_seconds) {
     // Two claims of a workspace that has no row yet would both insert one: the second waits
     // here and then finds the first's claim.
     query("select pg_advisory_xact_lock(hashtext('flowgres.workspace_database:' || $1))", {workspace_id});
@@ -348,7 +358,8 @@ SqlValue workspace_database_claim(CallArgs &args) {
             status = case when status = 'ready' then 'ready' else 'provisioning' end, updated_at = now()
         where workspace_id = $1::uuid)sql",
           {workspace_id, claimant, std::to_string(lease_seconds), operation});
-    write_audit(actor, workspace_id, "database." + operation, "workspace",
+    if (operation != "app_role")  // app roles audit their own action
+        write_audit(actor, workspace_id, "database." + operation, "workspace",
                 workspace_id, "{\"previous_status\":" + json_quote(previous_status) + "}");
     auto order = query_value(R"sql(
         select jsonb_build_object(
@@ -360,7 +371,16 @@ SqlValue workspace_database_claim(CallArgs &args) {
         from flowgres.workspace_databases d join flowgres.database_servers s on s.id = d.server_id
         where d.workspace_id = $1::uuid)sql",
                              {workspace_id, previous_status});
-    return SqlValue::jsonb(*order);
+    return *order;
+}
+
+void release_claim(const std::string &workspace_id, const std::string &claimant) {
+    require_claim(workspace_id, claimant);
+    query(R"sql(
+        update flowgres.workspace_databases
+        set claimed_by = null, claimed_until = null, operation = null, updated_at = now()
+        where workspace_id = $1::uuid)sql",
+          {workspace_id});
 }
 
 SqlValue workspace_database_stage_secret(CallArgs &args) {

@@ -34,6 +34,9 @@ const char *kUsage = R"(usage: flowgres-provision [--control CONNINFO] [--keys-f
   backup WORKSPACE_ID                        pg_dump into the backup directory (keeps the newest --keep, 7)
   backups WORKSPACE_ID                       the workspace's backups, newest first
   restore WORKSPACE_ID BACKUP_ID [--into copy]   restore and check the rows (copy: into <db>_restore)
+  app-role create APP_ID --type read|write|admin [--expires-at TIMESTAMP]
+  app-role list APP_ID                       an app's database roles (never their passwords)
+  app-role revoke ROLE_ID [--reason TEXT]    end its sessions, hand over what it owns, drop it
   rekey                                      re-seal stored secrets with the first master key
 
 The control database: --control, else FLOWGRES_DATABASE_URL. Master keys: --keys-file, else
@@ -199,6 +202,17 @@ int run(const CommandLine &line) {
         std::string into = flag(line, "into", "workspace");
         if (into != "workspace" && into != "copy") throw UsageError("--into must be workspace or copy");
         result = provisioner::restore(options, load_keys(line), workspace_word(line), uuid_word(line, 2, "backup_id"), into == "copy");
+    } else if (command == "app-role") {
+        const std::string &action = word(line, 1, "the app-role action");
+        if (action == "create")
+            result = provisioner::create_app_role(options, load_keys(line), uuid_word(line, 2, "app_id"), required_flag(line, "type"),
+                                                  flag(line, "expires-at"));
+        else if (action == "list")
+            result = call(options, "select flowgres.app_database_role_list($1::uuid)::text", {uuid_word(line, 2, "app_id")});
+        else if (action == "revoke")
+            result = provisioner::revoke_app_role(options, load_keys(line), uuid_word(line, 2, "role_id"), flag(line, "reason"));
+        else
+            throw UsageError("unknown app-role action " + action);
     } else if (command == "rekey") {
         result = "{\"resealed\":" + std::to_string(provisioner::reseal_secrets(options, load_keys(line))) + "}";
     } else {

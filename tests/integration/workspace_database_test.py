@@ -5,6 +5,7 @@ database), repair by provisioning again, one provision at a time, rotation refus
 password at once, rollback when a step fails, a server crashing mid-provision, a server down
 for good, wrong master keys, and re-sealing under a new master key."""
 
+import datetime
 import json
 import os
 import shutil
@@ -781,6 +782,95 @@ class DatabaseStepsTest(ApiTestCase):
                 break
             time.sleep(0.2)
         self.assertEqual(execution["status"], "completed", execution)
+
+
+class AppDatabaseRolesTest(ApiTestCase):
+    """Per-app database roles (seed §113): read, write and admin rights, revoking, expiry."""
+
+    database = CONTROL_DB
+    reuse_database = True
+    daemon_settings = {"master_keys": KEYS, "app_role_sweep_ms": 300}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        helper = cls()
+        _, cls.workspace, cls.key = helper.new_user("approles")
+        psql(CONTROL_DB, f"update flowgres.workspaces set plan = 'enterprise' where id = '{cls.workspace['id']}'")
+        cls.target = helper.ok("POST", f"/api/v1/workspaces/{cls.workspace['id']}/database", key=cls.key)
+        row = json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d "
+                                          f"where workspace_id = '{cls.workspace['id']}'"))
+        cls.owner_password = open_sealed(KEYS, row["secret_ref"], f"workspace_database:{cls.workspace['id']}")
+        made = cls.as_role(cls.target["db_user"], cls.owner_password, "create table notes (id serial primary key, body text);"
+                                                                      "insert into notes (body) values ('first')")
+        assert made.returncode == 0, made.stderr
+        cls.app = helper.ok("POST", f"/api/v1/workspaces/{cls.workspace['id']}/apps", {"name": "roles"}, cls.key, status=201)
+
+    @classmethod
+    def as_role(cls, user, password, sql):
+        return tenant_psql("127.0.0.1", cls.target["port"], cls.target["db_name"], user, password, sql)
+
+    def new_role(self, role_type, **extra):
+        role = self.ok("POST", f"/api/v1/apps/{self.app['id']}/database-roles", {"role_type": role_type, **extra}, self.key, status=201)
+        sealed = psql(CONTROL_DB, f"select secret_ref from flowgres.app_database_roles where id = '{role['id']}'")
+        return role, open_sealed(KEYS, sealed, f"app_database_role:{role['id']}")
+
+    def test_read_write_and_admin_rights(self):
+        reader, reader_password = self.new_role("read")
+        self.assertEqual((reader["status"], reader["role_type"]), ("active", "read"))
+        self.assertNotIn(reader_password, json.dumps(reader))
+        self.assertEqual(self.as_role(reader["role_name"], reader_password, "select body from notes order by id limit 1").stdout.strip(), "first")
+        self.assertIn("permission denied", self.as_role(reader["role_name"], reader_password, "insert into notes (body) values ('x')").stderr)
+        self.assertIn("permission denied", self.as_role(reader["role_name"], reader_password, "create table mine (x int)").stderr)
+
+        writer, writer_password = self.new_role("write")
+        self.assertEqual(self.as_role(writer["role_name"], writer_password, "insert into notes (body) values ('w')").returncode, 0)
+        self.assertIn("permission denied", self.as_role(writer["role_name"], writer_password, "create table mine (x int)").stderr)
+        # Tables the workspace role makes later come with the same rights.
+        self.as_role(self.target["db_user"], self.owner_password, "create table later (x int)")
+        self.assertEqual(self.as_role(writer["role_name"], writer_password, "insert into later values (1)").returncode, 0)
+        self.assertEqual(self.as_role(reader["role_name"], reader_password, "select count(*) from later").stdout.strip(), "1")
+
+        admin, admin_password = self.new_role("admin")
+        self.assertEqual(self.as_role(admin["role_name"], admin_password, "create table made_by_admin (x int)").returncode, 0)
+        # None of them reaches another database on the server.
+        self.assertNotEqual(tenant_psql("127.0.0.1", self.target["port"], "postgres", admin["role_name"], admin_password, "select 1").returncode, 0)
+
+        listed = self.ok("GET", f"/api/v1/apps/{self.app['id']}/database-roles", key=self.key)
+        self.assertTrue({reader["id"], writer["id"], admin["id"]} <= {role["id"] for role in listed})
+        self.assertNotIn("enc:v1", json.dumps(listed))
+
+        revoked = self.ok("POST", f"/api/v1/database-roles/{admin['id']}/revoke", {"reason": "done"}, self.key)
+        self.assertEqual((revoked["status"], revoked["revoked_reason"]), ("revoked", "done"))
+        self.assertNotEqual(self.as_role(admin["role_name"], admin_password, "select 1").returncode, 0)
+        server = SERVERS[self.target["server"]]
+        self.assertEqual(server.psql(f"select count(*) from pg_roles where rolname = '{admin['role_name']}'"), "0")
+        self.assertEqual(server.psql("select pg_get_userbyid(relowner) from pg_class where relname = 'made_by_admin'",
+                                     database=self.target["db_name"]), self.target["db_user"], "what it made stays, owned by the workspace")
+        self.fails("POST", f"/api/v1/database-roles/{admin['id']}/revoke", 409, "STATE_CONFLICT", key=self.key)
+
+    def test_an_expired_role_is_refused_then_revoked(self):
+        expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)).isoformat()
+        role, password = self.new_role("read", expires_at=expires)
+        self.assertEqual(self.as_role(role["role_name"], password, "select 1").returncode, 0)
+        deadline = time.monotonic() + 20
+        status = role["status"]
+        while time.monotonic() < deadline and status != "revoked":
+            time.sleep(0.3)
+            status = next(item["status"] for item in self.ok("GET", f"/api/v1/apps/{self.app['id']}/database-roles", key=self.key)
+                          if item["id"] == role["id"])
+        self.assertEqual(status, "revoked")
+        self.assertNotEqual(self.as_role(role["role_name"], password, "select 1").returncode, 0)
+
+    def test_bad_input_and_permissions(self):
+        path = f"/api/v1/apps/{self.app['id']}/database-roles"
+        self.fails("POST", path, 422, "VALIDATION_FAILED", {"role_type": "owner"}, self.key)
+        self.fails("POST", path, 422, "VALIDATION_FAILED", {"role_type": "read", "expires_at": "2001-01-01T00:00:00Z"}, self.key)
+        self.fails("POST", path, 422, "VALIDATION_FAILED", {}, self.key)
+        _, _, stranger = self.new_user("rolestranger")
+        self.fails("POST", path, 404, "APP_NOT_FOUND", {"role_type": "read"}, stranger)
+        self.fails("GET", path, 404, "APP_NOT_FOUND", key=stranger)
+        self.fails("POST", "/api/v1/database-roles/00000000-0000-0000-0000-000000000007/revoke", 404, "DATABASE_ROLE_NOT_FOUND", key=self.key)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 -- time), staging and reporting secrets, failure events, the storage quota, what members may
 -- read (never a sealed password), re-sealing after a master key rotation, and bad input.
 begin;
-select plan(81);
+select plan(92);
 
 select test.new_user('wsdb-owner@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -201,6 +201,33 @@ select is(flowgres.secret_ref_reseal('database_server', (select id from flowgres
                                      :'sealed', :'resealed'), true, 're-sealed when unchanged meanwhile');
 select is(flowgres.secret_ref_reseal('database_server', (select id from flowgres.database_servers where name = 'pool-a'),
                                      :'sealed', :'resealed'), false, 'not when it changed');
+
+-- per-app database roles: made and dropped under the workspace database's claim
+select test.act_as(:'owner');
+select flowgres.app_create(:'ws', 'Rolled', 'rolled') ->> 'id' as app \gset
+select is(test.error_code_of(format($$select flowgres.app_database_role_begin(%L, 'owner', null, 'r9')$$, :'app')),
+          'VALIDATION_FAILED', 'role types are read, write and admin');
+select is(test.error_code_of(format($$select flowgres.app_database_role_begin(%L, 'read', now() - interval '1 hour', 'r9')$$, :'app')),
+          'VALIDATION_FAILED', 'an expiry lies ahead');
+select flowgres.app_database_role_begin(:'app', 'read', now() + interval '1 hour', 'r9') -> 'role' as role \gset
+select is(:'role'::jsonb ->> 'status', 'creating', 'a role starts as creating, under the claim');
+select is(test.error_code_of(format($$select flowgres.app_database_role_begin(%L, 'read', null, 'r10')$$, :'app')),
+          'PROVISION_IN_PROGRESS', 'one piece of work on the database at a time');
+select is(flowgres.app_database_role_report((:'role'::jsonb ->> 'id')::uuid, 'r9', jsonb_build_object('status', 'active', 'secret_ref', :'sealed'))
+          ->> 'status', 'active', 'reported active with its sealed password');
+select is(test.error_code_of(format($$select flowgres.app_database_role_report(%L, 'r9', '{"status": "revoked"}')$$, :'role'::jsonb ->> 'id')),
+          'STATE_CONFLICT', 'a report needs the claim');
+select test.act_as(:'member');
+select ok(flowgres.app_database_role_list(:'app')::text not like '%enc:v1%', 'members list roles without passwords');
+select is(test.error_code_of(format($$select flowgres.app_database_role_revoke_begin(%L, null, 'r11')$$, :'role'::jsonb ->> 'id')),
+          'PERMISSION_DENIED', 'members do not revoke');
+select test.act_as(null);
+update flowgres.app_database_roles set expires_at = now() - interval '1 second' where id = (:'role'::jsonb ->> 'id')::uuid;
+select is(flowgres.app_database_roles_expired(), jsonb_build_array(:'role'::jsonb ->> 'id'), 'an expired role is found by the sweep');
+select is(flowgres.app_database_role_revoke_begin((:'role'::jsonb ->> 'id')::uuid, null, 'r12') -> 'role' ->> 'revoked_reason',
+          'expired', 'the operator''s revocation of it says why');
+select is(flowgres.app_database_role_report((:'role'::jsonb ->> 'id')::uuid, 'r12', '{"status": "revoked"}') ->> 'status',
+          'revoked', 'and ends revoked');
 
 -- data_written events: the service's, for executions that exist
 select is(test.error_code_of($$select flowgres.execution_data_written('00000000-0000-0000-0000-000000000001', '{"table": "t", "rows": 1}')$$),

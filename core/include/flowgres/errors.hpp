@@ -82,6 +82,7 @@ namespace flowgres {
     X(MIGRATION_FAILED, "FG148", 409, "a migration failed; the database stays at the version before it") \
     X(BACKUP_NOT_FOUND, "FG149", 404, "no such backup of this workspace's database")            \
     X(BACKUP_FAILED, "FG150", 502, "the backup or restore could not be completed")              \
+    X(DATABASE_ROLE_NOT_FOUND, "FG151", 404, "no such database role of an app")                 \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,7 +27,13 @@ public:
                        std::function<void(DatabaseAnswer)> done) = 0;
     // A step wrote `rows` rows to `table` ("" for a db_query): the data_written event.
     virtual void data_written(const std::string &node_id, const std::string &table, long long rows) = 0;
+    // The table's columns ({"name": "type"}, '{}' when there is no such table), looked up once
+    // per run and table: a run sees the catalog as it was when it first needed it.
+    void columns(const std::string &table, std::function<void(DatabaseAnswer)> done);
     size_t max_rows = 1000;
+
+private:
+    std::map<std::string, std::string> columns_;
 };
 
 }  // namespace flowgres::executor

@@ -92,6 +92,16 @@ std::string backup(const Options &options, const Keyring &keyring, const std::st
 std::string restore(const Options &options, const Keyring &keyring, const std::string &workspace_id,
                     const std::string &backup_id, bool into_copy);
 
+// Per-app database roles (seed §113): a login role on the workspace database bound to one
+// app, read (SELECT), write (SELECT, INSERT, UPDATE, DELETE and sequences) or admin (the
+// workspace role's rights), on tables there now and made later; VALID UNTIL its expiry.
+// create returns the role document (never the password); revoke ends its sessions, hands
+// what it owns to the workspace role, and drops it. Both throw PROVISION_FAILED with the
+// failure recorded.
+std::string create_app_role(const Options &options, const Keyring &keyring, const std::string &app_id, const std::string &role_type,
+                            const std::string &expires_at = "");
+std::string revoke_app_role(const Options &options, const Keyring &keyring, const std::string &role_id, const std::string &reason = "");
+
 // Re-seals every stored secret not sealed with the keyring's first key (after a master key
 // rotation). Returns how many were re-sealed.
 int reseal_secrets(const Options &options, const Keyring &keyring);

@@ -22,7 +22,7 @@ public:
         if (type_ == "db_query") return run({});
         const char *table = json_string_value(json_object_get(config_.get(), "table"));
         auto self = shared_from_this();
-        database_->query(database_steps::catalog_query(), {std::string(table ? table : "")}, [self](DatabaseAnswer answer) {
+        database_->columns(table ? table : "", [self](DatabaseAnswer answer) {
             if (self->cancelled_) return;
             if (!answer.ok) return self->finish(NodeOutcome::failure(answer.error_code, answer.message));
             std::map<std::string, std::string> columns;
