@@ -196,6 +196,27 @@ std::vector<Migration> shipped_migrations(const Options &options) {
 
 std::string optional_number(int value) { return value >= 0 ? std::to_string(value) : "null"; }
 
+// The claim's end after work on a ready database failed: it stays ready as it was.
+void report_failure(ControlPlane &control, const Options &options, const WorkOrder &order, const std::exception &failure,
+                    int attempts) {
+    report(control, options, order,
+           "{\"status\":\"failed\",\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
+}
+
+// Work under a claim failed. When the control plane itself is what failed, nothing can record
+// it: the error goes on at once and the claim's lease runs out.
+bool control_plane_down(const std::exception &failure) {
+    auto *error = dynamic_cast<const Error *>(&failure);
+    return error && error->code() == ErrorCode::DB_UNAVAILABLE;
+}
+
+// After the failure was recorded: a flowgres error goes on as it is (a secret that does not
+// open keeps its own code); anything else becomes `code`, with `what` and the failure's text.
+[[noreturn]] void rethrow_as(const std::exception &failure, ErrorCode code, const std::string &what, const std::string &details_json) {
+    if (auto *error = dynamic_cast<const Error *>(&failure)) throw *error;
+    throw Error(code, what + ": " + failure.what(), details_json);
+}
+
 void require_keys(const Keyring &keyring) { keyring.sealing_key_id(); }
 
 std::string carry_out_provision(const Options &options, const Keyring &keyring, ControlPlane &control, const WorkOrder &order) {
@@ -240,9 +261,8 @@ std::string carry_out_provision(const Options &options, const Keyring &keyring, 
                       "{\"status\":\"ready\",\"secret_ref\":" + json_quote(sealed) + ",\"size_bytes\":" + size +
                           ",\"schema_version\":" + optional_number(schema_version) + ",\"attempts\":" + std::to_string(attempts) + "}");
     } catch (const std::exception &failure) {
+        if (control_plane_down(failure)) throw;
         std::string message = failure.what();
-        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
-        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;  // the control plane itself; the lease runs out
         bool rolled_back = false;
         if (!was_ready) {
             int rollback_attempts = 0;
@@ -259,7 +279,7 @@ std::string carry_out_provision(const Options &options, const Keyring &keyring, 
                "{\"status\":\"failed\",\"error\":" + json_quote(message) + ",\"rolled_back\":" + (rolled_back ? "true" : "false") +
                    ",\"schema_version\":" + optional_number(rolled_back ? 0 : schema_version) +
                    ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
-        if (flowgres_error) throw;  // a secret that does not open keeps its own code
+        if (auto *error = dynamic_cast<const Error *>(&failure)) throw *error;
         throw Error(ErrorCode::PROVISION_FAILED, "workspace " + workspace_id + "'s database could not be provisioned: " + message,
                     "{\"error\":" + json_quote(message) + ",\"attempts\":" + std::to_string(attempts) +
                         ",\"rolled_back\":" + (rolled_back ? "true" : "false") + ",\"server\":" + json_quote(order.server_name) + "}");
@@ -284,13 +304,10 @@ std::string carry_out_rotation(const Options &options, const Keyring &keyring, C
         return report(control, options, order,
                       "{\"status\":\"ready\",\"secret_ref\":" + json_quote(sealed) + ",\"attempts\":" + std::to_string(attempts) + "}");
     } catch (const std::exception &failure) {
-        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
-        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
-        report(control, options, order,
-               "{\"status\":\"failed\",\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
-        if (flowgres_error) throw;
-        throw Error(ErrorCode::PROVISION_FAILED, "workspace " + workspace_id + "'s password could not be rotated: " + failure.what(),
-                    "{\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(attempts) + "}");
+        if (control_plane_down(failure)) throw;
+        report_failure(control, options, order, failure, attempts);
+        rethrow_as(failure, ErrorCode::PROVISION_FAILED, "workspace " + workspace_id + "'s password could not be rotated",
+                   "{\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(attempts) + "}");
     }
 }
 
@@ -317,14 +334,12 @@ std::string carry_out_migration(const Options &options, const Keyring &keyring, 
                       "{\"status\":\"ready\",\"schema_version\":" + optional_number(version) + ",\"attempts\":" +
                           std::to_string(attempts) + "}");
     } catch (const std::exception &failure) {
-        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
-        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
+        if (control_plane_down(failure)) throw;
         report(control, options, order,
                "{\"status\":\"failed\",\"error\":" + json_quote(failure.what()) + ",\"schema_version\":" +
                    optional_number(version) + ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
-        if (flowgres_error) throw;
-        throw Error(ErrorCode::MIGRATION_FAILED, "workspace " + order.workspace_id + "'s database could not be migrated: " + failure.what(),
-                    "{\"version\":" + optional_number(version) + ",\"error\":" + json_quote(failure.what()) + "}");
+        rethrow_as(failure, ErrorCode::MIGRATION_FAILED, "workspace " + order.workspace_id + "'s database could not be migrated",
+                   "{\"version\":" + optional_number(version) + ",\"error\":" + json_quote(failure.what()) + "}");
     }
 }
 
@@ -341,17 +356,6 @@ std::string admin_password(const WorkOrder &order, const Keyring &keyring) {
     return order.admin_secret_ref ? keyring.open(*order.admin_secret_ref, "database_server:" + order.server_id) : "";
 }
 
-[[noreturn]] void throw_backup_failure(const std::exception &failure, const std::string &what) {
-    if (auto *flowgres_error = dynamic_cast<const Error *>(&failure)) throw *flowgres_error;
-    throw Error(ErrorCode::BACKUP_FAILED, what + ": " + failure.what(), "{\"error\":" + json_quote(failure.what()) + "}");
-}
-
-// The claim's end after a backup or restore failed: the database stays ready as it was.
-void report_failure(ControlPlane &control, const Options &options, const WorkOrder &order, const std::exception &failure,
-                    int attempts) {
-    report(control, options, order,
-           "{\"status\":\"failed\",\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(std::max(attempts, 1)) + "}");
-}
 
 // pg_dump of a ready database into <backup_dir>/<workspace id>/, with the exact row count of
 // each table taken in the same snapshot (exported to pg_dump), so a restore can be checked.
@@ -400,15 +404,15 @@ std::string carry_out_backup(const Options &options, const Keyring &keyring, Con
                "{\"status\":\"ready\",\"schema_version\":" + std::to_string(version) + ",\"attempts\":" + std::to_string(attempts) + "}");
         return backup;
     } catch (const std::exception &failure) {
-        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
-        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
+        if (control_plane_down(failure)) throw;
         if (!path.empty()) unlink(path.c_str());
         control.call("select flowgres.workspace_database_backup_record($1::uuid, $2, $3::jsonb)::text",
                      {order.workspace_id, options.claimant,
                       "{\"status\":\"failed\",\"reason\":" + json_quote(reason) + ",\"error\":" + json_quote(failure.what()) +
                           ",\"started_at\":" + json_quote(started_at) + "}"});
         report_failure(control, options, order, failure, attempts);
-        throw_backup_failure(failure, "workspace " + order.workspace_id + "'s database could not be backed up");
+        rethrow_as(failure, ErrorCode::BACKUP_FAILED, "workspace " + order.workspace_id + "'s database could not be backed up",
+                   "{\"error\":" + json_quote(failure.what()) + "}");
     }
 }
 
@@ -479,10 +483,10 @@ std::string carry_out_restore(const Options &options, const Keyring &keyring, Co
         return "{\"backup_id\":" + json_quote(backup_id) + ",\"restored_into\":" + json_quote(restored_into) +
                ",\"verified\":true,\"row_counts\":" + restored_counts + "}";
     } catch (const std::exception &failure) {
-        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
-        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
+        if (control_plane_down(failure)) throw;
         report_failure(control, options, order, failure, attempts);
-        throw_backup_failure(failure, "backup " + backup_id + " could not be restored");
+        rethrow_as(failure, ErrorCode::BACKUP_FAILED, "backup " + backup_id + " could not be restored",
+                   "{\"error\":" + json_quote(failure.what()) + "}");
     }
 }
 
@@ -628,8 +632,7 @@ std::string create_app_role(const Options &options, const Keyring &keyring, cons
         });
         return report_app_role(control, options, role, "{\"status\":\"active\",\"secret_ref\":" + json_quote(sealed) + "}");
     } catch (const std::exception &failure) {
-        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
-        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
+        if (control_plane_down(failure)) throw;
         try {
             BlockingConnection admin(admin_parameters(order, keyring, options));
             BlockingConnection tenant_admin(admin_parameters(order, keyring, options, order.db_name));
@@ -637,9 +640,8 @@ std::string create_app_role(const Options &options, const Keyring &keyring, cons
         } catch (const std::exception &) {  // the server is unreachable: revoking later cleans up
         }
         report_app_role(control, options, role, "{\"status\":\"failed\",\"error\":" + json_quote(failure.what()) + "}");
-        if (flowgres_error) throw;
-        throw Error(ErrorCode::PROVISION_FAILED, "the database role could not be made: " + std::string(failure.what()),
-                    "{\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(attempts) + "}");
+        rethrow_as(failure, ErrorCode::PROVISION_FAILED, "the database role could not be made",
+                   "{\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(attempts) + "}");
     }
 }
 
@@ -659,12 +661,10 @@ std::string revoke_app_role(const Options &options, const Keyring &keyring, cons
         });
         return report_app_role(control, options, role, "{\"status\":\"revoked\"}");
     } catch (const std::exception &failure) {
-        auto *flowgres_error = dynamic_cast<const Error *>(&failure);
-        if (flowgres_error && flowgres_error->code() == ErrorCode::DB_UNAVAILABLE) throw;
+        if (control_plane_down(failure)) throw;
         report_app_role(control, options, role, "{\"status\":\"failed\",\"error\":" + json_quote(failure.what()) + "}");
-        if (flowgres_error) throw;
-        throw Error(ErrorCode::PROVISION_FAILED, "the database role could not be revoked: " + std::string(failure.what()),
-                    "{\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(attempts) + "}");
+        rethrow_as(failure, ErrorCode::PROVISION_FAILED, "the database role could not be revoked",
+                   "{\"error\":" + json_quote(failure.what()) + ",\"attempts\":" + std::to_string(attempts) + "}");
     }
 }
 

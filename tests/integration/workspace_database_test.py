@@ -49,6 +49,17 @@ create event trigger frozen_schema on ddl_command_start when tag in ('CREATE SCH
 SERVERS = {}
 
 
+def database_row(workspace_id):
+    """The workspace's row in flowgres.workspace_databases, sealed password included."""
+    return json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d "
+                                       f"where workspace_id = '{workspace_id}'"))
+
+
+def tenant_password(workspace_id, keys=KEYS):
+    """The workspace role's password, opened from its sealed form with `keys`."""
+    return open_sealed(keys, database_row(workspace_id)["secret_ref"], f"workspace_database:{workspace_id}")
+
+
 def setUpModule():
     root = tempfile.mkdtemp(prefix="flowgres-wsdb-")
     os.chmod(root, 0o755)
@@ -100,10 +111,10 @@ class WorkspaceDatabaseTest(unittest.TestCase):
         return json.loads(result.stdout)
 
     def row(self, workspace):
-        return json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d where workspace_id = '{workspace}'"))
+        return database_row(workspace)
 
     def password(self, workspace, keys=KEYS):
-        return open_sealed(keys, self.row(workspace)["secret_ref"], f"workspace_database:{workspace}")
+        return tenant_password(workspace, keys)
 
     def server_of(self, document):
         return self.server_a if document["server"] == "pool-a" else self.server_b
@@ -477,8 +488,7 @@ class WorkspaceDatabaseApiTest(ApiTestCase):
         made = self.ok("POST", path, key=key)
         self.assertEqual(made["status"], "ready")
         self.assertIn(made["server"], ("pool-a", "pool-b"))
-        row = json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d where workspace_id = '{workspace['id']}'"))
-        password = open_sealed(KEYS, row["secret_ref"], f"workspace_database:{workspace['id']}")
+        password = tenant_password(workspace["id"])
         self.assertNotIn(password, json.dumps(made))
         self.assertNotIn("enc:v1", json.dumps(made))
         self.assertEqual(self.database_of(workspace["id"], key)["db_name"], made["db_name"])
@@ -630,9 +640,7 @@ class DatabaseStepsTest(ApiTestCase):
         _, cls.workspace, cls.key = helper.new_user("dbsteps")
         psql(CONTROL_DB, f"update flowgres.workspaces set plan = 'enterprise' where id = '{cls.workspace['id']}'")
         cls.target = helper.ok("POST", f"/api/v1/workspaces/{cls.workspace['id']}/database", key=cls.key)
-        row = json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d "
-                                          f"where workspace_id = '{cls.workspace['id']}'"))
-        cls.password = open_sealed(KEYS, row["secret_ref"], f"workspace_database:{cls.workspace['id']}")
+        cls.password = tenant_password(cls.workspace["id"])
         made = cls.tenant("create table notes (id serial primary key, body text not null, score int);"
                           "create table secrets (id int, value text); insert into secrets values (1, 'hidden')")
         assert made.returncode == 0, made.stderr
@@ -771,9 +779,7 @@ class DatabaseStepsTest(ApiTestCase):
         first = self.run_steps({"id": "s", "type": "db_select", "config": {"table": "secrets"}})
         self.assertEqual(first["status"], "completed", first)
         self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/database/rotate-secret", key=self.key)
-        type(self).password = open_sealed(KEYS, json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d "
-                                                                            f"where workspace_id = '{self.workspace['id']}'"))["secret_ref"],
-                                          f"workspace_database:{self.workspace['id']}")
+        type(self).password = tenant_password(self.workspace["id"])
         deadline = time.monotonic() + 10
         execution = None
         while time.monotonic() < deadline:
@@ -798,9 +804,7 @@ class AppDatabaseRolesTest(ApiTestCase):
         _, cls.workspace, cls.key = helper.new_user("approles")
         psql(CONTROL_DB, f"update flowgres.workspaces set plan = 'enterprise' where id = '{cls.workspace['id']}'")
         cls.target = helper.ok("POST", f"/api/v1/workspaces/{cls.workspace['id']}/database", key=cls.key)
-        row = json.loads(psql(CONTROL_DB, f"select to_jsonb(d)::text from flowgres.workspace_databases d "
-                                          f"where workspace_id = '{cls.workspace['id']}'"))
-        cls.owner_password = open_sealed(KEYS, row["secret_ref"], f"workspace_database:{cls.workspace['id']}")
+        cls.owner_password = tenant_password(cls.workspace["id"])
         made = cls.as_role(cls.target["db_user"], cls.owner_password, "create table notes (id serial primary key, body text);"
                                                                       "insert into notes (body) values ('first')")
         assert made.returncode == 0, made.stderr

@@ -114,26 +114,19 @@ void WorkspacePools::close_workspace(const std::string &workspace_id) {
 }
 
 void WorkspacePools::retire(std::unique_ptr<Pool> pool) {
-    Pool *raw = pool.get();
-    closing_.push_back(std::move(pool));
-    raw->close([this, raw] {
-        // Deferred: the pool is still on the stack of its own close callback.
-        auto found = std::find_if(closing_.begin(), closing_.end(), [raw](const auto &item) { return item.get() == raw; });
-        if (found == closing_.end()) return;
-        auto *holder = new std::unique_ptr<Pool>(std::move(*found));
-        closing_.erase(found);
-        auto *idle = new uv_idle_t;
-        idle->data = holder;
-        uv_idle_init(loop_, idle);
-        uv_idle_start(idle, [](uv_idle_t *handle) {
-            delete static_cast<std::unique_ptr<Pool> *>(handle->data);
-            uv_idle_stop(handle);
-            uv_close(reinterpret_cast<uv_handle_t *>(handle), [](uv_handle_t *closed) { delete reinterpret_cast<uv_idle_t *>(closed); });
-        });
-    });
+    auto retiring = std::make_unique<Retiring>();
+    Retiring *entry = retiring.get();
+    entry->pool = std::move(pool);
+    closing_.push_back(std::move(retiring));
+    entry->pool->close([entry] { entry->closed = true; });
+}
+
+void WorkspacePools::forget_closed() {
+    closing_.erase(std::remove_if(closing_.begin(), closing_.end(), [](const auto &entry) { return entry->closed; }), closing_.end());
 }
 
 void WorkspacePools::sweep() {
+    forget_closed();
     auto now = std::chrono::steady_clock::now();
     for (auto it = pools_.begin(); it != pools_.end();) {
         Entry &entry = it->second;
@@ -151,30 +144,27 @@ void WorkspacePools::sweep() {
 
 void WorkspacePools::close(std::function<void()> closed) {
     stopping_ = true;
+    closed_ = std::move(closed);
     uv_timer_stop(&sweep_timer_);
     uv_close(reinterpret_cast<uv_handle_t *>(&sweep_timer_), nullptr);
     std::vector<std::string> ids;
     for (const auto &[id, entry] : pools_) ids.push_back(id);
     for (const auto &id : ids) close_workspace(id);
-    // Retiring pools finish through their own close callbacks: look every 10 ms until none is
-    // left, then say so.
-    struct Waiter {
-        WorkspacePools *pools;
-        std::function<void()> closed;
-    };
-    auto *check = new uv_timer_t;
-    check->data = new Waiter{this, std::move(closed)};
-    uv_timer_init(loop_, check);
+    // Retiring pools finish through their own close callbacks: look every 10 ms until all
+    // have, then say so.
+    uv_timer_init(loop_, &close_timer_);
+    close_timer_.data = this;
     uv_timer_start(
-        check,
+        &close_timer_,
         [](uv_timer_t *timer) {
-            auto *waiter = static_cast<Waiter *>(timer->data);
-            if (!waiter->pools->closing_.empty()) return;
-            auto closed = std::move(waiter->closed);
-            delete waiter;
+            auto *self = static_cast<WorkspacePools *>(timer->data);
+            self->forget_closed();
+            if (!self->closing_.empty()) return;
             uv_timer_stop(timer);
-            uv_close(reinterpret_cast<uv_handle_t *>(timer), [](uv_handle_t *handle) { delete reinterpret_cast<uv_timer_t *>(handle); });
-            closed();
+            uv_close(reinterpret_cast<uv_handle_t *>(timer), [](uv_handle_t *handle) {
+                auto *pools = static_cast<WorkspacePools *>(handle->data);
+                if (auto closed = std::move(pools->closed_)) closed();
+            });
         },
         0, 10);
 }

@@ -73,13 +73,22 @@ private:
     bool make_room();
     void retire(std::unique_ptr<Pool> pool);
     void sweep();
+    void forget_closed();
 
     uv_loop_t *loop_;
     WorkspacePoolLimits limits_;
     WorkspaceConnector connector_;
     std::map<std::string, Entry> pools_;
-    std::vector<std::unique_ptr<Pool>> closing_;
+    // Pools closing: kept until their close callback has run, then dropped by the next sweep
+    // (never from inside that callback, which runs on the pool's own stack).
+    struct Retiring {
+        std::unique_ptr<Pool> pool;
+        bool closed = false;
+    };
+    std::vector<std::unique_ptr<Retiring>> closing_;
     uv_timer_t sweep_timer_{};
+    uv_timer_t close_timer_{};
+    std::function<void()> closed_;
     uint64_t next_generation_ = 1;
     bool stopping_ = false;
 };
