@@ -18,7 +18,8 @@ start_cluster_and_daemon --run_wait_ms 30000 --workspace_pool_size 4 --workspace
 bench_psql -c "update flowgres.workspaces set plan = 'enterprise' where id = '$workspace_id'"
 control="host=$socket port=$pg_port user=postgres dbname=bench"
 provision() { build/flowgres-provision --control "$control" "$@"; }
-provision server add bench --host 127.0.0.1 --port "$pg_port" --admin "host=$socket port=$pg_port user=postgres dbname=postgres" >/dev/null
+provision server add bench --host 127.0.0.1 --port "$pg_port" --admin "host=$socket port=$pg_port user=postgres dbname=postgres" \
+    --skip-hba-check >/dev/null  # a bench: the cluster trusts everyone on loopback
 
 echo "== provisioning $workspaces workspace databases, one after another"
 : >"$root/provision.ms"

@@ -24,6 +24,7 @@ const char *kUsage = R"(usage: flowgres-provision [--control CONNINFO] [--keys-f
 
   keygen [--id ID]                          print a new master key entry (ID=key)
   server add NAME --host H [--port P] --admin CONNINFO [--admin-password-env VAR] [--max-databases N]
+                                            [--skip-hba-check] (refused unless pg_hba.conf isolates tenants)
   server list
   server drain NAME | server activate NAME  stop or resume placing new databases there
   provision WORKSPACE_ID [--server NAME]     create or repair the workspace's database
@@ -60,7 +61,9 @@ CommandLine parse(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         std::string word = argv[i];
         if (word == "-h" || word == "--help") throw UsageError("");
-        if (word.rfind("--", 0) == 0) {
+        if (word == "--skip-hba-check") {  // the one flag without a value
+            line.flags["skip-hba-check"] = "true";
+        } else if (word.rfind("--", 0) == 0) {
             size_t equals = word.find('=');
             if (equals != std::string::npos) {
                 line.flags[word.substr(2, equals - 2)] = word.substr(equals + 1);
@@ -122,6 +125,41 @@ Keyring load_keys(const CommandLine &line) {
     return Keyring::load(path, getenv("FLOWGRES_MASTER_KEYS"));
 }
 
+// A pool server must keep tenants out of every database but their own (README, "Workspace
+// databases"): its pg_hba.conf lets +flowgres_tenants in by samerole and then rejects them,
+// with no earlier host line letting every user in. Read from pg_hba_file_rules as the
+// administrator; a server that does not do so is refused (--skip-hba-check: a test bench).
+void check_pool_server_hba(const std::string &admin_conninfo, const std::string &password) {
+    std::vector<std::pair<std::string, std::string>> parameters{{"dbname", admin_conninfo}, {"connect_timeout", "5"}};
+    if (!password.empty()) parameters.push_back({"password", password});
+    std::optional<provisioner::BlockingConnection> admin;
+    try {
+        admin.emplace(parameters);
+    } catch (const provisioner::DatabaseError &error) {
+        throw Error(ErrorCode::DB_UNAVAILABLE, std::string("the server cannot be reached as its administrator: ") + error.what());
+    }
+    auto verdict = admin->value(R"sql(
+        with rules as (select * from pg_hba_file_rules where type like 'host%' and error is null),
+             allow as (select min(line_number) as line from rules
+                       where 'samerole' = any (database) and '+flowgres_tenants' = any (user_name) and auth_method <> 'reject'),
+             deny as (select min(line_number) as line from rules
+                      where 'all' = any (database) and '+flowgres_tenants' = any (user_name) and auth_method = 'reject'),
+             open_before as (select min(line_number) as line from rules
+                             where 'all' = any (user_name) and auth_method <> 'reject')
+        select case
+            when (select line from allow) is null then 'no host line lets +flowgres_tenants into samerole'
+            when (select line from deny) is null then 'no host line rejects +flowgres_tenants from all databases'
+            when (select line from deny) < (select line from allow) then 'the reject line comes before the samerole line'
+            when (select line from open_before) < (select line from deny) then
+                'line ' || (select line from open_before) || ' lets every user in before tenants are rejected'
+            else 'ok' end)sql");
+    if (verdict != "ok")
+        throw Error(ErrorCode::VALIDATION_FAILED,
+                    "the server's pg_hba.conf does not keep tenants in their own databases: " + verdict.value_or("unknown") +
+                        " (README, \"Workspace databases\"; --skip-hba-check to add it anyway)",
+                    "[{\"field\":\"admin\",\"message\":" + json_quote(verdict.value_or("")) + "}]");
+}
+
 provisioner::Options options_of(const CommandLine &line) {
     provisioner::Options options;
     options.control_conninfo = flag(line, "control", getenv("FLOWGRES_DATABASE_URL") ? getenv("FLOWGRES_DATABASE_URL") : "");
@@ -159,14 +197,17 @@ int run(const CommandLine &line) {
             result = call(options, "select flowgres.database_server_list()::text", {});
         } else if (action == "add") {
             std::string name = word(line, 2, "the server name");
+            std::string admin = required_flag(line, "admin");
             std::string max = flag(line, "max-databases");
-            result = call(options, "select flowgres.database_server_add($1, $2, $3::integer, $4, $5::integer)::text",
-                          {name, required_flag(line, "host"), flag(line, "port", "5432"), required_flag(line, "admin"),
-                           max.empty() ? std::nullopt : std::optional<std::string>(max)});
             std::string password_variable = flag(line, "admin-password-env");
-            if (!password_variable.empty()) {
-                const char *password = getenv(password_variable.c_str());
-                if (!password) throw UsageError("the environment variable " + password_variable + " is not set");
+            const char *password = nullptr;
+            if (!password_variable.empty() && !(password = getenv(password_variable.c_str())))
+                throw UsageError("the environment variable " + password_variable + " is not set");
+            if (flag(line, "skip-hba-check").empty()) check_pool_server_hba(admin, password ? password : "");
+            result = call(options, "select flowgres.database_server_add($1, $2, $3::integer, $4, $5::integer)::text",
+                          {name, required_flag(line, "host"), flag(line, "port", "5432"), admin,
+                           max.empty() ? std::nullopt : std::optional<std::string>(max)});
+            if (password) {
                 Json server = parse_json(result, "server");
                 std::string id = json_string_value(json_object_get(server.get(), "id"));
                 std::string sealed = load_keys(line).seal(password, "database_server:" + id);

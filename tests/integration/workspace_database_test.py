@@ -454,6 +454,14 @@ class WorkspaceDatabaseTest(unittest.TestCase):
         unknown_server = self.cli("provision", self.new_workspace(), "--server", "pool-z")
         self.assertIn("DATABASE_SERVER_NOT_FOUND", unknown_server.stderr)
         self.assertEqual(self.cli("provision").returncode, 2)
+        # A server whose pg_hba.conf lets tenants anywhere (the test cluster trusts everyone)
+        # does not join the pool.
+        open_server = self.cli("server", "add", "wide-open", "--host", "127.0.0.1", "--port", PG_PORT, "--admin",
+                               f"host={SOCKET_DIR} port={PG_PORT} user=postgres dbname=postgres")
+        self.assertEqual(open_server.returncode, 1)
+        self.assertIn("VALIDATION_FAILED", open_server.stderr)
+        self.assertIn("samerole", open_server.stderr)
+        self.assertNotIn("wide-open", self.cli("server", "list", check=True).stdout)
 
     def test_z_rekey_under_a_new_master_key(self):
         document = self.provision(self.new_workspace())
