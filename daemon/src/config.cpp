@@ -220,6 +220,8 @@ void validate(const Config &config) {
         throw ConfigError(std::string("egress_allow: ") + error.what());
     }
     if (std::string error; !executor::TlsClientContext::create(config.http_ca_file, error)) throw ConfigError(error);
+    if (config.workspace_pool_global_cap < config.workspace_pool_size)
+        throw ConfigError("workspace_pool_global_cap: must be at least workspace_pool_size, or no workspace pool could open");
     if (config.backup_interval_s > 0 && config.backup_dir.empty())
         throw ConfigError("backup_interval_s: scheduled backups need backup_dir");
     try {

@@ -680,6 +680,20 @@ class DatabaseStepsTest(ApiTestCase):
                                             f"and event_type = 'data_written'"))
         self.assertEqual(event, {"table": "notes", "rows": 1, "node": "add", "trigger": "trial"})
 
+    def test_a_public_app_reads_the_workspace_database_for_visitors(self):
+        self.tenant("insert into notes (body, score) values ('public', 42)")
+        slug = f"lookup{time.time_ns() % 100000}"
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": slug, "slug": slug}, self.key, status=201)
+        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": chain(
+            {"id": "find", "type": "db_select", "config": {"table": "notes", "columns": ["score"], "where": {"body": "{{q}}"}}})},
+                          self.key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
+                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous"}}, self.key)
+        workspace_slug = psql(CONTROL_DB, f"select slug from flowgres.workspaces where id = '{self.workspace['id']}'")
+        code, _, run = self.daemon.request("POST", f"/runtime/{workspace_slug}/{slug}", body={"inputs": {"q": "public"}})
+        self.assertEqual(code, 200, run)
+        self.assertEqual(run["data"]["outputs"]["out"]["rows"], [{"score": 42}])
+
     def test_update_delete_and_query(self):
         self.tenant("insert into notes (body, score) values ('u1', 1), ('u2', 2), ('u3', 3)")
         execution = self.run_steps(

@@ -4,6 +4,7 @@
 #include "config.hpp"
 #include "envelope.hpp"
 #include "flowgres/crypto.hpp"
+#include "flowgres/secret_box.hpp"
 #include "log.hpp"
 
 using namespace flowgres::daemon;
@@ -79,6 +80,13 @@ TEST(Config, SourcesOverrideInOrderAndBadValuesNameTheKey) {
     EXPECT_NE(error_of({"--database_url=x", "--log_requests=perhaps"}).find("log_requests"), std::string::npos);
     EXPECT_NE(error_of({"--database_url=x", "--admin_key=short"}).find("admin_key"), std::string::npos);
     EXPECT_EQ(error_of({"--database_url=x", "--admin_key=" + flowgres::new_api_key()}), "");
+    // Workspace databases: pools that could never open, schedules with nowhere to write, keys.
+    EXPECT_NE(error_of({"--database_url=x", "--workspace_pool_size=8", "--workspace_pool_global_cap=4"}).find("workspace_pool_global_cap"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--database_url=x", "--backup_interval_s=60"}).find("backup_dir"), std::string::npos);
+    EXPECT_NE(error_of({"--database_url=x", "--master_keys=k1=short"}).find("master_keys"), std::string::npos);
+    EXPECT_NE(error_of({"--database_url=x", "--master_key_file=/nonexistent/keys"}).find("master_key_file"), std::string::npos);
+    EXPECT_EQ(error_of({"--database_url=x", "--master_keys=k1=" + flowgres::new_master_key_text()}), "");
     Config help;
     char *none[] = {nullptr};
     EXPECT_FALSE(load_config(help, {"--help"}, none));
