@@ -112,21 +112,27 @@ private:
     static void do_database_work(uv_work_t *request);
     static void after_database_work(uv_work_t *request, int status);
     provisioner::Options provisioner_options() const;
+    // Worker 0's sweeps: scheduled backups and expired app roles, worked through one at a time.
+    struct BackgroundSweep {
+        bool running = false;
+        std::deque<std::string> pending;
+    };
+    void start_sweep(BackgroundSweep &sweep, pg::Statement query, void (Application::*next)());
+    std::optional<std::string> next_in_sweep(BackgroundSweep &sweep);
+    std::unique_ptr<DatabaseWork> operator_work();
     void back_up_due_databases();
     void back_up_next();
+    void revoke_expired_roles();
+    void revoke_next_expired();
+    BackgroundSweep backup_sweep_;
+    BackgroundSweep expiry_sweep_;
+    uv_timer_t backup_timer_{};
+    uv_timer_t expiry_timer_{};
     // run_database.cpp: database steps' view of the run's workspace database.
     class RunDatabase;
     std::shared_ptr<executor::WorkspaceDatabase> run_database(const std::string &workspace_id, const std::string &execution_id);
     void connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done);
     std::unique_ptr<pg::WorkspacePools> workspace_pools_;
-    bool backing_up_ = false;
-    std::deque<std::string> due_backups_;
-    uv_timer_t backup_timer_{};
-    void revoke_expired_roles();
-    void revoke_next_expired();
-    bool revoking_ = false;
-    std::deque<std::string> expired_roles_;
-    uv_timer_t expiry_timer_{};
     // api_runtime.cpp: /runtime/… for visitors.
     void handle_runtime(std::shared_ptr<Call> call);
     void admit(std::shared_ptr<Call> call, Json admission, const std::string &action, const std::string &suffix,

@@ -141,84 +141,80 @@ provisioner::Options Application::provisioner_options() const {
     return options;
 }
 
-// Worker 0's timer (backup_interval_s): the ready databases whose newest backup is older than
-// the interval are backed up one after another, as the operator, reason "scheduled". Any
-// number of daemons may do this at once: each backup claims its database first.
-void Application::back_up_due_databases() {
-    if (backing_up_ || !background_started_) return;
-    backing_up_ = true;
-    pool_.run({pg::Statement{kActAsOperator, {}},
-               pg::Statement{"select flowgres.workspace_databases_due_for_backup($1::integer)::text",
-                             {std::to_string(config_.backup_interval_s)}}},
-              [this](pg::JobResult &&result) {
-                  if (result.outcome != pg::JobResult::Outcome::ok) {
-                      backing_up_ = false;
-                      return;
-                  }
-                  Json due = parse_json(result.values[1].value_or("[]"), "due");
-                  size_t index;
-                  json_t *workspace;
-                  json_array_foreach(due.get(), index, workspace) {
-                      if (json_is_string(workspace)) due_backups_.push_back(json_string_value(workspace));
-                  }
-                  back_up_next();
-              });
+// A background sweep (worker 0's timers): the ids `query` answers are worked through one after
+// another, as the operator; `next` is called for the first and after each one ends.
+void Application::start_sweep(BackgroundSweep &sweep, pg::Statement query, void (Application::*next)()) {
+    if (sweep.running || !background_started_) return;
+    sweep.running = true;
+    pool_.run({pg::Statement{kActAsOperator, {}}, std::move(query)}, [this, &sweep, next](pg::JobResult &&result) {
+        if (result.outcome != pg::JobResult::Outcome::ok) {
+            sweep.running = false;
+            return;
+        }
+        Json ids = parse_json(result.values[1].value_or("[]"), "sweep");
+        size_t index;
+        json_t *id;
+        json_array_foreach(ids.get(), index, id) {
+            if (json_is_string(id)) sweep.pending.push_back(json_string_value(id));
+        }
+        (this->*next)();
+    });
 }
 
-void Application::back_up_next() {
-    if (due_backups_.empty() || !background_started_) {
-        due_backups_.clear();
-        backing_up_ = false;
-        return;
+std::optional<std::string> Application::next_in_sweep(BackgroundSweep &sweep) {
+    if (sweep.pending.empty() || !background_started_) {
+        sweep.pending.clear();
+        sweep.running = false;
+        return std::nullopt;
     }
+    std::string id = sweep.pending.front();
+    sweep.pending.pop_front();
+    return id;
+}
+
+std::unique_ptr<Application::DatabaseWork> Application::operator_work() {
     auto work = std::make_unique<DatabaseWork>();
     work->application = this;
     work->keyring = environment_.keyring;
     work->options = provisioner_options();
     work->options.actor = "operator";
-    work->workspace_id = due_backups_.front();
-    due_backups_.pop_front();
+    return work;
+}
+
+// Worker 0's timer (backup_interval_s): the ready databases whose newest backup is older than
+// the interval are backed up, reason "scheduled". Any number of daemons may do this at once:
+// each backup claims its database first.
+void Application::back_up_due_databases() {
+    start_sweep(backup_sweep_,
+                pg::Statement{"select flowgres.workspace_databases_due_for_backup($1::integer)::text",
+                              {std::to_string(config_.backup_interval_s)}},
+                &Application::back_up_next);
+}
+
+void Application::back_up_next() {
+    auto workspace_id = next_in_sweep(backup_sweep_);
+    if (!workspace_id) return;
+    auto work = operator_work();
+    work->workspace_id = *workspace_id;
     work->operation = "backup";
     work->reason = "scheduled";
     work->background = DatabaseWork::Background::backup;
     queue_database_work(std::move(work));
 }
 
-// Worker 0's timer (app_role_sweep_ms): active app roles past their expiry are revoked, one
-// after another, as the operator. Their passwords stopped at expiry already (VALID UNTIL);
-// this drops the roles and ends any session they still hold.
+// Worker 0's timer (app_role_sweep_ms): active app roles past their expiry are revoked. Their
+// passwords stopped at expiry already (VALID UNTIL); this drops the roles and ends any
+// session they still hold.
 void Application::revoke_expired_roles() {
-    if (revoking_ || !background_started_) return;
-    revoking_ = true;
-    pool_.run({pg::Statement{kActAsOperator, {}}, pg::Statement{"select flowgres.app_database_roles_expired()::text", {}}},
-              [this](pg::JobResult &&result) {
-                  if (result.outcome != pg::JobResult::Outcome::ok) {
-                      revoking_ = false;
-                      return;
-                  }
-                  Json expired = parse_json(result.values[1].value_or("[]"), "expired");
-                  size_t index;
-                  json_t *role;
-                  json_array_foreach(expired.get(), index, role) {
-                      if (json_is_string(role)) expired_roles_.push_back(json_string_value(role));
-                  }
-                  revoke_next_expired();
-              });
+    start_sweep(expiry_sweep_, pg::Statement{"select flowgres.app_database_roles_expired()::text", {}},
+                &Application::revoke_next_expired);
 }
 
 void Application::revoke_next_expired() {
-    if (expired_roles_.empty() || !background_started_) {
-        expired_roles_.clear();
-        revoking_ = false;
-        return;
-    }
-    auto work = std::make_unique<DatabaseWork>();
-    work->application = this;
-    work->keyring = environment_.keyring;
-    work->options = provisioner_options();
-    work->options.actor = "operator";
-    work->role_id = expired_roles_.front();
-    expired_roles_.pop_front();
+    auto role_id = next_in_sweep(expiry_sweep_);
+    if (!role_id) return;
+    auto work = operator_work();
+    work->role_id = *role_id;
     work->operation = "app_role_revoke";
     work->reason_text = "expired";
     work->background = DatabaseWork::Background::expiry;

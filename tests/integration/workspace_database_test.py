@@ -633,22 +633,35 @@ def chain(*steps, inputs=("body", "score", "q")):
     return {"nodes": nodes, "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:])]}
 
 
-class DatabaseStepsTest(ApiTestCase):
-    """Workflows with db_* steps against a provisioned workspace database, through flowgresd's
-    per-workspace pools, as the workspace's role."""
+class ProvisionedWorkspaceCase(ApiTestCase):
+    """A daemon on the control database with the master keys, and a user whose workspace (on the
+    enterprise plan) has its database: cls.workspace, cls.key, cls.target (the database's
+    document) and cls.password (the workspace role's)."""
 
     database = CONTROL_DB
     reuse_database = True
-    daemon_settings = {"master_keys": KEYS, "db_step_timeout_ms": 1000, "db_step_max_rows": 50}
+    user_name = "provisioned"
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         helper = cls()
-        _, cls.workspace, cls.key = helper.new_user("dbsteps")
+        _, cls.workspace, cls.key = helper.new_user(cls.user_name)
         psql(CONTROL_DB, f"update flowgres.workspaces set plan = 'enterprise' where id = '{cls.workspace['id']}'")
         cls.target = helper.ok("POST", f"/api/v1/workspaces/{cls.workspace['id']}/database", key=cls.key)
         cls.password = tenant_password(cls.workspace["id"])
+
+
+class DatabaseStepsTest(ProvisionedWorkspaceCase):
+    """Workflows with db_* steps against a provisioned workspace database, through flowgresd's
+    per-workspace pools, as the workspace's role."""
+
+    daemon_settings = {"master_keys": KEYS, "db_step_timeout_ms": 1000, "db_step_max_rows": 50}
+    user_name = "dbsteps"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
         made = cls.tenant("create table notes (id serial primary key, body text not null, score int);"
                           "create table secrets (id int, value text); insert into secrets values (1, 'hidden')")
         assert made.returncode == 0, made.stderr
@@ -812,23 +825,18 @@ class DatabaseStepsTest(ApiTestCase):
         self.assertEqual(execution["status"], "completed", execution)
 
 
-class AppDatabaseRolesTest(ApiTestCase):
+class AppDatabaseRolesTest(ProvisionedWorkspaceCase):
     """Per-app database roles (seed §113): read, write and admin rights, revoking, expiry."""
 
-    database = CONTROL_DB
-    reuse_database = True
     daemon_settings = {"master_keys": KEYS, "app_role_sweep_ms": 300}
+    user_name = "approles"
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         helper = cls()
-        _, cls.workspace, cls.key = helper.new_user("approles")
-        psql(CONTROL_DB, f"update flowgres.workspaces set plan = 'enterprise' where id = '{cls.workspace['id']}'")
-        cls.target = helper.ok("POST", f"/api/v1/workspaces/{cls.workspace['id']}/database", key=cls.key)
-        cls.owner_password = tenant_password(cls.workspace["id"])
-        made = cls.as_role(cls.target["db_user"], cls.owner_password, "create table notes (id serial primary key, body text);"
-                                                                      "insert into notes (body) values ('first')")
+        made = cls.as_role(cls.target["db_user"], cls.password, "create table notes (id serial primary key, body text);"
+                                                                "insert into notes (body) values ('first')")
         assert made.returncode == 0, made.stderr
         cls.app = helper.ok("POST", f"/api/v1/workspaces/{cls.workspace['id']}/apps", {"name": "roles"}, cls.key, status=201)
 
@@ -853,7 +861,7 @@ class AppDatabaseRolesTest(ApiTestCase):
         self.assertEqual(self.as_role(writer["role_name"], writer_password, "insert into notes (body) values ('w')").returncode, 0)
         self.assertIn("permission denied", self.as_role(writer["role_name"], writer_password, "create table mine (x int)").stderr)
         # Tables the workspace role makes later come with the same rights.
-        self.as_role(self.target["db_user"], self.owner_password, "create table later (x int)")
+        self.as_role(self.target["db_user"], self.password, "create table later (x int)")
         self.assertEqual(self.as_role(writer["role_name"], writer_password, "insert into later values (1)").returncode, 0)
         self.assertEqual(self.as_role(reader["role_name"], reader_password, "select count(*) from later").stdout.strip(), "1")
 
