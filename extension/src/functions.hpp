@@ -48,6 +48,15 @@ SqlValue app_database_role_revoke_begin(CallArgs &);
 SqlValue app_database_role_report(CallArgs &);
 SqlValue app_database_role_list(CallArgs &);
 SqlValue app_database_roles_expired(CallArgs &);
+// schema_change.cpp
+SqlValue schema_change_submit(CallArgs &);
+SqlValue schema_change_record_plan(CallArgs &);
+SqlValue schema_change_get(CallArgs &);
+SqlValue schema_change_list(CallArgs &);
+SqlValue schema_change_approve(CallArgs &);
+SqlValue schema_change_reject(CallArgs &);
+SqlValue schema_change_apply_begin(CallArgs &);
+SqlValue schema_change_report(CallArgs &);
 // app.cpp
 SqlValue app_create(CallArgs &);
 SqlValue app_get(CallArgs &);

@@ -6,6 +6,7 @@
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/permissions.hpp"
+#include "flowgres/schema_plan.hpp"
 #include "flowgres/ui_schema.hpp"
 #include "flowgres/workflow.hpp"
 #include "functions.hpp"
@@ -80,6 +81,10 @@ SqlValue version_create(CallArgs &args) {
     check_document(problems, "db_schema", db_schema);
     check_document(problems, "config", config);
     if (problems.empty()) add_document_problems(problems, workflow, ui_schema);
+    if (problems.empty()) {
+        Json schema = parse_json(db_schema, "db_schema");
+        schema_plan::parse(schema.get(), problems);
+    }
     if (changelog) {
         if (!is_valid_utf8(*changelog)) problems.add("changelog", "must be valid UTF-8");
         else if (utf8_length(*changelog) > kMaxChangelogCharacters) problems.add("changelog", "must be at most 10000 characters");

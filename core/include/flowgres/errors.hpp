@@ -83,6 +83,10 @@ namespace flowgres {
     X(BACKUP_NOT_FOUND, "FG149", 404, "no such backup of this workspace's database")            \
     X(BACKUP_FAILED, "FG150", 502, "the backup or restore could not be completed")              \
     X(DATABASE_ROLE_NOT_FOUND, "FG151", 404, "no such database role of an app")                 \
+    X(SCHEMA_CHANGE_NOT_FOUND, "FG152", 404, "no such schema change")                           \
+    X(SCHEMA_CHANGE_DESTRUCTIVE, "FG153", 409, "the plan deletes or narrows data; approve it with allow_destructive") \
+    X(SCHEMA_CHANGE_STALE, "FG154", 409, "the database changed since the plan was made; submit the change again") \
+    X(SCHEMA_CHANGE_FAILED, "FG155", 409, "the schema change failed and was rolled back")        \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {
