@@ -176,7 +176,7 @@ std::optional<double> as_number(const std::string &text) {
 
 // Defaults are compared by meaning, not spelling: "L:" + a literal's text (quotes and cast
 // gone), "E:" + an expression in lowercase. pg_get_expr prints 'it''s'::text, '-5'::integer,
-// 1.50, true, now(), CURRENT_TIMESTAMP.
+// 1.50, 1.5::numeric(10,2), true, now(), CURRENT_TIMESTAMP.
 std::string normalize_default(const std::string &expression) {
     if (!expression.empty() && expression[0] == '\'') {
         std::string literal;
@@ -196,6 +196,8 @@ std::string normalize_default(const std::string &expression) {
         if (rest.empty() || rest.starts_with("::")) return "L:" + literal;
     }
     if (as_number(expression) || expression == "true" || expression == "false") return "L:" + expression;
+    size_t cast = expression.find("::");  // 1.5::numeric(10,2)
+    if (cast != std::string::npos && as_number(expression.substr(0, cast))) return "L:" + expression.substr(0, cast);
     return "E:" + lowercase(expression);
 }
 

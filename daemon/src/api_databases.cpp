@@ -1,4 +1,5 @@
-// POST /api/v1/workspaces/{id}/database and …/database/{rotate-secret,migrate,rollback}: work the provisioner
+// POST /api/v1/workspaces/{id}/database and …/database/{rotate-secret,migrate,rollback,backup,restore},
+// the app-role routes and the schema-change submit and apply routes: work the provisioner
 // does (provisioner/) with blocking libpq and seconds of retries, so it runs on libuv's thread
 // pool and never on the event loop. Two steps, each a thread-pool job: the claim (permission,
 // quota, placement, one provisioner at a time; its refusals answer the request), then the
@@ -33,6 +34,8 @@ struct Application::DatabaseWork {
     std::string role_type;
     std::string expires_at;
     std::string reason_text;
+    std::string version_id;         // schema_change_submit
+    std::string change_id;          // schema_change_apply
     bool into_copy = false;         // restore
     bool async = false;
     // Background work has no caller; the next of its kind follows it.
@@ -48,11 +51,22 @@ void Application::do_database_work(uv_work_t *request) {
     auto *work = static_cast<DatabaseWork *>(request->data);
     try {
         // App roles claim and work in one go (the claim names the app or role, not the workspace).
-        if (work->operation == "app_role_create" || work->operation == "app_role_revoke") {
+        // App roles and schema changes claim and work in one go (the claim names the app, the
+        // role or the change, not the workspace).
+        const std::string &operation = work->operation;
+        if (operation == "app_role_create" || operation == "app_role_revoke" || operation == "schema_change_submit" ||
+            operation == "schema_change_apply") {
             work->carrying_out = true;
-            work->document = work->operation == "app_role_create"
-                                 ? provisioner::create_app_role(work->options, *work->keyring, work->app_id, work->role_type, work->expires_at)
-                                 : provisioner::revoke_app_role(work->options, *work->keyring, work->role_id, work->reason_text);
+            const provisioner::Options &options = work->options;
+            const Keyring &keyring = *work->keyring;
+            if (operation == "app_role_create")
+                work->document = provisioner::create_app_role(options, keyring, work->app_id, work->role_type, work->expires_at);
+            else if (operation == "app_role_revoke")
+                work->document = provisioner::revoke_app_role(options, keyring, work->role_id, work->reason_text);
+            else if (operation == "schema_change_submit")
+                work->document = provisioner::submit_schema_change(options, keyring, work->app_id, work->version_id);
+            else
+                work->document = provisioner::apply_schema_change(options, keyring, work->change_id);
             return;
         }
         if (!work->carrying_out) {
@@ -81,6 +95,8 @@ void Application::run_database_operation(std::shared_ptr<Call> call) {
     std::string_view function = call->route->function;
     if (function == "app_database_role_begin") work->operation = "app_role_create";
     if (function == "app_database_role_revoke_begin") work->operation = "app_role_revoke";
+    if (function == "schema_change_submit") work->operation = "schema_change_submit";
+    if (function == "schema_change_apply_begin") work->operation = "schema_change_apply";
     // The route's SQL arguments, by name (router.cpp lists which each route has).
     size_t position = 0;
     for (const Argument &argument : call->route->arguments) {
@@ -96,6 +112,8 @@ void Application::run_database_operation(std::shared_ptr<Call> call) {
         if (name == "role_type") work->role_type = value.value_or("");
         if (name == "expires_at") work->expires_at = value.value_or("");
         if (name == "reason") work->reason_text = value.value_or("");
+        if (name == "version_id") work->version_id = value.value_or("");
+        if (name == "change_id") work->change_id = value.value_or("");
         if (name == "into" && value) {
             if (*value != "workspace" && *value != "copy")
                 return finish_error(call, ErrorCode::VALIDATION_FAILED, "into: must be workspace or copy",

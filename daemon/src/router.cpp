@@ -326,6 +326,42 @@ const std::vector<Route> &routes() {
          {}, 200, {"DATABASE_ROLE_NOT_FOUND", "APP_NOT_FOUND", "STATE_CONFLICT", "PROVISION_IN_PROGRESS", "PROVISION_FAILED"},
          0, Route::Handler::database_operation},
 
+        // schema changes: an app version's db_schema applied to the workspace database after review
+        {"POST", "/api/v1/apps/{app_id}/schema-changes", "submitSchemaChange", "databases",
+         "Submit the version's db_schema as a change of the workspace database (app_edit): planned at once against "
+         "the database's schema, each statement with its risks; unchanged when there is nothing to do",
+         "schema_change_submit",
+         {{S::path, "app_id", T::uuid, true}, {S::body_field, "version_id", T::uuid, true, "the version whose db_schema is wanted"}},
+         {}, 201,
+         {"APP_NOT_FOUND", "VERSION_NOT_FOUND", "WORKSPACE_DATABASE_NOT_FOUND", "STATE_CONFLICT", "SCHEMA_CHANGE_FAILED"},
+         0, Route::Handler::database_operation},
+        {"GET", "/api/v1/apps/{app_id}/schema-changes", "listSchemaChanges", "databases",
+         "The app's schema changes, newest first (any member), with their plans and reviews", "schema_change_list",
+         {{S::path, "app_id", T::uuid, true}}, {}, 200, {"APP_NOT_FOUND"}},
+        {"GET", "/api/v1/schema-changes/{change_id}", "getSchemaChange", "databases",
+         "A schema change (any member): its db_schema, plan, risks, review and outcome", "schema_change_get",
+         {{S::path, "change_id", T::uuid, true}}, {}, 200, {"SCHEMA_CHANGE_NOT_FOUND"}},
+        {"POST", "/api/v1/schema-changes/{change_id}/approve", "approveSchemaChange", "databases",
+         "Approve a planned change (workspace_admin); a plan that deletes or narrows data needs allow_destructive",
+         "schema_change_approve",
+         {{S::path, "change_id", T::uuid, true},
+          {S::body_field, "allow_destructive", T::boolean, false, "approve a plan that deletes or narrows data"},
+          {S::body_field, "comment", T::text, false, "the reviewer's note, kept with the change"}},
+         {}, 200, {"SCHEMA_CHANGE_NOT_FOUND", "STATE_CONFLICT", "SCHEMA_CHANGE_DESTRUCTIVE"}},
+        {"POST", "/api/v1/schema-changes/{change_id}/reject", "rejectSchemaChange", "databases",
+         "Reject a planned or approved change (workspace_admin)", "schema_change_reject",
+         {{S::path, "change_id", T::uuid, true}, {S::body_field, "comment", T::text, false, "why, kept with the change"}},
+         {}, 200, {"SCHEMA_CHANGE_NOT_FOUND", "STATE_CONFLICT"}},
+        {"POST", "/api/v1/schema-changes/{change_id}/apply", "applySchemaChange", "databases",
+         "Apply an approved change (workspace_admin): a backup first, then the approved statements in one transaction "
+         "as the workspace's role, checked against the db_schema after; any failure rolls the whole change back",
+         "schema_change_apply_begin",
+         {{S::path, "change_id", T::uuid, true}},
+         {}, 200,
+         {"SCHEMA_CHANGE_NOT_FOUND", "STATE_CONFLICT", "PROVISION_IN_PROGRESS", "SCHEMA_CHANGE_STALE", "SCHEMA_CHANGE_FAILED",
+          "BACKUP_FAILED"},
+         0, Route::Handler::database_operation},
+
         // executions
         {"POST", "/api/v1/apps/{app_id}/runs", "runApp", "executions",
          "Trial run of a version (default: the current one, else the newest) by a member with app_edit; "

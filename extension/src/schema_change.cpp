@@ -23,7 +23,7 @@ namespace {
 constexpr const char *kChangeDocumentSql = R"sql(
     select jsonb_build_object(
         'id', c.id, 'workspace_id', c.workspace_id, 'app_id', c.app_id, 'version_id', c.version_id, 'version', v.version,
-        'status', c.status, 'plan', c.plan, 'destructive', c.destructive, 'allow_destructive', c.allow_destructive,
+        'status', c.status, 'db_schema', c.desired, 'plan', c.plan, 'destructive', c.destructive, 'allow_destructive', c.allow_destructive,
         'error_code', c.error_code, 'error', c.error, 'backup_id', c.backup_id, 'submitted_by', c.submitted_by,
         'submitted_at', c.submitted_at, 'reviewed_by', c.reviewed_by, 'reviewed_at', c.reviewed_at,
         'review_comment', c.review_comment, 'applied_by', c.applied_by, 'applied_at', c.applied_at, 'updated_at', c.updated_at)

@@ -38,6 +38,11 @@ const char *kUsage = R"(usage: flowgres-provision [--control CONNINFO] [--keys-f
   app-role create APP_ID --type read|write|admin [--expires-at TIMESTAMP]
   app-role list APP_ID                       an app's database roles (never their passwords)
   app-role revoke ROLE_ID [--reason TEXT]    end its sessions, hand over what it owns, drop it
+  schema submit APP_ID VERSION_ID            plan the version's db_schema against the workspace database
+  schema list APP_ID | schema show CHANGE_ID the app's schema changes, or one with its plan and risks
+  schema approve CHANGE_ID [--allow-destructive] [--comment TEXT]
+  schema reject CHANGE_ID [--comment TEXT]
+  schema apply CHANGE_ID                     backup, then the approved statements in one transaction
   rekey                                      re-seal stored secrets with the first master key
 
 The control database: --control, else FLOWGRES_DATABASE_URL. Master keys: --keys-file, else
@@ -61,8 +66,8 @@ CommandLine parse(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         std::string word = argv[i];
         if (word == "-h" || word == "--help") throw UsageError("");
-        if (word == "--skip-hba-check") {  // the one flag without a value
-            line.flags["skip-hba-check"] = "true";
+        if (word == "--skip-hba-check" || word == "--allow-destructive") {  // the flags without a value
+            line.flags[word.substr(2)] = "true";
         } else if (word.rfind("--", 0) == 0) {
             size_t equals = word.find('=');
             if (equals != std::string::npos) {
@@ -254,6 +259,26 @@ int run(const CommandLine &line) {
             result = provisioner::revoke_app_role(options, load_keys(line), uuid_word(line, 2, "role_id"), flag(line, "reason"));
         else
             throw UsageError("unknown app-role action " + action);
+    } else if (command == "schema") {
+        const std::string &action = word(line, 1, "the schema action");
+        std::optional<std::string> comment;
+        if (!flag(line, "comment").empty()) comment = flag(line, "comment");
+        if (action == "submit")
+            result = provisioner::submit_schema_change(options, load_keys(line), uuid_word(line, 2, "app_id"),
+                                                       uuid_word(line, 3, "version_id"));
+        else if (action == "list")
+            result = call(options, "select flowgres.schema_change_list($1::uuid)::text", {uuid_word(line, 2, "app_id")});
+        else if (action == "show")
+            result = call(options, "select flowgres.schema_change_get($1::uuid)::text", {uuid_word(line, 2, "change_id")});
+        else if (action == "approve")
+            result = call(options, "select flowgres.schema_change_approve($1::uuid, $2::boolean, $3)::text",
+                          {uuid_word(line, 2, "change_id"), flag(line, "allow-destructive", "false"), comment});
+        else if (action == "reject")
+            result = call(options, "select flowgres.schema_change_reject($1::uuid, $2)::text", {uuid_word(line, 2, "change_id"), comment});
+        else if (action == "apply")
+            result = provisioner::apply_schema_change(options, load_keys(line), uuid_word(line, 2, "change_id"));
+        else
+            throw UsageError("unknown schema action " + action);
     } else if (command == "rekey") {
         result = "{\"resealed\":" + std::to_string(provisioner::reseal_secrets(options, load_keys(line))) + "}";
     } else {

@@ -907,5 +907,220 @@ class AppDatabaseRolesTest(ProvisionedWorkspaceCase):
         self.fails("POST", "/api/v1/database-roles/00000000-0000-0000-0000-000000000007/revoke", 404, "DATABASE_ROLE_NOT_FOUND", key=self.key)
 
 
+NOTES_SCHEMA = {"tables": [
+    {"name": "people", "columns": [{"name": "id", "type": "bigint", "identity": True, "primary_key": True},
+                                   {"name": "email", "type": "varchar(200)", "nullable": False, "unique": True}]},
+    {"name": "notes", "columns": [{"name": "id", "type": "bigint", "identity": True, "primary_key": True},
+                                  {"name": "author", "type": "bigint",
+                                   "references": {"table": "people", "column": "id", "on_delete": "cascade"}},
+                                  {"name": "body", "type": "text", "nullable": False, "default": "it's"},
+                                  {"name": "score", "type": "integer", "default": -5},
+                                  {"name": "price", "type": "numeric(10,2)", "default": 1.50},
+                                  {"name": "meta", "type": "jsonb", "default": {"a": [1, "x"]}},
+                                  {"name": "token", "type": "uuid", "default": {"expression": "gen_random_uuid()"}},
+                                  {"name": "created_at", "type": "timestamptz", "nullable": False,
+                                   "default": {"expression": "now()"}}],
+     "indexes": [{"columns": ["author", "created_at"]}, {"name": "notes_token_unique", "columns": ["token"], "unique": True}]}]}
+
+
+class SchemaChangesTest(ProvisionedWorkspaceCase):
+    """An app version's db_schema applied to the workspace database through review (seed §70,
+    §114): the plan against the real catalog, destructive changes held for explicit approval,
+    a backup before and a check after each apply, stale plans and failing statements rolled
+    back whole."""
+
+    user_name = "schemas"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon_settings = {"master_keys": KEYS, "backup_dir": os.path.join(SERVERS["root"], "schema-backups")}
+        super().setUpClass()
+        cls.versions = 0
+
+    def tenant(self, sql):
+        return tenant_psql("127.0.0.1", self.target["port"], self.target["db_name"], self.target["db_user"], self.password, sql)
+
+    def app_with_schema(self, db_schema):
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": f"s{time.time_ns()}"}, self.key, status=201)
+        return app, self.version(app, db_schema)
+
+    def version(self, app, db_schema):
+        SchemaChangesTest.versions += 1
+        return self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
+                       {"version": f"1.{self.versions}.0", "workflow": chain(inputs=()), "db_schema": db_schema}, self.key, status=201)
+
+    def submit(self, app, version, key=None):
+        return self.ok("POST", f"/api/v1/apps/{app['id']}/schema-changes", {"version_id": version["id"]}, key or self.key, status=201)
+
+    def approve_and_apply(self, change, **approval):
+        self.assertEqual(self.ok("POST", f"/api/v1/schema-changes/{change['id']}/approve", approval, self.key)["status"], "approved")
+        return self.ok("POST", f"/api/v1/schema-changes/{change['id']}/apply", key=self.key)
+
+    def columns(self, table):
+        return self.tenant(f"select string_agg(column_name, ',' order by ordinal_position) from information_schema.columns "
+                           f"where table_schema = 'data' and table_name = '{table}'").stdout.strip()
+
+    def test_submit_review_apply_and_verify(self):
+        app, version = self.app_with_schema(NOTES_SCHEMA)
+        change = self.submit(app, version)
+        self.assertEqual((change["status"], change["destructive"]), ("planned", False), change)
+        self.assertEqual([step["action"] for step in change["plan"]["steps"]],
+                         ["create_table", "create_table", "create_index", "create_index", "add_foreign_key"])
+        self.assertEqual(self.columns("notes"), "", "nothing is applied before the review")
+        applied = self.approve_and_apply(change, comment="looks right")
+        self.assertEqual(applied["status"], "applied", applied)
+        self.assertEqual(applied["review_comment"], "looks right")
+
+        # What was applied works as declared, and belongs to the workspace's role.
+        made = self.tenant("insert into people (email) values ('a@example.com') returning id;"
+                           "insert into notes (author) select id from people returning body || '|' || score || '|' || price || '|' || "
+                           "(meta->>'a') || '|' || (token is not null) || '|' || (created_at is not null)")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        self.assertIn("it's|-5|1.50|[1, \"x\"]|true|true", made.stdout)
+        self.assertIn("duplicate key", self.tenant("insert into people (email) values ('a@example.com')").stderr)
+        owners = self.tenant("select string_agg(distinct tableowner, ',') from pg_tables where schemaname = 'data' "
+                             "and tablename in ('people', 'notes')").stdout.strip()
+        self.assertEqual(owners, self.target["db_user"])
+        recorded = self.tenant(f"select array_length(statements, 1) from flowgres_meta.schema_changes where change_id = '{change['id']}'")
+        self.assertEqual(recorded.stdout.strip(), "5")
+
+        # A backup was taken first, and the same schema again has nothing to change: the
+        # planner reads PostgreSQL's catalog the way it writes DDL.
+        backup = self.ok("GET", f"/api/v1/workspaces/{self.workspace['id']}/database/backups", key=self.key)[0]
+        self.assertEqual((backup["id"], backup["reason"], backup["status"]), (applied["backup_id"], "pre_change", "completed"))
+        again = self.submit(app, version)
+        self.assertEqual((again["status"], again["plan"]["steps"]), ("unchanged", []), again)
+        self.fails("POST", f"/api/v1/schema-changes/{again['id']}/approve", 409, "STATE_CONFLICT", key=self.key)
+        listed = self.ok("GET", f"/api/v1/apps/{app['id']}/schema-changes", key=self.key)
+        self.assertEqual([entry["id"] for entry in listed], [again["id"], change["id"]])
+        self.assertEqual(self.ok("GET", f"/api/v1/schema-changes/{change['id']}", key=self.key)["db_schema"], NOTES_SCHEMA)
+        self.assertEqual(int(psql(CONTROL_DB, f"select count(*) from flowgres.runtime_events where event_type = 'db.schema.applied' "
+                                              f"and details->>'change_id' = '{change['id']}'")), 1)
+
+    def test_destructive_changes_wait_for_explicit_approval_and_going_back_is_a_change(self):
+        first = {"tables": [{"name": "orders", "columns": [{"name": "id", "type": "integer", "primary_key": True},
+                                                           {"name": "code", "type": "text"}, {"name": "legacy", "type": "text"}]}]}
+        app, v1 = self.app_with_schema(first)
+        self.approve_and_apply(self.submit(app, v1))
+        self.tenant("insert into orders values (1, 'abc', 'old data')")
+        second = {"tables": [{"name": "orders", "columns": [{"name": "id", "type": "bigint", "primary_key": True},
+                                                            {"name": "code", "type": "varchar(10)"}]}]}
+        v2 = self.version(app, second)
+        change = self.submit(app, v2)
+        self.assertTrue(change["destructive"])
+        self.assertEqual(set(change["plan"]["risks"]), {"table_rewrite", "type_narrowing", "drop_column"})
+        refused = self.fails("POST", f"/api/v1/schema-changes/{change['id']}/approve", 409, "SCHEMA_CHANGE_DESTRUCTIVE", key=self.key)
+        self.assertIn("drop_column", refused["data"]["details"]["risks"])
+        self.assertEqual(self.ok("GET", f"/api/v1/schema-changes/{change['id']}", key=self.key)["status"], "planned")
+        self.fails("POST", f"/api/v1/schema-changes/{change['id']}/apply", 409, "STATE_CONFLICT", key=self.key)
+        self.fails("POST", f"/api/v1/schema-changes/{change['id']}/approve", 422, "VALIDATION_FAILED",
+                   body={"allow_destructive": "yes"}, key=self.key)
+        applied = self.approve_and_apply(change, allow_destructive=True)
+        self.assertEqual((applied["status"], applied["allow_destructive"]), ("applied", True))
+        self.assertEqual(self.columns("orders"), "id,code")
+        self.assertEqual(self.tenant("select format_type(atttypid, atttypmod) from pg_attribute "
+                                     "where attrelid = 'data.orders'::regclass and attname = 'id'").stdout.strip(), "bigint")
+        # Back to the first version: a new change that adds the column again (its data went
+        # with the drop; the pre_change backup holds it).
+        back = self.submit(app, v1)
+        self.assertEqual([step["action"] for step in back["plan"]["steps"]], ["alter_type", "alter_type", "add_column"])
+        self.approve_and_apply(back, allow_destructive=True)
+        self.assertEqual(self.columns("orders"), "id,code,legacy")
+        self.assertEqual(self.tenant("select code from orders").stdout.strip(), "abc")
+
+    def test_a_plan_made_against_another_schema_is_stale(self):
+        app, version = self.app_with_schema({"tables": [{"name": "stale_t", "columns": [{"name": "a", "type": "integer"}]}]})
+        change = self.submit(app, version)
+        self.assertEqual(self.ok("POST", f"/api/v1/schema-changes/{change['id']}/approve", key=self.key)["status"], "approved")
+        self.assertEqual(self.tenant("create table sneaked_in (x int)").returncode, 0)
+        self.fails("POST", f"/api/v1/schema-changes/{change['id']}/apply", 409, "SCHEMA_CHANGE_STALE", key=self.key)
+        failed = self.ok("GET", f"/api/v1/schema-changes/{change['id']}", key=self.key)
+        self.assertEqual((failed["status"], failed["error_code"]), ("failed", "stale"))
+        self.assertEqual(self.columns("stale_t"), "")
+        self.fails("POST", f"/api/v1/schema-changes/{change['id']}/apply", 409, "STATE_CONFLICT", key=self.key)
+        self.assertEqual(self.ok("GET", f"/api/v1/workspaces/{self.workspace['id']}/database", key=self.key)["operation_in_progress"],
+                         None)
+        # Submitted again, it plans against what is there now.
+        self.assertEqual(self.approve_and_apply(self.submit(app, version))["status"], "applied")
+        self.assertEqual(self.columns("stale_t"), "a")
+
+    def test_a_failing_statement_rolls_the_whole_change_back(self):
+        app, v1 = self.app_with_schema({"tables": [{"name": "loose", "columns": [{"name": "a", "type": "integer"},
+                                                                                 {"name": "b", "type": "text"}]}]})
+        self.approve_and_apply(self.submit(app, v1))
+        self.tenant("insert into loose values (1, null)")
+        v2 = self.version(app, {"tables": [{"name": "loose", "columns": [{"name": "a", "type": "integer"},
+                                                                         {"name": "b", "type": "text", "nullable": False},
+                                                                         {"name": "c", "type": "text"}],
+                                            "indexes": [{"columns": ["a"]}]}]})
+        change = self.submit(app, v2)
+        self.assertIn("set_not_null", change["plan"]["risks"])
+        self.ok("POST", f"/api/v1/schema-changes/{change['id']}/approve", key=self.key)
+        failed = self.fails("POST", f"/api/v1/schema-changes/{change['id']}/apply", 409, "SCHEMA_CHANGE_FAILED", key=self.key)
+        self.assertIn("null", failed["message"].lower())
+        self.assertEqual(self.columns("loose"), "a,b", "nothing of the change stayed")
+        self.assertEqual(self.tenant("select count(*) from pg_indexes where schemaname = 'data' and tablename = 'loose'").stdout.strip(), "0")
+        after = self.ok("GET", f"/api/v1/schema-changes/{change['id']}", key=self.key)
+        self.assertEqual((after["status"], after["error_code"]), ("failed", "apply_failed"))
+        self.assertIsNotNone(after["backup_id"], "the backup taken before stays named")
+        self.assertEqual(self.ok("GET", f"/api/v1/workspaces/{self.workspace['id']}/database", key=self.key)["status"], "ready")
+        self.assertGreaterEqual(int(psql(CONTROL_DB, f"select count(*) from flowgres.runtime_events where event_type = "
+                                                     f"'db.schema.apply_failed' and details->>'change_id' = '{change['id']}'")), 1)
+
+    def test_who_may_do_what_and_bad_input(self):
+        app, version = self.app_with_schema({"tables": [{"name": "guarded", "columns": [{"name": "a", "type": "text"}]}]})
+        member, _, member_key = self.new_user("schemamember")
+        self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/members", {"email": member["email"], "role": "member"}, self.key,
+                status=201)
+        self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/members/accept", key=member_key)
+        change = self.submit(app, version, key=member_key)  # members edit apps
+        self.fails("POST", f"/api/v1/schema-changes/{change['id']}/approve", 403, "PERMISSION_DENIED", key=member_key)
+        self.fails("POST", f"/api/v1/schema-changes/{change['id']}/reject", 403, "PERMISSION_DENIED", key=member_key)
+        _, _, stranger_key = self.new_user("schemastranger")
+        self.fails("GET", f"/api/v1/schema-changes/{change['id']}", 404, "SCHEMA_CHANGE_NOT_FOUND", key=stranger_key)
+        self.fails("POST", f"/api/v1/schema-changes/{change['id']}/apply", 404, "SCHEMA_CHANGE_NOT_FOUND", key=stranger_key)
+        self.fails("POST", f"/api/v1/apps/{app['id']}/schema-changes", 404, "APP_NOT_FOUND", body={"version_id": version["id"]},
+                   key=stranger_key)
+        rejected = self.ok("POST", f"/api/v1/schema-changes/{change['id']}/reject", {"comment": "<b>not now</b>"}, self.key)
+        self.assertEqual((rejected["status"], rejected["review_comment"]), ("rejected", "<b>not now</b>"))
+        self.fails("POST", f"/api/v1/schema-changes/{change['id']}/apply", 409, "STATE_CONFLICT", key=self.key)
+        self.assertEqual(self.columns("guarded"), "")
+
+        path = f"/api/v1/apps/{app['id']}/schema-changes"
+        self.fails("POST", path, 422, "VALIDATION_FAILED", body={}, key=self.key)
+        self.fails("POST", path, 422, "VALIDATION_FAILED", body={"version_id": "'; drop table x; --"}, key=self.key)
+        self.fails("POST", path, 404, "VERSION_NOT_FOUND", body={"version_id": "00000000-0000-0000-0000-000000000001"}, key=self.key)
+        self.fails("GET", "/api/v1/schema-changes/00000000-0000-0000-0000-000000000002", 404, "SCHEMA_CHANGE_NOT_FOUND", key=self.key)
+        self.fails("POST", f"/api/v1/schema-changes/{change['id']}/reject", 422, "VALIDATION_FAILED", body={"comment": "x" * 2001},
+                   key=self.key)
+        bad = self.fails("POST", f"/api/v1/apps/{app['id']}/versions", 422, "VALIDATION_FAILED", key=self.key, body={
+            "version": "9.0.0", "workflow": chain(inputs=()),
+            "db_schema": {"tables": [{"name": "ok", "columns": [{"name": "a\"; drop table data.guarded; --", "type": "text"},
+                                                                 {"name": "b", "type": "text", "default": {"expression": "pg_sleep(60)"}}]}],
+                          "drop_tables": ["../../etc/passwd"]}})
+        self.assertEqual([entry["field"] for entry in bad["data"]["details"]],
+                         ["db_schema.tables[0].columns[0].name", "db_schema.tables[0].columns[1].default.expression",
+                          "db_schema.drop_tables[0]"])
+        # Another app's version is not this app's.
+        other, other_version = self.app_with_schema({})
+        self.fails("POST", path, 404, "VERSION_NOT_FOUND", body={"version_id": other_version["id"]}, key=self.key)
+
+    def test_the_command_line_does_the_same(self):
+        app, version = self.app_with_schema({"tables": [{"name": "from_cli", "columns": [{"name": "a", "type": "text"}]}]})
+        cli = WorkspaceDatabaseTest.cli
+        backups = ("--backup-dir", os.path.join(SERVERS["root"], "cli-schema-backups"))
+        change = json.loads(cli("schema", "submit", app["id"], version["id"], check=True).stdout)
+        self.assertEqual(change["status"], "planned")
+        shown = json.loads(cli("schema", "show", change["id"], check=True).stdout)
+        self.assertEqual(shown["plan"]["steps"][0]["sql"], 'create table "data"."from_cli" ("a" text)')
+        self.assertEqual(json.loads(cli("schema", "approve", change["id"], "--comment", "dba", check=True).stdout)["status"], "approved")
+        applied = json.loads(cli("schema", "apply", change["id"], *backups, check=True).stdout)
+        self.assertEqual(applied["status"], "applied")
+        self.assertEqual(self.columns("from_cli"), "a")
+        unknown = cli("schema", "apply", "00000000-0000-0000-0000-000000000003", *backups)
+        self.assertEqual(unknown.returncode, 1)
+        self.assertIn("SCHEMA_CHANGE_NOT_FOUND", unknown.stderr)
+
+
 if __name__ == "__main__":
     main()

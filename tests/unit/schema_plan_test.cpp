@@ -78,7 +78,7 @@ constexpr const char *kNotesCatalog = R"J({
                         {"name": "author", "type": "bigint", "nullable": true, "default": null, "identity": false},
                         {"name": "body", "type": "text", "nullable": false, "default": "'it''s'::text", "identity": false},
                         {"name": "score", "type": "integer", "nullable": true, "default": "'-5'::integer", "identity": false},
-                        {"name": "price", "type": "numeric(10,2)", "nullable": true, "default": "1.50", "identity": false},
+                        {"name": "price", "type": "numeric(10,2)", "nullable": true, "default": "1.5::numeric(10,2)", "identity": false},
                         {"name": "meta", "type": "jsonb", "nullable": true, "default": "'{\"a\": 1}'::jsonb", "identity": false},
                         {"name": "created_at", "type": "timestamp with time zone", "nullable": false, "default": "now()", "identity": false}],
             "indexes": [{"name": "notes_author_created_at_idx", "unique": false, "primary": false, "constraint": null, "partial": false, "columns": ["author", "created_at"]},

@@ -102,6 +102,19 @@ std::string create_app_role(const Options &options, const Keyring &keyring, cons
                             const std::string &expires_at = "");
 std::string revoke_app_role(const Options &options, const Keyring &keyring, const std::string &role_id, const std::string &reason = "");
 
+// Schema changes (issue 6 §4, schema_plan.hpp). submit records the version's db_schema as a
+// change and plans it against the tenant's catalog, read as the tenant's role; returns the
+// change (planned, or unchanged when there is nothing to do). apply carries out an approved
+// change under the database's claim: a pre_change backup, then, in one transaction as the
+// tenant's role, the approved statements between two checks (the catalog is the one planned
+// against — else SCHEMA_CHANGE_STALE — and afterwards matches the db_schema), recorded in the
+// tenant's flowgres_meta.schema_changes. Any failure rolls the whole change back and is
+// reported (SCHEMA_CHANGE_FAILED, BACKUP_FAILED). The server's administrator must be able to
+// SET ROLE to the tenant's role (a superuser, or a member of it).
+std::string submit_schema_change(const Options &options, const Keyring &keyring, const std::string &app_id,
+                                 const std::string &version_id);
+std::string apply_schema_change(const Options &options, const Keyring &keyring, const std::string &change_id);
+
 // Re-seals every stored secret not sealed with the keyring's first key (after a master key
 // rotation). Returns how many were re-sealed.
 int reseal_secrets(const Options &options, const Keyring &keyring);
