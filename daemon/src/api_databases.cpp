@@ -51,11 +51,10 @@ void Application::do_database_work(uv_work_t *request) {
     auto *work = static_cast<DatabaseWork *>(request->data);
     try {
         // App roles claim and work in one go (the claim names the app or role, not the workspace).
-        // App roles and schema changes claim and work in one go (the claim names the app, the
-        // role or the change, not the workspace).
+        // App roles and schema-change submissions claim and work in one go (the claim names
+        // the app or the role, not the workspace).
         const std::string &operation = work->operation;
-        if (operation == "app_role_create" || operation == "app_role_revoke" || operation == "schema_change_submit" ||
-            operation == "schema_change_apply") {
+        if (operation == "app_role_create" || operation == "app_role_revoke" || operation == "schema_change_submit") {
             work->carrying_out = true;
             const provisioner::Options &options = work->options;
             const Keyring &keyring = *work->keyring;
@@ -63,13 +62,15 @@ void Application::do_database_work(uv_work_t *request) {
                 work->document = provisioner::create_app_role(options, keyring, work->app_id, work->role_type, work->expires_at);
             else if (operation == "app_role_revoke")
                 work->document = provisioner::revoke_app_role(options, keyring, work->role_id, work->reason_text);
-            else if (operation == "schema_change_submit")
-                work->document = provisioner::submit_schema_change(options, keyring, work->app_id, work->version_id);
             else
-                work->document = provisioner::apply_schema_change(options, keyring, work->change_id);
+                work->document = provisioner::submit_schema_change(options, keyring, work->app_id, work->version_id);
             return;
         }
-        if (!work->carrying_out) {
+        if (!work->carrying_out && operation == "schema_change_apply") {
+            work->claimed = provisioner::claim_schema_change(work->options, *work->keyring, work->change_id);
+            work->workspace_id = work->claimed->workspace_id;
+            work->document = work->claimed->status_document;
+        } else if (!work->carrying_out) {
             work->claimed = provisioner::claim(work->options, *work->keyring, work->workspace_id, work->operation, work->server,
                                                work->target_version);
             work->claimed->reason = work->reason;

@@ -356,7 +356,8 @@ const std::vector<Route> &routes() {
          "Apply an approved change (workspace_admin): a backup first, then the approved statements in one transaction "
          "as the workspace's role, checked against the db_schema after; any failure rolls the whole change back",
          "schema_change_apply_begin",
-         {{S::path, "change_id", T::uuid, true}},
+         {{S::path, "change_id", T::uuid, true},
+          {S::query_option, "async", T::boolean, false, "answer 202 once the work is claimed"}},
          {}, 200,
          {"SCHEMA_CHANGE_NOT_FOUND", "STATE_CONFLICT", "PROVISION_IN_PROGRESS", "SCHEMA_CHANGE_STALE", "SCHEMA_CHANGE_FAILED",
           "BACKUP_FAILED"},

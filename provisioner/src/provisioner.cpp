@@ -648,6 +648,53 @@ void apply_in_transaction(BlockingConnection &tenant_admin, const WorkOrder &ord
     tenant_admin.run("commit");
 }
 
+// apply_schema_change's work under its claim (schema_change_apply_begin's work order).
+std::string carry_out_schema_change(const Options &options, const Keyring &keyring, ControlPlane &control,
+                                    const std::string &change_id, const std::string &order_json) {
+    WorkOrder order = parse_work_order(order_json);
+    Json document = parse_json(order_json, "work order");
+    const json_t *change = json_object_get(document.get(), "change");
+    auto report_change = [&](const std::string &outcome) {
+        return control.call("select flowgres.schema_change_report($1::uuid, $2, $3::jsonb)::text", {change_id, options.claimant, outcome});
+    };
+    SchemaChangeFailure failure;
+    std::string backup_id;
+    int attempts = 0;
+    try {
+        schema_plan::Schema desired = desired_schema(json_object_get(change, "desired"));
+        std::string fingerprint = text_member(change, "catalog_fingerprint");
+        std::vector<std::string> statements;
+        size_t index;
+        const json_t *step;
+        json_array_foreach(json_object_get(json_object_get(change, "plan"), "steps"), index, step)
+            statements.push_back(text_member(step, "sql"));
+        {
+            BlockingConnection tenant_admin(admin_parameters(order, keyring, options, order.db_name));
+            if (tenant_admin.value("select to_regclass('flowgres_meta.schema_changes') is null") == "t")
+                throw Error(ErrorCode::SCHEMA_CHANGE_FAILED, "workspace " + order.workspace_id +
+                                                                 "'s database is below tenant migration 2; migrate it first");
+            // An apply taken up again after its provisioner stopped may have committed already.
+            if (tenant_admin.value("select 1 from flowgres_meta.schema_changes where change_id = $1::uuid", {change_id}))
+                return report_change("{\"status\":\"applied\"}");
+        }
+        failure.code = "backup_failed";
+        Json backup = parse_json(take_backup(options, keyring, control, order, "pre_change", attempts), "backup");
+        backup_id = text_member(backup.get(), "id");
+        failure.code = "apply_failed";
+        with_retries(options, attempts, [&] {
+            BlockingConnection tenant_admin(admin_parameters(order, keyring, options, order.db_name));
+            apply_in_transaction(tenant_admin, order, change_id, statements, fingerprint, desired, failure);
+        });
+        return report_change("{\"status\":\"applied\",\"backup_id\":" + json_quote(backup_id) + "}");
+    } catch (const std::exception &error) {
+        if (control_plane_down(error)) throw;
+        report_change("{\"status\":\"failed\",\"error_code\":" + json_quote(failure.code) + ",\"error\":" + json_quote(error.what()) +
+                      (backup_id.empty() ? "" : ",\"backup_id\":" + json_quote(backup_id)) + "}");
+        rethrow_as(error, failure.code == "backup_failed" ? ErrorCode::BACKUP_FAILED : ErrorCode::SCHEMA_CHANGE_FAILED,
+                   "schema change " + change_id + " could not be applied", "{\"error\":" + json_quote(error.what()) + "}");
+    }
+}
+
 }  // namespace
 
 Claim claim(const Options &options, const Keyring &keyring, const std::string &workspace_id, const std::string &operation,
@@ -675,6 +722,7 @@ Claim claim(const Options &options, const Keyring &keyring, const std::string &w
 std::string carry_out(const Options &options, const Keyring &keyring, const Claim &claimed) {
     ControlPlane control(options);
     WorkOrder order = parse_work_order(claimed.work_order);
+    if (claimed.operation == "schema_change") return carry_out_schema_change(options, keyring, control, claimed.change_id, claimed.work_order);
     if (claimed.operation == "rotate_secret") return carry_out_rotation(options, keyring, control, order);
     if (claimed.operation == "backup") return carry_out_backup(options, keyring, control, order, claimed.reason);
     if (claimed.operation == "restore") return carry_out_restore(options, keyring, control, order, claimed.backup_id, claimed.into_copy);
@@ -798,52 +846,20 @@ std::string submit_schema_change(const Options &options, const Keyring &keyring,
     }
 }
 
-std::string apply_schema_change(const Options &options, const Keyring &keyring, const std::string &change_id) {
+Claim claim_schema_change(const Options &options, const Keyring &keyring, const std::string &change_id) {
     require_keys(keyring);
     ControlPlane control(options);
-    std::string order_json = control.call("select flowgres.schema_change_apply_begin($1::uuid, $2)::text", {change_id, options.claimant});
-    WorkOrder order = parse_work_order(order_json);
-    Json document = parse_json(order_json, "work order");
-    const json_t *change = json_object_get(document.get(), "change");
-    auto report_change = [&](const std::string &outcome) {
-        return control.call("select flowgres.schema_change_report($1::uuid, $2, $3::jsonb)::text", {change_id, options.claimant, outcome});
-    };
-    SchemaChangeFailure failure;
-    std::string backup_id;
-    int attempts = 0;
-    try {
-        schema_plan::Schema desired = desired_schema(json_object_get(change, "desired"));
-        std::string fingerprint = text_member(change, "catalog_fingerprint");
-        std::vector<std::string> statements;
-        size_t index;
-        const json_t *step;
-        json_array_foreach(json_object_get(json_object_get(change, "plan"), "steps"), index, step)
-            statements.push_back(text_member(step, "sql"));
-        {
-            BlockingConnection tenant_admin(admin_parameters(order, keyring, options, order.db_name));
-            if (tenant_admin.value("select to_regclass('flowgres_meta.schema_changes') is null") == "t")
-                throw Error(ErrorCode::SCHEMA_CHANGE_FAILED, "workspace " + order.workspace_id +
-                                                                 "'s database is below tenant migration 2; migrate it first");
-            // An apply taken up again after its provisioner stopped may have committed already.
-            if (tenant_admin.value("select 1 from flowgres_meta.schema_changes where change_id = $1::uuid", {change_id}))
-                return report_change("{\"status\":\"applied\"}");
-        }
-        failure.code = "backup_failed";
-        Json backup = parse_json(take_backup(options, keyring, control, order, "pre_change", attempts), "backup");
-        backup_id = text_member(backup.get(), "id");
-        failure.code = "apply_failed";
-        with_retries(options, attempts, [&] {
-            BlockingConnection tenant_admin(admin_parameters(order, keyring, options, order.db_name));
-            apply_in_transaction(tenant_admin, order, change_id, statements, fingerprint, desired, failure);
-        });
-        return report_change("{\"status\":\"applied\",\"backup_id\":" + json_quote(backup_id) + "}");
-    } catch (const std::exception &error) {
-        if (control_plane_down(error)) throw;
-        report_change("{\"status\":\"failed\",\"error_code\":" + json_quote(failure.code) + ",\"error\":" + json_quote(error.what()) +
-                      (backup_id.empty() ? "" : ",\"backup_id\":" + json_quote(backup_id)) + "}");
-        rethrow_as(error, failure.code == "backup_failed" ? ErrorCode::BACKUP_FAILED : ErrorCode::SCHEMA_CHANGE_FAILED,
-                   "schema change " + change_id + " could not be applied", "{\"error\":" + json_quote(error.what()) + "}");
-    }
+    Claim claimed;
+    claimed.operation = "schema_change";
+    claimed.change_id = change_id;
+    claimed.work_order = control.call("select flowgres.schema_change_apply_begin($1::uuid, $2)::text", {change_id, options.claimant});
+    claimed.workspace_id = text_member(parse_json(claimed.work_order, "work order").get(), "workspace_id");
+    claimed.status_document = control.call("select flowgres.schema_change_get($1::uuid)::text", {change_id});
+    return claimed;
+}
+
+std::string apply_schema_change(const Options &options, const Keyring &keyring, const std::string &change_id) {
+    return carry_out(options, keyring, claim_schema_change(options, keyring, change_id));
 }
 
 int reseal_secrets(const Options &options, const Keyring &keyring) {

@@ -1067,6 +1067,49 @@ class SchemaChangesTest(ProvisionedWorkspaceCase):
         self.assertGreaterEqual(int(psql(CONTROL_DB, f"select count(*) from flowgres.runtime_events where event_type = "
                                                      f"'db.schema.apply_failed' and details->>'change_id' = '{change['id']}'")), 1)
 
+    def test_an_apply_is_taken_up_again_after_its_daemon_died(self):
+        workspace_id = self.workspace["id"]
+        lapse = (f"update flowgres.workspace_databases set claimed_until = now() - interval '1 second' "
+                 f"where workspace_id = '{workspace_id}'")
+        app, version = self.app_with_schema({"tables": [{"name": "resumed", "columns": [{"name": "a", "type": "text"}]}]})
+        change = self.submit(app, version)
+        apply = f"/api/v1/schema-changes/{change['id']}/apply"
+        self.ok("POST", f"/api/v1/schema-changes/{change['id']}/approve", key=self.key)
+        # A daemon claimed it and died before doing anything: while its lease runs, others wait;
+        # after it, the next apply does the work.
+        psql(CONTROL_DB, f"select flowgres.schema_change_apply_begin('{change['id']}', 'dead-daemon')")
+        self.fails("POST", apply, 409, "PROVISION_IN_PROGRESS", key=self.key)
+        psql(CONTROL_DB, lapse)
+        self.assertEqual(self.ok("POST", apply, key=self.key)["status"], "applied")
+        self.assertEqual(self.columns("resumed"), "a")
+
+        # One that committed before its daemon died is reported applied, not run twice.
+        version2 = self.version(app, {"tables": [{"name": "resumed", "columns": [{"name": "a", "type": "text"},
+                                                                                 {"name": "b", "type": "text"}]}]})
+        change2 = self.submit(app, version2)
+        self.ok("POST", f"/api/v1/schema-changes/{change2['id']}/approve", key=self.key)
+        psql(CONTROL_DB, f"select flowgres.schema_change_apply_begin('{change2['id']}', 'dead-daemon')")
+        server = SERVERS[self.target["server"]]
+        server.psql(f"begin; set local role {self.target['db_user']}; alter table data.resumed add column b text; reset role; "
+                    f"insert into flowgres_meta.schema_changes (change_id, statements) values ('{change2['id']}', "
+                    f"'{{alter table data.resumed add column b text}}'); commit", database=self.target["db_name"])
+        psql(CONTROL_DB, lapse)
+        done = self.ok("POST", f"/api/v1/schema-changes/{change2['id']}/apply", key=self.key)
+        self.assertEqual((done["status"], done["backup_id"]), ("applied", None))
+        self.assertEqual(self.columns("resumed"), "a,b")
+
+    def test_async_apply_answers_202_then_finishes(self):
+        app, version = self.app_with_schema({"tables": [{"name": "later", "columns": [{"name": "a", "type": "text"}]}]})
+        change = self.submit(app, version)
+        self.ok("POST", f"/api/v1/schema-changes/{change['id']}/approve", key=self.key)
+        queued = self.ok("POST", f"/api/v1/schema-changes/{change['id']}/apply?async=true", key=self.key, status=202)
+        self.assertEqual(queued["status"], "applying")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.ok("GET", f"/api/v1/schema-changes/{change['id']}", key=self.key)["status"] == "applying":
+            time.sleep(0.1)
+        self.assertEqual(self.ok("GET", f"/api/v1/schema-changes/{change['id']}", key=self.key)["status"], "applied")
+        self.assertEqual(self.columns("later"), "a")
+
     def test_who_may_do_what_and_bad_input(self):
         app, version = self.app_with_schema({"tables": [{"name": "guarded", "columns": [{"name": "a", "type": "text"}]}]})
         member, _, member_key = self.new_user("schemamember")

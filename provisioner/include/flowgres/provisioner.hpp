@@ -52,10 +52,11 @@ struct Options {
 // daemon's ?async=true). Holds the work order, which carries sealed secrets: never show it.
 struct Claim {
     std::string workspace_id;
-    std::string operation;        // provision, rotate_secret, migrate or rollback
+    std::string operation;        // provision, rotate_secret, migrate, rollback, backup, restore or schema_change
     std::optional<int> target_version;  // migrate (default: the latest) and rollback
     std::string reason = "manual";      // backup: manual, scheduled or pre_change
     std::string backup_id;              // restore
+    std::string change_id;              // schema_change
     bool into_copy = false;             // restore into <db_name>_restore, leaving the database as it is
     std::string work_order;       // workspace_database_claim's document
     std::string status_document;  // workspace_database_get's, for the caller
@@ -114,6 +115,9 @@ std::string revoke_app_role(const Options &options, const Keyring &keyring, cons
 std::string submit_schema_change(const Options &options, const Keyring &keyring, const std::string &app_id,
                                  const std::string &version_id);
 std::string apply_schema_change(const Options &options, const Keyring &keyring, const std::string &change_id);
+// The first half of apply_schema_change (the claim; status_document is the change, applying),
+// for callers that answer before the work is done; carry_out() does the rest.
+Claim claim_schema_change(const Options &options, const Keyring &keyring, const std::string &change_id);
 
 // Re-seals every stored secret not sealed with the keyring's first key (after a master key
 // rotation). Returns how many were re-sealed.
