@@ -285,14 +285,19 @@ bool is_database_step(std::string_view type) {
     return type == "db_select" || type == "db_insert" || type == "db_update" || type == "db_delete" || type == "db_query";
 }
 
-std::string quote_identifier(const std::string &name) {
-    std::string out = "\"";
-    for (char c : name) {
-        if (c == '"') out += '"';
+namespace {
+std::string quoted(const std::string &text, char quote) {
+    std::string out(1, quote);
+    for (char c : text) {
+        if (c == quote) out += quote;
         out += c;
     }
-    return out + "\"";
+    return out + quote;
 }
+}  // namespace
+
+std::string quote_identifier(const std::string &name) { return quoted(name, '"'); }
+std::string quote_literal(const std::string &text) { return quoted(text, '\''); }
 
 const char *catalog_query() {
     return "select coalesce(jsonb_object_agg(column_name, data_type), '{}')::text from information_schema.columns "

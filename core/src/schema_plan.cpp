@@ -15,6 +15,7 @@ namespace flowgres::schema_plan {
 namespace {
 
 using database_steps::quote_identifier;
+using database_steps::quote_literal;
 
 constexpr size_t kMaxIdentifierBytes = 63;  // NAMEDATALEN - 1
 constexpr size_t kMaxTables = 200;
@@ -45,15 +46,6 @@ std::string index_name(const std::string &table, const std::vector<std::string> 
 
 std::string qualified(const std::string &table) {
     return quote_identifier(database_steps::kTenantSchema) + "." + quote_identifier(table);
-}
-
-std::string quote_literal(const std::string &text) {
-    std::string out = "'";
-    for (char c : text) {
-        if (c == '\'') out += '\'';
-        out += c;
-    }
-    return out + "'";
 }
 
 std::string lowercase(std::string text) {

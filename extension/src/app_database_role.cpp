@@ -131,10 +131,7 @@ SqlValue app_database_role_list(CallArgs &args) {
     std::string app_id = args.required_uuid(0, "app_id");
     Actor actor = require_actor();
     require_app_permission(actor, app_id, "", WorkspaceUse::read);
-    auto document = query_value(std::string("select coalesce(jsonb_agg(doc order by doc->>'created_at' desc), '[]')::text from (") +
-                                    kRoleDocumentSql + " where r.app_id = $1::uuid) as roles(doc)",
-                                {app_id});
-    return SqlValue::jsonb(document.value_or("[]"));
+    return SqlValue::jsonb(document_list(kRoleDocumentSql, "r.app_id = $1::uuid", "doc->>'created_at' desc", app_id));
 }
 
 SqlValue app_database_roles_expired(CallArgs &) {

@@ -13,6 +13,13 @@ Json parse_object_argument(const std::string &text, std::string_view field) {
     return value;
 }
 
+std::string document_list(const std::string &document_sql, const std::string &where, const char *order_by,
+                          const std::optional<std::string> &key) {
+    std::string sql = std::string("select coalesce(jsonb_agg(doc order by ") + order_by + "), '[]')::text from (" + document_sql +
+                      (where.empty() ? "" : " where " + where) + ") as documents(doc)";
+    return (key ? query_value(sql, {*key}) : query_value(sql)).value_or("[]");
+}
+
 std::string workspace_document(const std::string &workspace_id, const std::string &role) {
     auto document = query_value(
         "select to_jsonb(w) || jsonb_build_object('role', $2::text) from flowgres.workspaces w where w.id = $1::uuid",

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,12 @@ namespace flowgres {
 
 // The jsonb argument `field` as an object; VALIDATION_FAILED naming it otherwise.
 Json parse_object_argument(const std::string &text, std::string_view field);
+
+// A JSON array of the documents `document_sql` selects (one jsonb per row, aliased as none),
+// narrowed by `where` (with $1 bound to `key` when given) and ordered by `order_by`, which
+// speaks of the document as `doc`: "doc->>'created_at' desc". '[]' when there are none.
+std::string document_list(const std::string &document_sql, const std::string &where, const char *order_by,
+                          const std::optional<std::string> &key = std::nullopt);
 
 // The documents returned by workspace_* functions: the row plus the actor's role.
 std::string workspace_document(const std::string &workspace_id, const std::string &role);

@@ -148,10 +148,7 @@ SqlValue schema_change_list(CallArgs &args) {
     std::string app_id = args.required_uuid(0, "app_id");
     Actor actor = require_actor();
     require_app_permission(actor, app_id, "", WorkspaceUse::read);
-    auto document = query_value(std::string("select coalesce(jsonb_agg(doc order by doc->>'submitted_at' desc), '[]')::text from (") +
-                                    kChangeDocumentSql + " where c.app_id = $1::uuid) as changes(doc)",
-                                {app_id});
-    return SqlValue::jsonb(document.value_or("[]"));
+    return SqlValue::jsonb(document_list(kChangeDocumentSql, "c.app_id = $1::uuid", "doc->>'submitted_at' desc", app_id));
 }
 
 SqlValue schema_change_approve(CallArgs &args) {

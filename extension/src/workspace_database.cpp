@@ -278,9 +278,7 @@ SqlValue database_server_update(CallArgs &args) {
 
 SqlValue database_server_list(CallArgs &) {
     require_system_actor();
-    auto document = query_value(std::string("select coalesce(jsonb_agg(doc order by doc->>'name'), '[]')::text from (") +
-                                kServerDocumentSql + ") as servers(doc)");
-    return SqlValue::jsonb(document.value_or("[]"));
+    return SqlValue::jsonb(document_list(kServerDocumentSql, "", "doc->>'name'"));
 }
 
 SqlValue workspace_database_get(CallArgs &args) {
@@ -544,10 +542,7 @@ SqlValue workspace_database_backup_list(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
     Actor actor = require_actor();
     require_workspace_permission(actor, workspace_id, "", WorkspaceUse::read);
-    auto document = query_value(std::string("select coalesce(jsonb_agg(doc order by doc->>'completed_at' desc), '[]')::text from (") +
-                                    kBackupDocumentSql + " where b.workspace_id = $1::uuid) as backups(doc)",
-                                {workspace_id});
-    return SqlValue::jsonb(document.value_or("[]"));
+    return SqlValue::jsonb(document_list(kBackupDocumentSql, "b.workspace_id = $1::uuid", "doc->>'completed_at' desc", workspace_id));
 }
 
 SqlValue workspace_database_backup_record(CallArgs &args) {

@@ -52,5 +52,7 @@ Statement build(const std::string &type, const json_t *config, const std::map<st
 
 // "\"name\"" with inner quotes doubled.
 std::string quote_identifier(const std::string &name);
+// "'text'" with inner quotes doubled (standard_conforming_strings, on since PostgreSQL 9.1).
+std::string quote_literal(const std::string &text);
 
 }  // namespace flowgres::database_steps
