@@ -668,15 +668,17 @@ std::string carry_out_schema_change(const Options &options, const Keyring &keyri
         const json_t *step;
         json_array_foreach(json_object_get(json_object_get(change, "plan"), "steps"), index, step)
             statements.push_back(text_member(step, "sql"));
-        {
+        bool committed_before = false;
+        with_retries(options, attempts, [&] {
             BlockingConnection tenant_admin(admin_parameters(order, keyring, options, order.db_name));
             if (tenant_admin.value("select to_regclass('flowgres_meta.schema_changes') is null") == "t")
                 throw Error(ErrorCode::SCHEMA_CHANGE_FAILED, "workspace " + order.workspace_id +
                                                                  "'s database is below tenant migration 2; migrate it first");
             // An apply taken up again after its provisioner stopped may have committed already.
-            if (tenant_admin.value("select 1 from flowgres_meta.schema_changes where change_id = $1::uuid", {change_id}))
-                return report_change("{\"status\":\"applied\"}");
-        }
+            committed_before =
+                tenant_admin.value("select 1 from flowgres_meta.schema_changes where change_id = $1::uuid", {change_id}).has_value();
+        });
+        if (committed_before) return report_change("{\"status\":\"applied\"}");
         failure.code = "backup_failed";
         Json backup = parse_json(take_backup(options, keyring, control, order, "pre_change", attempts), "backup");
         backup_id = text_member(backup.get(), "id");

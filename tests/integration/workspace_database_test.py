@@ -1164,6 +1164,19 @@ class SchemaChangesTest(ProvisionedWorkspaceCase):
         self.assertEqual(unknown.returncode, 1)
         self.assertIn("SCHEMA_CHANGE_NOT_FOUND", unknown.stderr)
 
+        # Tenant migrations rolled back below the one that keeps applied changes: there is
+        # nowhere to record a change, so none is applied until the database is migrated again.
+        cli("rollback", self.workspace["id"], "--to", "1", check=True)
+        try:
+            app2, version2 = self.app_with_schema({"tables": [{"name": "unrecorded", "columns": [{"name": "a", "type": "text"}]}]})
+            change2 = self.submit(app2, version2)
+            self.ok("POST", f"/api/v1/schema-changes/{change2['id']}/approve", key=self.key)
+            failed = self.fails("POST", f"/api/v1/schema-changes/{change2['id']}/apply", 409, "SCHEMA_CHANGE_FAILED", key=self.key)
+            self.assertIn("migrate it first", failed["message"])
+            self.assertEqual(self.columns("unrecorded"), "")
+        finally:
+            cli("migrate", self.workspace["id"], check=True)
+
 
 if __name__ == "__main__":
     main()
