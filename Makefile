@@ -29,6 +29,7 @@ run: install
 stop:
 	@if [ -s var/flowgresd.pid ] && kill -0 "$$(cat var/flowgresd.pid)" 2>/dev/null; then kill -TERM "$$(cat var/flowgresd.pid)"; fi
 	@rm -f var/flowgresd.pid
+	@scripts/cluster.sh down var/pool
 	@scripts/cluster.sh down var
 
 test: install

@@ -8,13 +8,17 @@
 #   cluster.sh restart DIR     restart with the same settings
 #   cluster.sh crash DIR       stop without a shutdown checkpoint (immediate): the next start
 #                              recovers from the WAL, as after a power cut
+#   cluster.sh pool DIR PORT   create (once) and start a pool server for workspace databases,
+#                              set up as the README asks ("A pool server"): the administrator
+#                              over the socket, tenants over TCP with SCRAM into their own
+#                              database only; flowgres is not loaded there
 # FLOWGRES_CLUSTER_SETTINGS (lines of postgresql.conf) is appended when the cluster is made.
 set -euo pipefail
 
 bin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 [ -x "$bin/initdb" ] || bin=/usr/lib/postgresql/15/bin
 
-command=${1:?usage: cluster.sh up|down|restart|crash DIR [PORT]}
+command=${1:?usage: cluster.sh up|down|restart|crash|pool DIR [PORT]}
 dir=$(realpath -m "${2:?cluster directory}")
 
 as_server_user() {
@@ -51,6 +55,36 @@ down)
         as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -m fast -w -t 60 stop >/dev/null
     fi
     ;;
+pool)
+    port=${3:?port}
+    if [ ! -f "$dir/pgdata/PG_VERSION" ]; then
+        mkdir -p "$dir"
+        if [ "$(id -u)" -eq 0 ]; then
+            install -d -o postgres -g postgres "$dir/pgdata" "$dir/sock" "$dir/log"
+        else
+            mkdir -p "$dir/pgdata" "$dir/sock" "$dir/log"
+        fi
+        as_server_user "$bin/initdb" -D "$dir/pgdata" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 \
+            --locale=C.UTF-8 >"$dir/log/initdb.log"
+        cat >>"$dir/pgdata/postgresql.conf" <<CONF
+# flowgres pool server
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir/sock'
+max_connections = 200
+CONF
+        cat >"$dir/pgdata/pg_hba.conf" <<HBA
+local all postgres trust
+local all all reject
+host samerole +flowgres_tenants 127.0.0.1/32 scram-sha-256
+host all +flowgres_tenants 127.0.0.1/32 reject
+host all all 127.0.0.1/32 scram-sha-256
+HBA
+    fi
+    if ! as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+        as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -w -t 60 start >/dev/null
+    fi
+    ;;
 crash)
     as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -m immediate -w -t 60 stop >/dev/null
     ;;
@@ -58,7 +92,7 @@ restart)
     as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -m fast -w -t 60 restart >/dev/null
     ;;
 *)
-    echo "usage: cluster.sh up|down|restart|crash DIR [PORT]" >&2
+    echo "usage: cluster.sh up|down|restart|crash|pool DIR [PORT]" >&2
     exit 2
     ;;
 esac

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: start the embedded cluster under ./var/ (unless FLOWGRES_DATABASE_URL names an
 # existing server, which must preload flowgres), create or update the control database and
-# extension, load the demo once, (re)start flowgresd on 127.0.0.1:8080 (FLOWGRES_PORT) with
+# extension, load the demo once (with a workspace database on a second embedded server under
+# var/pool, FLOWGRES_POOL_PORT), (re)start flowgresd on 127.0.0.1:8080 (FLOWGRES_PORT) with
 # the admin key kept in var/admin_key, and print how to connect.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,20 @@ PGOPTIONS="-c client_min_messages=warning" psql "$url" -v ON_ERROR_STOP=1 -qc "a
 if [ "$(psql "$url" -Atqc "select count(*) from flowgres.users where email = 'demo@flowgres.dev'")" = "0" ]; then
     psql "$url" -v ON_ERROR_STOP=1 -q -f scripts/demo.sql >/dev/null
     echo "demo loaded: workspace 'demo', app 'hello' (published, public_anonymous)"
+fi
+
+# The demo workspace's own database (README, "Workspace databases"): a pool server under
+# var/pool, master keys in var/master.keys (mode 600, never in the database), backups in
+# var/backups; then the guestbook app, whose db_schema goes through the schema-change review.
+# A failure here leaves the rest of the demo running.
+pool_port=${FLOWGRES_POOL_PORT:-5545}
+mkdir -p var
+if [ ! -s var/master.keys ]; then
+    (umask 077 && build/flowgres-provision keygen --id demo1 >var/master.keys)
+fi
+export FLOWGRES_MASTER_KEY_FILE=$(realpath var/master.keys) FLOWGRES_BACKUP_DIR=$(realpath -m var/backups)
+if ! scripts/demo_database.sh "$url" var/pool "$pool_port"; then
+    echo "warning: the demo workspace database could not be set up; the rest of the demo runs without it" >&2
 fi
 
 # The bootstrap admin key: made once, kept private under var/, reused by later runs.
@@ -75,6 +90,7 @@ flowgres is running.
   API:               http://127.0.0.1:$http_port/api/v1   (OpenAPI: http://127.0.0.1:$http_port/openapi.json)
   health:            http://127.0.0.1:$http_port/health  /ready  /metrics
   public page:       http://127.0.0.1:$http_port/runtime/demo/hello   (the demo app; open it in a browser)
+  database app:      http://127.0.0.1:$http_port/runtime/demo/guestbook   (writes to the workspace's own database)
   admin key:         $admin_key
   try:               curl -s -H "Authorization: Bearer $admin_key" http://127.0.0.1:$http_port/api/v1/error-codes
   daemon log:        var/log/flowgresd.log
