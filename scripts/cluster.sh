@@ -25,16 +25,27 @@ as_server_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# The data, socket and log directories, owned by the server's user.
+make_directories() {
+    mkdir -p "$dir"
+    if [ "$(id -u)" -eq 0 ]; then
+        install -d -o postgres -g postgres "$dir/pgdata" "$dir/sock" "$dir/log"
+    else
+        mkdir -p "$dir/pgdata" "$dir/sock" "$dir/log"
+    fi
+}
+
+start_unless_running() {
+    if ! as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+        as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -w -t 60 start >/dev/null
+    fi
+}
+
 case "$command" in
 up)
     port=${3:?port}
     if [ ! -f "$dir/pgdata/PG_VERSION" ]; then
-        mkdir -p "$dir"
-        if [ "$(id -u)" -eq 0 ]; then
-            install -d -o postgres -g postgres "$dir/pgdata" "$dir/sock" "$dir/log"
-        else
-            mkdir -p "$dir/pgdata" "$dir/sock" "$dir/log"
-        fi
+        make_directories
         as_server_user "$bin/initdb" -D "$dir/pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/log/initdb.log"
         cat >>"$dir/pgdata/postgresql.conf" <<CONF
 # flowgres
@@ -46,9 +57,7 @@ max_connections = 200
 ${FLOWGRES_CLUSTER_SETTINGS:-}
 CONF
     fi
-    if ! as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
-        as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -w -t 60 start >/dev/null
-    fi
+    start_unless_running
     ;;
 down)
     if [ -f "$dir/pgdata/PG_VERSION" ] && as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
@@ -58,12 +67,7 @@ down)
 pool)
     port=${3:?port}
     if [ ! -f "$dir/pgdata/PG_VERSION" ]; then
-        mkdir -p "$dir"
-        if [ "$(id -u)" -eq 0 ]; then
-            install -d -o postgres -g postgres "$dir/pgdata" "$dir/sock" "$dir/log"
-        else
-            mkdir -p "$dir/pgdata" "$dir/sock" "$dir/log"
-        fi
+        make_directories
         as_server_user "$bin/initdb" -D "$dir/pgdata" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 \
             --locale=C.UTF-8 >"$dir/log/initdb.log"
         cat >>"$dir/pgdata/postgresql.conf" <<CONF
@@ -81,9 +85,7 @@ host all +flowgres_tenants 127.0.0.1/32 reject
 host all all 127.0.0.1/32 scram-sha-256
 HBA
     fi
-    if ! as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
-        as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -w -t 60 start >/dev/null
-    fi
+    start_unless_running
     ;;
 crash)
     as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -m immediate -w -t 60 stop >/dev/null
