@@ -3,7 +3,10 @@
 //   - fails running executions whose heartbeat is older than flowgres.execution_heartbeat_timeout_ms
 //     (EXECUTION_ABANDONED: their daemon died or lost the database), and
 //   - announces again, on channel flowgres_executions, pending executions nobody claimed within
-//     that time, so a live daemon picks them up.
+//     that time, so a live daemon picks them up;
+// and hourly it keeps the monthly partitions (runtime events past flowgres.runtime_event_retention_days
+// dropped) and deletes node events of executions ended more than
+// flowgres.execution_event_retention_days ago.
 // Written against PostgreSQL's C API only: no C++ object lives across a call that can
 // ereport, and an error ends the worker, which the postmaster restarts after 10 s.
 #include "postgres.hpp"
@@ -27,7 +30,10 @@ char *maintenance_database = nullptr;
 int maintenance_interval_ms = 10000;
 int heartbeat_timeout_ms = 60000;
 int runtime_event_retention_days = 90;
+int execution_event_retention_days = 30;
 TimestampTz last_partition_pass = 0;
+TimestampTz last_event_prune = 0;
+constexpr int kEventPruneBatch = 10000;
 constexpr int64 kPartitionPassInterval = USECS_PER_SEC * 3600;
 
 volatile sig_atomic_t reload_requested = false;
@@ -78,6 +84,26 @@ void run_maintenance_pass() {
             Datum retention[1] = {Int32GetDatum(runtime_event_retention_days)};
             SPI_execute_with_args("select flowgres.partitions_maintain($1)", 1, types, retention, nullptr, false, 0);
         }
+        // Execution events past retention: hourly, and again on the next pass while a prune
+        // still finds a full batch (a backlog goes in steps, never one long transaction).
+        int prunable = SPI_execute(
+            "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
+            "where e.extname = 'flowgres' and p.proname = 'execution_events_prune'",
+            true, 1);
+        if (prunable == SPI_OK_SELECT && SPI_processed > 0 &&
+            (last_event_prune == 0 || now - last_event_prune >= kPartitionPassInterval)) {
+            Oid prune_types[2] = {INT4OID, INT4OID};
+            Datum prune_values[2] = {Int32GetDatum(execution_event_retention_days), Int32GetDatum(kEventPruneBatch)};
+            int pruned = SPI_execute_with_args("select flowgres.execution_events_prune($1, $2)", 2, prune_types, prune_values,
+                                               nullptr, false, 0);
+            bool full_batch = false;
+            if (pruned == SPI_OK_SELECT && SPI_processed == 1) {
+                bool is_null = true;
+                Datum removed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
+                full_batch = !is_null && DatumGetInt32(removed) >= kEventPruneBatch;
+            }
+            if (!full_batch) last_event_prune = now;
+        }
         if (abandoned > 0 || requeued > 0)
             elog(LOG, "flowgres maintenance: %llu abandoned execution(s) failed, %llu pending re-announced",
                  (unsigned long long)abandoned, (unsigned long long)requeued);
@@ -107,6 +133,9 @@ extern "C" void flowgres_maintenance_main(Datum) {
         if (reload_requested) {
             reload_requested = false;
             ProcessConfigFile(PGC_SIGHUP);
+            // New retention settings apply on the next pass, not an hour later.
+            last_partition_pass = 0;
+            last_event_prune = 0;
         }
         if (events & WL_TIMEOUT) run_maintenance_pass();
     }
@@ -130,6 +159,11 @@ void register_maintenance_worker() {
     DefineCustomIntVariable("flowgres.runtime_event_retention_days",
                             "Days runtime events are kept; older months are dropped by the maintenance worker.",
                             nullptr, &runtime_event_retention_days, 90, 1, 36500, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
+
+    DefineCustomIntVariable("flowgres.execution_event_retention_days",
+                            "Days the node events of ended executions are kept; their execution_finished stays.",
+                            nullptr, &execution_event_retention_days, 30, 1, 36500, PGC_SIGHUP, 0, nullptr, nullptr,
                             nullptr);
 
     BackgroundWorker worker;

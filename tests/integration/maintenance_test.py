@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The extension's maintenance worker, on the test cluster (scripts/test.sh points it at
 flowgres_test with a 2 s heartbeat timeout and a 200 ms interval): abandoned executions are
-failed, live ones are left alone, unclaimed pending ones are announced again."""
+failed, live ones are left alone, unclaimed pending ones are announced again, node events of
+long-ended executions are pruned."""
 
 import os
 import subprocess
@@ -51,6 +52,31 @@ class MaintenanceWorker(unittest.TestCase):
         self.assertEqual(self.status_of(stale).strip(), "failed EXECUTION_ABANDONED")
         self.assertEqual(self.status_of(live).strip(), "running")
         self.assertIsNotNone(as_operator(f"select finished_at from flowgres.executions where id = '{stale}'") or None)
+
+    def test_node_events_of_long_ended_executions_are_pruned(self):
+        ended = self.new_execution(start=True)
+        running = self.new_execution(start=True)
+        for execution in (ended, running):
+            psql(DATABASE, self.act + f"""select flowgres.execution_events_append('{execution}',
+                '[{{"sequence": 1, "event": "node_started", "data": {{"node_id": "s"}}}}]')""")
+        psql(DATABASE, self.act + f"select flowgres.execution_finish('{ended}', 'completed', '{{}}')")
+        as_operator(f"update flowgres.executions set finished_at = now() - interval '40 days' where id = '{ended}'")
+        as_operator(f"update flowgres.execution_events set created_at = now() - interval '40 days' "
+                    f"where execution_id in ('{ended}', '{running}')")
+        events = lambda execution: as_operator(f"select coalesce(string_agg(event, ',' order by sequence), '') "
+                                               f"from flowgres.execution_events where execution_id = '{execution}'")
+        # A changed setting is picked up on the next pass, not the next hour.
+        as_operator("alter system set flowgres.execution_event_retention_days = 30")
+        try:
+            as_operator("select pg_reload_conf()")
+            deadline = time.time() + 30
+            while time.time() < deadline and events(ended) != "execution_finished":
+                time.sleep(0.2)
+        finally:
+            as_operator("alter system reset flowgres.execution_event_retention_days")
+            as_operator("select pg_reload_conf()")
+        self.assertEqual(events(ended), "execution_finished")
+        self.assertEqual(events(running), "node_started")
 
     def test_unclaimed_pending_executions_are_announced_again(self):
         pending = self.new_execution(start=False, queued=True)

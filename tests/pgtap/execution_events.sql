@@ -1,7 +1,7 @@
 -- Execution events: the executor's batches, execution_finished on every way an execution
 -- ends, reading after an id, and who may append or read them.
 begin;
-select plan(20);
+select plan(29);
 
 select test.new_user('watcher@example.com') as watcher \gset
 select test.new_user('outsider@example.com') as outsider \gset
@@ -49,6 +49,31 @@ select is(test.error_code_of(format('select flowgres.execution_events(%L, -1)', 
 
 select test.act_as(:'outsider');
 select is(test.error_code_of(format('select flowgres.execution_events(%L)', :'e1')), 'EXECUTION_NOT_FOUND', 'a stranger cannot read the events');
+
+-- retention: node events of executions that ended long ago go; how each run ended stays
+select test.act_as(:'watcher');
+select flowgres.execution_create(:'app') ->> 'id' as e3 \gset
+select flowgres.execution_start(:'e3');
+select flowgres.execution_events_append(:'e3', '[{"sequence": 1, "event": "node_started", "data": {"node_id": "start"}}]');
+select flowgres.execution_finish(:'e3', 'completed', '{"out": 1}');
+select flowgres.execution_create(:'app') ->> 'id' as e4 \gset
+select flowgres.execution_start(:'e4');
+select flowgres.execution_events_append(:'e4', '[{"sequence": 1, "event": "node_started", "data": {"node_id": "start"}}]');
+select test.act_as(null);
+-- e1 and e3 ended 40 days ago; e4 still runs, with an event as old
+update flowgres.executions set finished_at = now() - interval '40 days' where id in (:'e1', :'e3');
+update flowgres.execution_events set created_at = now() - interval '40 days' where execution_id in (:'e1', :'e3', :'e4');
+select is(flowgres.execution_events_prune(30, 2), 2, 'a prune removes at most a batch');
+select is(flowgres.execution_events_prune(30), 2, 'and the rest on the next call');
+select is(flowgres.execution_events_prune(30), 0, 'then nothing is left to remove');
+select is((select array_agg(event order by sequence) from flowgres.execution_events where execution_id in (:'e1', :'e3')),
+          array['execution_finished', 'execution_finished'], 'the execution_finished of each stays');
+select is((select count(*) from flowgres.execution_events where execution_id = :'e4'), 1::bigint, 'a running execution keeps its events');
+select is(flowgres.execution_events_prune(50), 0, 'nothing younger than the retention goes');
+select is(test.error_code_of('select flowgres.execution_events_prune(0)'), 'VALIDATION_FAILED', 'retention is at least a day');
+select is(test.error_code_of('select flowgres.execution_events_prune(30, 0)'), 'VALIDATION_FAILED', 'batches are at least one row');
+select ok(not has_function_privilege('flowgres_user', 'flowgres.execution_events_prune(integer, integer)', 'execute'),
+          'users cannot prune');
 
 select * from finish();
 rollback;
