@@ -70,7 +70,7 @@ void check_names(const json_t *names, const std::string &field, const std::strin
         problems.add(node_id, field + "[" + std::to_string(index) + "]", "must be a column name (1 to 63 bytes)");
 }
 
-// db_query's statement with :name placeholders turned into $1, $2 … (one number per name),
+// db_query's statement with its named parameters (:name) turned into $1, $2 … (one number per name),
 // skipping quoted text, quoted identifiers, dollar quotes, comments and :: casts.
 struct ConvertedQuery {
     std::string sql;
