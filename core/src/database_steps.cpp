@@ -10,6 +10,16 @@ namespace {
 
 constexpr size_t kMaxNameBytes = 63;  // PostgreSQL's NAMEDATALEN - 1
 
+// `text` between two `quote`s, inner ones doubled: identifiers (") and literals (').
+std::string quoted(const std::string &text, char quote) {
+    std::string out(1, quote);
+    for (char c : text) {
+        if (c == quote) out += quote;
+        out += c;
+    }
+    return out + quote;
+}
+
 const json_t *config_of(const workflow::Node &node, const char *key) { return json_object_get(node.config.get(), key); }
 
 bool is_name(const json_t *value) {
@@ -284,17 +294,6 @@ std::string answer_of(const std::string &source, size_t limit) {
 bool is_database_step(std::string_view type) {
     return type == "db_select" || type == "db_insert" || type == "db_update" || type == "db_delete" || type == "db_query";
 }
-
-namespace {
-std::string quoted(const std::string &text, char quote) {
-    std::string out(1, quote);
-    for (char c : text) {
-        if (c == quote) out += quote;
-        out += c;
-    }
-    return out + quote;
-}
-}  // namespace
 
 std::string quote_identifier(const std::string &name) { return quoted(name, '"'); }
 std::string quote_literal(const std::string &text) { return quoted(text, '\''); }

@@ -50,7 +50,6 @@ struct Application::DatabaseWork {
 void Application::do_database_work(uv_work_t *request) {
     auto *work = static_cast<DatabaseWork *>(request->data);
     try {
-        // App roles claim and work in one go (the claim names the app or role, not the workspace).
         // App roles and schema-change submissions claim and work in one go (the claim names
         // the app or the role, not the workspace).
         const std::string &operation = work->operation;
