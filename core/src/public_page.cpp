@@ -2,11 +2,11 @@
 #include "flowgres/public_page.hpp"
 
 #include <array>
-#include <regex>
 #include <string>
 
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
+#include "flowgres/pattern.hpp"
 
 namespace flowgres {
 namespace {
@@ -47,15 +47,15 @@ void notice_text(ValidationProblems &problems, const std::string &field, const j
 // (javascript:, data:, relative paths that climb) can hide in one.
 void https_url(ValidationProblems &problems, const std::string &field, const json_t *value) {
     const char *text = json_string_value(value);
-    static const std::regex shape(R"(^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!#-;=?-~]*)?$)");
-    if (!text || json_string_length(value) > kUrlMaxLength || !std::regex_match(text, shape))
+    static const auto shape = Pattern::compile(R"(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!#-;=?-~]*)?)");
+    if (!text || json_string_length(value) > kUrlMaxLength || !shape->full_match({text, json_string_length(value)}))
         problems.add(field, "must be an https:// URL of at most 2048 characters");
 }
 
 void color(ValidationProblems &problems, const std::string &field, const json_t *value) {
     const char *text = json_string_value(value);
-    static const std::regex shape("^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$");
-    if (!text || !std::regex_match(text, shape)) problems.add(field, "must be a colour such as #1f6feb or #18e");
+    static const auto shape = Pattern::compile("#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})");
+    if (!text || !shape->full_match({text, json_string_length(value)})) problems.add(field, "must be a colour such as #1f6feb or #18e");
 }
 
 void boolean(ValidationProblems &problems, const std::string &field, const json_t *value) {
@@ -78,8 +78,8 @@ void notice(ValidationProblems &problems, const std::string &field, const json_t
 }
 
 bool is_input_key(const char *key) {
-    static const std::regex shape("^[A-Za-z0-9_-]{1,64}$");
-    return std::regex_match(key, shape);
+    static const auto shape = Pattern::compile("[A-Za-z0-9_-]{1,64}");
+    return shape->full_match(key);
 }
 
 // {input_key: value}: what a field starts with. Values are what a form field holds.
@@ -133,9 +133,9 @@ void theme(ValidationProblems &p, const std::string &f, const json_t *v) {
         p.add(f, "must be light, dark or auto");
 }
 void language(ValidationProblems &p, const std::string &f, const json_t *v) {
-    static const std::regex shape("^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$");
+    static const auto shape = Pattern::compile("[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}");
     const char *text = json_string_value(v);
-    if (!text || !std::regex_match(text, shape)) p.add(f, "must be a language tag such as en or zh-CN");
+    if (!text || !shape->full_match({text, json_string_length(v)})) p.add(f, "must be a language tag such as en or zh-CN");
 }
 void short_notice(ValidationProblems &p, const std::string &f, const json_t *v) {
     notice_text(p, f, v);

@@ -5,8 +5,9 @@
 #include <cctype>
 #include <cstring>
 #include <map>
-#include <regex>
 #include <set>
+
+#include "flowgres/pattern.hpp"
 
 namespace flowgres::ui {
 namespace {
@@ -84,15 +85,10 @@ void check_validation(const json_t *validation, const std::string &field, Proble
                 problems.push_back({at, "must be a non-empty array"});
         } else if (name == "pattern") {
             const char *pattern = json_string_value(rule);
-            if (!pattern || std::strlen(pattern) > 500) {
-                problems.push_back({at, "must be a regular expression of at most 500 characters"});
-            } else {
-                try {
-                    std::regex check(pattern, std::regex::ECMAScript);
-                } catch (const std::regex_error &) {
-                    problems.push_back({at, "is not a valid regular expression"});
-                }
-            }
+            if (!pattern)
+                problems.push_back({at, "must be a regular expression (a string)"});
+            else if (std::string problem = pattern_problem({pattern, json_string_length(rule)}); !problem.empty())
+                problems.push_back({at, problem});
         } else {
             problems.push_back({at, "is not a validation rule (required, min, max, enum, pattern)"});
         }
@@ -141,10 +137,12 @@ void parse_blocks(const json_t *blocks, const std::string &field, size_t depth, 
             if (!valid_key(key)) {
                 problems.push_back({at + ".input_key", "is required (or an id): the workflow input this field feeds"});
             } else {
-                InputField input{key, block_type, at, Json(new_json_object())};
+                InputField input{key, block_type, at, Json(new_json_object()), nullptr};
                 if (const json_t *validation = json_object_get(block, "validation")) {
                     check_validation(validation, at + ".validation", problems);
                     if (json_is_object(validation)) input.validation.reset(json_deep_copy(validation));
+                    if (const json_t *pattern = json_object_get(validation, "pattern"); json_is_string(pattern))
+                        input.pattern = Pattern::compile({json_string_value(pattern), json_string_length(pattern)});
                 }
                 const json_t *options = json_object_get(json_object_get(block, "props"), "options");
                 if (block_type == "select") {
@@ -190,9 +188,9 @@ UiSchema parse_ui_schema(const json_t *schema, Problems &problems) {
                             "description, theme)"});
 
     if (const json_t *version = json_object_get(schema, "schema_version")) {
-        static const std::regex shape(R"(^1(\.\d+){0,2}$)");
+        static const auto shape = Pattern::compile(R"(1(\.[0-9]+){0,2})");
         const char *text = json_string_value(version);
-        if (!text || !std::regex_match(text, shape))
+        if (!text || !shape->full_match({text, json_string_length(version)}))
             problems.push_back({"schema_version", "must be \"1.0.0\" (major version 1)"});
         else
             ui.schema_version = text;
@@ -324,12 +322,14 @@ Problems validate_inputs(const UiSchema &ui, const json_t *inputs) {
         }
         if (const char *pattern = json_string_value(json_object_get(rules, "pattern"));
             pattern && json_is_string(value)) {
-            try {
-                if (!std::regex_search(json_string_value(value), std::regex(pattern, std::regex::ECMAScript)))
-                    problems.push_back({at, "does not match the pattern " + std::string(pattern)});
-            } catch (const std::regex_error &) {
-                problems.push_back({at, "cannot be checked: the pattern is invalid"});
-            }
+            std::string_view subject(json_string_value(value), json_string_length(value));
+            if (!field.pattern)
+                problems.push_back({at, "cannot be checked: the pattern is not one RE2 accepts"});
+            else if (subject.size() > kPatternSubjectMaxBytes)
+                problems.push_back({at, "is too long to check against its pattern (at most " +
+                                            std::to_string(kPatternSubjectMaxBytes) + " bytes)"});
+            else if (!field.pattern->search(subject))
+                problems.push_back({at, "does not match the pattern " + std::string(pattern)});
         }
     }
     return problems;

@@ -3,9 +3,9 @@
 // checked by the validator for every type.
 #include <cctype>
 #include <cstring>
-#include <regex>
 
 #include "flowgres/database_steps.hpp"
+#include "flowgres/pattern.hpp"
 #include "flowgres/workflow.hpp"
 
 namespace flowgres::workflow {
@@ -69,15 +69,16 @@ void check_condition(const Node &node, const std::string &field, Problems &probl
     if (name != "empty" && name != "not_empty" && !config_of(node, "right"))
         problems.add(node.id, field + ".config.right", "is required for operator " + std::string(name));
     if (name == "matches") {
-        const char *pattern = json_string_value(config_of(node, "right"));
-        if (!pattern || std::strlen(pattern) > 500) {
-            problems.add(node.id, field + ".config.right", "must be a regular expression of at most 500 characters");
-        } else if (std::string_view(pattern).find("{{") == std::string_view::npos) {
-            try {
-                std::regex check(pattern, std::regex::ECMAScript);
-            } catch (const std::regex_error &) {
-                problems.add(node.id, field + ".config.right", "is not a valid regular expression");
-            }
+        // A pattern with a {{reference}} is only known at run time, where it is checked again.
+        const json_t *right = config_of(node, "right");
+        const char *pattern = json_string_value(right);
+        if (!pattern) {
+            problems.add(node.id, field + ".config.right", "must be a regular expression (a string)");
+        } else if (std::string_view text(pattern, json_string_length(right)); text.size() > kPatternMaxLength) {
+            problems.add(node.id, field + ".config.right", pattern_problem(text));
+        } else if (text.find("{{") == std::string_view::npos) {
+            if (std::string problem = pattern_problem(text); !problem.empty())
+                problems.add(node.id, field + ".config.right", problem);
         }
     }
 }

@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <regex>
 
 #include "flowgres/crypto.hpp"
 #include "flowgres/json.hpp"
+#include "flowgres/pattern.hpp"
 
 namespace flowgres::daemon {
 namespace {
@@ -84,15 +84,15 @@ std::string mask_pii(std::string_view text) {
     if (text.find('@') == std::string_view::npos && text.find("fgk_") == std::string_view::npos &&
         text.find("earer") == std::string_view::npos && text.find("eyJ") == std::string_view::npos)
         return std::string(text);
-    static const std::regex email(R"(([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))");
-    static const std::regex api_key(R"(fgk_[A-Za-z0-9_-]+)");
-    static const std::regex bearer(R"(([Bb]earer)\s+[^\s",]+)");
-    static const std::regex jwt(R"(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)");
+    static const auto email = Pattern::compile(R"(([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))");
+    static const auto api_key = Pattern::compile(R"(fgk_[A-Za-z0-9_-]+)");
+    static const auto bearer = Pattern::compile(R"(([Bb]earer)\s+[^\s",]+)");
+    static const auto jwt = Pattern::compile(R"(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)");
     std::string out(text);
-    out = std::regex_replace(out, bearer, "$1 [REDACTED]");
-    out = std::regex_replace(out, api_key, "fgk_[REDACTED]");
-    out = std::regex_replace(out, jwt, "[REDACTED_JWT]");
-    out = std::regex_replace(out, email, "$1***@$2");
+    bearer->replace_all(out, "\\1 [REDACTED]");
+    api_key->replace_all(out, "fgk_[REDACTED]");
+    jwt->replace_all(out, "[REDACTED_JWT]");
+    email->replace_all(out, "\\1***@\\2");
     return out;
 }
 

@@ -5,12 +5,12 @@
 
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include "flowgres/crypto.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/json.hpp"
+#include "flowgres/pattern.hpp"
 
 namespace flowgres::provisioner {
 namespace {
@@ -75,26 +75,26 @@ void in_transaction(BlockingConnection &tenant_admin, const std::string &sql, co
 const char *default_migrations_directory() { return FLOWGRES_MIGRATIONS_DIR; }
 
 std::vector<Migration> load_migrations(const std::string &directory) {
-    static const std::regex file_name(R"(^(\d{4})_([a-z0-9_]{1,60})\.(up|down)\.sql$)");
+    static const auto file_name = Pattern::compile(R"(([0-9]{4})_([a-z0-9_]{1,60})\.(up|down)\.sql)");
     DIR *listing = opendir(directory.c_str());
     if (!listing) throw std::invalid_argument("cannot read the migrations directory " + directory);
     std::map<int, Migration> found;
     while (dirent *entry = readdir(listing)) {
         std::string name = entry->d_name;
-        std::smatch parts;
+        std::vector<std::string> parts;
         if (name == "." || name == "..") continue;
-        if (!std::regex_match(name, parts, file_name)) {
+        if (!file_name->full_match(name, parts)) {
             closedir(listing);
             throw std::invalid_argument("migrations/" + name + " is not named NNNN_name.up.sql or NNNN_name.down.sql");
         }
-        Migration &migration = found[std::stoi(parts[1])];
-        if (!migration.name.empty() && migration.name != parts[2].str()) {
+        Migration &migration = found[std::stoi(parts[0])];
+        if (!migration.name.empty() && migration.name != parts[1]) {
             closedir(listing);
-            throw std::invalid_argument("migration " + parts[1].str() + " has two names");
+            throw std::invalid_argument("migration " + parts[0] + " has two names");
         }
-        migration.version = std::stoi(parts[1]);
-        migration.name = parts[2];
-        (parts[3] == "up" ? migration.up : migration.down) = read_file(directory + "/" + name);
+        migration.version = std::stoi(parts[0]);
+        migration.name = parts[1];
+        (parts[2] == "up" ? migration.up : migration.down) = read_file(directory + "/" + name);
     }
     closedir(listing);
     std::vector<Migration> migrations;

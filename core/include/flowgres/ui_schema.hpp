@@ -4,10 +4,12 @@
 // wherever they appear. Not for: rendering (the page, web/) or the workflow graph.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "flowgres/json.hpp"
+#include "flowgres/pattern.hpp"
 #include "flowgres/workflow.hpp"
 
 namespace flowgres::ui {
@@ -27,6 +29,7 @@ struct InputField {
     std::string type;       // "input" or "select"
     std::string path;       // where it sits, for messages
     Json validation;        // {} when none; select options join as its enum
+    std::shared_ptr<const Pattern> pattern;  // validation.pattern compiled once; null when absent or invalid
 };
 
 struct UiSchema {

@@ -1,10 +1,9 @@
 // condition: compares two values; its edges leave by "true" or "false" and the other side is
 // skipped. Numbers compare as numbers, strings as strings; a comparison of other kinds fails
 // the node rather than guess.
-#include <regex>
-
 #include "executor/nodes/nodes.hpp"
 #include "flowgres/errors.hpp"
+#include "flowgres/pattern.hpp"
 
 namespace flowgres::executor::nodes {
 namespace {
@@ -45,6 +44,20 @@ bool contains(const json_t *left, const json_t *right) {
     return false;
 }
 
+// The pattern may come from visitor data through a {{reference}}: RE2 keeps the loop linear
+// in the subject whatever the pattern, and both are capped.
+bool matches(const json_t *subject, const json_t *pattern_text) {
+    std::string error;
+    auto pattern = Pattern::compile({json_string_value(pattern_text), json_string_length(pattern_text)}, &error);
+    if (!pattern)
+        throw Error(ErrorCode::NODE_FAILED, "the pattern " + pattern_problem({json_string_value(pattern_text),
+                                                                              json_string_length(pattern_text)}));
+    if (json_string_length(subject) > kPatternSubjectMaxBytes)
+        throw Error(ErrorCode::NODE_FAILED,
+                    "matches checks at most " + std::to_string(kPatternSubjectMaxBytes) + " bytes of text");
+    return pattern->search({json_string_value(subject), json_string_length(subject)});
+}
+
 }  // namespace
 
 std::unique_ptr<NodeTask> run_condition(NodeCall &call, NodeDone done) {
@@ -65,8 +78,7 @@ std::unique_ptr<NodeTask> run_condition(NodeCall &call, NodeDone done) {
         else if (op == "matches") {
             if (!json_is_string(left.get()) || !json_is_string(right.get()))
                 throw Error(ErrorCode::NODE_FAILED, "matches compares a string with a pattern");
-            result = std::regex_search(json_string_value(left.get()),
-                                       std::regex(json_string_value(right.get()), std::regex::ECMAScript));
+            result = matches(left.get(), right.get());
         } else {
             auto compared = order(left.get(), right.get());
             if (!compared) throw Error(ErrorCode::NODE_FAILED, op + " compares two numbers or two strings");
@@ -82,8 +94,6 @@ std::unique_ptr<NodeTask> run_condition(NodeCall &call, NodeDone done) {
         done(std::move(outcome));
     } catch (const Error &error) {
         done(NodeOutcome::failure("NODE_FAILED", error.message()));
-    } catch (const std::regex_error &) {
-        done(NodeOutcome::failure("NODE_FAILED", "the pattern is not a valid regular expression"));
     }
     return nullptr;
 }
