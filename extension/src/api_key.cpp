@@ -91,7 +91,9 @@ SqlValue api_key_create(CallArgs &args) {
     std::string owner = key_owner(actor, user_id);
     if (expires_at && query_value("select ($1::timestamptz <= now())::text", {expires_at}) == "true")
         throw field_error("expires_at", "must be in the future");
-    auto active = query_value(
+    // The owner's row serialises key creation (spi.hpp: lock, then count).
+    query("select 1 from flowgres.users where id = $1::uuid for update", {owner});
+    auto active = query_value_latest_snapshot(
         "select count(*) from flowgres.api_keys where user_id = $1::uuid and revoked_at is null "
         "and (expires_at is null or expires_at > now())",
         {owner});

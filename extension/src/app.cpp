@@ -31,15 +31,17 @@ bool app_slug_taken(const std::string &workspace_id, const std::string &slug,
     return taken && *taken == "t";
 }
 
-// Locks the workspace row (serialising concurrent creations) and refuses past the plan's limit.
+// Locks the workspace row (serialising concurrent creations), then counts what the sessions
+// before this one committed (spi.hpp: lock, then count) and refuses past the plan's limit.
 // Archived apps do not count: they can never run again.
 void check_app_quota(const WorkspaceAccess &access) {
-    auto result = query(R"sql(
+    query("select 1 from flowgres.workspaces where id = $1::uuid for update", {access.workspace_id});
+    auto result = query_latest_snapshot(R"sql(
         select p.max_apps,
                (select count(*) from flowgres.apps a where a.workspace_id = w.id and a.status <> 'archived')
         from flowgres.workspaces w join flowgres.billing_plans p on p.code = w.plan
-        where w.id = $1::uuid for update of w)sql",
-                        {access.workspace_id});
+        where w.id = $1::uuid)sql",
+                                        {access.workspace_id});
     const SqlRow &row = result.rows.at(0);
     if (row[0] && std::stoll(*row[0]) <= std::stoll(row.text(1)))
         throw Error(ErrorCode::APP_QUOTA_EXCEEDED,

@@ -38,14 +38,14 @@ std::string role_id_for(const std::string &workspace_id, const std::string &role
 }
 
 // The member's current role name and status, with the workspace row locked so that two
-// concurrent demotions cannot both see "another owner remains".
+// concurrent demotions cannot both see "another owner remains" (spi.hpp: lock, then count).
 struct Membership {
     std::string role;
     std::string status;
 };
 Membership locked_membership(const std::string &workspace_id, const std::string &user_id) {
     query("select 1 from flowgres.workspaces where id = $1::uuid for update", {workspace_id});
-    auto result = query(R"sql(
+    auto result = query_latest_snapshot(R"sql(
         select r.name, m.status from flowgres.workspace_members m
         join flowgres.workspace_roles r on r.id = m.role_id
         where m.workspace_id = $1::uuid and m.user_id = $2::uuid)sql",
@@ -55,7 +55,7 @@ Membership locked_membership(const std::string &workspace_id, const std::string 
 }
 
 void refuse_if_last_owner(const std::string &workspace_id, const std::string &user_id) {
-    auto others = query_value(R"sql(
+    auto others = query_value_latest_snapshot(R"sql(
         select count(*) from flowgres.workspace_members m
         join flowgres.workspace_roles r on r.id = m.role_id
         where m.workspace_id = $1::uuid and m.user_id <> $2::uuid and r.name = 'owner' and m.status = 'active')sql",
@@ -97,11 +97,12 @@ SqlValue member_invite(CallArgs &args) {
     auto user_id = query_value("select id from flowgres.users where lower(email) = lower($1) and status = 'active'", {email});
     if (!user_id) throw Error(ErrorCode::USER_NOT_FOUND, "no active user has email " + email, "{\"field\":\"email\"}");
     query("select 1 from flowgres.workspaces where id = $1::uuid for update", {workspace_id});
-    if (query_value("select 1 from flowgres.workspace_members where workspace_id = $1::uuid and user_id = $2::uuid",
-                    {workspace_id, *user_id}))
+    if (query_value_latest_snapshot(
+            "select 1 from flowgres.workspace_members where workspace_id = $1::uuid and user_id = $2::uuid",
+            {workspace_id, *user_id}))
         throw Error(ErrorCode::MEMBER_EXISTS, email + " is already a member or invited");
 
-    auto limit = query(R"sql(
+    auto limit = query_latest_snapshot(R"sql(
         select p.max_members, (select count(*) from flowgres.workspace_members m where m.workspace_id = w.id)
         from flowgres.workspaces w join flowgres.billing_plans p on p.code = w.plan where w.id = $1::uuid)sql",
                        {workspace_id});

@@ -140,10 +140,19 @@ void run_statement(const std::string &sql) {
     });
 }
 
-std::optional<std::string> query_value(std::string_view sql, std::initializer_list<SqlParam> params) {
-    SqlResult result = query(sql, params);
+namespace {
+std::optional<std::string> first_value(const SqlResult &result) {
     if (result.rows.empty() || result.rows[0].values.empty()) return std::nullopt;
     return result.rows[0].values[0];
+}
+}  // namespace
+
+std::optional<std::string> query_value(std::string_view sql, std::initializer_list<SqlParam> params) {
+    return first_value(query(sql, params));
+}
+
+std::optional<std::string> query_value_latest_snapshot(std::string_view sql, std::initializer_list<SqlParam> params) {
+    return first_value(query_latest_snapshot(sql, params));
 }
 
 }  // namespace flowgres

@@ -34,7 +34,14 @@ SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params = {
 
 // The same with a snapshot taken now, whatever the isolation level: for reads that must see
 // every transaction committed before the call (usage_ledger.cpp's load).
+//
+// Every limit check ("at most N apps", "not the last owner") has this shape: lock the row that
+// serialises the check in a statement of its own, then count with a snapshot taken after the
+// lock was granted. A statement that locks and counts at once counts from the snapshot it took
+// before it waited for the lock, so N sessions that queued behind one another all see the same
+// count, and all pass (READ COMMITTED does not refresh that statement's snapshot).
 SqlResult query_latest_snapshot(std::string_view sql, std::initializer_list<SqlParam> params = {});
+std::optional<std::string> query_value_latest_snapshot(std::string_view sql, std::initializer_list<SqlParam> params = {});
 
 // A statement built at run time (utility commands such as GRANT, whose identifiers were quoted
 // by format('%I')); not prepared, not cached.

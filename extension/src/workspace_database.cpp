@@ -103,7 +103,8 @@ void check_sealed(std::string_view field, std::string_view sealed) {
 }
 
 // Picks the server for a new database: the named one, or the active server with the fewest
-// workspace databases that has room. Serialised, so two placements never both take a last slot.
+// workspace databases that has room. Serialised, so two placements never both take a last slot
+// (spi.hpp: lock, then count).
 struct PlacedServer {
     std::string id, host, port;
 };
@@ -115,7 +116,7 @@ PlacedServer place_database(const std::optional<std::string> &pinned) {
                (select count(*) from flowgres.workspace_databases d where d.server_id = s.id)::text
         from flowgres.database_servers s)sql";
     if (pinned) {
-        auto rows = query(std::string(candidates) + " where s.name = $1", {*pinned});
+        auto rows = query_latest_snapshot(std::string(candidates) + " where s.name = $1", {*pinned});
         if (rows.rows.empty()) throw Error(ErrorCode::DATABASE_SERVER_NOT_FOUND, "no database server is named " + json_quote(*pinned));
         const SqlRow &row = rows.rows[0];
         if (row.text(3) != "active" || (row[4] && std::stoll(*row[4]) <= std::stoll(row.text(5))))
@@ -123,7 +124,7 @@ PlacedServer place_database(const std::optional<std::string> &pinned) {
                         "{\"server\":" + json_quote(*pinned) + ",\"status\":" + json_quote(row.text(3)) + "}");
         return {row.text(0), row.text(1), row.text(2)};
     }
-    auto rows = query(std::string(candidates) + R"sql(
+    auto rows = query_latest_snapshot(std::string(candidates) + R"sql(
         where s.status = 'active'
           and (s.max_databases is null
                or s.max_databases > (select count(*) from flowgres.workspace_databases d where d.server_id = s.id))
