@@ -66,19 +66,31 @@ else
     failed=$((failed + tap_failed + bad_files))
 fi
 
-echo "== upgrade path: 0.1 → latest"
-# Released scripts are never edited: a 0.1 database must reach the current version by
-# ALTER EXTENSION UPDATE and then hold what a fresh install holds.
-if psql_test -d postgres -c "create database flowgres_upgrade" &&
-    psql_test -d flowgres_upgrade -c "create extension flowgres version '0.1'" -c "alter extension flowgres update" &&
-    [ "$(psql_test -d flowgres_upgrade -Atc "select extversion from pg_extension where extname = 'flowgres'")" = \
-      "$(sed -n "s/^default_version = '\(.*\)'/\1/p" extension/flowgres.control)" ] &&
-    [ "$(psql_test -d flowgres_upgrade -Atc "select count(*) from pg_proc where pronamespace = 'flowgres'::regnamespace")" = \
-      "$(psql_test -d flowgres_test -Atc "select count(*) from pg_proc where pronamespace = 'flowgres'::regnamespace")" ]; then
-    echo "ok: 0.1 updates to the current version with every function"
+echo "== upgrade path: every released version, one step at a time"
+# Released scripts are never edited: a database made at 0.1 and updated one version at a time,
+# with rows written at each step, must end with the catalog of a fresh install (relations,
+# columns, constraints, indexes, policies, privileges, function bodies, comments).
+latest=$(sed -n "s/^default_version = '\(.*\)'/\1/p" extension/flowgres.control)
+versions=$(ls sql/flowgres--*--*.sql | sed -n 's/.*flowgres--\(.*\)--\(.*\)\.sql/\1 \2/p')
+upgrade_ok=true
+step=0.1
+psql_test -d postgres -c "create database flowgres_upgrade" &&
+    psql_test -d flowgres_upgrade -c "create extension flowgres version '0.1'" || upgrade_ok=false
+while $upgrade_ok && [ "$step" != "$latest" ]; do
+    next=$(echo "$versions" | awk -v from="$step" '$1 == from { print $2 }')
+    if [ -z "$next" ]; then echo "no upgrade script leaves $step"; upgrade_ok=false; break; fi
+    # Rows at each step, so that an upgrade meets data: a user, their workspace, an app.
+    psql_test -d flowgres_upgrade -c "select flowgres.user_create('upgrade-$step@example.com', 'Upgrade $step')" \
+        -c "alter extension flowgres update to '$next'" >/dev/null || { echo "updating $step → $next failed"; upgrade_ok=false; }
+    step=$next
+done
+if $upgrade_ok && diff <(psql_test -d flowgres_upgrade -At -f tests/upgrade/catalog.sql) \
+        <(psql_test -d flowgres_test -At -f tests/upgrade/catalog.sql) >"$root/catalog.diff"; then
+    echo "ok: 0.1 updates step by step to $latest and holds what a fresh install holds"
     passed=$((passed + 1))
 else
     echo "not ok: the upgrade path is broken"
+    head -n 40 "$root/catalog.diff" 2>/dev/null
     failed=$((failed + 1))
 fi
 
