@@ -61,3 +61,22 @@ language sql security definer set search_path = pg_catalog, pg_temp as $$
     select flowgres.ensure_monthly_partitions('audit_logs', months_ahead)
 $$;
 revoke execute on function audit_logs_ensure_partitions(integer) from public;
+
+-- ---------------------------------------------------------------------------------------
+-- A restore returns a workspace to the status it had when it was deleted, so deleting and
+-- restoring never lifts an operator's suspension. Workspaces deleted before 0.10 take theirs
+-- from the audit row their deletion wrote.
+-- ---------------------------------------------------------------------------------------
+
+alter table workspaces add column status_before_delete text
+    check (status_before_delete in ('active', 'suspended', 'cold_storage'));
+comment on column workspaces.status_before_delete is 'The status a deleted workspace had; workspace_restore returns it there.';
+update workspaces w set status_before_delete = coalesce((
+    select a.metadata ->> 'previous_status' from audit_logs a
+    where a.workspace_id = w.id and a.action = 'workspace.delete'
+      and a.metadata ->> 'previous_status' in ('active', 'suspended', 'cold_storage')
+    order by a.created_at desc limit 1), 'active')
+where w.status = 'deleted';
+comment on function workspace_update(uuid, jsonb) is 'Changes name, slug (old slug kept as alias), icon, region, settings (workspace_admin); plan and status are the operator''s.';
+comment on function workspace_delete(uuid) is 'Soft-deletes a workspace (not a suspended one, unless the operator); it can be restored within flowgres.workspace_restore_days.';
+comment on function workspace_restore(uuid) is 'Restores a soft-deleted workspace within the grace window, to the status it had (the operator''s, if that was suspended).';

@@ -188,12 +188,16 @@ SqlValue workspace_update(CallArgs &args) {
     problems.throw_if_any();
     if (json_object_size(changes.get()) == 0) throw field_error("changes", "must name at least one field");
 
-    // Status belongs to the platform operator (abuse, billing); the rest to the workspace.
+    // Status and plan belong to the platform operator (abuse, billing: a member who could pick
+    // the enterprise plan would lift every limit); the rest to the workspace.
     WorkspaceUse use = touches_status ? WorkspaceUse::read : WorkspaceUse::write;
     if (touches_status && !actor.is_system())
-        throw Error(ErrorCode::PERMISSION_DENIED, "only the platform operator changes a workspace's status");
+        throw Error(ErrorCode::PERMISSION_DENIED, "only the platform operator changes a workspace's status",
+                    "{\"field\":\"status\"}");
+    if (touches_plan && !actor.is_system())
+        throw Error(ErrorCode::PERMISSION_DENIED, "only the platform operator (or billing) changes a workspace's plan",
+                    "{\"field\":\"plan\"}");
     WorkspaceAccess access = require_workspace_permission(actor, workspace_id, touches_profile ? permission::workspace_admin : "", use);
-    if (touches_plan) require_workspace_permission(actor, workspace_id, permission::plan_manage, use);
 
     if (new_plan && !query_value("select 1 from flowgres.billing_plans where code = $1", {*new_plan}))
         throw field_error("plan", "is not a known plan");
@@ -232,11 +236,19 @@ SqlValue workspace_update(CallArgs &args) {
     return SqlValue::jsonb(workspace_document(workspace_id, access.role));
 }
 
+// A suspension is the operator's: members can neither delete a suspended workspace nor
+// restore one that was suspended when it was deleted, and a restore returns a workspace to the
+// status it had, so deleting and restoring never lifts a suspension.
 SqlValue workspace_delete(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
     Actor actor = require_actor();
     WorkspaceAccess access = require_workspace_permission(actor, workspace_id, permission::workspace_admin, WorkspaceUse::read);
-    query("update flowgres.workspaces set status = 'deleted', deleted_at = now(), updated_at = now() where id = $1::uuid",
+    if (access.status == "suspended" && !actor.is_system())
+        throw Error(ErrorCode::WORKSPACE_SUSPENDED, "workspace " + workspace_id + " is suspended: only the operator may delete it",
+                    "{\"status\":\"suspended\",\"action\":\"delete\"}");
+    query(R"sql(
+        update flowgres.workspaces set status = 'deleted', status_before_delete = status, deleted_at = now(), updated_at = now()
+        where id = $1::uuid)sql",
           {workspace_id});
     write_audit(actor, workspace_id, "workspace.delete", "workspace", workspace_id,
                 "{\"previous_status\":" + json_quote(access.status) + "}");
@@ -247,18 +259,26 @@ SqlValue workspace_restore(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
     Actor actor = require_actor();
     WorkspaceAccess access = require_workspace_permission(actor, workspace_id, permission::workspace_admin, WorkspaceUse::restore);
+    auto before = query_value("select coalesce(status_before_delete, 'active') from flowgres.workspaces where id = $1::uuid for update",
+                              {workspace_id});
     if (access.status != "deleted")
         throw Error(ErrorCode::STATE_CONFLICT, "workspace " + workspace_id + " is " + access.status + ", not deleted",
                     "{\"from\":" + json_quote(access.status) + ",\"action\":\"restore\"}");
+    if (before == "suspended" && !actor.is_system())
+        throw Error(ErrorCode::WORKSPACE_SUSPENDED,
+                    "workspace " + workspace_id + " was suspended when it was deleted: only the operator may restore it",
+                    "{\"status\":\"suspended\",\"action\":\"restore\"}");
     auto restored = query(R"sql(
-        update flowgres.workspaces set status = 'active', deleted_at = null, updated_at = now()
+        update flowgres.workspaces set status = coalesce(status_before_delete, 'active'), status_before_delete = null,
+                                       deleted_at = null, updated_at = now()
         where id = $1::uuid
           and deleted_at > now() - make_interval(days => current_setting('flowgres.workspace_restore_days')::int)
-        returning id)sql",
+        returning status)sql",
                           {workspace_id});
     if (restored.rows.empty())
         throw Error(ErrorCode::WORKSPACE_RESTORE_EXPIRED, "workspace " + workspace_id + " was deleted too long ago to restore");
-    write_audit(actor, workspace_id, "workspace.restore", "workspace", workspace_id);
+    write_audit(actor, workspace_id, "workspace.restore", "workspace", workspace_id,
+                "{\"status\":" + json_quote(restored.rows[0].text(0)) + "}");
     return SqlValue::jsonb(workspace_document(workspace_id, access.role));
 }
 

@@ -28,7 +28,7 @@ select test.new_user('inv' || i || '@example.com') from generate_series(1, 3) i;
 create temp table actions (action text, statement text, allowed text[]);
 insert into actions values
     ('workspace_update name', $$select flowgres.workspace_update('%1$s', '{"name": "Renamed %3$s"}')$$, '{owner}'),
-    ('workspace_update plan', $$select flowgres.workspace_update('%1$s', '{"plan": "enterprise"}')$$, '{owner,admin}'),
+    ('workspace_update plan', $$select flowgres.workspace_update('%1$s', '{"plan": "enterprise"}')$$, '{}'),
     ('member_list', $$select flowgres.member_list('%1$s')$$, '{owner,admin}'),
     ('member_invite', $$select flowgres.member_invite('%1$s', 'inv%3$s@example.com')$$, '{owner,admin}'),
     ('app_create', $$select flowgres.app_create('%1$s', 'Made by %3$s')$$, '{owner,admin,member}'),

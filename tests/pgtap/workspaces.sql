@@ -1,6 +1,6 @@
 -- Workspaces: create, get, list, update with aliases, status, soft delete and restore.
 begin;
-select plan(30);
+select plan(37);
 
 select test.new_user('owner@example.com') as owner \gset
 select test.new_user('other@example.com') as other \gset
@@ -30,14 +30,26 @@ select is(test.error_code_of($$select flowgres.workspace_create('Squatter', 'acm
 select is(flowgres.workspace_update(:'acme', '{"slug": "acme-labs"}') ->> 'slug', 'acme-labs', 'the workspace can take its own alias back');
 select is((select count(*) from flowgres.workspace_slug_aliases where workspace_id = :'acme' and slug = 'acme-labs'), 0::bigint, 'that alias is retired');
 select is(test.error_code_of(format('select flowgres.workspace_update(%L, %L)', :'acme', '{"colour": "red", "name": 5}')), 'VALIDATION_FAILED', 'unknown and mistyped fields are refused');
+select is(test.error_code_of(format('select flowgres.workspace_update(%L, %L)', :'acme', '{"plan": "enterprise"}')), 'PERMISSION_DENIED', 'owners do not change the plan (it would lift every limit)');
+select is(flowgres.workspace_update(:'acme', '{"icon": "🚀"}') ->> 'plan', 'free', 'the plan stays');
+select test.act_as(null);
 select is(test.error_code_of(format('select flowgres.workspace_update(%L, %L)', :'acme', '{"plan": "platinum"}')), 'VALIDATION_FAILED', 'unknown plans are refused');
-select is(flowgres.workspace_update(:'acme', '{"plan": "pro", "icon": "🚀"}') ->> 'plan', 'pro', 'the owner changes the plan');
+select is(flowgres.workspace_update(:'acme', '{"plan": "pro"}') ->> 'plan', 'pro', 'the operator changes the plan');
+select test.act_as(:'owner');
 select is(test.error_code_of(format('select flowgres.workspace_update(%L, %L)', :'acme', '{"status": "suspended"}')), 'PERMISSION_DENIED', 'owners do not change status');
 
 select test.act_as(null);
 select is(flowgres.workspace_update(:'acme', '{"status": "suspended"}') ->> 'status', 'suspended', 'the operator suspends a workspace');
 select test.act_as(:'owner');
 select is(test.error_code_of(format('select flowgres.app_create(%L, %L)', :'acme', 'App')), 'WORKSPACE_INACTIVE', 'a suspended workspace takes no changes');
+select is(test.error_code_of(format('select flowgres.workspace_delete(%L)', :'acme')), 'WORKSPACE_SUSPENDED', 'its owner cannot delete it');
+select test.act_as(null);
+select is(flowgres.workspace_delete(:'acme') ->> 'status', 'deleted', 'the operator can');
+select test.act_as(:'owner');
+select is(test.error_code_of(format('select flowgres.workspace_restore(%L)', :'acme')), 'WORKSPACE_SUSPENDED', 'nor can its owner restore it out of the suspension');
+select test.act_as(null);
+select is(flowgres.workspace_restore(:'acme') ->> 'status', 'suspended', 'a restore returns it to the status it had: suspended');
+select is((select metadata ->> 'status' from flowgres.audit_logs where workspace_id = :'acme' and action = 'workspace.restore'), 'suspended', 'and the audit says so');
 
 select test.act_as(null);
 select flowgres.workspace_update(:'acme', '{"status": "active"}');
