@@ -24,16 +24,21 @@ select flowgres.protect_partition(i.inhrelid::regclass)
 from pg_inherits i join pg_class parent on parent.oid = i.inhparent join pg_class child on child.oid = i.inhrelid
 where parent.relnamespace = 'flowgres'::regnamespace and child.relkind in ('r', 'p');
 
+-- Partition DDL waits for every reader of the parent, and every insert (admissions write
+-- events) queues behind the waiting DDL: it gives up after flowgres.partition_lock_timeout_ms
+-- (default 100) and the maintenance worker tries again on its next pass.
 create or replace function ensure_monthly_partitions(parent text, months_ahead integer default 2) returns integer
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
     month_start date;
     created integer := 0;
     partition_name text;
+    caller_lock_timeout text := current_setting('lock_timeout');
 begin
     if parent not in ('audit_logs', 'runtime_events', 'usage_events') then
         raise exception 'flowgres: % is not a monthly-partitioned table', parent;
     end if;
+    perform set_config('lock_timeout', coalesce(current_setting('flowgres.partition_lock_timeout_ms', true), '100') || 'ms', true);
     for i in 0 .. least(greatest(months_ahead, 0), 24) loop
         month_start := (date_trunc('month', now() at time zone 'UTC') + make_interval(months => i))::date;
         partition_name := parent || '_' || to_char(month_start, 'YYYY_MM');
@@ -50,7 +55,53 @@ begin
             end;
         end if;
     end loop;
+    perform set_config('lock_timeout', caller_lock_timeout, true);
     return created;
+end
+$$;
+
+-- {created, dropped, skipped}: skipped counts the steps that met a lock past the timeout.
+create or replace function partitions_maintain(runtime_event_retention_days integer default 90) returns jsonb
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+    created integer := 0;
+    dropped integer := 0;
+    skipped integer := 0;
+    parent text;
+    part record;
+    caller_lock_timeout text := current_setting('lock_timeout');
+begin
+    foreach parent in array array['audit_logs', 'runtime_events', 'usage_events'] loop
+        begin
+            created := created + flowgres.ensure_monthly_partitions(parent);
+        exception when lock_not_available then
+            skipped := skipped + 1;
+        end;
+    end loop;
+    perform set_config('lock_timeout', coalesce(current_setting('flowgres.partition_lock_timeout_ms', true), '100') || 'ms', true);
+    -- A runtime_events month goes once all of it is older than the retention period.
+    for part in
+        select c.relname
+        from pg_inherits i join pg_class c on c.oid = i.inhrelid
+        where i.inhparent = 'flowgres.runtime_events'::regclass and c.relname ~ '^runtime_events_\d{4}_\d{2}$'
+          and (to_date(substring(c.relname from '\d{4}_\d{2}$'), 'YYYY_MM') + interval '1 month')::timestamp at time zone 'UTC'
+              <= now() - make_interval(days => greatest(runtime_event_retention_days, 1))
+    loop
+        begin
+            execute format('drop table flowgres.%I', part.relname);
+            dropped := dropped + 1;
+        exception when lock_not_available then
+            skipped := skipped + 1;
+        end;
+    end loop;
+    begin
+        delete from flowgres.runtime_events_default
+        where created_at < now() - make_interval(days => greatest(runtime_event_retention_days, 1));
+    exception when lock_not_available then
+        skipped := skipped + 1;
+    end;
+    perform set_config('lock_timeout', caller_lock_timeout, true);
+    return jsonb_build_object('created', created, 'dropped', dropped, 'skipped', skipped);
 end
 $$;
 
@@ -80,3 +131,43 @@ where w.status = 'deleted';
 comment on function workspace_update(uuid, jsonb) is 'Changes name, slug (old slug kept as alias), icon, region, settings (workspace_admin); plan and status are the operator''s.';
 comment on function workspace_delete(uuid) is 'Soft-deletes a workspace (not a suspended one, unless the operator); it can be restored within flowgres.workspace_restore_days.';
 comment on function workspace_restore(uuid) is 'Restores a soft-deleted workspace within the grace window, to the status it had (the operator''s, if that was suspended).';
+
+-- ---------------------------------------------------------------------------------------
+-- Visitor sessions past their expiry are deleted (a visitor whose session expired gets a new
+-- one; the old id opens nothing), at most batch_size a call: the maintenance worker calls it
+-- hourly, and again at once while a call still finds a full batch.
+-- ---------------------------------------------------------------------------------------
+
+create function app_sessions_purge(batch_size integer default 10000) returns integer
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+    removed integer;
+begin
+    if batch_size is null or batch_size < 1 or batch_size > 1000000 then
+        raise exception 'batch_size: must be from 1 to 1000000' using errcode = 'FG001',
+            detail = '{"error_code": "VALIDATION_FAILED", "details": [{"field": "batch_size", "message": "must be from 1 to 1000000"}]}';
+    end if;
+    delete from flowgres.app_sessions s
+    where s.ctid = any (array(select ctid from flowgres.app_sessions
+                              where expires_at < now() - interval '1 hour'
+                              order by expires_at limit batch_size));
+    get diagnostics removed = row_count;
+    return removed;
+end
+$$;
+comment on function app_sessions_purge(integer) is
+    'Deletes visitor sessions that expired more than an hour ago, at most batch_size of them. Run hourly by the maintenance worker.';
+revoke execute on function app_sessions_purge(integer) from public;
+
+-- ---------------------------------------------------------------------------------------
+-- Refusals past the first few per app, kind and minute are counted in shared memory, not
+-- written one row each; this writes the counts as summary events (details.refusals).
+-- ---------------------------------------------------------------------------------------
+
+create function runtime_refusals_flush() returns jsonb
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_runtime_refusals_flush';
+comment on function runtime_refusals_flush() is
+    'Service only: writes the runtime refusals counted in shared memory as one summary event per workspace, app, kind and minute; {rows, refusals, lost}. Run every pass by the maintenance worker.';
+revoke execute on function runtime_refusals_flush() from public;
+grant execute on function runtime_refusals_flush() to flowgres_service;

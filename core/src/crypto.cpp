@@ -85,6 +85,21 @@ std::string random_token(size_t count) {
     return base64url_encode(std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()));
 }
 
+std::string random_uuid() {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof(bytes)) != 1) throw std::runtime_error("the CSPRNG failed");
+    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
+    bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    static const char digits[] = "0123456789abcdef";
+    std::string text;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) text += '-';
+        text += digits[bytes[i] >> 4];
+        text += digits[bytes[i] & 0x0f];
+    }
+    return text;
+}
+
 bool secrets_equal(std::string_view left, std::string_view right) {
     if (left.size() != right.size()) return false;
     return CRYPTO_memcmp(left.data(), right.data(), left.size()) == 0;

@@ -66,6 +66,7 @@ FLOWGRES_ENTRY(flowgres_execution_events_append, flowgres::execution_events_appe
 FLOWGRES_ENTRY(flowgres_execution_events, flowgres::execution_events)
 FLOWGRES_ENTRY(flowgres_rate_limit_hit, flowgres::rate_limit_hit_sql)
 FLOWGRES_ENTRY(flowgres_rate_limit_stats, flowgres::rate_limit_stats_sql)
+FLOWGRES_ENTRY(flowgres_runtime_refusals_flush, flowgres::runtime_refusals_flush)
 FLOWGRES_ENTRY(flowgres_runtime_admit, flowgres::runtime_admit)
 FLOWGRES_ENTRY(flowgres_workspace_usage, flowgres::workspace_usage)
 FLOWGRES_ENTRY(flowgres_workspace_quota_set, flowgres::workspace_quota_set)

@@ -108,6 +108,7 @@ SqlValue runtime_admit(CallArgs &);
 // rate_limiter.cpp
 SqlValue rate_limit_hit_sql(CallArgs &);
 SqlValue rate_limit_stats_sql(CallArgs &);
+SqlValue runtime_refusals_flush(CallArgs &);
 // quota.cpp
 SqlValue workspace_usage(CallArgs &);
 SqlValue workspace_quota_set(CallArgs &);

@@ -13,6 +13,7 @@ namespace flowgres {
 void register_maintenance_worker();  // worker_maintenance.cpp
 void register_rate_limiter();        // rate_limiter.cpp
 void register_usage_ledger();        // usage_ledger.cpp
+void register_refusal_counter();     // refusal_counter.cpp
 }
 
 namespace {
@@ -38,5 +39,6 @@ extern "C" void _PG_init(void) {
     flowgres::register_maintenance_worker();
     flowgres::register_rate_limiter();
     flowgres::register_usage_ledger();
+    flowgres::register_refusal_counter();
     MarkGUCPrefixReserved("flowgres");
 }

@@ -383,25 +383,27 @@ SqlValue app_metrics(CallArgs &args) {
 SqlValue app_access_stats(CallArgs &args) {
     auto [app_id, days] = app_report_arguments(args, 30, 366);
     return SqlValue::jsonb(query_value(R"sql(
+        -- A summary row (refusal_counter.hpp) stands for details.refusals refused requests.
         with recent as (
-            select event_type, ip_hash, session_id, (created_at at time zone 'UTC')::date as day
+            select event_type, ip_hash, session_id, (created_at at time zone 'UTC')::date as day,
+                   coalesce((details ->> 'refusals')::bigint, 1) as weight
             from flowgres.runtime_events
             where app_id = $1::uuid and created_at >= now() - make_interval(days => $2::integer))
         select jsonb_build_object(
             'app_id', $1::uuid, 'days', $2::integer, 'from', now() - make_interval(days => $2::integer), 'to', now(),
-            'events', (select count(*) from recent),
+            'events', (select coalesce(sum(weight), 0) from recent),
             'visitors', (select count(distinct ip_hash) from recent),
             'sessions', (select count(distinct session_id) from recent),
-            'refused', (select count(*) from recent
+            'refused', (select coalesce(sum(weight), 0) from recent
                         where event_type in ('runtime.access_blocked', 'runtime.rate_limited', 'runtime.captcha_required',
-                                             'runtime.quota_exceeded', 'runtime.load_shed')),
+                                             'runtime.quota_exceeded', 'runtime.load_shed', 'runtime.risk_detected')),
             'by_type', (select coalesce(jsonb_object_agg(event_type, n), '{}')
-                        from (select event_type, count(*) as n from recent group by 1) t),
+                        from (select event_type, sum(weight) as n from recent group by 1) t),
             'by_day', (select coalesce(jsonb_agg(jsonb_build_object('day', day, 'events', n, 'visitors', v,
                                                                     'by_type', types) order by day), '[]')
-                       from (select day, count(*) as n, count(distinct ip_hash) as v,
+                       from (select day, sum(weight) as n, count(distinct ip_hash) as v,
                                     (select jsonb_object_agg(event_type, c)
-                                     from (select event_type, count(*) as c from recent r2
+                                     from (select event_type, sum(weight) as c from recent r2
                                            where r2.day = r.day group by 1) x) as types
                              from recent r group by day) d))::text)sql",
                                        {app_id, days})

@@ -1,14 +1,15 @@
-// Runtime admission (issue 5 §2, DESIGN.md "Runtime admission: one round trip"): one call
-// decides a visitor's request, in this order, each refusal with its code:
+// Runtime admission (README "Runtime admission"): one call decides a visitor's request, in
+// this order, each refusal with its code:
 //   resolve the workspace and app (old slugs → redirect) · workspace status · app status ·
 //   access mode and data classification · IP block lists · allowed origins · the session
-//   (created, renewed, blocked) · rate limits (shared memory) · anomaly signals (anomaly.hpp) ·
-//   CAPTCHA · input validation ·
+//   (read; blocked) · rate limits (shared memory) · the session written (created, renewed) ·
+//   anomaly signals (anomaly.hpp) · CAPTCHA · input validation ·
 //   quota and budget (quota.cpp: the request is billed from here on, also if the run fails) ·
 //   the running execution with its usage row.
 // A refusal is an answer, not an error: nothing raises, so the refusal's runtime event
-// commits with it, and many admissions can share one transaction. Malformed requests from the
-// daemon itself do raise (VALIDATION_FAILED).
+// commits with it, and many admissions can share one transaction. Nothing is written before
+// the rate limits pass, and refusal events are budgeted (kRefusalEventsPerMinute). Malformed
+// requests from the daemon itself do raise (VALIDATION_FAILED).
 #include <optional>
 #include <string>
 
@@ -24,6 +25,7 @@
 #include "functions.hpp"
 #include "quota.hpp"
 #include "rate_limiter.hpp"
+#include "refusal_counter.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -32,6 +34,9 @@ namespace {
 
 constexpr const char *kSessionTtl = "24 hours";
 constexpr int kSessionBlockAfterHits = 20;  // refused requests before a session is blocked
+// Refusals cost an attacker nothing: at most this many are written as event rows per app and
+// kind of refusal a minute; the rest are counted in shared memory (refusal_counter.hpp).
+constexpr int64_t kRefusalEventsPerMinute = 10;
 
 struct Request {
     std::string action;  // entry, schema, execute
@@ -107,13 +112,16 @@ private:
                      const char *event = nullptr);
     std::string answer(const std::string &decision, int status, const std::string &extra);
     void event(const std::string &type, const std::string &severity, const std::string &details);
-    std::optional<std::string> admit_session(bool app_deprecated, std::string &refusal);
+    std::optional<std::string> resolve_session(bool app_deprecated, std::string &refusal);
+    void record_session();
     std::optional<std::string> apply_rate_limits(const std::string &policy_json, bool gray);
     std::string schema_of_version();
 
     Request request_;
     std::string workspace_id_, workspace_slug_, app_id_, app_slug_, app_json_ = "null", version_id_;
     std::string session_json_ = "null", session_id_, rate_json_ = "null";
+    bool session_is_new_ = false;  // session_id_ is chosen but its row not yet written
+    std::optional<std::string> session_renewed_expiry_;  // an existing session to renew, when due
     bool origin_allowed_ = false;  // the request's origin passed the app's list (CORS may answer)
 };
 
@@ -123,7 +131,8 @@ void Admission::event(const std::string &type, const std::string &severity, cons
         insert into flowgres.runtime_events (workspace_id, app_id, session_id, event_type, severity, ip_hash, details)
         values ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7::jsonb))sql",
           {workspace_id_, app_id_.empty() ? SqlParam() : SqlParam(app_id_),
-           session_id_.empty() ? SqlParam() : SqlParam(session_id_), type, severity, request_.ip_hash, details});
+           session_id_.empty() || session_is_new_ ? SqlParam() : SqlParam(session_id_), type, severity, request_.ip_hash,
+           details});
 }
 
 std::string Admission::answer(const std::string &decision, int status, const std::string &extra) {
@@ -135,19 +144,30 @@ std::string Admission::answer(const std::string &decision, int status, const std
 std::string Admission::deny(ErrorCode code, const std::string &message, const std::string &details,
                             const char *event_type) {
     const ErrorInfo &info = error_info(code);
-    if (event_type)
-        event(event_type, "warn",
-              "{\"action\":" + json_quote(request_.action) + ",\"error_code\":" + json_quote(std::string(info.name)) +
-                  (details == "null" ? std::string() : ",\"details\":" + details) + "}");
+    if (event_type && !workspace_id_.empty()) {
+        std::string key = "refusal:" + (app_id_.empty() ? workspace_id_ : app_id_) + ":" + event_type;
+        int64_t now = epoch_seconds_now();
+        RateLimitHit budget = rate_limit_hit(key.data(), static_cast<int>(key.size()), kRefusalEventsPerMinute, 60, now);
+        if (budget.allowed)
+            event(event_type, "warn",
+                  "{\"action\":" + json_quote(request_.action) + ",\"error_code\":" + json_quote(std::string(info.name)) +
+                      (details == "null" ? std::string() : ",\"details\":" + details) + "}");
+        else
+            count_refusal(workspace_id_, app_id_, event_type, now);
+    }
     return answer("deny", info.http_status,
                   ",\"error\":{\"error_code\":" + json_quote(std::string(info.name)) +
                       ",\"message\":" + json_quote(message) + ",\"details\":" + details + "}");
 }
 
-std::optional<std::string> Admission::admit_session(bool app_deprecated, std::string &refusal) {
+// The visitor's session, read but not written: a request refused by a rate limit, or by
+// anything before it, leaves no row behind. A new session's id is chosen here (per-session
+// limits count against it) and its row written by record_session() once the limits pass.
+std::optional<std::string> Admission::resolve_session(bool app_deprecated, std::string &refusal) {
     if (request_.session_id) {
         auto found = query(R"sql(
             select app_id, blocked_at is not null, coalesce(blocked_reason, ''), expires_at > now(),
+                   last_seen_at < now() - interval '1 minute',
                    jsonb_build_object('id', id, 'type', session_type, 'expires_at',
                        case when last_seen_at < now() - interval '1 minute' then now() + $2::interval
                             else expires_at end)::text
@@ -167,12 +187,8 @@ std::optional<std::string> Admission::admit_session(bool app_deprecated, std::st
                 return std::nullopt;
             }
             if (row.text(3) == "t") {
-                // Renewed on use; written at most once a minute per session.
-                query(R"sql(
-                    update flowgres.app_sessions set last_seen_at = now(), expires_at = now() + $2::interval
-                    where id = $1::uuid and last_seen_at < now() - interval '1 minute')sql",
-                      {session_id_, kSessionTtl});
-                session_json_ = row.text(4);  // the expiry as renewed
+                session_json_ = row.text(5);  // the expiry as renewed, when due
+                if (row.text(4) == "t") session_renewed_expiry_ = row.text(5);
                 return session_id_;
             }
             session_id_.clear();  // expired: a new one below
@@ -182,15 +198,31 @@ std::optional<std::string> Admission::admit_session(bool app_deprecated, std::st
         refusal = deny(ErrorCode::APP_DEPRECATED, "the app is deprecated: it serves existing sessions only");
         return std::nullopt;
     }
-    auto created = query(R"sql(
-        insert into flowgres.app_sessions (workspace_id, app_id, session_type, subject, ip_hash, user_agent_hash, expires_at)
-        values ($1::uuid, $2::uuid, $3, $4, $5, $6, now() + $7::interval)
-        returning id, jsonb_build_object('id', id, 'type', session_type, 'expires_at', expires_at)::text)sql",
-                         {workspace_id_, app_id_, std::string(request_.user ? "auth" : "anon"), request_.user,
-                          request_.ip_hash, request_.user_agent_hash, kSessionTtl});
-    session_id_ = created.rows.at(0).text(0);
-    session_json_ = created.rows.at(0).text(1);
+    session_id_ = random_uuid();
+    session_is_new_ = true;
     return session_id_;
+}
+
+// Writes what resolve_session() decided, after the rate limits let the request through: the
+// new session's row, or an existing one's renewal (at most once a minute per session).
+void Admission::record_session() {
+    if (session_is_new_) {
+        auto created = query(R"sql(
+            insert into flowgres.app_sessions (workspace_id, id, app_id, session_type, subject, ip_hash, user_agent_hash,
+                                               expires_at)
+            values ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7, now() + $8::interval)
+            returning jsonb_build_object('id', id, 'type', session_type, 'expires_at', expires_at)::text)sql",
+                             {workspace_id_, session_id_, app_id_, std::string(request_.user ? "auth" : "anon"),
+                              request_.user, request_.ip_hash, request_.user_agent_hash, kSessionTtl});
+        session_json_ = created.rows.at(0).text(0);
+        session_is_new_ = false;
+    } else if (session_renewed_expiry_) {
+        query(R"sql(
+            update flowgres.app_sessions set last_seen_at = now(), expires_at = now() + $2::interval
+            where id = $1::uuid and last_seen_at < now() - interval '1 minute')sql",
+              {session_id_, kSessionTtl});
+        session_renewed_expiry_.reset();
+    }
 }
 
 // Counts this request against every configured window (per_ip, per_session, per_app); the
@@ -221,8 +253,9 @@ std::optional<std::string> Admission::apply_rate_limits(const std::string &polic
                  ",\"reset_at\":" + std::to_string(tightest->reset_at) +
                  ",\"retry_after\":" + std::to_string(tightest->retry_after) + "}";
     if (refused_dimension.empty()) return std::nullopt;
-    // A session that keeps running into the limit is blocked (seed §25.4).
-    if (!session_id_.empty())
+    // A session that keeps running into the limit is blocked (seed §25.4); a session this
+    // request would have created has no row to count in.
+    if (!session_id_.empty() && !session_is_new_)
         query(R"sql(
             update flowgres.app_sessions set limit_hits = limit_hits + 1,
                    blocked_at = case when limit_hits + 1 >= $2::integer then now() end,
@@ -357,7 +390,7 @@ std::string Admission::run() {
     origin_allowed_ = true;
 
     std::string refusal;
-    if (!admit_session(status == "deprecated", refusal)) return refusal;
+    if (!resolve_session(status == "deprecated", refusal)) return refusal;
 
     // Gray-listed clients get the stricter policy, and a CAPTCHA when it says so.
     Json gray_policy = parse_json(a.text(14).empty() ? "{}" : a.text(14), "gray_policy");
@@ -365,6 +398,7 @@ std::string Admission::run() {
     if (gray && json_integer_value(json_object_get(gray_policy.get(), "max_requests")) > 0)
         limits = "{\"per_ip\":" + dump_json(gray_policy.get()) + "}";
     if (auto limited = apply_rate_limits(limits, gray)) return *limited;
+    record_session();
 
     if (request_.action == "entry") {
         event("runtime.entry", "info", "{}");
@@ -455,6 +489,35 @@ std::string Admission::run() {
 }
 
 }  // namespace
+
+// SQL: runtime_refusals_flush() — this database's refusals counted in shared memory, written
+// as one summary event per (workspace, app, kind, minute): {rows, refusals, lost}.
+SqlValue runtime_refusals_flush(CallArgs &) {
+    require_system_actor();
+    int64_t lost = 0;
+    std::vector<RefusalCount> counts = drain_refusal_counts(lost);
+    int64_t refusals = 0;
+    std::string rows = "[";
+    for (const auto &entry : counts) {
+        rows += (rows.size() > 1 ? "," : "") + std::string("{\"workspace_id\":") + json_quote(entry.workspace_id) +
+                ",\"app_id\":" + (entry.app_id.empty() ? std::string("null") : json_quote(entry.app_id)) +
+                ",\"event_type\":" + json_quote(entry.event_type) + ",\"minute\":" + std::to_string(entry.minute) +
+                ",\"refusals\":" + std::to_string(entry.count) + "}";
+        refusals += entry.count;
+    }
+    rows += "]";
+    if (!counts.empty())
+        query(R"sql(
+            insert into flowgres.runtime_events (workspace_id, app_id, event_type, severity, details, created_at)
+            select (r ->> 'workspace_id')::uuid, (r ->> 'app_id')::uuid, r ->> 'event_type', 'warn',
+                   jsonb_build_object('summary', true, 'refusals', (r ->> 'refusals')::bigint,
+                                      'minute', to_timestamp((r ->> 'minute')::bigint)),
+                   to_timestamp((r ->> 'minute')::bigint) + interval '59 seconds'
+            from jsonb_array_elements($1::jsonb) r)sql",
+              {rows});
+    return SqlValue::jsonb("{\"rows\":" + std::to_string(counts.size()) + ",\"refusals\":" + std::to_string(refusals) +
+                           ",\"lost\":" + std::to_string(lost) + "}");
+}
 
 SqlValue runtime_admit(CallArgs &args) {
     Request request = parse_request(args.required_jsonb(0, "request"));

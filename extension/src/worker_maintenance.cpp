@@ -5,8 +5,10 @@
 //   - announces again, on channel flowgres_executions, pending executions nobody claimed within
 //     that time, so a live daemon picks them up;
 // and hourly it keeps the monthly partitions (runtime events past flowgres.runtime_event_retention_days
-// dropped) and deletes node events of executions ended more than
-// flowgres.execution_event_retention_days ago.
+// dropped; DDL gives up after flowgres.partition_lock_timeout_ms and is retried next pass),
+// deletes node events of executions ended more than flowgres.execution_event_retention_days
+// ago, and deletes visitor sessions that expired more than an hour ago; every pass it writes
+// the runtime refusals counted in shared memory (refusal_counter.hpp) as summary events.
 // Written against PostgreSQL's C API only: no C++ object lives across a call that can
 // ereport, and an error ends the worker, which the postmaster restarts after 10 s.
 #include "postgres.hpp"
@@ -31,9 +33,12 @@ int maintenance_interval_ms = 10000;
 int heartbeat_timeout_ms = 60000;
 int runtime_event_retention_days = 90;
 int execution_event_retention_days = 30;
+int partition_lock_timeout_ms = 100;
 TimestampTz last_partition_pass = 0;
 TimestampTz last_event_prune = 0;
+TimestampTz last_session_purge = 0;
 constexpr int kEventPruneBatch = 10000;
+constexpr int kSessionPurgeBatch = 10000;
 constexpr int64 kPartitionPassInterval = USECS_PER_SEC * 3600;
 
 volatile sig_atomic_t reload_requested = false;
@@ -82,7 +87,19 @@ void run_maintenance_pass() {
             (last_partition_pass == 0 || now - last_partition_pass >= kPartitionPassInterval)) {
             last_partition_pass = now;
             Datum retention[1] = {Int32GetDatum(runtime_event_retention_days)};
-            SPI_execute_with_args("select flowgres.partitions_maintain($1)", 1, types, retention, nullptr, false, 0);
+            // DDL that met a lock past flowgres.partition_lock_timeout_ms is tried again next pass.
+            int maintained = SPI_execute_with_args(
+                "select coalesce((flowgres.partitions_maintain($1) ->> 'skipped')::integer, 0)", 1, types, retention,
+                nullptr, false, 0);
+            if (maintained == SPI_OK_SELECT && SPI_processed == 1) {
+                bool is_null = true;
+                Datum skipped = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
+                if (!is_null && DatumGetInt32(skipped) > 0) {
+                    last_partition_pass = 0;
+                    elog(LOG, "flowgres maintenance: %d partition step(s) met a lock and wait for the next pass",
+                         DatumGetInt32(skipped));
+                }
+            }
         }
         // Execution events past retention: hourly, and again on the next pass while a prune
         // still finds a full batch (a backlog goes in steps, never one long transaction).
@@ -103,6 +120,40 @@ void run_maintenance_pass() {
                 full_batch = !is_null && DatumGetInt32(removed) >= kEventPruneBatch;
             }
             if (!full_batch) last_event_prune = now;
+        }
+        // Refusals counted in shared memory since the last pass become summary events.
+        int flushable = SPI_execute(
+            "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
+            "where e.extname = 'flowgres' and p.proname = 'runtime_refusals_flush'",
+            true, 1);
+        if (flushable == SPI_OK_SELECT && SPI_processed > 0) {
+            int flushed = SPI_execute("select (flowgres.runtime_refusals_flush() ->> 'lost')::bigint", false, 1);
+            if (flushed == SPI_OK_SELECT && SPI_processed == 1) {
+                bool is_null = true;
+                Datum lost = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
+                if (!is_null && DatumGetInt64(lost) > 0)
+                    elog(LOG, "flowgres maintenance: %lld refusal(s) were not counted: the counter table was full",
+                         (long long)DatumGetInt64(lost));
+            }
+        }
+        // Expired visitor sessions: hourly, and on the next pass while a purge finds a full batch.
+        int purgeable = SPI_execute(
+            "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
+            "where e.extname = 'flowgres' and p.proname = 'app_sessions_purge'",
+            true, 1);
+        if (purgeable == SPI_OK_SELECT && SPI_processed > 0 &&
+            (last_session_purge == 0 || now - last_session_purge >= kPartitionPassInterval)) {
+            Oid purge_types[1] = {INT4OID};
+            Datum purge_values[1] = {Int32GetDatum(kSessionPurgeBatch)};
+            int purged = SPI_execute_with_args("select flowgres.app_sessions_purge($1)", 1, purge_types, purge_values,
+                                               nullptr, false, 0);
+            bool full_batch = false;
+            if (purged == SPI_OK_SELECT && SPI_processed == 1) {
+                bool is_null = true;
+                Datum removed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
+                full_batch = !is_null && DatumGetInt32(removed) >= kSessionPurgeBatch;
+            }
+            if (!full_batch) last_session_purge = now;
         }
         if (abandoned > 0 || requeued > 0)
             elog(LOG, "flowgres maintenance: %llu abandoned execution(s) failed, %llu pending re-announced",
@@ -136,6 +187,7 @@ extern "C" void flowgres_maintenance_main(Datum) {
             // New retention settings apply on the next pass, not an hour later.
             last_partition_pass = 0;
             last_event_prune = 0;
+            last_session_purge = 0;
         }
         if (events & WL_TIMEOUT) run_maintenance_pass();
     }
@@ -165,6 +217,10 @@ void register_maintenance_worker() {
                             "Days the node events of ended executions are kept; their execution_finished stays.",
                             nullptr, &execution_event_retention_days, 30, 1, 36500, PGC_SIGHUP, 0, nullptr, nullptr,
                             nullptr);
+
+    DefineCustomIntVariable("flowgres.partition_lock_timeout_ms",
+                            "How long partition DDL waits for a lock before it gives up until the next pass.", nullptr,
+                            &partition_lock_timeout_ms, 100, 1, 600000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 
     BackgroundWorker worker;
     memset(&worker, 0, sizeof(worker));

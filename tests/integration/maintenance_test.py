@@ -89,6 +89,36 @@ class MaintenanceWorker(unittest.TestCase):
         self.assertEqual(self.status_of(pending).strip(), "pending")
         as_operator(f"delete from flowgres.executions where id = '{pending}'")
 
+    def test_partition_ddl_gives_way_to_a_long_reader_and_is_retried(self):
+        # A month past retention, as a partition the next maintenance pass drops.
+        as_operator("create table flowgres.runtime_events_2020_01 partition of flowgres.runtime_events "
+                    "for values from ('2020-01-01 00:00+00') to ('2020-02-01 00:00+00')")
+        reader = subprocess.Popen(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", DATABASE, "-X", "-c",
+             "begin; lock table flowgres.runtime_events in access share mode; select pg_sleep(3); commit;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.4)
+            started = time.time()
+            result = as_operator("select flowgres.partitions_maintain(90)")
+            self.assertLess(time.time() - started, 2, "the DDL waited for the reader instead of giving way")
+            self.assertIn('"skipped": 1', result)
+            self.assertEqual(as_operator("select to_regclass('flowgres.runtime_events_2020_01') is not null"), "t")
+            # Inserts (every admission writes events) do not queue behind waiting DDL.
+            started = time.time()
+            as_operator("insert into flowgres.runtime_events (workspace_id, event_type) "
+                        "values (gen_random_uuid(), 'test.during_reader')")
+            self.assertLess(time.time() - started, 2)
+            # The worker meets the same lock, then tries again each pass until the reader is gone.
+            as_operator("select pg_reload_conf()")
+        finally:
+            reader.wait(timeout=30)
+        deadline = time.time() + 15
+        while time.time() < deadline and as_operator("select to_regclass('flowgres.runtime_events_2020_01') is null") != "t":
+            time.sleep(0.2)
+        self.assertEqual(as_operator("select to_regclass('flowgres.runtime_events_2020_01') is null"), "t")
+        as_operator("delete from flowgres.runtime_events where event_type = 'test.during_reader'")
+
     def test_the_worker_is_running(self):
         self.assertEqual(as_operator("select count(*) from pg_stat_activity where backend_type = 'flowgres maintenance'"), "1")
 

@@ -203,6 +203,66 @@ class Runtime(RuntimeCase):
 SITEVERIFY = {"calls": []}
 
 
+class RuntimeWrites(RuntimeCase):
+    """What an anonymous visitor can make the database write: nothing before the rate limits,
+    a bounded number of refusal events, and sessions that are purged once expired."""
+
+    def test_refused_requests_write_no_session_and_few_events(self):
+        app = self.published("flooded", {"rate_limit": {"per_ip": {"max_requests": 5, "window_seconds": 3600}}})
+        path = f"/runtime/{self.ws_slug}/flooded"
+        connection = http.client.HTTPConnection("127.0.0.1", self.daemon.port, timeout=10)
+        statuses = []
+        for _ in range(60):
+            connection.request("GET", path)  # no session id: each would have been a new session
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+        connection.close()
+        self.assertEqual(statuses, [200] * 5 + [429] * 55)
+        count = lambda sql: int(psql(self.database, sql))
+        self.assertEqual(count(f"select count(*) from flowgres.app_sessions where app_id = '{app['id']}'"), 5,
+                         "only admitted requests leave a session behind")
+        rows = lambda: count(f"select count(*) from flowgres.runtime_events where app_id = '{app['id']}' "
+                             "and event_type = 'runtime.rate_limited'")
+        self.assertLessEqual(rows(), 20, "refusals are counted, not written one row each")
+        self.assertGreaterEqual(rows(), 1)
+        # The maintenance worker flushes the counts of its database each pass; this test's
+        # database has no worker, so the test flushes as the worker would.
+        flushed = json.loads(psql(self.database, "select flowgres.runtime_refusals_flush()"))
+        self.assertEqual(flushed["lost"], 0)
+        self.assertLessEqual(rows(), 22, "the rest became a summary row or two (one per minute)")
+        stats = self.ok("GET", f"/api/v1/apps/{app['id']}/access-stats", key=self.key)
+        self.assertEqual(stats["refused"], 55, "yet every refusal is counted")
+        self.assertEqual(psql(self.database, "select flowgres.runtime_refusals_flush() ->> 'rows'"), "0", "flushed once")
+
+    def test_a_blocked_session_writes_a_bounded_number_of_events(self):
+        app = self.published("blocked-session")
+        path = f"/runtime/{self.ws_slug}/blocked-session"
+        _, headers, _ = self.visit("GET", path)
+        session = headers["x-app-session-id"]
+        psql(self.database, f"update flowgres.app_sessions set blocked_at = now(), blocked_reason = 'test' where id = '{session}'")
+        for _ in range(40):
+            code, _, body = self.visit("GET", path, headers={"X-App-Session-Id": session})
+            self.assertEqual((code, body["error_code"]), (403, "SESSION_BLOCKED"))
+        rows = int(psql(self.database, f"select count(*) from flowgres.runtime_events where app_id = '{app['id']}' "
+                                       "and event_type = 'runtime.access_blocked'"))
+        self.assertLessEqual(rows, 20)
+
+    def test_expired_sessions_are_purged(self):
+        app = self.published("purged")
+        path = f"/runtime/{self.ws_slug}/purged"
+        sessions = [self.visit("GET", path)[1]["x-app-session-id"] for _ in range(3)]
+        psql(self.database, f"update flowgres.app_sessions set expires_at = now() - interval '2 hours' "
+                            f"where id in ('{sessions[0]}', '{sessions[1]}')")
+        self.assertEqual(psql(self.database, "select flowgres.app_sessions_purge(1)"), "1", "in batches")
+        self.assertEqual(psql(self.database, "select flowgres.app_sessions_purge()"), "1")
+        left = psql(self.database, f"select string_agg(id::text, ',') from flowgres.app_sessions where app_id = '{app['id']}'")
+        self.assertEqual(left, sessions[2])
+        code, headers, _ = self.visit("GET", path, headers={"X-App-Session-Id": sessions[0]})
+        self.assertEqual(code, 200)
+        self.assertNotEqual(headers["x-app-session-id"], sessions[0], "a purged session is replaced by a new one")
+
+
 class RuntimeVisitors(RuntimeCase):
     """A visitor's own runs and their progress stream, and CORS from the app's origin list."""
 

@@ -14,6 +14,9 @@ std::string sha256_hex(std::string_view data);
 // `count` bytes from the operating system's CSPRNG, as unpadded base64url.
 std::string random_token(size_t count);
 
+// A version 4 UUID from the CSPRNG, in its canonical lowercase text form.
+std::string random_uuid();
+
 // Unpadded base64url; decoding also takes the standard alphabet and padding. nullopt: not base64.
 std::string base64url_encode(std::string_view bytes);
 std::optional<std::string> base64url_decode(std::string_view text);
