@@ -26,5 +26,24 @@ class ReadmeWalkThrough(ApiTestCase):
         self.assertEqual(psql(self.database, "select status from flowgres.apps where name = 'Greeter'"), "published")
 
 
+class ReadmeTables(ApiTestCase):
+    """The README's tables that can drift from the code: they are checked against it here."""
+
+    def readme(self):
+        with open(os.path.join(ROOT, "README.md")) as handle:
+            return handle.read()
+
+    def test_every_setting_is_documented_with_its_default(self):
+        settings = psql(self.database, "select name || '|' || boot_val from pg_settings where name like 'flowgres.%' order by 1")
+        documented = dict(re.findall(r"^\| `(flowgres\.[a-z_]+)` \| ([^|]*?) \|", self.readme(), re.M))
+        for line in settings.splitlines():
+            name, default = line.split("|", 1)
+            self.assertIn(name, documented, f"{name} is missing from the README's Settings table")
+            shown = documented[name].strip("'")
+            self.assertEqual(shown, default, f"{name}: the README says {documented[name]}, the server {default!r}")
+        self.assertEqual(set(documented) - {line.split("|")[0] for line in settings.splitlines()}, set(),
+                         "the README documents settings the extension does not have")
+
+
 if __name__ == "__main__":
     main()
