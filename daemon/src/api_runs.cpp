@@ -207,6 +207,10 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     options.egress = environment_.egress;
     options.tls = environment_.tls;
     options.max_http_response_bytes = static_cast<size_t>(config_.max_http_response_bytes);
+    options.max_http_header_bytes = static_cast<size_t>(config_.max_http_header_bytes);
+    options.http_connect_timeout_ms = static_cast<uint64_t>(config_.http_connect_timeout_ms);
+    options.http_first_byte_timeout_ms = static_cast<uint64_t>(config_.http_first_byte_timeout_ms);
+    options.http_idle_timeout_ms = static_cast<uint64_t>(config_.http_idle_timeout_ms);
     if (const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id")))
         options.database = run_database(workspace_id, execution_id);
     std::weak_ptr<ActiveRun> weak_active = active;

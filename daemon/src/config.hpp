@@ -38,6 +38,10 @@ struct Config {
     int64_t max_in_flight = 1024;
     std::string egress_allow;  // CIDRs http steps may reach although special-purpose
     int64_t max_http_response_bytes = 1024 * 1024;
+    int64_t max_http_header_bytes = 64 * 1024;
+    int64_t http_connect_timeout_ms = 5000;
+    int64_t http_first_byte_timeout_ms = 30000;
+    int64_t http_idle_timeout_ms = 30000;
     int64_t event_flush_ms = 200;
     int64_t sse_heartbeat_ms = 15000;
     std::string http_ca_file;  // extra CA certificates https steps trust (PEM), besides the system's

@@ -246,5 +246,119 @@ class HttpsSteps(UpstreamCase):
         self.assertIn("http_ca_file", result.stderr)
 
 
+class HostileUpstream:
+    """A raw TCP server on loopback that misbehaves by path: /silent reads the request and
+    never answers, /stall sends part of a response and goes quiet, /header-flood sends an
+    endless header block, /many-headers sends 5,000 small header fields. Every connection
+    ends by itself after a few seconds; a socket listening with a full backlog (never
+    accepted) makes connecting hang."""
+
+    def __init__(self):
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+        # Nothing ever accepts here: once the backlog of one is taken, SYNs are dropped.
+        self.black_hole = socket.socket()
+        self.black_hole.bind(("127.0.0.1", 0))
+        self.black_hole.listen(0)
+        self.black_hole_port = self.black_hole.getsockname()[1]
+        self.fillers = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", self.black_hole_port))
+            self.fillers.append(filler)
+
+    def serve(self):
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.misbehave, args=(connection,), daemon=True).start()
+
+    def misbehave(self, connection):
+        connection.settimeout(8)
+        try:
+            request = b""
+            while b"\r\n\r\n" not in request and len(request) < 65536:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            path = request.split(b" ")[1].decode()
+            if path.startswith("/stall"):
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+                time.sleep(4)
+            elif path.startswith("/header-flood"):
+                connection.sendall(b"HTTP/1.1 200 OK\r\nX-Flood: ")
+                deadline = time.time() + 4
+                while time.time() < deadline:
+                    connection.sendall(b"a" * 65536)
+            elif path.startswith("/many-headers"):
+                connection.sendall(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(5000)))
+                time.sleep(4)
+            else:  # /silent
+                time.sleep(4)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+    def close(self):
+        self.server.close()
+        self.black_hole.close()
+        for filler in self.fillers:
+            filler.close()
+
+
+class HostileUpstreams(UpstreamCase):
+    """Each phase of an http step has its own bound: connect, first byte, idle, header size."""
+
+    daemon_settings = {**UpstreamCase.daemon_settings, "http_connect_timeout_ms": 500,
+                       "http_first_byte_timeout_ms": 700, "http_idle_timeout_ms": 600,
+                       "max_http_header_bytes": 16384}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.hostile = HostileUpstream()
+        cls.hostile_base = f"http://127.0.0.1:{cls.hostile.port}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.hostile.close()
+        super().tearDownClass()
+
+    def fails_with(self, url, code, words, within=3.0, **config):
+        started = time.time()
+        execution = self.single({"url": url, **config})
+        elapsed = time.time() - started
+        self.assertEqual(execution["status"], "failed", execution)
+        self.assertEqual(execution["error"]["error_code"], code, execution["error"])
+        self.assertIn(words, execution["error"]["message"])
+        self.assertLess(elapsed, within, f"{url} held the step for {elapsed:.1f} s")
+
+    def test_a_server_that_never_accepts_times_out_connecting(self):
+        self.fails_with(f"http://127.0.0.1:{self.hostile.black_hole_port}/", "HTTP_TIMEOUT", "connect timeout")
+
+    def test_a_server_that_never_answers_times_out_waiting_for_the_first_byte(self):
+        self.fails_with(self.hostile_base + "/silent", "HTTP_TIMEOUT", "first_byte timeout")
+
+    def test_a_server_that_goes_quiet_times_out_idle(self):
+        self.fails_with(self.hostile_base + "/stall", "HTTP_TIMEOUT", "idle timeout")
+
+    def test_the_steps_own_timeout_is_the_ceiling(self):
+        # 200 ms of step timeout against a 700 ms first-byte timeout: the step's wins.
+        self.fails_with(self.hostile_base + "/silent", "NODE_TIMEOUT", "timeout", within=1.0, timeout=200)
+
+    def test_endless_or_countless_headers_are_cut_off(self):
+        self.fails_with(self.hostile_base + "/header-flood", "HTTP_RESPONSE_TOO_LARGE", "headers")
+        self.fails_with(self.hostile_base + "/many-headers", "HTTP_RESPONSE_TOO_LARGE", "headers")
+        self.assertEqual(self.daemon.request("GET", "/health")[0], 200)
+
+
 if __name__ == "__main__":
     main()

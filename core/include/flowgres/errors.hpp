@@ -56,6 +56,7 @@ namespace flowgres {
     X(HTTP_REQUEST_FAILED, "FG111", 502, "the HTTP request of a step failed")                  \
     X(HTTP_RESPONSE_TOO_LARGE, "FG112", 502, "the HTTP response is larger than the limit")      \
     X(HTTP_UNEXPECTED_STATUS, "FG113", 502, "the HTTP response status was not the expected one") \
+    X(HTTP_TIMEOUT, "FG114", 504, "the HTTP request of a step timed out")                       \
     X(RUNTIME_APP_NOT_FOUND, "FG120", 404, "no app is published at this address")             \
     X(APP_NOT_PUBLISHED, "FG121", 404, "the app is not published")                            \
     X(APP_DEPRECATED, "FG122", 410, "the app takes no new sessions")                           \

@@ -60,6 +60,11 @@ struct RunOptions {
     // Where http steps may connect (nothing special-purpose unless allow-listed).
     std::shared_ptr<const EgressPolicy> egress = std::make_shared<EgressPolicy>();
     size_t max_http_response_bytes = 1024 * 1024;
+    size_t max_http_header_bytes = 64 * 1024;
+    // http steps' phase timeouts (http_client.hpp); each step's own timeout is their ceiling.
+    uint64_t http_connect_timeout_ms = 5000;
+    uint64_t http_first_byte_timeout_ms = 30000;
+    uint64_t http_idle_timeout_ms = 30000;
     std::shared_ptr<const TlsClientContext> tls;  // https steps (refused without)
     // Told, from the loop, as each node attempt starts and as it finishes (or is skipped):
     // "node_started" / "node_finished" and the event's data, for GET …/events. Nothing is told

@@ -61,6 +61,11 @@ public:
         uv_getaddrinfo_t resolver{};
         uv_tcp_t tcp{};
         uv_connect_t connect{};
+        uv_timer_t timer{};  // the current phase's timeout (connect, first byte, idle)
+        bool timer_open = false;
+        bool tcp_closing = false;
+        const char *phase = "";
+        size_t header_bytes = 0;
         std::unique_ptr<TlsSession> tls;  // https: the session over tcp
         bool handshaking = false;
         std::string outgoing;  // the request, sent once connected (and, with TLS, shaken hands)
@@ -93,6 +98,10 @@ public:
     static void start(State *state) {
         state->result = HttpFetchResult{};
         state->complete = false;
+        state->header_bytes = 0;
+        state->header_field.clear();
+        state->in_value = false;
+        arm(state, state->request.connect_timeout_ms, "connect");
         if (!parse_url(state->current_url, state->url))
             return fail(state, "HTTP_REQUEST_FAILED", "not an absolute http URL: " + state->current_url);
         if (state->url.scheme == "https" && !state->request.tls)
@@ -124,7 +133,31 @@ public:
         }
     }
 
+    // Starts (or restarts) the phase's timeout; a phase with no limit stops the timer.
+    static void arm(State *state, uint64_t timeout_ms, const char *phase) {
+        if (!state->timer_open) return;
+        state->phase = phase;
+        if (timeout_ms == 0) {
+            uv_timer_stop(&state->timer);
+            return;
+        }
+        uv_timer_start(&state->timer, on_timeout, timeout_ms, 0);
+    }
+
 private:
+    static void on_timeout(uv_timer_t *timer) {
+        auto *state = static_cast<State *>(timer->data);
+        if (state->finished) return;
+        std::string phase = state->phase;
+        uint64_t limit = phase == "connect"      ? state->request.connect_timeout_ms
+                         : phase == "first_byte" ? state->request.first_byte_timeout_ms
+                                                 : state->request.idle_timeout_ms;
+        std::string what = phase == "connect"      ? "no connection to " + state->url.host
+                           : phase == "first_byte" ? state->url.host + " sent no response"
+                                                   : state->url.host + " went silent";
+        fail(state, "HTTP_TIMEOUT", what + " within " + std::to_string(limit) + " ms (" + phase + " timeout)");
+    }
+
     static void on_resolved(uv_getaddrinfo_t *request, int status, addrinfo *addresses) {
         auto *state = static_cast<State *>(request->data);
         state->resolving = false;
@@ -169,6 +202,7 @@ private:
         if (status < 0)
             return fail(state, "HTTP_REQUEST_FAILED",
                         "cannot connect to " + state->url.host + ": " + uv_strerror(status));
+        arm(state, state->request.first_byte_timeout_ms, "first_byte");
         const HttpFetch &fetch = state->request;
         std::string host =
             state->url.host.find(':') != std::string::npos ? "[" + state->url.host + "]" : state->url.host;
@@ -188,16 +222,26 @@ private:
             send(state, std::move(state->outgoing));
         }
         llhttp_settings_init(&state->settings);
-        state->settings.on_status_complete = nullptr;
+        state->settings.on_status = [](llhttp_t *parser, const char *, size_t length) {
+            return count_header_bytes(static_cast<State *>(parser->data), length) ? 0 : -1;
+        };
         state->settings.on_header_field = [](llhttp_t *parser, const char *at, size_t length) {
             auto *state = static_cast<State *>(parser->data);
-            if (state->in_value || state->result.headers.empty()) state->result.headers.emplace_back();
+            if (!count_header_bytes(state, length)) return -1;
+            if (state->in_value || state->result.headers.empty()) {
+                if (state->result.headers.size() >= state->request.max_headers) {
+                    state->phase = "headers";
+                    return -1;
+                }
+                state->result.headers.emplace_back();
+            }
             state->in_value = false;
             state->result.headers.back().first.append(at, length);
             return 0;
         };
         state->settings.on_header_value = [](llhttp_t *parser, const char *at, size_t length) {
             auto *state = static_cast<State *>(parser->data);
+            if (!count_header_bytes(state, length)) return -1;
             state->in_value = true;
             state->result.headers.back().second.append(at, length);
             return 0;
@@ -221,6 +265,13 @@ private:
                 *buffer = uv_buf_init(state->buffer, sizeof(state->buffer));
             },
             on_read);
+    }
+
+    static bool count_header_bytes(State *state, size_t length) {
+        state->header_bytes += length;
+        if (state->header_bytes <= state->request.max_header_bytes) return true;
+        state->phase = "headers";
+        return false;
     }
 
     // Queues bytes on the socket; each write owns its bytes until libuv is done with them.
@@ -264,7 +315,11 @@ private:
         if (size == 0 || state->complete) return true;
         llhttp_errno_t error = llhttp_execute(&state->parser, data, size);
         if (error == HPE_OK || state->complete) return true;
-        if (state->result.body.size() + size > state->request.max_response_bytes)
+        if (std::string_view(state->phase) == "headers")
+            fail(state, "HTTP_RESPONSE_TOO_LARGE",
+                 "the response headers are larger than " + std::to_string(state->request.max_header_bytes) +
+                     " bytes or more than " + std::to_string(state->request.max_headers) + " fields");
+        else if (state->result.body.size() + size > state->request.max_response_bytes)
             fail(state, "HTTP_RESPONSE_TOO_LARGE",
                  "the response is larger than " + std::to_string(state->request.max_response_bytes) + " bytes");
         else
@@ -276,6 +331,7 @@ private:
         auto *state = static_cast<State *>(stream->data);
         if (state->finished) return;
         bool ended = nread < 0;
+        if (nread > 0) arm(state, state->request.idle_timeout_ms, "idle");
         if (nread > 0 && state->tls) {
             state->tls->received(buffer->base, static_cast<size_t>(nread));
             if (state->handshaking && (!advance_handshake(state) || state->handshaking)) return;
@@ -349,6 +405,7 @@ private:
         state->finished = true;
         auto done = std::move(state->done);
         state->done = nullptr;
+        close_timer(state);
         close_tcp(state, nullptr);
         if (report && done) report(done);
     }
@@ -358,6 +415,7 @@ private:
         state->handshaking = false;
         if (state->tcp_open) {
             state->tcp_open = false;
+            state->tcp_closing = true;
             struct Close {
                 State *state;
                 void (*then)(State *);
@@ -369,20 +427,36 @@ private:
                 auto then = close->then;
                 delete close;
                 state->tcp.data = state;
+                state->tcp_closing = false;
                 if (then && !state->finished)
                     then(state);
-                else if (state->finished && !state->resolving)
+                else
                     release(state);
             });
         } else if (then && !state->finished) {
             then(state);
-        } else if (state->finished && !state->resolving) {
+        } else {
             release(state);
         }
     }
 
-    // The last callback is over; the memory goes once the owner has let go too.
+    static void close_timer(State *state) {
+        if (!state->timer_open) return;
+        state->timer_open = false;
+        uv_timer_stop(&state->timer);
+        uv_close(reinterpret_cast<uv_handle_t *>(&state->timer), [](uv_handle_t *handle) {
+            auto *state = static_cast<State *>(handle->data);
+            state->timer.data = nullptr;
+            release(state);
+        });
+    }
+
+    // Called as each handle or request lets go; the State is done once the fetch finished and
+    // nothing (resolver, socket, timer) can call back any more. The memory goes once the owner
+    // has let go too.
     static void release(State *state) {
+        if (!state->finished || state->resolving || state->tcp_open || state->tcp_closing || state->timer.data) return;
+        if (state->released) return;
         state->released = true;
         if (state->owner_gone) delete state;
     }
@@ -400,6 +474,9 @@ std::unique_ptr<HttpClientCall> http_fetch(uv_loop_t *loop, HttpFetch fetch, con
     state->policy = &policy;
     state->done = std::move(done);
     state->current_url = state->request.url;
+    uv_timer_init(loop, &state->timer);
+    state->timer.data = state;
+    state->timer_open = true;
     auto call = std::make_unique<Fetch>(state);
     Fetch::start(state);
     return call;

@@ -24,6 +24,14 @@ struct HttpFetch {
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     size_t max_response_bytes = 1024 * 1024;
+    size_t max_header_bytes = 64 * 1024;  // the status line and header block, per response
+    size_t max_headers = 100;
+    // A hostile or stuck server holds nothing for longer than these: resolving and connecting,
+    // then the first response byte after the request went out (TLS handshake included), then
+    // each silence between reads. 0: no limit of that kind.
+    uint64_t connect_timeout_ms = 5000;
+    uint64_t first_byte_timeout_ms = 30000;
+    uint64_t idle_timeout_ms = 30000;
     int max_redirects = 3;
     std::shared_ptr<const TlsClientContext> tls;  // for https URLs (refused without)
 };
@@ -34,7 +42,7 @@ struct HttpFetchResult {
     std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
     std::string body;
     std::string url;         // after redirects
-    std::string error_code;  // EGRESS_DENIED, HTTP_REQUEST_FAILED, HTTP_RESPONSE_TOO_LARGE
+    std::string error_code;  // EGRESS_DENIED, HTTP_REQUEST_FAILED, HTTP_RESPONSE_TOO_LARGE, HTTP_TIMEOUT
     std::string message;
 };
 

@@ -65,6 +65,15 @@ std::unique_ptr<NodeTask> run_http(NodeCall &call, NodeDone done) {
             }
         }
         fetch.max_response_bytes = call.options.max_http_response_bytes;
+        fetch.max_header_bytes = call.options.max_http_header_bytes;
+        // The step's own timeout (the engine's NODE_TIMEOUT) is the ceiling of every phase.
+        auto ceiling = [&](uint64_t setting) {
+            auto step = workflow::node_options(call.node).timeout_ms;
+            return step && *step > 0 ? std::min<uint64_t>(setting, static_cast<uint64_t>(*step)) : setting;
+        };
+        fetch.connect_timeout_ms = ceiling(call.options.http_connect_timeout_ms);
+        fetch.first_byte_timeout_ms = ceiling(call.options.http_first_byte_timeout_ms);
+        fetch.idle_timeout_ms = ceiling(call.options.http_idle_timeout_ms);
         fetch.tls = call.options.tls;
         if (const json_t *limit = json_object_get(config, "max_response_bytes");
             json_is_integer(limit) && json_integer_value(limit) > 0)
