@@ -1,13 +1,12 @@
 // Field rules of seed §66, written once for the extension and the daemon.
 #include "flowgres/fields.hpp"
 
-#include "flowgres/errors.hpp"
-
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
 #include <charconv>
+
+#include "flowgres/cidr.hpp"
+#include "flowgres/errors.hpp"
 
 namespace flowgres {
 namespace {
@@ -268,25 +267,7 @@ bool is_origin(std::string_view text) {
     });
 }
 
-bool is_ip_or_cidr(std::string_view text) {
-    if (text.empty() || text.size() > 49) return false;
-    std::string address(text);
-    int max_prefix = -1;
-    size_t slash = address.find('/');
-    std::string prefix;
-    if (slash != std::string::npos) {
-        prefix = address.substr(slash + 1);
-        address.resize(slash);
-    }
-    unsigned char buffer[16];
-    if (inet_pton(AF_INET, address.c_str(), buffer) == 1) max_prefix = 32;
-    else if (inet_pton(AF_INET6, address.c_str(), buffer) == 1) max_prefix = 128;
-    else return false;
-    if (slash == std::string::npos) return true;
-    unsigned long long bits;
-    return (prefix == "0" || parse_number(prefix, bits)) &&
-           (prefix == "0" || bits <= static_cast<unsigned long long>(max_prefix));
-}
+bool is_ip_or_cidr(std::string_view text) { return CidrRange::parse(text).has_value(); }
 
 }  // namespace flowgres
 

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "arguments.hpp"
-#include "cidr.hpp"
+#include "forwarding.hpp"
 #include "config.hpp"
 #include "envelope.hpp"
 #include "flowgres/provisioner.hpp"

@@ -19,7 +19,7 @@
 #include <chrono>
 
 #include "api.hpp"
-#include "cidr.hpp"
+#include "forwarding.hpp"
 #include "executor/http_client.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
@@ -122,9 +122,9 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
     json_object_set_new(admission.get(), "workspace", json_string(segments[0].c_str()));
     json_object_set_new(admission.get(), "app", segments.size() > 1 ? json_string(segments[1].c_str()) : json_null());
     if (!execution_id.empty()) json_object_set_new(admission.get(), "execution_id", json_string(execution_id.c_str()));
-    std::string client = client_address(
-        request.peer_address,
-        {request.header("forwarded").value_or(""), request.header("x-forwarded-for").value_or("")}, trusted_proxies_);
+    // Proxies that add their own line instead of appending to the client's: every line counts.
+    std::string forwarded = request.header_list("forwarded"), forwarded_for = request.header_list("x-forwarded-for");
+    std::string client = client_address(request.peer_address, {forwarded, forwarded_for}, trusted_proxies_);
     json_object_set_new(admission.get(), "ip", json_string(client.c_str()));
     auto text_header = [&](const char *header, const char *member, size_t max) {
         auto value = request.header(header);

@@ -7,7 +7,7 @@
 #include <functional>
 #include <sstream>
 
-#include "cidr.hpp"
+#include "forwarding.hpp"
 #include "executor/egress.hpp"
 #include "executor/tls_client.hpp"
 #include "flowgres/crypto.hpp"

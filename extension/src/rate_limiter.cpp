@@ -23,6 +23,7 @@ namespace {
 
 constexpr int kPartitionSize = 64;
 constexpr int kProbeLength = 16;
+constexpr int kSpillSlots = 4;  // per partition: a spilled key shares its count with a quarter of the others
 
 struct Slot {
     uint64 key;            // 0: never used
@@ -33,7 +34,10 @@ struct Slot {
 
 struct Partition {
     slock_t lock;
-    int64 evictions;
+    int64 spills;
+    // Where keys count that found no free slot in their probe run, by hash: shared, so a spilled
+    // key is limited at least as strictly as on its own (never less: no count is lost).
+    Slot spill[kSpillSlots];
     Slot slots[kPartitionSize];
 };
 
@@ -79,7 +83,6 @@ RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int6
     SpinLockAcquire(&partition.lock);
     Slot *chosen = nullptr;
     Slot *reusable = nullptr;  // free or expired
-    Slot *oldest = nullptr;    // the one to evict when nothing is reusable
     for (int probe = 0; probe < kProbeLength; probe++) {
         Slot &slot = partition.slots[(start + probe) % kPartitionSize];
         if (slot.key == hash) {
@@ -87,12 +90,29 @@ RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int6
             break;
         }
         if (!reusable && ended(slot, now_seconds)) reusable = &slot;
-        if (!oldest || slot.window_start + slot.window_seconds < oldest->window_start + oldest->window_seconds)
-            oldest = &slot;
+    }
+    if (!chosen && !reusable) {
+        // Every slot of the run holds an open window: evicting one would start its count over
+        // (a flood of new keys would reset a victim's). The key counts in the shared spill slot.
+        partition.spills++;
+        Slot &spill = partition.spill[(hash >> 16) % kSpillSlots];
+        if (ended(spill, now_seconds)) {
+            spill.key = 1;
+            spill.window_start = window_start;
+            spill.window_seconds = window_seconds;
+            spill.count = 0;
+        }
+        hit.count = ++spill.count;
+        int64 spill_end = spill.window_start + spill.window_seconds;
+        SpinLockRelease(&partition.lock);
+        hit.allowed = hit.count <= limit;
+        hit.remaining = hit.allowed ? limit - hit.count : 0;
+        hit.reset_at = spill_end;
+        hit.retry_after = hit.allowed ? 0 : std::max<int64_t>(1, hit.reset_at - now_seconds);
+        return hit;
     }
     if (!chosen) {
-        chosen = reusable ? reusable : oldest;
-        if (!reusable) partition.evictions++;
+        chosen = reusable;
         chosen->key = hash;
         chosen->window_start = window_start;
         chosen->window_seconds = window_seconds;
@@ -140,7 +160,7 @@ RateLimitStats rate_limit_stats(int64_t now_seconds) {
         SpinLockAcquire(&partition.lock);
         for (const Slot &slot : partition.slots)
             if (!ended(slot, now_seconds)) stats.in_use++;
-        stats.evictions += partition.evictions;
+        stats.spills += partition.spills;
         SpinLockRelease(&partition.lock);
     }
     return stats;
@@ -174,7 +194,7 @@ SqlValue rate_limit_stats_sql(CallArgs &) {
     require_system_actor();
     RateLimitStats stats = rate_limit_stats(epoch_seconds_now());
     return SqlValue::jsonb("{\"slots\":" + std::to_string(stats.slots) + ",\"in_use\":" +
-                           std::to_string(stats.in_use) + ",\"evictions\":" + std::to_string(stats.evictions) + "}");
+                           std::to_string(stats.in_use) + ",\"spills\":" + std::to_string(stats.spills) + "}");
 }
 
 void register_rate_limiter() {

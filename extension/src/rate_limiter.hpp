@@ -6,8 +6,11 @@
 // The table is flowgres.rate_limit_slots entries (a server setting), split into partitions of
 // 64 with a spinlock each: a hit takes one partition's lock for a short scan of up to
 // kProbeLength entries, never a lock shared by all. A key lives in its partition's probe run;
-// when no entry there is free or expired, the entry whose window ended first is evicted (its
-// count starts again: memory stays bounded, at the cost of forgetting the least recent key).
+// when no entry there is free or expired, no open window is evicted (that would start its
+// count over, and a flood of new keys could reset a victim's): the key counts in the
+// partition's spill slot, shared by every key that spilled, so it is limited at least as
+// strictly as on its own. Memory stays bounded; size flowgres.rate_limit_slots so that spills
+// (rate_limit_stats) stay rare.
 // Keys are 64-bit hashes of the caller's key text; two keys sharing a hash would share a
 // counter (odds ~ n² / 2⁶⁵).
 #pragma once
@@ -28,7 +31,7 @@ struct RateLimitHit {
 struct RateLimitStats {
     int64_t slots = 0;
     int64_t in_use = 0;  // entries whose window has not ended
-    int64_t evictions = 0;
+    int64_t spills = 0;  // hits counted in a partition's shared spill slot (since start-up)
 };
 
 // Counts a hit of `key` against `limit` per `window_seconds` at `now_seconds` (epoch). Never

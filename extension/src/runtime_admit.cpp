@@ -16,6 +16,7 @@
 #include "actor.hpp"
 #include "anomaly.hpp"
 #include "boundary.hpp"
+#include "flowgres/cidr.hpp"
 #include "flowgres/crypto.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
@@ -98,6 +99,18 @@ bool json_array_has(const std::string &array_json, const std::string &value) {
     json_t *item;
     json_array_foreach(array.get(), index, item) if (json_is_string(item) && value == json_string_value(item)) return true;
     return false;
+}
+
+// Whether the address falls in any entry of a block or gray list: addresses and CIDR blocks,
+// IPv4 and IPv6 (access_policy.cpp checked the entries when the policy was written).
+bool address_listed(const std::string &array_json, const std::string &address) {
+    Json array = parse_json(array_json, "list");
+    if (json_array_size(array.get()) == 0) return false;
+    std::vector<std::string> entries;
+    size_t index;
+    json_t *item;
+    json_array_foreach(array.get(), index, item) if (json_is_string(item)) entries.emplace_back(json_string_value(item));
+    return CidrList::of_entries(entries).contains(address);
 }
 
 // One admission: what was found so far, and the answer being built.
@@ -239,7 +252,7 @@ std::optional<std::string> Admission::apply_rate_limits(const std::string &polic
         int64_t seconds = json_integer_value(json_object_get(window, "window_seconds"));
         if (limit < 1 || seconds < 1) continue;
         std::string key = std::string(gray ? "gray:" : "") + dimension + ":" + app_id_ + ":" +
-                          (std::string_view(dimension) == "per_ip"        ? request_.ip
+                          (std::string_view(dimension) == "per_ip"        ? rate_limit_subject(request_.ip)
                            : std::string_view(dimension) == "per_session" ? session_id_
                                                                          : std::string());
         RateLimitHit hit = rate_limit_hit(key.data(), static_cast<int>(key.size()), limit, seconds, now);
@@ -381,9 +394,9 @@ std::string Admission::run() {
                     "runtime.access_blocked");
 
     // Block lists, then where the request comes from.
-    if (json_array_has(a.text(10), request_.ip) || json_array_has(a.text(11), request_.ip_hash))
+    if (address_listed(a.text(10), request_.ip) || json_array_has(a.text(11), request_.ip_hash))
         return deny(ErrorCode::IP_BLOCKED, "requests from this address are blocked", "null", "runtime.access_blocked");
-    bool gray = json_array_has(a.text(12), request_.ip) || json_array_has(a.text(13), request_.ip_hash);
+    bool gray = address_listed(a.text(12), request_.ip) || json_array_has(a.text(13), request_.ip_hash);
     if (request_.origin && a.text(8) != "[]" && !json_array_has(a.text(8), *request_.origin))
         return deny(ErrorCode::ORIGIN_NOT_ALLOWED, "the app may not be used from this origin",
                     "{\"origin\":" + json_quote(*request_.origin) + "}", "runtime.access_blocked");
@@ -426,7 +439,8 @@ std::string Admission::run() {
     // Anomaly signals (seed §31.2): a CAPTCHA, or shedding until the window ends.
     Json rate_policy = parse_json(a.text(7), "rate_limit");
     std::optional<RiskSignal> risk =
-        detect_anomaly(json_object_get(rate_policy.get(), "anomaly"), app_id_, request_.ip, epoch_seconds_now());
+        detect_anomaly(json_object_get(rate_policy.get(), "anomaly"), app_id_, rate_limit_subject(request_.ip),
+                       epoch_seconds_now());
     std::string risk_details = "null";
     if (risk)
         risk_details = "{\"signal\":" + json_quote(risk->signal) + ",\"measured\":" + risk->details_json +

@@ -53,6 +53,12 @@ class Upstream(BaseHTTPRequestHandler):
             return
         if self.path.startswith("/big"):
             return self.reply(200, "x" * 200000, "text/plain")
+        if self.path.startswith("/redirect-to?"):
+            self.send_response(302)
+            self.send_header("Location", self.path.split("?", 1)[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/redirect"):
             self.send_response(302)
             self.send_header("Location", "/echo?from=redirect")
@@ -60,7 +66,10 @@ class Upstream(BaseHTTPRequestHandler):
             self.end_headers()
             return
         return self.reply(200, json.dumps({"path": self.path, "agent": self.headers.get("User-Agent"),
-                                           "token": self.headers.get("X-Token")}))
+                                           "token": self.headers.get("X-Token"),
+                                           "authorization": self.headers.get("Authorization"),
+                                           "cookie": self.headers.get("Cookie"),
+                                           "port": self.server.server_address[1]}))
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
@@ -151,6 +160,22 @@ class HttpSteps(UpstreamCase):
         reset = self.single({"url": self.base + "/reset"})
         self.assertEqual(reset["error"]["error_code"], "HTTP_REQUEST_FAILED")
         self.assertIn("connection", reset["error"]["message"])
+
+    def test_credentials_never_follow_a_redirect_to_another_origin(self):
+        other = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        try:
+            credentials = {"Authorization": "Bearer s3cret", "Cookie": "session=abc", "X-Token": "plain"}
+            elsewhere = f"http://127.0.0.1:{other.server_address[1]}/echo"
+            away = self.single({"url": f"{self.base}/redirect-to?{elsewhere}", "headers": credentials})
+            body = away["outputs"]["o"]["body"]
+            self.assertEqual(body["port"], other.server_address[1], away)
+            self.assertEqual((body["authorization"], body["cookie"]), (None, None), "credentials stayed behind")
+            self.assertEqual(body["token"], "plain", "other headers go on")
+            home = self.single({"url": f"{self.base}/redirect-to?/echo", "headers": credentials})
+            self.assertEqual(home["outputs"]["o"]["body"]["authorization"], "Bearer s3cret", "the same origin keeps them")
+        finally:
+            other.shutdown()
 
     def test_egress_policy_refuses_metadata_and_private_addresses(self):
         # Address literals only: a test sends no DNS query off the machine.

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from harness import ApiTestCase, Daemon, fresh_database, main, read_all, statuses
+from harness import ApiTestCase, Daemon, fresh_database, hold_workspaces_lock, main, read_all, statuses
 
 
 def get(path, extra=""):
@@ -181,6 +181,35 @@ class Protocol(ApiTestCase):
         answer = self.daemon.raw(b"GET /health HTTP/1.0\r\n\r\n")
         self.assertEqual(statuses(answer), [200])
         self.assertIn(b"Connection: close", answer)
+
+
+class PipelineLimit(ApiTestCase):
+    """max_pipelined bounds what one connection has in the server at once, however many
+    requests one read brings: the rest wait, parsed, and the socket is not read meanwhile."""
+
+    daemon_settings = {"workers": 1, "db_pool_size": 1, "db_pipeline_depth": 1}  # max_pipelined is 64
+
+    def test_one_read_of_many_requests_dispatches_at_most_max_pipelined(self):
+        count = 300
+        data = b"".join(f"GET /runtime/nobody-{i}/app HTTP/1.1\r\nHost: t\r\n\r\n".encode() for i in range(count - 1))
+        data += b"GET /runtime/nobody-last/app HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        self.assertLess(len(data), 65536, "one read's worth")
+        lock = hold_workspaces_lock(self.database, 2)
+        try:
+            connection = socket.create_connection(("127.0.0.1", self.daemon.port))
+            connection.sendall(data)
+            time.sleep(0.7)
+            _, _, metrics = self.daemon.request("GET", "/metrics")
+            held = sum(int(line.split()[-1]) for line in metrics.splitlines()
+                       if line.startswith(("flowgres_db_pool_waiting ", "flowgres_db_pool_in_use ")))
+            self.assertGreater(held, 0)
+            # 64 of the connection's, and perhaps one of the daemon's own background calls.
+            self.assertLessEqual(held, 66, "only max_pipelined requests of the connection reached the database")
+        finally:
+            lock.wait(timeout=30)
+        answer = read_all(connection, 20)
+        connection.close()
+        self.assertEqual(statuses(answer), [404] * count, "every request is still answered, in order")
 
 
 class ConnectionLimit(ApiTestCase):

@@ -174,6 +174,35 @@ class Runtime(RuntimeCase):
         finally:
             behind_proxy.stop()
 
+    def test_block_and_gray_lists_match_ranges_and_every_forwarding_line(self):
+        self.published("ranged", {"blocked_ips": ["198.51.100.0/24", "2001:db8:bad::/48"], "gray_ips": ["203.0.113.0/24"],
+                                  "gray_policy": {"max_requests": 2, "window_seconds": 3600}})
+        path = f"/runtime/{self.ws_slug}/ranged"
+        behind_proxy = Daemon(self.database, admin_key=self.admin, trusted_proxies="127.0.0.1/32").start()
+        try:
+            def status(client):
+                return self.visit("GET", path, headers={"X-Forwarded-For": client}, daemon=behind_proxy)[0]
+            for blocked in ("198.51.100.77", "198.51.100.0", "2001:db8:bad::5", "::ffff:198.51.100.3"):
+                self.assertEqual(status(blocked), 403, blocked)
+            for allowed in ("198.51.101.1", "2001:db8:bae::1"):
+                self.assertEqual(status(allowed), 200, allowed)
+            self.assertEqual([status("203.0.113.50") for _ in range(3)], [200, 200, 429], "a gray range gets the gray policy")
+            self.published("by-prefix", {"rate_limit": {"per_ip": {"max_requests": 3, "window_seconds": 3600}}})
+            prefixed = f"/runtime/{self.ws_slug}/by-prefix"
+            codes = [self.visit("GET", prefixed, headers={"X-Forwarded-For": f"2001:db8:77:1::{i}"}, daemon=behind_proxy)[0]
+                     for i in range(1, 5)]
+            self.assertEqual(codes, [200, 200, 200, 429], "an IPv6 client is counted by its /64")
+            self.assertEqual(self.visit("GET", prefixed, headers={"X-Forwarded-For": "2001:db8:77:2::1"},
+                                        daemon=behind_proxy)[0], 200, "another /64 is another client")
+            # A proxy that adds its own line after the client's: the client's spoofed line is not the answer.
+            for header in ("X-Forwarded-For: 203.0.113.99\r\nX-Forwarded-For: 198.51.100.9",
+                           "Forwarded: for=203.0.113.98\r\nForwarded: for=198.51.100.9"):
+                answer = behind_proxy.raw(f"GET {path} HTTP/1.1\r\nHost: t\r\n{header}\r\nConnection: close\r\n\r\n".encode())
+                self.assertIn(b"HTTP/1.1 403", answer.split(b"\r\n")[0], header)
+                self.assertIn(b"IP_BLOCKED", answer)
+        finally:
+            behind_proxy.stop()
+
     def test_old_slugs_redirect_and_bad_input(self):
         app = self.published("renamed")
         self.ok("PATCH", f"/api/v1/apps/{app['id']}", {"slug": "new-name"}, self.key)

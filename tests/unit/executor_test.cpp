@@ -247,6 +247,27 @@ TEST(Egress, ClassifiesAndAllowLists) {
     EXPECT_THROW(EgressPolicy::parse("10.0.0.0/40"), std::invalid_argument);
 }
 
+TEST(Egress, IPv6AddressesThatCarryIPv4OrAreSpecialAreJudgedByWhatTheyReach) {
+    auto v6 = [](const char *text) {
+        sockaddr_in6 address{};
+        address.sin6_family = AF_INET6;
+        EXPECT_EQ(inet_pton(AF_INET6, text, &address.sin6_addr), 1) << text;
+        return address;
+    };
+    EgressPolicy none;
+    for (const char *blocked : {"::1", "::", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "64:ff9b::10.0.0.1",
+                                "64:ff9b::a9fe:a9fe", "64:ff9b::127.0.0.1", "::10.0.0.1", "::8.8.8.8",
+                                "2002:0a00:0001::1", "2002:7f00:0001::", "2002:a9fe:a9fe::1", "fec0::1",
+                                "feff::1", "64:ff9b:1::8.8.8.8", "fc00::1", "fe80::1", "ff02::1"}) {
+        auto address = v6(blocked);
+        EXPECT_FALSE(none.allowed(reinterpret_cast<sockaddr *>(&address))) << blocked;
+    }
+    for (const char *open : {"2606:4700::1111", "64:ff9b::8.8.8.8", "2002:0808:0808::1", "::ffff:8.8.8.8"}) {
+        auto address = v6(open);
+        EXPECT_TRUE(none.allowed(reinterpret_cast<sockaddr *>(&address))) << open;
+    }
+}
+
 TEST(HttpUrl, ParsesAndRefusesTricks) {
     ParsedUrl url;
     ASSERT_TRUE(parse_url("http://api.test:8080/v1/items?q=a%20b#frag", url));

@@ -1,9 +1,10 @@
 // The runtime's pieces that need no server: client addresses behind proxies, and JWTs.
 #include <gtest/gtest.h>
 
-#include "cidr.hpp"
+#include "forwarding.hpp"
 #include "jwt.hpp"
 
+using namespace flowgres;
 using namespace flowgres::daemon;
 
 TEST(ClientAddress, ThePeerUnlessItIsATrustedProxy) {
@@ -30,6 +31,33 @@ TEST(ClientAddress, ForwardedHeader) {
               "2001:db8::7")
         << "Forwarded wins over X-Forwarded-For";
     EXPECT_EQ(client_address("10.0.0.2", {"for=unknown", ""}, proxies), "10.0.0.2");
+}
+
+TEST(CidrList, MatchesRangesOfBothFamiliesAndMappedAddresses) {
+    CidrList list = CidrList::of_entries({"198.51.100.0/24", "2001:db8:1::/48", "203.0.113.7", "not an address"});
+    EXPECT_TRUE(list.contains("198.51.100.1"));
+    EXPECT_TRUE(list.contains("198.51.100.255"));
+    EXPECT_FALSE(list.contains("198.51.101.1"));
+    EXPECT_TRUE(list.contains("::ffff:198.51.100.9")) << "an IPv4-mapped address is its IPv4 address";
+    EXPECT_TRUE(list.contains("2001:db8:1:ffff::1"));
+    EXPECT_FALSE(list.contains("2001:db8:2::1"));
+    EXPECT_TRUE(list.contains("203.0.113.7"));
+    EXPECT_FALSE(list.contains("203.0.113.8"));
+    EXPECT_FALSE(list.contains("garbage"));
+    EXPECT_TRUE(CidrList::parse("::ffff:10.0.0.0/104").contains("10.200.1.1")) << "a mapped range is an IPv4 range";
+    EXPECT_TRUE(CidrList::parse("0.0.0.0/0").contains("8.8.8.8"));
+    EXPECT_FALSE(CidrList::parse("0.0.0.0/0").contains("2001:db8::1"));
+    EXPECT_THROW(CidrList::parse("10.0.0.0/-1"), std::invalid_argument);
+    EXPECT_THROW(CidrList::parse("10.0.0.0/"), std::invalid_argument);
+}
+
+TEST(RateLimitSubject, IPv6CountsByItsSlash64) {
+    EXPECT_EQ(rate_limit_subject("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+    EXPECT_EQ(rate_limit_subject("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+    EXPECT_NE(rate_limit_subject("2001:db8:1:3::1"), rate_limit_subject("2001:db8:1:2::1"));
+    EXPECT_EQ(rate_limit_subject("198.51.100.7"), "198.51.100.7");
+    EXPECT_EQ(rate_limit_subject("::ffff:198.51.100.7"), "198.51.100.7");
+    EXPECT_EQ(rate_limit_subject("unknown"), "unknown");
 }
 
 TEST(CidrList, ParsesAndMatches) {

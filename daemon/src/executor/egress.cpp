@@ -25,7 +25,7 @@ std::string v4_kind(const uint8_t *a) {
 
 EgressPolicy EgressPolicy::parse(std::string_view allow_list) {
     EgressPolicy policy;
-    policy.allow_ = daemon::CidrList::parse(allow_list);
+    policy.allow_ = CidrList::parse(allow_list);
     return policy;
 }
 
@@ -37,12 +37,17 @@ std::string EgressPolicy::special_kind(const sockaddr *address) {
     static const uint8_t zero[16] = {};
     if (std::memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1)) return a[15] ? "loopback" : "unspecified";
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-    if (std::memcmp(a, mapped, 12) == 0) {  // ::ffff:10.0.0.1 is 10.0.0.1
-        std::string kind = v4_kind(a + 12);
-        return kind;
-    }
+    if (std::memcmp(a, mapped, 12) == 0) return v4_kind(a + 12);  // ::ffff:10.0.0.1 is 10.0.0.1
+    // Addresses that carry an IPv4 address reach it: judged by that address.
+    static const uint8_t nat64[12] = {0, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (std::memcmp(a, nat64, 12) == 0) return v4_kind(a + 12);    // 64:ff9b::/96, RFC 6052
+    if (a[0] == 0x20 && a[1] == 0x02) return v4_kind(a + 2);       // 6to4 2002::/16, RFC 3056
+    if (std::memcmp(a, zero, 12) == 0) return "IPv4-compatible";   // ::/96, deprecated (RFC 4291)
+    if (a[0] == 0 && a[1] == 0x64 && a[2] == 0xFF && a[3] == 0x9B && a[4] == 0 && a[5] == 1)
+        return "local-use NAT64";                                   // 64:ff9b:1::/48, RFC 8215
     if ((a[0] & 0xFE) == 0xFC) return "private";                     // fc00::/7
     if (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) return "link-local";  // fe80::/10
+    if (a[0] == 0xFE && (a[1] & 0xC0) == 0xC0) return "site-local";  // fec0::/10, deprecated
     if (a[0] == 0xFF) return "multicast";
     return "";
 }

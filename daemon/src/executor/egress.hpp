@@ -1,7 +1,8 @@
-// The egress policy of HTTP steps (issue 4 §5, SSRF): a workflow may not reach loopback,
-// private, link-local (cloud metadata at 169.254.169.254), unspecified, multicast or other
-// special addresses, unless configuration allow-lists them (egress_allow, CIDRs). Checked on
-// every address actually connected to, after DNS, on every redirect hop.
+// The egress policy of HTTP steps (SSRF; README "Workflows and executions"): a workflow may
+// not reach loopback, private, link-local (cloud metadata at 169.254.169.254), unspecified,
+// multicast, site-local or other special addresses, nor an IPv6 address that carries such an
+// IPv4 address (mapped, NAT64, 6to4), unless configuration allow-lists them (egress_allow,
+// CIDRs). Checked on every address actually connected to, after DNS, on every redirect hop.
 #pragma once
 
 #include <sys/socket.h>
@@ -12,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cidr.hpp"
+#include "flowgres/cidr.hpp"
 
 namespace flowgres::executor {
 
@@ -25,7 +26,7 @@ public:
     static std::string special_kind(const sockaddr *address);
 
 private:
-    daemon::CidrList allow_;
+    CidrList allow_;
 };
 
 }  // namespace flowgres::executor

@@ -267,6 +267,14 @@ private:
             on_read);
     }
 
+    static void drop_credentials(std::vector<std::pair<std::string, std::string>> &headers) {
+        std::erase_if(headers, [](const auto &header) {
+            std::string name = header.first;
+            for (char &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            return name == "authorization" || name == "proxy-authorization" || name == "cookie";
+        });
+    }
+
     static bool count_header_bytes(State *state, size_t length) {
         state->header_bytes += length;
         if (state->header_bytes <= state->request.max_header_bytes) return true;
@@ -372,8 +380,16 @@ private:
                             "more than " + std::to_string(state->request.max_redirects) + " redirects");
             state->redirects++;
             if (location.find("://") == std::string::npos)  // a path on the same origin
-                location = state->url.scheme + "://" + state->url.host + ":" + std::to_string(state->url.port) +
+                location = state->url.scheme + "://" +
+                           (state->url.host.find(':') != std::string::npos ? "[" + state->url.host + "]"
+                                                                           : state->url.host) +
+                           ":" + std::to_string(state->url.port) +
                            (location.empty() || location[0] != '/' ? "/" : "") + location;
+            // Credentials are for the origin they were written for: another origin never gets them.
+            ParsedUrl next;
+            if (parse_url(location, next) &&
+                (next.scheme != state->url.scheme || next.host != state->url.host || next.port != state->url.port))
+                drop_credentials(state->request.headers);
             if (result.status == 303 ||
                 ((result.status == 301 || result.status == 302) && state->request.method == "POST")) {
                 state->request.method = "GET";

@@ -11,6 +11,13 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
     return std::nullopt;
 }
 
+std::string Request::header_list(std::string_view name) const {
+    std::string joined;
+    for (const auto &[key, value] : headers)
+        if (key == name) joined += (joined.empty() ? "" : ", ") + value;
+    return joined;
+}
+
 const char *reason_phrase(int status) {
     switch (status) {
         case 100:

@@ -23,6 +23,9 @@ struct Request {
 
     // The first header of that (lowercase) name.
     std::optional<std::string_view> header(std::string_view name) const;
+    // Every line of that (lowercase) name, in order, joined by ", " (RFC 9110 §5.3: a list
+    // header sent as several lines is that one list); "" when there is none.
+    std::string header_list(std::string_view name) const;
 };
 
 struct Response {

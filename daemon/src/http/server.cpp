@@ -134,9 +134,31 @@ private:
 
     void consume(const char *data, size_t size) {
         bool was_mid_message = parser_.mid_message();
-        auto failure = parser_.feed(data, size);
+        if (auto failure = parser_.feed(data, size)) {
+            stop_reading();
+            pending_failure_ = std::move(failure);  // answered after the requests before it
+        }
+        dispatch_ready();
+        if (closing_) return;
+        if (parser_.take_continue_request() && slots_.empty() && parser_.mid_message()) {
+            write_bytes("HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        // One read can hold many small pipelined requests: past max_pipelined they wait,
+        // parsed, and nothing more is read until the connection's queue has room again.
+        if (slots_.size() >= server_.limits_.max_pipelined || !parser_.ready().empty()) stop_reading();
+        if (parser_.mid_message() && !was_mid_message) arm_request_timer();
+        if (!parser_.mid_message() && slots_.empty()) arm_idle_timer();
+        if (!slots_.empty() && !parser_.mid_message()) uv_timer_stop(&timer_);
+        flush();
+    }
+
+    // Hands parsed requests to the handler while the connection has fewer than max_pipelined
+    // unanswered; then, once all are handed over, the parse failure that followed them.
+    void dispatch_ready() {
+        if (dispatching_) return;  // a synchronous answer's flush inside the loop below
+        dispatching_ = true;
         auto &ready = parser_.ready();
-        while (!ready.empty() && !closing_) {
+        while (!ready.empty() && !closing_ && !no_more_requests_ && slots_.size() < server_.limits_.max_pipelined) {
             Request request = std::move(ready.front());
             ready.pop_front();
             request.peer_address = peer_;
@@ -154,20 +176,12 @@ private:
                 break;
             }
         }
-        if (closing_) return;
-        if (failure) {
-            stop_reading();
-            queue_refusal(failure->status, failure->code, failure->message);
-            return;
+        dispatching_ = false;
+        if (!closing_ && ready.empty() && pending_failure_ && !no_more_requests_) {
+            ParseFailure failure = std::move(*pending_failure_);
+            pending_failure_.reset();
+            queue_refusal(failure.status, failure.code, failure.message);
         }
-        if (parser_.take_continue_request() && slots_.empty() && parser_.mid_message()) {
-            write_bytes("HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        if (slots_.size() >= server_.limits_.max_pipelined) stop_reading();
-        if (parser_.mid_message() && !was_mid_message) arm_request_timer();
-        if (!parser_.mid_message() && slots_.empty()) arm_idle_timer();
-        if (!slots_.empty() && !parser_.mid_message()) uv_timer_stop(&timer_);
-        flush();
     }
 
     void queue_refusal(int status, const std::string &code, const std::string &message) {
@@ -227,7 +241,11 @@ private:
             close();
             return;
         }
-        if (!reading_ && !close_after_write_ && !no_more_requests_ &&
+        if (!dispatching_ && !closing_ && !parser_.ready().empty() && slots_.size() < server_.limits_.max_pipelined / 2) {
+            dispatch_ready();  // requests read earlier first; their answers flush again
+            if (closing_) return;
+        }
+        if (!reading_ && !close_after_write_ && !no_more_requests_ && !pending_failure_ && parser_.ready().empty() &&
             slots_.size() < server_.limits_.max_pipelined / 2) {
             reading_ = true;
             uv_read_start(reinterpret_cast<uv_stream_t *>(&tcp_), on_alloc, on_read);
@@ -307,6 +325,8 @@ private:
     bool close_after_write_ = false;
     bool no_more_requests_ = false;
     bool lingering_ = false;
+    bool dispatching_ = false;
+    std::optional<ParseFailure> pending_failure_;
     uv_shutdown_t shutdown_request_{};
     int writes_in_flight_ = 0;
     int pending_closes_ = 0;
