@@ -378,19 +378,35 @@ std::string Admission::run() {
         return answer("allow", 204, ",\"allowed_origins\":" + a.text(8));
     }
 
-    // Who may use it.
+    // Who may use it: the access mode, then the data classification (seed §35.1): internal
+    // data needs a member, confidential an admin or owner, restricted the owner.
     const std::string &access_mode = a.text(5);
-    bool member = false;
+    const std::string &classification = a.text(6);
+    std::optional<std::string> role;
     if (request_.user && is_uuid(*request_.user))
-        member = query_value(
-                     "select 1 from flowgres.workspace_members where workspace_id = $1::uuid and user_id = $2::uuid "
-                     "and status = 'active'",
-                     {workspace_id_, *request_.user})
-                     .has_value();
-    if ((access_mode == "private" || access_mode == "public_auth") && !request_.user)
+        role = query_value(R"sql(
+            select r.name from flowgres.workspace_members m join flowgres.workspace_roles r on r.id = m.role_id
+            where m.workspace_id = $1::uuid and m.user_id = $2::uuid and m.status = 'active')sql",
+                           {workspace_id_, *request_.user});
+    if ((access_mode == "private" || access_mode == "public_auth" || classification != "public") && !request_.user)
         return deny(ErrorCode::AUTH_REQUIRED, "sign in to use this app", "null", "runtime.access_blocked");
-    if ((access_mode == "private" || a.text(6) == "restricted") && !member)
+    if (access_mode == "private" && !role)
         return deny(ErrorCode::ACCESS_DENIED, "the app is private to its workspace's members", "null",
+                    "runtime.access_blocked");
+    const char *required = classification == "internal"       ? "member"
+                           : classification == "confidential" ? "admin"
+                           : classification == "restricted"   ? "owner"
+                                                              : nullptr;
+    bool cleared = !required || (role && (std::string_view(required) == "member" ||
+                                          (std::string_view(required) == "admin" && (*role == "admin" || *role == "owner")) ||
+                                          *role == "owner"));
+    if (!cleared)
+        return deny(ErrorCode::ACCESS_DENIED,
+                    "the app's data is " + classification + ": only a workspace " + required +
+                        (std::string_view(required) == "member" ? "" : std::string_view(required) == "admin" ? " or owner" : "") +
+                        " may use it",
+                    "{\"data_classification\":" + json_quote(classification) + ",\"required_role\":" +
+                        json_quote(std::string(required)) + "}",
                     "runtime.access_blocked");
 
     // Block lists, then where the request comes from.

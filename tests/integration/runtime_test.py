@@ -158,6 +158,35 @@ class Runtime(RuntimeCase):
         self.assertEqual(code, 200, body)
         self.assertEqual(body["data"]["session"]["type"], "auth")
 
+    def test_data_classification_decides_who_may_run(self):
+        app = self.published("classified")
+        path = f"/runtime/{self.ws_slug}/classified"
+        people = {}
+        for role in ("admin", "member"):
+            user, _, key = self.new_user(f"classified-{role}")
+            self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/members", {"email": user["email"], "role": role},
+                    self.key, status=201)
+            self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/members/accept", {}, key)
+            people[role] = user["id"]
+        people["owner"] = self.owner["id"]
+        people["outsider"] = self.new_user("classified-outsider")[0]["id"]
+        allowed = {"public": {"owner", "admin", "member", "outsider"}, "internal": {"owner", "admin", "member"},
+                   "confidential": {"owner", "admin"}, "restricted": {"owner"}}
+        for classification, who in allowed.items():
+            self.ok("PATCH", f"/api/v1/apps/{app['id']}/access-policy",
+                    {"access_mode": "public_auth", "data_classification": classification}, self.key)
+            for person, user_id in people.items():
+                code, _, body = self.visit("POST", path, {"inputs": {"name": "Ada"}},
+                                           headers={"Authorization": "Bearer " + jwt(claims(user_id))})
+                if person in who:
+                    self.assertEqual(code, 200, f"{classification}, {person}: {body}")
+                else:
+                    self.assertEqual((code, body["error_code"]), (403, "ACCESS_DENIED"), f"{classification}, {person}")
+                    self.assertEqual(body["data"]["details"]["data_classification"], classification)
+            if classification != "public":
+                code, _, body = self.visit("POST", path, {"inputs": {"name": "Ada"}})
+                self.assertEqual((code, body["error_code"]), (401, "AUTH_REQUIRED"), classification)
+
     def test_forwarding_headers_only_from_trusted_proxies(self):
         self.published("guarded", {"blocked_ips": ["198.51.100.9"]})
         path = f"/runtime/{self.ws_slug}/guarded"
