@@ -97,12 +97,35 @@ SqlValue execution_create(CallArgs &args) {
                             {*version_id, app_id})) {
         throw Error(ErrorCode::VERSION_NOT_FOUND, "version " + *version_id + " is not a version of this app");
     }
+    const std::string &workspace_id = access.workspace.workspace_id;
+    // Runs started here (trial, api, schedule) are requests like the runtime's: capped in
+    // number at once per workspace, and metered against the month's quota and budget.
+    query("select 1 from flowgres.workspaces where id = $1::uuid for update", {workspace_id});
+    long long running = std::stoll(query_value_latest_snapshot(R"sql(
+        select count(*) from flowgres.executions
+        where workspace_id = $1::uuid and trigger <> 'runtime' and status in ('pending', 'running'))sql",
+                                                               {workspace_id})
+                                       .value_or("0"));
+    long long cap = std::stoll(query_value("select current_setting('flowgres.max_concurrent_runs_per_workspace')").value());
+    if (running >= cap)
+        throw Error(ErrorCode::QUOTA_EXCEEDED,
+                    "the workspace already has " + std::to_string(running) + " runs pending or running (at most " +
+                        std::to_string(cap) + " at once): wait for one to end",
+                    "{\"exceeded\":\"concurrent_runs\",\"quota\":" + std::to_string(cap) +
+                        ",\"used\":" + std::to_string(running) + ",\"retry_after_seconds\":1}");
+    QuotaUse quota = reserve_quota(workspace_id, UsageAmounts{1, 0, 0}, true);
+    if (quota.reservation.outcome == UsageReservation::Outcome::exceeded)
+        throw Error(ErrorCode::QUOTA_EXCEEDED, quota_exceeded_message(quota), quota_exceeded_details(quota));
+    if (quota.reservation.outcome == UsageReservation::Outcome::ledger_full)
+        throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry",
+                    "{\"retry_after_seconds\":1}");
     std::string execution_id = query_value(R"sql(
         insert into flowgres.executions (workspace_id, app_id, version_id, trigger, triggered_by, inputs, queued)
         values ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6::jsonb, $7::boolean) returning id)sql",
-                                           {access.workspace.workspace_id, app_id, version_id, trigger,
-                                            actor.user_param(), inputs, std::string(queued ? "true" : "false")})
+                                           {workspace_id, app_id, version_id, trigger, actor.user_param(), inputs,
+                                            std::string(queued ? "true" : "false")})
                                    .value();
+    record_usage(workspace_id, app_id, execution_id, quota);
     // Delivered at commit: a daemon listening on the channel claims it (execution_claim).
     if (queued) query("select pg_notify('flowgres_executions', $1)", {execution_id});
     write_audit(actor, access.workspace.workspace_id, "execution.create", "execution", execution_id,

@@ -127,6 +127,29 @@ class Limits(RuntimeCase):
         self.assertEqual(self.sql("select count(*) from flowgres.workspace_databases d join flowgres.database_servers s "
                                   "on s.id = d.server_id where s.name = 'slots'"), "2")
 
+    def test_trial_runs_are_metered_and_capped_at_once(self):
+        _, workspace, key = self.new_user("trial-race")
+        ws = workspace["id"]
+        from runtime_test import GREETER
+        app = self.ok("POST", f"/api/v1/workspaces/{ws}/apps", {"name": "Trial", "slug": "trial"}, key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": GREETER}, key, status=201)
+        owner = self.sql(f"select owner_user_id from flowgres.workspaces where id = '{ws}'")
+        # Queued runs nobody claims (no daemon on this database takes them while the lock holds):
+        # 20 at once against the cap of 16 pending or running per workspace.
+        results = at_once(self.database, [(owner, f"select flowgres.execution_create('{app['id']}', '{{\"name\": \"a\"}}', "
+                                                  f"null, 'api', false)") for _ in range(20)],
+                          hold=f"select 1 from flowgres.workspaces where id = '{ws}' for update")
+        self.assertEqual(sorted(results), ["QUOTA_EXCEEDED"] * 4 + ["ok"] * 16, results)
+        self.assertEqual(self.sql(f"select count(*) from flowgres.usage_events where workspace_id = '{ws}' "
+                                  "and dimension = 'requests'"), "16", "each run is billed as a request")
+        self.sql(f"update flowgres.executions set status = 'cancelled', finished_at = now() where workspace_id = '{ws}'")
+        # The month's request quota applies to them as to the runtime.
+        self.ok("PUT", f"/api/v1/workspaces/{ws}/quotas/requests", {"quota": 17}, self.admin)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"name": "Ada"}}, key)
+        code, _, body = self.call("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"name": "Ada"}}, key)
+        self.assertEqual((code, body["error_code"]), (429, "QUOTA_EXCEEDED"), body)
+        self.assertEqual(body["data"]["details"]["exceeded"], "requests")
+
     def fire(self, path, count):
         """`count` POSTs to the runtime at once, each on its own connection; their statuses."""
         statuses = [None] * count
