@@ -171,3 +171,20 @@ comment on function runtime_refusals_flush() is
     'Service only: writes the runtime refusals counted in shared memory as one summary event per workspace, app, kind and minute; {rows, refusals, lost}. Run every pass by the maintenance worker.';
 revoke execute on function runtime_refusals_flush() from public;
 grant execute on function runtime_refusals_flush() to flowgres_service;
+
+-- ---------------------------------------------------------------------------------------
+-- What a run did (its start, heartbeats, node logs, events, outputs and token usage) is the
+-- executor's to say: these functions now refuse every actor but the service (the daemon acts
+-- as the operator), so a member with app_edit cannot forge a colleague's or a visitor's run.
+-- ---------------------------------------------------------------------------------------
+
+comment on function execution_start(uuid, text) is
+    'Service only: pending → running; records who runs it and the first heartbeat; returns the execution with its version''s workflow.';
+comment on function execution_finish(uuid, text, jsonb, jsonb, bigint, bigint) is
+    'Service only: running → completed or failed, with outputs or the error and the token usage.';
+comment on function execution_heartbeat(uuid) is
+    'Service only: marks a running execution alive; STATE_CONFLICT once it is no longer running (a cancel, say).';
+comment on function node_logs_append(uuid, jsonb) is
+    'Service only: appends node log entries (an array) in one statement; returns how many.';
+comment on function execution_events_append(uuid, jsonb) is
+    'Service only: appends a batch of node_started / node_finished events of a running execution; returns how many were new.';

@@ -99,13 +99,15 @@ void Application::run_trial(std::shared_ptr<Call> call) {
         // Run here, where the caller waits: created and started in one statement, committed
         // without waiting for the disk; the outcome's durable commit makes both durable.
         statements.push_back(pg::Statement{kNoDiskWait, {}});
-        SqlArguments arguments = call->arguments;
-        arguments.push_back(daemon_name());
-        statements.push_back(
-            pg::Statement{"select flowgres.execution_start((flowgres.execution_create($1::uuid, $2::jsonb, $3::uuid) "
-                          "->> 'id')::uuid, "
-                          "$4)::text",
-                          std::move(arguments)});
+        // Created as the caller (their permission and quota); started by the service, whose
+        // alone the execution's state is: the id passes through a transaction-local setting.
+        statements.push_back(pg::Statement{
+            "select set_config('flowgresd.execution_id', flowgres.execution_create($1::uuid, $2::jsonb, $3::uuid) "
+            "->> 'id', true)",
+            call->arguments});
+        statements.push_back(pg::Statement{kActAsOperator, {}});
+        statements.push_back(pg::Statement{
+            "select flowgres.execution_start(current_setting('flowgresd.execution_id')::uuid, $1)::text", {daemon_name()}});
     }
     pool_.run(std::move(statements), [this, call, async](pg::JobResult &&created) {
         if (created.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, created);

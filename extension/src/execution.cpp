@@ -137,7 +137,8 @@ SqlValue execution_start(CallArgs &args) {
     std::string execution_id = args.required_uuid(0, "execution_id");
     std::optional<std::string> claimed_by = args.text(1);
     if (claimed_by) check_display_text("claimed_by", *claimed_by, 200);
-    Actor actor = require_actor();
+    // What a run did is the executor's to say (the daemon, acting as the service).
+    Actor actor = require_system_actor();
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
     require_transition(row, ExecutionStatus::running, "start");
     query(
@@ -189,7 +190,8 @@ SqlValue execution_finish(CallArgs &args) {
         throw field_error("error", "is required when the execution failed");
     if (prompt_tokens < 0 || completion_tokens < 0)
         throw field_error("prompt_tokens", "token counts cannot be negative");
-    Actor actor = require_actor();
+    // What a run did is the executor's to say (the daemon, acting as the service).
+    Actor actor = require_system_actor();
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
     require_transition(row, *status, status_text == "completed" ? "complete" : "fail");
     auto finished = query(
@@ -226,7 +228,8 @@ SqlValue execution_cancel(CallArgs &args) {
 
 SqlValue execution_heartbeat(CallArgs &args) {
     std::string execution_id = args.required_uuid(0, "execution_id");
-    Actor actor = require_actor();
+    // What a run did is the executor's to say (the daemon, acting as the service).
+    Actor actor = require_system_actor();
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, false);
     // Only a running execution lives: a cancelled one answers STATE_CONFLICT, which is how its
     // executor learns to stop.
@@ -264,7 +267,8 @@ SqlValue node_logs_append(CallArgs &args) {
             problems.add(at + ".status", "must be running, completed, failed or skipped");
     }
     problems.throw_if_any();
-    Actor actor = require_actor();
+    // What a run did is the executor's to say (the daemon, acting as the service).
+    Actor actor = require_system_actor();
     // Locked: appends of one execution are numbered one after the other.
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
     // Nodes log while running and may finish logging after a cancel or failure; an execution
@@ -312,7 +316,8 @@ SqlValue execution_events_append(CallArgs &args) {
             problems.add(at + ".data", "must be an object");
     }
     problems.throw_if_any();
-    Actor actor = require_actor();
+    // What a run did is the executor's to say (the daemon, acting as the service).
+    Actor actor = require_system_actor();
     // Locked: a batch lands whole before or after the execution ends, never around its end.
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
     if (row.status != ExecutionStatus::running) return SqlValue::integer(0);

@@ -35,7 +35,7 @@ class MaintenanceWorker(unittest.TestCase):
     def new_execution(self, start, queued=False):
         execution = psql(DATABASE, self.act + f"select flowgres.execution_create('{self.app}', '{{}}', null, 'trial', {str(queued).lower()}) ->> 'id'").splitlines()[-1]
         if start:
-            psql(DATABASE, self.act + f"select flowgres.execution_start('{execution}', 'test')")
+            as_operator(f"select flowgres.execution_start('{execution}', 'test')")  # the service's, as the daemon
         return execution
 
     def status_of(self, execution):
@@ -47,7 +47,7 @@ class MaintenanceWorker(unittest.TestCase):
         as_operator(f"update flowgres.executions set heartbeat_at = now() - interval '1 minute' where id = '{stale}'")
         deadline = time.time() + 10
         while time.time() < deadline and not self.status_of(stale).startswith("failed"):
-            psql(DATABASE, self.act + f"select flowgres.execution_heartbeat('{live}')")
+            as_operator(f"select flowgres.execution_heartbeat('{live}')")
             time.sleep(0.2)
         self.assertEqual(self.status_of(stale).strip(), "failed EXECUTION_ABANDONED")
         self.assertEqual(self.status_of(live).strip(), "running")
@@ -57,9 +57,9 @@ class MaintenanceWorker(unittest.TestCase):
         ended = self.new_execution(start=True)
         running = self.new_execution(start=True)
         for execution in (ended, running):
-            psql(DATABASE, self.act + f"""select flowgres.execution_events_append('{execution}',
+            as_operator(f"""select flowgres.execution_events_append('{execution}',
                 '[{{"sequence": 1, "event": "node_started", "data": {{"node_id": "s"}}}}]')""")
-        psql(DATABASE, self.act + f"select flowgres.execution_finish('{ended}', 'completed', '{{}}')")
+        as_operator(f"select flowgres.execution_finish('{ended}', 'completed', '{{}}')")
         as_operator(f"update flowgres.executions set finished_at = now() - interval '40 days' where id = '{ended}'")
         as_operator(f"update flowgres.execution_events set created_at = now() - interval '40 days' "
                     f"where execution_id in ('{ended}', '{running}')")

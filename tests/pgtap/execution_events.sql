@@ -11,6 +11,10 @@ select flowgres.app_create(:'ws', 'Watched') ->> 'id' as app \gset
 select flowgres.version_create(:'app', '1.0.0', test.workflow()) ->> 'id' as v1 \gset
 
 select flowgres.execution_create(:'app') ->> 'id' as e1 \gset
+select flowgres.execution_create(:'app') ->> 'id' as e2 \gset
+select flowgres.execution_create(:'app') ->> 'id' as e3 \gset
+select flowgres.execution_create(:'app') ->> 'id' as e4 \gset
+select test.act_as(null);  -- the executor's functions are the service's (the daemon acts as it)
 select is(flowgres.execution_events_append(:'e1', '[{"sequence": 1, "event": "node_started", "data": {"node_id": "start"}}]'), 0,
           'a pending execution takes no events');
 select flowgres.execution_start(:'e1');
@@ -36,8 +40,9 @@ select is(flowgres.execution_events_append(:'e1', '[{"sequence": 5, "event": "no
           'an execution that has ended takes no more events');
 
 -- cancel (pending or running) ends the stream too
-select flowgres.execution_create(:'app') ->> 'id' as e2 \gset
+select test.act_as(:'watcher');
 select flowgres.execution_cancel(:'e2');
+select test.act_as(null);
 select is(flowgres.execution_events(:'e2') -> 'events' -> 0 ->> 'event', 'execution_finished', 'a cancelled pending execution has its one event');
 
 -- bad input
@@ -51,12 +56,10 @@ select test.act_as(:'outsider');
 select is(test.error_code_of(format('select flowgres.execution_events(%L)', :'e1')), 'EXECUTION_NOT_FOUND', 'a stranger cannot read the events');
 
 -- retention: node events of executions that ended long ago go; how each run ended stays
-select test.act_as(:'watcher');
-select flowgres.execution_create(:'app') ->> 'id' as e3 \gset
+select test.act_as(null);
 select flowgres.execution_start(:'e3');
 select flowgres.execution_events_append(:'e3', '[{"sequence": 1, "event": "node_started", "data": {"node_id": "start"}}]');
 select flowgres.execution_finish(:'e3', 'completed', '{"out": 1}');
-select flowgres.execution_create(:'app') ->> 'id' as e4 \gset
 select flowgres.execution_start(:'e4');
 select flowgres.execution_events_append(:'e4', '[{"sequence": 1, "event": "node_started", "data": {"node_id": "start"}}]');
 select test.act_as(null);
