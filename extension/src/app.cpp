@@ -264,6 +264,14 @@ SqlValue app_public_page_update(CallArgs &args) {
     Json changes = parse_object_argument(args.required_jsonb(2, "changes"), "changes");
     Actor actor = require_actor();
     AppAccess access = require_app_permission(actor, app_id, permission::app_edit, WorkspaceUse::write);
+    // Where the live page sends visitors (sign in, terms, privacy) is a publisher's decision,
+    // like the page itself: an editor without publish rights could send them anywhere.
+    if (section == "branding")
+        for (const char *link : {"sign_in_url", "terms", "privacy"})
+            if (json_object_get(changes.get(), link)) {
+                require_app_permission(actor, app_id, permission::app_publish, WorkspaceUse::write);
+                break;
+            }
     if (access.status == "archived")
         throw Error(ErrorCode::STATE_CONFLICT, "app " + app_id + " is archived", "{\"from\":\"archived\",\"action\":\"update\"}");
     auto stored = query_value("select public_page::text from flowgres.apps where id = $1::uuid for update", {app_id});

@@ -1,7 +1,7 @@
 -- The public page's settings (seed §123): one section at a time, merged, checked, audited,
 -- editors only, and handed to visitors by runtime admission with the app.
 begin;
-select plan(16);
+select plan(20);
 
 select test.new_user('brand@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -39,6 +39,15 @@ select is((select public_page -> 'branding' from flowgres.apps where id = :'app'
 select test.act_as(:'editor');
 select is(flowgres.app_public_page_update(:'app', 'inputs', '{"defaults": {"name": "Ada"}}') -> 'public_page' -> 'inputs',
           '{"defaults": {"name": "Ada"}}', 'members who edit apps edit their page');
+select is(test.error_code_of(format($$select flowgres.app_public_page_update(%L, 'branding', '{"sign_in_url": "https://phish.example/login"}')$$, :'app')),
+          'PERMISSION_DENIED', 'but where its sign-in link leads is a publisher''s to say');
+select is(test.error_code_of(format($$select flowgres.app_public_page_update(%L, 'branding', '{"terms": {"url": "https://phish.example/terms"}}')$$, :'app')),
+          'PERMISSION_DENIED', 'so are the terms');
+select is(test.error_code_of(format($$select flowgres.app_public_page_update(%L, 'branding', '{"privacy": {"text": "None", "url": "https://phish.example"}}')$$, :'app')),
+          'PERMISSION_DENIED', 'and the privacy notice');
+select test.act_as(:'owner');
+select is(flowgres.app_public_page_update(:'app', 'branding', '{"sign_in_url": "https://id.example/login"}') -> 'public_page' -> 'branding' ->> 'sign_in_url',
+          'https://id.example/login', 'whoever may publish sets them');
 select test.act_as(:'outsider');
 select is(test.error_code_of(format($$select flowgres.app_public_page_update(%L, 'seo', '{"title": "x"}')$$, :'app')),
           'APP_NOT_FOUND', 'outsiders do not see the app');
