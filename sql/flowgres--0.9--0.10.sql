@@ -188,3 +188,11 @@ comment on function node_logs_append(uuid, jsonb) is
     'Service only: appends node log entries (an array) in one statement; returns how many.';
 comment on function execution_events_append(uuid, jsonb) is
     'Service only: appends a batch of node_started / node_finished events of a running execution; returns how many were new.';
+
+-- ---------------------------------------------------------------------------------------
+-- The provisioner's error text names pool servers, admin roles and paths: members no longer
+-- read it (workspace_database_get tells them the last operation failed); the service and
+-- DBAs do.
+-- ---------------------------------------------------------------------------------------
+
+revoke select (last_error) on workspace_databases from flowgres_user;

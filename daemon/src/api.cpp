@@ -121,9 +121,11 @@ void Application::handle(http::Request &&request, http::Responder responder) {
         pool_.run({pg::Statement{"select 1", {}}}, [this, call](pg::JobResult &&result) {
             if (result.outcome == pg::JobResult::Outcome::ok)
                 finish(call, success_response(200, "{\"status\":\"ready\",\"database\":\"ok\"}", call->trace));
-            else
-                finish_error(call, ErrorCode::DB_UNAVAILABLE, "the database is not reachable",
-                             "{\"database\":" + json_quote(result.message) + "}");
+            else {
+                // What the database said (hosts, roles) goes to the log, not to whoever asks.
+                log_line(LogLevel::warn, "not ready", {{"request_id", call->trace.request_id}, {"error", result.message}});
+                finish_error(call, ErrorCode::DB_UNAVAILABLE, "the database is not reachable");
+            }
         });
         return;
     }
@@ -244,9 +246,43 @@ void Application::finish_database_error(const std::shared_ptr<Call> &call, const
     finish_error(call, error.code, error.message, error.details_json);
 }
 
+// Errors whose text comes from outside the product (an exception, a database or provisioner
+// message naming servers, roles or paths): the log keeps the text, the client gets the code,
+// the table's description and the request id to quote. The operator sees the text too.
+// (SCHEMA_CHANGE_FAILED keeps its text: it is the tenant's own statement failing on its data.)
+static bool carries_internal_text(ErrorCode code) {
+    return code == ErrorCode::INTERNAL_ERROR || code == ErrorCode::PROVISION_FAILED || code == ErrorCode::BACKUP_FAILED ||
+           code == ErrorCode::MIGRATION_FAILED;
+}
+
+// The details of such an error without the text members may not read ("error", "message").
+static std::string without_error_text(std::string_view details) {
+    if (details.empty() || details == "null") return std::string(details);
+    try {
+        Json parsed = parse_json(details, "details");
+        if (!json_is_object(parsed.get())) return "null";
+        json_object_del(parsed.get(), "error");
+        json_object_del(parsed.get(), "message");
+        return dump_json(parsed.get());
+    } catch (const Error &) {
+        return "null";
+    }
+}
+
 void Application::finish_error(const std::shared_ptr<Call> &call, ErrorCode code, std::string_view message,
                                std::string_view details) {
-    http::Response response = error_response(code, message, details, call->trace);
+    std::string shown(message), shown_details(details);
+    if (carries_internal_text(code) && !call->operator_key) {
+        log_line(LogLevel::error, "request failed",
+                 {{"request_id", call->trace.request_id},
+                  {"route", call->route_label},
+                  {"error_code", std::string(error_info(code).name)},
+                  {"error", std::string(message)}});
+        shown = std::string(error_info(code).summary) + " (the server log has the details under request id " +
+                call->trace.request_id + ")";
+        shown_details = without_error_text(details);
+    }
+    http::Response response = error_response(code, shown, shown_details, call->trace);
     if (code == ErrorCode::DB_UNAVAILABLE) response.with_header("Retry-After", "1");
     if (code == ErrorCode::UNAUTHENTICATED) response.with_header("WWW-Authenticate", "Bearer realm=\"flowgres\"");
     finish(call, std::move(response));

@@ -32,7 +32,10 @@ constexpr const char *kDatabaseDocumentSql = R"sql(
     select jsonb_build_object(
         'workspace_id', d.workspace_id, 'status', d.status, 'server', s.name, 'host', d.host, 'port', d.port,
         'db_name', d.db_name, 'db_user', d.db_user, 'schema_version', d.schema_version, 'size_bytes', d.size_bytes,
-        'attempts', d.attempts, 'last_error', d.last_error, 'cleanup_pending', d.cleanup_pending,
+        'attempts', d.attempts,
+        'last_error', case when $2::boolean then d.last_error
+                           when d.last_error is not null then 'the last operation failed; the operator can see why' end,
+        'cleanup_pending', d.cleanup_pending,
         'operation_in_progress', case when d.claimed_until > now() then d.operation end,
         'claimed_until', case when d.claimed_until > now() then d.claimed_until end,
         'secret_key_id', nullif(split_part(d.secret_ref, ':', 3), ''),
@@ -41,8 +44,11 @@ constexpr const char *kDatabaseDocumentSql = R"sql(
     from flowgres.workspace_databases d join flowgres.database_servers s on s.id = d.server_id
     where d.workspace_id = $1::uuid)sql";
 
+// The provisioner's error text names pool servers, roles and paths: the operator reads it,
+// members learn that the last operation failed.
 std::string database_document(const std::string &workspace_id) {
-    auto document = query_value(kDatabaseDocumentSql, {workspace_id});
+    bool operator_view = require_actor().is_system();
+    auto document = query_value(kDatabaseDocumentSql, {workspace_id, operator_view ? "true" : "false"});
     if (!document)
         throw Error(ErrorCode::WORKSPACE_DATABASE_NOT_FOUND, "workspace " + workspace_id + " has no database",
                     "{\"workspace_id\":" + json_quote(workspace_id) + "}");
@@ -466,12 +472,11 @@ SqlValue workspace_database_report(CallArgs &args) {
           {workspace_id, message, was_ready ? "true" : "false", rolled_back ? "true" : "false", attempt_count, schema_version});
     query(R"sql(
         insert into flowgres.runtime_events (workspace_id, event_type, severity, details)
-        values ($1::uuid, $2, 'error', jsonb_build_object('error', $3::text, 'attempts', $4::integer, 'rolled_back', $5::boolean,
+        values ($1::uuid, $2, 'error', jsonb_build_object('attempts', $3::integer, 'rolled_back', $4::boolean,
                                                           'server', (select s.name from flowgres.workspace_databases d
                                                                      join flowgres.database_servers s on s.id = d.server_id
                                                                      where d.workspace_id = $1::uuid))))sql",
-          {workspace_id, failure_event(operation), message, attempt_count,
-           rolled_back ? "true" : "false"});
+          {workspace_id, failure_event(operation), attempt_count, rolled_back ? "true" : "false"});
     return SqlValue::jsonb(database_document(workspace_id));
 }
 

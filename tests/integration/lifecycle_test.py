@@ -2,6 +2,7 @@
 """flowgresd's life: configuration errors at start-up, graceful shutdown with requests in
 flight, and the database restarting under a running daemon."""
 
+import json
 import os
 import subprocess
 import threading
@@ -188,8 +189,10 @@ class DatabaseRestart(ApiTestCase):
         subprocess.run([cluster, "down", CLUSTER_DIR], check=True, timeout=60)
         try:
             document = self.fails("GET", f"/api/v1/workspaces/{workspace['id']}", 503, "DB_UNAVAILABLE", key=key)
-            code, headers, _ = self.call("GET", "/ready")
+            code, headers, ready = self.call("GET", "/ready")
             self.assertEqual(code, 503)
+            self.assertIsNone(ready["data"]["details"], "what the database said stays in the log")
+            self.assertNotIn(SOCKET_DIR, json.dumps(ready))
             code, _, _ = self.call("GET", "/health")
             self.assertEqual(code, 200)
         finally:

@@ -530,6 +530,32 @@ class WorkspaceDatabaseApiTest(ApiTestCase):
         self.assertEqual(self.database_of(workspace["id"], member_key)["server"], "pool-b")
         self.fails("POST", path + "/rotate-secret", 403, "PERMISSION_DENIED", key=member_key)
 
+    def test_failures_tell_members_no_server_or_role_names(self):
+        psql(CONTROL_DB, "select set_config('flowgres.actor', '', false); select flowgres.database_server_add("
+                         "'pool-dead', '127.0.0.1', 1, 'host=127.0.0.1 port=1 user=hidden_admin_role connect_timeout=1')")
+        try:
+            owner, workspace, key = self.new_user("dbhidden")
+            path = f"/api/v1/workspaces/{workspace['id']}/database"
+            code, _, operator_view = self.call("POST", path, {"server": "pool-dead"}, self.admin)
+            self.assertEqual((code, operator_view["error_code"]), (502, "PROVISION_FAILED"), operator_view)
+            self.assertIn("port 1", operator_view["message"], "the operator reads what failed")
+            code, _, member_view = self.call("POST", path, key=key)
+            self.assertEqual((code, member_view["error_code"]), (502, "PROVISION_FAILED"), member_view)
+            for secret in ("hidden_admin_role", "port 1", "127.0.0.1"):
+                self.assertNotIn(secret, json.dumps(member_view))
+            self.assertIn(member_view["request_id"], member_view["message"], "the member can quote the request id")
+            self.assertIn(member_view["request_id"], self.daemon.log_text(), "whose log line has the reason")
+            document = self.database_of(workspace["id"], key)
+            self.assertEqual(document["last_error"], "the last operation failed; the operator can see why")
+            events = psql(CONTROL_DB, f"select string_agg(details::text, ' ') from flowgres.runtime_events "
+                                      f"where workspace_id = '{workspace['id']}' and event_type = 'db.provision.failed'")
+            self.assertTrue(events)
+            self.assertNotIn("hidden_admin_role", events)
+            self.assertNotIn("port 1", self.database_of(workspace["id"], self.admin)["server"])
+            self.assertIn("port 1", self.database_of(workspace["id"], self.admin)["last_error"])
+        finally:
+            psql(CONTROL_DB, "update flowgres.database_servers set status = 'draining' where name = 'pool-dead'")
+
     def test_async_provision_answers_202_then_finishes(self):
         _, workspace, key = self.new_user("dbasync")
         path = f"/api/v1/workspaces/{workspace['id']}/database"
