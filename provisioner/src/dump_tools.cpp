@@ -30,13 +30,31 @@ std::string quoted_value(const std::string &value) {
     return out + "'";
 }
 
-// Runs `program` (found on PATH) with `arguments`; stdout goes nowhere, stderr is returned when
-// it exits non-zero (as std::runtime_error). PGPASSWORD joins the inherited environment.
+}  // namespace
+
+std::vector<std::string> child_environment(char **inherited, const std::string &password) {
+    // What a libpq tool needs to find itself, speak the locale and reach a server over TLS;
+    // nothing else (the daemon's environment holds master keys and the admin key).
+    static const char *const kept_names[] = {"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PGCONNECT_TIMEOUT",
+                                             "PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGSSLCRL"};
+    std::vector<std::string> kept;
+    for (char **entry = inherited; entry && *entry; entry++) {
+        std::string_view text(*entry);
+        std::string_view name = text.substr(0, text.find('='));
+        bool wanted = name.rfind("LC_", 0) == 0;
+        for (const char *allowed : kept_names) wanted = wanted || name == allowed;
+        if (wanted) kept.emplace_back(text);
+    }
+    if (!password.empty()) kept.push_back("PGPASSWORD=" + password);
+    return kept;
+}
+
+namespace {
+
+// Runs `program` (found on PATH) with `arguments` in child_environment(); stdout goes nowhere,
+// stderr is returned when it exits non-zero (as std::runtime_error).
 void run_tool(const std::string &program, const std::vector<std::string> &arguments, const std::string &password) {
-    std::vector<std::string> environment_text;
-    for (char **entry = environ; *entry; entry++)
-        if (std::strncmp(*entry, "PGPASSWORD=", 11) != 0) environment_text.push_back(*entry);
-    if (!password.empty()) environment_text.push_back("PGPASSWORD=" + password);
+    std::vector<std::string> environment_text = child_environment(environ, password);
     std::vector<char *> environment;
     for (auto &entry : environment_text) environment.push_back(entry.data());
     environment.push_back(nullptr);

@@ -12,6 +12,11 @@
 
 namespace flowgres::provisioner {
 
+// The environment of pg_dump and pg_restore: from `inherited`, only PATH, the locale, TZ,
+// TMPDIR and libpq's TLS and timeout settings, plus PGPASSWORD when given; never the rest
+// (master keys, the admin key, whatever else the daemon was started with).
+std::vector<std::string> child_environment(char **inherited, const std::string &password);
+
 // Where a tool connects: a libpq key=value string without the password, and the password.
 struct ToolConnection {
     std::string conninfo;
