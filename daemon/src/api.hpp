@@ -135,8 +135,10 @@ private:
     std::unique_ptr<pg::WorkspacePools> workspace_pools_;
     // api_runtime.cpp: /runtime/… for visitors.
     void handle_runtime(std::shared_ptr<Call> call);
+    // `captcha_token`: checked with the provider only when the admission asks for a CAPTCHA
+    // (after the rate limits counted the request), then admitted again with the outcome.
     void admit(std::shared_ptr<Call> call, Json admission, const std::string &action, const std::string &suffix,
-               bool async);
+               bool async, std::string captcha_token = "");
     void verify_captcha(const std::string &token, const std::string &client, std::function<void(bool)> done);
     // Load shedding (max_in_flight): executes being admitted and runtime runs going on here.
     int64_t runtime_admissions_ = 0;

@@ -19,10 +19,11 @@
 #include <chrono>
 
 #include "api.hpp"
-#include "forwarding.hpp"
 #include "executor/http_client.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
+#include "flowgres/origins.hpp"
+#include "forwarding.hpp"
 #include "jwt.hpp"
 #include "log.hpp"
 
@@ -162,24 +163,19 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
                                 R"({"problems":[{"field":"inputs","message":"must be a JSON object"}]})");
         if (inputs) json_object_set(admission.get(), "inputs", inputs);
         json_object_set_new(admission.get(), "claimed_by", json_string(daemon_name().c_str()));
-        // A CAPTCHA token (header, or captcha_token in the body) is checked with the provider
-        // first; admission then knows whether it passed.
+        // A CAPTCHA token (header, or captcha_token in the body) goes to the provider only if
+        // admission asks for one: after the rate limits, inside max_in_flight (admit()).
         std::string token(request.header("x-app-captcha-token").value_or(""));
         if (const char *in_body = json_string_value(json_object_get(body.get(), "captcha_token")))
             if (token.empty()) token = in_body;
-        if (!token.empty()) {
-            auto shared_admission = std::make_shared<Json>(std::move(admission));
-            return verify_captcha(token, client, [this, call, shared_admission, action, suffix, async](bool passed) {
-                json_object_set_new(shared_admission->get(), "captcha", json_string(passed ? "passed" : "failed"));
-                admit(call, std::move(*shared_admission), action, suffix, async);
-            });
-        }
+        if (!token.empty()) json_object_set_new(admission.get(), "captcha", json_string("pending"));
+        return admit(call, std::move(admission), action, suffix, async, std::move(token));
     }
     admit(call, std::move(admission), action, suffix, async);
 }
 
 void Application::admit(std::shared_ptr<Call> call, Json admission, const std::string &action,
-                        const std::string &suffix, bool async) {
+                        const std::string &suffix, bool async, std::string captcha_token) {
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kActAsOperator, {}});
     // Sessions and events of a refused or read-only request need not wait for the disk; an
@@ -187,10 +183,30 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
     statements.push_back(pg::Statement{kNoDiskWait, {}});
     statements.push_back(pg::Statement{kAdmit, {dump_json(admission.get())}});
     if (action == "execute") runtime_admissions_++;
-    pool_.run(std::move(statements), [this, call, action, suffix, async](pg::JobResult &&result) {
+    size_t headers_before = call->headers.size();
+    auto kept = std::make_shared<Json>(std::move(admission));
+    pool_.run(std::move(statements), [this, call, action, suffix, async, kept, headers_before,
+                                      captcha_token = std::move(captcha_token)](pg::JobResult &&result) {
         if (action == "execute") runtime_admissions_--;
         if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
         Json decision = parse_json(result.values.back().value_or("{}"), "admission");
+        const char *refusal = json_string_value(json_object_get(json_object_get(decision.get(), "error"), "error_code"));
+        if (!captcha_token.empty() && refusal && std::string_view(refusal) == "CAPTCHA_REQUIRED") {
+            // The request passed everything up to the CAPTCHA, its rate limits counted: now the
+            // provider, then a second round that counts nothing again, in the session made.
+            json_t *round = kept->get();
+            json_object_set_new(round, "rate_counted", json_true());
+            if (const char *session = json_string_value(json_object_get(json_object_get(decision.get(), "session"), "id")))
+                json_object_set_new(round, "session_id", json_string(session));
+            runtime_admissions_++;
+            return verify_captcha(captcha_token, json_string_value(json_object_get(round, "ip")),
+                                  [this, call, kept, action, suffix, async, headers_before](bool passed) {
+                                      runtime_admissions_--;
+                                      json_object_set_new(kept->get(), "captcha", json_string(passed ? "passed" : "failed"));
+                                      call->headers.resize(headers_before);
+                                      admit(call, std::move(*kept), action, suffix, async);
+                                  });
+        }
         // Cross-origin callers may read the answer once their origin passed the app's list.
         auto origin = call->request.header("origin");
         if (origin && json_is_true(json_object_get(decision.get(), "origin_allowed"))) {
@@ -363,15 +379,7 @@ void Application::answer_page(const std::shared_ptr<Call> &call, const Json &dec
         fill.noindex = true;
     }
 
-    std::string frame_ancestors = "'none'";
-    if (embed) {
-        frame_ancestors = "'self'";
-        const json_t *origins = json_object_get(decision.get(), "allowed_origins");
-        size_t index;
-        json_t *origin;
-        json_array_foreach(const_cast<json_t *>(origins), index, origin) frame_ancestors +=
-            " " + std::string(json_string_value(origin));
-    }
+    std::string ancestors = embed ? frame_ancestors(json_object_get(decision.get(), "allowed_origins")) : "'none'";
     http::Response response;
     response.status = allowed ? 200 : static_cast<int>(json_integer_value(json_object_get(decision.get(), "status")));
     response.body = environment_.web->render_page(fill);
@@ -379,7 +387,7 @@ void Application::answer_page(const std::shared_ptr<Call> &call, const Json &dec
         .with_header("Content-Security-Policy",
                      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
                      "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors " +
-                         frame_ancestors + "; require-trusted-types-for 'script'; trusted-types 'none'")
+                         ancestors + "; require-trusted-types-for 'script'; trusted-types 'none'")
         .with_header("X-Content-Type-Options", "nosniff")
         .with_header("Referrer-Policy", "strict-origin-when-cross-origin")
         .with_header("Cache-Control", "no-store")
@@ -478,6 +486,9 @@ void Application::verify_captcha(const std::string &token, const std::string &cl
     fetch.body =
         "secret=" + encode(config_.captcha_secret) + "&response=" + encode(token) + "&remoteip=" + encode(client);
     fetch.max_response_bytes = 64 * 1024;
+    // A slow provider fails closed after captcha_timeout_ms a phase, never holding the request.
+    fetch.connect_timeout_ms = fetch.first_byte_timeout_ms = fetch.idle_timeout_ms =
+        static_cast<uint64_t>(config_.captcha_timeout_ms);
     fetch.tls = environment_.tls;
     auto holder = std::make_shared<std::unique_ptr<executor::HttpClientCall>>();
     *holder = executor::http_fetch(loop_, std::move(fetch), *environment_.egress,

@@ -109,6 +109,8 @@ const std::vector<Key> &keys() {
          "the aud those JWTs must carry (default: any)"},
         {"captcha_secret", Type::string, &Config::captcha_secret, nullptr, nullptr, 0, 0,
          "the CAPTCHA provider's secret key (default: none, every token fails)"},
+        {"captcha_timeout_ms", Type::integer, nullptr, &Config::captcha_timeout_ms, nullptr, 100, 60000,
+         "how long the CAPTCHA provider may take to connect, to answer, or between bytes (fails closed past it)"},
         {"captcha_verify_url", Type::string, &Config::captcha_verify_url, nullptr, nullptr, 0, 0,
          "the provider's siteverify endpoint (Cloudflare Turnstile's by default)"},
         {"web_dir", Type::string, &Config::web_dir, nullptr, nullptr, 0, 0,

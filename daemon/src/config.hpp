@@ -50,6 +50,7 @@ struct Config {
     std::string runtime_jwt_issuer;
     std::string runtime_jwt_audience;
     std::string captcha_secret;
+    int64_t captcha_timeout_ms = 3000;
     std::string captcha_verify_url = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
     std::string web_dir;  // the public page's files; "" → the source tree's web/
     std::string master_key_file;  // "id=key" lines sealing workspace database passwords

@@ -151,6 +151,20 @@ int64_t rate_limit_count(const char *key, int key_length, int64_t window_seconds
     return count;
 }
 
+RateLimitHit rate_limit_peek(const char *key, int key_length, int64_t limit, int64_t window_seconds,
+                             int64_t now_seconds) {
+    RateLimitHit hit;
+    hit.limit = limit;
+    if (window_seconds <= 0) return hit;
+    int64 window_start = now_seconds - now_seconds % window_seconds;
+    hit.count = rate_limit_count(key, key_length, window_seconds, now_seconds);
+    hit.allowed = hit.count <= limit;
+    hit.remaining = hit.allowed ? limit - hit.count : 0;
+    hit.reset_at = window_start + window_seconds;
+    hit.retry_after = hit.allowed ? 0 : std::max<int64_t>(1, hit.reset_at - now_seconds);
+    return hit;
+}
+
 RateLimitStats rate_limit_stats(int64_t now_seconds) {
     RateLimitStats stats;
     if (!table) return stats;

@@ -40,6 +40,11 @@ RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int6
                             int64_t now_seconds);
 RateLimitStats rate_limit_stats(int64_t now_seconds);
 
+// What rate_limit_hit answered for the hit `key` already had in this window, counting nothing
+// (a request admitted twice, as a CAPTCHA's second round is, counts once).
+RateLimitHit rate_limit_peek(const char *key, int key_length, int64_t limit, int64_t window_seconds,
+                             int64_t now_seconds);
+
 // The hits `key` has in the window of `window_seconds` that contains `at_seconds`, when the
 // table still holds that window (0 when it never had it, moved on, or evicted it). Counts
 // nothing: for reading the previous window, or a counter other requests move.

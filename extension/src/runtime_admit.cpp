@@ -21,6 +21,7 @@
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
+#include "flowgres/origins.hpp"
 #include "flowgres/ui_schema.hpp"
 #include "flowgres/workflow.hpp"
 #include "functions.hpp"
@@ -49,7 +50,8 @@ struct Request {
     std::optional<std::string> origin;
     std::optional<std::string> session_id;
     std::optional<std::string> user;     // the identity the daemon verified (JWT sub)
-    std::optional<std::string> captcha;  // passed, failed
+    std::optional<std::string> captcha;  // passed, failed, pending (a token not checked yet)
+    bool rate_counted = false;           // a second round (after a CAPTCHA check): limits were counted
     Json inputs;
     std::optional<std::string> claimed_by;
     std::optional<std::string> execution_id;  // action execution: the visitor's own run
@@ -82,6 +84,7 @@ Request parse_request(const std::string &text) {
     if (request.session_id && !is_uuid(*request.session_id)) request.session_id.reset();  // unknown: a new one
     request.user = optional_text(document.get(), "user", 256);
     request.captcha = optional_text(document.get(), "captcha", 16);
+    request.rate_counted = json_is_true(json_object_get(document.get(), "rate_counted"));
     request.claimed_by = optional_text(document.get(), "claimed_by", 200);
     request.execution_id = optional_text(document.get(), "execution_id", 36);
     if (request.action == "execution" && (!request.execution_id || !is_uuid(*request.execution_id)))
@@ -255,7 +258,9 @@ std::optional<std::string> Admission::apply_rate_limits(const std::string &polic
                           (std::string_view(dimension) == "per_ip"        ? rate_limit_subject(request_.ip)
                            : std::string_view(dimension) == "per_session" ? session_id_
                                                                          : std::string());
-        RateLimitHit hit = rate_limit_hit(key.data(), static_cast<int>(key.size()), limit, seconds, now);
+        RateLimitHit hit = request_.rate_counted
+                               ? rate_limit_peek(key.data(), static_cast<int>(key.size()), limit, seconds, now)
+                               : rate_limit_hit(key.data(), static_cast<int>(key.size()), limit, seconds, now);
         if (!tightest || (!hit.allowed && tightest->allowed) ||
             (hit.allowed == tightest->allowed && hit.remaining < tightest->remaining))
             tightest = hit;
@@ -369,9 +374,11 @@ std::string Admission::run() {
     app_json_ = a.text(4);
     version_id_ = a.text(3);
 
+    // allowed_origins' meaning is origins.hpp's, shared with the embed page's frame-ancestors.
+    Json allowed_origins = parse_json(a.text(8), "allowed_origins");
     // A CORS preflight carries no credentials: only the origin is checked, nothing recorded.
     if (request_.action == "preflight") {
-        if (request_.origin && a.text(8) != "[]" && !json_array_has(a.text(8), *request_.origin))
+        if (request_.origin && !origin_allowed(allowed_origins.get(), *request_.origin))
             return deny(ErrorCode::ORIGIN_NOT_ALLOWED, "the app may not be used from this origin",
                         "{\"origin\":" + json_quote(*request_.origin) + "}");
         origin_allowed_ = true;
@@ -413,7 +420,7 @@ std::string Admission::run() {
     if (address_listed(a.text(10), request_.ip) || json_array_has(a.text(11), request_.ip_hash))
         return deny(ErrorCode::IP_BLOCKED, "requests from this address are blocked", "null", "runtime.access_blocked");
     bool gray = address_listed(a.text(12), request_.ip) || json_array_has(a.text(13), request_.ip_hash);
-    if (request_.origin && a.text(8) != "[]" && !json_array_has(a.text(8), *request_.origin))
+    if (request_.origin && !origin_allowed(allowed_origins.get(), *request_.origin))
         return deny(ErrorCode::ORIGIN_NOT_ALLOWED, "the app may not be used from this origin",
                     "{\"origin\":" + json_quote(*request_.origin) + "}", "runtime.access_blocked");
     origin_allowed_ = true;
@@ -468,8 +475,12 @@ std::string Admission::run() {
     bool captcha_needed = a.text(9) == "t" || (gray && json_is_true(json_object_get(gray_policy.get(), "require_captcha"))) ||
                           risk.has_value();
     const char *captcha_event = risk ? "runtime.risk_detected" : "runtime.captcha_required";
-    if (captcha_needed && !request_.captcha)
-        return deny(ErrorCode::CAPTCHA_REQUIRED, "solve the CAPTCHA and send its token", risk_details, captcha_event);
+    // "pending": the daemon holds a token it checks only if this answer asks for it (so the
+    // provider is never asked before the rate limits); that round records no refusal.
+    bool token_pending = request_.captcha && *request_.captcha == "pending";
+    if (captcha_needed && (!request_.captcha || token_pending))
+        return deny(ErrorCode::CAPTCHA_REQUIRED, "solve the CAPTCHA and send its token", risk_details,
+                    token_pending ? nullptr : captcha_event);
     if (captcha_needed && *request_.captcha != "passed")
         return deny(ErrorCode::CAPTCHA_INVALID, "the CAPTCHA token was not accepted", risk_details, captcha_event);
 

@@ -425,6 +425,24 @@ class RuntimeVisitors(RuntimeCase):
         self.assertEqual(code, 403)
         self.assertNotIn("access-control-allow-origin", headers)
 
+    def test_wildcard_origins_mean_what_they_say_in_calls_and_preflights(self):
+        self.published("wild", {"allowed_origins": ["https://*.shop.example"]})
+        base = f"/runtime/{self.ws_slug}/wild"
+        for origin, allowed in (("https://eu.shop.example", True), ("https://a.b.shop.example", True),
+                                ("https://shop.example", False), ("https://evilshop.example", False),
+                                ("http://eu.shop.example", False)):
+            code, headers, _ = self.visit("OPTIONS", base, headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+            self.assertEqual(code, 204 if allowed else 403, origin)
+            code, headers, _ = self.visit("POST", base, {"inputs": {"name": "Cy"}}, headers={"Origin": origin})
+            self.assertEqual(code, 200 if allowed else 403, origin)
+            self.assertEqual(headers.get("access-control-allow-origin"), origin if allowed else None, origin)
+        self.published("anyone", {"allowed_origins": ["*"]})
+        code, headers, _ = self.visit("POST", f"/runtime/{self.ws_slug}/anyone", {"inputs": {"name": "Cy"}},
+                                      headers={"Origin": "https://whoever.test"})
+        self.assertEqual((code, headers.get("access-control-allow-origin")), (200, "https://whoever.test"), "* is any origin")
+        _, headers, _ = self.visit("GET", f"/runtime/{self.ws_slug}/anyone/embed")
+        self.assertIn("frame-ancestors 'self' *;", headers["content-security-policy"], "and any site may frame it")
+
 
 class SlowUpstream(BaseHTTPRequestHandler):
     def log_message(self, *args):
@@ -498,6 +516,9 @@ class Siteverify(BaseHTTPRequestHandler):
     def do_POST(self):
         form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
         SITEVERIFY["calls"].append(form)
+        if form.get("response") == ["slow-token"]:
+            time.sleep(3)  # the daemon has given up and closed by now: nobody reads the answer
+            return
         ok = form.get("secret") == ["turnstile-secret"] and form.get("response") == ["good-token"]
         body = json.dumps({"success": ok, "error-codes": [] if ok else ["invalid-input-response"]}).encode()
         self.send_response(200)
@@ -515,6 +536,7 @@ class RuntimeCaptcha(RuntimeCase):
         cls.siteverify = ThreadingHTTPServer(("127.0.0.1", 0), Siteverify)
         threading.Thread(target=cls.siteverify.serve_forever, daemon=True).start()
         cls.daemon_settings = {**RuntimeCase.daemon_settings, "captcha_secret": "turnstile-secret", "egress_allow": "127.0.0.0/8",
+                               "captcha_timeout_ms": 500,
                                "captcha_verify_url": f"http://127.0.0.1:{cls.siteverify.server_address[1]}/siteverify"}
         super().setUpClass()
 
@@ -540,6 +562,41 @@ class RuntimeCaptcha(RuntimeCase):
         required = psql(self.database, "select count(*) from flowgres.runtime_events where event_type = 'runtime.captcha_required' "
                                        "and app_id = (select id from flowgres.apps where slug = 'guarded-form')")
         self.assertEqual(required, "2")
+
+    def test_the_provider_is_asked_only_after_the_limits_and_only_when_needed(self):
+        self.published("no-captcha")
+        calls = len(SITEVERIFY["calls"])
+        code, _, body = self.visit("POST", f"/runtime/{self.ws_slug}/no-captcha", {"inputs": {"name": "Ada"}},
+                                   headers={"X-App-Captcha-Token": "good-token"})
+        self.assertEqual(code, 200, body)
+        self.assertEqual(len(SITEVERIFY["calls"]), calls, "an app without a CAPTCHA sends no token to the provider")
+        self.published("limited-captcha", {"require_captcha": True,
+                                           "rate_limit": {"per_ip": {"max_requests": 2, "window_seconds": 3600}}})
+        path = f"/runtime/{self.ws_slug}/limited-captcha"
+        codes = [self.visit("POST", path, {"inputs": {"name": "Ada"}}, headers={"X-App-Captcha-Token": "good-token"})[0]
+                 for _ in range(4)]
+        self.assertEqual(codes, [200, 200, 429, 429], "a request counts once, CAPTCHA round or not")
+        self.assertEqual(len(SITEVERIFY["calls"]), calls + 2, "refused by the rate limit: the provider is not asked")
+
+    def test_a_slow_provider_fails_closed_in_time_and_counts_as_in_flight(self):
+        self.published("slow-captcha", {"require_captcha": True})
+        path = f"/runtime/{self.ws_slug}/slow-captcha"
+        started = time.time()
+        code, _, body = self.visit("POST", path, {"inputs": {"name": "Ada"}}, headers={"X-App-Captcha-Token": "slow-token"})
+        self.assertEqual((code, body["error_code"]), (403, "CAPTCHA_INVALID"))
+        self.assertLess(time.time() - started, 2.5, "captcha_timeout_ms bounds the wait")
+        shedding = Daemon(self.database, admin_key=self.admin, **{**self.daemon_settings, "max_in_flight": 1,
+                                                                  "captcha_timeout_ms": 2000, "workers": 1}).start()
+        try:
+            slow = threading.Thread(target=self.visit, args=("POST", path, {"inputs": {"name": "Ada"}}),
+                                    kwargs={"headers": {"X-App-Captcha-Token": "slow-token"}, "daemon": shedding})
+            slow.start()
+            time.sleep(0.6)  # the first is now with the provider
+            code, _, body = self.visit("POST", path, {"inputs": {"name": "Ada"}}, daemon=shedding)
+            self.assertEqual((code, body["error_code"]), (503, "OVERLOADED"), "a verification in progress is in flight")
+            slow.join(timeout=10)
+        finally:
+            shedding.stop()
 
     def test_an_unreachable_provider_fails_closed(self):
         self.published("closed-form", {"require_captcha": True})

@@ -3,7 +3,7 @@
 -- time), staging and reporting secrets, failure events, the storage quota, what members may
 -- read (never a sealed password), re-sealing after a master key rotation, and bad input.
 begin;
-select plan(92);
+select plan(93);
 
 select test.new_user('wsdb-owner@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -115,7 +115,11 @@ select is(test.audit_count(:'ws', 'database.provision'), 2::bigint, 'each claim 
 select is(flowgres.workspace_database_claim(:'ws', 'rotate_secret', 'r1') ->> 'secret_ref', :'sealed', 'a rotation starts from the stored secret');
 select is(flowgres.workspace_database_report(:'ws', 'r1', '{"status": "failed", "error": "server down"}') ->> 'status', 'ready',
           'a failed rotation leaves the database ready');
-select is(flowgres.workspace_database_get(:'ws') ->> 'last_error', 'server down', 'with the reason');
+select is(flowgres.workspace_database_get(:'ws') ->> 'last_error', 'the last operation failed; the operator can see why',
+          'its members learn it failed, not the provisioner''s text (it names servers and roles)');
+select test.act_as(null);
+select is(flowgres.workspace_database_get(:'ws') ->> 'last_error', 'server down', 'the operator reads the reason');
+select test.act_as(:'owner');
 select flowgres.workspace_database_claim(:'ws', 'rotate_secret', 'r2');
 select is(flowgres.workspace_database_report(:'ws', 'r2', jsonb_build_object('status', 'ready', 'secret_ref', :'resealed'))
           ->> 'secret_rotated_at' is not null, true, 'a rotation records when');
@@ -170,8 +174,9 @@ select is(flowgres.workspace_database_report(:'ws2', 'p9', '{"status": "failed",
 select test.act_as(null);
 select is(flowgres.workspace_database_report(:'ws3', 'p9', '{"status": "failed", "error": "connection refused"}')
           ->> 'cleanup_pending', 'true', 'one that could not roll back is marked for cleanup');
-select is((select details ->> 'error' from flowgres.runtime_events where workspace_id = :'ws3' and event_type = 'db.provision.failed'
-           and severity = 'error'), 'connection refused', 'a failed provision is a db.provision.failed event');
+select is((select details - 'server' from flowgres.runtime_events where workspace_id = :'ws3' and event_type = 'db.provision.failed'
+           and severity = 'error'), '{"attempts": 1, "rolled_back": false}'::jsonb,
+          'a failed provision is a db.provision.failed event members may read: no error text in it');
 select is(test.error_code_of(format($$select flowgres.workspace_database_claim(%L, 'provision', 'p10', 'pool-a')$$, :'ws3')),
           'STATE_CONFLICT', 'a half-made database is not moved to another server');
 select is(test.error_code_of(format($$select flowgres.workspace_database_claim(%L, 'migrate', 'p10')$$, :'ws3')),
