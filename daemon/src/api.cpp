@@ -88,7 +88,7 @@ http::Response Application::refusal(int status, const std::string &code, const s
 
 void Application::handle(http::Request &&request, http::Responder responder) {
     auto call = std::make_shared<Call>(
-        Call{std::move(request), std::move(responder), {}, Clock::now(), {}, nullptr, {}, false, {}, {}, false, {}});
+        Call{std::move(request), std::move(responder), {}, Clock::now(), {}, nullptr, {}, false, {}, {}, false, false, {}});
     call->trace = trace_context_of(call->request);
     const std::string &path = call->request.path;
     const std::string &method = call->request.method;
@@ -163,14 +163,21 @@ void Application::handle(http::Request &&request, http::Responder responder) {
         return finish_error(call, error.code(), error.message(), error.details_json());
     }
 
-    if (match.route->handler == Route::Handler::trial_run) return run_trial(call);
     if (match.route->handler == Route::Handler::event_stream) return open_event_stream(call);
-    if (match.route->handler == Route::Handler::database_operation) return run_database_operation(call);
+    auto dispatch = [this, call] {
+        if (call->route->handler == Route::Handler::trial_run) return run_trial(call);
+        if (call->route->handler == Route::Handler::database_operation) return run_database_operation(call);
+        run_call(call);
+    };
     if (auto key = call->request.header("idempotency-key"); key && method == "POST") {
         call->idempotency_key = std::string(*key);
-        return run_idempotent_call(call);
+        if (match.route->handler == Route::Handler::sql_call) return run_idempotent_call(call);
+        return claim_idempotency(call, [call, dispatch] {
+            call->store_answer = true;
+            dispatch();
+        });
     }
-    run_call(call);
+    dispatch();
 }
 
 pg::Statement Application::actor_statement(const Call &call) const {
@@ -191,14 +198,14 @@ void Application::run_call(std::shared_ptr<Call> call) {
 
 // Claim (own transaction, so a concurrent duplicate sees it) → call + stored response (one
 // transaction) → on failure, release the claim so a retry runs again.
-void Application::run_idempotent_call(std::shared_ptr<Call> call) {
+void Application::claim_idempotency(std::shared_ptr<Call> call, std::function<void()> claimed_then) {
     std::string request_hash = sha256_hex(call->request.method + " " + call->request.path + "\n" + call->request.query +
                                           "\n" + call->request.body);
     std::vector<pg::Statement> claim;
     claim.push_back(actor_statement(*call));
     claim.push_back(pg::Statement{"select flowgres.idempotency_claim($1, $2, $3)::text",
                                   {call->idempotency_key, std::string(call->route->operation), request_hash}});
-    pool_.run(std::move(claim), [this, call](pg::JobResult &&claimed) {
+    pool_.run(std::move(claim), [this, call, claimed_then = std::move(claimed_then)](pg::JobResult &&claimed) {
         if (claimed.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, claimed);
         Json state = parse_json(claimed.values[1].value_or("{}"), "claim");
         const char *claim_state = json_string_value(json_object_get(state.get(), "state"));
@@ -209,6 +216,12 @@ void Application::run_idempotent_call(std::shared_ptr<Call> call) {
             response.with_header("Idempotent-Replayed", "true");
             return finish(call, std::move(response));
         }
+        claimed_then();
+    });
+}
+
+void Application::run_idempotent_call(std::shared_ptr<Call> call) {
+    claim_idempotency(call, [this, call] {
         std::vector<pg::Statement> statements;
         statements.push_back(actor_statement(*call));
         SqlArguments arguments = {call->idempotency_key, std::to_string(call->route->success_status)};
@@ -290,6 +303,28 @@ void Application::finish_error(const std::shared_ptr<Call> &call, ErrorCode code
 
 void Application::finish(const std::shared_ptr<Call> &call, http::Response response) {
     if (call->answered) return;
+    if (call->store_answer) {
+        // Stored before it goes out, so a retry after the answer replays it; a failure
+        // releases the claim, so a retry runs again.
+        call->store_answer = false;
+        auto pending = std::make_shared<http::Response>(std::move(response));
+        std::vector<pg::Statement> statements;
+        statements.push_back(actor_statement(*call));
+        if (pending->status >= 200 && pending->status < 300) {
+            std::string data = "null";
+            try {
+                Json envelope = parse_json(pending->body, "response");
+                if (const json_t *inner = json_object_get(envelope.get(), "data")) data = dump_json(inner);
+            } catch (const Error &) {
+            }
+            statements.push_back(pg::Statement{"select flowgres.idempotency_complete($1, $2::integer, $3::jsonb)::text",
+                                               {call->idempotency_key, std::to_string(pending->status), data}});
+        } else {
+            statements.push_back(pg::Statement{"select flowgres.idempotency_release($1)::text", {call->idempotency_key}});
+        }
+        pool_.run(std::move(statements), [this, call, pending](pg::JobResult &&) { finish(call, std::move(*pending)); });
+        return;
+    }
     call->answered = true;
     double seconds = std::chrono::duration<double>(Clock::now() - call->started).count();
     metrics_.record_request(call->route_label, call->request.method, response.status, seconds);

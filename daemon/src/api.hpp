@@ -84,12 +84,18 @@ private:
         bool operator_key = false;
         std::string key_hash;
         std::string idempotency_key;
+        // An idempotency claim is held for a call that is not one SQL function (a run, database
+        // work): its answer is stored (2xx) or the claim released before the answer goes out.
+        bool store_answer = false;
         bool answered = false;
         std::vector<std::pair<std::string, std::string>> headers;  // added to whatever answer goes out
     };
     void handle_api(std::shared_ptr<Call> call);
     void run_call(std::shared_ptr<Call> call);
     void run_idempotent_call(std::shared_ptr<Call> call);
+    // Claims call->idempotency_key: a stored answer is replayed, a conflict refused; otherwise
+    // `claimed` runs.
+    void claim_idempotency(std::shared_ptr<Call> call, std::function<void()> claimed);
     void finish(const std::shared_ptr<Call> &call, http::Response response);
     void finish_error(const std::shared_ptr<Call> &call, ErrorCode code, std::string_view message,
                       std::string_view details = "null");

@@ -108,6 +108,14 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
         response.with_header("Allow", suffix.empty() ? "GET, HEAD, POST, OPTIONS" : "GET, HEAD, OPTIONS");
         return finish(call, std::move(response));
     }
+    if (request.method == "POST" && request.header("idempotency-key")) {
+        // Keys are kept per signed-in user of the management API; a visitor has none to keep
+        // them under, so the header is refused rather than silently ignored.
+        call->route_label = "runtime_" + action;
+        return finish_error(call, ErrorCode::VALIDATION_FAILED,
+                            "Idempotency-Key is not taken on the public runtime: a retried run is a new run",
+                            R"({"problems":[{"field":"Idempotency-Key","message":"is not taken on the public runtime"}]})");
+    }
     if (action == "execute" && runtime_admissions_ + runtime_runs_ >= config_.max_in_flight) {
         // Shed before the database is asked: that is what overload cannot afford.
         shed_counts_[{segments[0], segments.size() > 1 ? segments[1] : std::string()}]++;

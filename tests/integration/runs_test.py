@@ -102,6 +102,34 @@ class TrialRuns(ApiTestCase):
         self.assertNotIn("wait", [log["node_id"] for log in execution["node_logs"] if log["status"] == "completed"])
         self.fails("POST", f"/api/v1/executions/{execution_id}/cancel", 409, "STATE_CONFLICT", key=key)
 
+    def test_idempotency_keys_make_a_retried_run_the_same_run(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, GREETER)
+        path = f"/api/v1/apps/{app['id']}/runs"
+        count = lambda: psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'")
+        code, _, first = self.call("POST", path + "?async=true", {"inputs": {"name": "Ada"}}, key,
+                                   headers={"Idempotency-Key": "queue-once"})
+        self.assertEqual(code, 202, first)
+        code, headers, again = self.call("POST", path + "?async=true", {"inputs": {"name": "Ada"}}, key,
+                                         headers={"Idempotency-Key": "queue-once"})
+        self.assertEqual((code, headers.get("idempotent-replayed")), (202, "true"), again)
+        self.assertEqual(again["data"]["id"], first["data"]["id"])
+        self.assertEqual(count(), "1", "a retried asynchronous run created no second execution")
+        code, _, body = self.call("POST", path + "?async=true", {"inputs": {"name": "Bo"}}, key,
+                                  headers={"Idempotency-Key": "queue-once"})
+        self.assertEqual((code, body["error_code"]), (409, "IDEMPOTENCY_CONFLICT"))
+        ran = self.ok("POST", path, {"inputs": {"name": "Cy"}}, key, headers={"Idempotency-Key": "run-once"})
+        code, headers, replayed = self.call("POST", path, {"inputs": {"name": "Cy"}}, key, headers={"Idempotency-Key": "run-once"})
+        self.assertEqual((code, headers.get("idempotent-replayed")), (200, "true"))
+        self.assertEqual(replayed["data"]["id"], ran["id"])
+        self.assertEqual(replayed["data"]["outputs"], {"out": "hello Cy"})
+        self.assertEqual(count(), "2")
+        # A run refused (here: an input that is no object) keeps no claim: the retry runs.
+        code, _, _ = self.call("POST", path, {"inputs": "x"}, key, headers={"Idempotency-Key": "refused-once"})
+        self.assertEqual(code, 422)
+        code, _, _ = self.call("POST", path, {"inputs": "x"}, key, headers={"Idempotency-Key": "refused-once"})
+        self.assertEqual(code, 422, "refused again, not replayed")
+
     def test_refusals(self):
         _, workspace, key = self.new_user()
         app = self.app_with(key, workspace, GREETER)

@@ -306,6 +306,13 @@ class RuntimeWrites(RuntimeCase):
                                        "and event_type = 'runtime.access_blocked'"))
         self.assertLessEqual(rows, 20)
 
+    def test_an_idempotency_key_is_refused_not_ignored(self):
+        self.published("keyed")
+        code, _, body = self.visit("POST", f"/runtime/{self.ws_slug}/keyed", {"inputs": {"name": "Ada"}},
+                                   headers={"Idempotency-Key": "k1"})
+        self.assertEqual((code, body["error_code"]), (422, "VALIDATION_FAILED"))
+        self.assertEqual(body["data"]["details"]["problems"][0]["field"], "Idempotency-Key")
+
     def test_expired_sessions_are_purged(self):
         app = self.published("purged")
         path = f"/runtime/{self.ws_slug}/purged"

@@ -556,6 +556,20 @@ class WorkspaceDatabaseApiTest(ApiTestCase):
         finally:
             psql(CONTROL_DB, "update flowgres.database_servers set status = 'draining' where name = 'pool-dead'")
 
+    def test_an_idempotency_key_replays_database_work(self):
+        _, workspace, key = self.new_user("dbonce")
+        path = f"/api/v1/workspaces/{workspace['id']}/database"
+        made = self.ok("POST", path, key=key, headers={"Idempotency-Key": "provision-once"})
+        rotated = self.ok("POST", path + "/rotate-secret", key=key, headers={"Idempotency-Key": "rotate-once"})
+        password = tenant_password(workspace["id"])
+        code, headers, again = self.call("POST", path + "/rotate-secret", key=key, headers={"Idempotency-Key": "rotate-once"})
+        self.assertEqual((code, headers.get("idempotent-replayed")), (200, "true"))
+        self.assertEqual(again["data"]["secret_rotated_at"], rotated["secret_rotated_at"])
+        self.assertEqual(tenant_password(workspace["id"]), password, "the retry did not rotate a second time")
+        code, headers, _ = self.call("POST", path, key=key, headers={"Idempotency-Key": "provision-once"})
+        self.assertEqual((code, headers.get("idempotent-replayed")), (200, "true"))
+        self.assertEqual(made["db_name"], self.database_of(workspace["id"], key)["db_name"])
+
     def test_async_provision_answers_202_then_finishes(self):
         _, workspace, key = self.new_user("dbasync")
         path = f"/api/v1/workspaces/{workspace['id']}/database"
