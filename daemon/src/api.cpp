@@ -403,7 +403,7 @@ void Application::start_background() {
             if (channel == "flowgres_executions")
                 claim_queued();
             else if (channel == "flowgres_workspace_databases")
-                workspace_pools_->close_workspace(payload);
+                workspace_pools_->recheck_workspace(payload);
             else
                 on_event_notification(payload);
         });

@@ -850,6 +850,23 @@ class DatabaseStepsTest(ProvisionedWorkspaceCase):
         finally:
             one_worker.stop()
 
+    def test_a_notification_is_a_hint_rechecked_not_an_order(self):
+        first = self.run_steps({"id": "s", "type": "db_select", "config": {"table": "secrets"}})
+        self.assertEqual(first["status"], "completed", first)
+        server = SERVERS[self.target["server"]]
+        pool = lambda: server.psql(f"select string_agg(pid::text, ',' order by pid) from pg_stat_activity "
+                                   f"where datname = '{self.target['db_name']}' and application_name = 'flowgresd-workspace'")
+        before = pool()
+        self.assertTrue(before)
+        # Any role that can connect to the control database can send this, naming any workspace.
+        for _ in range(20):
+            psql(CONTROL_DB, f"notify flowgres_workspace_databases, '{self.workspace['id']}'")
+        time.sleep(1.0)
+        again = self.run_steps({"id": "s", "type": "db_select", "config": {"table": "secrets"}})
+        self.assertEqual(again["status"], "completed", again)
+        # (Two workers, a pool each: the second run may have opened the other worker's.)
+        self.assertLessEqual(set(before.split(",")), set(pool().split(",")), "nothing changed, so the pool's connections stayed")
+
     def test_a_rotated_password_drops_the_pool(self):
         first = self.run_steps({"id": "s", "type": "db_select", "config": {"table": "secrets"}})
         self.assertEqual(first["status"], "completed", first)

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "flowgres/crypto.hpp"
+
 namespace flowgres::pg {
 namespace {
 
@@ -68,6 +70,7 @@ void WorkspacePools::connected(const std::string &workspace_id, uint64_t generat
         }
         return;
     }
+    entry.conninfo_digest = sha256_hex(target.conninfo);
     PoolOptions options;
     options.conninfo = std::move(target.conninfo);
     options.size = limits_.max_open;
@@ -111,6 +114,20 @@ void WorkspacePools::close_workspace(const std::string &workspace_id) {
     if (found->second.pool) retire(std::move(found->second.pool));
     pools_.erase(found);
     for (auto &[statements, callback] : waiting) callback(unavailable("the workspace database's connections were reset"));
+}
+
+void WorkspacePools::recheck_workspace(const std::string &workspace_id) {
+    auto found = pools_.find(workspace_id);
+    if (found == pools_.end() || !found->second.pool || found->second.rechecking) return;
+    found->second.rechecking = true;  // a burst of notifications costs one look
+    uint64_t generation = found->second.generation;
+    connector_(workspace_id, [this, workspace_id, generation](WorkspaceTarget target) {
+        auto entry = pools_.find(workspace_id);
+        if (entry == pools_.end() || entry->second.generation != generation) return;  // gone meanwhile
+        entry->second.rechecking = false;
+        if (target.ok && sha256_hex(target.conninfo) == entry->second.conninfo_digest) return;  // nothing changed
+        close_workspace(workspace_id);
+    });
 }
 
 void WorkspacePools::retire(std::unique_ptr<Pool> pool) {

@@ -56,6 +56,10 @@ public:
     // to reach it answers the job as unavailable with the connector's message.
     void run(const std::string &workspace_id, std::vector<Statement> statements, JobCallback callback);
     void close_workspace(const std::string &workspace_id);
+    // A notification that the workspace's password or database changed: only a hint (any role
+    // that can connect may send one), so the connector is asked again and the pool dropped only
+    // when what it connects with is no longer what the control plane says.
+    void recheck_workspace(const std::string &workspace_id);
     void close(std::function<void()> closed);
     WorkspacePoolStats stats() const;
 
@@ -67,6 +71,8 @@ private:
         std::chrono::steady_clock::time_point last_used;
         size_t in_flight = 0;
         uint64_t generation = 0;
+        std::string conninfo_digest;  // of what the pool connects with
+        bool rechecking = false;
     };
     void connected(const std::string &workspace_id, uint64_t generation, WorkspaceTarget target);
     void submit(const std::string &workspace_id, Entry &entry, std::vector<Statement> statements, JobCallback callback);
