@@ -63,6 +63,8 @@ Application::Application(const Config &config, const RunEnvironment &environment
             connect_workspace(workspace_id, std::move(done));
         });
     jwt_ = JwtSettings{config.runtime_jwt_secret, config.runtime_jwt_issuer, config.runtime_jwt_audience, 30};
+    database_work_pool_ = std::make_unique<BlockingPool>(loop, static_cast<size_t>(config.database_work_threads),
+                                                         static_cast<size_t>(config.database_work_queue));
 }
 
 Application::~Application() = default;
@@ -458,7 +460,10 @@ void Application::stop_background(std::function<void()> done) {
     end_event_streams();
     listener_->close([this, done = std::move(done)]() mutable {
         workspace_pools_->close([this, done = std::move(done)]() mutable {
-            flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+            // Database work waiting is cancelled; what runs finishes (its claim's lease covers it).
+            database_work_pool_->stop([this, done = std::move(done)]() mutable {
+                flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+            });
         });
     });
 }

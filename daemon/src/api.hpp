@@ -14,6 +14,7 @@
 #include <string>
 
 #include "arguments.hpp"
+#include "blocking_pool.hpp"
 #include "forwarding.hpp"
 #include "config.hpp"
 #include "envelope.hpp"
@@ -115,8 +116,7 @@ private:
     void run_database_operation(std::shared_ptr<Call> call);
     void queue_database_work(std::unique_ptr<DatabaseWork> work);
     void database_work_done(std::unique_ptr<DatabaseWork> work, int status);
-    static void do_database_work(uv_work_t *request);
-    static void after_database_work(uv_work_t *request, int status);
+    static void do_database_work(DatabaseWork *work);
     provisioner::Options provisioner_options() const;
     // Worker 0's sweeps: scheduled backups and expired app roles, worked through one at a time.
     struct BackgroundSweep {
@@ -139,6 +139,7 @@ private:
     std::shared_ptr<executor::WorkspaceDatabase> run_database(const std::string &workspace_id, const std::string &execution_id);
     void connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done);
     std::unique_ptr<pg::WorkspacePools> workspace_pools_;
+    std::unique_ptr<BlockingPool> database_work_pool_;  // the provisioner's, apart from libuv's (DNS)
     // api_runtime.cpp: /runtime/… for visitors.
     void handle_runtime(std::shared_ptr<Call> call);
     // `captcha_token`: checked with the provider only when the admission asks for a CAPTCHA

@@ -18,7 +18,6 @@
 namespace flowgres::daemon {
 
 struct Application::DatabaseWork {
-    uv_work_t request{};
     Application *application = nullptr;
     std::shared_ptr<Call> call;  // null once an async request has been answered
     provisioner::Options options;
@@ -46,9 +45,8 @@ struct Application::DatabaseWork {
     std::optional<Error> error;
 };
 
-// On a thread-pool thread: nothing here touches the loop or the Application.
-void Application::do_database_work(uv_work_t *request) {
-    auto *work = static_cast<DatabaseWork *>(request->data);
+// On a database_work_pool_ thread: nothing here touches the loop or the Application.
+void Application::do_database_work(DatabaseWork *work) {
     try {
         // App roles and schema-change submissions claim and work in one go (the claim names
         // the app or the role, not the workspace).
@@ -154,6 +152,8 @@ provisioner::Options Application::provisioner_options() const {
     options.control_conninfo = config_.database_url;
     options.claimant = daemon_name();
     options.connect_timeout_seconds = 5;
+    options.tool_timeout_seconds = static_cast<int>(config_.database_tool_timeout_s);
+    options.lock_timeout_ms = static_cast<int>(config_.database_lock_timeout_ms);
     options.backup_dir = config_.backup_dir;
     options.backup_keep = static_cast<int>(config_.backup_keep);
     return options;
@@ -239,17 +239,18 @@ void Application::revoke_next_expired() {
     queue_database_work(std::move(work));
 }
 
-void Application::after_database_work(uv_work_t *request, int status) {
-    std::unique_ptr<DatabaseWork> work(static_cast<DatabaseWork *>(request->data));
-    work->application->database_work_done(std::move(work), status);
-}
-
 void Application::queue_database_work(std::unique_ptr<DatabaseWork> work) {
-    work->request.data = work.get();
-    DatabaseWork *raw = work.release();
-    if (uv_queue_work(loop_, &raw->request, do_database_work, after_database_work) != 0) {
-        raw->error = Error(ErrorCode::INTERNAL_ERROR, "the thread pool refused the work");
-        after_database_work(&raw->request, 0);
+    auto shared = std::shared_ptr<DatabaseWork>(work.release());
+    bool queued = database_work_pool_->submit([shared] { do_database_work(shared.get()); },
+                                              [this, shared](bool cancelled) {
+                                                  std::unique_ptr<DatabaseWork> done(new DatabaseWork(std::move(*shared)));
+                                                  database_work_done(std::move(done), cancelled ? UV_ECANCELED : 0);
+                                              });
+    if (!queued) {
+        shared->error = Error(ErrorCode::OVERLOADED, "too much database work is waiting: retry later",
+                              "{\"retry_after_seconds\":5}");
+        std::unique_ptr<DatabaseWork> refused(new DatabaseWork(std::move(*shared)));
+        database_work_done(std::move(refused), 0);
     }
 }
 

@@ -59,6 +59,10 @@ struct Config {
     int64_t backup_keep = 7;
     int64_t backup_interval_s = 0;  // scheduled backups; 0 → only on request
     int64_t app_role_sweep_ms = 10000;  // how often expired app database roles are looked for
+    int64_t database_work_threads = 2;            // provisioner threads per worker (apart from libuv's)
+    int64_t database_work_queue = 64;             // database work waiting past that → 503 OVERLOADED
+    int64_t database_tool_timeout_s = 3600;       // pg_dump / pg_restore killed past it
+    int64_t database_lock_timeout_ms = 30000;     // the provisioner's sessions and pg_dump wait no longer for a lock
     int64_t workspace_pool_size = 2;              // connections per workspace database, per worker
     int64_t workspace_pool_global_cap = 32;       // all workspace connections of one worker
     int64_t workspace_pool_idle_ms = 60000;

@@ -34,6 +34,8 @@ std::string take_backup(const Options &options, const Keyring &keyring, ControlP
             counts = table_row_counts(snapshot);
             version = current_version(snapshot);
             ToolConnection tool = tool_connection(order.admin_conninfo, order.db_name, admin_password(order, keyring));
+            tool.timeout_seconds = options.tool_timeout_seconds;
+            tool.lock_wait_ms = options.lock_timeout_ms;
             dump_database(tool, path, snapshot_id);
             snapshot.run("commit");
         });
@@ -107,7 +109,9 @@ std::string carry_out_restore(const Options &options, const Keyring &keyring, Co
             // meet what a DBA put into template1.
             admin.run("create database " + copy_name + " template template0");
             admin.run("revoke connect, temporary on database " + copy_name + " from public");
-            restore_database(tool_connection(order.admin_conninfo, copy, password), path, false);
+            ToolConnection tool = tool_connection(order.admin_conninfo, copy, password);
+            tool.timeout_seconds = options.tool_timeout_seconds;
+            restore_database(tool, path, false);
             BlockingConnection check(admin_parameters(order, keyring, options, copy));
             restored_counts = table_row_counts(check);
         });

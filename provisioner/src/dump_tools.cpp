@@ -2,13 +2,17 @@
 #include "dump_tools.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <openssl/evp.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -53,7 +57,8 @@ namespace {
 
 // Runs `program` (found on PATH) with `arguments` in child_environment(); stdout goes nowhere,
 // stderr is returned when it exits non-zero (as std::runtime_error).
-void run_tool(const std::string &program, const std::vector<std::string> &arguments, const std::string &password) {
+void run_tool(const std::string &program, const std::vector<std::string> &arguments, const std::string &password,
+              int timeout_seconds) {
     std::vector<std::string> environment_text = child_environment(environ, password);
     std::vector<char *> environment;
     for (auto &entry : environment_text) environment.push_back(entry.data());
@@ -80,15 +85,34 @@ void run_tool(const std::string &program, const std::vector<std::string> &argume
         close(error_pipe[0]);
         throw std::runtime_error(program + " could not be started: " + std::strerror(spawned));
     }
+    // stderr is read until the tool closes it (its exit), or until the deadline: then the tool
+    // is killed, so a hung server or a huge database never holds a provisioner thread forever.
     std::string errors;
     char buffer[4096];
-    ssize_t count;
-    while ((count = read(error_pipe[0], buffer, sizeof buffer)) > 0 || (count < 0 && errno == EINTR))
-        if (count > 0 && errors.size() < 16384) errors.append(buffer, static_cast<size_t>(count));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+    bool timed_out = false;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            timed_out = true;
+            kill(child, SIGKILL);
+            break;
+        }
+        pollfd readable{error_pipe[0], POLLIN, 0};
+        int ready = poll(&readable, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) continue;
+        ssize_t count = read(error_pipe[0], buffer, sizeof buffer);
+        if (count < 0 && errno == EINTR) continue;
+        if (count <= 0) break;
+        if (errors.size() < 16384) errors.append(buffer, static_cast<size_t>(count));
+    }
     close(error_pipe[0]);
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
+    if (timed_out)
+        throw std::runtime_error(program + " ran longer than " + std::to_string(timeout_seconds) + " s and was stopped");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         while (!errors.empty() && (errors.back() == '\n' || errors.back() == ' ')) errors.pop_back();
         throw std::runtime_error(program + " failed: " + (errors.empty() ? "exit status " + std::to_string(status) : errors));
@@ -125,9 +149,10 @@ void dump_database(const ToolConnection &connection, const std::string &path, co
     int file = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (file < 0) throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
     close(file);
-    std::vector<std::string> arguments{"--format=custom", "--file=" + path, "--dbname=" + connection.conninfo};
+    std::vector<std::string> arguments{"--format=custom", "--file=" + path, "--dbname=" + connection.conninfo,
+                                       "--lock-wait-timeout=" + std::to_string(connection.lock_wait_ms)};
     if (!snapshot.empty()) arguments.push_back("--snapshot=" + snapshot);
-    run_tool("pg_dump", arguments, connection.password);
+    run_tool("pg_dump", arguments, connection.password, connection.timeout_seconds);
 }
 
 void restore_database(const ToolConnection &connection, const std::string &path, bool clean) {
@@ -137,7 +162,7 @@ void restore_database(const ToolConnection &connection, const std::string &path,
         arguments.push_back("--if-exists");
     }
     arguments.push_back(path);
-    run_tool("pg_restore", arguments, connection.password);
+    run_tool("pg_restore", arguments, connection.password, connection.timeout_seconds);
 }
 
 std::string file_sha256(const std::string &path) {

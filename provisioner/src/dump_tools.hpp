@@ -21,6 +21,8 @@ std::vector<std::string> child_environment(char **inherited, const std::string &
 struct ToolConnection {
     std::string conninfo;
     std::string password;
+    int timeout_seconds = 3600;  // the tool is killed past it, and the run fails
+    int lock_wait_ms = 30000;    // pg_dump's --lock-wait-timeout
 };
 
 // `admin_conninfo` (key=value or URL) with its dbname replaced by `database` and any password

@@ -39,6 +39,7 @@ Parameters admin_parameters(const WorkOrder &order, const Keyring &keyring, cons
                             const std::string &database) {
     Parameters parameters{{"dbname", order.admin_conninfo},
                           {"connect_timeout", std::to_string(options.connect_timeout_seconds)},
+                          {"options", "-c lock_timeout=" + std::to_string(options.lock_timeout_ms)},
                           {"application_name", "flowgres-provision"}};
     if (order.admin_secret_ref)
         parameters.push_back({"password", keyring.open(*order.admin_secret_ref, "database_server:" + order.server_id)});
@@ -50,6 +51,7 @@ Parameters tenant_parameters(const WorkOrder &order, const std::string &password
     return {{"host", order.host},         {"port", order.port},
             {"dbname", order.db_name},    {"user", order.db_user},
             {"password", password},       {"connect_timeout", std::to_string(options.connect_timeout_seconds)},
+            {"options", "-c lock_timeout=" + std::to_string(options.lock_timeout_ms)},
             {"application_name", "flowgres-provision"}};
 }
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -480,11 +481,39 @@ class WorkspaceDatabaseTest(unittest.TestCase):
 
 
 class WorkspaceDatabaseApiTest(ApiTestCase):
-    """The same over HTTP: flowgresd runs the provisioner on its thread pool."""
+    """The same over HTTP: flowgresd runs the provisioner on its own threads."""
 
     database = CONTROL_DB
     reuse_database = True
-    daemon_settings = {"master_keys": KEYS}
+    daemon_settings = {"master_keys": KEYS, "egress_allow": "127.0.0.0/8,::1", "database_work_threads": 2}
+
+    def test_database_work_never_holds_name_lookups(self):
+        # Six database requests stuck behind a lock on the control plane: with libuv's four
+        # threads they would hold every DNS lookup of every http step; on their own, none.
+        callers = [self.new_user(f"dbstuck{i}") for i in range(6)]
+        _, workspace, key = self.new_user("dbdns")
+        app = self.app_with(key, workspace, {"nodes": [
+            {"id": "s", "type": "start"}, {"id": "h", "type": "http", "config": {"url": "http://localhost:9/", "timeout": 3000}},
+            {"id": "o", "type": "output"}], "edges": [{"source": "s", "target": "h"}, {"source": "h", "target": "o"}]})
+        holder = subprocess.Popen(["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", CONTROL_DB,
+                                   "-c", "begin; lock table flowgres.workspace_databases in access exclusive mode; "
+                                         "select pg_sleep(4); commit;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.4)
+        stuck = [threading.Thread(target=self.call, args=("POST", f"/api/v1/workspaces/{w['id']}/database"), kwargs={"key": k})
+                 for _, w, k in callers]
+        for thread in stuck:
+            thread.start()
+        time.sleep(0.4)
+        started = time.time()
+        execution = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {}, key)
+        elapsed = time.time() - started
+        holder.wait(timeout=30)
+        for thread in stuck:
+            thread.join(timeout=60)
+        # localhost:9 answers nothing: what matters is that the name was looked up at once.
+        self.assertNotEqual(execution["status"], "running")
+        self.assertNotIn(execution.get("error", {}).get("error_code"), ("NODE_TIMEOUT",), execution)
+        self.assertLess(elapsed, 2.5, "an http step's name lookup waited behind database work")
 
     def database_of(self, workspace_id, key, status=200, **options):
         return self.ok("GET", f"/api/v1/workspaces/{workspace_id}/database", key=key, status=status, **options)
@@ -633,6 +662,30 @@ class WorkspaceDatabaseApiTest(ApiTestCase):
                 self.assertEqual((code, document["error_code"]), (status, error_code), body)
         finally:
             with_backups.stop()
+        self.assertEqual(self.database_of(workspace["id"], key)["status"], "ready")
+
+    def test_a_backup_stuck_behind_a_lock_gives_up(self):
+        _, workspace, key = self.new_user("dblocked")
+        path = f"/api/v1/workspaces/{workspace['id']}/database"
+        made = self.ok("POST", path, key=key)
+        server = SERVERS[made["server"]]
+        server.psql("create table data.held (id int)", database=made["db_name"])
+        backup_dir = os.path.join(SERVERS["root"], "locked-backups")
+        impatient = Daemon(CONTROL_DB, master_keys=KEYS, backup_dir=backup_dir, database_lock_timeout_ms=300).start()
+        holder = subprocess.Popen(["psql", "-h", server.socket_dir, "-p", str(server.port), "-U", "postgres",
+                                   "-d", made["db_name"], "-c", "begin; lock table data.held in access exclusive mode; "
+                                                                "select pg_sleep(20); commit;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.4)
+            started = time.time()
+            code, _, document = impatient.request("POST", path + "/backup", key=key, timeout=60)
+            self.assertEqual((code, document["error_code"]), (502, "BACKUP_FAILED"), document)
+            self.assertLess(time.time() - started, 15, "the lock held the backup past its lock timeout")
+        finally:
+            holder.terminate()
+            holder.wait(timeout=30)
+            impatient.stop()
         self.assertEqual(self.database_of(workspace["id"], key)["status"], "ready")
 
     def test_scheduled_backups(self):

@@ -39,6 +39,8 @@ struct Options {
     std::chrono::milliseconds first_backoff{250};
     std::chrono::milliseconds max_backoff{4000};
     int connect_timeout_seconds = 5;
+    int tool_timeout_seconds = 3600;   // pg_dump or pg_restore running longer is killed (a failure)
+    int lock_timeout_ms = 30000;       // the provisioner's sessions and pg_dump wait no longer for a lock
     int tenant_connection_limit = 50;  // CONNECTION LIMIT of each tenant role
     std::string migrations_dir;        // tenant migrations; "" → the ones flowgres ships
     std::string backup_dir;            // where dumps are written; "" → backups refused
