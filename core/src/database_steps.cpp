@@ -5,6 +5,8 @@
 #include <cstring>
 #include <set>
 
+#include "flowgres/fields.hpp"
+
 namespace flowgres::database_steps {
 namespace {
 
@@ -209,7 +211,7 @@ public:
         const char *text = json_string_value(name);
         if (!text || !columns_.count(text))
             throw StepError(field + ": the table " + table_ + " has no column " +
-                            (text ? json_quote(std::string(text).substr(0, 80)) : std::string("(not a name)")));
+                            (text ? json_quote(utf8_prefix(text, 80)) : std::string("(not a name)")));
         return quote_identifier(text);
     }
 
@@ -355,7 +357,7 @@ Statement build(const std::string &type, const json_t *config, const std::map<st
         return statement;
     }
     std::string table = json_string_value(json_object_get(config, "table"));
-    if (columns.empty()) throw StepError("table: the workspace database has no table " + json_quote(table.substr(0, 80)));
+    if (columns.empty()) throw StepError("table: the workspace database has no table " + json_quote(utf8_prefix(table, 80)));
     Builder builder(columns, table);
     std::string target = quote_identifier(kTenantSchema) + "." + quote_identifier(table);
     std::string where;

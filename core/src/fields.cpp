@@ -95,6 +95,18 @@ size_t utf8_length(std::string_view text) {
     }));
 }
 
+std::string utf8_prefix(std::string_view text, size_t max_characters) {
+    size_t characters = 0, end = 0;
+    while (end < text.size()) {
+        if ((static_cast<unsigned char>(text[end]) & 0xC0) != 0x80) {
+            if (characters == max_characters) break;
+            characters++;
+        }
+        end++;
+    }
+    return std::string(text.substr(0, end));
+}
+
 void check_display_text(std::string_view field, std::string_view text, size_t max_length,
                         bool allow_empty) {
     if (!is_valid_utf8(text)) throw field_error(field, "must be valid UTF-8");

@@ -27,6 +27,16 @@ std::string dump_json(const json_t *value) {
     return out;
 }
 
+std::string jsonb_safe(std::string text) {
+    for (size_t at = text.find("\\u0000"); at != std::string::npos; at = text.find("\\u0000", at + 1)) {
+        // An escape only when the backslash is not itself escaped: an odd run of backslashes.
+        size_t run = 0;
+        while (at >= run + 1 && text[at - run - 1] == '\\') run++;
+        if (run % 2 == 0) text.replace(at + 2, 4, "fffd");
+    }
+    return text;
+}
+
 std::string json_quote(std::string_view text) {
     Json value(json_stringn(text.data(), text.size()));
     if (!value) {

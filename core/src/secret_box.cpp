@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "flowgres/crypto.hpp"
+#include "flowgres/fields.hpp"
 
 namespace flowgres {
 namespace {
@@ -98,7 +99,7 @@ Keyring Keyring::parse(std::string_view text) {
         std::string id(trim(entry.substr(0, equals)));
         std::string_view encoded = trim(entry.substr(equals + 1));
         if (!valid_key_id(id))
-            throw std::invalid_argument("master key id \"" + id.substr(0, 40) +
+            throw std::invalid_argument("master key id \"" + utf8_prefix(id, 40) +
                                         "\" must be 1 to 32 of a-z, 0-9, _ and -");
         if (keyring.has_key(id)) throw std::invalid_argument("master key id \"" + id + "\" is listed twice");
         auto bytes = encoded.size() == 2 * kKeyBytes ? hex_decode(encoded) : std::nullopt;

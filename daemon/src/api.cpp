@@ -5,6 +5,7 @@
 
 #include "arguments.hpp"
 #include "flowgres/crypto.hpp"
+#include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
 #include "log.hpp"
 
@@ -146,7 +147,7 @@ void Application::handle(http::Request &&request, http::Responder responder) {
             response.with_header("Allow", allow);
             return finish(call, std::move(response));
         }
-        return finish_error(call, ErrorCode::NOT_FOUND, "no route for " + method + " " + path.substr(0, 200));
+        return finish_error(call, ErrorCode::NOT_FOUND, "no route for " + method + " " + utf8_prefix(path, 200));
     }
     call->route = match.route;
     call->route_label = match.route->operation;

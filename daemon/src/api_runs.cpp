@@ -218,7 +218,7 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     std::weak_ptr<ActiveRun> weak_active = active;
     options.on_event = [weak_active](const char *event, Json data) {
         if (auto running = weak_active.lock())
-            running->unstored.push_back(RunEvent{running->next_event_id++, event, dump_json(data.get())});
+            running->unstored.push_back(RunEvent{running->next_event_id++, event, jsonb_safe(dump_json(data.get()))});
     };
     auto run = executor::Run::start(
         loop_, workflow, std::move(inputs), options,
@@ -239,6 +239,7 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
 
     std::string logs = "[";
     for (const auto &log : result.logs) logs += (logs.size() > 1 ? "," : "") + log.to_json();
+    logs = jsonb_safe(std::move(logs));  // a NUL in a step's data must not make the run unrecordable
     logs += "]";
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kActAsOperator, {}});
@@ -253,11 +254,11 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
             pg::Statement{"select flowgres.node_logs_append($1::uuid, $2::jsonb)::text", {execution_id, logs}});
     if (result.status == "completed") {
         statements.push_back(pg::Statement{"select flowgres.execution_finish($1::uuid, 'completed', $2::jsonb)::text",
-                                           {execution_id, dump_json(result.outputs.get())}});
+                                           {execution_id, jsonb_safe(dump_json(result.outputs.get()))}});
     } else if (result.status == "failed") {
         statements.push_back(
             pg::Statement{"select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
-                          {execution_id, dump_json(result.error.get())}});
+                          {execution_id, jsonb_safe(dump_json(result.error.get()))}});
     } else if (!active->cancelled_by_user) {
         // Cancelled here (the daemon is shutting down), not through the API: record why.
         statements.push_back(pg::Statement{
@@ -272,6 +273,24 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
         if (recorded.outcome != pg::JobResult::Outcome::ok)
             log_line(LogLevel::error, "could not record a finished run",
                      {{"execution_id", execution_id}, {"sqlstate", recorded.sqlstate}, {"error", recorded.message}});
+        if (recorded.outcome == pg::JobResult::Outcome::sql_error &&
+            (recorded.sqlstate.rfind("22", 0) == 0 || recorded.sqlstate.rfind("23", 0) == 0)) {
+            // The database refuses what the run produced: record that it failed, and why,
+            // rather than leave it running until the maintenance worker calls it abandoned.
+            std::vector<pg::Statement> fallback;
+            fallback.push_back(pg::Statement{kActAsOperator, {}});
+            fallback.push_back(pg::Statement{
+                "select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
+                {execution_id, R"({"error_code":"INTERNAL_ERROR","message":"the run's results could not be stored"})"}});
+            fallback.push_back(pg::Statement{"select flowgres.execution_get($1::uuid)::text", {execution_id}});
+            pool_.run(std::move(fallback), [this, waiting, runtime](pg::JobResult &&stored) {
+                if (!waiting || waiting->answered) return;
+                if (stored.outcome != pg::JobResult::Outcome::ok) return finish_database_error(waiting, stored);
+                std::string execution = stored.values.back().value_or("null");
+                finish(waiting, success_response(200, runtime ? runtime_view(execution) : execution, waiting->trace));
+            });
+            return;
+        }
         if (!waiting || waiting->answered) return;
         if (recorded.outcome != pg::JobResult::Outcome::ok) return finish_database_error(waiting, recorded);
         std::string execution = recorded.values.back().value_or("null");
@@ -296,8 +315,14 @@ void Application::flush_run_events(const std::string &execution_id) {
         if (found == active_runs_.end()) return;  // finished meanwhile: the end wrote them all
         ActiveRun &active = *found->second;
         active.storing = false;
-        // On failure they stay and go with the next flush or the end.
-        if (result.outcome == pg::JobResult::Outcome::ok)
+        // On failure they stay and go with the next flush or the end, unless the database
+        // refused the data itself (class 22/23): that batch would fail forever, so it goes.
+        bool refused = result.outcome == pg::JobResult::Outcome::sql_error &&
+                       (result.sqlstate.rfind("22", 0) == 0 || result.sqlstate.rfind("23", 0) == 0);
+        if (refused)
+            log_line(LogLevel::error, "run events dropped: the database refuses them",
+                     {{"execution_id", execution_id}, {"sqlstate", result.sqlstate}, {"error", result.message}});
+        if (result.outcome == pg::JobResult::Outcome::ok || refused)
             active.unstored.erase(active.unstored.begin(), active.unstored.begin() + static_cast<long>(count));
     });
 }

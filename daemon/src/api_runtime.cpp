@@ -66,7 +66,7 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
     std::string suffix, execution_id;
     bool events = false;
     auto not_found = [&] {
-        finish_error(call, ErrorCode::NOT_FOUND, "no route for " + request.method + " " + request.path.substr(0, 200));
+        finish_error(call, ErrorCode::NOT_FOUND, "no route for " + request.method + " " + utf8_prefix(request.path, 200));
     };
     for (size_t i = 1; i < segments.size() && i <= 2; i++) {
         if (segments[i] != "executions") continue;

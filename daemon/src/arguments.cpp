@@ -116,7 +116,7 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
             if (argument.source == Source::path && name == argument.name && argument.type == FieldType::uuid &&
                 !is_uuid(value))
                 throw Error(not_found_code(name),
-                            name + " " + json_quote(value).substr(0, 80) + " does not name anything");
+                            name + " " + json_quote(utf8_prefix(value, 80)) + " does not name anything");
     }
 
     // The body: a JSON object, or nothing at all.

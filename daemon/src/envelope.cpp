@@ -115,7 +115,8 @@ DatabaseError map_database_error(std::string_view sqlstate, std::string_view mes
     }
     // Input PostgreSQL itself refused: wrong text for a type, out of range, too long.
     if (sqlstate == "22P02" || sqlstate == "22007" || sqlstate == "22008" || sqlstate == "22003" ||
-        sqlstate == "22001" || sqlstate == "22023" || sqlstate == "22021" || sqlstate == "2202E" || sqlstate == "54000")
+        sqlstate == "22001" || sqlstate == "22023" || sqlstate == "22021" || sqlstate == "2202E" || sqlstate == "54000" ||
+        sqlstate == "22P05")
         return {ErrorCode::VALIDATION_FAILED, std::string(message), "null", false};
     // Cancelled by statement_timeout, serialization failures, a server going down: retryable.
     if (sqlstate == "57014" || sqlstate == "40001" || sqlstate == "40P01" || sqlstate.substr(0, 2) == "08" ||

@@ -113,7 +113,7 @@ SqlValue app_database_role_report(CallArgs &args) {
         // A role that failed to be made is failed; one that failed to be dropped still exists.
         query("update flowgres.app_database_roles set status = case when status = 'creating' then 'failed' else 'active' end, "
               "error = $2 where id = $1::uuid",
-              {role_id, std::string(error ? error : "the provisioner reported no reason").substr(0, 2000)});
+              {role_id, utf8_prefix(error ? error : "the provisioner reported no reason", 2000)});
         event = "db.app_role.failed";
     } else {
         throw Error(ErrorCode::STATE_CONFLICT, "database role " + role_id + " is " + previous + "; cannot report " + reported,

@@ -119,7 +119,7 @@ SqlValue schema_change_record_plan(CallArgs &args) {
     if (json_is_string(error)) {
         query("update flowgres.schema_changes set status = 'failed', error_code = 'plan_failed', error = $2, updated_at = now() "
               "where id = $1::uuid",
-              {change_id, std::string(json_string_value(error)).substr(0, 2000)});
+              {change_id, utf8_prefix(json_string_value(error), 2000)});
         return SqlValue::jsonb(change_document(change_id));
     }
     const json_t *plan = json_object_get(outcome.get(), "plan");
@@ -238,7 +238,7 @@ SqlValue schema_change_report(CallArgs &args) {
             throw field_error("error_code", "must be stale, apply_failed, verify_failed or backup_failed");
         const json_t *error = json_object_get(outcome.get(), "error");
         std::string message = json_is_string(error) ? json_string_value(error) : "the provisioner reported no reason";
-        if (utf8_length(message) > 2000) message = message.substr(0, 2000);
+        message = utf8_prefix(message, 2000);
         query(R"sql(
             update flowgres.schema_changes
             set status = 'failed', error_code = $2, error = $3, backup_id = coalesce($4::uuid, backup_id), updated_at = now()

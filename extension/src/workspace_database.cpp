@@ -455,7 +455,7 @@ SqlValue workspace_database_report(CallArgs &args) {
 
     const json_t *error = json_object_get(outcome.get(), "error");
     std::string message = json_is_string(error) ? json_string_value(error) : "the provisioner reported no reason";
-    if (utf8_length(message) > 2000) message = message.substr(0, 2000);
+    message = utf8_prefix(message, 2000);
     bool rolled_back = json_is_true(json_object_get(outcome.get(), "rolled_back"));
     // A database that was ready stays ready when a repair or rotation fails: it still serves
     // with the password it has, and nothing of it was rolled back.

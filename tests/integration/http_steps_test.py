@@ -51,6 +51,8 @@ class Upstream(BaseHTTPRequestHandler):
             self.connection.close()
             self.wfile = io.BytesIO()  # what the handler would still flush goes nowhere
             return
+        if self.path.startswith("/nul"):
+            return self.reply(200, b"before\x00after", "text/plain")
         if self.path.startswith("/big"):
             return self.reply(200, "x" * 200000, "text/plain")
         if self.path.startswith("/redirect-to?"):
@@ -160,6 +162,16 @@ class HttpSteps(UpstreamCase):
         reset = self.single({"url": self.base + "/reset"})
         self.assertEqual(reset["error"]["error_code"], "HTTP_REQUEST_FAILED")
         self.assertIn("connection", reset["error"]["message"])
+
+    def test_a_nul_in_a_steps_data_leaves_the_run_recordable(self):
+        execution = self.single({"url": self.base + "/nul"})
+        self.assertEqual(execution["status"], "completed", execution)
+        self.assertEqual(execution["outputs"]["o"]["body"], "before\ufffdafter", "NUL stored as the replacement character")
+        stored = psql(self.database, f"select status || ' ' || (outputs -> 'o' ->> 'body') from flowgres.executions "
+                                     f"where id = '{execution['id']}'")
+        self.assertEqual(stored, "completed before\ufffdafter")
+        logged = psql(self.database, f"select count(*) from flowgres.node_logs where execution_id = '{execution['id']}'")
+        self.assertEqual(logged, "3", "and its node logs with it")
 
     def test_credentials_never_follow_a_redirect_to_another_origin(self):
         other = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)

@@ -3,7 +3,7 @@
 -- time), staging and reporting secrets, failure events, the storage quota, what members may
 -- read (never a sealed password), re-sealing after a master key rotation, and bad input.
 begin;
-select plan(93);
+select plan(95);
 
 select test.new_user('wsdb-owner@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -120,6 +120,11 @@ select is(flowgres.workspace_database_get(:'ws') ->> 'last_error', 'the last ope
 select test.act_as(null);
 select is(flowgres.workspace_database_get(:'ws') ->> 'last_error', 'server down', 'the operator reads the reason');
 select test.act_as(:'owner');
+select flowgres.workspace_database_claim(:'ws', 'rotate_secret', 'r1b');
+select is(flowgres.workspace_database_report(:'ws', 'r1b', jsonb_build_object('status', 'failed', 'error', repeat('é', 3000)))
+          ->> 'status', 'ready', 'a long reason in a multi-byte script is stored');
+select is((select char_length(last_error) from flowgres.workspace_databases where workspace_id = :'ws'), 2000,
+          'cut at 2000 characters, between two of them (a byte cut would be invalid UTF-8)');
 select flowgres.workspace_database_claim(:'ws', 'rotate_secret', 'r2');
 select is(flowgres.workspace_database_report(:'ws', 'r2', jsonb_build_object('status', 'ready', 'secret_ref', :'resealed'))
           ->> 'secret_rotated_at' is not null, true, 'a rotation records when');

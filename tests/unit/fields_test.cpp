@@ -116,3 +116,13 @@ TEST(IpOrCidr, AcceptsAddressesAndBlocks) {
     for (auto bad : {"10.0.0.0/33", "2001:db8::/129", "300.1.1.1", "host.example", "10.0.0.1/", "1.2.3.4/x", ""})
         EXPECT_FALSE(is_ip_or_cidr(bad)) << bad;
 }
+
+TEST(Utf8Prefix, CutsBetweenCharactersNeverInside) {
+    EXPECT_EQ(utf8_prefix("héllo", 2), "hé");
+    EXPECT_EQ(utf8_prefix("éééé", 3), "ééé");
+    EXPECT_EQ(utf8_prefix("日本語", 1), "日");
+    EXPECT_EQ(utf8_prefix("🙂x", 1), "🙂");
+    EXPECT_EQ(utf8_prefix("short", 80), "short");
+    EXPECT_EQ(utf8_prefix("", 3), "");
+    EXPECT_TRUE(is_valid_utf8(utf8_prefix(std::string(2001, 'a') + "é", 2001)));
+}

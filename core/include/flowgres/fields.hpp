@@ -34,6 +34,9 @@ void check_display_text(std::string_view field, std::string_view text, size_t ma
 
 bool is_valid_utf8(std::string_view text);
 size_t utf8_length(std::string_view text);
+// At most `max_characters` characters of `text`, cut between characters, never inside one (a
+// cut byte sequence is invalid UTF-8, which PostgreSQL refuses to store).
+std::string utf8_prefix(std::string_view text, size_t max_characters);
 
 // A pragmatic address check: one @, a non-empty local part, a dotted domain, no spaces.
 void check_email(std::string_view field, std::string_view email);

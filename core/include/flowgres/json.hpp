@@ -21,6 +21,10 @@ Json parse_json(std::string_view text, std::string_view what);
 // Compact, key order kept, non-ASCII kept as UTF-8.
 std::string dump_json(const json_t *value);
 
+// JSON text as PostgreSQL's jsonb takes it: every \u0000 (a NUL in a string, which jsonb
+// refuses, making the whole row unstorable) becomes \ufffd, the replacement character.
+std::string jsonb_safe(std::string text);
+
 // A JSON string literal for `text` (quotes and escapes included).
 std::string json_quote(std::string_view text);
 
