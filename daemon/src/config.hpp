@@ -24,6 +24,7 @@ struct Config {
     int64_t max_header_bytes = 16 * 1024;
     int64_t max_url_bytes = 8 * 1024;
     int64_t header_timeout_ms = 10000;
+    int64_t body_timeout_ms = 10000;
     int64_t idle_timeout_ms = 60000;
     int64_t max_connections = 10000;
     int64_t shutdown_timeout_ms = 10000;

@@ -73,6 +73,7 @@ private:
         limits.parser.max_header_bytes = static_cast<size_t>(config_.max_header_bytes);
         limits.parser.max_url_bytes = static_cast<size_t>(config_.max_url_bytes);
         limits.header_timeout_ms = static_cast<uint64_t>(config_.header_timeout_ms);
+        limits.body_timeout_ms = static_cast<uint64_t>(config_.body_timeout_ms);
         limits.idle_timeout_ms = static_cast<uint64_t>(config_.idle_timeout_ms);
         limits.max_connections = static_cast<size_t>(config_.max_connections);
         server_ = std::make_unique<http::HttpServer>(&loop_, limits, *application_);

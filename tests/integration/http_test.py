@@ -4,6 +4,7 @@ Expect: 100-continue, every limit with its status, malformed framing, slow and v
 clients, many idle connections, and the connection limit. After each abuse the daemon must
 still answer an ordinary request."""
 
+import json
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ def get(path, extra=""):
 
 
 class Protocol(ApiTestCase):
-    daemon_settings = {"header_timeout_ms": 1000, "idle_timeout_ms": 2000, "max_body_bytes": 4096}
+    daemon_settings = {"header_timeout_ms": 1000, "body_timeout_ms": 1000, "idle_timeout_ms": 2000, "max_body_bytes": 4096}
 
     def assert_still_serving(self):
         code, _, document = self.call("GET", "/health")
@@ -113,6 +114,21 @@ class Protocol(ApiTestCase):
         answer = self.daemon.raw(b"POST /api/v1/workspaces HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n{}", read_timeout=5)
         self.assertEqual(statuses(answer), [408])
         self.assertLess(time.time() - started, 4)
+
+    def test_a_slow_body_that_keeps_coming_is_not_cut_off(self):
+        _, _, key = self.new_user()
+        body = json.dumps({"name": "Uploaded slowly", "icon": "x" * 10}).encode()
+        with socket.create_connection(("127.0.0.1", self.daemon.port)) as connection:
+            connection.sendall((f"POST /api/v1/workspaces HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n"
+                                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode())
+            started = time.time()
+            for i in range(0, len(body), 4):  # 2.5 s in all, well past header_timeout_ms, never 1 s silent
+                connection.sendall(body[i:i + 4])
+                time.sleep(0.25)
+            self.assertGreater(time.time() - started, 2)
+            answer = read_all(connection, 5)
+        self.assertNotEqual(statuses(answer), [408], "progress keeps a body alive")
+        self.assertIn(statuses(answer)[0], (201, 422), answer[:300])
 
     def test_slowloris_is_cut_off_while_others_are_served(self):
         connection = socket.create_connection(("127.0.0.1", self.daemon.port))

@@ -50,6 +50,7 @@ int RequestParser::on_message_begin(llhttp_t *parser) {
     p.header_bytes_ = 0;
     p.in_value_ = false;
     p.in_message_ = true;
+    p.in_body_ = false;
     return HPE_OK;
 }
 
@@ -80,6 +81,7 @@ int RequestParser::on_header_value(llhttp_t *parser, const char *at, size_t leng
 int RequestParser::on_headers_complete(llhttp_t *parser) {
     RequestParser &p = self(parser);
     Request &request = p.current_;
+    p.in_body_ = true;
     if (parser->http_major != 1) return p.fail(505, "BAD_REQUEST", "only HTTP/1.0 and HTTP/1.1 are served");
     for (auto &[name, value] : request.headers) {
         for (char &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -120,6 +122,7 @@ int RequestParser::on_message_complete(llhttp_t *parser) {
     p.ready_.push_back(std::move(p.current_));
     p.current_ = Request{};
     p.in_message_ = false;
+    p.in_body_ = false;
     return HPE_OK;
 }
 

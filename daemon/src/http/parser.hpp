@@ -42,6 +42,8 @@ public:
     std::deque<Request> &ready() { return ready_; }
     // Some bytes of a request that is not complete yet have been read.
     bool mid_message() const { return in_message_; }
+    // Its headers are in and its body is arriving.
+    bool in_body() const { return in_body_; }
     // Set when a request's headers asked for "Expect: 100-continue" and its body is acceptable;
     // the connection answers 100 Continue and clears it.
     bool take_continue_request() {
@@ -71,6 +73,7 @@ private:
     size_t body_limit_bytes_ = 0;
     bool in_value_ = false;
     bool in_message_ = false;
+    bool in_body_ = false;
     bool continue_requested_ = false;
     std::optional<ParseFailure> failure_;
     std::deque<Request> ready_;

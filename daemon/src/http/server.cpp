@@ -146,7 +146,12 @@ private:
         // One read can hold many small pipelined requests: past max_pipelined they wait,
         // parsed, and nothing more is read until the connection's queue has room again.
         if (slots_.size() >= server_.limits_.max_pipelined || !parser_.ready().empty()) stop_reading();
-        if (parser_.mid_message() && !was_mid_message) arm_request_timer();
+        // Headers must arrive within header_timeout_ms; a body only has to keep arriving: each
+        // read of it re-arms body_timeout_ms, so a large upload on a slow link is not cut off.
+        if (parser_.mid_message() && parser_.in_body())
+            arm_body_timer();
+        else if (parser_.mid_message() && !was_mid_message)
+            arm_request_timer();
         if (!parser_.mid_message() && slots_.empty()) arm_idle_timer();
         if (!slots_.empty() && !parser_.mid_message()) uv_timer_stop(&timer_);
         flush();
@@ -197,6 +202,7 @@ private:
     }
 
     void arm_request_timer() { uv_timer_start(&timer_, on_request_timeout, server_.limits_.header_timeout_ms, 0); }
+    void arm_body_timer() { uv_timer_start(&timer_, on_request_timeout, server_.limits_.body_timeout_ms, 0); }
     void arm_idle_timer() { uv_timer_start(&timer_, on_idle_timeout, server_.limits_.idle_timeout_ms, 0); }
 
     static void on_request_timeout(uv_timer_t *timer) {

@@ -59,7 +59,8 @@ public:
 
 struct ServerLimits {
     ParserLimits parser;
-    uint64_t header_timeout_ms = 10000;  // first byte of a request → its last byte
+    uint64_t header_timeout_ms = 10000;  // first byte of a request → the end of its headers
+    uint64_t body_timeout_ms = 10000;    // the longest silence while a body arrives (progress re-arms it)
     uint64_t idle_timeout_ms = 60000;    // keep-alive connection with nothing in flight
     size_t max_connections = 10000;      // per worker; past it: 503 and close
     size_t max_pipelined = 64;           // unanswered requests per connection before reading pauses
