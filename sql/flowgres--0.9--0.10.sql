@@ -196,3 +196,20 @@ comment on function execution_events_append(uuid, jsonb) is
 -- ---------------------------------------------------------------------------------------
 
 revoke select (last_error) on workspace_databases from flowgres_user;
+
+-- ---------------------------------------------------------------------------------------
+-- Visitors' addresses are stored as HMAC-SHA-256 under this installation's own key, not as
+-- plain SHA-256 (the IPv4 space reverses in minutes). The key is made here, from the server's
+-- strong random source, and read only by the extension's own functions. blocked_ip_hashes and
+-- gray_ip_hashes still list plain SHA-256 digests: people compute those.
+-- ---------------------------------------------------------------------------------------
+
+create table installation_secrets (
+    name   text primary key,
+    value  bytea not null check (octet_length(value) >= 32)
+);
+comment on table installation_secrets is 'Keys of this installation (ip_hash_key). No role but the extension''s owner reads them.';
+revoke all on installation_secrets from public;
+insert into installation_secrets (name, value)
+values ('ip_hash_key', sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text || gen_random_uuid()::text
+                                         || clock_timestamp()::text, 'UTF8')));

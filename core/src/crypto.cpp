@@ -1,6 +1,7 @@
 // SHA-256, CSPRNG tokens, base64url and API key shapes on OpenSSL's libcrypto.
 #include "flowgres/crypto.hpp"
 
+#include <openssl/hmac.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -77,6 +78,24 @@ std::string sha256_hex(std::string_view data) {
         out[2 * i + 1] = hex[digest[i] & 15];
     }
     return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char *>(data.data()),
+         data.size(), digest, &length);
+    return std::string(reinterpret_cast<char *>(digest), length);
+}
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+    static const char digits[] = "0123456789abcdef";
+    std::string raw = hmac_sha256(key, data), hex;
+    for (unsigned char c : raw) {
+        hex += digits[c >> 4];
+        hex += digits[c & 0x0f];
+    }
+    return hex;
 }
 
 std::string random_token(size_t count) {

@@ -4,8 +4,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
+#include "flowgres/crypto.hpp"
 #include "flowgres/json.hpp"
 
 namespace flowgres::daemon {
@@ -53,14 +53,6 @@ bool base64url_decode(std::string_view text, std::string &out) {
         }
     }
     return bits < 6;  // a lone trailing character cannot be whole base64url
-}
-
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char *>(data.data()),
-         data.size(), digest, &length);
-    return std::string(reinterpret_cast<char *>(digest), length);
 }
 
 JwtCheck refuse(std::string why) {

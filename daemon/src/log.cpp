@@ -70,13 +70,16 @@ void log_line(LogLevel level, std::string_view message, const std::vector<LogFie
     std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
+// A keyed hash: without the key nobody can walk the IPv4 space back to the address. The key is
+// FLOWGRES_LOG_SALT when set (the same across restarts and daemons, for correlating lines),
+// else 32 random bytes made at start.
 std::string hash_ip(std::string_view address) {
-    static const std::string salt = [] {
+    static const std::string key = [] {
         const char *value = std::getenv("FLOWGRES_LOG_SALT");
-        return std::string(value ? value : "flowgres");
+        return value && *value ? std::string(value) : random_token(32);
     }();
     if (address.empty()) return "";
-    return "ip:" + sha256_hex(salt + std::string(address)).substr(0, 16);
+    return "ip:" + hmac_sha256_hex(key, address).substr(0, 16);
 }
 
 std::string mask_pii(std::string_view text) {

@@ -45,7 +45,8 @@ struct Request {
     std::string workspace_slug;
     std::optional<std::string> app_slug;
     std::string ip;
-    std::string ip_hash;
+    std::string ip_hash;    // stored: HMAC-SHA-256 under the installation's key
+    std::string ip_sha256;  // matched against the block and gray lists' digests
     std::optional<std::string> user_agent_hash;
     std::optional<std::string> origin;
     std::optional<std::string> session_id;
@@ -65,6 +66,19 @@ std::optional<std::string> optional_text(const json_t *request, const char *name
     return std::string(json_string_value(value), json_string_length(value));
 }
 
+// The installation's key for visitors' address hashes (installation_secrets), read once per
+// backend: it never changes once made.
+const std::string &ip_hash_key() {
+    static const std::string key = [] {
+        auto hex = query_value("select encode(value, 'hex') from flowgres.installation_secrets where name = 'ip_hash_key'");
+        if (!hex) throw Error(ErrorCode::INTERNAL_ERROR, "the installation has no ip_hash_key");
+        std::string bytes;
+        for (size_t i = 0; i + 1 < hex->size(); i += 2) bytes += static_cast<char>(std::stoi(hex->substr(i, 2), nullptr, 16));
+        return bytes;
+    }();
+    return key;
+}
+
 Request parse_request(const std::string &text) {
     Json document = parse_json(text, "request");
     if (!json_is_object(document.get())) throw field_error("request", "must be a JSON object");
@@ -77,7 +91,8 @@ Request parse_request(const std::string &text) {
     request.app_slug = optional_text(document.get(), "app", 63);
     request.ip = optional_text(document.get(), "ip", 64).value_or("");
     if (request.ip.empty()) throw field_error("ip", "is required");
-    request.ip_hash = sha256_hex(request.ip);
+    request.ip_sha256 = sha256_hex(request.ip);
+    request.ip_hash = hmac_sha256_hex(ip_hash_key(), request.ip);
     if (auto agent = optional_text(document.get(), "user_agent", 1024)) request.user_agent_hash = sha256_hex(*agent);
     request.origin = optional_text(document.get(), "origin", 512);
     request.session_id = optional_text(document.get(), "session_id", 64);
@@ -417,9 +432,9 @@ std::string Admission::run() {
                     "runtime.access_blocked");
 
     // Block lists, then where the request comes from.
-    if (address_listed(a.text(10), request_.ip) || json_array_has(a.text(11), request_.ip_hash))
+    if (address_listed(a.text(10), request_.ip) || json_array_has(a.text(11), request_.ip_sha256))
         return deny(ErrorCode::IP_BLOCKED, "requests from this address are blocked", "null", "runtime.access_blocked");
-    bool gray = address_listed(a.text(12), request_.ip) || json_array_has(a.text(13), request_.ip_hash);
+    bool gray = address_listed(a.text(12), request_.ip) || json_array_has(a.text(13), request_.ip_sha256);
     if (request_.origin && !origin_allowed(allowed_origins.get(), *request_.origin))
         return deny(ErrorCode::ORIGIN_NOT_ALLOWED, "the app may not be used from this origin",
                     "{\"origin\":" + json_quote(*request_.origin) + "}", "runtime.access_blocked");

@@ -313,6 +313,15 @@ class RuntimeWrites(RuntimeCase):
         self.assertEqual((code, body["error_code"]), (422, "VALIDATION_FAILED"))
         self.assertEqual(body["data"]["details"]["problems"][0]["field"], "Idempotency-Key")
 
+    def test_addresses_are_stored_as_an_hmac_under_the_installations_key(self):
+        self.published("hashed")
+        session = self.visit("GET", f"/runtime/{self.ws_slug}/hashed")[1]["x-app-session-id"]
+        stored = psql(self.database, f"select ip_hash from flowgres.app_sessions where id = '{session}'")
+        key = bytes.fromhex(psql(self.database, "select encode(value, 'hex') from flowgres.installation_secrets "
+                                                "where name = 'ip_hash_key'"))
+        self.assertEqual(stored, hmac.new(key, b"127.0.0.1", hashlib.sha256).hexdigest())
+        self.assertNotEqual(stored, hashlib.sha256(b"127.0.0.1").hexdigest())
+
     def test_expired_sessions_are_purged(self):
         app = self.published("purged")
         path = f"/runtime/{self.ws_slug}/purged"

@@ -1,7 +1,7 @@
 -- Runtime admission: every branch in order, each with its code and status, sessions, rate
 -- limits in shared memory, CAPTCHA, input validation, the running execution, and the events.
 begin;
-select plan(58);
+select plan(60);
 
 select test.new_user('publisher@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -47,8 +47,13 @@ select pg_temp.admit('schema', 'greeter', jsonb_build_object('session_id', :'ses
 select is(:'schema'::jsonb -> 'session' ->> 'id', :'session', 'the session is reused when sent back');
 select is(:'schema'::jsonb -> 'schema' -> 'input_mapping' -> 'mapped', '["name"]'::jsonb, 'the schema comes with its input mapping');
 select is(:'schema'::jsonb -> 'schema' -> 'ui_schema' -> 'blocks' -> 0 ->> 'type', 'form', 'and the UI schema');
-select is((select ip_hash from flowgres.app_sessions where id = :'session'), encode(sha256('203.0.113.7'), 'hex'),
-          'sessions keep the address hashed, never in clear');
+select ok((select ip_hash ~ '^[0-9a-f]{64}$' from flowgres.app_sessions where id = :'session'),
+          'sessions keep the address as an HMAC under the installation''s key, never in clear');
+select isnt((select ip_hash from flowgres.app_sessions where id = :'session'), encode(sha256('203.0.113.7'), 'hex'),
+          'nor as a plain SHA-256, which anyone can reverse for IPv4');
+select ok(not has_table_privilege('flowgres_user', 'flowgres.installation_secrets', 'select')
+          and not has_table_privilege('flowgres_service', 'flowgres.installation_secrets', 'select'),
+          'and the key is nobody''s to read');
 update flowgres.workspaces set default_app_id = null where id = :'ws';
 select is(pg_temp.admit('entry', null) -> 'error' ->> 'error_code', 'RUNTIME_APP_NOT_FOUND', 'no default app: not found');
 update flowgres.workspaces set default_app_id = :'app' where id = :'ws';

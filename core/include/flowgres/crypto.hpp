@@ -11,6 +11,10 @@ namespace flowgres {
 // Lowercase hex of SHA-256(data).
 std::string sha256_hex(std::string_view data);
 
+// HMAC-SHA-256 of `data` under `key`: the raw 32 bytes, and as lowercase hex.
+std::string hmac_sha256(std::string_view key, std::string_view data);
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+
 // `count` bytes from the operating system's CSPRNG, as unpadded base64url.
 std::string random_token(size_t count);
 
