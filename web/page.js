@@ -16,14 +16,26 @@ function store(storeObject, key, value) {
   try { storeObject.setItem(key, value); } catch { /* private mode: remembered for this page only */ }
 }
 
-// A sign-in provider sends visitors back with #access_token=<JWT>: kept for this tab only.
+// A sign-in provider sends visitors back with #access_token=<JWT>&state=<state>: taken only
+// when the state is the one this tab sent with its own sign-in link (so no other site can
+// sign a visitor in as someone else by linking here with a token), once, for this tab only.
 (function takeToken() {
   const hash = new URLSearchParams(window.location.hash.slice(1));
   const token = hash.get('access_token');
   if (!token) return;
-  store(sessionStorage, storageKey('token'), token);
+  const expected = stored(sessionStorage, storageKey('sign_in_state'));
+  if (expected && hash.get('state') === expected) store(sessionStorage, storageKey('token'), token);
+  try { sessionStorage.removeItem(storageKey('sign_in_state')); } catch { /* nothing kept */ }
   history.replaceState(null, '', window.location.pathname + window.location.search);
 })();
+
+function newSignInState() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  const state = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  store(sessionStorage, storageKey('sign_in_state'), state);
+  return state;
+}
 
 // The session the page's own request was given: the runs this tab starts belong to it.
 if (boot.session) store(sessionStorage, storageKey('session'), boot.session);
@@ -92,6 +104,7 @@ function signInLink(branding) {
   if (!branding.sign_in_url) return null;
   const url = new URL(branding.sign_in_url);
   url.searchParams.set('return_to', window.location.href);
+  url.searchParams.set('state', newSignInState());
   return el('a', { href: url.href, className: 'button' }, 'Sign in');
 }
 

@@ -150,6 +150,7 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
         JwtCheck check = verify_jwt(token, jwt_, epoch_seconds());
         if (!check.ok) return finish_error(call, ErrorCode::AUTH_REQUIRED, "sign-in failed: " + check.error);
         json_object_set_new(admission.get(), "user", json_string(check.subject.c_str()));
+        json_object_set_new(admission.get(), "user_workspace", json_string(check.workspace.c_str()));
     }
     bool async = false;
     if (action == "execute") {

@@ -250,6 +250,12 @@ void validate(const Config &config) {
     } catch (const std::invalid_argument &error) {
         throw ConfigError(std::string(config.master_key_file.empty() ? "master_keys: " : "master_key_file: ") + error.what());
     }
+    // Visitor JWTs: a short HS256 secret falls to a brute force, and a token without an
+    // audience check is good at any service that shares the secret.
+    if (!config.runtime_jwt_secret.empty() && config.runtime_jwt_secret.size() < 32)
+        throw ConfigError("runtime_jwt_secret: must be at least 32 bytes");
+    if (!config.runtime_jwt_secret.empty() && config.runtime_jwt_audience.empty())
+        throw ConfigError("runtime_jwt_audience: is required with runtime_jwt_secret");
     try {
         CidrList::parse(config.trusted_proxies);
     } catch (const std::invalid_argument &error) {

@@ -110,9 +110,13 @@ JwtCheck verify_jwt(std::string_view token, const JwtSettings &settings, int64_t
     const json_t *subject = json_object_get(payload.get(), "sub");
     if (!json_is_string(subject) || json_string_length(subject) == 0 || json_string_length(subject) > 256)
         return refuse("the token has no subject");
+    const json_t *workspace = json_object_get(payload.get(), "workspace");
+    if (!json_is_string(workspace) || json_string_length(workspace) == 0 || json_string_length(workspace) > 64)
+        return refuse("the token names no workspace");
     JwtCheck check;
     check.ok = true;
     check.subject.assign(json_string_value(subject), json_string_length(subject));
+    check.workspace.assign(json_string_value(workspace), json_string_length(workspace));
     return check;
 }
 

@@ -1,6 +1,8 @@
-// Signed-in visitors of public_auth apps (issue 5 §2): a JWT (RFC 7519) signed with HS256
-// under a configured secret, with the configured issuer and audience. Only HS256 is accepted
-// ("none" and every other algorithm are refused, whatever the header says); exp is required.
+// Signed-in visitors of public_auth apps (README "Public runtime"): a JWT (RFC 7519) signed
+// with HS256 under a configured secret of at least 32 bytes, with the configured issuer and the
+// required audience. Only HS256 is accepted ("none" and every other algorithm are refused,
+// whatever the header says); exp is required, and so is a `workspace` claim (the slug or id of
+// the workspace the token is for: admission refuses it anywhere else).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +20,8 @@ struct JwtSettings {
 
 struct JwtCheck {
     bool ok = false;
-    std::string subject;  // sub
+    std::string subject;    // sub
+    std::string workspace;  // the workspace claim
     std::string error;    // why not, for the 401's message
 };
 

@@ -51,6 +51,7 @@ struct Request {
     std::optional<std::string> origin;
     std::optional<std::string> session_id;
     std::optional<std::string> user;     // the identity the daemon verified (JWT sub)
+    std::optional<std::string> user_workspace;  // the workspace the token is for (its workspace claim)
     std::optional<std::string> captcha;  // passed, failed, pending (a token not checked yet)
     bool rate_counted = false;           // a second round (after a CAPTCHA check): limits were counted
     Json inputs;
@@ -98,6 +99,7 @@ Request parse_request(const std::string &text) {
     request.session_id = optional_text(document.get(), "session_id", 64);
     if (request.session_id && !is_uuid(*request.session_id)) request.session_id.reset();  // unknown: a new one
     request.user = optional_text(document.get(), "user", 256);
+    request.user_workspace = optional_text(document.get(), "user_workspace", 64);
     request.captcha = optional_text(document.get(), "captcha", 16);
     request.rate_counted = json_is_true(json_object_get(document.get(), "rate_counted"));
     request.claimed_by = optional_text(document.get(), "claimed_by", 200);
@@ -410,6 +412,11 @@ std::string Admission::run() {
             select r.name from flowgres.workspace_members m join flowgres.workspace_roles r on r.id = m.role_id
             where m.workspace_id = $1::uuid and m.user_id = $2::uuid and m.status = 'active')sql",
                            {workspace_id_, *request_.user});
+    // A token is for one workspace (its workspace claim, the slug or id): elsewhere it signs
+    // nobody in, so a token an app of one workspace was given cannot be replayed at another's.
+    if (request_.user && request_.user_workspace && *request_.user_workspace != workspace_id_ &&
+        *request_.user_workspace != workspace_slug_)
+        return deny(ErrorCode::AUTH_REQUIRED, "the sign-in is for another workspace", "null", "runtime.access_blocked");
     if ((access_mode == "private" || access_mode == "public_auth" || classification != "public") && !request_.user)
         return deny(ErrorCode::AUTH_REQUIRED, "sign in to use this app", "null", "runtime.access_blocked");
     if (access_mode == "private" && !role)

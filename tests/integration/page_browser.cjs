@@ -8,6 +8,7 @@
 //   {"text": selector}                {"count": selector}
 //   {"eval": expression}              {"screenshot": name}   (build/test-artifacts/page/name.png)
 //   {"frame_text": [url part, selector]}: text in the frame whose URL contains the part
+//   {"goto_with_state": url}: goto url + the result of the step before (a value the page made)
 const path = require('path');
 const fs = require('fs');
 const { chromium } = require(path.resolve(process.env.NPM_PREFIX, 'node_modules', 'playwright-core'));
@@ -42,6 +43,11 @@ fs.mkdirSync(artifacts, { recursive: true });
       let result = null;
       switch (kind) {
         case 'goto': await page.goto(argument, { waitUntil: 'load' }); break;
+        case 'goto_with_state': {
+          const previous = report.results.filter((value) => typeof value === 'string').pop() ?? '';
+          await page.goto(argument + previous, { waitUntil: 'load' });
+          break;
+        }
         case 'reload': await page.reload({ waitUntil: 'load' }); break;
         case 'fill': await page.getByLabel(argument[0], { exact: false }).first().fill(argument[1]); break;
         case 'click': await page.click(argument); break;

@@ -268,15 +268,23 @@ class PageInBrowser(PageCase):
     def test_sign_in_required_then_signed_in_by_the_returned_token(self):
         app = self.published("members-page", mode="public_auth")
         self.ok("PATCH", f"/api/v1/apps/{app['id']}/public-branding", {"sign_in_url": "https://id.example/login"}, self.key)
-        token = jwt(claims("visitor-42"))
+        token = jwt(claims("visitor-42", self.ws_slug))
+        forged = jwt(claims("someone-else", self.ws_slug))
         report = self.browse([
+            # A token another site linked here with, no state or a made-up one: not taken.
+            {"goto": self.url("members-page") + "#access_token=" + forged},
+            {"wait": ".status-error"},
+            {"goto": self.url("members-page") + "#access_token=" + forged + "&state=guessed"},
+            {"wait": ".status-error"},
+            {"count": "#run"},
             {"goto": self.url("members-page")},
             {"wait": ".status-error"},
             {"text": ".status-error"},
             {"eval": "document.querySelector('.status-error a').href"},
             {"count": "#run"},
+            {"eval": "new URL(document.querySelector('.status-error a').href).searchParams.get('state')"},
             {"goto": "about:blank"},  # back from the provider: a new navigation
-            {"goto": self.url("members-page") + "#access_token=" + token},
+            {"goto_with_state": self.url("members-page") + "#access_token=" + token + "&state="},
             {"wait": "#run"},
             {"eval": "location.hash"},
             {"fill": ["Name", "Ada"]},
@@ -285,11 +293,13 @@ class PageInBrowser(PageCase):
             {"text": "#result"},
         ])
         self.assertClean(report)
-        self.assertIn("Sign in to use this app.", report["results"][2])
-        self.assertTrue(report["results"][3].startswith("https://id.example/login?return_to=http%3A%2F%2F127.0.0.1"))
-        self.assertEqual(report["results"][4], 0, "no form before signing in")
-        self.assertEqual(report["results"][8], "", "the token leaves the address bar")
-        self.assertIn("hello Ada", report["results"][12])
+        self.assertEqual(report["results"][4], 0, "a token without the tab's own state signs nobody in")
+        self.assertIn("Sign in to use this app.", report["results"][7])
+        self.assertTrue(report["results"][8].startswith("https://id.example/login?return_to=http%3A%2F%2F127.0.0.1"))
+        self.assertEqual(report["results"][9], 0, "no form before signing in")
+        self.assertRegex(report["results"][10], r"^[0-9a-f]{32}$", "the link carries a fresh state")
+        self.assertEqual(report["results"][14], "", "the token leaves the address bar")
+        self.assertIn("hello Ada", report["results"][18])
         subject = psql(self.database, "select s.subject from flowgres.executions e join flowgres.app_sessions s on s.id = e.session_id "
                                       f"where e.app_id = '{app['id']}'")
         self.assertEqual(subject, "visitor-42", "the run belongs to the signed-in visitor")

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import ApiTestCase, Daemon, main, psql
 
-SECRET = "runtime-test-secret"
+SECRET = "runtime-test-secret-of-at-least-32-bytes"
 GREETER = {"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name", "required": True}]}},
                      {"id": "greet", "type": "transform", "config": {"template": {"greeting": "hello {{name}}"}}},
                      {"id": "out", "type": "output", "config": {"value": "{{greet.greeting}}"}}],
@@ -33,8 +33,9 @@ def jwt(claims, secret=SECRET):
     return signing_input + "." + encode(signature)
 
 
-def claims(sub, **extra):
-    return {"sub": sub, "iss": "https://id.test", "aud": "flowgres", "exp": int(time.time()) + 600, **extra}
+def claims(sub, workspace, **extra):
+    return {"sub": sub, "iss": "https://id.test", "aud": "flowgres", "exp": int(time.time()) + 600,
+            "workspace": workspace, **extra}
 
 
 class RuntimeCase(ApiTestCase):
@@ -142,19 +143,20 @@ class Runtime(RuntimeCase):
         path = f"/runtime/{self.ws_slug}/members"
         code, headers, body = self.visit("GET", path)
         self.assertEqual((code, body["error_code"]), (401, "AUTH_REQUIRED"))
-        code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims("stranger"))})
+        code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims("stranger", self.ws_slug))})
         self.assertEqual((code, body["error_code"]), (403, "ACCESS_DENIED"))
-        code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims(self.owner["id"]))})
+        code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims(self.owner["id"], self.ws_slug))})
         self.assertEqual(code, 200, body)
 
         self.ok("PATCH", f"/api/v1/apps/{app['id']}/access-policy", {"access_mode": "public_auth"}, self.key)
         code, _, body = self.visit("GET", path)
         self.assertEqual((code, body["error_code"]), (401, "AUTH_REQUIRED"))
-        for token in (jwt(claims("visitor"), secret="forged"), jwt(claims("visitor", exp=int(time.time()) - 3600)),
-                      jwt(claims("visitor", aud="someone-else")), "not.a.jwt"):
+        for token in (jwt(claims("visitor", self.ws_slug), secret="forged"), jwt(claims("visitor", self.ws_slug, exp=int(time.time()) - 3600)),
+                      jwt(claims("visitor", "another-workspace")), jwt({**claims("visitor", self.ws_slug), "workspace": None}),
+                      jwt(claims("visitor", self.ws_slug, aud="someone-else")), "not.a.jwt"):
             code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + token})
             self.assertEqual((code, body["error_code"]), (401, "AUTH_REQUIRED"), token)
-        code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims("visitor"))})
+        code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims("visitor", self.ws_slug))})
         self.assertEqual(code, 200, body)
         self.assertEqual(body["data"]["session"]["type"], "auth")
 
@@ -177,7 +179,7 @@ class Runtime(RuntimeCase):
                     {"access_mode": "public_auth", "data_classification": classification}, self.key)
             for person, user_id in people.items():
                 code, _, body = self.visit("POST", path, {"inputs": {"name": "Ada"}},
-                                           headers={"Authorization": "Bearer " + jwt(claims(user_id))})
+                                           headers={"Authorization": "Bearer " + jwt(claims(user_id, self.ws_slug))})
                 if person in who:
                     self.assertEqual(code, 200, f"{classification}, {person}: {body}")
                 else:
@@ -186,6 +188,17 @@ class Runtime(RuntimeCase):
             if classification != "public":
                 code, _, body = self.visit("POST", path, {"inputs": {"name": "Ada"}})
                 self.assertEqual((code, body["error_code"]), (401, "AUTH_REQUIRED"), classification)
+
+    def test_weak_jwt_settings_stop_start_up(self):
+        import subprocess
+        from harness import DAEMON
+        for changed, named in (({"runtime_jwt_secret": "too-short"}, "runtime_jwt_secret"),
+                               ({"runtime_jwt_audience": ""}, "runtime_jwt_audience")):
+            settings = {**self.daemon.settings, **changed}
+            result = subprocess.run([DAEMON] + [f"--{key}={value}" for key, value in settings.items()],
+                                    capture_output=True, text=True, timeout=10)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertIn(named, result.stderr)
 
     def test_forwarding_headers_only_from_trusted_proxies(self):
         self.published("guarded", {"blocked_ips": ["198.51.100.9"]})
@@ -410,7 +423,7 @@ class RuntimeVisitors(RuntimeCase):
         self.assertIn("x-app-session-id", headers)
         # A members-only app is never cacheable.
         self.ok("PATCH", f"/api/v1/apps/{app['id']}/access-policy", {"access_mode": "private"}, self.key)
-        token = jwt(claims(self.owner["id"]))
+        token = jwt(claims(self.owner["id"], self.ws_slug))
         code, headers, _ = self.visit("GET", base + "?cache=1", headers={"Authorization": f"Bearer {token}"})
         self.assertEqual(code, 200)
         self.assertNotIn("etag", headers)

@@ -73,15 +73,17 @@ TEST(CidrList, ParsesAndMatches) {
 TEST(Jwt, AcceptsAValidHs256Token) {
     JwtSettings settings{"s3cret", "https://id.example", "flowgres", 30};
     std::string token =
-        sign_jwt(R"({"sub":"user-42","iss":"https://id.example","aud":["other","flowgres"],"exp":2000})", "s3cret");
+        sign_jwt(R"({"sub":"user-42","iss":"https://id.example","aud":["other","flowgres"],"exp":2000,"workspace":"acme"})",
+                 "s3cret");
     JwtCheck check = verify_jwt(token, settings, 1000);
     EXPECT_TRUE(check.ok) << check.error;
     EXPECT_EQ(check.subject, "user-42");
+    EXPECT_EQ(check.workspace, "acme");
 }
 
 TEST(Jwt, RefusesForgedExpiredAndMisdirectedTokens) {
     JwtSettings settings{"s3cret", "iss", "aud", 30};
-    auto claims = [](std::string extra) { return R"({"sub":"u","iss":"iss","aud":"aud")" + extra + "}"; };
+    auto claims = [](std::string extra) { return R"({"sub":"u","iss":"iss","aud":"aud","workspace":"w")" + extra + "}"; };
     EXPECT_EQ(verify_jwt(sign_jwt(claims(R"(,"exp":2000)"), "wrong"), settings, 1000).error,
               "the token's signature is invalid");
     EXPECT_EQ(verify_jwt(sign_jwt(claims(R"(,"exp":900)"), "s3cret"), settings, 1000).error, "the token has expired");
@@ -95,6 +97,8 @@ TEST(Jwt, RefusesForgedExpiredAndMisdirectedTokens) {
     EXPECT_EQ(
         verify_jwt(sign_jwt(R"({"sub":"u","iss":"iss","aud":"else","exp":2000})", "s3cret"), settings, 1000).error,
         "the token's audience is not accepted");
+    EXPECT_EQ(verify_jwt(sign_jwt(R"({"sub":"u","iss":"iss","aud":"aud","exp":2000})", "s3cret"), settings, 1000).error,
+              "the token names no workspace");
     EXPECT_EQ(verify_jwt("a.b", settings, 1000).error, "the token is not a JWT");
     EXPECT_EQ(verify_jwt("***.***.***", settings, 1000).error, "the token is not a JWT");
     // alg "none" with no signature: refused before anything is believed.
