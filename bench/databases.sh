@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Workspace databases (issue 6's benchmark), on loopback, bounded:
+# Workspace databases (README "Performance"), on loopback, bounded:
 #   1. provisioning time of 50 workspace databases with flowgres-provision, one after another
 #      (median and p95; the anchor is Neon's "under 1 second" for a new database), each one
 #      role, database, grants, schema, a login as the tenant, and the tenant migrations;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The public runtime side by side (issue 5's benchmark), on loopback, bounded:
+# The public runtime side by side (README "Performance"), on loopback, bounded:
 #   POST /runtime/{workspace}/{app} {"inputs":{"name":"Ada"}} of a published public_anonymous
 #   app, 3 nodes (start → transform → output), limits raised so nothing is refused
 #   vs the same flow as a Node-RED 5 http-in flow (http in → function → http response),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Workflow runs side by side with Node-RED (issue 4's benchmark), on loopback, bounded:
+# Workflow runs side by side with Node-RED (README "Performance"), on loopback, bounded:
 #   POST /api/v1/apps/{id}/runs, synchronous, of a 5-node workflow
 #       start → transform → condition → transform → output
 #   vs Node-RED 5 running the same steps: http in → function → switch → function → http response

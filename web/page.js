@@ -1,4 +1,4 @@
-// The public app page (issue 5 §8): reads the boot data the daemon put in the shell, asks
+// The public app page (README "Public runtime"): reads the boot data the daemon put in the shell, asks
 // the runtime for the app's schema, draws the form, runs the app and shows the result.
 // Everything reaches the DOM through render.js and markdown.js (Text nodes, never HTML); the
 // page's Content-Security-Policy allows no inline script and requires Trusted Types, so an

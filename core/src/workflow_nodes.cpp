@@ -1,4 +1,4 @@
-// The built-in node types and the configuration each requires (issue 4 §1). A type's check
+// The built-in node types and the configuration each requires (README "Workflows and executions"). A type's check
 // sees the node's normalised config; common options (timeout, retry_count, retry_delay) are
 // checked by the validator for every type.
 #include <cctype>

@@ -1,4 +1,4 @@
-// GET /api/v1/executions/{id}/events (issue 4 §7): an execution's events as Server-Sent
+// GET /api/v1/executions/{id}/events (README "Workflows and executions"): an execution's events as Server-Sent
 // Events. The stream is the execution_events table read in order, so it is the same from any
 // daemon and after any restart: a late subscriber first gets what already happened, and a
 // client that reconnects with Last-Event-ID (or ?after=) continues after it.

@@ -1,4 +1,4 @@
-// Runs (POST /api/v1/apps/{id}/runs, issue 4 §6-7). A synchronous run is created and started
+// Runs (POST /api/v1/apps/{id}/runs, README "Workflows and executions"). A synchronous run is created and started
 // as the caller (app_edit is checked there) in one statement and runs on this loop; an
 // asynchronous one is queued and any daemon's worker claims it (execution_claim). While a run
 // goes, a heartbeat tells the database it is alive (one refused with STATE_CONFLICT means it

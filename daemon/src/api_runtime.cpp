@@ -1,4 +1,4 @@
-// The public runtime (issue 5 §1): visitors reach published apps at
+// The public runtime (README "Public runtime"): visitors reach published apps at
 //   GET  /runtime/{workspace}[/{app}]          the entry: the app's public description, session
 //   GET  /runtime/{workspace}[/{app}]/schema   the UI schema, input mapping, start inputs;
 //                                              ?cache=1: cacheable by anyone (public apps)

@@ -1,4 +1,4 @@
-// Who a statement acts for (DESIGN.md "Identity and the SQL API").
+// Who a statement acts for (README "Identity").
 //  1. A member of flowgres_service (the daemon's role) or a superuser with the GUC
 //     flowgres.actor set acts as that user (the daemon sets it per request with SET LOCAL);
 //     the value 'operator' makes it the system actor (the daemon's bootstrap admin key).

@@ -1,4 +1,4 @@
-// Anomaly signals of the runtime (issue 5 §3, seed §31.2), counted in the rate limiter's
+// Anomaly signals of the runtime (README "Public runtime", seed §31.2), counted in the rate limiter's
 // shared memory and configured in the access policy's rate_limit.anomaly:
 //   high_freq     one address executing more than max_requests per window_seconds;
 //   failure_rate  the app's runtime runs failing at threshold or more of at least

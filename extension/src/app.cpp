@@ -70,7 +70,7 @@ std::string insert_app(const Actor &actor, const std::string &workspace_id, cons
                              .value();
     query("insert into flowgres.app_access_policies (app_id, workspace_id, updated_by) values ($1::uuid, $2::uuid, $3::uuid)",
           {app_id, workspace_id, actor.user_param()});
-    // A workspace *is* its first app until told otherwise (DESIGN.md: default_app_id).
+    // A workspace *is* its first app until told otherwise (README "Apps": default_app_id).
     query("update flowgres.workspaces set default_app_id = $2::uuid where id = $1::uuid and default_app_id is null",
           {workspace_id, app_id});
     return app_id;

@@ -1,4 +1,4 @@
-// Per-app database roles in the control plane (issue 6 §5, seed §113): the row of each role,
+// Per-app database roles in the control plane (README "Workspace databases", seed §113): the row of each role,
 // the claim the provisioner holds while it makes or drops the role on the server, its report,
 // what members may read, and which roles have expired. The role itself (grants, password,
 // VALID UNTIL) is the provisioner's work; this file never sees a password.

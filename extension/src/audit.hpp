@@ -1,4 +1,4 @@
-// Audit rows (DESIGN.md "Audit"): one per mutation, written by the mutating function in its own
+// Audit rows (README "SQL API"): one per mutation, written by the mutating function in its own
 // transaction, so a rolled-back mutation leaves no audit row and a committed one always has one.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Executions (issue 4 §4): created pending, moved through the state machine of
+// Executions (README "Workflows and executions"): created pending, moved through the state machine of
 // core/execution_state under a row lock, heartbeaten, given node logs in batches, read back
 // and listed. An illegal transition is STATE_CONFLICT; someone who cannot see the app is told
 // the execution does not exist.

@@ -1,4 +1,4 @@
-// The app lifecycle (DESIGN.md "State machines"): publish, rollback, deprecate, archive.
+// The app lifecycle (README "Lifecycle"): publish, rollback, deprecate, archive.
 // Transitions come from core's table; an illegal one is STATE_CONFLICT, never a no-op.
 #include "access_policy_store.hpp"
 #include "audit.hpp"

@@ -1,4 +1,4 @@
-// Quotas and budgets on top of the usage ledger (issue 5 §4, seed §14, §32, §44, §54): the
+// Quotas and budgets on top of the usage ledger (README "Public runtime", seed §14, §32, §44, §54): the
 // limits a workspace runs under, consuming usage (checked, held, and appended to
 // usage_events in the caller's transaction), QUOTA_EXCEEDED's details, and budget alerts.
 //   - requests: 1 per runtime execution admitted past access control and input validation,

@@ -1,4 +1,4 @@
-// Fixed-window rate limits in shared memory (issue 5 §3): one table for the whole server, so
+// Fixed-window rate limits in shared memory (README "Public runtime"): one table for the whole server, so
 // every daemon and backend on this database counts against the same windows, and no table row
 // is written or locked per request. Windows are aligned to the epoch (a 60 s window starts at
 // :00), so every counter of a policy resets at the same moment.

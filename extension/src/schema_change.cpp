@@ -1,4 +1,4 @@
-// Schema changes in the control plane (issue 6 §4, seed §70, §114): an app version's db_schema
+// Schema changes in the control plane (README "Workspace databases", seed §70, §114): an app version's db_schema
 // submitted for a workspace database, its plan recorded, reviewed (approve, with
 // allow_destructive when the plan deletes or narrows data, or reject), and the claim a
 // provisioner holds while it applies it. The plan itself is made outside (schema_plan.hpp,

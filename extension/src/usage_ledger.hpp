@@ -1,5 +1,5 @@
-// The running usage totals of each workspace's current month, in shared memory (issue 5 §4,
-// DESIGN.md "Runtime admission"): a quota check reads and moves a counter under one slot's
+// The running usage totals of each workspace's current month, in shared memory (README "Public runtime",
+// README "Runtime admission (service)"): a quota check reads and moves a counter under one slot's
 // spinlock instead of locking a row every request of the workspace would queue on.
 //
 // The truth is the usage_events table: every unit consumed is a row written in the same

@@ -27,7 +27,7 @@ void check_document(ValidationProblems &problems, std::string_view field, const 
 }
 
 
-// The validators of core/ (issue 4): every problem of the workflow, each with its node id,
+// The validators of core/ (README "Workflows and executions"): every problem of the workflow, each with its node id,
 // under "workflow.<field>", and of the UI schema (including how its fields map onto the
 // workflow's start inputs) under "ui_schema.<field>", so one VALIDATION_FAILED lists them all.
 void add_document_problems(ValidationProblems &problems, const std::string &workflow_json, const std::string &ui_schema_json) {

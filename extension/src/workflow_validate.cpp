@@ -1,5 +1,5 @@
 // workflow_validate: the validators of core/ on their own, for editors that check a draft
-// before saving it (issue 4 §8). Pure: no actor, no tables, the same rules as version_create.
+// before saving it (README "Workflows and executions"). Pure: no actor, no tables, the same rules as version_create.
 #include "boundary.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/ui_schema.hpp"

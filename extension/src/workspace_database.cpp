@@ -1,4 +1,4 @@
-// Workspace databases in the control plane (issue 6, seed §11, §20.1, §26, §40.1): the server
+// Workspace databases in the control plane (README "Workspace databases", seed §11, §20.1, §26, §40.1): the server
 // pool, placement, the claim a provisioner holds while it works on a workspace's database, its
 // report, and what members may read. The work on the database server itself (roles, grants,
 // passwords) is the provisioner's (provisioner/): this file never sees a password or a master

@@ -1,4 +1,4 @@
-// Per-app database roles (issue 6 §5, seed §113): made, granted and dropped on the server
+// Per-app database roles (README "Workspace databases", seed §113): made, granted and dropped on the server
 // (provisioner.hpp).
 #include "work_order.hpp"
 

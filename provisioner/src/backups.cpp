@@ -1,4 +1,4 @@
-// Backups and restores of workspace databases (issue 6 §6, seed §26.4): pg_dump with row counts
+// Backups and restores of workspace databases (README "Workspace databases", seed §26.4): pg_dump with row counts
 // taken in the same snapshot, and restores checked against them (provisioner.hpp).
 #include <sys/stat.h>
 #include <unistd.h>

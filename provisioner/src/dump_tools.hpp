@@ -1,4 +1,4 @@
-// The mechanics of backups (issue 6 §6): running pg_dump and pg_restore as child processes
+// The mechanics of backups (README "Workspace databases"): running pg_dump and pg_restore as child processes
 // with the password in their environment (never on a command line others can read), the
 // SHA-256 of a dump file, and the row count of every table a restore is checked against.
 // Not for: deciding when to back up or what to keep (provisioner.cpp, the control plane).

@@ -1,4 +1,4 @@
-// flowgres-provision: the provisioner for DBAs (issue 6 §1, §2, §9). Talks to the control
+// flowgres-provision: the provisioner for DBAs (README "Workspace databases"). Talks to the control
 // database as the invoking role (a superuser or BYPASSRLS role is the operator), and to the
 // pool's servers as their administrators. Prints JSON on success; on failure prints
 // "error CODE: message" on stderr and exits 1 (2 for a usage error).

@@ -1,4 +1,4 @@
-// Schema changes from apps' db_schema (issue 6 §4, schema_plan.hpp): planned against the
+// Schema changes from apps' db_schema (README "Workspace databases", schema_plan.hpp): planned against the
 // tenant's catalog, applied after review in one transaction (provisioner.hpp).
 #include "flowgres/schema_plan.hpp"
 #include "work_order.hpp"

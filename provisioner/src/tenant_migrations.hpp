@@ -1,4 +1,4 @@
-// Tenant migrations (issue 6 §3, seed §11.4, §26.3): the versioned SQL in migrations/
+// Tenant migrations (README "Workspace databases", seed §11.4, §26.3): the versioned SQL in migrations/
 // (NNNN_name.up.sql and NNNN_name.down.sql) that builds flowgres's own schema flowgres_meta
 // in every workspace database. Applied in order under an advisory lock, each in its own
 // transaction with its row in flowgres_meta.workspace_db_migrations, so a failing one is

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The public app page over HTTP (issue 5 §8): its settings routes (public-branding,
+"""The public app page over HTTP (README "Public runtime"): its settings routes (public-branding,
 public-seo, public-inputs) with their checks; the HTML a browser gets from the entry by
 Accept, with a strict Content-Security-Policy, the SEO fields escaped and the boot data
 unable to close its element; /embed framed only from the allowed origins; refusals as pages

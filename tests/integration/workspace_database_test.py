@@ -1,4 +1,4 @@
-"""Workspace databases end to end (issue 6 §1, §2): flowgres-provision against two throwaway
+"""Workspace databases end to end (README "Workspace databases"): flowgres-provision against two throwaway
 PostgreSQL servers and the test cluster's control database. Placement across both servers,
 tenant isolation (another tenant's database, the server's own databases, the control
 database), repair by provisioning again, one provision at a time, rotation refusing the old

@@ -1,4 +1,4 @@
-// The app state machine (DESIGN.md "State machines", seed §25.2) as one table.
+// The app state machine (README "Lifecycle", seed §25.2) as one table.
 // Not for: writing rows; the extension asks this table and raises STATE_CONFLICT on "no".
 #pragma once
 
@@ -20,7 +20,7 @@ std::string_view to_string(AppAction action);
 //   published  --rollback-->  published   (an earlier current version)
 //   published  --deprecate--> deprecated
 //   deprecated --archive-->   archived
-//   draft      --archive-->   archived    (an abandoned draft; DESIGN.md leaves it open)
+//   draft      --archive-->   archived    (an abandoned draft; the README leaves it open)
 std::optional<AppStatus> app_transition(AppStatus from, AppAction action);
 
 }  // namespace flowgres

@@ -1,4 +1,4 @@
-// Database steps of workflows (issue 6 §8, seed §10, §52.2): db_select, db_insert, db_update,
+// Database steps of workflows (README "Workspace databases", seed §10, §52.2): db_select, db_insert, db_update,
 // db_delete and db_query, run against the workspace's own database as its role. This file
 // checks a step's configuration and turns it into one SQL statement whose every value is a
 // bound parameter and whose every identifier is a table or column the workspace's catalog

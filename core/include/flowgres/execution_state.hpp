@@ -1,4 +1,4 @@
-// The execution state machine (DESIGN.md "State machines", seed §53.2) as one table.
+// The execution state machine (README "Lifecycle", seed §53.2) as one table.
 // Not for: writing rows; the extension asks this table and raises STATE_CONFLICT on "no".
 #pragma once
 

@@ -1,4 +1,4 @@
-// Workspace schema from an app's db_schema (issue 6 §4, seed §70, §114): checks the document,
+// Workspace schema from an app's db_schema (README "Workspace databases", seed §70, §114): checks the document,
 // and turns it plus what the workspace database's catalog holds now into the DDL that makes
 // schema `data` look like the document, each statement with the risks a reviewer must weigh.
 // Pure: the catalog comes in as JSON (catalog_query's answer), the plan goes out as JSON. Not

@@ -1,7 +1,7 @@
 // Templates: "{{path.to.value}}" placeholders in strings, a variable-path language and nothing
 // more (no expressions, no code). A path is an identifier followed by ".name" or "[index]"
 // steps: `prompt`, `http_1.body.items[0].title`. Rendering depends on where the text goes
-// (issue 4 §3): a JSON value keeps the referenced value's type, a string gets its text, a URL
+// (README "Workflows and executions"): a JSON value keeps the referenced value's type, a string gets its text, a URL
 // component gets it percent-encoded, a header value gets it without CR, LF or NUL.
 // Not for: resolving which paths exist in a workflow (workflow.hpp does that).
 #pragma once

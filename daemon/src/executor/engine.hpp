@@ -1,4 +1,4 @@
-// The workflow executor (issue 4 §5): runs a validated graph on the event loop in dependency
+// The workflow executor (README "Workflows and executions"): runs a validated graph on the event loop in dependency
 // order, independent branches at once, a condition's untaken side skipped (and logged as
 // skipped), each node under its timeout with its retries, the whole run under its own
 // timeout, and cancellable at any point (in-flight nodes are told to stop). It keeps no state

@@ -1,4 +1,4 @@
-// One small connection pool per workspace database, per worker, on the worker's loop (issue 6
+// One small connection pool per workspace database, per worker, on the worker's loop (README "Workspace databases"
 // §7, seed §34.3). Each workspace gets at most `max_open` connections, so one busy workspace
 // queues behind its own limit and never takes another's; all of a worker's workspace pools
 // together stay under `global_cap`, closing the least recently used idle pool to make room.

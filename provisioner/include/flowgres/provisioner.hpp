@@ -1,4 +1,4 @@
-// The workspace database provisioner (issue 6 §1, §2; seed §11, §26, §40.1): a library the
+// The workspace database provisioner (README "Workspace databases"; seed §11, §26, §40.1): a library the
 // daemon runs on libuv's thread pool and flowgres-provision runs for DBAs. Blocking libpq.
 //
 // A provision, for one workspace:
@@ -105,7 +105,7 @@ std::string create_app_role(const Options &options, const Keyring &keyring, cons
                             const std::string &expires_at = "");
 std::string revoke_app_role(const Options &options, const Keyring &keyring, const std::string &role_id, const std::string &reason = "");
 
-// Schema changes (issue 6 §4, schema_plan.hpp). submit records the version's db_schema as a
+// Schema changes (README "Workspace databases", schema_plan.hpp). submit records the version's db_schema as a
 // change and plans it against the tenant's catalog, read as the tenant's role; returns the
 // change (planned, or unchanged when there is nothing to do). apply carries out an approved
 // change under the database's claim: a pre_change backup, then, in one transaction as the
