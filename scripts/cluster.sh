@@ -3,7 +3,8 @@
 # flowgres preloaded. As root the server runs as the `postgres` system user (initdb and
 # postgres refuse root); otherwise as the calling user.
 #
-#   cluster.sh up DIR PORT     create (once) and start; idempotent
+#   cluster.sh up DIR PORT     create (once) and start; idempotent. A cluster made on another
+#                              port moves to PORT (restarted if it runs): nothing else keeps it
 #   cluster.sh down DIR        stop (fast shutdown); idempotent
 #   cluster.sh restart DIR     restart with the same settings
 #   cluster.sh crash DIR       stop without a shutdown checkpoint (immediate): the next start
@@ -11,7 +12,8 @@
 #   cluster.sh pool DIR PORT   create (once) and start a pool server for workspace databases,
 #                              set up as the README asks ("A pool server"): the administrator
 #                              over the socket, tenants over TCP with SCRAM into their own
-#                              database only; flowgres is not loaded there
+#                              database only; flowgres is not loaded there. Its port is kept
+#                              in the control plane's server pool, so another PORT is refused
 # FLOWGRES_CLUSTER_SETTINGS (lines of postgresql.conf) is appended when the cluster is made.
 set -euo pipefail
 
@@ -35,6 +37,11 @@ make_directories() {
     fi
 }
 
+# The port postgresql.conf sets last (the one the server takes).
+configured_port() {
+    sed -n 's/^port = \([0-9]*\).*/\1/p' "$dir/pgdata/postgresql.conf" | tail -n 1
+}
+
 start_unless_running() {
     if ! as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
         as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -w -t 60 start >/dev/null
@@ -56,6 +63,13 @@ shared_preload_libraries = 'flowgres'
 max_connections = 200
 ${FLOWGRES_CLUSTER_SETTINGS:-}
 CONF
+    fi
+    if [ "$(configured_port)" != "$port" ]; then
+        echo "cluster $dir: moving from port $(configured_port) to $port" >&2
+        echo "port = $port" | as_server_user tee -a "$dir/pgdata/postgresql.conf" >/dev/null
+        if as_server_user "$bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+            as_server_user "$bin/pg_ctl" -D "$dir/pgdata" -l "$dir/log/postgresql.log" -m fast -w -t 60 restart >/dev/null
+        fi
     fi
     start_unless_running
     ;;
@@ -84,6 +98,12 @@ host samerole +flowgres_tenants 127.0.0.1/32 scram-sha-256
 host all +flowgres_tenants 127.0.0.1/32 reject
 host all all 127.0.0.1/32 scram-sha-256
 HBA
+    fi
+    if [ "$(configured_port)" != "$port" ]; then
+        echo "cluster.sh: the pool server in $dir was made on port $(configured_port), and the control plane" \
+             "knows its workspace databases there. Use that port again (FLOWGRES_POOL_PORT=$(configured_port))," \
+             "or stop everything and remove $dir to start over." >&2
+        exit 1
     fi
     start_unless_running
     ;;
