@@ -50,6 +50,38 @@ void on_sighup(SIGNAL_ARGS) {
     errno = saved_errno;
 }
 
+// Whether the installed extension has the function yet (the worker may run before an
+// ALTER EXTENSION UPDATE brings it).
+bool has_function(const char *name) {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(name)};
+    int found = SPI_execute_with_args(
+        "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
+        "where e.extname = 'flowgres' and p.proname = $1",
+        1, types, values, nullptr, true, 1);
+    return found == SPI_OK_SELECT && SPI_processed > 0;
+}
+
+// The first column of the one row `sql` returns, as a 64-bit integer (0 when none or NULL).
+int64 single_number(const char *sql, int count, Oid *types, Datum *values) {
+    int status = SPI_execute_with_args(sql, count, types, values, nullptr, false, 1);
+    if (status != SPI_OK_SELECT || SPI_processed != 1) return 0;
+    bool is_null = true;
+    Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
+    if (is_null) return 0;
+    Oid type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+    return type == INT8OID ? DatumGetInt64(value) : DatumGetInt32(value);
+}
+
+// A batched clean-up (its function deletes at most `batch` rows and says how many): hourly, and
+// again on the next pass while a call still finds a full batch, so a backlog goes in steps,
+// never in one long transaction.
+void run_batched(const char *function, const char *sql, int count, Oid *types, Datum *values, int batch,
+                 TimestampTz now, TimestampTz &last_run) {
+    if (!has_function(function) || (last_run != 0 && now - last_run < kPartitionPassInterval)) return;
+    if (single_number(sql, count, types, values) < batch) last_run = now;
+}
+
 // One pass, in its own transaction. Returns quietly when the extension is not installed in
 // this database (yet): the worker keeps waiting for it.
 void run_maintenance_pass() {
@@ -59,11 +91,7 @@ void run_maintenance_pass() {
     PushActiveSnapshot(GetTransactionSnapshot());
     pgstat_report_activity(STATE_RUNNING, "flowgres maintenance");
 
-    int found = SPI_execute(
-        "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
-        "where e.extname = 'flowgres' and p.proname = 'execution_create'",
-        true, 1);
-    if (found == SPI_OK_SELECT && SPI_processed > 0) {
+    if (has_function("execution_create")) {
         Oid types[1] = {INT4OID};
         Datum values[1] = {Int32GetDatum(heartbeat_timeout_ms)};
         SPI_execute_with_args(
@@ -78,82 +106,33 @@ void run_maintenance_pass() {
             "where status = 'pending' and queued and created_at < now() - make_interval(secs => $1 / 1000.0)",
             1, types, values, nullptr, false, 0);
         uint64 requeued = SPI_processed;
-        int partitioned = SPI_execute(
-            "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
-            "where e.extname = 'flowgres' and p.proname = 'partitions_maintain'",
-            true, 1);
         TimestampTz now = GetCurrentTimestamp();
-        if (partitioned == SPI_OK_SELECT && SPI_processed > 0 &&
+        if (has_function("partitions_maintain") &&
             (last_partition_pass == 0 || now - last_partition_pass >= kPartitionPassInterval)) {
             last_partition_pass = now;
             Datum retention[1] = {Int32GetDatum(runtime_event_retention_days)};
             // DDL that met a lock past flowgres.partition_lock_timeout_ms is tried again next pass.
-            int maintained = SPI_execute_with_args(
-                "select coalesce((flowgres.partitions_maintain($1) ->> 'skipped')::integer, 0)", 1, types, retention,
-                nullptr, false, 0);
-            if (maintained == SPI_OK_SELECT && SPI_processed == 1) {
-                bool is_null = true;
-                Datum skipped = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
-                if (!is_null && DatumGetInt32(skipped) > 0) {
-                    last_partition_pass = 0;
-                    elog(LOG, "flowgres maintenance: %d partition step(s) met a lock and wait for the next pass",
-                         DatumGetInt32(skipped));
-                }
+            int64 skipped = single_number("select coalesce((flowgres.partitions_maintain($1) ->> 'skipped')::integer, 0)",
+                                          1, types, retention);
+            if (skipped > 0) {
+                last_partition_pass = 0;
+                elog(LOG, "flowgres maintenance: %lld partition step(s) met a lock and wait for the next pass",
+                     (long long)skipped);
             }
         }
-        // Execution events past retention: hourly, and again on the next pass while a prune
-        // still finds a full batch (a backlog goes in steps, never one long transaction).
-        int prunable = SPI_execute(
-            "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
-            "where e.extname = 'flowgres' and p.proname = 'execution_events_prune'",
-            true, 1);
-        if (prunable == SPI_OK_SELECT && SPI_processed > 0 &&
-            (last_event_prune == 0 || now - last_event_prune >= kPartitionPassInterval)) {
-            Oid prune_types[2] = {INT4OID, INT4OID};
-            Datum prune_values[2] = {Int32GetDatum(execution_event_retention_days), Int32GetDatum(kEventPruneBatch)};
-            int pruned = SPI_execute_with_args("select flowgres.execution_events_prune($1, $2)", 2, prune_types, prune_values,
-                                               nullptr, false, 0);
-            bool full_batch = false;
-            if (pruned == SPI_OK_SELECT && SPI_processed == 1) {
-                bool is_null = true;
-                Datum removed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
-                full_batch = !is_null && DatumGetInt32(removed) >= kEventPruneBatch;
-            }
-            if (!full_batch) last_event_prune = now;
-        }
+        // Execution events past retention, and expired visitor sessions.
+        Oid prune_types[2] = {INT4OID, INT4OID};
+        Datum prune_values[2] = {Int32GetDatum(execution_event_retention_days), Int32GetDatum(kEventPruneBatch)};
+        run_batched("execution_events_prune", "select flowgres.execution_events_prune($1, $2)", 2, prune_types,
+                    prune_values, kEventPruneBatch, now, last_event_prune);
+        Datum purge_values[1] = {Int32GetDatum(kSessionPurgeBatch)};
+        run_batched("app_sessions_purge", "select flowgres.app_sessions_purge($1)", 1, prune_types, purge_values,
+                    kSessionPurgeBatch, now, last_session_purge);
         // Refusals counted in shared memory since the last pass become summary events.
-        int flushable = SPI_execute(
-            "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
-            "where e.extname = 'flowgres' and p.proname = 'runtime_refusals_flush'",
-            true, 1);
-        if (flushable == SPI_OK_SELECT && SPI_processed > 0) {
-            int flushed = SPI_execute("select (flowgres.runtime_refusals_flush() ->> 'lost')::bigint", false, 1);
-            if (flushed == SPI_OK_SELECT && SPI_processed == 1) {
-                bool is_null = true;
-                Datum lost = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
-                if (!is_null && DatumGetInt64(lost) > 0)
-                    elog(LOG, "flowgres maintenance: %lld refusal(s) were not counted: the counter table was full",
-                         (long long)DatumGetInt64(lost));
-            }
-        }
-        // Expired visitor sessions: hourly, and on the next pass while a purge finds a full batch.
-        int purgeable = SPI_execute(
-            "select 1 from pg_extension e join pg_proc p on p.pronamespace = e.extnamespace "
-            "where e.extname = 'flowgres' and p.proname = 'app_sessions_purge'",
-            true, 1);
-        if (purgeable == SPI_OK_SELECT && SPI_processed > 0 &&
-            (last_session_purge == 0 || now - last_session_purge >= kPartitionPassInterval)) {
-            Oid purge_types[1] = {INT4OID};
-            Datum purge_values[1] = {Int32GetDatum(kSessionPurgeBatch)};
-            int purged = SPI_execute_with_args("select flowgres.app_sessions_purge($1)", 1, purge_types, purge_values,
-                                               nullptr, false, 0);
-            bool full_batch = false;
-            if (purged == SPI_OK_SELECT && SPI_processed == 1) {
-                bool is_null = true;
-                Datum removed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
-                full_batch = !is_null && DatumGetInt32(removed) >= kSessionPurgeBatch;
-            }
-            if (!full_batch) last_session_purge = now;
+        if (has_function("runtime_refusals_flush")) {
+            int64 lost = single_number("select (flowgres.runtime_refusals_flush() ->> 'lost')::bigint", 0, nullptr, nullptr);
+            if (lost > 0)
+                elog(LOG, "flowgres maintenance: %lld refusal(s) were not counted: the counter table was full", (long long)lost);
         }
         if (abandoned > 0 || requeued > 0)
             elog(LOG, "flowgres maintenance: %llu abandoned execution(s) failed, %llu pending re-announced",

@@ -119,6 +119,19 @@ class MaintenanceWorker(unittest.TestCase):
         self.assertEqual(as_operator("select to_regclass('flowgres.runtime_events_2020_01') is null"), "t")
         as_operator("delete from flowgres.runtime_events where event_type = 'test.during_reader'")
 
+    def test_expired_visitor_sessions_are_purged(self):
+        workspace = as_operator(f"select workspace_id from flowgres.apps where id = '{self.app}'")
+        old = as_operator(f"insert into flowgres.app_sessions (workspace_id, app_id, session_type, ip_hash, expires_at) "
+                          f"values ('{workspace}', '{self.app}', 'anon', 'x', now() - interval '2 hours') returning id").splitlines()[0]
+        live = as_operator(f"insert into flowgres.app_sessions (workspace_id, app_id, session_type, ip_hash, expires_at) "
+                           f"values ('{workspace}', '{self.app}', 'anon', 'y', now() + interval '2 hours') returning id").splitlines()[0]
+        as_operator("select pg_reload_conf()")  # a reload starts the hourly clean-ups over
+        deadline = time.time() + 15
+        while time.time() < deadline and as_operator(f"select count(*) from flowgres.app_sessions where id = '{old}'") != "0":
+            time.sleep(0.2)
+        self.assertEqual(as_operator(f"select count(*) from flowgres.app_sessions where id = '{old}'"), "0")
+        self.assertEqual(as_operator(f"select count(*) from flowgres.app_sessions where id = '{live}'"), "1")
+
     def test_the_worker_is_running(self):
         self.assertEqual(as_operator("select count(*) from pg_stat_activity where backend_type = 'flowgres maintenance'"), "1")
 
