@@ -24,9 +24,10 @@ struct RiskSignal {
     std::string details_json;  // what was measured
 };
 
-// Counts this execute against the app's signals; the first that fires, if any.
+// Counts this execute against the app's signals (unless `counted_already`: a request's second
+// round of admission reads the counts its first round moved); the first that fires, if any.
 std::optional<RiskSignal> detect_anomaly(const json_t *anomaly, const std::string &app_id, const std::string &ip,
-                                         int64_t now_seconds);
+                                         int64_t now_seconds, bool counted_already = false);
 
 // Counts a failed runtime run of the app for failure_rate (from execution_finish).
 void note_runtime_failure(const std::string &app_id, int64_t now_seconds);

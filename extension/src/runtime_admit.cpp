@@ -485,7 +485,7 @@ std::string Admission::run() {
     Json rate_policy = parse_json(a.text(7), "rate_limit");
     std::optional<RiskSignal> risk =
         detect_anomaly(json_object_get(rate_policy.get(), "anomaly"), app_id_, rate_limit_subject(request_.ip),
-                       epoch_seconds_now());
+                       epoch_seconds_now(), request_.rate_counted);
     std::string risk_details = "null";
     if (risk)
         risk_details = "{\"signal\":" + json_quote(risk->signal) + ",\"measured\":" + risk->details_json +

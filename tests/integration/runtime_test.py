@@ -607,6 +607,16 @@ class RuntimeCaptcha(RuntimeCase):
         self.assertEqual(codes, [200, 200, 429, 429], "a request counts once, CAPTCHA round or not")
         self.assertEqual(len(SITEVERIFY["calls"]), calls + 2, "refused by the rate limit: the provider is not asked")
 
+    def test_a_captcha_round_counts_a_request_once_for_anomaly_signals_too(self):
+        self.published("risky", {"rate_limit": {"anomaly": {"high_freq": {"max_requests": 1, "window_seconds": 3600}}}})
+        path = f"/runtime/{self.ws_slug}/risky"
+        good = {"X-App-Captcha-Token": "good-token"}
+        self.assertEqual(self.visit("POST", path, {"inputs": {"name": "Ada"}}, headers=good)[0], 200)
+        self.assertEqual(self.visit("POST", path, {"inputs": {"name": "Ada"}}, headers=good)[0], 200, "the signal asked, the token passed")
+        code, _, body = self.visit("POST", path, {"inputs": {"name": "Ada"}})
+        self.assertEqual((code, body["error_code"]), (403, "CAPTCHA_REQUIRED"))
+        self.assertEqual(body["data"]["details"]["measured"]["requests"], 3, "three requests, each counted once")
+
     def test_a_slow_provider_fails_closed_in_time_and_counts_as_in_flight(self):
         self.published("slow-captcha", {"require_captcha": True})
         path = f"/runtime/{self.ws_slug}/slow-captcha"
