@@ -39,6 +39,29 @@ std::optional<std::string> bearer_token(const http::Request &request) {
     return std::string(token);
 }
 
+// Errors whose text comes from outside the product (an exception, a database or provisioner
+// message naming servers, roles or paths): the log keeps the text, the client gets the code,
+// the table's description and the request id to quote. The operator sees the text too.
+// (SCHEMA_CHANGE_FAILED keeps its text: it is the tenant's own statement failing on its data.)
+bool carries_internal_text(ErrorCode code) {
+    return code == ErrorCode::INTERNAL_ERROR || code == ErrorCode::PROVISION_FAILED || code == ErrorCode::BACKUP_FAILED ||
+           code == ErrorCode::MIGRATION_FAILED;
+}
+
+// The details of such an error without the text members may not read ("error", "message").
+std::string without_error_text(std::string_view details) {
+    if (details.empty() || details == "null") return std::string(details);
+    try {
+        Json parsed = parse_json(details, "details");
+        if (!json_is_object(parsed.get())) return "null";
+        json_object_del(parsed.get(), "error");
+        json_object_del(parsed.get(), "message");
+        return dump_json(parsed.get());
+    } catch (const Error &) {
+        return "null";
+    }
+}
+
 }  // namespace
 
 Application::Application(const Config &config, const RunEnvironment &environment, uv_loop_t *loop, pg::Pool &pool,
@@ -260,29 +283,6 @@ void Application::finish_database_error(const std::shared_ptr<Call> &call, const
                   {"sqlstate", result.sqlstate},
                   {"error", result.message}});
     finish_error(call, error.code, error.message, error.details_json);
-}
-
-// Errors whose text comes from outside the product (an exception, a database or provisioner
-// message naming servers, roles or paths): the log keeps the text, the client gets the code,
-// the table's description and the request id to quote. The operator sees the text too.
-// (SCHEMA_CHANGE_FAILED keeps its text: it is the tenant's own statement failing on its data.)
-static bool carries_internal_text(ErrorCode code) {
-    return code == ErrorCode::INTERNAL_ERROR || code == ErrorCode::PROVISION_FAILED || code == ErrorCode::BACKUP_FAILED ||
-           code == ErrorCode::MIGRATION_FAILED;
-}
-
-// The details of such an error without the text members may not read ("error", "message").
-static std::string without_error_text(std::string_view details) {
-    if (details.empty() || details == "null") return std::string(details);
-    try {
-        Json parsed = parse_json(details, "details");
-        if (!json_is_object(parsed.get())) return "null";
-        json_object_del(parsed.get(), "error");
-        json_object_del(parsed.get(), "message");
-        return dump_json(parsed.get());
-    } catch (const Error &) {
-        return "null";
-    }
 }
 
 void Application::finish_error(const std::shared_ptr<Call> &call, ErrorCode code, std::string_view message,

@@ -72,10 +72,9 @@ std::optional<std::string> optional_text(const json_t *request, const char *name
 const std::string &ip_hash_key() {
     static const std::string key = [] {
         auto hex = query_value("select encode(value, 'hex') from flowgres.installation_secrets where name = 'ip_hash_key'");
-        if (!hex) throw Error(ErrorCode::INTERNAL_ERROR, "the installation has no ip_hash_key");
-        std::string bytes;
-        for (size_t i = 0; i + 1 < hex->size(); i += 2) bytes += static_cast<char>(std::stoi(hex->substr(i, 2), nullptr, 16));
-        return bytes;
+        auto bytes = hex ? hex_decode(*hex) : std::nullopt;
+        if (!bytes) throw Error(ErrorCode::INTERNAL_ERROR, "the installation has no ip_hash_key");
+        return *bytes;
     }();
     return key;
 }
@@ -154,7 +153,7 @@ private:
     std::string workspace_id_, workspace_slug_, app_id_, app_slug_, app_json_ = "null", version_id_;
     std::string session_json_ = "null", session_id_, rate_json_ = "null";
     bool session_is_new_ = false;  // session_id_ is chosen but its row not yet written
-    std::optional<std::string> session_renewed_expiry_;  // an existing session to renew, when due
+    bool session_renewal_due_ = false;  // an existing session last renewed over a minute ago
     bool origin_allowed_ = false;  // the request's origin passed the app's list (CORS may answer)
 };
 
@@ -221,7 +220,7 @@ std::optional<std::string> Admission::resolve_session(bool app_deprecated, std::
             }
             if (row.text(3) == "t") {
                 session_json_ = row.text(5);  // the expiry as renewed, when due
-                if (row.text(4) == "t") session_renewed_expiry_ = row.text(5);
+                session_renewal_due_ = row.text(4) == "t";
                 return session_id_;
             }
             session_id_.clear();  // expired: a new one below
@@ -249,12 +248,12 @@ void Admission::record_session() {
                               request_.user, request_.ip_hash, request_.user_agent_hash, kSessionTtl});
         session_json_ = created.rows.at(0).text(0);
         session_is_new_ = false;
-    } else if (session_renewed_expiry_) {
+    } else if (session_renewal_due_) {
         query(R"sql(
             update flowgres.app_sessions set last_seen_at = now(), expires_at = now() + $2::interval
             where id = $1::uuid and last_seen_at < now() - interval '1 minute')sql",
               {session_id_, kSessionTtl});
-        session_renewed_expiry_.reset();
+        session_renewal_due_ = false;
     }
 }
 
@@ -391,8 +390,9 @@ std::string Admission::run() {
     app_json_ = a.text(4);
     version_id_ = a.text(3);
 
-    // allowed_origins' meaning is origins.hpp's, shared with the embed page's frame-ancestors.
-    Json allowed_origins = parse_json(a.text(8), "allowed_origins");
+    // allowed_origins' meaning is origins.hpp's, shared with the embed page's frame-ancestors;
+    // only a request that names its origin needs the list.
+    Json allowed_origins = request_.origin ? parse_json(a.text(8), "allowed_origins") : Json();
     // A CORS preflight carries no credentials: only the origin is checked, nothing recorded.
     if (request_.action == "preflight") {
         if (request_.origin && !origin_allowed(allowed_origins.get(), *request_.origin))

@@ -8,6 +8,10 @@
 
 namespace flowgres {
 
+// Bytes as lowercase hex, and back (nullopt for an odd length or a character not hex).
+std::string hex_encode(std::string_view bytes);
+std::optional<std::string> hex_decode(std::string_view text);
+
 // Lowercase hex of SHA-256(data).
 std::string sha256_hex(std::string_view data);
 
