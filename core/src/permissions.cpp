@@ -1,5 +1,6 @@
-// Seed §30.1, verbatim: owner has everything; admin lacks billing_manage and workspace_admin;
-// member may build and look, not publish, manage people or change the plan.
+// Seed §30.1, plus secrets_manage (seed §84, §126.3: credentials are for owners and admins):
+// owner has everything; admin lacks billing_manage and workspace_admin; member may build and
+// look, not publish, manage people or secrets, or change the plan.
 #include "flowgres/permissions.hpp"
 
 #include <algorithm>
@@ -10,12 +11,12 @@ namespace {
 
 using namespace permission;
 
-constexpr std::array<std::string_view, 10> kAll = {members_manage, billing_manage, app_publish, app_edit,
+constexpr std::array<std::string_view, 11> kAll = {members_manage, billing_manage, app_publish, app_edit,
                                                    app_view_metrics, logs_view, workspace_admin, apps_create,
-                                                   plan_view, plan_manage};
-constexpr std::array<std::string_view, 10> kOwner = kAll;
-constexpr std::array<std::string_view, 8> kAdmin = {members_manage, app_publish, app_edit, app_view_metrics,
-                                                    logs_view, apps_create, plan_view, plan_manage};
+                                                   plan_view, plan_manage, secrets_manage};
+constexpr std::array<std::string_view, 11> kOwner = kAll;
+constexpr std::array<std::string_view, 9> kAdmin = {members_manage, app_publish, app_edit, app_view_metrics,
+                                                    logs_view, apps_create, plan_view, plan_manage, secrets_manage};
 constexpr std::array<std::string_view, 5> kMember = {app_edit, app_view_metrics, logs_view, apps_create,
                                                      plan_view};
 constexpr std::array<std::string_view, 3> kRoles = {"owner", "admin", "member"};

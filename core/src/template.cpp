@@ -58,6 +58,16 @@ TemplatePath parse_path(std::string_view text) {
     return path;
 }
 
+
+std::string header_safe(std::string text) {
+    std::string out;
+    for (char c : text)
+        if (c != '\r' && c != '\n' && c != '\0') out += c;
+    return out;
+}
+
+}  // namespace
+
 std::string percent_encode(std::string_view text) {
     static const char hex[] = "0123456789ABCDEF";
     std::string out;
@@ -72,15 +82,6 @@ std::string percent_encode(std::string_view text) {
     }
     return out;
 }
-
-std::string header_safe(std::string text) {
-    std::string out;
-    for (char c : text)
-        if (c != '\r' && c != '\n' && c != '\0') out += c;
-    return out;
-}
-
-}  // namespace
 
 std::vector<TemplatePart> parse_template(std::string_view text) {
     std::vector<TemplatePart> parts;

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "flowgres/errors.hpp"
+#include "flowgres/secrets.hpp"
 #include "flowgres/template.hpp"
 
 namespace flowgres::workflow {
@@ -275,6 +276,22 @@ NodeOptions node_options(const Node &node) {
 
 namespace {
 
+// {{secrets.NAME}}: the one root no node, input or variable may take.
+constexpr std::string_view kSecretsRoot = "secrets";
+
+// "http: headers, query; …" for the message that refuses a secret elsewhere.
+std::string credential_field_list(const NodeTypeRegistry &registry) {
+    std::string out;
+    for (const auto &name : registry.names()) {
+        const NodeType *type = registry.find(name);
+        if (!type || type->credential_fields.empty()) continue;
+        std::string fields;
+        for (const auto &field : type->credential_fields) fields += (fields.empty() ? "" : " and ") + field;
+        out += (out.empty() ? "" : "; ") + name + " " + fields;
+    }
+    return out.empty() ? "none" : out;
+}
+
 void check_common_options(const Node &node, const std::string &field, Problems &problems) {
     auto integer_in = [&](const char *key, long long low, long long high) {
         const json_t *value = json_object_get(node.config.get(), key);
@@ -307,7 +324,14 @@ Problems validate_workflow(const json_t *document, const NodeTypeRegistry &regis
             problems.add(node.id, field + ".type", "must be one of " + known);
             continue;
         }
-        if (node.type == "start") starts++;
+        if (node.id == kSecretsRoot)
+            problems.add(node.id, field + ".id", "\"secrets\" is reserved for {{secrets.NAME}}");
+        if (node.type == "start") {
+            starts++;
+            for (const Port &port : node.inputs)
+                if (port.name == kSecretsRoot)
+                    problems.add(node.id, field + ".inputs", "\"secrets\" is reserved for {{secrets.NAME}}");
+        }
         if (type->terminal) terminals++;
         check_common_options(node, field, problems);
         if (type->check) type->check(node, field, problems);
@@ -428,6 +452,17 @@ Problems validate_workflow(const json_t *document, const NodeTypeRegistry &regis
                     const auto *name = std::get_if<std::string>(&path.steps[1]);
                     return name ? *name : "";
                 };
+                if (root == kSecretsRoot) {
+                    std::string relative = at.substr(field.size() + 1);
+                    const NodeType *type = registry.find(node.type);
+                    if (!type || !is_credential_field(*type, relative))
+                        problems.add(node.id, at,
+                                     "{{" + path.text + "}}: secrets may only be used in credential fields (" +
+                                         credential_field_list(registry) + ")");
+                    else if (path.steps.size() != 2 || !secrets::is_name(second()))
+                        problems.add(node.id, at, "{{" + path.text + "}}: must be {{secrets.NAME}}, NAME a secret's name");
+                    continue;
+                }
                 bool resolved = false;
                 if (root == "inputs" || root == "start")
                     resolved = inputs.count(second()) > 0 || (root == "start" && path.steps.size() == 1);
@@ -446,6 +481,41 @@ Problems validate_workflow(const json_t *document, const NodeTypeRegistry &regis
         });
     }
     return problems;
+}
+
+bool is_credential_field(const NodeType &type, std::string_view config_path) {
+    for (const auto &field : type.credential_fields)
+        if (config_path == field ||
+            (config_path.size() > field.size() && config_path.rfind(field, 0) == 0 &&
+             (config_path[field.size()] == '.' || config_path[field.size()] == '[')))
+            return true;
+    return false;
+}
+
+std::set<std::string> referenced_secrets(const Node &node, const NodeTypeRegistry &registry) {
+    std::set<std::string> names;
+    const NodeType *type = registry.find(node.type);
+    if (!type) return names;
+    for (const auto &field : type->credential_fields)
+        each_string(json_object_get(node.config.get(), field.c_str()), field,
+                    [&](const std::string &, const std::string &text) {
+                        std::vector<TemplatePath> paths;
+                        try {
+                            paths = template_paths(text);
+                        } catch (const Error &) {
+                            return;  // refused by validation; nothing to open
+                        }
+                        for (const TemplatePath &path : paths)
+                            if (path.root() == kSecretsRoot && path.steps.size() == 2)
+                                if (const auto *name = std::get_if<std::string>(&path.steps[1])) names.insert(*name);
+                    });
+    return names;
+}
+
+std::set<std::string> referenced_secrets(const Workflow &workflow, const NodeTypeRegistry &registry) {
+    std::set<std::string> names;
+    for (const Node &node : workflow.nodes) names.merge(referenced_secrets(node, registry));
+    return names;
 }
 
 }  // namespace flowgres::workflow

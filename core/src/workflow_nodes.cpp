@@ -123,6 +123,19 @@ void check_http(const Node &node, const std::string &field, Problems &problems) 
             }
         }
     }
+    if (const json_t *query = config_of(node, "query")) {
+        if (!json_is_object(query)) {
+            problems.add(node.id, field + ".config.query", "must be an object of strings (name: value)");
+        } else {
+            const char *name;
+            json_t *value;
+            json_object_foreach(const_cast<json_t *>(query), name, value) {
+                if (!*name) problems.add(node.id, field + ".config.query", "a parameter name must not be empty");
+                if (!json_is_string(value) && !json_is_number(value) && !json_is_boolean(value))
+                    problems.add(node.id, field + ".config.query." + name, "must be a string, number or boolean");
+            }
+        }
+    }
     if (const json_t *expected = config_of(node, "expected_status")) {
         auto valid = [](const json_t *code) {
             return json_is_integer(code) && json_integer_value(code) >= 100 && json_integer_value(code) <= 599;
@@ -167,7 +180,7 @@ const NodeTypeRegistry &NodeTypeRegistry::builtin() {
         types.add({"transform", check_transform, {}, false, nullptr});
         types.add({"condition", check_condition, {"true", "false"}, false, nullptr});
         types.add({"variable", check_variable, {}, false, variable_name});
-        types.add({"http", check_http, {}, false, nullptr});
+        types.add({"http", check_http, {}, false, nullptr, {"headers", "query"}});
         types.add({"delay", check_delay, {}, false, nullptr});
         for (const char *type : {"db_select", "db_insert", "db_update", "db_delete", "db_query"})
             types.add({type, database_steps::check, {}, false, nullptr});

@@ -185,6 +185,8 @@ void Application::handle(http::Request &&request, http::Responder responder) {
 
     try {
         call->arguments = build_arguments(*match.route, match, call->request);
+        static const Keyring kNoKeys;
+        seal_secret_values(*match.route, call->arguments, environment_.keyring ? *environment_.keyring : kNoKeys);
     } catch (const Error &error) {
         return finish_error(call, error.code(), error.message(), error.details_json());
     }

@@ -187,7 +187,7 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
                 // The execution left "running" behind our back: it was cancelled. Stop.
                 if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG060") {
                     found->second->cancelled_by_user = true;
-                    found->second->run->cancel();
+                    if (found->second->run) found->second->run->cancel();  // else it never starts
                 }
             });
         },
@@ -220,10 +220,28 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
         if (auto running = weak_active.lock())
             running->unstored.push_back(RunEvent{running->next_event_id++, event, jsonb_safe(dump_json(data.get()))});
     };
-    auto run = executor::Run::start(
-        loop_, workflow, std::move(inputs), options,
-        [this, execution_id](executor::RunResult &&result) { finish_trial(execution_id, std::move(result)); });
-    if (active_runs_.count(execution_id)) active->run = std::move(run);  // still running
+    // Started once its secrets are open (at once when it uses none).
+    auto inputs_held = std::make_shared<Json>(std::move(inputs));
+    auto begin = [this, execution_id, workflow, inputs_held, options](std::shared_ptr<const executor::RunSecrets> secrets) {
+        auto found = active_runs_.find(execution_id);
+        if (found == active_runs_.end()) return;
+        std::shared_ptr<ActiveRun> active = found->second;
+        if (active->cancelled_by_user) {  // cancelled while its secrets were read
+            executor::RunResult cancelled;
+            cancelled.status = "cancelled";
+            return finish_trial(execution_id, std::move(cancelled));
+        }
+        executor::RunOptions run_options = options;
+        run_options.secrets = std::move(secrets);
+        auto run = executor::Run::start(
+            loop_, workflow, std::move(*inputs_held), std::move(run_options),
+            [this, execution_id](executor::RunResult &&result) { finish_trial(execution_id, std::move(result)); });
+        if (active_runs_.count(execution_id)) active->run = std::move(run);  // still running
+    };
+    std::set<std::string> secret_names = workflow::referenced_secrets(*workflow);
+    const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id"));
+    if (secret_names.empty() || !workspace_id) return begin(nullptr);
+    open_run_secrets(workspace_id, secret_names, std::move(begin));
 }
 
 void Application::finish_trial(const std::string &execution_id, executor::RunResult &&result) {

@@ -1,6 +1,8 @@
 // Request → SQL arguments.
 #include "arguments.hpp"
 
+#include "flowgres/secrets.hpp"
+
 #include <cctype>
 #include <set>
 
@@ -101,7 +103,9 @@ std::optional<std::string> query_value(const std::string &text, FieldType type, 
 
 bool route_reads_body(const Route &route) {
     for (const Argument &argument : route.arguments)
-        if (argument.source == Source::body_field || argument.source == Source::body_document) return true;
+        if (argument.source == Source::body_field || argument.source == Source::body_document ||
+            argument.source == Source::secret_value)
+            return true;
     return false;
 }
 
@@ -142,7 +146,8 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
             json_object_foreach(body.get(), key, value) {
                 bool known = false;
                 for (const Argument &argument : route.arguments)
-                    known |= argument.source == Source::body_field && std::string_view(argument.name) == key;
+                    known |= (argument.source == Source::body_field || argument.source == Source::secret_value) &&
+                             std::string_view(argument.name) == key;
                 if (!known)
                     problems.add(
                         key, route_reads_body(route) ? "is not a field of this request" : "this request takes no body");
@@ -179,6 +184,20 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
                 if (member && !json_is_null(member)) {
                     value = from_json(member, argument.type);
                     if (!value) problems.add(argument.name, expected(argument.type));
+                } else if (argument.required) {
+                    problems.add(argument.name, "is required");
+                }
+                break;
+            }
+            case Source::secret_value: {
+                // Kept plain here; seal_secret_values turns it into what SQL takes.
+                const json_t *member = body ? json_object_get(body.get(), argument.name) : nullptr;
+                if (member && !json_is_null(member)) {
+                    size_t length = json_string_length(member);
+                    value = json_is_string(member) ? from_json(member, FieldType::text) : std::nullopt;
+                    if (!value || length == 0 || length > secrets::kMaxValueBytes)
+                        problems.add(argument.name, "must be a string of 1 to " +
+                                                        std::to_string(secrets::kMaxValueBytes) + " bytes (no NUL)");
                 } else if (argument.required) {
                     problems.add(argument.name, "is required");
                 }
@@ -227,6 +246,24 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
     }
     problems.throw_if_any();
     return arguments;
+}
+
+void seal_secret_values(const Route &route, SqlArguments &arguments, const Keyring &keyring) {
+    std::string workspace_id, name;
+    for (size_t i = 0; i < route.arguments.size() && i < arguments.size(); i++) {
+        std::string_view argument = route.arguments[i].name;
+        if (argument == "workspace_id" && arguments[i]) workspace_id = *arguments[i];
+        if (argument == "name" && arguments[i]) name = *arguments[i];
+    }
+    for (size_t i = 0; i < route.arguments.size() && i < arguments.size(); i++) {
+        if (route.arguments[i].source != Source::secret_value || !arguments[i]) continue;
+        // A name the extension will refuse is refused here first: it is part of the context.
+        if (!secrets::is_name(name))
+            throw field_error("name", "must be a letter or _, then letters, digits and _ (at most 64)");
+        std::string plain = std::move(*arguments[i]);
+        arguments[i] = "{\"sealed\":" + json_quote(keyring.seal(plain, secrets::sealing_context(workspace_id, name))) +
+                       ",\"preview\":" + json_quote(secrets::preview(plain)) + "}";
+    }
 }
 
 }  // namespace flowgres::daemon

@@ -1,6 +1,8 @@
 // Builds the OpenAPI document with jansson from routes().
 #include "openapi.hpp"
 
+#include "flowgres/secrets.hpp"
+
 #include <cctype>
 #include <map>
 #include <set>
@@ -77,6 +79,14 @@ json_t *operation(const Route &route) {
                 if (argument.required) json_array_append_new(required, json_string(argument.name));
                 break;
             }
+            case Source::secret_value:
+                has_body = true;
+                json_object_set_new(properties, argument.name,
+                                    json_pack("{s:s, s:i, s:i, s:s}", "type", "string", "minLength", 1, "maxLength",
+                                              static_cast<int>(secrets::kMaxValueBytes), "description",
+                                              argument.description));
+                if (argument.required) json_array_append_new(required, json_string(argument.name));
+                break;
             case Source::body_document:
                 has_body = whole_body = true;
                 break;

@@ -23,6 +23,8 @@ enum class Source {
     query_option,   // a query parameter for the daemon itself (?async=true), not passed to SQL
     query_filters,  // every query parameter, as a JSON object of typed filters
     fixed,          // a value the route itself supplies, held in `description` ("branding")
+    secret_value,   // a body string the daemon seals before the call (README "Secrets"): SQL gets
+                    // {"sealed", "preview"} as jsonb, bound to the route's workspace_id and name
 };
 
 struct Argument {

@@ -77,6 +77,15 @@ SqlValue app_archive(CallArgs &);
 // access_policy.cpp
 SqlValue access_policy_get(CallArgs &);
 SqlValue access_policy_update(CallArgs &);
+// secret.cpp
+SqlValue secret_create(CallArgs &);
+SqlValue secret_list(CallArgs &);
+SqlValue secret_get(CallArgs &);
+SqlValue secret_rotate(CallArgs &);
+SqlValue secret_revoke(CallArgs &);
+SqlValue secret_delete(CallArgs &);
+SqlValue secrets_for_run(CallArgs &);
+
 // api_key.cpp
 SqlValue api_key_create(CallArgs &);
 SqlValue api_key_list(CallArgs &);

@@ -508,7 +508,10 @@ SqlValue secret_refs_sealed_with_other_keys(CallArgs &args) {
               select 'workspace_database_pending', workspace_id, 'workspace_database:' || workspace_id, pending_secret_ref
               from flowgres.workspace_databases
               union all
-              select 'database_server', id, 'database_server:' || id, admin_secret_ref from flowgres.database_servers) secrets
+              select 'database_server', id, 'database_server:' || id, admin_secret_ref from flowgres.database_servers
+              union all
+              select 'workspace_secret', id, 'workspace_secret:' || workspace_id || ':' || name, sealed_value
+              from flowgres.workspace_secrets) secrets
         where ref is not null and split_part(ref, ':', 3) <> $1)sql",
                                 {key_id});
     return SqlValue::jsonb(document.value_or("[]"));
@@ -528,11 +531,17 @@ SqlValue secret_ref_reseal(CallArgs &args) {
         sql = "update flowgres.workspace_databases set pending_secret_ref = $3 where workspace_id = $1::uuid and pending_secret_ref = $2";
     else if (kind == "database_server")
         sql = "update flowgres.database_servers set admin_secret_ref = $3 where id = $1::uuid and admin_secret_ref = $2";
+    else if (kind == "workspace_secret")
+        sql = "update flowgres.workspace_secrets set sealed_value = $3 where id = $1::uuid and sealed_value = $2";
     else
-        throw field_error("kind", "must be workspace_database, workspace_database_pending or database_server");
+        throw field_error("kind", "must be workspace_database, workspace_database_pending, database_server or workspace_secret");
     bool replaced = query(sql, {id, old_ref, new_ref}).processed == 1;
+    std::string audit_workspace = kind == "database_server" ? kPlatformWorkspaceId : id;
+    if (kind == "workspace_secret")
+        audit_workspace = query_value("select workspace_id from flowgres.workspace_secrets where id = $1::uuid", {id})
+                              .value_or(kPlatformWorkspaceId);
     if (replaced)
-        write_audit(actor, kind == "database_server" ? kPlatformWorkspaceId : id, "secret.reseal", kind, id,
+        write_audit(actor, audit_workspace, "secret.reseal", kind, id,
                     "{\"key_id\":" + json_quote(new_ref.substr(7, new_ref.find(':', 7) - 7)) + "}");
     return SqlValue::boolean(replaced);
 }

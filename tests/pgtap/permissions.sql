@@ -1,6 +1,6 @@
 -- The permission matrix of seed §30, each role × each action, and has_permission.
 begin;
-select plan(45);
+select plan(51);
 
 select test.new_user('own@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -39,9 +39,11 @@ insert into actions values
     ('access_policy_get', $$select flowgres.access_policy_get('%2$s')$$, '{owner,admin,member}'),
     ('app_publish', $$select flowgres.app_publish('%2$s')$$, '{owner,admin}'),
     ('access_policy_update', $$select flowgres.access_policy_update('%2$s', '{"require_captcha": true}')$$, '{owner,admin}'),
+    ('secret_create', $$select flowgres.secret_create('%1$s', 'KEY_%3$s', '{"sealed": "enc:v1:k:n:c", "preview": "…"}')$$, '{owner,admin}'),
+    ('secret_list', $$select flowgres.secret_list('%1$s')$$, '{owner,admin,member}'),
     ('workspace_delete', $$select flowgres.workspace_delete('%1$s')$$, '{owner}');
 
--- 13 actions × 3 roles; owner last so its workspace_delete runs after the others tried.
+-- 15 actions × 3 roles; owner last so its workspace_delete runs after the others tried.
 select is(test.outcome(r.user_id, format(a.statement, :'ws', :'app', r.ordinal, 10 - r.ordinal)),
           case when r.role = any (a.allowed) then 'ok' else 'PERMISSION_DENIED' end,
           format('%s: %s', r.role, a.action))
@@ -56,12 +58,13 @@ select is(test.outcome(:'outsider', format('select flowgres.has_permission(%L, %
 
 select test.act_as(null);
 select is(array(select p from unnest(array['members_manage','billing_manage','app_publish','app_edit','app_view_metrics','logs_view',
-                                         'workspace_admin','apps_create','plan_view','plan_manage']) p
+                                         'workspace_admin','apps_create','plan_view','plan_manage','secrets_manage']) p
                 where flowgres.has_permission(r.user_id, :'ws', p)),
           case r.role
               when 'owner' then array['members_manage','billing_manage','app_publish','app_edit','app_view_metrics','logs_view',
-                                      'workspace_admin','apps_create','plan_view','plan_manage']
-              when 'admin' then array['members_manage','app_publish','app_edit','app_view_metrics','logs_view','apps_create','plan_view','plan_manage']
+                                      'workspace_admin','apps_create','plan_view','plan_manage','secrets_manage']
+              when 'admin' then array['members_manage','app_publish','app_edit','app_view_metrics','logs_view','apps_create','plan_view','plan_manage',
+                                      'secrets_manage']
               else array['app_edit','app_view_metrics','logs_view','apps_create','plan_view'] end,
           format('has_permission matrix for %s', r.role))
 from roles r order by r.ordinal;

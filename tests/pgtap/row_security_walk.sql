@@ -15,6 +15,7 @@ select test.home_of(:'bob') as bob_ws \gset
 select test.act_as(:'bob');
 select flowgres.app_create(:'bob_ws', 'Bob App') ->> 'id' as bob_app \gset
 select flowgres.api_key_create('bob key') is not null;
+select flowgres.secret_create(:'bob_ws', 'BOB_TOKEN', '{"sealed": "enc:v1:k:n:c", "preview": "…"}') is not null;
 select test.act_as(null);
 
 -- Bob's rows in every partition of the partitioned tables: this month's, the default one, and

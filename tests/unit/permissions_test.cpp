@@ -25,6 +25,8 @@ TEST(Permissions, MatrixOfSeedSection30) {
     EXPECT_FALSE(grants("member", permission::app_publish));
     EXPECT_FALSE(grants("member", permission::members_manage));
     EXPECT_FALSE(grants("member", permission::plan_manage));
+    EXPECT_TRUE(grants("admin", permission::secrets_manage));
+    EXPECT_FALSE(grants("member", permission::secrets_manage));
     EXPECT_EQ(system_role_permissions("guest").size(), 0u);
     EXPECT_TRUE(is_known_permission("logs_view"));
     EXPECT_FALSE(is_known_permission("drop_database"));

@@ -214,3 +214,68 @@ TEST(Workflow, TopologicalOrderPutsUpstreamFirst) {
     EXPECT_LT(position("a"), position("o"));
     EXPECT_LT(position("s"), position("b"));
 }
+
+namespace {
+// start(q) → http (with `config`) → output.
+std::string http_workflow(std::string_view config) {
+    return std::string(R"json({"nodes": [
+        {"id": "start", "type": "start", "data": {"inputs": [{"name": "q", "type": "string"}]}},
+        {"id": "call", "type": "http", "config": )json") +
+           std::string(config) + R"json(},
+        {"id": "out", "type": "output"}],
+      "edges": [{"source": "start", "target": "call"}, {"source": "call", "target": "out"}]})json";
+}
+}  // namespace
+
+TEST(Workflow, SecretsOnlyInCredentialFields) {
+    Problems allowed = check(http_workflow(R"json({"url": "https://api.example.com/x",
+        "headers": {"Authorization": "Bearer {{secrets.API_TOKEN}}"}, "query": {"key": "{{secrets.QUERY_KEY}}", "q": "{{q}}"}})json"));
+    EXPECT_TRUE(allowed.empty()) << dump(allowed);
+
+    Problems in_url = check(http_workflow(R"json({"url": "https://api.example.com/{{secrets.API_TOKEN}}"})json"));
+    EXPECT_TRUE(has(in_url, "nodes[1].config.url", "secrets may only be used in credential fields (http headers and query)"))
+        << dump(in_url);
+    Problems in_body = check(http_workflow(R"json({"url": "https://a.example", "body": {"token": "{{secrets.T}}"}})json"));
+    EXPECT_TRUE(has(in_body, "nodes[1].config.body.token", "credential fields")) << dump(in_body);
+
+    Problems in_transform = check(R"json({"nodes": [
+        {"id": "start", "type": "start"},
+        {"id": "leak", "type": "transform", "config": {"template": {"x": "{{secrets.T}}"}}},
+        {"id": "out", "type": "output"}],
+      "edges": [{"source": "start", "target": "leak"}, {"source": "leak", "target": "out"}]})json");
+    EXPECT_TRUE(has(in_transform, "nodes[1].config.template.x", "credential fields")) << dump(in_transform);
+
+    Problems whole = check(http_workflow(R"json({"url": "https://a.example", "headers": {"X": "{{secrets}}"}})json"));
+    EXPECT_TRUE(has(whole, "headers.X", "must be {{secrets.NAME}}")) << dump(whole);
+    Problems deep = check(http_workflow(R"json({"url": "https://a.example", "headers": {"X": "{{secrets.A.b}}"}})json"));
+    EXPECT_TRUE(has(deep, "headers.X", "must be {{secrets.NAME}}")) << dump(deep);
+}
+
+TEST(Workflow, SecretsIsAReservedName) {
+    Problems node_id = check(R"json({"nodes": [
+        {"id": "start", "type": "start"}, {"id": "secrets", "type": "output"}],
+      "edges": [{"source": "start", "target": "secrets"}]})json");
+    EXPECT_TRUE(has(node_id, "nodes[1].id", "reserved")) << dump(node_id);
+    Problems input = check(R"json({"nodes": [
+        {"id": "start", "type": "start", "data": {"inputs": [{"name": "secrets"}]}}, {"id": "out", "type": "output"}],
+      "edges": [{"source": "start", "target": "out"}]})json");
+    EXPECT_TRUE(has(input, "nodes[0].inputs", "reserved")) << dump(input);
+}
+
+TEST(Workflow, ReferencedSecretsAreThoseOfCredentialFields) {
+    Problems problems;
+    Json document = parse_json(http_workflow(R"json({"url": "https://a.example",
+        "headers": {"A": "{{secrets.ONE}} and {{secrets.TWO}}"}, "query": {"k": "{{secrets.ONE}}"}})json"),
+                               "w");
+    Workflow parsed = parse_workflow(document.get(), problems);
+    EXPECT_EQ(referenced_secrets(parsed), (std::set<std::string>{"ONE", "TWO"}));
+    Json plain = parse_json(kValid, "w");
+    EXPECT_TRUE(referenced_secrets(parse_workflow(plain.get(), problems)).empty());
+}
+
+TEST(Workflow, HttpQueryIsAnObjectOfScalars) {
+    EXPECT_TRUE(has(check(http_workflow(R"json({"url": "https://a.example", "query": "a=1"})json")), "config.query",
+                    "must be an object"));
+    EXPECT_TRUE(has(check(http_workflow(R"json({"url": "https://a.example", "query": {"a": {"b": 1}}})json")),
+                    "config.query.a", "string, number or boolean"));
+}

@@ -88,6 +88,10 @@ namespace flowgres {
     X(SCHEMA_CHANGE_DESTRUCTIVE, "FG153", 409, "the plan deletes or narrows data; approve it with allow_destructive") \
     X(SCHEMA_CHANGE_STALE, "FG154", 409, "the database changed since the plan was made; submit the change again") \
     X(SCHEMA_CHANGE_FAILED, "FG155", 409, "the schema change failed and was rolled back")        \
+    X(SECRET_NOT_FOUND, "FG160", 404, "no such secret in this workspace")                      \
+    X(SECRET_EXISTS, "FG161", 409, "a secret with this name exists in this workspace")          \
+    X(SECRET_REVOKED, "FG162", 409, "the secret is revoked")                                     \
+    X(SECRET_EXPIRED, "FG163", 409, "the secret has expired")                                    \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

@@ -18,6 +18,7 @@ inline constexpr std::string_view workspace_admin = "workspace_admin";
 inline constexpr std::string_view apps_create = "apps_create";
 inline constexpr std::string_view plan_view = "plan_view";
 inline constexpr std::string_view plan_manage = "plan_manage";
+inline constexpr std::string_view secrets_manage = "secrets_manage";  // create, rotate, revoke secrets
 }  // namespace permission
 
 std::span<const std::string_view> all_permissions();

@@ -52,6 +52,9 @@ json_t *render_template(std::string_view text, TemplateContext context, const Te
 // json_value context. Returns a new reference.
 json_t *render_json_templates(const json_t *document, const TemplateRoot &roots);
 
+// RFC 3986 unreserved characters kept, every other byte as %XX (a URL component's rendering).
+std::string percent_encode(std::string_view text);
+
 // The text a value contributes to a string: strings as they are, null as "", the rest as
 // compact JSON.
 std::string template_text(const json_t *value);

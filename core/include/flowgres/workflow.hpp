@@ -83,6 +83,9 @@ struct NodeType {
     bool terminal = false;
     // Names a `variable` node sets for downstream {{vars.name}} references ("" when none).
     std::string (*sets_variable)(const Node &node) = nullptr;
+    // The config fields where a credential belongs (http: "headers", "query"): the only places
+    // {{secrets.NAME}} may appear, the field itself or anything inside it.
+    std::vector<std::string> credential_fields = {};
 };
 
 class NodeTypeRegistry {
@@ -105,6 +108,17 @@ Workflow parse_workflow(const json_t *document, Problems &problems);
 // handles, one start, an output or end, no cycles, every node reachable from start, every
 // {{reference}} resolvable to a start input, an upstream node or an upstream variable.
 Problems validate_workflow(const json_t *document, const NodeTypeRegistry &registry = NodeTypeRegistry::builtin());
+
+// Whether `config_path` (relative to the node's config: "headers.Authorization") lies in one
+// of the type's credential fields.
+bool is_credential_field(const NodeType &type, std::string_view config_path);
+
+// The secret names a validated workflow's credential fields reference ({{secrets.NAME}}), for
+// the daemon to open before the run. Empty for most workflows.
+std::set<std::string> referenced_secrets(const Workflow &workflow,
+                                         const NodeTypeRegistry &registry = NodeTypeRegistry::builtin());
+// The same for one node.
+std::set<std::string> referenced_secrets(const Node &node, const NodeTypeRegistry &registry = NodeTypeRegistry::builtin());
 
 // Node ids in an order where every node comes after all its upstream nodes (Kahn). Only for
 // validated workflows (no cycles).

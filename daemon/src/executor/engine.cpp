@@ -215,6 +215,14 @@ void Run::settle(const std::string &node_id, NodeOutcome outcome, uint64_t token
     state.token = 0;           // this attempt is over: later answers from it are ignored
     close_timer(state.timer);  // also from inside its own callback: libuv allows that
     state.task.reset();
+    if (options_.secrets && !options_.secrets->values.empty()) {
+        // A step may echo a credential (a response that repeats its request): nothing the
+        // run reports, stores or passes on carries a secret's value.
+        const secrets::Values &values = options_.secrets->values;
+        secrets::mask_json(outcome.output.get(), values);
+        secrets::mask_json(outcome.variables.get(), values);
+        outcome.error_message = secrets::mask_text(std::move(outcome.error_message), values);
+    }
 
     NodeLog log;
     log.node_id = node_id;

@@ -20,6 +20,7 @@
 #include "executor/tls_client.hpp"
 #include "executor/workspace_database.hpp"
 #include "flowgres/json.hpp"
+#include "flowgres/secrets.hpp"
 #include "flowgres/template.hpp"
 #include "flowgres/workflow.hpp"
 
@@ -55,6 +56,16 @@ public:
     virtual void cancel() {}
 };
 
+// The secrets a run's credential fields reference (README "Secrets"), opened by the daemon
+// before the run starts: a rotation applies to the next run, never to one under way.
+struct RunSecrets {
+    secrets::Values values;  // name, plain value: masked out of everything the run reports
+    Json object;             // {"NAME": "value"}: what {{secrets.NAME}} renders from
+    // Those that cannot be used, by name: the error code (SECRET_NOT_FOUND, SECRET_REVOKED,
+    // SECRET_EXPIRED, SECRET_INVALID, …) and message a step that needs one fails with.
+    std::map<std::string, std::pair<std::string, std::string>> unavailable;
+};
+
 struct RunOptions {
     long long timeout_ms = 300000;  // the whole run
     // Where http steps may connect (nothing special-purpose unless allow-listed).
@@ -72,6 +83,8 @@ struct RunOptions {
     std::function<void(const char *event, Json data)> on_event;
     // The workspace's own database, for database steps (null: they fail, naming why).
     std::shared_ptr<WorkspaceDatabase> database;
+    // Opened secrets (null when the workflow references none).
+    std::shared_ptr<const RunSecrets> secrets;
 };
 
 // A node_finished event's output is left out past this size (the node log keeps it whole).

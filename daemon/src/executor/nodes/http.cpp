@@ -1,10 +1,16 @@
 // http: one request through the step HTTP client. The URL's placeholders are percent-encoded,
-// header values lose CR and LF, a JSON body is sent as application/json. The output is
+// header values lose CR and LF, `query` members are percent-encoded and appended to the URL,
+// a JSON body is sent as application/json. Headers and query are the credential fields:
+// {{secrets.NAME}} renders there (and nowhere else), and a secret that cannot be used fails
+// the step with its own code (SECRET_REVOKED, SECRET_EXPIRED, SECRET_NOT_FOUND). The output is
 // {status, headers, body}, the body parsed when the response says it is JSON. A status other
 // than expected_status (default: any 2xx) fails the step with HTTP_UNEXPECTED_STATUS.
 #include "executor/http_client.hpp"
 #include "executor/nodes/nodes.hpp"
 #include "flowgres/errors.hpp"
+#include "flowgres/workflow.hpp"
+
+#include <optional>
 
 namespace flowgres::executor::nodes {
 namespace {
@@ -33,23 +39,65 @@ std::string text_of(const json_t *rendered) {
     return template_text(rendered);
 }
 
+// The step's failure when a secret it references cannot be used, else nullopt.
+std::optional<NodeOutcome> unusable_secret(const NodeCall &call) {
+    for (const auto &name : workflow::referenced_secrets(call.node)) {
+        const RunSecrets *opened = call.options.secrets.get();
+        if (opened) {
+            if (auto found = opened->unavailable.find(name); found != opened->unavailable.end())
+                return NodeOutcome::failure(found->second.first, found->second.second);
+            if (json_object_get(opened->object.get(), name.c_str())) continue;
+        }
+        return NodeOutcome::failure("SECRET_NOT_FOUND", "the workspace has no secret named " + name);
+    }
+    return std::nullopt;
+}
+
+// "?a=1&b=x%20y" appended to `url` (after any query it has).
+std::string with_query(std::string url, const json_t *query, const TemplateRoot &roots) {
+    const char *name;
+    json_t *value;
+    bool first = url.find('?') == std::string::npos;
+    json_object_foreach(const_cast<json_t *>(query), name, value) {
+        Json rendered(json_is_string(value)
+                          ? render_template(json_string_value(value), TemplateContext::url_component, roots)
+                          : json_string(template_text(value).c_str()));
+        url += first ? '?' : '&';
+        first = false;
+        url += percent_encode(name);
+        url += '=';
+        url += json_string_value(rendered.get());
+    }
+    return url;
+}
+
 }  // namespace
 
 std::unique_ptr<NodeTask> run_http(NodeCall &call, NodeDone done) {
     const json_t *config = call.node.config.get();
     HttpFetch fetch;
+    if (auto refused = unusable_secret(call)) {
+        done(std::move(*refused));
+        return nullptr;
+    }
+    // Credential fields also see {{secrets.NAME}}; the rest of the config never does.
+    TemplateRoot credential_roots = [&call](const std::string &root) -> const json_t * {
+        if (root == "secrets") return call.options.secrets ? call.options.secrets->object.get() : nullptr;
+        return call.roots(root);
+    };
     try {
         const char *method = json_string_value(json_object_get(config, "method"));
         fetch.method = method ? method : "GET";
         const char *url = json_string_value(json_object_get(config, "url"));
         Json rendered_url(render_template(url ? url : "", TemplateContext::url_component, call.roots));
         fetch.url = json_string_value(rendered_url.get());
+        if (const json_t *query = json_object_get(config, "query")) fetch.url = with_query(fetch.url, query, credential_roots);
         bool has_content_type = false;
         const char *name;
         json_t *value;
         json_object_foreach(json_object_get(config, "headers"), name, value) {
             Json header(render_template(json_string_value(value) ? json_string_value(value) : "",
-                                        TemplateContext::header_value, call.roots));
+                                        TemplateContext::header_value, credential_roots));
             fetch.headers.emplace_back(name, json_string_value(header.get()));
             std::string lowered = name;
             for (char &c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
