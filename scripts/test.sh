@@ -77,7 +77,8 @@ step=0.1
 psql_test -d postgres -c "create database flowgres_upgrade" &&
     psql_test -d flowgres_upgrade -c "create extension flowgres version '0.1'" || upgrade_ok=false
 while $upgrade_ok && [ "$step" != "$latest" ]; do
-    next=$(echo "$versions" | awk -v from="$step" '$1 == from { print $2 }')
+    # Compared as strings: numerically 0.1 and 0.10 are equal.
+    next=$(echo "$versions" | awk -v from="$step" '($1 "") == (from "") { print $2 }')
     if [ -z "$next" ]; then echo "no upgrade script leaves $step"; upgrade_ok=false; break; fi
     # Rows at each step, so that an upgrade meets data: a user, their workspace, an app.
     psql_test -d flowgres_upgrade -c "select flowgres.user_create('upgrade-$step@example.com', 'Upgrade $step')" \
