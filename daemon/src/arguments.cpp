@@ -1,6 +1,7 @@
 // Request → SQL arguments.
 #include "arguments.hpp"
 
+#include "flowgres/llm_catalog.hpp"
 #include "flowgres/secrets.hpp"
 
 #include <cctype>
@@ -223,7 +224,8 @@ SqlArguments build_arguments(const Route &route, const RouteMatch &match, const 
                 if (!value && argument.required) problems.add(argument.name, "is required");
                 break;
             case Source::fixed:
-                value = argument.description;
+                // An empty fixed value is SQL NULL: the route leaves that argument out.
+                if (*argument.description) value = argument.description;
                 break;
             case Source::query_filters: {
                 std::string object = "{";
@@ -256,12 +258,15 @@ void seal_secret_values(const Route &route, SqlArguments &arguments, const Keyri
         if (argument == "name" && arguments[i]) name = *arguments[i];
     }
     for (size_t i = 0; i < route.arguments.size() && i < arguments.size(); i++) {
-        if (route.arguments[i].source != Source::secret_value || !arguments[i]) continue;
-        // A name the extension will refuse is refused here first: it is part of the context.
-        if (!secrets::is_name(name))
-            throw field_error("name", "must be a letter or _, then letters, digits and _ (at most 64)");
+        const Argument &argument = route.arguments[i];
+        if (argument.source != Source::secret_value || !arguments[i]) continue;
+        // The name is part of the context: one the extension will refuse is refused here first.
+        bool name_ok = std::string_view(argument.seal_context) == "workspace_secret:" ? secrets::is_name(name)
+                                                                                        : llm::is_provider_name(name);
+        if (!name_ok) throw field_error("name", "is not a valid name here");
+        std::string context = std::string(argument.seal_context) + (workspace_id.empty() ? "" : workspace_id + ":") + name;
         std::string plain = std::move(*arguments[i]);
-        arguments[i] = "{\"sealed\":" + json_quote(keyring.seal(plain, secrets::sealing_context(workspace_id, name))) +
+        arguments[i] = "{\"sealed\":" + json_quote(keyring.seal(plain, context)) +
                        ",\"preview\":" + json_quote(secrets::preview(plain)) + "}";
     }
 }

@@ -22,9 +22,10 @@ enum class Source {
     query_field,    // one query parameter
     query_option,   // a query parameter for the daemon itself (?async=true), not passed to SQL
     query_filters,  // every query parameter, as a JSON object of typed filters
-    fixed,          // a value the route itself supplies, held in `description` ("branding")
+    fixed,          // a value the route itself supplies, held in `description` ("branding"; "" is NULL)
     secret_value,   // a body string the daemon seals before the call (README "Secrets"): SQL gets
-                    // {"sealed", "preview"} as jsonb, bound to the route's workspace_id and name
+                    // {"sealed", "preview"} as jsonb, bound to `seal_context` + the route's
+                    // workspace_id (when it has one) + its name
 };
 
 struct Argument {
@@ -33,6 +34,7 @@ struct Argument {
     FieldType type;
     bool required = false;
     const char *description = "";
+    const char *seal_context = "";  // secret_value: "workspace_secret:", "platform_llm_provider:"
 };
 
 // A query parameter a query_filters argument accepts.

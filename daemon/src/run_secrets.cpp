@@ -19,7 +19,7 @@ void Application::open_run_secrets(const std::string &workspace_id, const std::s
         pg::Statement{"select flowgres.secrets_for_run($1::uuid, $2::jsonb)::text", {workspace_id, dump_json(list.get())}});
     pool_.run(std::move(statements), [this, workspace_id, names, done = std::move(done)](pg::JobResult &&result) {
         auto secrets = std::make_shared<executor::RunSecrets>();
-        secrets->object.reset(json_object());
+        secrets->object.reset(new_json_object());
         if (result.outcome != pg::JobResult::Outcome::ok) {
             for (const auto &name : names)
                 secrets->unavailable[name] = {"DB_UNAVAILABLE", "the workspace's secrets could not be read"};

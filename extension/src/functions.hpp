@@ -86,6 +86,16 @@ SqlValue secret_revoke(CallArgs &);
 SqlValue secret_delete(CallArgs &);
 SqlValue secrets_for_run(CallArgs &);
 
+// llm_provider.cpp
+SqlValue llm_provider_create(CallArgs &);
+SqlValue llm_provider_list(CallArgs &);
+SqlValue llm_provider_get(CallArgs &);
+SqlValue llm_provider_update(CallArgs &);
+SqlValue llm_provider_delete(CallArgs &);
+SqlValue llm_provider_rotate_key(CallArgs &);
+SqlValue llm_model_set_enabled(CallArgs &);
+SqlValue workspace_models(CallArgs &);
+
 // api_key.cpp
 SqlValue api_key_create(CallArgs &);
 SqlValue api_key_list(CallArgs &);

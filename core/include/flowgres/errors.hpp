@@ -92,6 +92,8 @@ namespace flowgres {
     X(SECRET_EXISTS, "FG161", 409, "a secret with this name exists in this workspace")          \
     X(SECRET_REVOKED, "FG162", 409, "the secret is revoked")                                     \
     X(SECRET_EXPIRED, "FG163", 409, "the secret has expired")                                    \
+    X(LLM_PROVIDER_NOT_FOUND, "FG170", 404, "no such model provider")                           \
+    X(LLM_PROVIDER_EXISTS, "FG171", 409, "a model provider with this name exists here")          \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {
