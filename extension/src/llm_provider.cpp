@@ -116,7 +116,7 @@ std::optional<SealedKey> checked_key(CallArgs &args, int position) {
 
 SqlValue llm_provider_create(CallArgs &args) {
     std::optional<std::string> workspace_id = args.uuid(8);
-    Json document(new_json_object());  // not json_object(): PostgreSQL exports a symbol of that name
+    Json document(new_json_object());  // jansson's plain constructor would bind to PostgreSQL's own symbol
     auto put_text = [&](int position, const char *key) {
         if (auto value = args.text(position)) json_object_set_new(document.get(), key, json_stringn(value->data(), value->size()));
     };
