@@ -512,6 +512,24 @@ std::set<std::string> referenced_secrets(const Node &node, const NodeTypeRegistr
     return names;
 }
 
+std::set<std::string> referenced_models(const Workflow &workflow) {
+    std::set<std::string> models;
+    auto add = [&](const json_t *entry) {
+        const json_t *model = json_is_object(entry) ? json_object_get(entry, "model") : entry;
+        if (json_is_string(model)) models.insert(json_string_value(model));
+    };
+    for (const Node &node : workflow.nodes) {
+        if (node.type != "llm") continue;
+        add(json_object_get(node.config.get(), "model"));
+        for (const char *key : {"model_candidates", "routing_models", "fallback_models"}) {
+            size_t index;
+            json_t *entry;
+            json_array_foreach(json_object_get(node.config.get(), key), index, entry) add(entry);
+        }
+    }
+    return models;
+}
+
 std::set<std::string> referenced_secrets(const Workflow &workflow, const NodeTypeRegistry &registry) {
     std::set<std::string> names;
     for (const Node &node : workflow.nodes) names.merge(referenced_secrets(node, registry));

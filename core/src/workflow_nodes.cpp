@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "flowgres/database_steps.hpp"
+#include "flowgres/llm_catalog.hpp"
 #include "flowgres/pattern.hpp"
 #include "flowgres/workflow.hpp"
 
@@ -153,6 +154,71 @@ void check_http(const Node &node, const std::string &field, Problems &problems) 
     }
 }
 
+// llm (README "The llm step"): a model, or candidates routed by budget or quality, a fallback
+// chain, prompts (templates), sampling settings, an output schema, a fallback text, and per
+// provider keys ({{secrets.NAME}}: the credential field).
+void check_llm(const Node &node, const std::string &field, Problems &problems) {
+    auto model_list = [&](const char *key) {
+        const json_t *list = config_of(node, key);
+        if (!list) return size_t{0};
+        if (!json_is_array(list) || json_array_size(list) > 20) {
+            problems.add(node.id, field + ".config." + key, "must be a list of at most 20 models");
+            return size_t{0};
+        }
+        size_t index;
+        json_t *entry;
+        json_array_foreach(const_cast<json_t *>(list), index, entry) {
+            const json_t *model = json_is_object(entry) ? json_object_get(entry, "model") : entry;
+            const json_t *provider = json_is_object(entry) ? json_object_get(entry, "provider") : nullptr;
+            if (!json_is_string(model) || !llm::is_model_id(json_string_value(model)) ||
+                (provider && (!json_is_string(provider) || !llm::is_provider_name(json_string_value(provider)))))
+                problems.add(node.id, field + ".config." + key + "[" + std::to_string(index) + "]",
+                             "must be a model id or {\"model\", \"provider\"}");
+        }
+        return json_array_size(list);
+    };
+    const json_t *model = config_of(node, "model");
+    size_t candidates = model_list("model_candidates") + model_list("routing_models");
+    model_list("fallback_models");
+    if (model && (!json_is_string(model) || !llm::is_model_id(json_string_value(model))))
+        problems.add(node.id, field + ".config.model", "must be a model id (1 to 200 printable characters)");
+    if (!model && candidates == 0)
+        problems.add(node.id, field + ".config.model", "is required (or model_candidates to route over)");
+    if (const json_t *provider = config_of(node, "provider");
+        provider && (!json_is_string(provider) || !llm::is_provider_name(json_string_value(provider))))
+        problems.add(node.id, field + ".config.provider", "must be a provider's name");
+    if (const json_t *strategy = config_of(node, "routing_strategy")) {
+        const char *name = json_string_value(strategy);
+        if (!name || (std::string_view(name) != "budget" && std::string_view(name) != "quality"))
+            problems.add(node.id, field + ".config.routing_strategy", "must be budget or quality");
+    }
+    const json_t *user_prompt = config_of(node, "user_prompt");
+    if (!user_prompt) user_prompt = config_of(node, "prompt");
+    if (!json_is_string(user_prompt) || json_string_length(user_prompt) == 0 || json_string_length(user_prompt) > 100000)
+        problems.add(node.id, field + ".config.user_prompt", "is required: a template of 1 to 100000 characters");
+    for (const char *key : {"system_prompt", "fallback_text"})
+        if (const json_t *text = config_of(node, key); text && (!json_is_string(text) || json_string_length(text) > 100000))
+            problems.add(node.id, field + ".config." + key, "must be a string of at most 100000 characters");
+    if (const json_t *temperature = config_of(node, "temperature");
+        temperature && (!json_is_number(temperature) || json_number_value(temperature) < 0 || json_number_value(temperature) > 2))
+        problems.add(node.id, field + ".config.temperature", "must be a number from 0 to 2");
+    if (const json_t *max_tokens = config_of(node, "max_tokens");
+        max_tokens && (!json_is_integer(max_tokens) || json_integer_value(max_tokens) < 1 || json_integer_value(max_tokens) > 1000000))
+        problems.add(node.id, field + ".config.max_tokens", "must be an integer from 1 to 1000000");
+    if (const json_t *schema = config_of(node, "output_schema"); schema && !json_is_object(schema))
+        problems.add(node.id, field + ".config.output_schema", "must be an object (a JSON Schema)");
+    if (const json_t *keys = config_of(node, "api_keys")) {
+        const char *name;
+        json_t *value;
+        if (!json_is_object(keys)) problems.add(node.id, field + ".config.api_keys", "must map provider names to keys");
+        else json_object_foreach(const_cast<json_t *>(keys), name, value) {
+            if (!llm::is_provider_name(name) || !json_is_string(value))
+                problems.add(node.id, field + ".config.api_keys." + name,
+                             "must map a provider's name to its key, e.g. \"{{secrets.OPENAI_KEY}}\"");
+        }
+    }
+}
+
 void check_delay(const Node &node, const std::string &field, Problems &problems) {
     const json_t *duration = config_of(node, "duration_ms");
     if (!duration) duration = config_of(node, "duration");
@@ -182,6 +248,7 @@ const NodeTypeRegistry &NodeTypeRegistry::builtin() {
         types.add({"variable", check_variable, {}, false, variable_name});
         types.add({"http", check_http, {}, false, nullptr, {"headers", "query"}});
         types.add({"delay", check_delay, {}, false, nullptr});
+        types.add({"llm", check_llm, {}, false, nullptr, {"api_keys"}});
         for (const char *type : {"db_select", "db_insert", "db_update", "db_delete", "db_query"})
             types.add({type, database_steps::check, {}, false, nullptr});
         types.add({"output", check_output, {}, true, nullptr});

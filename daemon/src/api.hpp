@@ -137,9 +137,12 @@ private:
     // run_database.cpp: database steps' view of the run's workspace database.
     class RunDatabase;
     std::shared_ptr<executor::WorkspaceDatabase> run_database(const std::string &workspace_id, const std::string &execution_id);
-    // run_secrets.cpp: the secrets a run's credential fields reference, opened for it.
-    void open_run_secrets(const std::string &workspace_id, const std::set<std::string> &names,
-                          std::function<void(std::shared_ptr<const executor::RunSecrets>)> done);
+    // run_preparation.cpp: the secrets a run's credential fields reference and the routes to
+    // its llm steps' models, read in one round trip and opened for it.
+    using PreparedRun =
+        std::function<void(std::shared_ptr<const executor::RunSecrets>, std::shared_ptr<const llm::RunModels>)>;
+    void prepare_run(const std::string &workspace_id, const std::set<std::string> &secret_names,
+                     const std::set<std::string> &model_names, PreparedRun done);
     void connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done);
     std::unique_ptr<pg::WorkspacePools> workspace_pools_;
     std::unique_ptr<BlockingPool> database_work_pool_;  // the provisioner's, apart from libuv's (DNS)

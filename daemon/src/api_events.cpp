@@ -161,11 +161,13 @@ bool Application::deliver_page(Subscription &subscription, const std::string &pa
         if (!name) continue;
         json_t *payload = json_object_get(event, "data");
         std::string data = dump_json(payload);
-        // Visitors follow progress (which node, how it went), not the nodes' data.
+        // Visitors follow progress (which node, how it went) and streamed model text, not the
+        // nodes' data.
         std::string progress = data;
         if (std::string_view(name) != "execution_finished") {
             Json visible(new_json_object());
-            for (const char *member : {"node_id", "node_type", "status", "duration_ms"})
+            // node_delta's text is what the public page shows as it streams.
+            for (const char *member : {"node_id", "node_type", "status", "duration_ms", "delta"})
                 if (json_t *value = json_object_get(payload, member)) json_object_set(visible.get(), member, value);
             progress = dump_json(visible.get());
         }

@@ -213,6 +213,12 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     options.http_connect_timeout_ms = static_cast<uint64_t>(config_.http_connect_timeout_ms);
     options.http_first_byte_timeout_ms = static_cast<uint64_t>(config_.http_first_byte_timeout_ms);
     options.http_idle_timeout_ms = static_cast<uint64_t>(config_.http_idle_timeout_ms);
+    options.llm_limits.connect_timeout_ms = static_cast<uint64_t>(config_.llm_connect_timeout_ms);
+    options.llm_limits.first_token_timeout_ms = static_cast<uint64_t>(config_.llm_first_token_timeout_ms);
+    options.llm_limits.idle_timeout_ms = static_cast<uint64_t>(config_.llm_idle_timeout_ms);
+    options.llm_limits.total_timeout_ms = static_cast<uint64_t>(config_.llm_total_timeout_ms);
+    options.llm_limits.max_attempts = static_cast<int>(config_.llm_max_attempts);
+    options.llm_limits.max_backoff_ms = static_cast<uint64_t>(config_.llm_max_backoff_ms);
     if (const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id")))
         options.database = run_database(workspace_id, execution_id);
     std::weak_ptr<ActiveRun> weak_active = active;
@@ -222,7 +228,8 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     };
     // Started once its secrets are open (at once when it uses none).
     auto inputs_held = std::make_shared<Json>(std::move(inputs));
-    auto begin = [this, execution_id, workflow, inputs_held, options](std::shared_ptr<const executor::RunSecrets> secrets) {
+    auto begin = [this, execution_id, workflow, inputs_held, options](std::shared_ptr<const executor::RunSecrets> secrets,
+                                                                       std::shared_ptr<const llm::RunModels> models) {
         auto found = active_runs_.find(execution_id);
         if (found == active_runs_.end()) return;
         std::shared_ptr<ActiveRun> active = found->second;
@@ -233,15 +240,17 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
         }
         executor::RunOptions run_options = options;
         run_options.secrets = std::move(secrets);
+        run_options.models = std::move(models);
         auto run = executor::Run::start(
             loop_, workflow, std::move(*inputs_held), std::move(run_options),
             [this, execution_id](executor::RunResult &&result) { finish_trial(execution_id, std::move(result)); });
         if (active_runs_.count(execution_id)) active->run = std::move(run);  // still running
     };
     std::set<std::string> secret_names = workflow::referenced_secrets(*workflow);
+    std::set<std::string> model_names = workflow::referenced_models(*workflow);
     const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id"));
-    if (secret_names.empty() || !workspace_id) return begin(nullptr);
-    open_run_secrets(workspace_id, secret_names, std::move(begin));
+    if ((secret_names.empty() && model_names.empty()) || !workspace_id) return begin(nullptr, nullptr);
+    prepare_run(workspace_id, secret_names, model_names, std::move(begin));
 }
 
 void Application::finish_trial(const std::string &execution_id, executor::RunResult &&result) {
@@ -270,13 +279,19 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     if (!result.logs.empty())
         statements.push_back(
             pg::Statement{"select flowgres.node_logs_append($1::uuid, $2::jsonb)::text", {execution_id, logs}});
+    if (json_array_size(result.model_calls.get()) > 0)
+        statements.push_back(pg::Statement{"select flowgres.model_usage_record($1::uuid, $2::jsonb)::text",
+                                           {execution_id, dump_json(result.model_calls.get())}});
+    std::string prompt_tokens = std::to_string(result.prompt_tokens);
+    std::string completion_tokens = std::to_string(result.completion_tokens);
     if (result.status == "completed") {
-        statements.push_back(pg::Statement{"select flowgres.execution_finish($1::uuid, 'completed', $2::jsonb)::text",
-                                           {execution_id, jsonb_safe(dump_json(result.outputs.get()))}});
+        statements.push_back(pg::Statement{
+            "select flowgres.execution_finish($1::uuid, 'completed', $2::jsonb, null, $3::bigint, $4::bigint)::text",
+            {execution_id, jsonb_safe(dump_json(result.outputs.get())), prompt_tokens, completion_tokens}});
     } else if (result.status == "failed") {
-        statements.push_back(
-            pg::Statement{"select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
-                          {execution_id, jsonb_safe(dump_json(result.error.get()))}});
+        statements.push_back(pg::Statement{
+            "select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb, $3::bigint, $4::bigint)::text",
+            {execution_id, jsonb_safe(dump_json(result.error.get())), prompt_tokens, completion_tokens}});
     } else if (!active->cancelled_by_user) {
         // Cancelled here (the daemon is shutting down), not through the API: record why.
         statements.push_back(pg::Statement{

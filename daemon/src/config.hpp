@@ -43,6 +43,12 @@ struct Config {
     int64_t http_connect_timeout_ms = 5000;
     int64_t http_first_byte_timeout_ms = 30000;
     int64_t http_idle_timeout_ms = 30000;
+    int64_t llm_connect_timeout_ms = 5000;
+    int64_t llm_first_token_timeout_ms = 30000;
+    int64_t llm_idle_timeout_ms = 30000;
+    int64_t llm_total_timeout_ms = 120000;
+    int64_t llm_max_attempts = 3;
+    int64_t llm_max_backoff_ms = 10000;
     int64_t event_flush_ms = 200;
     int64_t sse_heartbeat_ms = 15000;
     std::string http_ca_file;  // extra CA certificates https steps trust (PEM), besides the system's

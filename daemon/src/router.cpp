@@ -213,6 +213,13 @@ const std::vector<Route> &routes() {
          "Remove a provider of the workspace and its models (secrets_manage)", "llm_provider_delete",
          {{S::path, "name", T::text, true, "the provider's name"}, {S::path, "workspace_id", T::uuid, true}}, {}, 200,
          {"WORKSPACE_NOT_FOUND", "LLM_PROVIDER_NOT_FOUND"}},
+        {"GET", "/api/v1/workspaces/{workspace_id}/model-usage", "getModelUsage", "models",
+         "The workspace's model calls in a period (default: the last 30 days) grouped by provider and model: calls, "
+         "failures, tokens, cost, p50 and p99 latency (app_view_metrics)", "model_usage",
+         {{S::path, "workspace_id", T::uuid, true},
+          {S::query_field, "from", T::timestamp, false, "from this time (ISO 8601; default: 30 days before to)"},
+          {S::query_field, "to", T::timestamp, false, "until this time (ISO 8601; default: now)"}},
+         {}, 200, {"WORKSPACE_NOT_FOUND"}},
         {"GET", "/api/v1/workspaces/{workspace_id}/models", "listWorkspaceModels", "models",
          "The models the workspace may use (any member): its own providers' first, then the platform's; enabled and "
          "not switched off, with prices, context size and quality", "workspace_models",

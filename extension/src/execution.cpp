@@ -310,8 +310,10 @@ SqlValue execution_events_append(CallArgs &args) {
         else if (!json_is_integer(sequence) || json_integer_value(sequence) < 1 ||
                  json_integer_value(sequence) > 2147483647)
             problems.add(at + ".sequence", "must be a positive integer");
-        else if (!event || (std::string_view(event) != "node_started" && std::string_view(event) != "node_finished"))
-            problems.add(at + ".event", "must be node_started or node_finished (execution_finished is recorded by the database)");
+        else if (!event || (std::string_view(event) != "node_started" && std::string_view(event) != "node_finished" &&
+                            std::string_view(event) != "node_delta"))
+            problems.add(at + ".event",
+                         "must be node_started, node_finished or node_delta (execution_finished is recorded by the database)");
         else if (!json_is_object(json_object_get(entry, "data")))
             problems.add(at + ".data", "must be an object");
     }

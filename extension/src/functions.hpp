@@ -96,6 +96,11 @@ SqlValue llm_provider_rotate_key(CallArgs &);
 SqlValue llm_model_set_enabled(CallArgs &);
 SqlValue workspace_models(CallArgs &);
 
+// model_usage.cpp
+SqlValue llm_routes_for_run(CallArgs &);
+SqlValue model_usage_record(CallArgs &);
+SqlValue model_usage(CallArgs &);
+
 // api_key.cpp
 SqlValue api_key_create(CallArgs &);
 SqlValue api_key_list(CallArgs &);

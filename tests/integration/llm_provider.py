@@ -24,11 +24,16 @@ import argparse
 import asyncio
 import collections
 import json
+import logging
 import re
 import threading
 import time
 
 DEFAULT_MODEL = "flowgres-local-echo"
+
+# A client that hangs up mid-answer is part of the tests; asyncio's warning about the write
+# that followed is noise.
+logging.getLogger("asyncio").setLevel(logging.ERROR)
 
 
 def count_tokens(text):
@@ -151,6 +156,8 @@ class Provider:
                 pass
 
     def send(self, writer, status, document, extra_headers=()):
+        if writer.is_closing():
+            return
         body = json.dumps(document).encode()
         head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}", "Content-Type: application/json",
                 f"Content-Length: {len(body)}"] + list(extra_headers)

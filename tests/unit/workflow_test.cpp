@@ -233,7 +233,7 @@ TEST(Workflow, SecretsOnlyInCredentialFields) {
     EXPECT_TRUE(allowed.empty()) << dump(allowed);
 
     Problems in_url = check(http_workflow(R"json({"url": "https://api.example.com/{{secrets.API_TOKEN}}"})json"));
-    EXPECT_TRUE(has(in_url, "nodes[1].config.url", "secrets may only be used in credential fields (http headers and query)"))
+    EXPECT_TRUE(has(in_url, "nodes[1].config.url", "secrets may only be used in credential fields (http headers and query; llm api_keys)"))
         << dump(in_url);
     Problems in_body = check(http_workflow(R"json({"url": "https://a.example", "body": {"token": "{{secrets.T}}"}})json"));
     EXPECT_TRUE(has(in_body, "nodes[1].config.body.token", "credential fields")) << dump(in_body);

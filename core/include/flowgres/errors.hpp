@@ -94,6 +94,11 @@ namespace flowgres {
     X(SECRET_EXPIRED, "FG163", 409, "the secret has expired")                                    \
     X(LLM_PROVIDER_NOT_FOUND, "FG170", 404, "no such model provider")                           \
     X(LLM_PROVIDER_EXISTS, "FG171", 409, "a model provider with this name exists here")          \
+    X(LLM_MODEL_UNAVAILABLE, "FG172", 404, "no provider offers the model to this workspace")   \
+    X(LLM_REQUEST_FAILED, "FG173", 502, "the model provider failed or answered with an error")   \
+    X(LLM_RATE_LIMITED, "FG174", 429, "the model provider kept refusing with 429")               \
+    X(LLM_TIMEOUT, "FG175", 504, "the model call ran past its timeout")                           \
+    X(LLM_OUTPUT_INVALID, "FG176", 502, "the model's answer did not fit the step's output_schema") \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

@@ -93,7 +93,7 @@ public:
     void add(NodeType type);
     const NodeType *find(std::string_view name) const;
     std::vector<std::string> names() const;
-    // start, input, transform, condition, variable, http, delay, output, end.
+    // start, input, transform, condition, variable, http, llm, delay, db_*, output, end.
     static const NodeTypeRegistry &builtin();
 
 private:
@@ -117,6 +117,10 @@ bool is_credential_field(const NodeType &type, std::string_view config_path);
 // the daemon to open before the run. Empty for most workflows.
 std::set<std::string> referenced_secrets(const Workflow &workflow,
                                          const NodeTypeRegistry &registry = NodeTypeRegistry::builtin());
+// The model ids a validated workflow's llm steps name (model, candidates, fallbacks), for the
+// daemon to find routes to before the run.
+std::set<std::string> referenced_models(const Workflow &workflow);
+
 // The same for one node.
 std::set<std::string> referenced_secrets(const Node &node, const NodeTypeRegistry &registry = NodeTypeRegistry::builtin());
 

@@ -30,6 +30,7 @@ const NodeRunners &NodeRunners::builtin() {
         all.add("condition", nodes::run_condition);
         all.add("variable", nodes::run_variable);
         all.add("http", nodes::run_http);
+        all.add("llm", nodes::run_llm);
         all.add("delay", nodes::run_delay);
         all.add("output", nodes::run_output);
         all.add("end", nodes::run_end);
@@ -224,6 +225,13 @@ void Run::settle(const std::string &node_id, NodeOutcome outcome, uint64_t token
         outcome.error_message = secrets::mask_text(std::move(outcome.error_message), values);
     }
 
+    prompt_tokens_ += outcome.prompt_tokens;
+    completion_tokens_ += outcome.completion_tokens;
+    if (json_array_size(outcome.model_calls.get()) > 0) {
+        if (!model_calls_) model_calls_.reset(json_array());
+        json_array_extend(model_calls_.get(), outcome.model_calls.get());
+    }
+
     NodeLog log;
     log.node_id = node_id;
     log.node_type = state.node->type;
@@ -342,6 +350,9 @@ void Run::finish(std::string status, Json error) {
             json_object_set(result.outputs.get(), node.id.c_str(), state.output ? state.output.get() : null_.get());
     }
     result.logs = std::move(logs_);
+    result.prompt_tokens = prompt_tokens_;
+    result.completion_tokens = completion_tokens_;
+    result.model_calls = model_calls_ ? std::move(model_calls_) : Json(json_array());
     Finished finished = std::move(finished_);
     finished_ = nullptr;
     if (finished) finished(std::move(result));

@@ -19,6 +19,8 @@
 #include "executor/egress.hpp"
 #include "executor/tls_client.hpp"
 #include "executor/workspace_database.hpp"
+#include "llm/chat_client.hpp"
+#include "llm/routes.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/secrets.hpp"
 #include "flowgres/template.hpp"
@@ -34,6 +36,10 @@ struct NodeOutcome {
     std::string error_message;
     std::optional<bool> branch;  // a condition's result: which handle its edges may leave by
     Json variables;              // [{"op": "set"|"update", "name", "value"}] for the node log
+    // Model calls the attempt made, whether it succeeded or not (they were spent either way):
+    // their tokens count for the run, and each call becomes a model_usage row.
+    long long prompt_tokens = 0, completion_tokens = 0;
+    Json model_calls;  // [{node_id, provider, model, prompt_tokens, completion_tokens, cost_micros, …}]
 
     static NodeOutcome success(Json output) {
         NodeOutcome outcome;
@@ -85,6 +91,10 @@ struct RunOptions {
     std::shared_ptr<WorkspaceDatabase> database;
     // Opened secrets (null when the workflow references none).
     std::shared_ptr<const RunSecrets> secrets;
+    // The routes to the models llm steps name (null when there are none), and the limits of
+    // each model call.
+    std::shared_ptr<const llm::RunModels> models;
+    llm::CallLimits llm_limits;
 };
 
 // A node_finished event's output is left out past this size (the node log keeps it whole).
@@ -110,7 +120,7 @@ class NodeRunners {
 public:
     void add(std::string type, NodeRunner runner) { runners_[std::move(type)] = runner; }
     NodeRunner find(const std::string &type) const;
-    // start, input, transform, condition, variable, http, delay, output, end.
+    // start, input, transform, condition, variable, http, llm, delay, db_*, output, end.
     static const NodeRunners &builtin();
 
 private:
@@ -137,6 +147,8 @@ struct RunResult {
     Json outputs;        // {"<output node id>": value, …}
     Json error;          // {"error_code", "message", "node_id"} when failed
     std::vector<NodeLog> logs;
+    long long prompt_tokens = 0, completion_tokens = 0;  // every model call's
+    Json model_calls;                                     // an array, for model_usage_record
 };
 
 struct RunTimer;  // engine.cpp: a one-shot loop timer that finds its run weakly
@@ -176,6 +188,8 @@ private:
     std::map<std::string, std::unique_ptr<NodeState>> nodes_;
     std::map<std::string, std::vector<const workflow::Edge *>> incoming_, outgoing_;
     std::vector<NodeLog> logs_;
+    long long prompt_tokens_ = 0, completion_tokens_ = 0;
+    Json model_calls_;
     RunTimer *run_timer_ = nullptr;
     size_t unsettled_ = 0;
     uint64_t next_token_ = 1;

@@ -78,6 +78,7 @@ public:
         std::string header_field;
         bool in_value = false;
         bool complete = false;
+        size_t streamed_bytes = 0;  // body bytes handed to request.on_body
         bool released = false;    // no handle or request can call back any more
         bool owner_gone = false;  // the Fetch (the node's task) no longer points here
         char buffer[65536];
@@ -98,6 +99,7 @@ public:
     static void start(State *state) {
         state->result = HttpFetchResult{};
         state->complete = false;
+        state->streamed_bytes = 0;
         state->header_bytes = 0;
         state->header_field.clear();
         state->in_value = false;
@@ -248,7 +250,14 @@ private:
         };
         state->settings.on_body = [](llhttp_t *parser, const char *at, size_t length) {
             auto *state = static_cast<State *>(parser->data);
-            if (state->result.body.size() + length > state->request.max_response_bytes) return -1;
+            if (state->streamed_bytes + state->result.body.size() + length > state->request.max_response_bytes)
+                return -1;
+            if (state->request.on_body && parser->status_code >= 200 && parser->status_code < 300) {
+                state->streamed_bytes += length;
+                if (state->request.on_body(std::string_view(at, length))) return 0;
+                state->phase = "stopped";
+                return -1;
+            }
             state->result.body.append(at, length);
             return 0;
         };
@@ -323,11 +332,13 @@ private:
         if (size == 0 || state->complete) return true;
         llhttp_errno_t error = llhttp_execute(&state->parser, data, size);
         if (error == HPE_OK || state->complete) return true;
-        if (std::string_view(state->phase) == "headers")
+        if (std::string_view(state->phase) == "stopped")
+            fail(state, "HTTP_STREAM_STOPPED", "the reader stopped the response");
+        else if (std::string_view(state->phase) == "headers")
             fail(state, "HTTP_RESPONSE_TOO_LARGE",
                  "the response headers are larger than " + std::to_string(state->request.max_header_bytes) +
                      " bytes or more than " + std::to_string(state->request.max_headers) + " fields");
-        else if (state->result.body.size() + size > state->request.max_response_bytes)
+        else if (state->streamed_bytes + state->result.body.size() + size > state->request.max_response_bytes)
             fail(state, "HTTP_RESPONSE_TOO_LARGE",
                  "the response is larger than " + std::to_string(state->request.max_response_bytes) + " bytes");
         else

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,11 @@ struct HttpFetch {
     uint64_t idle_timeout_ms = 30000;
     int max_redirects = 3;
     std::shared_ptr<const TlsClientContext> tls;  // for https URLs (refused without)
+    // Streaming: the body of a final 2xx response goes here piece by piece as it arrives,
+    // instead of into the result's body (max_response_bytes still bounds the total); other
+    // responses (errors, redirects) are read whole as usual. Returning false stops the fetch:
+    // done reports HTTP_STREAM_STOPPED. It must not cancel the fetch itself.
+    std::function<bool(std::string_view piece)> on_body;
 };
 
 struct HttpFetchResult {

@@ -16,6 +16,7 @@ std::unique_ptr<NodeTask> run_delay(NodeCall &call, NodeDone done);
 std::unique_ptr<NodeTask> run_output(NodeCall &call, NodeDone done);
 std::unique_ptr<NodeTask> run_end(NodeCall &call, NodeDone done);
 std::unique_ptr<NodeTask> run_database_step(NodeCall &call, NodeDone done);
+std::unique_ptr<NodeTask> run_llm(NodeCall &call, NodeDone done);
 
 // Renders a config value (json_value context); a template naming nothing becomes a failed
 // outcome through the exception's message.

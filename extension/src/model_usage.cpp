@@ -1,0 +1,123 @@
+// What the llm step needs from the control plane and leaves in it (README "The llm step"):
+// the routes to a run's models (service only: providers that offer each model to the
+// workspace, its own first, with their sealed keys or key secrets and prices), the record of
+// every model call a run made (service only, in the run's final transaction), and the
+// workspace's model usage grouped by provider and model for a period.
+#include "actor.hpp"
+#include "boundary.hpp"
+#include "flowgres/errors.hpp"
+#include "flowgres/json.hpp"
+#include "flowgres/llm_catalog.hpp"
+#include "flowgres/permissions.hpp"
+#include "functions.hpp"
+#include "permission.hpp"
+#include "spi.hpp"
+
+namespace flowgres {
+
+SqlValue llm_routes_for_run(CallArgs &args) {
+    std::string workspace_id = args.required_uuid(0, "workspace_id");
+    Json models = parse_json(args.required_jsonb(1, "models"), "models");
+    if (!json_is_array(models.get()) || json_array_size(models.get()) > 100)
+        throw field_error("models", "must be an array of at most 100 model ids");
+    require_system_actor();
+    return SqlValue::jsonb(query_value(R"sql(
+        select coalesce(jsonb_object_agg(model, routes), '{}')
+        from (select m.model,
+                     jsonb_agg(jsonb_build_object(
+                         'provider', p.name, 'scope', case when p.workspace_id is null then 'platform' else 'workspace' end,
+                         'protocol', p.protocol, 'base_url', p.base_url, 'timeout_ms', p.timeout_ms,
+                         'sealed_api_key', p.sealed_api_key, 'api_key_secret', p.api_key_secret,
+                         'secret_status', case when p.api_key_secret is null then null
+                                               when s.id is null then 'missing'
+                                               when s.status = 'revoked' then 'revoked'
+                                               when s.expires_at <= now() then 'expired' else 'active' end,
+                         'secret_sealed', case when s.status = 'active' and (s.expires_at is null or s.expires_at > now())
+                                               then s.sealed_value end,
+                         'input_micros_per_1m', m.input_micros_per_1m, 'output_micros_per_1m', m.output_micros_per_1m,
+                         'context_tokens', m.context_tokens, 'quality', m.quality)
+                     order by p.workspace_id is null, p.name) as routes
+              from flowgres.llm_models m join flowgres.llm_providers p on p.id = m.provider_id
+                   left join flowgres.workspace_secrets s on s.workspace_id = p.workspace_id and s.name = p.api_key_secret
+              where m.model in (select jsonb_array_elements_text($2::jsonb))
+                and (p.workspace_id = $1::uuid or p.workspace_id is null) and p.enabled and m.enabled
+                and not exists (select 1 from flowgres.llm_model_switches s where s.model = m.model)
+              group by m.model) offered)sql",
+                                       {workspace_id, dump_json(models.get())})
+                               .value_or("{}"));
+}
+
+SqlValue model_usage_record(CallArgs &args) {
+    std::string execution_id = args.required_uuid(0, "execution_id");
+    Json calls = parse_json(args.required_jsonb(1, "calls"), "calls");
+    if (!json_is_array(calls.get()) || json_array_size(calls.get()) > 10000)
+        throw field_error("calls", "must be an array of at most 10000 calls");
+    require_system_actor();
+    size_t index;
+    json_t *call;
+    json_array_foreach(calls.get(), index, call) {
+        std::string field = "calls[" + std::to_string(index) + "]";
+        const char *provider = json_string_value(json_object_get(call, "provider"));
+        const char *model = json_string_value(json_object_get(call, "model"));
+        if (!provider || !llm::is_provider_name(provider)) throw field_error(field + ".provider", "must be a provider's name");
+        if (!model || !llm::is_model_id(model)) throw field_error(field + ".model", "must be a model id");
+        for (const char *key : {"prompt_tokens", "completion_tokens", "cost_micros", "latency_ms"}) {
+            const json_t *value = json_object_get(call, key);
+            if (value && (!json_is_integer(value) || json_integer_value(value) < 0))
+                throw field_error(field + "." + key, "must be a non-negative integer");
+        }
+    }
+    auto inserted = query(R"sql(
+        insert into flowgres.model_usage (workspace_id, app_id, execution_id, node_id, provider, model, prompt_tokens,
+                                          completion_tokens, cost_micros, latency_ms, ok, error_code, usage_reported)
+        select e.workspace_id, e.app_id, e.id, left(c.node_id, 200), c.provider, c.model, coalesce(c.prompt_tokens, 0),
+               coalesce(c.completion_tokens, 0), coalesce(c.cost_micros, 0), coalesce(c.latency_ms, 0),
+               coalesce(c.ok, false), left(c.error_code, 100), coalesce(c.usage_reported, true)
+        from flowgres.executions e,
+             jsonb_to_recordset($2::jsonb) as c(node_id text, provider text, model text, prompt_tokens bigint,
+                                                completion_tokens bigint, cost_micros bigint, latency_ms bigint, ok boolean,
+                                                error_code text, usage_reported boolean)
+        where e.id = $1::uuid)sql",
+                          {execution_id, dump_json(calls.get())});
+    if (inserted.processed == 0 && json_array_size(calls.get()) > 0 &&
+        !query_value("select 1 from flowgres.executions where id = $1::uuid", {execution_id}))
+        throw Error(ErrorCode::EXECUTION_NOT_FOUND, "execution " + execution_id + " not found");
+    return SqlValue::integer(static_cast<long long>(inserted.processed));
+}
+
+SqlValue model_usage(CallArgs &args) {
+    std::string workspace_id = args.required_uuid(0, "workspace_id");
+    std::optional<std::string> from = args.timestamptz(1);
+    std::optional<std::string> to = args.timestamptz(2);
+    Actor actor = require_actor();
+    require_workspace_permission(actor, workspace_id, permission::app_view_metrics, WorkspaceUse::read);
+    return SqlValue::jsonb(query_value(R"sql(
+        with period as (
+            select coalesce($3::timestamptz, now()) as t, coalesce($2::timestamptz, coalesce($3::timestamptz, now()) - interval '30 days') as f),
+        calls as (
+            select u.* from flowgres.model_usage u, period
+            where u.workspace_id = $1::uuid and u.created_at >= period.f and u.created_at < period.t),
+        grouped as (
+            select provider, model, count(*) as calls, count(*) filter (where not ok) as failed,
+                   sum(prompt_tokens) as prompt_tokens, sum(completion_tokens) as completion_tokens,
+                   sum(cost_micros) as cost_micros,
+                   round((percentile_cont(0.5) within group (order by latency_ms))::numeric, 1) as p50,
+                   round((percentile_cont(0.99) within group (order by latency_ms))::numeric, 1) as p99
+            from calls group by provider, model)
+        select jsonb_build_object(
+            'workspace_id', $1::uuid, 'from', (select f from period), 'to', (select t from period),
+            'items', coalesce((select jsonb_agg(jsonb_build_object(
+                                  'provider', provider, 'model', model, 'calls', calls, 'failed', failed,
+                                  'prompt_tokens', prompt_tokens, 'completion_tokens', completion_tokens,
+                                  'total_tokens', prompt_tokens + completion_tokens, 'cost_micros', cost_micros,
+                                  'latency_ms', jsonb_build_object('p50', p50, 'p99', p99))
+                              order by cost_micros desc, provider, model) from grouped), '[]'),
+            'totals', (select jsonb_build_object('calls', count(*), 'failed', count(*) filter (where not ok),
+                                                 'prompt_tokens', coalesce(sum(prompt_tokens), 0),
+                                                 'completion_tokens', coalesce(sum(completion_tokens), 0),
+                                                 'cost_micros', coalesce(sum(cost_micros), 0)) from calls)))sql",
+                                       {workspace_id, from, to})
+                               .value());
+}
+
+}  // namespace flowgres

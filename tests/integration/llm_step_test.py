@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""The llm step end to end (README "The llm step"), against the test provider speaking
+OpenAI's wire protocol on loopback: the seed §52 example as written, streamed tokens as
+node_delta events, retries on 429 and 5xx, a fallback chain, fallbackText, routing by budget
+and quality, an output schema repaired once or failing with LLM_OUTPUT_INVALID, a provider
+dying mid-stream (failed with its code, billed once as far as it went), a switched-off model,
+a revoked key secret, timeouts, the egress policy, and the provider's key found in no table and
+no log line. Every call's tokens and cost land in model_usage and the execution's token counts."""
+
+import json
+import subprocess
+import time
+
+from harness import PROVISION, ApiTestCase, Daemon, main, psql
+from llm_provider import Provider
+from secrets_test import rows_containing
+
+KEYS = subprocess.run([PROVISION, "keygen", "--id", "k1"], capture_output=True, text=True, check=True).stdout.strip()
+PLATFORM_KEY = "sk-platform-0123456789abcdefPLAT"
+TEAM_KEY = "sk-team-9876543210fedcbaTEAM"
+
+SEED_EXAMPLE = {
+    "version": "1.0.0",
+    "nodes": [
+        {"id": "start", "type": "start", "label": "开始", "position": {"x": 0, "y": 0},
+         "data": {"label": "开始",
+                  "inputs": [{"id": "prompt", "name": "prompt", "label": "提示词", "type": "string", "required": True}],
+                  "config": {"form_id": "main_form", "submit_action": {"id": "submit", "type": "submit", "label": "运行"}}},
+         "outputs": [{"id": "prompt", "name": "prompt", "type": "string"}]},
+        {"id": "llm", "type": "llm", "label": "LLM", "position": {"x": 240, "y": 0},
+         "config": {"model": "gpt-4", "systemPrompt": "你是一个总结助手",
+                    "userPrompt": "请返回 JSON：{\"summary\":\"...\"}。原文：{{prompt}}", "temperature": 0.7,
+                    "max_tokens": 512,
+                    "output_schema": {"type": "object", "properties": {"summary": {"type": "string"}},
+                                      "required": ["summary"]}},
+         "inputs": [{"id": "prompt", "name": "prompt", "type": "string"}],
+         "outputs": [{"id": "parsed", "name": "parsed", "type": "object"}]},
+        {"id": "output", "type": "output", "label": "输出", "position": {"x": 480, "y": 0},
+         "config": {"outputType": "json", "title": "结果"},
+         "inputs": [{"id": "input", "name": "input", "type": "object"}], "outputs": []}],
+    "edges": [{"id": "e1", "source": "start", "sourceHandle": "prompt", "target": "llm", "targetHandle": "prompt"},
+              {"id": "e2", "source": "llm", "sourceHandle": "parsed", "target": "output", "targetHandle": "input"}],
+}
+
+
+def llm_app(config):
+    return {"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "q", "type": "string"}]}},
+                      {"id": "ask", "type": "llm", "config": {"userPrompt": "{{q}}", **config}},
+                      {"id": "out", "type": "output"}],
+            "edges": [{"source": "start", "target": "ask"}, {"source": "ask", "target": "out"}]}
+
+
+def model(name, quality=5, input_price=1000000, output_price=2000000):
+    return {"model": name, "quality": quality, "input_micros_per_1m": input_price, "output_micros_per_1m": output_price}
+
+
+class LlmStep(ApiTestCase):
+    daemon_settings = {"master_keys": KEYS, "egress_allow": "127.0.0.0/8", "llm_max_backoff_ms": 3000,
+                       "llm_first_token_timeout_ms": 1500, "execution_heartbeat_interval_ms": 200}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.provider = Provider(api_key=PLATFORM_KEY).start()
+        cls.team_provider = Provider(api_key=TEAM_KEY).start()
+        super().setUpClass()
+        helper = cls()
+        cls.owner, cls.workspace, cls.key = helper.new_user("owner")
+        psql(cls.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{cls.workspace['id']}'")
+        helper.ok("POST", "/api/v1/llm-providers", {
+            "name": "local", "base_url": cls.provider.base_url, "api_key": PLATFORM_KEY,
+            "models": [model("gpt-4", 9), model("m-main", 6), model("m-backup", 4), model("m-cheap", 3, 100, 200),
+                       model("m-best", 10, 5000000, 9000000), model("m-flaky"), model("m-schema"), model("m-cut"),
+                       model("m-slow"), model("m-off")]}, cls.admin, status=201)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.provider.stop()
+        cls.team_provider.stop()
+
+    def run_app(self, workflow, inputs=None):
+        app = self.app_with(self.key, self.workspace, workflow)
+        return self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": inputs or {"q": "hello"}}, self.key)
+
+    def step_output(self, execution):
+        [log] = [log for log in execution["node_logs"] if log["node_id"] in ("ask", "llm")]
+        return log
+
+    def usage_rows(self, execution):
+        rows = psql(self.database, "select coalesce(json_agg(u order by id), '[]') from flowgres.model_usage u "
+                                   f"where execution_id = '{execution['id']}'")
+        return json.loads(rows)
+
+    def test_the_seed_example_validates_and_runs_as_written(self):
+        self.ok("POST", "/api/v1/workflows/validate", {"workflow": SEED_EXAMPLE}, self.key)
+        execution = self.run_app(SEED_EXAMPLE, {"prompt": "flowgres hosts AI workflow apps"})
+        self.assertEqual(execution["status"], "completed", execution)
+        output = execution["outputs"]["output"]
+        self.assertEqual(output["parsed"]["summary"], "请返回 JSON：{\"summary\":\"...\"}。原文：flowgres hosts AI workflow apps")
+        self.assertEqual((output["model"], output["provider"], output["fallback_used"]), ("gpt-4", "local", False))
+        sent = self.provider.requests[-1]
+        self.assertEqual(sent["headers"]["authorization"], f"Bearer {PLATFORM_KEY}")
+        self.assertEqual(sent["body"]["messages"][0], {"role": "system", "content": "你是一个总结助手"})
+        self.assertEqual(sent["body"]["max_tokens"], 512)
+        self.assertEqual(sent["body"]["response_format"]["type"], "json_schema")
+        self.assertTrue(sent["body"]["stream_options"]["include_usage"])
+        # Metered once: the run's tokens are the provider's reported usage, and one usage row.
+        [row] = self.usage_rows(execution)
+        self.assertEqual((row["provider"], row["model"], row["ok"], row["usage_reported"]), ("local", "gpt-4", True, True))
+        self.assertEqual(row["prompt_tokens"], output["usage"]["prompt_tokens"])
+        self.assertEqual((execution["prompt_tokens"], execution["completion_tokens"]),
+                         (row["prompt_tokens"], row["completion_tokens"]))
+        self.assertEqual(row["cost_micros"], -(-(row["prompt_tokens"] * 1000000 + row["completion_tokens"] * 2000000) // 1000000))
+        usage = self.ok("GET", f"/api/v1/workspaces/{self.workspace['id']}/model-usage", None, self.key)
+        self.assertIn(("local", "gpt-4"), [(item["provider"], item["model"]) for item in usage["items"]])
+
+    def test_tokens_stream_as_node_delta_events(self):
+        self.provider.script("m-main", {"reply": "one two three four five six", "token_delay_ms": 80})
+        execution = self.run_app(llm_app({"model": "m-main"}))
+        self.assertEqual(execution["outputs"]["out"]["text"], "one two three four five six")
+        status, _, body = self.call("GET", f"/api/v1/executions/{execution['id']}/events", None, self.key, timeout=10)
+        text = body if isinstance(body, str) else json.dumps(body)
+        deltas = [json.loads(line[6:])["delta"] for line in text.splitlines()
+                  if line.startswith("data: ") and '"delta"' in line]
+        self.assertGreater(len(deltas), 1, "streamed in more than one piece")
+        self.assertEqual("".join(deltas), "one two three four five six")
+
+    def test_retries_then_a_fallback_chain_then_fallback_text(self):
+        self.provider.script("m-flaky", {"status": 429, "retry_after": 1}, {"reply": "after a retry"})
+        execution = self.run_app(llm_app({"model": "m-flaky"}))
+        output = execution["outputs"]["out"]
+        self.assertEqual((output["text"], output["fallback_used"]), ("after a retry", False))
+        self.assertEqual(output["attempts"][0]["attempts"], 2, "the client retried after Retry-After")
+
+        self.provider.script("m-main", {"status": 500}, {"status": 500}, {"status": 500})
+        self.provider.script("m-backup", {"reply": "from the backup"})
+        execution = self.run_app(llm_app({"model": "m-main", "fallbackModels": ["m-backup"]}))
+        output = execution["outputs"]["out"]
+        self.assertEqual((output["text"], output["model"], output["fallback_used"]), ("from the backup", "m-backup", True))
+        self.assertEqual([(a["model"], a["ok"]) for a in output["attempts"]], [("m-main", False), ("m-backup", True)])
+        self.assertEqual(output["attempts"][0]["error_code"], "LLM_REQUEST_FAILED")
+
+        self.provider.script("m-main", {"status": 429, "retry_after": 60})  # longer than llm_max_backoff_ms
+        self.provider.script("m-backup", {"status": 400, "message": "bad request"})
+        execution = self.run_app(llm_app({"model": "m-main", "fallbackModels": ["m-backup", "no-such-model"],
+                                          "fallbackText": "The assistant is busy; try again soon."}))
+        output = execution["outputs"]["out"]
+        self.assertEqual(execution["status"], "completed")
+        self.assertEqual((output["text"], output["fallback_used"]), ("The assistant is busy; try again soon.", True))
+        self.assertEqual([a["error_code"] for a in output["attempts"]],
+                         ["LLM_RATE_LIMITED", "LLM_REQUEST_FAILED", "LLM_MODEL_UNAVAILABLE"])
+
+        execution = self.run_app(llm_app({"model": "no-such-model"}))
+        self.assertEqual((execution["status"], execution["error"]["error_code"]), ("failed", "LLM_MODEL_UNAVAILABLE"))
+
+    def test_routing_by_budget_and_quality(self):
+        candidates = ["m-main", "m-cheap", "m-best"]
+        for strategy, first in (("budget", "m-cheap"), ("quality", "m-best")):
+            execution = self.run_app(llm_app({"modelCandidates": candidates, "routingStrategy": strategy}))
+            self.assertEqual(execution["outputs"]["out"]["model"], first, strategy)
+
+    def test_an_output_schema_is_repaired_once_then_refused(self):
+        schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
+        self.provider.script("m-schema", {"reply": "not json at all"}, {"json": {"score": 7}})
+        execution = self.run_app(llm_app({"model": "m-schema", "outputSchema": schema}))
+        output = execution["outputs"]["out"]
+        self.assertEqual(output["parsed"], {"score": 7})
+        repair = self.provider.requests[-1]["body"]["messages"]
+        self.assertEqual(repair[-2], {"role": "assistant", "content": "not json at all"})
+        self.assertIn("$: is not JSON", repair[-1]["content"])
+        self.assertEqual(len(self.usage_rows(execution)), 2, "the repair is a call of its own, metered")
+
+        self.provider.script("m-schema", {"json": {"score": "high"}}, {"json": {"nope": 1}})
+        execution = self.run_app(llm_app({"model": "m-schema", "outputSchema": schema}))
+        self.assertEqual((execution["status"], execution["error"]["error_code"]), ("failed", "LLM_OUTPUT_INVALID"))
+        self.assertIn("$.score: is required", execution["error"]["message"])
+
+    def test_a_provider_dying_mid_stream_fails_the_run_and_bills_once(self):
+        self.provider.script("m-cut", {"reply": "a b c d e f g h", "cut_after_tokens": 3})
+        execution = self.run_app(llm_app({"model": "m-cut"}))
+        self.assertEqual((execution["status"], execution["error"]["error_code"]), ("failed", "LLM_REQUEST_FAILED"))
+        [row] = self.usage_rows(execution)
+        self.assertEqual((row["ok"], row["usage_reported"], row["completion_tokens"]), (False, False, 3),
+                         "what streamed is billed, estimated and marked so")
+        self.assertEqual(execution["completion_tokens"], 3)
+        cut_requests = [r for r in self.provider.requests if (r["body"] or {}).get("model") == "m-cut"]
+        self.assertEqual(len(cut_requests), 1, "no retry once tokens went out")
+
+    def test_a_slow_first_token_times_out(self):
+        self.provider.script("m-slow", {"reply": "late", "first_token_delay_ms": 3000})
+        execution = self.run_app(llm_app({"model": "m-slow"}))
+        self.assertEqual((execution["status"], execution["error"]["error_code"]), ("failed", "LLM_TIMEOUT"))
+
+    def test_a_model_switched_off_platform_wide(self):
+        self.ok("POST", "/api/v1/llm-models/m-off/disable", {"reason": "test"}, self.admin)
+        try:
+            execution = self.run_app(llm_app({"model": "m-off"}))
+            self.assertEqual(execution["error"]["error_code"], "LLM_MODEL_UNAVAILABLE")
+        finally:
+            self.ok("POST", "/api/v1/llm-models/m-off/enable", {}, self.admin)
+        self.assertEqual(self.run_app(llm_app({"model": "m-off"}))["status"], "completed")
+
+    def test_a_workspace_provider_keyed_by_a_secret(self):
+        secrets = f"/api/v1/workspaces/{self.workspace['id']}/secrets"
+        self.ok("POST", secrets, {"name": "TEAM_KEY", "value": TEAM_KEY}, self.key, status=201)
+        self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/llm-providers",
+                {"name": "team", "base_url": self.team_provider.base_url, "api_key_secret": "TEAM_KEY",
+                 "models": [model("team-model")]}, self.key, status=201)
+        self.team_provider.script("team-model", {"reply": f"I was told {TEAM_KEY}"})
+        execution = self.run_app(llm_app({"model": "team-model"}))
+        output = execution["outputs"]["out"]
+        self.assertEqual(output["provider"], "team")
+        self.assertEqual(output["text"], "I was told [secret:TEAM_KEY]", "a key the model repeats is masked")
+        self.assertEqual(self.team_provider.requests[-1]["headers"]["authorization"], f"Bearer {TEAM_KEY}")
+        self.ok("POST", secrets + "/TEAM_KEY/revoke", {}, self.key)
+        execution = self.run_app(llm_app({"model": "team-model"}))
+        self.assertEqual(execution["error"]["error_code"], "SECRET_REVOKED")
+        for value in (TEAM_KEY, PLATFORM_KEY):
+            self.assertEqual(rows_containing(self.database, value), 0)
+            self.assertNotIn(value, self.daemon.log_text())
+
+    def test_a_provider_on_loopback_needs_egress_allow(self):
+        strict = Daemon(self.database, master_keys=KEYS).start()
+        try:
+            app = self.app_with(self.key, self.workspace, llm_app({"model": "m-main"}))
+            status, _, document = strict.request("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"q": "x"}}, self.key)
+            execution = document["data"]
+            self.assertEqual(execution["status"], "failed")
+            self.assertEqual(execution["error"]["error_code"], "EGRESS_DENIED")
+        finally:
+            strict.stop()
+
+    def test_bad_step_configs_are_refused_at_version_creation(self):
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": f"bad {time.time_ns()}"},
+                      self.key, status=201)
+        bad = llm_app({"model": "has space", "temperature": 3, "max_tokens": 0, "routingStrategy": "random",
+                       "apiKeys": {"local": "{{secrets.K}}", "Bad Name": "x"}, "outputSchema": "not an object"})
+        bad["nodes"][1]["config"]["systemPrompt"] = "{{secrets.K}}"
+        document = self.fails("POST", f"/api/v1/apps/{app['id']}/versions", 422, "VALIDATION_FAILED",
+                              {"version": "1.0.0", "workflow": bad}, self.key)
+        fields = {problem["field"] for problem in document["data"]["details"]}
+        for field in ("model", "temperature", "max_tokens", "routing_strategy", "api_keys.Bad Name", "output_schema",
+                      "system_prompt"):
+            self.assertIn(f"workflow.nodes[1].config.{field}", fields)
+        self.assertNotIn("workflow.nodes[1].config.api_keys.local", fields, "api_keys is a credential field")
+
+
+if __name__ == "__main__":
+    main()
