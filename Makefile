@@ -29,6 +29,8 @@ run: install
 stop:
 	@if [ -s var/flowgresd.pid ] && kill -0 "$$(cat var/flowgresd.pid)" 2>/dev/null; then kill -TERM "$$(cat var/flowgresd.pid)"; fi
 	@rm -f var/flowgresd.pid
+	@if [ -s var/llm_provider.pid ] && kill -0 "$$(cat var/llm_provider.pid)" 2>/dev/null; then kill -TERM "$$(cat var/llm_provider.pid)"; fi
+	@rm -f var/llm_provider.pid
 	@scripts/cluster.sh down var/pool
 	@scripts/cluster.sh down var
 

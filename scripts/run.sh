@@ -62,6 +62,11 @@ else
     admin_key=$(cat var/admin_key)
 fi
 
+# The demo's model provider: without FLOWGRES_LLM_BASE_URL it is the bundled test provider on
+# loopback, which the daemon may then reach (127.0.0.1 only; set FLOWGRES_EGRESS_ALLOW to choose).
+llm_port=${FLOWGRES_LLM_PORT:-8090}
+if [ -z "${FLOWGRES_LLM_BASE_URL:-}" ]; then export FLOWGRES_EGRESS_ALLOW=${FLOWGRES_EGRESS_ALLOW:-127.0.0.1/32}; fi
+
 # (Re)start the daemon so a fresh build is what answers.
 http_port=${FLOWGRES_PORT:-8080}
 if [ -s var/flowgresd.pid ] && kill -0 "$(cat var/flowgresd.pid)" 2>/dev/null; then
@@ -82,6 +87,12 @@ if [ "$ready" != yes ]; then
     exit 1
 fi
 
+# The demo's AI app (README "The llm step"): its provider is registered through the daemon,
+# which seals the key. A failure here leaves the rest of the demo running.
+if ! scripts/demo_llm.sh "$url" "http://127.0.0.1:$http_port" "$admin_key" var "$llm_port"; then
+    echo "warning: the demo's AI app could not be set up; the rest of the demo runs without it" >&2
+fi
+
 cat <<TXT
 
 flowgres is running.
@@ -91,6 +102,7 @@ flowgres is running.
   health:            http://127.0.0.1:$http_port/health  /ready  /metrics
   public page:       http://127.0.0.1:$http_port/runtime/demo/hello   (the demo app; open it in a browser)
   database app:      http://127.0.0.1:$http_port/runtime/demo/guestbook   (writes to the workspace's own database)
+  AI app:            http://127.0.0.1:$http_port/runtime/demo/ask   (${FLOWGRES_LLM_BASE_URL:-the bundled test provider: it echoes, it is not a model})
   admin key:         $admin_key
   try:               curl -s -H "Authorization: Bearer $admin_key" http://127.0.0.1:$http_port/api/v1/error-codes
   daemon log:        var/log/flowgresd.log

@@ -259,6 +259,16 @@ async function follow(executionId, onEvent) {
   } catch { /* the final state is read below either way */ }
 }
 
+// Seed §47.2: a withheld answer is explained, not just refused.
+const SAFETY_CATEGORIES = { self_harm: 'self-harm', violence: 'violence', illegal: 'illegal activity', hate: 'hate', minors: 'the safety of minors' };
+function blockedExplanation(error) {
+  const category = /category (\w+)/.exec(error?.message ?? '')?.[1];
+  const topic = SAFETY_CATEGORIES[category] ?? 'harmful content';
+  return el('div', { className: 'blocked' },
+    el('p', {}, `The answer was withheld: it may contain content about ${topic}, which this app's safety rules do not allow.`),
+    el('p', {}, 'Nothing of it was kept. Please rephrase your request and try again.'));
+}
+
 async function finalState(executionId) {
   for (let attempt = 0; attempt < 600; attempt++) {
     const answer = await call('GET', `/executions/${executionId}`);
@@ -349,8 +359,13 @@ async function start() {
       }
       const executionId = answer.data.execution_id;
       let steps = 0;
+      // A model's answer shows as it streams; the finished result replaces it.
+      const live = el('div', { className: 'live-answer', id: 'live-answer', 'aria-live': 'polite' });
       await follow(executionId, (name, data) => {
-        if (name === 'node_finished') {
+        if (name === 'node_delta' && typeof data.delta === 'string') {
+          if (!live.isConnected) { result.replaceChildren(live); result.hidden = false; }
+          live.textContent += data.delta;
+        } else if (name === 'node_finished') {
           steps += 1;
           progress.append(el('li', { className: `step step-${data.status ?? 'done'}` }, `Step ${steps} ${data.status === 'failed' ? 'failed' : 'done'}`));
         }
@@ -360,6 +375,8 @@ async function start() {
       if (final.error) return explain(final.error, brand, enable);
       const run = final.data;
       if (run.status !== 'completed') {
+        result.hidden = true;
+        if (run.error?.error_code === 'AI_OUTPUT_BLOCKED') return say('error', blockedExplanation(run.error));
         return say('error', el('p', {}, run.status === 'cancelled' ? 'The run was cancelled.'
           : `The app could not finish: ${run.error?.message ?? 'unknown error'}.`));
       }

@@ -139,8 +139,9 @@ private:
     std::shared_ptr<executor::WorkspaceDatabase> run_database(const std::string &workspace_id, const std::string &execution_id);
     // run_preparation.cpp: the secrets a run's credential fields reference and the routes to
     // its llm steps' models, read in one round trip and opened for it.
-    using PreparedRun =
-        std::function<void(std::shared_ptr<const executor::RunSecrets>, std::shared_ptr<const llm::RunModels>)>;
+    using PreparedRun = std::function<void(std::shared_ptr<const executor::RunSecrets>,
+                                           std::shared_ptr<const llm::RunModels>,
+                                           std::shared_ptr<const safety::RuleSet>)>;
     void prepare_run(const std::string &workspace_id, const std::set<std::string> &secret_names,
                      const std::set<std::string> &model_names, PreparedRun done);
     void connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done);

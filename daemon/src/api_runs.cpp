@@ -48,6 +48,7 @@ struct Application::ActiveRun {
     uv_timer_t *wait_limit = nullptr;
     bool cancelled_by_user = false;
     bool runtime = false;  // a visitor's run: answered with runtime_view
+    bool holds_tokens = false;  // a model call's tokens were held: released when it is recorded
     // Its events (GET …/events), numbered from 1, not yet stored: they go at the next flush,
     // or at the end before execution_finished.
     std::vector<RunEvent> unstored;
@@ -222,6 +223,20 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     if (const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id")))
         options.database = run_database(workspace_id, execution_id);
     std::weak_ptr<ActiveRun> weak_active = active;
+    options.reserve_tokens = [this, weak_active, execution_id](long long tokens,
+                                                                std::function<void(executor::RunOptions::TokenRefusal)> done) {
+        if (auto running = weak_active.lock()) running->holds_tokens = true;
+        std::vector<pg::Statement> statements;
+        statements.push_back(pg::Statement{kActAsOperator, {}});
+        statements.push_back(pg::Statement{"select flowgres.llm_tokens_reserve($1::uuid, $2::bigint)::text",
+                                           {execution_id, std::to_string(tokens)}});
+        pool_.run(std::move(statements), [done = std::move(done)](pg::JobResult &&result) {
+            if (result.outcome == pg::JobResult::Outcome::ok) return done(std::nullopt);
+            if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG133")
+                return done(std::make_pair(std::string("QUOTA_EXCEEDED"), result.message));
+            done(std::make_pair(std::string("DB_UNAVAILABLE"), std::string("the token quota could not be checked")));
+        });
+    };
     options.on_event = [weak_active](const char *event, Json data) {
         if (auto running = weak_active.lock())
             running->unstored.push_back(RunEvent{running->next_event_id++, event, jsonb_safe(dump_json(data.get()))});
@@ -229,7 +244,8 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     // Started once its secrets are open (at once when it uses none).
     auto inputs_held = std::make_shared<Json>(std::move(inputs));
     auto begin = [this, execution_id, workflow, inputs_held, options](std::shared_ptr<const executor::RunSecrets> secrets,
-                                                                       std::shared_ptr<const llm::RunModels> models) {
+                                                                       std::shared_ptr<const llm::RunModels> models,
+                                                                       std::shared_ptr<const safety::RuleSet> rules) {
         auto found = active_runs_.find(execution_id);
         if (found == active_runs_.end()) return;
         std::shared_ptr<ActiveRun> active = found->second;
@@ -241,6 +257,7 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
         executor::RunOptions run_options = options;
         run_options.secrets = std::move(secrets);
         run_options.models = std::move(models);
+        run_options.safety = std::move(rules);
         auto run = executor::Run::start(
             loop_, workflow, std::move(*inputs_held), std::move(run_options),
             [this, execution_id](executor::RunResult &&result) { finish_trial(execution_id, std::move(result)); });
@@ -249,7 +266,7 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     std::set<std::string> secret_names = workflow::referenced_secrets(*workflow);
     std::set<std::string> model_names = workflow::referenced_models(*workflow);
     const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id"));
-    if ((secret_names.empty() && model_names.empty()) || !workspace_id) return begin(nullptr, nullptr);
+    if ((secret_names.empty() && model_names.empty()) || !workspace_id) return begin(nullptr, nullptr, nullptr);
     prepare_run(workspace_id, secret_names, model_names, std::move(begin));
 }
 
@@ -279,6 +296,8 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     if (!result.logs.empty())
         statements.push_back(
             pg::Statement{"select flowgres.node_logs_append($1::uuid, $2::jsonb)::text", {execution_id, logs}});
+    if (active->holds_tokens)
+        statements.push_back(pg::Statement{"select flowgres.llm_tokens_release($1::uuid)::text", {execution_id}});
     if (json_array_size(result.model_calls.get()) > 0)
         statements.push_back(pg::Statement{"select flowgres.model_usage_record($1::uuid, $2::jsonb)::text",
                                            {execution_id, dump_json(result.model_calls.get())}});

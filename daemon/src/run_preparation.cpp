@@ -1,7 +1,8 @@
 // What a run needs from the control plane before it starts (README "Secrets", "The llm step"):
-// the secrets its credential fields reference and the routes to the models its llm steps name,
-// read in one round trip (secrets_for_run and llm_routes_for_run, the service's alone) and
-// opened with the master keys here. Only workflows that use either pay for it; each run reads
+// the secrets its credential fields reference, the routes to the models its llm steps name and
+// the output safety rules their answers are checked against, read in one round trip
+// (secrets_for_run, llm_routes_for_run, safety_rules_for_run: the service's alone) and opened
+// with the master keys here. Only workflows that use either pay for it; each run reads
 // them afresh, so a rotation, a revocation or a provider change applies from the next run on.
 // A secret or a key that cannot be used is not an error of the run: the step that needs it
 // fails with its code.
@@ -37,6 +38,8 @@ void Application::prepare_run(const std::string &workspace_id, const std::set<st
                                        {workspace_id, dump_json(secret_list.get())}});
     statements.push_back(pg::Statement{"select flowgres.llm_routes_for_run($1::uuid, $2::jsonb)::text",
                                        {workspace_id, dump_json(model_list.get())}});
+    if (!model_names.empty())
+        statements.push_back(pg::Statement{"select flowgres.safety_rules_for_run($1::uuid)::text", {workspace_id}});
     pool_.run(std::move(statements), [this, workspace_id, secret_names, model_names,
                                       done = std::move(done)](pg::JobResult &&result) {
         auto secrets = std::make_shared<executor::RunSecrets>();
@@ -45,7 +48,7 @@ void Application::prepare_run(const std::string &workspace_id, const std::set<st
         if (result.outcome != pg::JobResult::Outcome::ok) {
             for (const auto &name : secret_names)
                 secrets->unavailable[name] = {"DB_UNAVAILABLE", "the workspace's secrets could not be read"};
-            return done(std::move(secrets), std::move(models));  // no routes: llm steps say so
+            return done(std::move(secrets), std::move(models), nullptr);  // no routes: llm steps say so
         }
         const Keyring &keyring = *environment_.keyring;
         Json found = parse_json(result.values[1].value_or("{}"), "secrets");
@@ -123,7 +126,22 @@ void Application::prepare_run(const std::string &workspace_id, const std::set<st
                 models->routes[model].push_back(std::move(route));
             }
         }
-        done(std::move(secrets), std::move(models));
+        std::shared_ptr<const safety::RuleSet> rules;
+        if (!model_names.empty()) {
+            std::vector<safety::Rule> list;
+            Json stored = parse_json(result.values[3].value_or("[]"), "safety rules");
+            size_t index;
+            json_t *rule;
+            json_array_foreach(stored.get(), index, rule) {
+                auto text = [&](const char *key) {
+                    const char *value = json_string_value(json_object_get(rule, key));
+                    return std::string(value ? value : "");
+                };
+                list.push_back({text("category"), text("kind"), text("text")});
+            }
+            rules = std::make_shared<safety::RuleSet>(list);
+        }
+        done(std::move(secrets), std::move(models), std::move(rules));
     });
 }
 

@@ -101,6 +101,16 @@ SqlValue llm_routes_for_run(CallArgs &);
 SqlValue model_usage_record(CallArgs &);
 SqlValue model_usage(CallArgs &);
 
+// safety_rule.cpp
+SqlValue safety_rule_add(CallArgs &);
+SqlValue safety_rule_list(CallArgs &);
+SqlValue safety_rule_delete(CallArgs &);
+SqlValue safety_rules_for_run(CallArgs &);
+
+// token_hold.cpp
+SqlValue llm_tokens_reserve(CallArgs &);
+SqlValue llm_tokens_release(CallArgs &);
+
 // api_key.cpp
 SqlValue api_key_create(CallArgs &);
 SqlValue api_key_list(CallArgs &);

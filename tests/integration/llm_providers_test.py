@@ -87,6 +87,24 @@ class LlmProviders(ApiTestCase):
             self.fails("POST", self.own, 422, "VALIDATION_FAILED", body, self.key)
         self.assertEqual(psql(self.database, "select count(*) from flowgres.llm_providers"), before)
 
+    def test_safety_rules_by_scope(self):
+        rules = f"/api/v1/workspaces/{self.workspace['id']}/safety-rules"
+        added = self.ok("POST", rules, {"category": "hate", "text": "(?i)hateful slogan \\d+", "kind": "pattern"}, self.key,
+                        status=201)
+        self.assertEqual(added["scope"], "workspace")
+        listed = self.ok("GET", rules, None, self.key)["items"]
+        self.assertIn("workspace", {item["scope"] for item in listed})
+        self.assertIn("platform", {item["scope"] for item in listed})
+        for body in ({"category": "spam", "text": "x"}, {"category": "hate", "text": ""},
+                     {"category": "hate", "text": "(a)\\1", "kind": "pattern"}, {"category": "hate", "text": "x", "kind": "glob"}):
+            self.fails("POST", rules, 422, "VALIDATION_FAILED", body, self.key)
+        _, _, outsider = self.new_user("outsider")
+        self.fails("DELETE", f"/api/v1/safety-rules/{added['id']}", 404, "SAFETY_RULE_NOT_FOUND", None, outsider)
+        self.fails("POST", "/api/v1/safety-rules", 403, "PERMISSION_DENIED", {"category": "hate", "text": "x"}, self.key)
+        self.ok("POST", "/api/v1/safety-rules", {"category": "hate", "text": "platform phrase"}, self.admin, status=201)
+        self.ok("DELETE", f"/api/v1/safety-rules/{added['id']}", None, self.key)
+        self.fails("DELETE", f"/api/v1/safety-rules/{added['id']}", 404, "SAFETY_RULE_NOT_FOUND", None, self.key)
+
     def test_the_cap_holds_under_parallel_creates(self):
         _, workspace, key = self.new_user("capped")
         psql(self.database, f"""insert into flowgres.llm_providers (workspace_id, name, base_url)

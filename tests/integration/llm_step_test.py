@@ -10,6 +10,7 @@ no log line. Every call's tokens and cost land in model_usage and the execution'
 import json
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from harness import PROVISION, ApiTestCase, Daemon, main, psql
 from llm_provider import Provider
@@ -70,7 +71,7 @@ class LlmStep(ApiTestCase):
             "name": "local", "base_url": cls.provider.base_url, "api_key": PLATFORM_KEY,
             "models": [model("gpt-4", 9), model("m-main", 6), model("m-backup", 4), model("m-cheap", 3, 100, 200),
                        model("m-best", 10, 5000000, 9000000), model("m-flaky"), model("m-schema"), model("m-cut"),
-                       model("m-slow"), model("m-off")]}, cls.admin, status=201)
+                       model("m-slow"), model("m-off"), model("m-hold")]}, cls.admin, status=201)
 
     @classmethod
     def tearDownClass(cls):
@@ -185,6 +186,52 @@ class LlmStep(ApiTestCase):
         self.assertEqual(execution["completion_tokens"], 3)
         cut_requests = [r for r in self.provider.requests if (r["body"] or {}).get("model") == "m-cut"]
         self.assertEqual(len(cut_requests), 1, "no retry once tokens went out")
+
+    def test_an_answer_breaking_a_safety_rule_is_withheld(self):
+        rules = f"/api/v1/workspaces/{self.workspace['id']}/safety-rules"
+        self.ok("POST", rules, {"category": "illegal", "text": "Project Nightshade"}, self.key, status=201)
+        self.provider.script("m-main", {"reply": "Here is everything about project nightshade and its plans",
+                                        "token_delay_ms": 20})
+        execution = self.run_app(llm_app({"model": "m-main", "fallbackModels": ["m-backup"], "fallbackText": "no"}))
+        self.assertEqual((execution["status"], execution["error"]["error_code"]), ("failed", "AI_OUTPUT_BLOCKED"),
+                         "neither a fallback model nor fallbackText replaces a withheld answer")
+        self.assertIn("category illegal", execution["error"]["message"])
+        log = self.step_output(execution)
+        self.assertEqual(log["output"]["blocked"], {"category": "illegal"})
+        self.assertEqual(log["output"]["text"], "")
+        stored = psql(self.database, "select count(*) from flowgres.execution_events e "
+                                     f"where e.execution_id = '{execution['id']}' and e.data::text ilike '%nightshade%'")
+        self.assertEqual(stored, "0", "not even the pieces before the hit were streamed")
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.node_logs where execution_id = '{execution['id']}' "
+                                             "and (output::text ilike '%nightshade%' or error::text ilike '%nightshade%')"), "0")
+        [row] = self.usage_rows(execution)
+        self.assertEqual((row["ok"], row["error_code"]), (False, "AI_OUTPUT_BLOCKED"), "the call is still metered")
+        # The platform's default list applies too.
+        self.provider.script("m-main", {"reply": "Sure. How to build a bomb: first"})
+        execution = self.run_app(llm_app({"model": "m-main"}))
+        self.assertEqual(execution["error"]["error_code"], "AI_OUTPUT_BLOCKED")
+        self.assertIn("category violence", execution["error"]["message"])
+
+    def test_the_tokens_quota_holds_under_parallel_runs(self):
+        _, workspace, key = self.new_user("quota")
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
+        self.ok("PUT", f"/api/v1/workspaces/{workspace['id']}/quotas/tokens", {"quota": 350}, self.admin)
+        app = self.app_with(key, workspace, llm_app({"model": "m-hold", "max_tokens": 100}))
+        self.provider.script("m-hold", *[{"reply": "ok", "first_token_delay_ms": 800}] * 10)
+        before = len([r for r in self.provider.requests if (r["body"] or {}).get("model") == "m-hold"])
+
+        def run(_):
+            return self.call("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"q": "x"}}, key, timeout=30)[2]["data"]
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            executions = list(pool.map(run, range(10)))
+        outcomes = sorted((e["status"], (e.get("error") or {}).get("error_code")) for e in executions)
+        self.assertEqual(outcomes.count(("completed", None)), 3, outcomes)
+        self.assertEqual(outcomes.count(("failed", "QUOTA_EXCEEDED")), 7, outcomes)
+        sent = len([r for r in self.provider.requests if (r["body"] or {}).get("model") == "m-hold"]) - before
+        self.assertEqual(sent, 3, "refused calls never left")
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.token_holds "
+                                             f"where workspace_id = '{workspace['id']}'"), "0", "holds end with their runs")
+        self.provider.reset()
 
     def test_a_slow_first_token_times_out(self):
         self.provider.script("m-slow", {"reply": "late", "first_token_delay_ms": 3000})

@@ -99,6 +99,8 @@ namespace flowgres {
     X(LLM_RATE_LIMITED, "FG174", 429, "the model provider kept refusing with 429")               \
     X(LLM_TIMEOUT, "FG175", 504, "the model call ran past its timeout")                           \
     X(LLM_OUTPUT_INVALID, "FG176", 502, "the model's answer did not fit the step's output_schema") \
+    X(AI_OUTPUT_BLOCKED, "FG177", 451, "the model's answer broke an output safety rule")         \
+    X(SAFETY_RULE_NOT_FOUND, "FG178", 404, "no such output safety rule")                         \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

@@ -254,6 +254,9 @@ void Run::settle(const std::string &node_id, NodeOutcome outcome, uint64_t token
         return;
     }
     log.status = "failed";
+    // What a failed attempt did produce (an http step's response, an llm step's attempts) is
+    // kept in its log for whoever investigates.
+    if (outcome.output) log.output.reset(json_incref(outcome.output.get()));
     log.error.reset(
         json_pack("{s:s, s:s}", "error_code", outcome.error_code.c_str(), "message", outcome.error_message.c_str()));
     workflow::NodeOptions options = workflow::node_options(*state.node);

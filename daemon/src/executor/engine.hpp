@@ -22,6 +22,7 @@
 #include "llm/chat_client.hpp"
 #include "llm/routes.hpp"
 #include "flowgres/json.hpp"
+#include "flowgres/output_safety.hpp"
 #include "flowgres/secrets.hpp"
 #include "flowgres/template.hpp"
 #include "flowgres/workflow.hpp"
@@ -95,6 +96,13 @@ struct RunOptions {
     // each model call.
     std::shared_ptr<const llm::RunModels> models;
     llm::CallLimits llm_limits;
+    // The output safety rules every model answer is checked against (null: none apply).
+    std::shared_ptr<const safety::RuleSet> safety;
+    // Holds a model call's worst-case tokens against the workspace's quota and budget before
+    // it is sent; `done` gets nullopt when held, else the refusal's code and message. Null:
+    // calls go unchecked (tests of the engine alone).
+    using TokenRefusal = std::optional<std::pair<std::string, std::string>>;
+    std::function<void(long long tokens, std::function<void(TokenRefusal)> done)> reserve_tokens;
 };
 
 // A node_finished event's output is left out past this size (the node log keeps it whole).

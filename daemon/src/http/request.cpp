@@ -48,6 +48,8 @@ const char *reason_phrase(int status) {
             return "Request Timeout";
         case 409:
             return "Conflict";
+        case 410:
+            return "Gone";
         case 413:
             return "Content Too Large";
         case 414:
@@ -60,12 +62,18 @@ const char *reason_phrase(int status) {
             return "Too Many Requests";
         case 431:
             return "Request Header Fields Too Large";
+        case 451:
+            return "Unavailable For Legal Reasons";
         case 500:
             return "Internal Server Error";
         case 501:
             return "Not Implemented";
+        case 502:
+            return "Bad Gateway";
         case 503:
             return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
         case 505:
             return "HTTP Version Not Supported";
         default:

@@ -4,8 +4,11 @@
 // provider that offers it (`provider` pins one). The first answer wins; every attempt is kept
 // in the output. Tokens stream out as node_delta events while they arrive. With an
 // output_schema the answer must be JSON fitting it: one repair request quotes the problems,
-// then the step fails with LLM_OUTPUT_INVALID. When every attempt failed, `fallback_text` (if
-// given) is the answer. The output is {text, parsed?, model, provider, usage, attempts,
+// then the step fails with LLM_OUTPUT_INVALID. Every answer is checked against the output
+// safety rules as it streams and as a whole: a hit stops it, withholds what was not yet sent
+// and fails the step with AI_OUTPUT_BLOCKED naming the category, never the text (no fallback:
+// another model is not asked the same question). When every attempt failed, `fallback_text`
+// (if given) is the answer. The output is {text, parsed?, model, provider, usage, attempts,
 // fallback_used}; every call, failed ones included, is reported for metering.
 #include <algorithm>
 #include <chrono>
@@ -25,6 +28,8 @@ using Clock = std::chrono::steady_clock;
 // would be a stored row per token.
 constexpr auto kDeltaInterval = std::chrono::milliseconds(50);
 constexpr size_t kDeltaBytes = 512;
+// What a call without max_tokens is assumed to answer at most, for the quota check.
+constexpr long long kDefaultMaxTokens = 1024;
 
 struct Attempt {
     std::string model;
@@ -52,8 +57,11 @@ public:
         : loop_(call.loop), options_(call.options), node_id_(call.node.id), done_(std::move(done)),
           on_event_(call.options.on_event) {}
 
+    ~LlmTask() override { *alive_ = false; }
+
     void cancel() override {
         cancelled_ = true;
+        *alive_ = false;
         if (call_) call_->cancel();
     }
 
@@ -191,7 +199,28 @@ private:
         return endpoint;
     }
 
+    // The call's worst case is held against the quota and budget first (README "The llm
+    // step"): a refusal fails the step with QUOTA_EXCEEDED before anything is sent.
     void call_model(const Attempt &attempt, const std::vector<llm::Message> &messages) {
+        if (!options_.reserve_tokens) return send(attempt, messages);
+        long long estimate = 0;
+        for (const auto &message : messages) estimate += llm::estimate_tokens(message.content);
+        estimate += max_tokens_.value_or(kDefaultMaxTokens);
+        std::shared_ptr<bool> alive = alive_;
+        options_.reserve_tokens(estimate, [this, alive, &attempt, messages](RunOptions::TokenRefusal refusal) {
+            if (!*alive) return;
+            if (!refusal) return send(attempt, messages);
+            last_code_ = refusal->first;
+            last_message_ = refusal->second;
+            auto done = std::move(done_);
+            NodeOutcome outcome = NodeOutcome::failure(refusal->first, refusal->second);
+            outcome.output.reset(output_document(Json()));
+            settle_usage(outcome);
+            done(std::move(outcome));
+        });
+    }
+
+    void send(const Attempt &attempt, const std::vector<llm::Message> &messages) {
         llm::ChatRequest request;
         request.model = attempt.model;
         request.messages = messages;
@@ -202,9 +231,15 @@ private:
         limits.total_timeout_ms = std::min<uint64_t>(limits.total_timeout_ms, static_cast<uint64_t>(attempt.route->timeout_ms));
         prompt_estimate_ = 0;
         for (const auto &message : messages) prompt_estimate_ += llm::estimate_tokens(message.content);
+        screen_.emplace(options_.safety);
         call_ = llm::chat(
             loop_, endpoint_of(*attempt.route), request, limits, options_.egress, options_.tls,
             [this](std::string_view delta) {
+                if (std::string hit = screen_->feed(delta); !hit.empty()) {
+                    blocked_category_ = hit;
+                    pending_delta_.clear();  // the pieces that led up to it are withheld too
+                    return false;
+                }
                 pending_delta_ += delta;
                 if (pending_delta_.size() >= kDeltaBytes || Clock::now() - last_delta_ >= kDeltaInterval) flush_delta();
                 return true;
@@ -279,8 +314,12 @@ private:
 
     void answered(llm::CallResult result) {
         call_.reset();
-        flush_delta();
         const Attempt &attempt = attempts_[index_];
+        // The whole answer too: a pattern may span more than the streaming window.
+        if (blocked_category_.empty() && result.ok && options_.safety)
+            blocked_category_ = options_.safety->check(result.text);
+        if (!blocked_category_.empty()) return finish_blocked(attempt, result);
+        flush_delta();
         if (!result.ok) {
             record_failure(attempt, result.error_code, result.message, &result);
             if (repairing_) return finish_invalid();
@@ -306,6 +345,21 @@ private:
         repair.push_back({"user", "Your reply does not match the required JSON Schema: " + problems_ +
                                       ". Reply again with only the corrected JSON, nothing else."});
         call_model(attempt, repair);
+    }
+
+    void finish_blocked(const Attempt &attempt, llm::CallResult &result) {
+        result.text.clear();
+        record_failure(attempt, "AI_OUTPUT_BLOCKED", "category " + blocked_category_, &result);
+        text_.clear();
+        auto done = std::move(done_);
+        NodeOutcome outcome = NodeOutcome::failure(
+            "AI_OUTPUT_BLOCKED", "the answer was withheld: it broke an output safety rule (category " +
+                                     blocked_category_ + ")");
+        json_t *output = output_document(Json());
+        json_object_set_new(output, "blocked", json_pack("{s:s}", "category", blocked_category_.c_str()));
+        outcome.output.reset(output);
+        settle_usage(outcome);
+        done(std::move(outcome));
     }
 
     void finish_invalid() {
@@ -387,6 +441,9 @@ private:
     const Attempt *answered_by_ = nullptr;
     bool repairing_ = false;
     bool cancelled_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    std::optional<safety::Stream> screen_;
+    std::string blocked_category_;
 };
 
 }  // namespace
