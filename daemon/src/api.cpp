@@ -195,6 +195,7 @@ void Application::handle(http::Request &&request, http::Responder responder) {
     auto dispatch = [this, call] {
         if (call->route->handler == Route::Handler::trial_run) return run_trial(call);
         if (call->route->handler == Route::Handler::database_operation) return run_database_operation(call);
+        if (call->route->handler == Route::Handler::generation) return run_generation(call);
         run_call(call);
     };
     if (auto key = call->request.header("idempotency-key"); key && method == "POST") {

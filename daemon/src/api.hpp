@@ -27,6 +27,7 @@
 #include "pg/listener.hpp"
 #include "pg/pool.hpp"
 #include "pg/workspace_pools.hpp"
+#include "prompts.hpp"
 #include "router.hpp"
 #include "web_assets.hpp"
 
@@ -38,6 +39,7 @@ struct RunEnvironment {
     std::shared_ptr<const executor::TlsClientContext> tls;
     std::shared_ptr<const WebAssets> web;  // the public page's files (web/)
     std::shared_ptr<const Keyring> keyring;  // master keys for workspace database passwords
+    std::shared_ptr<const Prompts> prompts;  // app generation's templates (daemon/prompts)
 };
 
 // The daemon's own writes act as the operator (a run must be recorded even if the caller's
@@ -137,6 +139,14 @@ private:
     // run_database.cpp: database steps' view of the run's workspace database.
     class RunDatabase;
     std::shared_ptr<executor::WorkspaceDatabase> run_database(const std::string &workspace_id, const std::string &execution_id);
+    // api_generation.cpp: apps from a prompt.
+    struct Generation;
+    void run_generation(std::shared_ptr<Call> call);
+    void ask_model(std::shared_ptr<Generation> generation);
+    void check_generated(std::shared_ptr<Generation> generation, std::string text);
+    void record_generation_usage(std::shared_ptr<Generation> generation, std::function<void()> then);
+    void end_generation(std::shared_ptr<Generation> generation, ErrorCode code, const std::string &message,
+                        const std::string &details);
     // run_preparation.cpp: the secrets a run's credential fields reference and the routes to
     // its llm steps' models, read in one round trip and opened for it.
     using PreparedRun = std::function<void(std::shared_ptr<const executor::RunSecrets>,

@@ -60,6 +60,8 @@ struct Config {
     int64_t captcha_timeout_ms = 3000;
     std::string captcha_verify_url = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
     std::string web_dir;  // the public page's files; "" → the source tree's web/
+    std::string prompts_dir;  // the prompt templates; "" → the source tree's daemon/prompts
+    int64_t generation_max_attempts = 3;
     std::string master_key_file;  // "id=key" lines sealing workspace database passwords
     std::string master_keys;      // the same entries inline (FLOWGRES_MASTER_KEYS)
     std::string backup_dir;       // where workspace database dumps go; "" → no backups

@@ -175,8 +175,10 @@ int run(int argc, char **argv) {
 
     const std::string openapi = openapi_document();
     std::shared_ptr<const WebAssets> web;
+    std::shared_ptr<const Prompts> prompts;
     try {
         web = WebAssets::load(config.web_dir);
+        prompts = Prompts::load(config.prompts_dir);
     } catch (const std::exception &error) {
         std::cerr << "flowgresd: " << error.what() << "\n";
         return 1;
@@ -186,7 +188,8 @@ int run(int argc, char **argv) {
         std::make_shared<const executor::EgressPolicy>(executor::EgressPolicy::parse(config.egress_allow)),
         executor::TlsClientContext::create(config.http_ca_file, tls_error), web,
         std::make_shared<const Keyring>(Keyring::load(
-            config.master_key_file, config.master_keys.empty() ? nullptr : config.master_keys.c_str()))};
+            config.master_key_file, config.master_keys.empty() ? nullptr : config.master_keys.c_str())),
+        prompts};
 
     int worker_count = config.workers > 0 ? static_cast<int>(config.workers)
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -301,6 +301,18 @@ const std::vector<Route> &routes() {
           {S::body_field, "description", T::text, false, ""},
           {S::body_field, "icon", T::text, false, ""}},
          {}, 201, {"WORKSPACE_NOT_FOUND", "APP_SLUG_TAKEN", "APP_QUOTA_EXCEEDED", "WORKSPACE_INACTIVE"}},
+        {"POST", "/api/v1/workspaces/{workspace_id}/apps/from-ai", "createAppFromAi", "apps",
+         "Create an app and its draft version from a prompt (apps_create): a model (the one named, else the first the "
+         "workspace may use) proposes seed §59's protocol, the validators check it and the problems go back for repair up "
+         "to generation_max_attempts answers; nothing is created unless it passes",
+         "app_generation_begin",
+         {{S::path, "workspace_id", T::uuid, true},
+          {S::body_field, "prompt", T::text, true, "what the app should do, 1 to 20000 characters"},
+          {S::body_field, "model", T::text, false, "the model to ask (default: the first the workspace may use)"}},
+         {}, 201,
+         {"WORKSPACE_NOT_FOUND", "WORKSPACE_INACTIVE", "APP_QUOTA_EXCEEDED", "QUOTA_EXCEEDED", "LLM_MODEL_UNAVAILABLE",
+          "LLM_REQUEST_FAILED", "LLM_RATE_LIMITED", "LLM_TIMEOUT", "AI_OUTPUT_BLOCKED"},
+         0, Route::Handler::generation},
         {"GET", "/api/v1/workspaces/{workspace_id}/apps", "listApps", "apps", "A workspace's apps, filtered, sorted and paged",
          "app_list", {{S::path, "workspace_id", T::uuid, true}, {S::query_filters, "filters", T::json_object, false}},
          with_pages({{"status", T::text, "draft, published, deprecated or archived"},

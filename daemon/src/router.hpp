@@ -60,7 +60,9 @@ struct Route {
     // the execution with `function` and then runs it here (api_runs.cpp); or an event stream,
     // text/event-stream read through `function` (api_events.cpp); or work on a workspace's
     // database by the provisioner, which calls `function` itself (api_databases.cpp).
-    enum class Handler { sql_call, trial_run, event_stream, database_operation } handler = Handler::sql_call;
+    // Or an app generated from a prompt: model calls and checks, then `function`'s neighbours
+    // (api_generation.cpp).
+    enum class Handler { sql_call, trial_run, event_stream, database_operation, generation } handler = Handler::sql_call;
 };
 
 // Whether the argument is a parameter of the SQL call (query options are not).

@@ -111,6 +111,12 @@ SqlValue safety_rules_for_run(CallArgs &);
 SqlValue llm_tokens_reserve(CallArgs &);
 SqlValue llm_tokens_release(CallArgs &);
 
+// app_generation.cpp
+SqlValue app_document_problems(CallArgs &);
+SqlValue app_generation_begin(CallArgs &);
+SqlValue app_create_generated(CallArgs &);
+SqlValue generation_usage_record(CallArgs &);
+
 // api_key.cpp
 SqlValue api_key_create(CallArgs &);
 SqlValue api_key_list(CallArgs &);

@@ -27,6 +27,8 @@ void check_document(ValidationProblems &problems, std::string_view field, const 
 }
 
 
+}  // namespace
+
 // The validators of core/ (README "Workflows and executions"): every problem of the workflow, each with its node id,
 // under "workflow.<field>", and of the UI schema (including how its fields map onto the
 // workflow's start inputs) under "ui_schema.<field>", so one VALIDATION_FAILED lists them all.
@@ -45,7 +47,6 @@ void add_document_problems(ValidationProblems &problems, const std::string &work
         problems.add(problem.field == "ui_schema" ? "ui_schema" : "ui_schema." + problem.field, problem.message);
 }
 
-}  // namespace
 
 std::optional<SemanticVersion> newest_version(const std::string &app_id, std::string *newest_id) {
     std::optional<SemanticVersion> newest;

@@ -1,0 +1,239 @@
+// Apps from a prompt (POST /api/v1/workspaces/{id}/apps/from-ai, README "Apps from a
+// prompt"): the caller's right to create apps and the workspace's tokens are checked first
+// (app_generation_begin, as the caller); then a model (the one asked for, else the first the
+// workspace may use) is asked for seed §59's protocol with the template in
+// daemon/prompts/app_generation.txt. Each answer is checked by the extension's validators
+// (app_document_problems) and, while it fails and attempts remain, sent back with its problems
+// (prompts/repair.txt). Every answer is also checked against the output safety rules. The
+// calls are metered (generation_usage_record, in a transaction of its own, so a refusal that
+// follows does not undo them); a passing document becomes the app and its draft version in one
+// transaction (app_create_generated, as the caller). The answer: the app, the version, how
+// many answers it took and the final validation report.
+#include "api.hpp"
+#include "flowgres/fields.hpp"
+#include "flowgres/json.hpp"
+#include "flowgres/llm_openai.hpp"
+#include "log.hpp"
+
+namespace flowgres::daemon {
+
+namespace {
+constexpr size_t kMaxPromptCharacters = 20000;
+constexpr long long kGenerationMaxTokens = 8000;
+
+// The JSON inside an answer: the whole text, its first fenced block, or the text from its
+// first '{' to its last '}' (a model that puts a sentence around the object).
+Json answer_document(const std::string &text) {
+    if (Json whole{json_loadb(text.data(), text.size(), 0, nullptr)}) return whole;
+    size_t fence = text.find("```");
+    size_t start = fence == std::string::npos ? std::string::npos : text.find('\n', fence);
+    size_t end = start == std::string::npos ? std::string::npos : text.find("```", start);
+    if (end != std::string::npos)
+        if (Json fenced{json_loadb(text.data() + start + 1, end - start - 1, 0, nullptr)}) return fenced;
+    size_t open = text.find('{'), close = text.rfind('}');
+    if (open == std::string::npos || close == std::string::npos || close < open) return Json();
+    return Json(json_loadb(text.data() + open, close - open + 1, 0, nullptr));
+}
+}  // namespace
+
+struct Application::Generation {
+    std::shared_ptr<Call> call;
+    std::string workspace_id;
+    std::string prompt;
+    std::string model;
+    std::shared_ptr<const llm::RunModels> models;
+    std::shared_ptr<const executor::RunSecrets> secrets;
+    std::shared_ptr<const safety::RuleSet> rules;
+    std::vector<llm::Message> messages;
+    size_t route_index = 0;
+    int answers = 0;
+    Json calls{json_array()};  // for generation_usage_record
+    llm::Usage usage;
+    std::string provider;
+    std::unique_ptr<llm::ChatCall> chat;
+    std::string last_problems = "[]";
+};
+
+void Application::run_generation(std::shared_ptr<Call> call) {
+    auto generation = std::make_shared<Generation>();
+    generation->call = call;
+    generation->workspace_id = call->arguments[0].value_or("");
+    generation->prompt = call->arguments[1].value_or("");
+    generation->model = call->arguments[2].value_or("");
+    if (generation->prompt.empty() || utf8_length(generation->prompt) > kMaxPromptCharacters)
+        return finish_error(call, ErrorCode::VALIDATION_FAILED, "prompt: must be 1 to 20000 characters",
+                            R"([{"field":"prompt","message":"must be 1 to 20000 characters"}])");
+    std::vector<pg::Statement> statements;
+    statements.push_back(actor_statement(*call));
+    statements.push_back(pg::Statement{"select flowgres.app_generation_begin($1::uuid)::text", {generation->workspace_id}});
+    pool_.run(std::move(statements), [this, generation](pg::JobResult &&begun) {
+        const auto &call = generation->call;
+        if (begun.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, begun);
+        if (!call->operator_key && begun.values[0]) used_keys_.insert(*begun.values[0]);
+        if (generation->model.empty()) {
+            Json offered = parse_json(begun.values[1].value_or("{}"), "models");
+            const char *first = json_string_value(json_object_get(json_array_get(json_object_get(offered.get(), "items"), 0), "model"));
+            if (!first)
+                return finish_error(call, ErrorCode::LLM_MODEL_UNAVAILABLE, "no model is available to this workspace");
+            generation->model = first;
+        }
+        prepare_run(generation->workspace_id, {}, {generation->model},
+                    [this, generation](std::shared_ptr<const executor::RunSecrets> secrets,
+                                       std::shared_ptr<const llm::RunModels> models,
+                                       std::shared_ptr<const safety::RuleSet> rules) {
+                        generation->secrets = std::move(secrets);
+                        generation->models = std::move(models);
+                        generation->rules = std::move(rules);
+                        generation->messages = {
+                            {"system", environment_.prompts->fill("app_generation", {{"model", generation->model}})},
+                            {"user", generation->prompt}};
+                        ask_model(generation);
+                    });
+    });
+}
+
+void Application::ask_model(std::shared_ptr<Generation> generation) {
+    const std::vector<llm::Route> *routes = nullptr;
+    if (generation->models)
+        if (auto found = generation->models->routes.find(generation->model); found != generation->models->routes.end())
+            routes = &found->second;
+    if (!routes || generation->route_index >= routes->size())
+        return end_generation(generation, ErrorCode::LLM_MODEL_UNAVAILABLE,
+                              "no provider could answer with model " + generation->model, "null");
+    const llm::Route &route = (*routes)[generation->route_index];
+    if (!route.key_error_code.empty()) {
+        generation->route_index++;
+        return ask_model(generation);
+    }
+    llm::ChatRequest request;
+    request.model = generation->model;
+    request.messages = generation->messages;
+    request.max_tokens = kGenerationMaxTokens;
+    request.temperature = 0.2;
+    llm::CallLimits limits;
+    limits.connect_timeout_ms = static_cast<uint64_t>(config_.llm_connect_timeout_ms);
+    limits.first_token_timeout_ms = static_cast<uint64_t>(config_.llm_first_token_timeout_ms);
+    limits.idle_timeout_ms = static_cast<uint64_t>(config_.llm_idle_timeout_ms);
+    limits.total_timeout_ms = std::min<uint64_t>(static_cast<uint64_t>(config_.llm_total_timeout_ms),
+                                                 static_cast<uint64_t>(route.timeout_ms));
+    limits.max_attempts = static_cast<int>(config_.llm_max_attempts);
+    limits.max_backoff_ms = static_cast<uint64_t>(config_.llm_max_backoff_ms);
+    long long prompt_estimate = 0;
+    for (const auto &message : request.messages) prompt_estimate += llm::estimate_tokens(message.content);
+    // The call's callback keeps the generation alive until the call ends (its total timeout
+    // bounds that); the generation owns the call only to end it with itself.
+    generation->chat = llm::chat(
+        loop_, llm::Endpoint{route.provider, route.base_url, route.api_key}, request, limits, environment_.egress,
+        environment_.tls, nullptr, [this, generation, route, prompt_estimate](llm::CallResult result) {
+            auto keep = generation;  // the call (and this lambda with it) goes with the reset below
+            generation->chat.reset();
+            bool reported = result.usage.has_value();
+            llm::Usage usage = reported ? *result.usage
+                               : result.streamed_deltas ? llm::Usage{prompt_estimate, result.streamed_deltas}
+                                                        : llm::Usage{};
+            generation->usage.prompt_tokens += usage.prompt_tokens;
+            generation->usage.completion_tokens += usage.completion_tokens;
+            std::string blocked =
+                result.ok && generation->rules ? generation->rules->check(result.text) : std::string();
+            json_t *entry = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:b}", "provider", route.provider.c_str(),
+                                      "model", generation->model.c_str(), "prompt_tokens",
+                                      static_cast<json_int_t>(usage.prompt_tokens), "completion_tokens",
+                                      static_cast<json_int_t>(usage.completion_tokens), "cost_micros",
+                                      static_cast<json_int_t>(llm::cost_micros(route, usage)), "latency_ms",
+                                      static_cast<json_int_t>(result.latency_ms), "ok", result.ok && blocked.empty(),
+                                      "usage_reported", reported);
+            if (!result.ok || !blocked.empty())
+                json_object_set_new(entry, "error_code",
+                                    json_string(blocked.empty() ? result.error_code.c_str() : "AI_OUTPUT_BLOCKED"));
+            json_array_append_new(generation->calls.get(), entry);
+            if (!blocked.empty())
+                return end_generation(generation, ErrorCode::AI_OUTPUT_BLOCKED,
+                                      "the answer was withheld: it broke an output safety rule (category " + blocked + ")",
+                                      "{\"category\":" + json_quote(blocked) + "}");
+            if (!result.ok) {
+                // Another provider of the same model may answer; past the last, the call's error.
+                const auto &routes = generation->models->routes.at(generation->model);
+                if (generation->route_index + 1 < routes.size()) {
+                    generation->route_index++;
+                    return ask_model(generation);
+                }
+                auto code = error_code_from_name(result.error_code).value_or(ErrorCode::LLM_REQUEST_FAILED);
+                return end_generation(generation, code, result.message, "null");
+            }
+            generation->provider = route.provider;
+            generation->answers++;
+            check_generated(generation, std::move(result.text));
+        });
+}
+
+void Application::check_generated(std::shared_ptr<Generation> generation, std::string text) {
+    Json document = answer_document(text);
+    auto problems_found = [this, generation, text](const std::string &problems) {
+        generation->last_problems = problems;
+        if (generation->answers >= config_.generation_max_attempts)
+            return end_generation(generation, ErrorCode::VALIDATION_FAILED,
+                                  "the model's app did not pass validation after " + std::to_string(generation->answers) +
+                                      " answers",
+                                  "{\"problems\":" + problems + ",\"attempts\":" + std::to_string(generation->answers) + "}");
+        generation->messages.push_back({"assistant", text});
+        generation->messages.push_back({"user", environment_.prompts->fill("repair", {{"problems", problems}})});
+        ask_model(generation);
+    };
+    if (!json_is_object(document.get()))
+        return problems_found(R"([{"field":"document","message":"is not a JSON object"}])");
+    std::string document_json = dump_json(document.get());
+    std::vector<pg::Statement> statements;
+    statements.push_back(actor_statement(*generation->call));
+    statements.push_back(pg::Statement{"select flowgres.app_document_problems($1::jsonb)::text", {document_json}});
+    pool_.run(std::move(statements), [this, generation, document_json, problems_found](pg::JobResult &&checked) {
+        if (checked.outcome != pg::JobResult::Outcome::ok) return finish_database_error(generation->call, checked);
+        Json report = parse_json(checked.values[1].value_or("{}"), "report");
+        if (!json_is_true(json_object_get(report.get(), "valid")))
+            return problems_found(dump_json(json_object_get(report.get(), "problems")));
+        generation->last_problems = "[]";
+        record_generation_usage(generation, [this, generation, document_json] {
+            Json trail(json_pack("{s:s, s:s, s:i, s:I, s:{s:I, s:I}}", "model", generation->model.c_str(), "provider",
+                                 generation->provider.c_str(), "attempts", generation->answers, "prompt_characters",
+                                 static_cast<json_int_t>(utf8_length(generation->prompt)), "usage", "prompt_tokens",
+                                 static_cast<json_int_t>(generation->usage.prompt_tokens), "completion_tokens",
+                                 static_cast<json_int_t>(generation->usage.completion_tokens)));
+            std::vector<pg::Statement> create;
+            create.push_back(actor_statement(*generation->call));
+            create.push_back(pg::Statement{"select flowgres.app_create_generated($1::uuid, $2::jsonb, $3::jsonb)::text",
+                                           {generation->workspace_id, document_json, dump_json(trail.get())}});
+            pool_.run(std::move(create), [this, generation, trail_json = dump_json(trail.get())](pg::JobResult &&made) {
+                if (made.outcome != pg::JobResult::Outcome::ok) return finish_database_error(generation->call, made);
+                Json answer = parse_json(made.values[1].value_or("{}"), "created");
+                Json generation_report = parse_json(trail_json, "generation");
+                json_object_set_new(answer.get(), "attempts", json_integer(generation->answers));
+                json_object_set_new(answer.get(), "validation", json_pack("{s:b, s:[]}", "valid", 1, "problems"));
+                json_object_set_new(answer.get(), "model", json_string(generation->model.c_str()));
+                json_object_set(answer.get(), "usage", json_object_get(generation_report.get(), "usage"));
+                finish(generation->call, success_response(201, dump_json(answer.get()), generation->call->trace));
+            });
+        });
+    });
+}
+
+void Application::record_generation_usage(std::shared_ptr<Generation> generation, std::function<void()> then) {
+    if (json_array_size(generation->calls.get()) == 0) return then();
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kActAsOperator, {}});
+    statements.push_back(pg::Statement{"select flowgres.generation_usage_record($1::uuid, $2::jsonb)::text",
+                                       {generation->workspace_id, dump_json(generation->calls.get())}});
+    pool_.run(std::move(statements), [generation, then = std::move(then)](pg::JobResult &&recorded) {
+        if (recorded.outcome != pg::JobResult::Outcome::ok)
+            log_line(LogLevel::error, "could not record a generation's model usage",
+                     {{"workspace_id", generation->workspace_id}, {"error", recorded.message}});
+        then();
+    });
+}
+
+void Application::end_generation(std::shared_ptr<Generation> generation, ErrorCode code, const std::string &message,
+                                 const std::string &details) {
+    record_generation_usage(generation, [this, generation, code, message, details] {
+        finish_error(generation->call, code, message, details);
+    });
+}
+
+}  // namespace flowgres::daemon
