@@ -41,6 +41,7 @@ bench: install
 	@bench/run.sh
 	@bench/workflow.sh
 	@bench/runtime.sh
+	@bench/llm.sh
 	@bench/databases.sh
 
 clean:

@@ -83,6 +83,18 @@ std::string error_message(std::string_view body) {
     return is_valid_utf8(text) ? text : "(an unreadable body)";
 }
 
+Json json_in_answer(std::string_view text) {
+    if (Json whole{json_loadb(text.data(), text.size(), JSON_DECODE_ANY, nullptr)}) return whole;
+    size_t fence = text.find("```");
+    size_t start = fence == std::string_view::npos ? std::string_view::npos : text.find('\n', fence);
+    size_t end = start == std::string_view::npos ? std::string_view::npos : text.find("```", start);
+    if (end != std::string_view::npos)
+        if (Json fenced{json_loadb(text.data() + start + 1, end - start - 1, JSON_DECODE_ANY, nullptr)}) return fenced;
+    size_t open = text.find('{'), close = text.rfind('}');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open) return Json();
+    return Json(json_loadb(text.data() + open, close - open + 1, 0, nullptr));
+}
+
 long long estimate_tokens(std::string_view text) {
     return static_cast<long long>((text.size() + 3) / 4);
 }

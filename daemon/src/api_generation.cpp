@@ -1,5 +1,7 @@
 // Apps from a prompt (POST /api/v1/workspaces/{id}/apps/from-ai, README "Apps from a
-// prompt"): the caller's right to create apps and the workspace's tokens are checked first
+// prompt"), and new versions from an instruction (POST /api/v1/apps/{id}/versions/from-ai,
+// the current version sent along with prompts/version_edit.txt, the next minor version made by
+// version_create_generated): the caller's right to create apps and the workspace's tokens are checked first
 // (app_generation_begin, as the caller); then a model (the one asked for, else the first the
 // workspace may use) is asked for seed §59's protocol with the template in
 // daemon/prompts/app_generation.txt. Each answer is checked by the extension's validators
@@ -21,23 +23,11 @@ namespace {
 constexpr size_t kMaxPromptCharacters = 20000;
 constexpr long long kGenerationMaxTokens = 8000;
 
-// The JSON inside an answer: the whole text, its first fenced block, or the text from its
-// first '{' to its last '}' (a model that puts a sentence around the object).
-Json answer_document(const std::string &text) {
-    if (Json whole{json_loadb(text.data(), text.size(), 0, nullptr)}) return whole;
-    size_t fence = text.find("```");
-    size_t start = fence == std::string::npos ? std::string::npos : text.find('\n', fence);
-    size_t end = start == std::string::npos ? std::string::npos : text.find("```", start);
-    if (end != std::string::npos)
-        if (Json fenced{json_loadb(text.data() + start + 1, end - start - 1, 0, nullptr)}) return fenced;
-    size_t open = text.find('{'), close = text.rfind('}');
-    if (open == std::string::npos || close == std::string::npos || close < open) return Json();
-    return Json(json_loadb(text.data() + open, close - open + 1, 0, nullptr));
-}
 }  // namespace
 
 struct Application::Generation {
     std::shared_ptr<Call> call;
+    std::string app_id;  // a new version of this app; "" for a new app
     std::string workspace_id;
     std::string prompt;
     std::string model;
@@ -52,27 +42,42 @@ struct Application::Generation {
     std::string provider;
     std::unique_ptr<llm::ChatCall> chat;
     std::string last_problems = "[]";
+    std::string system;  // the system prompt, {{model}} still to fill
 };
 
 void Application::run_generation(std::shared_ptr<Call> call) {
     auto generation = std::make_shared<Generation>();
     generation->call = call;
-    generation->workspace_id = call->arguments[0].value_or("");
+    // Both routes take (the workspace or the app, the prompt or instruction, the model).
+    bool new_version = std::string_view(call->route->function) == "version_generation_begin";
+    (new_version ? generation->app_id : generation->workspace_id) = call->arguments[0].value_or("");
     generation->prompt = call->arguments[1].value_or("");
     generation->model = call->arguments[2].value_or("");
+    const char *field = new_version ? "instruction" : "prompt";
     if (generation->prompt.empty() || utf8_length(generation->prompt) > kMaxPromptCharacters)
-        return finish_error(call, ErrorCode::VALIDATION_FAILED, "prompt: must be 1 to 20000 characters",
-                            R"([{"field":"prompt","message":"must be 1 to 20000 characters"}])");
+        return finish_error(call, ErrorCode::VALIDATION_FAILED, std::string(field) + ": must be 1 to 20000 characters",
+                            "[{\"field\":\"" + std::string(field) + "\",\"message\":\"must be 1 to 20000 characters\"}]");
     std::vector<pg::Statement> statements;
     statements.push_back(actor_statement(*call));
-    statements.push_back(pg::Statement{"select flowgres.app_generation_begin($1::uuid)::text", {generation->workspace_id}});
+    statements.push_back(pg::Statement{"select flowgres." + std::string(call->route->function) + "($1::uuid)::text",
+                                       {call->arguments[0]}});
     pool_.run(std::move(statements), [this, generation](pg::JobResult &&begun) {
         const auto &call = generation->call;
         if (begun.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, begun);
         if (!call->operator_key && begun.values[0]) used_keys_.insert(*begun.values[0]);
+        Json offered = parse_json(begun.values[1].value_or("{}"), "begun");
+        std::string system = environment_.prompts->fill("app_generation", {{"model", "{{model}}"}});
+        const json_t *models = json_object_get(offered.get(), "items");
+        if (!generation->app_id.empty()) {
+            // A new version: the current one goes along, to be changed as the instruction says.
+            generation->workspace_id = json_string_value(json_object_get(offered.get(), "workspace_id"));
+            models = json_object_get(offered.get(), "models");
+            system += "\n\n" + environment_.prompts->fill(
+                                    "version_edit", {{"current", dump_json(json_object_get(offered.get(), "current"))}});
+        }
+        generation->system = std::move(system);
         if (generation->model.empty()) {
-            Json offered = parse_json(begun.values[1].value_or("{}"), "models");
-            const char *first = json_string_value(json_object_get(json_array_get(json_object_get(offered.get(), "items"), 0), "model"));
+            const char *first = json_string_value(json_object_get(json_array_get(models, 0), "model"));
             if (!first)
                 return finish_error(call, ErrorCode::LLM_MODEL_UNAVAILABLE, "no model is available to this workspace");
             generation->model = first;
@@ -84,9 +89,10 @@ void Application::run_generation(std::shared_ptr<Call> call) {
                         generation->secrets = std::move(secrets);
                         generation->models = std::move(models);
                         generation->rules = std::move(rules);
-                        generation->messages = {
-                            {"system", environment_.prompts->fill("app_generation", {{"model", generation->model}})},
-                            {"user", generation->prompt}};
+                        std::string system = generation->system;
+                        for (size_t at = system.find("{{model}}"); at != std::string::npos; at = system.find("{{model}}", at))
+                            system.replace(at, 9, generation->model);
+                        generation->messages = {{"system", std::move(system)}, {"user", generation->prompt}};
                         ask_model(generation);
                     });
     });
@@ -167,7 +173,7 @@ void Application::ask_model(std::shared_ptr<Generation> generation) {
 }
 
 void Application::check_generated(std::shared_ptr<Generation> generation, std::string text) {
-    Json document = answer_document(text);
+    Json document = llm::json_in_answer(text);
     auto problems_found = [this, generation, text](const std::string &problems) {
         generation->last_problems = problems;
         if (generation->answers >= config_.generation_max_attempts)
@@ -199,8 +205,13 @@ void Application::check_generated(std::shared_ptr<Generation> generation, std::s
                                  static_cast<json_int_t>(generation->usage.completion_tokens)));
             std::vector<pg::Statement> create;
             create.push_back(actor_statement(*generation->call));
-            create.push_back(pg::Statement{"select flowgres.app_create_generated($1::uuid, $2::jsonb, $3::jsonb)::text",
-                                           {generation->workspace_id, document_json, dump_json(trail.get())}});
+            if (generation->app_id.empty())
+                create.push_back(pg::Statement{"select flowgres.app_create_generated($1::uuid, $2::jsonb, $3::jsonb)::text",
+                                               {generation->workspace_id, document_json, dump_json(trail.get())}});
+            else
+                create.push_back(pg::Statement{
+                    "select flowgres.version_create_generated($1::uuid, $2::jsonb, $3::jsonb, $4)::text",
+                    {generation->app_id, document_json, dump_json(trail.get()), generation->prompt}});
             pool_.run(std::move(create), [this, generation, trail_json = dump_json(trail.get())](pg::JobResult &&made) {
                 if (made.outcome != pg::JobResult::Outcome::ok) return finish_database_error(generation->call, made);
                 Json answer = parse_json(made.values[1].value_or("{}"), "created");

@@ -358,6 +358,17 @@ const std::vector<Route> &routes() {
           {S::body_field, "changelog", T::text, false, ""}},
          // Four documents of up to 1 MiB each (the extension's cap per document).
          {}, 201, {"APP_NOT_FOUND", "VERSION_EXISTS"}, 4 * 1024 * 1024 + 4096},
+        {"POST", "/api/v1/apps/{app_id}/versions/from-ai", "createVersionFromAi", "versions",
+         "Add the next minor version from an instruction (app_edit): the current version goes to a model with the "
+         "instruction, and its answer is checked and repaired like a generated app's; versions stay immutable",
+         "version_generation_begin",
+         {{S::path, "app_id", T::uuid, true},
+          {S::body_field, "instruction", T::text, true, "what to change, 1 to 20000 characters"},
+          {S::body_field, "model", T::text, false, "the model to ask (default: the first the workspace may use)"}},
+         {}, 201,
+         {"APP_NOT_FOUND", "VERSION_NOT_FOUND", "QUOTA_EXCEEDED", "LLM_MODEL_UNAVAILABLE", "LLM_REQUEST_FAILED",
+          "LLM_RATE_LIMITED", "LLM_TIMEOUT", "AI_OUTPUT_BLOCKED"},
+         0, Route::Handler::generation},
         {"GET", "/api/v1/apps/{app_id}/versions", "listVersions", "versions", "An app's versions, newest first", "version_list",
          {{S::path, "app_id", T::uuid, true}}, {}, 200, {"APP_NOT_FOUND"}},
         {"GET", "/api/v1/versions/{version_id}", "getVersion", "versions", "Get a version", "version_get",

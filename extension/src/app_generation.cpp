@@ -96,6 +96,15 @@ void collect_problems(const json_t *document, ValidationProblems &problems) {
     }
 }
 
+// What made a generated app or version, for the audit trail: the model and how many answers it
+// took; never the prompt.
+Json audit_trail(const json_t *generation) {
+    Json trail(new_json_object());
+    for (const char *key : {"model", "provider", "attempts", "prompt_characters", "usage"})
+        if (const json_t *value = json_object_get(generation, key)) json_object_set(trail.get(), key, const_cast<json_t *>(value));
+    return trail;
+}
+
 std::string problems_json(const ValidationProblems &problems) {
     try {
         problems.throw_if_any();
@@ -158,10 +167,7 @@ SqlValue app_create_generated(CallArgs &args) {
                               .value();
     if (const json_t *policy = member(document.get(), "access_policy"); present(policy))
         query("select flowgres.access_policy_update($1::uuid, $2::jsonb)", {app_id, dump_json(policy)});
-    // What made it, for the audit trail: the model and how many answers it took; not the prompt.
-    Json trail(new_json_object());
-    for (const char *key : {"model", "provider", "attempts", "prompt_characters", "usage"})
-        if (const json_t *value = json_object_get(generation.get(), key)) json_object_set(trail.get(), key, const_cast<json_t *>(value));
+    Json trail = audit_trail(generation.get());
     write_audit(actor, workspace_id, "app.generate", "app", app_id, dump_json(trail.get()));
     return SqlValue::jsonb("{\"app\":" + query_value("select flowgres.app_get($1::uuid)::text", {app_id}).value() +
                            ",\"version\":" + version + "}");
@@ -203,6 +209,68 @@ SqlValue generation_usage_record(CallArgs &args) {
         record_usage(workspace_id, std::nullopt, std::nullopt, use);
     }
     return SqlValue::integer(tokens);
+}
+
+}  // namespace flowgres
+
+namespace flowgres {
+
+SqlValue version_generation_begin(CallArgs &args) {
+    std::string app_id = args.required_uuid(0, "app_id");
+    Actor actor = require_actor();
+    AppAccess access = require_app_permission(actor, app_id, permission::app_edit, WorkspaceUse::write);
+    QuotaUse use = reserve_quota(access.workspace.workspace_id, UsageAmounts{0, 0, 0}, true);
+    if (use.reservation.outcome == UsageReservation::Outcome::exceeded)
+        throw Error(ErrorCode::QUOTA_EXCEEDED, quota_exceeded_message(use), quota_exceeded_details(use));
+    std::string newest_id;
+    if (!newest_version(app_id, &newest_id))
+        throw Error(ErrorCode::VERSION_NOT_FOUND, "the app has no version to change yet: create one first");
+    std::string version_id = access.current_version_id.value_or(newest_id);
+    // The version the model changes, in the protocol's own shape.
+    return SqlValue::jsonb(query_value(R"sql(
+        select jsonb_build_object(
+            'workspace_id', a.workspace_id, 'version', v.version,
+            'current', jsonb_build_object(
+                'app_metadata', jsonb_build_object('name', a.name, 'slug', a.slug, 'description', a.description),
+                'workflow_definition', v.workflow, 'ui_schema', v.ui_schema,
+                'db_schema', case when v.db_schema = '{}'::jsonb then null else v.db_schema end),
+            'models', flowgres.workspace_models(a.workspace_id) -> 'items')
+        from flowgres.apps a join flowgres.app_versions v on v.app_id = a.id
+        where a.id = $1::uuid and v.id = $2::uuid)sql",
+                                       {app_id, version_id})
+                               .value());
+}
+
+SqlValue version_create_generated(CallArgs &args) {
+    std::string app_id = args.required_uuid(0, "app_id");
+    Json document = parse_json(args.required_jsonb(1, "document"), "document");
+    Json generation = parse_object_argument(args.jsonb(2).value_or("{}"), "generation");
+    std::optional<std::string> instruction = args.text(3);
+    ValidationProblems problems;
+    collect_problems(document.get(), problems);
+    problems.throw_if_any();
+    Actor actor = require_actor();
+    AppAccess access = require_app_permission(actor, app_id, permission::app_edit, WorkspaceUse::write);
+    // The next minor version: versions stay immutable, a new one is added.
+    auto newest = newest_version(app_id);
+    SemanticVersion next = newest.value_or(SemanticVersion{});
+    next.minor++;
+    next.patch = 0;
+    next.prerelease.clear();
+    next.build.clear();
+    const json_t *ui_schema = member(document.get(), "ui_schema");
+    const json_t *db_schema = member(document.get(), "db_schema");
+    std::string changelog = "Generated: " + utf8_prefix(instruction.value_or(""), 200);
+    std::string version = query_value("select flowgres.version_create($1::uuid, $2, $3::jsonb, $4::jsonb, $5::jsonb, "
+                                      "'{}'::jsonb, $6)::text",
+                                      {app_id, next.to_string(), dump_json(member(document.get(), "workflow_definition")),
+                                       present(ui_schema) ? dump_json(ui_schema) : "{}",
+                                       present(db_schema) ? dump_json(db_schema) : "{}", changelog})
+                              .value();
+    std::string version_id = json_string_value(json_object_get(Json(parse_json(version, "version")).get(), "id"));
+    Json trail = audit_trail(generation.get());
+    write_audit(actor, access.workspace.workspace_id, "version.generate", "app_version", version_id, dump_json(trail.get()));
+    return SqlValue::jsonb("{\"version\":" + version + "}");
 }
 
 }  // namespace flowgres

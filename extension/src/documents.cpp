@@ -1,6 +1,8 @@
 // Shared pieces of the SQL API's bodies.
 #include "documents.hpp"
 
+#include <cstring>
+
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "spi.hpp"
@@ -58,6 +60,20 @@ std::string slug_from_text(std::string_view text, std::string_view suffix) {
     if (slug.size() < kSlugMinLength || is_reserved_slug(slug))
         slug = slug.empty() ? std::string(suffix) : slug + "-" + std::string(suffix);
     return slug;
+}
+
+SealedValue parse_sealed_value(const std::string &json, std::string_view field) {
+    Json value = parse_json(json, field);
+    const char *sealed = json_string_value(json_object_get(value.get(), "sealed"));
+    const char *preview = json_string_value(json_object_get(value.get(), "preview"));
+    if (!json_is_object(value.get()) || !sealed || !preview)
+        throw field_error(field, "must be {\"sealed\", \"preview\"}: a value sealed by flowgresd (set it through the "
+                                 "HTTP API, which seals it)");
+    if (std::string_view(sealed).rfind("enc:v1:", 0) != 0 || std::strlen(sealed) > 32 * 1024)
+        throw field_error(field, "sealed must be a sealed secret (enc:v1:<key id>:<nonce>:<ciphertext>)");
+    if (std::string_view(preview).rfind("…", 0) != 0 || std::strlen(preview) > 24)
+        throw field_error(field, "preview must start with … and be at most 24 bytes");
+    return {sealed, preview};
 }
 
 }  // namespace flowgres

@@ -26,6 +26,15 @@ std::string workspace_document(const std::string &workspace_id, const std::strin
 // An app row with its access policy and current version summary.
 std::string app_document(const std::string &app_id);
 
+// A value flowgresd sealed before calling (a secret, a provider's key): {"sealed":
+// "enc:v1:…", "preview": "…"}. VALIDATION_FAILED naming `field` for anything else, saying that
+// such values are set through the HTTP API, which seals them.
+struct SealedValue {
+    std::string sealed;
+    std::string preview;
+};
+SealedValue parse_sealed_value(const std::string &json, std::string_view field);
+
 // `base` if free, else base-2, base-3 … (trimmed to 63 characters); `is_taken` asks the table.
 std::string first_free_slug(std::string base, const std::function<bool(const std::string &)> &is_taken);
 

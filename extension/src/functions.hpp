@@ -116,6 +116,8 @@ SqlValue app_document_problems(CallArgs &);
 SqlValue app_generation_begin(CallArgs &);
 SqlValue app_create_generated(CallArgs &);
 SqlValue generation_usage_record(CallArgs &);
+SqlValue version_generation_begin(CallArgs &);
+SqlValue version_create_generated(CallArgs &);
 
 // api_key.cpp
 SqlValue api_key_create(CallArgs &);

@@ -10,6 +10,7 @@
 #include "actor.hpp"
 #include "audit.hpp"
 #include "boundary.hpp"
+#include "documents.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
@@ -22,7 +23,6 @@
 namespace flowgres {
 namespace {
 
-constexpr const char *kPlatformWorkspaceId = "00000000-0000-0000-0000-000000000000";
 
 constexpr const char *kProviderDocument = R"sql(
     jsonb_build_object(
@@ -48,10 +48,7 @@ struct Scope {
 };
 
 Scope require_scope(const std::optional<std::string> &workspace_id, std::string_view permission, WorkspaceUse use) {
-    if (!workspace_id) return {require_system_actor(), std::nullopt};
-    Actor actor = require_actor();
-    require_workspace_permission(actor, *workspace_id, permission, use);
-    return {actor, workspace_id};
+    return {require_scope_permission(workspace_id, permission, use), workspace_id};
 }
 
 std::string checked_name(CallArgs &args, int position) {
@@ -94,22 +91,11 @@ void replace_models(const std::string &provider_id, const std::optional<std::str
           {provider_id, workspace_id, llm::models_json(models)});
 }
 
-struct SealedKey {
-    std::string sealed, preview;
-};
-
 // {"sealed", "preview"} as flowgresd seals a platform provider's key.
-std::optional<SealedKey> checked_key(CallArgs &args, int position) {
+std::optional<SealedValue> checked_key(CallArgs &args, int position) {
     auto text = args.jsonb(position);
     if (!text) return std::nullopt;
-    Json value = parse_json(*text, "api_key");
-    const char *sealed = json_string_value(json_object_get(value.get(), "sealed"));
-    const char *preview = json_string_value(json_object_get(value.get(), "preview"));
-    if (!sealed || !preview || std::string_view(sealed).rfind("enc:v1:", 0) != 0 || std::strlen(sealed) > 32 * 1024 ||
-        std::strlen(preview) > 24)
-        throw field_error("api_key", "must be {\"sealed\", \"preview\"}: a key sealed by flowgresd (set it through the "
-                                     "HTTP API, which seals it)");
-    return SealedKey{sealed, preview};
+    return parse_sealed_value(*text, "api_key");
 }
 
 }  // namespace
@@ -128,7 +114,7 @@ SqlValue llm_provider_create(CallArgs &args) {
     if (auto enabled = args.boolean(6)) json_object_set_new(document.get(), "enabled", json_boolean(*enabled));
     if (auto models = args.jsonb(7)) json_object_set_new(document.get(), "models", parse_json(*models, "models").release());
     llm::ProviderFields fields = llm::check_provider(document.get(), true, workspace_id.has_value());
-    std::optional<SealedKey> key = checked_key(args, 3);
+    std::optional<SealedValue> key = checked_key(args, 3);
     if (key && workspace_id)
         throw field_error("api_key", "a workspace provider takes api_key_secret, the name of one of its secrets");
     Scope scope = require_scope(workspace_id, permission::secrets_manage, WorkspaceUse::write);
@@ -223,7 +209,7 @@ SqlValue llm_provider_delete(CallArgs &args) {
 
 SqlValue llm_provider_rotate_key(CallArgs &args) {
     std::string name = checked_name(args, 0);
-    std::optional<SealedKey> key = checked_key(args, 1);
+    std::optional<SealedValue> key = checked_key(args, 1);
     Scope scope = require_scope(std::nullopt, "", WorkspaceUse::write);
     std::string provider_id = require_provider(scope, name, true);
     query("update flowgres.llm_providers set sealed_api_key = $2, api_key_preview = $3, updated_by = $4::uuid, "

@@ -82,4 +82,12 @@ SqlValue has_permission(CallArgs &args) {
     return SqlValue::boolean(granted && *granted == "t");
 }
 
+Actor require_scope_permission(const std::optional<std::string> &workspace_id, std::string_view permission,
+                               WorkspaceUse use) {
+    if (!workspace_id) return require_system_actor();
+    Actor actor = require_actor();
+    require_workspace_permission(actor, *workspace_id, permission, use);
+    return actor;
+}
+
 }  // namespace flowgres

@@ -28,6 +28,11 @@ struct WorkspaceAccess {
 WorkspaceAccess require_workspace_permission(const Actor &actor, const std::string &workspace_id,
                                              std::string_view permission, WorkspaceUse use);
 
+// For things the platform and workspaces both have (model providers, safety rules): the
+// operator for the platform's (no workspace_id), else a member with `permission`.
+Actor require_scope_permission(const std::optional<std::string> &workspace_id, std::string_view permission,
+                               WorkspaceUse use);
+
 struct AppAccess {
     WorkspaceAccess workspace;
     std::string app_id;

@@ -16,7 +16,6 @@
 namespace flowgres {
 namespace {
 
-constexpr const char *kPlatformWorkspaceId = "00000000-0000-0000-0000-000000000000";
 constexpr long long kMaxRulesPerScope = 500;
 
 constexpr const char *kRuleDocument = R"sql(
@@ -24,12 +23,6 @@ constexpr const char *kRuleDocument = R"sql(
                        'workspace_id', r.workspace_id, 'category', r.category, 'kind', r.kind, 'text', r.text,
                        'created_by', r.created_by, 'created_at', r.created_at))sql";
 
-Actor require_scope(const std::optional<std::string> &workspace_id, std::string_view permission, WorkspaceUse use) {
-    if (!workspace_id) return require_system_actor();
-    Actor actor = require_actor();
-    require_workspace_permission(actor, *workspace_id, permission, use);
-    return actor;
-}
 
 }  // namespace
 
@@ -40,7 +33,7 @@ SqlValue safety_rule_add(CallArgs &args) {
         std::string field = problem.rfind("category", 0) == 0 ? "category" : problem.rfind("kind", 0) == 0 ? "kind" : "text";
         throw field_error(field, problem);
     }
-    Actor actor = require_scope(workspace_id, permission::app_publish, WorkspaceUse::write);
+    Actor actor = require_scope_permission(workspace_id, permission::app_publish, WorkspaceUse::write);
     query("select pg_advisory_xact_lock(hashtext('flowgres.safety_rules:' || coalesce($1, 'platform')))", {workspace_id});
     auto count = query_value_latest_snapshot(
         "select count(*) from flowgres.safety_rules where workspace_id is not distinct from $1::uuid", {workspace_id});
@@ -64,7 +57,7 @@ SqlValue safety_rule_add(CallArgs &args) {
 
 SqlValue safety_rule_list(CallArgs &args) {
     std::optional<std::string> workspace_id = args.uuid(0);
-    require_scope(workspace_id, permission::app_edit, WorkspaceUse::read);
+    require_scope_permission(workspace_id, permission::app_edit, WorkspaceUse::read);
     return SqlValue::jsonb(query_value(std::string("select jsonb_build_object('items', coalesce(jsonb_agg(") + kRuleDocument +
                                            " order by r.workspace_id is null, r.category, r.kind, r.text), '[]')) "
                                            "from flowgres.safety_rules r where r.workspace_id is null "
@@ -84,7 +77,7 @@ SqlValue safety_rule_delete(CallArgs &args) {
     std::optional<std::string> workspace_id = workspace.rows[0][0];
     Actor actor = [&] {
         try {
-            return require_scope(workspace_id, permission::app_publish, WorkspaceUse::read);
+            return require_scope_permission(workspace_id, permission::app_publish, WorkspaceUse::read);
         } catch (const Error &error) {
             // A rule of a workspace the actor cannot see is not there.
             if (error.code() == ErrorCode::WORKSPACE_NOT_FOUND) throw not_found();

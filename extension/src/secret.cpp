@@ -11,6 +11,7 @@
 #include "actor.hpp"
 #include "audit.hpp"
 #include "boundary.hpp"
+#include "documents.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
@@ -40,24 +41,8 @@ std::string checked_name(CallArgs &args, int position) {
     return name;
 }
 
-struct SealedValue {
-    std::string sealed;
-    std::string preview;
-};
-
-// {"sealed": "enc:v1:…", "preview": "…abcd"}: what the daemon made of the value it was given.
 SealedValue checked_value(CallArgs &args, int position) {
-    Json value = parse_json(args.required_jsonb(position, "value"), "value");
-    const char *sealed = json_string_value(json_object_get(value.get(), "sealed"));
-    const char *preview = json_string_value(json_object_get(value.get(), "preview"));
-    if (!json_is_object(value.get()) || !sealed || !preview)
-        throw field_error("value", "must be {\"sealed\", \"preview\"}: a value sealed by flowgresd (set secrets "
-                                   "through the HTTP API, which seals them)");
-    if (std::string_view(sealed).rfind("enc:v1:", 0) != 0 || std::strlen(sealed) > 32 * 1024)
-        throw field_error("value", "sealed must be a sealed secret (enc:v1:<key id>:<nonce>:<ciphertext>)");
-    if (std::string_view(preview).rfind("…", 0) != 0 || std::strlen(preview) > 24)
-        throw field_error("value", "preview must start with … and be at most 24 bytes");
-    return {sealed, preview};
+    return parse_sealed_value(args.required_jsonb(position, "value"), "value");
 }
 
 std::optional<std::string> checked_expiry(CallArgs &args, int position) {

@@ -26,7 +26,6 @@ constexpr long long kDatabaseReserveBytes = 16LL * 1024 * 1024;
 
 // Platform-level audit rows (the server pool) belong to no workspace; they are filed under
 // the nil id, which no workspace has and row-level security shows to nobody but DBAs.
-constexpr const char *kPlatformWorkspaceId = "00000000-0000-0000-0000-000000000000";
 
 constexpr const char *kDatabaseDocumentSql = R"sql(
     select jsonb_build_object(

@@ -77,6 +77,31 @@ class Generation(ApiTestCase):
         usage = json.loads(psql(self.database, "select json_agg(u) from flowgres.model_usage u where node_id = 'app_generation'"))
         self.assertGreaterEqual(len(usage), 2, "both answers are metered")
 
+    def test_a_new_version_from_an_instruction(self):
+        self.provider.script("architect", {"json": GOOD})
+        made = self.ok("POST", self.path, {"prompt": "a word counter"}, self.key, status=201)
+        app_id = made["app"]["id"]
+        changed = json.loads(json.dumps(GOOD))
+        changed["ui_schema"]["actions"][0]["label"] = "Count the words"
+        self.provider.script("architect", {"json": {"oops": True}}, {"json": changed})
+        added = self.ok("POST", f"/api/v1/apps/{app_id}/versions/from-ai",
+                        {"instruction": "Call the button 'Count the words'"}, self.key, status=201)
+        self.assertEqual((added["version"]["version"], added["attempts"]), ("0.2.0", 2))
+        self.assertEqual(added["version"]["ui_schema"]["actions"][0]["label"], "Count the words")
+        self.assertEqual(added["version"]["changelog"], "Generated: Call the button 'Count the words'")
+        system = self.provider.requests[-1]["body"]["messages"][0]["content"]
+        self.assertIn('"label": "Count"', system.replace('":"', '": "'), "the current version went along")
+        versions = self.ok("GET", f"/api/v1/apps/{app_id}/versions", None, self.key)
+        self.assertEqual(len(versions), 2, "the first version is untouched")
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.audit_logs where action = 'version.generate' "
+                                             f"and workspace_id = '{self.workspace['id']}'"), "1")
+        _, _, outsider = self.new_user("stranger")
+        self.fails("POST", f"/api/v1/apps/{app_id}/versions/from-ai", 404, "APP_NOT_FOUND", {"instruction": "x"}, outsider)
+        empty = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": f"empty {time.time_ns()}"},
+                        self.key, status=201)
+        self.fails("POST", f"/api/v1/apps/{empty['id']}/versions/from-ai", 404, "VERSION_NOT_FOUND", {"instruction": "x"},
+                   self.key)
+
     def test_answers_that_never_pass_create_nothing(self):
         apps_before = psql(self.database, "select count(*) from flowgres.apps")
         self.provider.script("architect", {"reply": "no JSON here"}, {"json": BROKEN}, {"json": {"app_metadata": {}}})

@@ -55,3 +55,12 @@ TEST(LlmOpenAI, WholeAnswersErrorsAndEstimates) {
     EXPECT_EQ(llm::estimate_tokens(""), 0);
     EXPECT_EQ(llm::estimate_tokens("abcde"), 2);
 }
+
+TEST(LlmOpenAI, TheJsonInAnAnswer) {
+    EXPECT_EQ(dump_json(llm::json_in_answer(R"({"a":1})").get()), R"({"a":1})");
+    EXPECT_EQ(dump_json(llm::json_in_answer("Here:\n```json\n{\"a\":2}\n```\nDone.").get()), R"({"a":2})");
+    EXPECT_EQ(dump_json(llm::json_in_answer(R"(Sure! {"a":{"b":3}} Enjoy.)").get()), R"({"a":{"b":3}})");
+    EXPECT_EQ(dump_json(llm::json_in_answer("42").get()), "42");
+    EXPECT_FALSE(llm::json_in_answer("no json here"));
+    EXPECT_FALSE(llm::json_in_answer("} backwards {"));
+}

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "flowgres/json.hpp"
+
 namespace flowgres::llm {
 
 struct Message {
@@ -54,6 +56,11 @@ std::optional<Completion> parse_completion(std::string_view body);
 
 // What an error body says ({"error": {"message"}}), else its first 200 characters.
 std::string error_message(std::string_view body);
+
+// The JSON an answer holds: the whole text, else its first ```-fenced block, else the text from
+// its first '{' to its last '}' (models put sentences around what they were asked for). A null
+// Json when none parses.
+Json json_in_answer(std::string_view text);
 
 // A prompt's size in tokens, estimated before sending (four characters to a token, rounded
 // up): what a quota check reserves before the provider reports its own count.

@@ -53,35 +53,13 @@ std::string NodeLog::to_json() const {
 
 // A one-shot timer owned by nobody but libuv until it fires or is stopped: closed and freed
 // in its close callback. It carries what the callback needs to find its run, weakly.
-struct RunTimer {
-    uv_timer_t handle;
-    std::weak_ptr<Run> run;
-    std::function<void(Run &)> fire;
-};
-
 namespace {
 
 RunTimer *start_timer(uv_loop_t *loop, std::weak_ptr<Run> run, uint64_t milliseconds, std::function<void(Run &)> fire) {
-    auto *timer = new RunTimer{{}, std::move(run), std::move(fire)};
-    uv_timer_init(loop, &timer->handle);
-    timer->handle.data = timer;
-    uv_timer_start(
-        &timer->handle,
-        [](uv_timer_t *handle) {
-            auto *self = static_cast<RunTimer *>(handle->data);
-            if (auto run = self->run.lock()) self->fire(*run);
-        },
-        milliseconds, 0);
-    return timer;
+    return RunTimer::start(loop, std::move(run), milliseconds, std::move(fire));
 }
 
-void close_timer(RunTimer *&timer) {
-    if (!timer) return;
-    uv_timer_stop(&timer->handle);
-    uv_close(reinterpret_cast<uv_handle_t *>(&timer->handle),
-             [](uv_handle_t *handle) { delete static_cast<RunTimer *>(handle->data); });
-    timer = nullptr;
-}
+void close_timer(RunTimer *&timer) { RunTimer::close(timer); }
 
 }  // namespace
 

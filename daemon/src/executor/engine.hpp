@@ -21,6 +21,7 @@
 #include "executor/workspace_database.hpp"
 #include "llm/chat_client.hpp"
 #include "llm/routes.hpp"
+#include "weak_timer.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/output_safety.hpp"
 #include "flowgres/secrets.hpp"
@@ -159,7 +160,8 @@ struct RunResult {
     Json model_calls;                                     // an array, for model_usage_record
 };
 
-struct RunTimer;  // engine.cpp: a one-shot loop timer that finds its run weakly
+class Run;
+using RunTimer = daemon::WeakTimer<Run>;  // a one-shot loop timer that finds its run weakly
 
 class Run : public std::enable_shared_from_this<Run> {
 public:

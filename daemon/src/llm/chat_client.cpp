@@ -8,6 +8,7 @@
 
 #include "executor/http_client.hpp"
 #include "flowgres/sse.hpp"
+#include "weak_timer.hpp"
 
 namespace flowgres::llm {
 namespace {
@@ -16,34 +17,13 @@ using Clock = std::chrono::steady_clock;
 
 class State;
 
-// A one-shot loop timer that reaches its State weakly.
-struct Timer {
-    uv_timer_t handle;
-    std::weak_ptr<State> state;
-    std::function<void(State &)> fire;
-};
+using Timer = daemon::WeakTimer<State>;
 
 Timer *start_timer(uv_loop_t *loop, std::weak_ptr<State> state, uint64_t milliseconds, std::function<void(State &)> fire) {
-    auto *timer = new Timer{{}, std::move(state), std::move(fire)};
-    uv_timer_init(loop, &timer->handle);
-    timer->handle.data = timer;
-    uv_timer_start(
-        &timer->handle,
-        [](uv_timer_t *handle) {
-            auto *self = static_cast<Timer *>(handle->data);
-            if (auto state = self->state.lock()) self->fire(*state);
-        },
-        milliseconds, 0);
-    return timer;
+    return Timer::start(loop, std::move(state), milliseconds, std::move(fire));
 }
 
-void close_timer(Timer *&timer) {
-    if (!timer) return;
-    uv_timer_stop(&timer->handle);
-    uv_close(reinterpret_cast<uv_handle_t *>(&timer->handle),
-             [](uv_handle_t *handle) { delete static_cast<Timer *>(handle->data); });
-    timer = nullptr;
-}
+void close_timer(Timer *&timer) { Timer::close(timer); }
 
 long long since(Clock::time_point start) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();

@@ -40,17 +40,6 @@ const char *text_config(const json_t *config, const char *key) {
     return json_string_value(json_object_get(config, key));
 }
 
-// The JSON inside an answer: the whole text, or the first ```json fenced block in it.
-Json parse_answer(const std::string &text) {
-    if (Json whole{json_loadb(text.data(), text.size(), JSON_DECODE_ANY, nullptr)}) return whole;
-    size_t fence = text.find("```");
-    if (fence == std::string::npos) return Json();
-    size_t start = text.find('\n', fence);
-    size_t end = start == std::string::npos ? std::string::npos : text.find("```", start);
-    if (end == std::string::npos) return Json();
-    return Json(json_loadb(text.data() + start + 1, end - start - 1, JSON_DECODE_ANY, nullptr));
-}
-
 class LlmTask : public NodeTask {
 public:
     LlmTask(NodeCall &call, NodeDone done)
@@ -329,7 +318,7 @@ private:
         record(attempt, &result, "", "");
         text_ = std::move(result.text);
         if (!schema_) return succeed(attempt, Json());
-        Json parsed = parse_answer(text_);
+        Json parsed = llm::json_in_answer(text_);
         std::vector<SchemaProblem> problems;
         if (!parsed)
             problems.push_back({"$", "is not JSON"});
