@@ -26,6 +26,11 @@ SqlValue llm_tokens_reserve(CallArgs &args) {
     if (execution.rows[0].text(1) != "running")
         throw Error(ErrorCode::STATE_CONFLICT, "the execution is not running", "{\"status\":" + json_quote(execution.rows[0].text(1)) + "}");
     std::string workspace_id = execution.rows[0].text(0);
+    QuotaUse use;
+    use.limits = workspace_limits(workspace_id);
+    // Nothing to hold against: no tokens quota and no enforced budget (no lock, no row).
+    if (use.limits.usage.quota[kUsageTokens] < 0 && use.limits.usage.spend_limit < 0)
+        return SqlValue::jsonb("{\"hold_id\":null,\"tokens\":" + std::to_string(tokens) + ",\"tokens_remaining\":null}");
     query("select pg_advisory_xact_lock(hashtext('flowgres.token_holds:' || $1))", {workspace_id});
     query("delete from flowgres.token_holds where workspace_id = $1::uuid and expires_at <= now()", {workspace_id});
     long long held = std::stoll(query_value_latest_snapshot(
@@ -33,8 +38,6 @@ SqlValue llm_tokens_reserve(CallArgs &args) {
                                     "where workspace_id = $1::uuid and expires_at > now()",
                                     {workspace_id})
                                     .value_or("0"));
-    QuotaUse use;
-    use.limits = workspace_limits(workspace_id);
     UsageLedgerEntry entry = usage_ledger_entry(workspace_id);
     use.period = entry.period;
     use.amounts = {0, tokens, 0};
