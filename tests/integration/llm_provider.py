@@ -14,8 +14,10 @@ gets the default step. A step is a dict:
     first_token_delay_ms     wait before the first token (or before a plain answer)
     token_delay_ms           wait between tokens
     cut_after_tokens: n      drop the connection after n tokens, mid-stream, without [DONE]
+    drop_after: true         answer in full, then drop the (keep-alive) connection unannounced
     usage: {prompt_tokens, completion_tokens}   the usage to report instead of the counted one
-Every request is recorded (GET /_requests, or provider.requests): path, headers, body.
+Every request is recorded (GET /_requests, or provider.requests): path, headers, body, and the
+client's port (one per connection: how keep-alive shows).
 
     python3 llm_provider.py --port 8090 [--host 127.0.0.1] [--latency-ms 50] [--api-key KEY]
 """
@@ -116,10 +118,21 @@ class Provider:
         return self
 
     def stop(self):
-        if self.loop:
-            self.loop.call_soon_threadsafe(self.server.close)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
+        if not self.loop:
+            return
+
+        async def shutdown():  # connections still open end here, not as "destroyed pending" tasks
+            self.server.close()
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
+        except Exception:
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
 
     async def serve_forever(self):
         self.server = await asyncio.start_server(self.serve, self.host, self.port, backlog=4096, reuse_address=True)
@@ -182,7 +195,9 @@ class Provider:
         except ValueError:
             document = None
         with self.lock:
-            self.requests.append({"method": method, "path": path, "headers": headers, "body": document})
+            peer = writer.get_extra_info("peername")
+            self.requests.append({"method": method, "path": path, "headers": headers, "body": document,
+                                  "client_port": peer[1] if peer else None})
         if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
             self.send(writer, 401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
                                               "code": "invalid_api_key"}})
@@ -250,6 +265,9 @@ class Provider:
         event("[DONE]")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+        if step.get("drop_after"):
+            writer.transport.abort()
+            return False
         return True
 
     def reply_text(self, step, request, prompt):

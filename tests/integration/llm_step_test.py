@@ -233,6 +233,21 @@ class LlmStep(ApiTestCase):
                                              f"where workspace_id = '{workspace['id']}'"), "0", "holds end with their runs")
         self.provider.reset()
 
+    def test_calls_to_a_provider_reuse_their_connection(self):
+        app = self.app_with(self.key, self.workspace, llm_app({"model": "m-main"}))
+        first = len(self.provider.requests)
+        for _ in range(6):
+            execution = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"q": "hi"}}, self.key)
+            self.assertEqual(execution["status"], "completed", execution)
+        ports = [r["client_port"] for r in self.provider.requests[first:]]
+        self.assertEqual(len(ports), 6)
+        self.assertLessEqual(len(set(ports)), 2, f"at most one connection per daemon worker: {ports}")
+        # A kept connection the provider dropped is replaced without the run noticing.
+        self.provider.script("m-main", {"reply": "then gone", "drop_after": True}, {"reply": "still fine"})
+        outputs = [self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"q": "hi"}}, self.key)["outputs"]["out"]["text"]
+                   for _ in range(2)]
+        self.assertEqual(outputs, ["then gone", "still fine"])
+
     def test_a_slow_first_token_times_out(self):
         self.provider.script("m-slow", {"reply": "late", "first_token_delay_ms": 3000})
         execution = self.run_app(llm_app({"model": "m-slow"}))

@@ -1,6 +1,11 @@
 // One fetch: resolve → check egress → connect → write → parse → (redirect → …) → done.
 // All state lives in a heap object owned by its own handles' lifetimes: cancel() closes the
 // handles and the last close frees it, so no callback ever touches freed memory.
+// Keep-alive (HttpFetch::keep_alive): a finished exchange's state, with its open socket (and
+// TLS session), parks in its loop's pool instead of closing; the pool owns it from then on
+// (its first owner is detached), and the next fetch to the same origin adopts it. Parked
+// sockets are unreferenced, so they never keep a loop alive, and anything they receive while
+// parked (the server closing, stray bytes) retires them.
 #include "executor/http_client.hpp"
 
 #include <arpa/inet.h>
@@ -9,6 +14,8 @@
 
 #include <cctype>
 #include <cstring>
+#include <map>
+#include <vector>
 
 namespace flowgres::executor {
 
@@ -81,24 +88,103 @@ public:
         size_t streamed_bytes = 0;  // body bytes handed to request.on_body
         bool released = false;    // no handle or request can call back any more
         bool owner_gone = false;  // the Fetch (the node's task) no longer points here
+        Fetch *owner = nullptr;   // while one does
+        bool parked = false;      // idle in its loop's pool
+        bool reused = false;      // this exchange runs on a parked connection
+        bool received = false;    // a byte of this exchange's response arrived
+        bool reusable = false;    // the response allows another request on its connection
+        std::string pool_key;
         char buffer[65536];
     };
 
-    explicit Fetch(State *state) : state_(state) {}
+    explicit Fetch(State *state) : state_(state) { state->owner = this; }
     ~Fetch() override { cancel(); }
     void cancel() override {
         if (!state_) return;
         State *state = state_;
         state_ = nullptr;
+        state->owner = nullptr;
         state->done = nullptr;
         finish_state(state, nullptr);
         state->owner_gone = true;
         if (state->released) delete state;
     }
 
+    // ---- keep-alive: each loop's parked connections, by origin ----
+    static constexpr size_t kMaxParkedPerOrigin = 16;
+    static constexpr uint64_t kParkedMilliseconds = 30000;
+
+    static std::map<std::string, std::vector<State *>> &pool() {
+        thread_local std::map<std::string, std::vector<State *>> parked;  // one loop per thread
+        return parked;
+    }
+
+    static std::string pool_key(const State *state) {
+        char pointers[64];
+        std::snprintf(pointers, sizeof(pointers), "%p|%p|%p", static_cast<void *>(state->loop),
+                      static_cast<const void *>(state->request.tls.get()), static_cast<const void *>(state->policy));
+        return state->url.scheme + "://" + state->url.host + ":" + std::to_string(state->url.port) + "|" + pointers;
+    }
+
+    // A parked connection for `fetch`'s origin, taken out of the pool; nullptr when none.
+    static State *adopt(uv_loop_t *loop, const HttpFetch &fetch, const EgressPolicy &policy) {
+        ParsedUrl url;
+        if (!parse_url(fetch.url, url)) return nullptr;
+        State probe;
+        probe.loop = loop;
+        probe.url = url;
+        probe.request.tls = fetch.tls;
+        probe.policy = &policy;
+        auto found = pool().find(pool_key(&probe));
+        if (found == pool().end() || found->second.empty()) return nullptr;
+        State *state = found->second.back();
+        found->second.pop_back();
+        state->parked = false;
+        uv_ref(reinterpret_cast<uv_handle_t *>(&state->tcp));
+        uv_ref(reinterpret_cast<uv_handle_t *>(&state->timer));
+        uv_timer_stop(&state->timer);
+        return state;
+    }
+
+    static void unpark(State *state) {
+        auto found = pool().find(state->pool_key);
+        if (found != pool().end()) std::erase(found->second, state);
+        state->parked = false;
+    }
+
+    // Closes a parked connection: it goes when its handles have closed (the pool owns it).
+    static void retire(State *state) {
+        unpark(state);
+        close_timer(state);
+        close_tcp(state, nullptr);
+    }
+
+    // The exchange is over and the connection may serve another: report, then park.
+    static bool park(State *state) {
+        if (!state->request.keep_alive || !state->tcp_open || state->handshaking || !state->reusable ||
+            state->finished)
+            return false;
+        state->pool_key = pool_key(state);
+        auto &parked = pool()[state->pool_key];
+        if (parked.size() >= kMaxParkedPerOrigin) return false;
+        // The first owner lets go: the pool owns the state from here.
+        if (state->owner) state->owner->state_ = nullptr;
+        state->owner = nullptr;
+        state->owner_gone = true;
+        state->finished = true;
+        state->parked = true;
+        parked.push_back(state);
+        uv_unref(reinterpret_cast<uv_handle_t *>(&state->tcp));
+        uv_unref(reinterpret_cast<uv_handle_t *>(&state->timer));
+        uv_timer_start(&state->timer, [](uv_timer_t *timer) { retire(static_cast<State *>(timer->data)); },
+                       kParkedMilliseconds, 0);
+        return true;
+    }
+
     static void start(State *state) {
         state->result = HttpFetchResult{};
         state->complete = false;
+        state->reusable = false;
         state->streamed_bytes = 0;
         state->header_bytes = 0;
         state->header_field.clear();
@@ -146,7 +232,7 @@ public:
         uv_timer_start(&state->timer, on_timeout, timeout_ms, 0);
     }
 
-private:
+    // The steps of a fetch (static: each works on its State).
     static void on_timeout(uv_timer_t *timer) {
         auto *state = static_cast<State *>(timer->data);
         if (state->finished) return;
@@ -204,18 +290,45 @@ private:
         if (status < 0)
             return fail(state, "HTTP_REQUEST_FAILED",
                         "cannot connect to " + state->url.host + ": " + uv_strerror(status));
+        exchange(state, true);
+    }
+
+    // A parked connection adopted for a new fetch: the exchange starts at once.
+    static void resume(State *state) {
+        state->result = HttpFetchResult{};
+        state->complete = false;
+        state->reusable = false;
+        state->streamed_bytes = 0;
+        state->header_bytes = 0;
+        state->header_field.clear();
+        state->in_value = false;
+        state->received = false;
+        exchange(state, false);
+    }
+
+    // Sends the request and reads the response: on a fresh connection (the TLS handshake
+    // first, then reading starts) or on an adopted one (its session and reading carry on).
+    static void exchange(State *state, bool fresh) {
         arm(state, state->request.first_byte_timeout_ms, "first_byte");
         const HttpFetch &fetch = state->request;
         std::string host =
             state->url.host.find(':') != std::string::npos ? "[" + state->url.host + "]" : state->url.host;
         if (state->url.port != (state->url.scheme == "https" ? 443 : 80)) host += ":" + std::to_string(state->url.port);
         state->outgoing = fetch.method + " " + state->url.path + " HTTP/1.1\r\nHost: " + host +
-                          "\r\nConnection: close\r\nUser-Agent: flowgresd\r\nAccept-Encoding: identity\r\n";
+                          (fetch.keep_alive ? "\r\n" : "\r\nConnection: close\r\n") +
+                          "User-Agent: flowgresd\r\nAccept-Encoding: identity\r\n";
         for (const auto &[name, value] : fetch.headers) state->outgoing += name + ": " + value + "\r\n";
         if (!fetch.body.empty() || fetch.method == "POST" || fetch.method == "PUT" || fetch.method == "PATCH")
             state->outgoing += "Content-Length: " + std::to_string(fetch.body.size()) + "\r\n";
         state->outgoing += "\r\n" + fetch.body;
-        if (state->url.scheme == "https") {
+        if (!fresh) {
+            if (state->tls) {
+                state->tls->write(state->outgoing);
+                send(state, state->tls->take_outgoing());
+            } else {
+                send(state, std::move(state->outgoing));
+            }
+        } else if (state->url.scheme == "https") {
             // The request waits for the handshake; the client speaks first.
             state->tls = std::make_unique<TlsSession>(*fetch.tls, state->url.host);
             state->handshaking = true;
@@ -262,11 +375,15 @@ private:
             return 0;
         };
         state->settings.on_message_complete = [](llhttp_t *parser) {
-            static_cast<State *>(parser->data)->complete = true;
+            auto *state = static_cast<State *>(parser->data);
+            state->complete = true;
+            // Asked now: once the callback returns, the parser forgets the message's framing.
+            state->reusable = llhttp_should_keep_alive(parser) != 0;
             return 0;
         };
         llhttp_init(&state->parser, HTTP_RESPONSE, &state->settings);
         state->parser.data = state;
+        if (!fresh) return;  // reading goes on from before
         uv_read_start(
             reinterpret_cast<uv_stream_t *>(&state->tcp),
             [](uv_handle_t *handle, size_t, uv_buf_t *buffer) {
@@ -305,8 +422,9 @@ private:
                  [](uv_write_t *request, int status) {
                      auto *state = static_cast<State *>(request->data);
                      delete reinterpret_cast<Write *>(request);
-                     if (!state->finished && status < 0)
-                         fail(state, "HTTP_REQUEST_FAILED", std::string("cannot send: ") + uv_strerror(status));
+                     if (state->finished || status >= 0) return;
+                     if (retry_fresh(state)) return;
+                     fail(state, "HTTP_REQUEST_FAILED", std::string("cannot send: ") + uv_strerror(status));
                  });
     }
 
@@ -346,11 +464,29 @@ private:
         return false;
     }
 
+    // A kept connection the server closed before answering anything of this exchange: the
+    // request goes again on a new one (once), as if it had never been kept.
+    static bool retry_fresh(State *state) {
+        if (!state->reused || state->received) return false;
+        state->reused = false;
+        close_tcp(state, [](State *again) { start(again); });
+        return true;
+    }
+
     static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buffer) {
         auto *state = static_cast<State *>(stream->data);
+        if (state->parked) {  // the server closed it, or sent what nobody asked for
+            if (nread != 0) retire(state);
+            return;
+        }
         if (state->finished) return;
         bool ended = nread < 0;
-        if (nread > 0) arm(state, state->request.idle_timeout_ms, "idle");
+        if (nread > 0) {
+            state->received = true;
+            arm(state, state->request.idle_timeout_ms, "idle");
+        } else if (ended && retry_fresh(state)) {
+            return;
+        }
         if (nread > 0 && state->tls) {
             state->tls->received(buffer->base, static_cast<size_t>(nread));
             if (state->handshaking && (!advance_handshake(state) || state->handshaking)) return;
@@ -413,6 +549,13 @@ private:
         result.ok = true;
         result.url = state->current_url;
         HttpFetchResult done = std::move(result);
+        auto callback = std::move(state->done);
+        state->done = nullptr;
+        if (park(state)) {
+            if (callback) callback(std::move(done));
+            return;
+        }
+        state->done = std::move(callback);
         finish_state(state,
                      [done](std::function<void(HttpFetchResult)> &callback) mutable { callback(std::move(done)); });
     }
@@ -488,6 +631,7 @@ private:
         if (state->owner_gone) delete state;
     }
 
+private:
     State *state_;
 };
 
@@ -495,6 +639,22 @@ private:
 
 std::unique_ptr<HttpClientCall> http_fetch(uv_loop_t *loop, HttpFetch fetch, const EgressPolicy &policy,
                                            std::function<void(HttpFetchResult)> done) {
+    if (fetch.keep_alive)
+        if (Fetch::State *state = Fetch::adopt(loop, fetch, policy)) {
+            state->request = std::move(fetch);
+            state->policy = &policy;
+            state->done = std::move(done);
+            state->current_url = state->request.url;
+            parse_url(state->current_url, state->url);  // the same origin; the path is this fetch's
+            state->redirects = 0;
+            state->finished = false;
+            state->owner_gone = false;
+            state->released = false;
+            state->reused = true;
+            auto call = std::make_unique<Fetch>(state);
+            Fetch::resume(state);
+            return call;
+        }
     auto *state = new Fetch::State();
     state->loop = loop;
     state->request = std::move(fetch);

@@ -40,6 +40,11 @@ struct HttpFetch {
     // responses (errors, redirects) are read whole as usual. Returning false stops the fetch:
     // done reports HTTP_STREAM_STOPPED. It must not cancel the fetch itself.
     std::function<bool(std::string_view piece)> on_body;
+    // Keep the connection for the next fetch to the same origin (scheme, host, port) on this
+    // loop once the response is complete and the server allows it: idle connections wait up
+    // to 30 s, at most 16 per origin; a kept connection the server closed meanwhile is
+    // replaced by a new one without the caller noticing. Off by default (http steps).
+    bool keep_alive = false;
 };
 
 struct HttpFetchResult {

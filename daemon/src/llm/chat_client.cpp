@@ -81,6 +81,7 @@ public:
         request.first_byte_timeout_ms = limits.first_token_timeout_ms;
         request.idle_timeout_ms = limits.idle_timeout_ms;
         request.max_redirects = 0;  // a provider's API does not move; a redirect is an error
+        request.keep_alive = true;  // the next call to this provider reuses the connection
         request.tls = tls;
         std::weak_ptr<State> weak = weak_from_this();
         request.on_body = [weak](std::string_view piece) {

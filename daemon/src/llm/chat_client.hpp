@@ -7,8 +7,9 @@
 // retried while no token has been seen, after the provider's Retry-After or an exponential
 // backoff; a wait longer than max_backoff_ms is not taken (the call fails at once, so a
 // fallback model can be tried instead).
-// Not for: choosing models, prices, quotas (the llm step does that), or keep-alive pooling
-// (each attempt opens its own connection; see the README's note).
+// Connections are kept alive per provider (HttpFetch::keep_alive): the next call to the same
+// provider from this worker reuses one, TLS session included.
+// Not for: choosing models, prices, quotas (the llm step does that).
 #pragma once
 
 #include <uv.h>
