@@ -248,6 +248,17 @@ class LlmStep(ApiTestCase):
                    for _ in range(2)]
         self.assertEqual(outputs, ["then gone", "still fine"])
 
+    def test_a_step_stopped_mid_answer_is_still_metered(self):
+        self.provider.script("m-slow", {"reply": "a b c d e f g h i j", "token_delay_ms": 150})
+        execution = self.run_app(llm_app({"model": "m-slow", "timeout": 700}))
+        self.assertEqual((execution["status"], execution["error"]["error_code"]), ("failed", "NODE_TIMEOUT"))
+        [row] = self.usage_rows(execution)
+        self.assertEqual((row["ok"], row["error_code"], row["usage_reported"]), (False, "NODE_TIMEOUT", False))
+        self.assertGreaterEqual(row["completion_tokens"], 2, "the pieces that arrived are billed")
+        self.assertLess(row["completion_tokens"], 10)
+        self.assertEqual((execution["prompt_tokens"], execution["completion_tokens"]),
+                         (row["prompt_tokens"], row["completion_tokens"]), "counted once, in the run too")
+
     def test_a_slow_first_token_times_out(self):
         self.provider.script("m-slow", {"reply": "late", "first_token_delay_ms": 3000})
         execution = self.run_app(llm_app({"model": "m-slow"}))

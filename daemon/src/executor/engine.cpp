@@ -169,9 +169,12 @@ void Run::attempt(const std::string &node_id) {
         state.timer = start_timer(loop_, weak, static_cast<uint64_t>(*options.timeout_ms), [node_id, token](Run &run) {
             NodeState &timed_out = *run.nodes_[node_id];
             if (timed_out.token != token) return;
-            if (timed_out.task) timed_out.task->cancel();
-            run.settle(node_id, NodeOutcome::failure("NODE_TIMEOUT", "node " + node_id + " ran past its timeout"),
-                       token);
+            NodeOutcome outcome = NodeOutcome::failure("NODE_TIMEOUT", "node " + node_id + " ran past its timeout");
+            if (timed_out.task) {
+                timed_out.task->spent(outcome);
+                timed_out.task->cancel();
+            }
+            run.settle(node_id, std::move(outcome), token);
         });
     NodeCall call{options_, loop_, *state.node, roots_, variables_.get(), {}};
     for (const auto *edge : incoming_[node_id]) {
@@ -316,7 +319,18 @@ void Run::finish(std::string status, Json error) {
     done_ = true;
     auto keep = shared_from_this();  // the caller may drop its reference in `finished_`
     for (auto &[id, state] : nodes_) {
-        if (state->task) state->task->cancel();
+        if (state->task) {
+            // Stopped with the run: what it spent still counts.
+            NodeOutcome stopped = NodeOutcome::failure("RUN_STOPPED", "the run ended before the step");
+            state->task->spent(stopped);
+            prompt_tokens_ += stopped.prompt_tokens;
+            completion_tokens_ += stopped.completion_tokens;
+            if (json_array_size(stopped.model_calls.get()) > 0) {
+                if (!model_calls_) model_calls_.reset(json_array());
+                json_array_extend(model_calls_.get(), stopped.model_calls.get());
+            }
+            state->task->cancel();
+        }
         state->task.reset();
         close_timer(state->timer);
     }

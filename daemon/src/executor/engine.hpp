@@ -62,6 +62,9 @@ class NodeTask {
 public:
     virtual ~NodeTask() = default;
     virtual void cancel() {}
+    // Before a cancel: adds to `outcome` what the attempt has already spent (its model calls'
+    // tokens), so a timed-out or stopped step is still metered.
+    virtual void spent(NodeOutcome &) {}
 };
 
 // The secrets a run's credential fields reference (README "Secrets"), opened by the daemon

@@ -181,14 +181,20 @@ public:
         return true;
     }
 
-    static void start(State *state) {
+    // What one exchange (request and response) gathers, made empty for the next.
+    static void reset_exchange(State *state) {
         state->result = HttpFetchResult{};
         state->complete = false;
         state->reusable = false;
+        state->received = false;
         state->streamed_bytes = 0;
         state->header_bytes = 0;
         state->header_field.clear();
         state->in_value = false;
+    }
+
+    static void start(State *state) {
+        reset_exchange(state);
         arm(state, state->request.connect_timeout_ms, "connect");
         if (!parse_url(state->current_url, state->url))
             return fail(state, "HTTP_REQUEST_FAILED", "not an absolute http URL: " + state->current_url);
@@ -295,14 +301,7 @@ public:
 
     // A parked connection adopted for a new fetch: the exchange starts at once.
     static void resume(State *state) {
-        state->result = HttpFetchResult{};
-        state->complete = false;
-        state->reusable = false;
-        state->streamed_bytes = 0;
-        state->header_bytes = 0;
-        state->header_field.clear();
-        state->in_value = false;
-        state->received = false;
+        reset_exchange(state);
         exchange(state, false);
     }
 

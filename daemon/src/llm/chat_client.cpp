@@ -218,6 +218,12 @@ public:
         state->stop_timers();
         if (state->fetch) state->fetch->cancel();
     }
+    CallResult progress() const override {
+        if (!state_) return {};
+        CallResult so_far = state_->result;
+        so_far.latency_ms = since(state_->started);
+        return so_far;
+    }
 
 private:
     std::shared_ptr<State> state_;

@@ -61,6 +61,9 @@ class ChatCall {
 public:
     virtual ~ChatCall() = default;
     virtual void cancel() = 0;  // nothing is reported after this
+    // What the call has received so far (text, pieces, usage, attempts, time): for metering
+    // a call that is being stopped.
+    virtual CallResult progress() const = 0;
 };
 
 // Starts the call. on_delta sees each content piece as it arrives; returning false stops the

@@ -54,6 +54,16 @@ public:
         if (call_) call_->cancel();
     }
 
+    // The call in flight, as far as it got (its usage estimated, flagged), and the calls before it.
+    void spent(NodeOutcome &outcome) override {
+        if (call_ && index_ < attempts_.size()) {
+            llm::CallResult so_far = call_->progress();
+            record(attempts_[index_], &so_far, outcome.error_code.empty() ? "RUN_STOPPED" : outcome.error_code,
+                   "stopped while the answer came");
+        }
+        settle_usage(outcome);
+    }
+
     // Renders the prompts and plans the attempts; false when it already finished.
     bool prepare(NodeCall &call) {
         const json_t *config = call.node.config.get();
