@@ -207,6 +207,8 @@ void check_llm(const Node &node, const std::string &field, Problems &problems) {
         problems.add(node.id, field + ".config.max_tokens", "must be an integer from 1 to 1000000");
     if (const json_t *schema = config_of(node, "output_schema"); schema && !json_is_object(schema))
         problems.add(node.id, field + ".config.output_schema", "must be an object (a JSON Schema)");
+    if (const json_t *stream = config_of(node, "stream"); stream && !json_is_boolean(stream))
+        problems.add(node.id, field + ".config.stream", "must be true (the default) or false");
     if (const json_t *keys = config_of(node, "api_keys")) {
         const char *name;
         json_t *value;

@@ -126,6 +126,13 @@ class LlmStep(ApiTestCase):
         self.assertGreater(len(deltas), 1, "streamed in more than one piece")
         self.assertEqual("".join(deltas), "one two three four five six")
 
+    def test_a_step_that_does_not_stream_sends_no_deltas(self):
+        self.provider.script("m-main", {"reply": "an intermediate verdict", "token_delay_ms": 30})
+        execution = self.run_app(llm_app({"model": "m-main", "stream": False}))
+        self.assertEqual(execution["outputs"]["out"]["text"], "an intermediate verdict")
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.execution_events "
+                                             f"where execution_id = '{execution['id']}' and event = 'node_delta'"), "0")
+
     def test_retries_then_a_fallback_chain_then_fallback_text(self):
         self.provider.script("m-flaky", {"status": 429, "retry_after": 1}, {"reply": "after a retry"})
         execution = self.run_app(llm_app({"model": "m-flaky"}))

@@ -107,6 +107,8 @@ public:
         if (const json_t *schema = json_object_get(config, "output_schema"); json_is_object(schema))
             schema_.reset(json_incref(const_cast<json_t *>(schema)));
         if (const char *fallback = text_config(config, "fallback_text")) fallback_text_ = fallback;
+        // stream: false keeps an intermediate step's text out of the event streams (visitors').
+        streams_ = !json_is_false(json_object_get(config, "stream"));
         plan(config);
         return true;
     }
@@ -248,7 +250,7 @@ private:
 
     void flush_delta() {
         if (pending_delta_.empty()) return;
-        if (on_event_ && !cancelled_) {
+        if (on_event_ && !cancelled_ && streams_) {
             // Masked like every output: a model that repeats a key must not stream it.
             std::string text = options_.secrets ? secrets::mask_text(std::move(pending_delta_), options_.secrets->values)
                                                 : std::move(pending_delta_);
@@ -442,6 +444,7 @@ private:
     bool cancelled_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::optional<safety::Stream> screen_;
+    bool streams_ = true;
     std::string blocked_category_;
 };
 
