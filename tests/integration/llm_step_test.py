@@ -266,6 +266,15 @@ class LlmStep(ApiTestCase):
         self.assertEqual((execution["prompt_tokens"], execution["completion_tokens"]),
                          (row["prompt_tokens"], row["completion_tokens"]), "counted once, in the run too")
 
+    def test_a_hostile_provider_cannot_flood_the_daemon(self):
+        # One streamed event of 1.5 MB (a single "word"): past the 1 MiB an event may hold.
+        self.provider.script("m-main", {"reply": "x" * 1500000})
+        execution = self.run_app(llm_app({"model": "m-main"}))
+        self.assertEqual((execution["status"], execution["error"]["error_code"]), ("failed", "LLM_REQUEST_FAILED"))
+        self.assertIn("larger than 1 MiB", execution["error"]["message"])
+        self.assertEqual(self.call("GET", "/health")[0], 200, "the daemon keeps serving")
+        self.assertEqual(self.run_app(llm_app({"model": "m-main"}))["status"], "completed")
+
     def test_a_slow_first_token_times_out(self):
         self.provider.script("m-slow", {"reply": "late", "first_token_delay_ms": 3000})
         execution = self.run_app(llm_app({"model": "m-slow"}))
