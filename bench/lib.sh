@@ -50,6 +50,20 @@ start_cluster_and_daemon() {
 
 bench_psql() { psql -h "$socket" -p "$pg_port" -U postgres -d bench -qAt "$@"; }
 
+# Creates app $1 (name and slug) of the bench workspace with workflow $2, publishes it under
+# access policy $3, and sets runtime_url to its public address.
+publish_app() {
+    local slug=$1 workflow=$2 policy=$3 app_id version_id workspace_slug
+    app_id=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"$slug\",\"slug\":\"$slug\"}" "$api/workspaces/$workspace_id/apps" | jq -r .data.id)
+    version_id=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        -d "{\"version\":\"1.0.0\",\"workflow\":$workflow}" "$api/apps/$app_id/versions" | jq -r .data.id)
+    curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        -d "{\"version_id\":\"$version_id\",\"access_policy\":$policy}" "$api/apps/$app_id/publish" >/dev/null
+    workspace_slug=$(bench_psql -c "select slug from flowgres.workspaces where id = '$workspace_id'")
+    runtime_url="http://127.0.0.1:$daemon_port/runtime/$workspace_slug/$slug"
+}
+
 # wrk: "Requests/sec" and the latency distribution's 50% and 99% lines; the rate goes to
 # $root/<name>.rps for ratio. Extra arguments go to wrk (headers, -s script).
 run_wrk() {

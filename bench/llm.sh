@@ -29,20 +29,13 @@ curl -sf -X PUT -H "Authorization: Bearer $admin_key" -H 'Content-Type: applicat
 curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
     -d "{\"name\":\"bench\",\"base_url\":\"http://127.0.0.1:$provider_port/v1\",\"models\":[{\"model\":\"bench-model\"}]}" \
     "$api/llm-providers" >/dev/null
-workspace_slug=$(bench_psql -c "select slug from flowgres.workspaces where id = '$workspace_id'")
 workflow='{"nodes": [
   {"id": "start", "type": "start", "data": {"inputs": [{"name": "name", "required": true}]}},
   {"id": "ask", "type": "llm", "config": {"model": "bench-model", "userPrompt": "Say hello to {{name}}", "max_tokens": 16}},
   {"id": "out", "type": "output", "config": {"value": {"text": "{{ask.text}}"}}}],
  "edges": [{"source": "start", "target": "ask"}, {"source": "ask", "target": "out"}]}'
 policy='{"access_mode": "public_anonymous", "rate_limit": {"per_ip": {"max_requests": 1000000, "window_seconds": 60}}}'
-app_id=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d '{"name":"asker","slug":"asker"}' "$api/workspaces/$workspace_id/apps" | jq -r .data.id)
-version_id=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d "{\"version\":\"1.0.0\",\"workflow\":$workflow}" "$api/apps/$app_id/versions" | jq -r .data.id)
-curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d "{\"version_id\":\"$version_id\",\"access_policy\":$policy}" "$api/apps/$app_id/publish" >/dev/null
-runtime_url="http://127.0.0.1:$daemon_port/runtime/$workspace_slug/asker"
+publish_app asker "$workflow" "$policy"
 answer=$(curl -sf -H 'Content-Type: application/json' -d '{"inputs":{"name":"Ada"}}' "$runtime_url")
 [ "$(echo "$answer" | jq -r .data.outputs.out.text)" = "Echo: Say hello to Ada" ] ||
     { echo "the runtime did not answer as expected: $answer"; tail -5 "$root/flowgresd.log"; exit 1; }
@@ -74,7 +67,7 @@ overhead() {
     local s50 s99 f50 f99
     s50=$(latency_ms_of "$(awk '{print $5}' "$root/$subject.line")"); s99=$(latency_ms_of "$(awk '{print $7}' "$root/$subject.line")")
     f50=$(latency_ms_of "$(awk '{print $5}' "$root/$floor.line")"); f99=$(latency_ms_of "$(awk '{print $7}' "$root/$floor.line")")
-    awk -v a="$s50" -v b="$f50" -v c="$s99" -v d="$f99" 'BEGIN { printf "p50 +%.2f ms, p99 +%.2f ms", a - b, c - d }'
+    awk -v a="$s50" -v b="$f50" -v c="$s99" -v d="$f99" 'BEGIN { printf "p50 %+.2f ms, p99 %+.2f ms", a - b, c - d }'
 }
 
 for connections in 64 1000; do

@@ -19,7 +19,6 @@ source bench/lib.sh
 node_bin=$(bench/peers/install.sh $([ "$with_n8n" = 1 ] && echo n8n))
 start_cluster_and_daemon --run_wait_ms 30000
 bench_psql -c "update flowgres.workspaces set plan = 'enterprise' where id = '$workspace_id'"
-workspace_slug=$(bench_psql -c "select slug from flowgres.workspaces where id = '$workspace_id'")
 
 workflow='{"nodes": [
   {"id": "start", "type": "start", "data": {"inputs": [{"name": "name", "required": true}]}},
@@ -28,13 +27,7 @@ workflow='{"nodes": [
  "edges": [{"source": "start", "target": "greet"}, {"source": "greet", "target": "out"}]}'
 policy='{"access_mode": "public_anonymous",
          "rate_limit": {"per_ip": {"max_requests": 1000000, "window_seconds": 60}}}'
-app_id=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d '{"name":"greeter","slug":"greeter"}' "$api/workspaces/$workspace_id/apps" | jq -r .data.id)
-version_id=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d "{\"version\":\"1.0.0\",\"workflow\":$workflow}" "$api/apps/$app_id/versions" | jq -r .data.id)
-curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-    -d "{\"version_id\":\"$version_id\",\"access_policy\":$policy}" "$api/apps/$app_id/publish" >/dev/null
-runtime_url="http://127.0.0.1:$daemon_port/runtime/$workspace_slug/greeter"
+publish_app greeter "$workflow" "$policy"
 answer=$(curl -sf -H 'Content-Type: application/json' -d '{"inputs":{"name":"Ada"}}' "$runtime_url")
 [ "$(echo "$answer" | jq -c .data.outputs)" = '{"out":{"greeting":"hello Ada"}}' ] ||
     { echo "the runtime did not answer as expected: $answer"; exit 1; }

@@ -1,6 +1,6 @@
 // The prompt templates the daemon sends models (daemon/prompts/, one reviewed file each): read
-// once at start-up, filled with {{name}} placeholders. Not for: workflow templates (the
-// llm step renders its own prompts with core/template).
+// once at start-up; fill() puts values where a template names them between double braces.
+// Not for: workflow templates (the llm step renders its own prompts with core/template).
 #pragma once
 
 #include <map>

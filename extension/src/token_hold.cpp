@@ -2,8 +2,9 @@
 // plus max_tokens) is checked against the workspace's tokens quota and budget and held; the
 // run's execution_finish drops its holds in the transaction that records what was used. Checks
 // of one workspace queue on an advisory lock and count every live hold as used (spi.hpp: lock,
-// then count), so parallel runs never overshoot together. A hold whose run died expires after
-// 15 minutes and is swept by the next check of its workspace.
+// then count), so parallel runs never overshoot together. Only holds of runs still running
+// count: a run whose daemon died (kill -9) stops counting once the maintenance worker fails it
+// as abandoned, and its holds are swept by the next check of its workspace (or expire).
 #include <algorithm>
 
 #include "actor.hpp"
@@ -32,7 +33,12 @@ SqlValue llm_tokens_reserve(CallArgs &args) {
     if (use.limits.usage.quota[kUsageTokens] < 0 && use.limits.usage.spend_limit < 0)
         return SqlValue::jsonb("{\"hold_id\":null,\"tokens\":" + std::to_string(tokens) + ",\"tokens_remaining\":null}");
     query("select pg_advisory_xact_lock(hashtext('flowgres.token_holds:' || $1))", {workspace_id});
-    query("delete from flowgres.token_holds where workspace_id = $1::uuid and expires_at <= now()", {workspace_id});
+    query(R"sql(
+        delete from flowgres.token_holds h
+        where h.workspace_id = $1::uuid
+          and (h.expires_at <= now()
+               or not exists (select 1 from flowgres.executions e where e.id = h.execution_id and e.status = 'running')))sql",
+          {workspace_id});
     long long held = std::stoll(query_value_latest_snapshot(
                                     "select coalesce(sum(tokens), 0) from flowgres.token_holds "
                                     "where workspace_id = $1::uuid and expires_at > now()",

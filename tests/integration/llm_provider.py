@@ -160,7 +160,7 @@ class Provider:
                 keep = await self.answer(method, path, headers, body, writer)
                 if not keep or headers.get("connection", "").lower() == "close":
                     break
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.LimitOverrunError):
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.LimitOverrunError, asyncio.CancelledError):
             pass
         finally:
             try:

@@ -105,6 +105,20 @@ class LlmProviders(ApiTestCase):
         self.ok("DELETE", f"/api/v1/safety-rules/{added['id']}", None, self.key)
         self.fails("DELETE", f"/api/v1/safety-rules/{added['id']}", 404, "SAFETY_RULE_NOT_FOUND", None, self.key)
 
+    def test_the_safety_rule_cap_holds_under_parallel_adds(self):
+        _, workspace, key = self.new_user("rules-capped")
+        psql(self.database, f"""insert into flowgres.safety_rules (workspace_id, category, kind, text)
+                                select '{workspace['id']}', 'hate', 'phrase', 'pre ' || i from generate_series(1, 495) i""")
+        path = f"/api/v1/workspaces/{workspace['id']}/safety-rules"
+
+        def attempt(i):
+            return self.call("POST", path, {"category": "violence", "text": f"parallel phrase {i}"}, key)[0]
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            codes = list(pool.map(attempt, range(16)))
+        self.assertEqual(codes.count(201), 5, codes)
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.safety_rules "
+                                             f"where workspace_id = '{workspace['id']}'"), "500")
+
     def test_the_cap_holds_under_parallel_creates(self):
         _, workspace, key = self.new_user("capped")
         psql(self.database, f"""insert into flowgres.llm_providers (workspace_id, name, base_url)

@@ -9,6 +9,7 @@ no log line. Every call's tokens and cost land in model_usage and the execution'
 
 import json
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -332,6 +333,52 @@ class LlmStep(ApiTestCase):
                       "system_prompt"):
             self.assertIn(f"workflow.nodes[1].config.{field}", fields)
         self.assertNotIn("workflow.nodes[1].config.api_keys.local", fields, "api_keys is a credential field")
+
+
+class TokenHoldsOfDeadRuns(ApiTestCase):
+    """A daemon killed (-9) while its model call holds tokens: the hold counts while the run
+    could still be alive, and stops counting once the maintenance worker (which watches
+    flowgres_test) fails the run as abandoned."""
+
+    database = "flowgres_test"
+    reuse_database = True
+    daemon_settings = {"master_keys": KEYS, "egress_allow": "127.0.0.0/8", "execution_heartbeat_interval_ms": 200,
+                       "llm_first_token_timeout_ms": 60000}
+
+    def test_a_killed_run_stops_holding_tokens(self):
+        provider = Provider().start()
+        try:
+            name = f"kill-{time.time_ns()}"
+            self.ok("POST", "/api/v1/llm-providers", {"name": name, "base_url": provider.base_url,
+                                                      "models": [{"model": name}]}, self.admin, status=201)
+            _, workspace, key = self.new_user("killed")
+            self.ok("PUT", f"/api/v1/workspaces/{workspace['id']}/quotas/tokens", {"quota": 150}, self.admin)
+            app = self.app_with(key, workspace, llm_app({"model": name, "max_tokens": 100}))
+            provider.script(name, {"reply": "never seen", "first_token_delay_ms": 30000}, {"reply": "after the kill"})
+            doomed = threading.Thread(target=lambda: self.call("POST", f"/api/v1/apps/{app['id']}/runs",
+                                                               {"inputs": {"q": "x"}}, key, timeout=40), daemon=True)
+            doomed.start()
+            deadline = time.time() + 10
+            while time.time() < deadline and not [r for r in provider.requests if (r["body"] or {}).get("model") == name]:
+                time.sleep(0.05)
+            self.assertEqual(psql(self.database, "select count(*) from flowgres.token_holds "
+                                                 f"where workspace_id = '{workspace['id']}'"), "1", "the call holds its tokens")
+            self.daemon.process.kill()
+            self.daemon.process.wait()
+            type(self).daemon = Daemon(self.database, **self.daemon_settings).start()
+            refused = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"q": "x"}}, key)
+            self.assertEqual(refused["error"]["error_code"], "QUOTA_EXCEEDED", "while the run may be alive, its hold counts")
+            deadline = time.time() + 20
+            while time.time() < deadline and psql(self.database, "select count(*) from flowgres.executions "
+                                                                 f"where app_id = '{app['id']}' and status = 'running'") != "0":
+                time.sleep(0.2)
+            later = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"q": "x"}}, key)
+            self.assertEqual(later["status"], "completed", later)
+            abandoned = psql(self.database, "select count(*) from flowgres.executions "
+                                            f"where app_id = '{app['id']}' and error ->> 'error_code' = 'EXECUTION_ABANDONED'")
+            self.assertEqual(abandoned, "1")
+        finally:
+            provider.stop()
 
 
 if __name__ == "__main__":
