@@ -119,23 +119,20 @@ public:
         return parked;
     }
 
-    static std::string pool_key(const State *state) {
+    // The origin, and what a connection was made under (its loop, TLS context, egress policy).
+    static std::string pool_key(const uv_loop_t *loop, const ParsedUrl &url, const TlsClientContext *tls,
+                                const EgressPolicy *policy) {
         char pointers[64];
-        std::snprintf(pointers, sizeof(pointers), "%p|%p|%p", static_cast<void *>(state->loop),
-                      static_cast<const void *>(state->request.tls.get()), static_cast<const void *>(state->policy));
-        return state->url.scheme + "://" + state->url.host + ":" + std::to_string(state->url.port) + "|" + pointers;
+        std::snprintf(pointers, sizeof(pointers), "%p|%p|%p", static_cast<const void *>(loop),
+                      static_cast<const void *>(tls), static_cast<const void *>(policy));
+        return url.scheme + "://" + url.host + ":" + std::to_string(url.port) + "|" + pointers;
     }
 
     // A parked connection for `fetch`'s origin, taken out of the pool; nullptr when none.
     static State *adopt(uv_loop_t *loop, const HttpFetch &fetch, const EgressPolicy &policy) {
         ParsedUrl url;
         if (!parse_url(fetch.url, url)) return nullptr;
-        State probe;
-        probe.loop = loop;
-        probe.url = url;
-        probe.request.tls = fetch.tls;
-        probe.policy = &policy;
-        auto found = pool().find(pool_key(&probe));
+        auto found = pool().find(pool_key(loop, url, fetch.tls.get(), &policy));
         if (found == pool().end() || found->second.empty()) return nullptr;
         State *state = found->second.back();
         found->second.pop_back();
@@ -164,7 +161,7 @@ public:
         if (!state->request.keep_alive || !state->tcp_open || state->handshaking || !state->reusable ||
             state->finished)
             return false;
-        state->pool_key = pool_key(state);
+        state->pool_key = pool_key(state->loop, state->url, state->request.tls.get(), state->policy);
         auto &parked = pool()[state->pool_key];
         if (parked.size() >= kMaxParkedPerOrigin) return false;
         // The first owner lets go: the pool owns the state from here.
