@@ -143,8 +143,10 @@ void Application::start_event_stream(const std::shared_ptr<Call> &call, long lon
     stream->last_sent = after;
     stream->visitor = visitor;
     subscription->streams.push_back(stream);
-    bool last_page = deliver_page(*subscription, page);
-    if (!last_page && !stream->ended) fetch_events(execution_id);
+    deliver_page(*subscription, page);
+    // Read again unless the first page already ended the stream: the run may have written (and
+    // notified) between that read and this subscription, and the notification found no one.
+    if (!stream->ended) fetch_events(execution_id);
     subscription->drop_ended();
     if (subscription->streams.empty()) subscriptions_.erase(execution_id);
     note_activity();

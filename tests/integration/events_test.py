@@ -205,5 +205,30 @@ class ExecutionEvents(ApiTestCase):
         self.assertIn("flowgres_event_streams_open 0", metrics)
         self.assertIn("flowgres_runs_active 0", metrics)
 
+
+QUICK = graph([{"id": "s", "type": "start", "data": {"inputs": [{"name": "name"}]}},
+               {"id": "o", "type": "output", "config": {"value": "hi {{s.name}}"}}],
+              [("s", "o", None)])
+
+
+class StreamsOpenedAsARunEnds(ApiTestCase):
+    """A stream opened while a quick run ends must not wait for the heartbeat's safety net: the
+    notification of the run's last events can arrive between the stream's first read and its
+    subscription. The heartbeat here is ten minutes, so only the subscription itself can end
+    these streams."""
+    daemon_settings = {"sse_heartbeat_ms": 600000, "event_flush_ms": 10}
+
+    def test_each_stream_ends_with_the_run(self):
+        _, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, QUICK)
+        for attempt in range(60):
+            code, _, document = self.call("POST", f"/api/v1/apps/{app['id']}/runs?async=true", {"inputs": {"name": "Ed"}}, key)
+            self.assertEqual(code, 202, document)
+            stream = EventStream(self.daemon, document["data"]["id"], key, timeout=5)
+            events = stream.all()
+            self.assertEqual(events[-1]["event"], "execution_finished", f"attempt {attempt}")
+            self.assertEqual(events[-1]["data"]["outputs"], {"o": "hi Ed"})
+
+
 if __name__ == "__main__":
     main()

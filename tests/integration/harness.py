@@ -9,6 +9,7 @@ import os
 import resource
 import socket
 import subprocess
+import threading
 import time
 import unittest
 
@@ -163,6 +164,24 @@ def statuses(raw_bytes):
     import re
     # Bodies end without CRLF, so the next status line may follow a body directly.
     return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", raw_bytes)]
+
+
+class Caller(threading.Thread):
+    """A request made on its own thread, for tests that kill the daemon under it: it keeps what
+    the request answered, or the connection error that ended it, instead of a stray traceback."""
+
+    def __init__(self, request):
+        super().__init__(daemon=True)
+        self.request = request
+        self.answer = None
+        self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            self.answer = self.request()
+        except (OSError, http.client.HTTPException) as error:
+            self.error = error
 
 
 class ApiTestCase(unittest.TestCase):

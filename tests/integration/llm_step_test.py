@@ -9,11 +9,10 @@ no log line. Every call's tokens and cost land in model_usage and the execution'
 
 import json
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import PROVISION, ApiTestCase, Daemon, main, psql
+from harness import PROVISION, ApiTestCase, Caller, Daemon, main, psql
 from llm_provider import Provider
 from secrets_test import rows_containing
 
@@ -355,9 +354,7 @@ class TokenHoldsOfDeadRuns(ApiTestCase):
             self.ok("PUT", f"/api/v1/workspaces/{workspace['id']}/quotas/tokens", {"quota": 150}, self.admin)
             app = self.app_with(key, workspace, llm_app({"model": name, "max_tokens": 100}))
             provider.script(name, {"reply": "never seen", "first_token_delay_ms": 30000}, {"reply": "after the kill"})
-            doomed = threading.Thread(target=lambda: self.call("POST", f"/api/v1/apps/{app['id']}/runs",
-                                                               {"inputs": {"q": "x"}}, key, timeout=40), daemon=True)
-            doomed.start()
+            doomed = Caller(lambda: self.call("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"q": "x"}}, key, timeout=40))
             deadline = time.time() + 10
             while time.time() < deadline and not [r for r in provider.requests if (r["body"] or {}).get("model") == name]:
                 time.sleep(0.05)
@@ -365,6 +362,8 @@ class TokenHoldsOfDeadRuns(ApiTestCase):
                                                  f"where workspace_id = '{workspace['id']}'"), "1", "the call holds its tokens")
             self.daemon.process.kill()
             self.daemon.process.wait()
+            doomed.join(timeout=5)
+            self.assertIsNotNone(doomed.error, "the caller's connection ended with the daemon")
             type(self).daemon = Daemon(self.database, **self.daemon_settings).start()
             refused = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"q": "x"}}, key)
             self.assertEqual(refused["error"]["error_code"], "QUOTA_EXCEEDED", "while the run may be alive, its hold counts")

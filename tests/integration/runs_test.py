@@ -2,10 +2,9 @@
 """Trial runs through the real daemon: synchronous and asynchronous, concurrency of branches,
 condition skipping in the node logs, the wait limit, cancellation mid-run, and who may run."""
 
-import threading
 import time
 
-from harness import ApiTestCase, Daemon, main, psql
+from harness import ApiTestCase, Caller, Daemon, main, psql
 
 
 def graph(nodes, edges):
@@ -136,15 +135,14 @@ class TrialRuns(ApiTestCase):
         app = self.app_with(key, workspace, SLOW)
         path = f"/api/v1/apps/{app['id']}/runs"
         doomed = Daemon(self.database, admin_key=self.admin, execution_heartbeat_interval_ms=200).start()
-        caller = threading.Thread(target=lambda: doomed.request("POST", path, {}, key=key, headers={"Idempotency-Key": "once"},
-                                                                timeout=10))
-        caller.start()
+        caller = Caller(lambda: doomed.request("POST", path, {}, key=key, headers={"Idempotency-Key": "once"}, timeout=10))
         deadline = time.time() + 5
         while time.time() < deadline and psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'") == "0":
             time.sleep(0.05)
         doomed.process.kill()  # kill -9, mid-run: no release, no outcome
         doomed.process.wait()
         caller.join(timeout=15)
+        self.assertIsNotNone(caller.error, "the caller's connection ended with the daemon")
         code, _, body = self.call("POST", path, {}, key, headers={"Idempotency-Key": "once"})
         self.assertEqual((code, body["error_code"]), (409, "IDEMPOTENCY_IN_PROGRESS"), "a retry does not start a second run")
         self.assertEqual(psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'"), "1")
