@@ -62,6 +62,11 @@ std::string without_error_text(std::string_view details) {
     }
 }
 
+// Batches of finished runs (run_recorder.hpp): up to this many runs each, this many being
+// written at once per worker.
+constexpr size_t kRunsPerRecord = 64;
+constexpr size_t kRecordsInFlight = 2;
+
 }  // namespace
 
 Application::Application(const Config &config, const RunEnvironment &environment, uv_loop_t *loop, pg::Pool &pool,
@@ -70,6 +75,7 @@ Application::Application(const Config &config, const RunEnvironment &environment
       environment_(environment),
       loop_(loop),
       pool_(pool),
+      recorder_(pool, metrics, kRunsPerRecord, kRecordsInFlight),
       metrics_(metrics),
       worker_index_(worker_index),
       worker_count_(worker_count),

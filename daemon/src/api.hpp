@@ -29,6 +29,7 @@
 #include "pg/workspace_pools.hpp"
 #include "prompts.hpp"
 #include "router.hpp"
+#include "run_recorder.hpp"
 #include "web_assets.hpp"
 
 namespace flowgres::daemon {
@@ -182,6 +183,8 @@ private:
     // Takes queued executions (any daemon's) while this worker has room for more runs.
     void claim_queued();
     void finish_trial(const std::string &execution_id, executor::RunResult &&result);
+    // The waiting caller of a run, if any, once its recording is done.
+    void answer_recorded_run(const std::shared_ptr<Call> &waiting, bool runtime, const pg::JobResult &recorded);
     void cancel_active_runs();
     void flush_run_events(const std::string &execution_id);
 
@@ -217,6 +220,7 @@ private:
     const RunEnvironment &environment_;
     uv_loop_t *loop_;
     pg::Pool &pool_;
+    RunRecorder recorder_;  // finished runs, recorded in batches
     WorkerMetrics &metrics_;
     int worker_index_;
     int worker_count_;

@@ -24,6 +24,7 @@ struct RunEvent {
 };
 
 constexpr size_t kEventsPerAppend = 1000;  // execution_events_append takes up to 2000
+constexpr size_t kEventsPerRecord = 2000;  // executions_record takes up to 2000 a run
 
 // Events [from, from + count) as execution_events_append's array.
 std::string events_json(const std::vector<RunEvent> &events, size_t from, size_t count) {
@@ -281,47 +282,54 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     close_timer(active->wait_limit);
     close_timer(active->flush_timer);
 
-    std::string logs = "[";
-    for (const auto &log : result.logs) logs += (logs.size() > 1 ? "," : "") + log.to_json();
-    logs = jsonb_safe(std::move(logs));  // a NUL in a step's data must not make the run unrecordable
-    logs += "]";
-    std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kActAsOperator, {}});
-    // Events not yet confirmed stored go first (a batch still in flight is sent again; the
-    // table skips what it has), so execution_finished, written by execution_finish, follows
-    // them all.
-    for (size_t from = 0; from < active->unstored.size(); from += kEventsPerAppend)
-        statements.push_back(pg::Statement{"select flowgres.execution_events_append($1::uuid, $2::jsonb)::text",
-                                           {execution_id, events_json(active->unstored, from, kEventsPerAppend)}});
-    if (!result.logs.empty())
-        statements.push_back(
-            pg::Statement{"select flowgres.node_logs_append($1::uuid, $2::jsonb)::text", {execution_id, logs}});
-    if (active->holds_tokens)
-        statements.push_back(pg::Statement{"select flowgres.llm_tokens_release($1::uuid)::text", {execution_id}});
-    if (json_array_size(result.model_calls.get()) > 0)
-        statements.push_back(pg::Statement{"select flowgres.model_usage_record($1::uuid, $2::jsonb)::text",
-                                           {execution_id, dump_json(result.model_calls.get())}});
-    std::string prompt_tokens = std::to_string(result.prompt_tokens);
-    std::string completion_tokens = std::to_string(result.completion_tokens);
+    // The run as executions_record takes it. Events not yet confirmed stored go with it (a
+    // batch still in flight is sent again; the table skips what it has), so execution_finished,
+    // written when its outcome is, follows them all.
+    Json run(new_json_object());
+    json_object_set_new(run.get(), "execution_id", json_string(execution_id.c_str()));
     if (result.status == "completed") {
-        statements.push_back(pg::Statement{
-            "select flowgres.execution_finish($1::uuid, 'completed', $2::jsonb, null, $3::bigint, $4::bigint)::text",
-            {execution_id, jsonb_safe(dump_json(result.outputs.get())), prompt_tokens, completion_tokens}});
+        json_object_set_new(run.get(), "status", json_string("completed"));
+        json_object_set(run.get(), "outputs", result.outputs.get() ? result.outputs.get() : json_null());
     } else if (result.status == "failed") {
-        statements.push_back(pg::Statement{
-            "select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb, $3::bigint, $4::bigint)::text",
-            {execution_id, jsonb_safe(dump_json(result.error.get())), prompt_tokens, completion_tokens}});
+        json_object_set_new(run.get(), "status", json_string("failed"));
+        if (json_is_object(result.error.get()))
+            json_object_set(run.get(), "error", result.error.get());
+        else
+            json_object_set_new(run.get(), "error", json_pack("{s:s, s:s}", "error_code", "INTERNAL_ERROR", "message",
+                                                              "the run failed without saying why"));
     } else if (!active->cancelled_by_user) {
         // Cancelled here (the daemon is shutting down), not through the API: record why.
-        statements.push_back(pg::Statement{
-            "select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
-            {execution_id, R"({"error_code":"SHUTTING_DOWN","message":"the daemon running it stopped"})"}});
+        json_object_set_new(run.get(), "status", json_string("failed"));
+        json_object_set_new(run.get(), "error",
+                            json_pack("{s:s, s:s}", "error_code", "SHUTTING_DOWN", "message", "the daemon running it stopped"));
+    } else {
+        json_object_set_new(run.get(), "status", json_string("cancelled"));  // its logs, the state is the API's
     }
-    statements.push_back(pg::Statement{"select flowgres.execution_get($1::uuid)::text", {execution_id}});
+    json_object_set_new(run.get(), "prompt_tokens", json_integer(result.prompt_tokens));
+    json_object_set_new(run.get(), "completion_tokens", json_integer(result.completion_tokens));
+    if (active->holds_tokens) json_object_set_new(run.get(), "release_tokens", json_true());
+    if (json_array_size(result.model_calls.get()) > 0) json_object_set(run.get(), "model_calls", result.model_calls.get());
+    // A visitor is shown the row (runtime_view); a trial run's caller its node logs too.
+    json_object_set_new(run.get(), "view", json_string(active->runtime ? "row" : "full"));
+    std::string text = dump_json(run.get());
+    text.pop_back();  // events and logs are spliced in as the JSON they already are
+    if (!active->unstored.empty())
+        text += ",\"events\":" + events_json(active->unstored, 0, kEventsPerRecord);
+    if (!result.logs.empty()) {
+        std::string logs = "[";
+        for (const auto &log : result.logs) logs += (logs.size() > 1 ? "," : "") + log.to_json();
+        text += ",\"logs\":" + logs + "]";
+    }
+    text = jsonb_safe(std::move(text) + "}");  // a NUL in a step's data must not make the run unrecordable
+    if (active->unstored.size() > kEventsPerRecord)
+        log_line(LogLevel::warn, "run events dropped: more were waiting than one record takes",
+                 {{"execution_id", execution_id}, {"dropped", std::to_string(active->unstored.size() - kEventsPerRecord), true}});
+
     std::shared_ptr<Call> waiting = std::move(active->waiting);
     claim_queued();  // room for one more queued run
     bool runtime = active->runtime;
-    pool_.run(std::move(statements), [this, waiting, execution_id, runtime](pg::JobResult &&recorded) {
+    bool holds_tokens = active->holds_tokens;
+    recorder_.record(std::move(text), [this, waiting, execution_id, runtime, holds_tokens](pg::JobResult &&recorded) {
         if (recorded.outcome != pg::JobResult::Outcome::ok)
             log_line(LogLevel::error, "could not record a finished run",
                      {{"execution_id", execution_id}, {"sqlstate", recorded.sqlstate}, {"error", recorded.message}});
@@ -329,25 +337,24 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
             (recorded.sqlstate.rfind("22", 0) == 0 || recorded.sqlstate.rfind("23", 0) == 0)) {
             // The database refuses what the run produced: record that it failed, and why,
             // rather than leave it running until the maintenance worker calls it abandoned.
-            std::vector<pg::Statement> fallback;
-            fallback.push_back(pg::Statement{kActAsOperator, {}});
-            fallback.push_back(pg::Statement{
-                "select flowgres.execution_finish($1::uuid, 'failed', null, $2::jsonb)::text",
-                {execution_id, R"({"error_code":"INTERNAL_ERROR","message":"the run's results could not be stored"})"}});
-            fallback.push_back(pg::Statement{"select flowgres.execution_get($1::uuid)::text", {execution_id}});
-            pool_.run(std::move(fallback), [this, waiting, runtime](pg::JobResult &&stored) {
-                if (!waiting || waiting->answered) return;
-                if (stored.outcome != pg::JobResult::Outcome::ok) return finish_database_error(waiting, stored);
-                std::string execution = stored.values.back().value_or("null");
-                finish(waiting, success_response(200, runtime ? runtime_view(execution) : execution, waiting->trace));
+            Json failed(json_pack("{s:s, s:s, s:{s:s, s:s}, s:b, s:s}", "execution_id", execution_id.c_str(), "status",
+                                  "failed", "error", "error_code", "INTERNAL_ERROR", "message",
+                                  "the run's results could not be stored", "release_tokens", holds_tokens, "view",
+                                  runtime ? "row" : "full"));
+            recorder_.record(dump_json(failed.get()), [this, waiting, runtime](pg::JobResult &&stored) {
+                answer_recorded_run(waiting, runtime, stored);
             });
             return;
         }
-        if (!waiting || waiting->answered) return;
-        if (recorded.outcome != pg::JobResult::Outcome::ok) return finish_database_error(waiting, recorded);
-        std::string execution = recorded.values.back().value_or("null");
-        finish(waiting, success_response(200, runtime ? runtime_view(execution) : execution, waiting->trace));
+        answer_recorded_run(waiting, runtime, recorded);
     });
+}
+
+void Application::answer_recorded_run(const std::shared_ptr<Call> &waiting, bool runtime, const pg::JobResult &recorded) {
+    if (!waiting || waiting->answered) return;
+    if (recorded.outcome != pg::JobResult::Outcome::ok) return finish_database_error(waiting, recorded);
+    std::string execution = recorded.values.back().value_or("null");
+    finish(waiting, success_response(200, runtime ? runtime_view(execution) : execution, waiting->trace));
 }
 
 void Application::flush_run_events(const std::string &execution_id) {

@@ -41,6 +41,12 @@ void WorkerMetrics::set_activity(int64_t runs, int64_t streams) {
     streams_ = streams;
 }
 
+void WorkerMetrics::count_run_record(size_t runs) {
+    std::lock_guard lock(mutex_);
+    run_records_++;
+    runs_recorded_ += runs;
+}
+
 WorkerMetrics &MetricsRegistry::add_worker() {
     std::lock_guard lock(mutex_);
     workers_.push_back(std::make_unique<WorkerMetrics>());
@@ -72,6 +78,7 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
     std::map<std::string, RequestSeries> requests;
     PoolGauges pool;
     int64_t runs = 0, streams = 0;
+    uint64_t run_records = 0, runs_recorded = 0;
     {
         std::lock_guard lock(mutex_);
         for (auto &worker : workers_) {
@@ -88,6 +95,8 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
             pool.waiting += worker->pool_.waiting;
             runs += worker->runs_;
             streams += worker->streams_;
+            run_records += worker->run_records_;
+            runs_recorded += worker->runs_recorded_;
         }
     }
     std::ostringstream out;
@@ -152,7 +161,17 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
            "# HELP flowgres_event_streams_open Execution event streams (SSE) open now.\n"
            "# TYPE flowgres_event_streams_open gauge\n"
            "flowgres_event_streams_open "
-        << streams << "\n";
+        << streams
+        << "\n"
+           "# HELP flowgres_run_records_total Batches of finished runs written, one transaction each.\n"
+           "# TYPE flowgres_run_records_total counter\n"
+           "flowgres_run_records_total "
+        << run_records
+        << "\n"
+           "# HELP flowgres_runs_recorded_total Finished runs written in those batches.\n"
+           "# TYPE flowgres_runs_recorded_total counter\n"
+           "flowgres_runs_recorded_total "
+        << runs_recorded << "\n";
     return out.str();
 }
 

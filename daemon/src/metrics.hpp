@@ -35,6 +35,8 @@ public:
     void set_pool(const PoolGauges &gauges);
     // Workflow runs executing on the worker and event streams open on it.
     void set_activity(int64_t runs, int64_t streams);
+    // A batch of finished runs written (run_recorder.hpp), with this many runs in it.
+    void count_run_record(size_t runs);
 
 private:
     friend class MetricsRegistry;
@@ -44,6 +46,8 @@ private:
     PoolGauges pool_;
     int64_t runs_ = 0;
     int64_t streams_ = 0;
+    uint64_t run_records_ = 0;
+    uint64_t runs_recorded_ = 0;
 };
 
 class MetricsRegistry {

@@ -6,6 +6,7 @@
 #include "anomaly.hpp"
 #include "audit.hpp"
 #include "boundary.hpp"
+#include "execution_entries.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/execution_state.hpp"
 #include "flowgres/fields.hpp"
@@ -22,8 +23,6 @@ namespace {
 
 constexpr long long kDefaultPageSize = 20;
 constexpr long long kMaxPageSize = 100;
-constexpr size_t kMaxLogsPerAppend = 1000;
-constexpr size_t kMaxEventsPerAppend = 2000;
 constexpr long long kMaxEventsPerRead = 500;
 
 struct ExecutionRow {
@@ -204,13 +203,8 @@ SqlValue execution_finish(CallArgs &args) {
     if (*status == ExecutionStatus::failed && finished.rows.at(0).text(1) == "runtime")
         note_runtime_failure(row.app_id, epoch_seconds_now());
     // Usage already consumed is recorded whatever the limits (the next request is refused).
-    UsageAmounts used{0, prompt_tokens + completion_tokens, std::stoll(finished.rows.at(0).text(0))};
-    if (used[kUsageTokens] > 0 || used[kUsageEgress] > 0) {
-        QuotaUse use = reserve_quota(row.workspace_id, used, false);
-        if (use.reservation.outcome != UsageReservation::Outcome::reserved)
-            throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
-        record_usage(row.workspace_id, row.app_id, execution_id, use);
-    }
+    record_consumed_usage(row.workspace_id, row.app_id, execution_id,
+                          UsageAmounts{0, prompt_tokens + completion_tokens, std::stoll(finished.rows.at(0).text(0))});
     return SqlValue::jsonb(execution_document(execution_id));
 }
 
@@ -251,21 +245,7 @@ SqlValue node_logs_append(CallArgs &args) {
         json_array_size(parsed.get()) > kMaxLogsPerAppend)
         throw field_error("logs", "must be an array of 1 to " + std::to_string(kMaxLogsPerAppend) + " entries");
     ValidationProblems problems;
-    size_t index;
-    json_t *entry;
-    json_array_foreach(parsed.get(), index, entry) {
-        std::string at = "logs[" + std::to_string(index) + "]";
-        const char *status = json_string_value(json_object_get(entry, "status"));
-        if (!json_is_object(entry))
-            problems.add(at, "must be an object");
-        else if (!json_is_string(json_object_get(entry, "node_id")))
-            problems.add(at + ".node_id", "is required");
-        else if (!json_is_string(json_object_get(entry, "node_type")))
-            problems.add(at + ".node_type", "is required");
-        else if (!status || (std::string_view(status) != "running" && std::string_view(status) != "completed" &&
-                             std::string_view(status) != "failed" && std::string_view(status) != "skipped"))
-            problems.add(at + ".status", "must be running, completed, failed or skipped");
-    }
+    check_node_logs(parsed.get(), "logs", problems);
     problems.throw_if_any();
     // What a run did is the executor's to say (the daemon, acting as the service).
     Actor actor = require_system_actor();
@@ -277,18 +257,7 @@ SqlValue node_logs_append(CallArgs &args) {
         throw Error(ErrorCode::STATE_CONFLICT, "execution " + execution_id + " has not started",
                     "{\"status\":\"pending\"}");
     // Sequence numbers continue after what is stored; one INSERT for the whole batch.
-    auto inserted = query(R"sql(
-        insert into flowgres.node_logs (workspace_id, execution_id, sequence, node_id, node_type, status, attempt,
-                                        started_at, finished_at, duration_ms, input, output, error, variables)
-        select $1::uuid, $2::uuid,
-               coalesce((select max(sequence) + 1 from flowgres.node_logs where execution_id = $2::uuid), 0) + ordinality - 1,
-               entry ->> 'node_id', entry ->> 'node_type', entry ->> 'status', coalesce((entry ->> 'attempt')::integer, 1),
-               (entry ->> 'started_at')::timestamptz, (entry ->> 'finished_at')::timestamptz, (entry ->> 'duration_ms')::bigint,
-               nullif(entry -> 'input', 'null'), nullif(entry -> 'output', 'null'), nullif(entry -> 'error', 'null'),
-               nullif(entry -> 'variables', 'null')
-        from jsonb_array_elements($3::jsonb) with ordinality as batch(entry, ordinality))sql",
-                          {row.workspace_id, execution_id, logs});
-    return SqlValue::integer(static_cast<long long>(inserted.processed));
+    return SqlValue::integer(static_cast<long long>(insert_node_logs(single_run_batch(row.workspace_id, row.app_id, execution_id, "logs", logs))));
 }
 
 SqlValue execution_events_append(CallArgs &args) {
@@ -299,38 +268,16 @@ SqlValue execution_events_append(CallArgs &args) {
         json_array_size(parsed.get()) > kMaxEventsPerAppend)
         throw field_error("events", "must be an array of 1 to " + std::to_string(kMaxEventsPerAppend) + " entries");
     ValidationProblems problems;
-    size_t index;
-    json_t *entry;
-    json_array_foreach(parsed.get(), index, entry) {
-        std::string at = "events[" + std::to_string(index) + "]";
-        json_t *sequence = json_object_get(entry, "sequence");
-        const char *event = json_string_value(json_object_get(entry, "event"));
-        if (!json_is_object(entry))
-            problems.add(at, "must be an object");
-        else if (!json_is_integer(sequence) || json_integer_value(sequence) < 1 ||
-                 json_integer_value(sequence) > 2147483647)
-            problems.add(at + ".sequence", "must be a positive integer");
-        else if (!event || (std::string_view(event) != "node_started" && std::string_view(event) != "node_finished" &&
-                            std::string_view(event) != "node_delta"))
-            problems.add(at + ".event",
-                         "must be node_started, node_finished or node_delta (execution_finished is recorded by the database)");
-        else if (!json_is_object(json_object_get(entry, "data")))
-            problems.add(at + ".data", "must be an object");
-    }
+    check_run_events(parsed.get(), "events", problems);
     problems.throw_if_any();
     // What a run did is the executor's to say (the daemon, acting as the service).
     Actor actor = require_system_actor();
     // Locked: a batch lands whole before or after the execution ends, never around its end.
     ExecutionRow row = require_execution(actor, execution_id, permission::app_edit, true);
     if (row.status != ExecutionStatus::running) return SqlValue::integer(0);
-    auto inserted = query(R"sql(
-        insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
-        select $1::uuid, $2::uuid, (entry ->> 'sequence')::integer, entry ->> 'event', entry -> 'data'
-        from jsonb_array_elements($3::jsonb) as batch(entry)
-        on conflict do nothing)sql",
-                          {row.workspace_id, execution_id, events});
-    if (inserted.processed > 0) query("select pg_notify('flowgres_execution_events', $1)", {execution_id});
-    return SqlValue::integer(static_cast<long long>(inserted.processed));
+    uint64_t inserted = insert_run_events(single_run_batch(row.workspace_id, row.app_id, execution_id, "events", events));
+    if (inserted > 0) query("select pg_notify('flowgres_execution_events', $1)", {execution_id});
+    return SqlValue::integer(static_cast<long long>(inserted));
 }
 
 SqlValue execution_events(CallArgs &args) {
@@ -366,13 +313,10 @@ SqlValue execution_get(CallArgs &args) {
     std::string execution_id = args.required_uuid(0, "execution_id");
     Actor actor = require_actor();
     require_execution(actor, execution_id, permission::logs_view, false);
-    return SqlValue::jsonb(query_value(R"sql(
-        select to_jsonb(e) || jsonb_build_object('node_logs',
-               (select coalesce(jsonb_agg(to_jsonb(l) - 'workspace_id' order by l.sequence), '[]')
-                from flowgres.node_logs l where l.execution_id = e.id))
-        from flowgres.executions e where e.id = $1::uuid)sql",
-                                       {execution_id})
-                               .value());
+    return SqlValue::jsonb(
+        query_value(std::string("select ") + kExecutionWithNodeLogs + " from flowgres.executions e where e.id = $1::uuid",
+                    {execution_id})
+            .value());
 }
 
 SqlValue execution_list(CallArgs &args) {

@@ -145,6 +145,8 @@ SqlValue execution_events_append(CallArgs &);
 SqlValue execution_events(CallArgs &);
 SqlValue execution_get(CallArgs &);
 SqlValue execution_list(CallArgs &);
+// execution_record.cpp
+SqlValue executions_record(CallArgs &);
 // runtime_admit.cpp
 SqlValue runtime_admit(CallArgs &);
 // rate_limiter.cpp

@@ -5,9 +5,9 @@
 // workspace's model usage grouped by provider and model for a period.
 #include "actor.hpp"
 #include "boundary.hpp"
+#include "execution_entries.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/json.hpp"
-#include "flowgres/llm_catalog.hpp"
 #include "flowgres/permissions.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
@@ -49,40 +49,21 @@ SqlValue llm_routes_for_run(CallArgs &args) {
 
 SqlValue model_usage_record(CallArgs &args) {
     std::string execution_id = args.required_uuid(0, "execution_id");
-    Json calls = parse_json(args.required_jsonb(1, "calls"), "calls");
-    if (!json_is_array(calls.get()) || json_array_size(calls.get()) > 10000)
-        throw field_error("calls", "must be an array of at most 10000 calls");
+    std::string calls = args.required_jsonb(1, "calls");
+    Json parsed = parse_json(calls, "calls");
+    ValidationProblems problems;
+    check_model_calls(parsed.get(), "calls", problems);
+    problems.throw_if_any();
     require_system_actor();
-    size_t index;
-    json_t *call;
-    json_array_foreach(calls.get(), index, call) {
-        std::string field = "calls[" + std::to_string(index) + "]";
-        const char *provider = json_string_value(json_object_get(call, "provider"));
-        const char *model = json_string_value(json_object_get(call, "model"));
-        if (!provider || !llm::is_provider_name(provider)) throw field_error(field + ".provider", "must be a provider's name");
-        if (!model || !llm::is_model_id(model)) throw field_error(field + ".model", "must be a model id");
-        for (const char *key : {"prompt_tokens", "completion_tokens", "cost_micros", "latency_ms"}) {
-            const json_t *value = json_object_get(call, key);
-            if (value && (!json_is_integer(value) || json_integer_value(value) < 0))
-                throw field_error(field + "." + key, "must be a non-negative integer");
-        }
-    }
-    auto inserted = query(R"sql(
-        insert into flowgres.model_usage (workspace_id, app_id, execution_id, node_id, provider, model, prompt_tokens,
-                                          completion_tokens, cost_micros, latency_ms, ok, error_code, usage_reported)
-        select e.workspace_id, e.app_id, e.id, left(c.node_id, 200), c.provider, c.model, coalesce(c.prompt_tokens, 0),
-               coalesce(c.completion_tokens, 0), coalesce(c.cost_micros, 0), coalesce(c.latency_ms, 0),
-               coalesce(c.ok, false), left(c.error_code, 100), coalesce(c.usage_reported, true)
-        from flowgres.executions e,
-             jsonb_to_recordset($2::jsonb) as c(node_id text, provider text, model text, prompt_tokens bigint,
-                                                completion_tokens bigint, cost_micros bigint, latency_ms bigint, ok boolean,
-                                                error_code text, usage_reported boolean)
-        where e.id = $1::uuid)sql",
-                          {execution_id, dump_json(calls.get())});
-    if (inserted.processed == 0 && json_array_size(calls.get()) > 0 &&
-        !query_value("select 1 from flowgres.executions where id = $1::uuid", {execution_id}))
+    auto execution = query("select workspace_id::text, app_id::text from flowgres.executions where id = $1::uuid",
+                           {execution_id});
+    if (execution.rows.empty()) {
+        if (json_array_size(parsed.get()) == 0) return SqlValue::integer(0);
         throw Error(ErrorCode::EXECUTION_NOT_FOUND, "execution " + execution_id + " not found");
-    return SqlValue::integer(static_cast<long long>(inserted.processed));
+    }
+    const SqlRow &row = execution.rows[0];
+    return SqlValue::integer(
+        static_cast<long long>(insert_model_calls(single_run_batch(row.text(0), row.text(1), execution_id, "calls", calls))));
 }
 
 SqlValue model_usage(CallArgs &args) {

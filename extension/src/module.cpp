@@ -1,6 +1,7 @@
 // _PG_init (pg_cron's shape): refuse to load unless preloaded, define the flowgres.* settings
 // and reserve the prefix, register the maintenance worker (worker_maintenance.cpp) and the
-// shared memory of the rate limiter (rate_limiter.cpp) and the usage ledger (usage_ledger.cpp).
+// shared memory of the rate limiter (rate_limiter.cpp), the usage ledger (usage_ledger.cpp), the
+// refusal counter (refusal_counter.cpp) and the catalogue caches' generation (catalog_cache.cpp).
 #include "postgres.hpp"
 
 extern "C" {
@@ -14,6 +15,7 @@ void register_maintenance_worker();  // worker_maintenance.cpp
 void register_rate_limiter();        // rate_limiter.cpp
 void register_usage_ledger();        // usage_ledger.cpp
 void register_refusal_counter();     // refusal_counter.cpp
+void register_catalog_generation();  // catalog_cache.cpp
 }
 
 namespace {
@@ -46,5 +48,6 @@ extern "C" void _PG_init(void) {
     flowgres::register_rate_limiter();
     flowgres::register_usage_ledger();
     flowgres::register_refusal_counter();
+    flowgres::register_catalog_generation();
     MarkGUCPrefixReserved("flowgres");
 }

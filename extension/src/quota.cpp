@@ -8,6 +8,7 @@
 #include "actor.hpp"
 #include "audit.hpp"
 #include "boundary.hpp"
+#include "catalog_cache.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/permissions.hpp"
@@ -80,7 +81,8 @@ std::string budget_document(const std::string &workspace_id, const WorkspaceLimi
 
 }  // namespace
 
-WorkspaceLimits workspace_limits(const std::string &workspace_id) {
+namespace {
+WorkspaceLimits load_workspace_limits(const std::string &workspace_id) {
     Json document = parse_json(limits_document(workspace_id), "limits");
     WorkspaceLimits limits;
     const json_t *plan = json_object_get(document.get(), "plan");
@@ -103,6 +105,13 @@ WorkspaceLimits workspace_limits(const std::string &workspace_id) {
             limits.alert_thresholds.push_back(static_cast<int>(json_integer_value(threshold)));
     }
     return limits;
+}
+}  // namespace
+
+// Read on every admission and finish: cached per backend (catalog_cache.hpp).
+WorkspaceLimits workspace_limits(const std::string &workspace_id) {
+    static CatalogCache<WorkspaceLimits> cache(4096);
+    return *cache.get(workspace_id, [&] { return std::optional(load_workspace_limits(workspace_id)); });
 }
 
 QuotaUse reserve_quota(const std::string &workspace_id, const UsageAmounts &amounts, bool enforce) {
@@ -178,6 +187,15 @@ void record_usage(const std::string &workspace_id, const std::optional<std::stri
         from unnest($4::text[], $5::bigint[]) as u (d, q))sql",
           {workspace_id, app_id, execution_id, "{" + dimensions + "}", "{" + quantities + "}"});
     raise_budget_alerts(workspace_id, app_id, use);
+}
+
+void record_consumed_usage(const std::string &workspace_id, const std::string &app_id, const std::string &execution_id,
+                           const UsageAmounts &used) {
+    if (used[kUsageTokens] <= 0 && used[kUsageEgress] <= 0) return;
+    QuotaUse use = reserve_quota(workspace_id, used, false);
+    if (use.reservation.outcome != UsageReservation::Outcome::reserved)
+        throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
+    record_usage(workspace_id, app_id, execution_id, use);
 }
 
 // ---------------------------------------------------------------------------------------

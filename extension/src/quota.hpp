@@ -46,6 +46,11 @@ std::string quota_exceeded_message(const QuotaUse &use);
 void record_usage(const std::string &workspace_id, const std::optional<std::string> &app_id,
                   const std::optional<std::string> &execution_id, const QuotaUse &use);
 
+// Usage a finished run already consumed (its tokens, its outputs' bytes): held whatever the
+// limits (the next request is refused instead) and recorded. OVERLOADED when the ledger is full.
+void record_consumed_usage(const std::string &workspace_id, const std::string &app_id, const std::string &execution_id,
+                           const UsageAmounts &used);
+
 // Only the alerts (for callers that append the usage rows themselves).
 void raise_budget_alerts(const std::string &workspace_id, const std::optional<std::string> &app_id,
                          const QuotaUse &use);

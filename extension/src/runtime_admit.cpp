@@ -10,11 +10,13 @@
 // commits with it, and many admissions can share one transaction. Nothing is written before
 // the rate limits pass, and refusal events are budgeted (kRefusalEventsPerMinute). Malformed
 // requests from the daemon itself do raise (VALIDATION_FAILED).
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "actor.hpp"
 #include "anomaly.hpp"
+#include "catalog_cache.hpp"
 #include "boundary.hpp"
 #include "flowgres/cidr.hpp"
 #include "flowgres/crypto.hpp"
@@ -130,6 +132,65 @@ bool address_listed(const std::string &array_json, const std::string &address) {
     json_t *item;
     json_array_foreach(array.get(), index, item) if (json_is_string(item)) entries.emplace_back(json_string_value(item));
     return CidrList::of_entries(entries).contains(address);
+}
+
+// What admission reads of the catalogue, cached per backend (catalog_cache.hpp): a request for
+// a known app reads no table before its session.
+std::optional<SqlRow> workspace_by_slug(const std::string &slug) {
+    static CatalogCache<SqlRow> cache(4096);
+    return cache.get(slug, [&]() -> std::optional<SqlRow> {
+        auto found = query(
+            "select id, slug, status, coalesce(default_app_id::text, '') from flowgres.workspaces where slug = $1",
+            {slug});
+        if (found.rows.empty()) return std::nullopt;
+        return found.rows[0];
+    });
+}
+
+std::optional<std::string> app_id_by_slug(const std::string &workspace_id, const std::string &slug) {
+    static CatalogCache<std::string> cache(4096);
+    return cache.get(workspace_id + "/" + slug, [&] {
+        return query_value("select id from flowgres.apps where workspace_id = $1::uuid and slug = $2", {workspace_id, slug});
+    });
+}
+
+// The app with its access policy; the answer's app document names the workspace by `workspace_slug`.
+std::optional<SqlRow> app_with_policy(const std::string &app_id, const std::string &workspace_slug) {
+    static CatalogCache<SqlRow> cache(4096);
+    return cache.get(app_id + "/" + workspace_slug, [&]() -> std::optional<SqlRow> {
+        auto app = query(R"sql(
+            select a.id, a.slug, a.status, coalesce(a.current_version_id::text, ''),
+                   jsonb_build_object('id', a.id, 'slug', a.slug, 'name', a.name, 'description', a.description,
+                                      'workspace', $2::text, 'access_mode', p.access_mode, 'page', a.public_page)::text,
+                   p.access_mode, p.data_classification, p.rate_limit::text, p.allowed_origins::text, p.require_captcha,
+                   p.blocked_ips::text, p.blocked_ip_hashes::text, p.gray_ips::text, p.gray_ip_hashes::text,
+                   coalesce(p.gray_policy::text, '')
+            from flowgres.apps a join flowgres.app_access_policies p on p.app_id = a.id
+            where a.id = $1::uuid)sql",
+                         {app_id, workspace_slug});
+        if (app.rows.empty()) return std::nullopt;
+        return app.rows[0];
+    });
+}
+
+// What an execute needs of its version: the UI schema's input rules, parsed, and the
+// workflow (JSON text) the daemon runs. Versions never change.
+struct VersionForRuns {
+    std::shared_ptr<const ui::UiSchema> ui;
+    std::string workflow;
+};
+VersionForRuns version_for_runs(const std::string &version_id) {
+    static CatalogCache<VersionForRuns> cache(1024);
+    return *cache.get(version_id, [&]() -> std::optional<VersionForRuns> {
+        auto found = query("select coalesce(ui_schema, '{}')::text, workflow::text from flowgres.app_versions "
+                           "where id = $1::uuid",
+                           {version_id});
+        if (found.rows.empty()) throw Error(ErrorCode::INTERNAL_ERROR, "the app's current version is missing");
+        Json ui_document = parse_json(found.rows[0].text(0), "ui_schema");
+        ui::Problems parse_problems;  // checked when the version was made
+        auto ui = std::make_shared<const ui::UiSchema>(ui::parse_ui_schema(ui_document.get(), parse_problems));
+        return VersionForRuns{std::move(ui), found.rows[0].text(1)};
+    });
 }
 
 // One admission: what was found so far, and the answer being built.
@@ -329,10 +390,8 @@ std::string Admission::schema_of_version() {
 
 std::string Admission::run() {
     // The workspace: by slug, or by an old slug (→ redirect), never a deleted one.
-    auto workspace = query(
-        "select id, slug, status, coalesce(default_app_id::text, '') from flowgres.workspaces where slug = $1",
-        {request_.workspace_slug});
-    if (workspace.rows.empty()) {
+    std::optional<SqlRow> workspace = workspace_by_slug(request_.workspace_slug);
+    if (!workspace) {
         auto renamed = query_value(
             "select w.slug from flowgres.workspace_slug_aliases a join flowgres.workspaces w on w.id = a.workspace_id "
             "where a.slug = $1 and w.status <> 'deleted'",
@@ -343,7 +402,7 @@ std::string Admission::run() {
                               (request_.app_slug ? json_quote(*request_.app_slug) : std::string("null")) + "}");
         return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
     }
-    const SqlRow &w = workspace.rows[0];
+    const SqlRow &w = *workspace;
     if (w.text(2) == "deleted") return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
     workspace_id_ = w.text(0);
     workspace_slug_ = w.text(1);
@@ -353,8 +412,7 @@ std::string Admission::run() {
     // The app: by slug in the workspace, by an old slug (→ redirect), or the default app.
     std::optional<std::string> app_id;
     if (request_.app_slug) {
-        app_id = query_value("select id from flowgres.apps where workspace_id = $1::uuid and slug = $2",
-                             {workspace_id_, *request_.app_slug});
+        app_id = app_id_by_slug(workspace_id_, *request_.app_slug);
         if (!app_id) {
             auto renamed = query_value(
                 "select p.slug from flowgres.app_slug_aliases a join flowgres.apps p on p.id = a.app_id "
@@ -369,18 +427,9 @@ std::string Admission::run() {
         app_id = w.text(3);
     }
     if (!app_id) return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
-    auto app = query(R"sql(
-        select a.id, a.slug, a.status, coalesce(a.current_version_id::text, ''),
-               jsonb_build_object('id', a.id, 'slug', a.slug, 'name', a.name, 'description', a.description,
-                                  'workspace', $2::text, 'access_mode', p.access_mode, 'page', a.public_page)::text,
-               p.access_mode, p.data_classification, p.rate_limit::text, p.allowed_origins::text, p.require_captcha,
-               p.blocked_ips::text, p.blocked_ip_hashes::text, p.gray_ips::text, p.gray_ip_hashes::text,
-               coalesce(p.gray_policy::text, '')
-        from flowgres.apps a join flowgres.app_access_policies p on p.app_id = a.id
-        where a.id = $1::uuid)sql",
-                     {*app_id, workspace_slug_});
-    if (app.rows.empty()) return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
-    const SqlRow &a = app.rows[0];
+    std::optional<SqlRow> app = app_with_policy(*app_id, workspace_slug_);
+    if (!app) return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
+    const SqlRow &a = *app;
     app_id_ = a.text(0);
     app_slug_ = a.text(1);
     const std::string &status = a.text(2);
@@ -507,11 +556,8 @@ std::string Admission::run() {
         return deny(ErrorCode::CAPTCHA_INVALID, "the CAPTCHA token was not accepted", risk_details, captcha_event);
 
     // The inputs against the UI schema's rules, field by field (not billed when refused).
-    auto ui_schema = query_value("select ui_schema::text from flowgres.app_versions where id = $1::uuid", {version_id_});
-    Json ui_document = parse_json(ui_schema.value_or("{}"), "ui_schema");
-    ui::Problems parse_problems;
-    ui::UiSchema ui = ui::parse_ui_schema(ui_document.get(), parse_problems);
-    ui::Problems problems = ui::validate_inputs(ui, request_.inputs.get());
+    VersionForRuns version = version_for_runs(version_id_);
+    ui::Problems problems = ui::validate_inputs(*version.ui, request_.inputs.get());
     if (!problems.empty()) {
         std::string details = "{\"problems\":[";
         for (size_t i = 0; i < problems.size(); i++)
@@ -541,11 +587,13 @@ std::string Admission::run() {
         billed as (
             insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity)
             select workspace_id, app_id, id, 'requests', 1 from created)
-        select (to_jsonb(c) || jsonb_build_object('workflow', v.workflow))::text
-        from created c join flowgres.app_versions v on v.id = c.version_id)sql",
+        select to_jsonb(c)::text from created c)sql",
                                         {workspace_id_, app_id_, version_id_, session_id_,
                                          dump_json(request_.inputs.get()), request_.claimed_by})
                                 .value();
+    // The row's object, with the version's workflow added as its last member.
+    execution.pop_back();
+    execution += ",\"workflow\":" + version.workflow + "}";
     raise_budget_alerts(workspace_id_, app_id_, quota);
     event("runtime.execute", "info", "{}");
     return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_) + ",\"execution\":" + execution);

@@ -69,10 +69,13 @@ void spi_finish() {
 
 namespace {
 
-SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params, bool latest_snapshot) {
+enum class Planning { kept, each_call, kept_latest_snapshot };
+
+SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params, Planning planning) {
     int count = static_cast<int>(params.size());
     if (count > FUNC_MAX_ARGS) throw Error(ErrorCode::INTERNAL_ERROR, "too many statement parameters");
-    SPIPlanPtr plan = prepared_plan(sql, count);
+    SPIPlanPtr plan = planning == Planning::each_call ? nullptr : prepared_plan(sql, count);
+    std::string statement(planning == Planning::each_call ? sql : std::string_view());
 
     const char *texts[FUNC_MAX_ARGS];
     int lengths[FUNC_MAX_ARGS];
@@ -90,9 +93,14 @@ SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params
             nulls[i] = texts[i] == nullptr ? 'n' : ' ';
             values[i] = texts[i] == nullptr ? (Datum)0 : PointerGetDatum(cstring_to_text_with_len(texts[i], lengths[i]));
         }
-        int status = latest_snapshot
-                         ? SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false, false, 0)
-                         : SPI_execute_plan(plan, values, nulls, false, 0);
+        Oid types[FUNC_MAX_ARGS];
+        for (int i = 0; i < count; i++) types[i] = TEXTOID;
+        int status =
+            planning == Planning::each_call
+                ? SPI_execute_with_args(statement.c_str(), count, types, values, nulls, false, 0)
+            : planning == Planning::kept_latest_snapshot
+                ? SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false, false, 0)
+                : SPI_execute_plan(plan, values, nulls, false, 0);
         if (status < 0) elog(ERROR, "flowgres: SPI_execute_plan failed: %s", SPI_result_code_string(status));
         RawResult out{nullptr, 0, 0, SPI_processed};
         if (SPI_tuptable != nullptr) {
@@ -125,11 +133,15 @@ SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params
 }  // namespace
 
 SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params) {
-    return run_query(sql, params, false);
+    return run_query(sql, params, Planning::kept);
+}
+
+SqlResult query_planned_each_call(std::string_view sql, std::initializer_list<SqlParam> params) {
+    return run_query(sql, params, Planning::each_call);
 }
 
 SqlResult query_latest_snapshot(std::string_view sql, std::initializer_list<SqlParam> params) {
-    return run_query(sql, params, true);
+    return run_query(sql, params, Planning::kept_latest_snapshot);
 }
 
 void run_statement(const std::string &sql) {

@@ -1,0 +1,55 @@
+// Finished runs are recorded in batches (README "Performance"): each worker hands its finished
+// runs to one RunRecorder, which stores many of them with one call to
+// flowgres.executions_record, in one transaction and one durable commit, and answers each run
+// once that commit is done.
+//
+// Batches form by themselves (group commit): a run that finishes while fewer than
+// max_in_flight batches are being written goes at once, alone if need be, so a quiet daemon
+// adds no wait; runs that finish while the slots are busy queue and go together, up to
+// max_batch, as soon as a slot frees. The busier the daemon, the larger the batches and the
+// fewer the commits per run.
+//
+// One run's problem stays its own: executions_record answers each run separately. When the
+// whole statement fails on something the database refuses (a constraint, invalid text), the
+// batch's runs are written again one by one, so only the run at fault gets the error.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "metrics.hpp"
+#include "pg/pool.hpp"
+
+namespace flowgres::daemon {
+
+class RunRecorder {
+public:
+    // One run's recording: ok with values = {the execution as recorded (JSON)}, or the error,
+    // as a statement's (sql_error with its SQLSTATE, or unavailable).
+    using Done = std::function<void(pg::JobResult &&)>;
+
+    RunRecorder(pg::Pool &pool, WorkerMetrics &metrics, size_t max_batch, size_t max_in_flight)
+        : pool_(pool), metrics_(metrics), max_batch_(max_batch), max_in_flight_(max_in_flight) {}
+
+    // `run`: one element of executions_record's array, as JSON text.
+    void record(std::string run, Done done);
+
+private:
+    struct Pending {
+        std::string run;
+        Done done;
+    };
+
+    void start_batches();
+    void write(std::vector<Pending> batch);
+
+    pg::Pool &pool_;
+    WorkerMetrics &metrics_;
+    size_t max_batch_;
+    size_t max_in_flight_;
+    size_t in_flight_ = 0;
+    std::vector<Pending> waiting_;
+};
+
+}  // namespace flowgres::daemon

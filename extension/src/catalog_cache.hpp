@@ -1,0 +1,64 @@
+// Per-backend caches of the rows every runtime request reads and almost nothing writes:
+// workspaces by slug, apps with their access policies, versions' UI schemas and workflows, and
+// plan limits. A hit costs no table read.
+//
+// Invalidation is one generation counter in shared memory. Every write to a table the caches
+// are built from (workspaces, apps, app_access_policies, billing_plans, workspace_quotas,
+// budgets) fires a statement trigger, flowgres.catalog_changed(), that marks the writing
+// transaction; when it commits, after its changes became visible to new snapshots, the
+// counter moves on. A cache reads the counter before it reads a table, and drops everything
+// when the counter has moved since it was filled. So an entry is never older than the last
+// committed change it could have seen:
+//   - a change committed before the counter was read is in the rows read after it;
+//   - a change committed after that moves the counter, and the next lookup reloads.
+// A transaction that changed a catalogue table itself reads around the caches until it ends
+// (its own changes are not committed, so they must not be cached nor hidden by the cache).
+// Such changes cannot be PREPAREd: the commit would happen where nobody moves the counter.
+// Versions are immutable, so what is cached of them stays true for as long as the id exists.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace flowgres {
+
+// The generation to stamp rows read from now on; nullopt while this transaction has changed a
+// catalogue table (read, do not cache).
+std::optional<uint64_t> catalog_generation();
+
+// From _PG_init: the counter's shared memory and the transaction callback that moves it.
+void register_catalog_generation();
+
+// One cache: key → value, dropped whole when the generation moves or it holds `capacity`
+// entries. Only found rows are cached (load returns nullopt for none): names that do not
+// exist, which anyone can send, never push real entries out.
+template <typename Value>
+class CatalogCache {
+public:
+    explicit CatalogCache(size_t capacity) : capacity_(capacity) {}
+
+    template <typename Load>
+    std::optional<Value> get(const std::string &key, Load load) {
+        std::optional<uint64_t> generation = catalog_generation();
+        if (!generation) return load();
+        if (*generation != generation_) {
+            entries_.clear();
+            generation_ = *generation;
+        }
+        if (auto found = entries_.find(key); found != entries_.end()) return found->second;
+        std::optional<Value> loaded = load();
+        if (!loaded) return loaded;
+        if (entries_.size() >= capacity_) entries_.clear();
+        entries_.emplace(key, *loaded);
+        return loaded;
+    }
+
+private:
+    size_t capacity_;
+    uint64_t generation_ = UINT64_MAX;
+    std::unordered_map<std::string, Value> entries_;
+};
+
+}  // namespace flowgres

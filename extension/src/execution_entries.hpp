@@ -1,0 +1,45 @@
+// What an executor reports about its runs (node log entries, events, model calls): the checks
+// and the set-based inserts shared by node_logs_append, execution_events_append,
+// model_usage_record (one run) and executions_record (a batch of finished runs).
+//
+// A batch is a JSON array of {"workspace_id", "app_id", "execution_id", "<member>": [entries]}:
+// one INSERT stores the entries of every run in it. The caller has checked the entries, locked
+// the executions and read their workspace and app (so the inserts join nothing: a plan that
+// joined the batch to executions would be planned once per backend and might scan them all).
+#pragma once
+
+#include <string>
+
+#include "flowgres/errors.hpp"
+#include "flowgres/json.hpp"
+
+namespace flowgres {
+
+inline constexpr size_t kMaxLogsPerAppend = 1000;
+inline constexpr size_t kMaxEventsPerAppend = 2000;
+inline constexpr size_t kMaxModelCallsPerRecord = 10000;
+
+// Problems are added under `field` ("logs", "runs[3].events", …). An absent or empty array is
+// the caller's to refuse or accept.
+void check_node_logs(const json_t *logs, const std::string &field, ValidationProblems &problems);
+void check_run_events(const json_t *events, const std::string &field, ValidationProblems &problems);
+void check_model_calls(const json_t *calls, const std::string &field, ValidationProblems &problems);
+
+// Node logs numbered after what each execution has stored; returns the rows added.
+uint64_t insert_node_logs(const std::string &batch);
+// Events by their sequence numbers; ones already stored are skipped. Returns the rows added.
+uint64_t insert_run_events(const std::string &batch);
+// Model calls (member "calls"), one model_usage row each; returns the rows added.
+uint64_t insert_model_calls(const std::string &batch);
+
+// An execution `e` as execution_get shows it: its row and its node logs in order (a SQL
+// expression over `flowgres.executions e`).
+inline constexpr const char *kExecutionWithNodeLogs =
+    "(to_jsonb(e) || jsonb_build_object('node_logs', (select coalesce(jsonb_agg(to_jsonb(l) - 'workspace_id' "
+    "order by l.sequence), '[]') from flowgres.node_logs l where l.execution_id = e.id)))";
+
+// A batch of one run.
+std::string single_run_batch(const std::string &workspace_id, const std::string &app_id, const std::string &execution_id,
+                             const char *member, const std::string &entries);
+
+}  // namespace flowgres

@@ -1,0 +1,230 @@
+// flowgres.executions_record(runs): the outcomes of many finished runs stored in one call, so a
+// daemon commits them in one transaction (README "Performance"). Each run brings what the old
+// per-run statements took one call each for: its events not yet stored, its node logs, its
+// model calls, whether its token hold goes, and its outcome. Whatever the batch's size, each of
+// those is one set-based statement for all the runs in it.
+//
+// One run's problem is that run's answer, not the batch's: an execution that is not found, or
+// no longer running (cancelled through the API, or failed as abandoned meanwhile), is answered
+// with its error and nothing of it is stored; the others are recorded. A malformed request
+// raises VALIDATION_FAILED for the whole batch (it is the daemon's bug, not a run's). A
+// constraint the database enforces fails the statement, so the daemon then records each of
+// that batch's runs on its own to find the one that cannot be stored.
+//
+// Each run is answered with its execution as recorded (the row), or with its node logs too
+// when it asks for the full view (`"view": "full"`: a trial run's caller sees them).
+#include <map>
+#include <set>
+#include <vector>
+
+#include "actor.hpp"
+#include "anomaly.hpp"
+#include "boundary.hpp"
+#include "execution_entries.hpp"
+#include "flowgres/errors.hpp"
+#include "flowgres/fields.hpp"
+#include "flowgres/json.hpp"
+#include "functions.hpp"
+#include "quota.hpp"
+#include "rate_limiter.hpp"
+#include "spi.hpp"
+
+namespace flowgres {
+namespace {
+
+constexpr size_t kMaxRunsPerRecord = 200;
+
+struct RunOutcome {
+    std::string execution_id;
+    std::string status;  // completed, failed; cancelled: ended through the API, its logs only
+    const json_t *item = nullptr;
+    bool full_view = false;
+    std::string workspace_id, app_id;  // read when locked
+    std::string answer;                // the run's member of the result, once known
+};
+
+bool is_count(const json_t *value) { return !value || (json_is_integer(value) && json_integer_value(value) >= 0); }
+
+const json_t *nonempty_array(const json_t *item, const char *member) {
+    const json_t *value = json_object_get(item, member);
+    return json_is_array(value) && json_array_size(value) > 0 ? value : nullptr;
+}
+
+std::vector<RunOutcome> parse_runs(const json_t *runs) {
+    ValidationProblems problems;
+    std::vector<RunOutcome> outcomes;
+    std::set<std::string> seen;
+    size_t index;
+    const json_t *item;
+    json_array_foreach(runs, index, item) {
+        std::string at = "runs[" + std::to_string(index) + "]";
+        if (!json_is_object(item)) {
+            problems.add(at, "must be an object");
+            continue;
+        }
+        const char *id = json_string_value(json_object_get(item, "execution_id"));
+        if (!id || !is_uuid(id)) {
+            problems.add(at + ".execution_id", "must be an execution id");
+            continue;
+        }
+        if (!seen.insert(id).second) problems.add(at + ".execution_id", "names a run already in this batch");
+        const char *status = json_string_value(json_object_get(item, "status"));
+        std::string_view status_text = status ? status : "";
+        if (status_text != "completed" && status_text != "failed" && status_text != "cancelled")
+            problems.add(at + ".status", "must be completed, failed or cancelled");
+        const json_t *error = json_object_get(item, "error");
+        if (error && !json_is_null(error) && !json_is_object(error)) problems.add(at + ".error", "must be a JSON object");
+        if (status_text == "failed" && !json_is_object(error))
+            problems.add(at + ".error", "is required when the run failed");
+        for (const char *count : {"prompt_tokens", "completion_tokens"})
+            if (!is_count(json_object_get(item, count))) problems.add(at + "." + count, "must be a non-negative integer");
+        if (const json_t *events = json_object_get(item, "events")) check_run_events(events, at + ".events", problems);
+        if (const json_t *logs = json_object_get(item, "logs")) check_node_logs(logs, at + ".logs", problems);
+        if (const json_t *calls = json_object_get(item, "model_calls"))
+            check_model_calls(calls, at + ".model_calls", problems);
+        const json_t *release = json_object_get(item, "release_tokens");
+        if (release && !json_is_boolean(release)) problems.add(at + ".release_tokens", "must be true or false");
+        const char *view = json_string_value(json_object_get(item, "view"));
+        if (json_object_get(item, "view") && (!view || (std::string_view(view) != "full" && std::string_view(view) != "row")))
+            problems.add(at + ".view", "must be row or full");
+        outcomes.push_back(RunOutcome{id, std::string(status_text), item, view && std::string_view(view) == "full", {}, {}, {}});
+    }
+    problems.throw_if_any();
+    return outcomes;
+}
+
+std::string run_error(const RunOutcome &run, ErrorCode code, const std::string &message) {
+    const ErrorInfo &info = error_info(code);
+    return "{\"execution_id\":" + json_quote(run.execution_id) + ",\"error\":{\"error_code\":" +
+           json_quote(std::string(info.name)) + ",\"sqlstate\":" + json_quote(std::string(info.sqlstate)) +
+           ",\"message\":" + json_quote(message) + "}}";
+}
+
+std::string uuid_array(const std::vector<const RunOutcome *> &runs) {
+    std::string out = "{";
+    for (const RunOutcome *run : runs) out += (out.size() > 1 ? "," : "") + run->execution_id;
+    return out + "}";
+}
+
+// The runs' entries under `member` as a batch of execution_entries.hpp; "" when none has any.
+std::string entries_batch(const std::vector<const RunOutcome *> &runs, const char *member, const char *as) {
+    Json batch(json_array());
+    for (const RunOutcome *run : runs)
+        if (const json_t *entries = nonempty_array(run->item, member))
+            json_array_append_new(batch.get(), json_pack("{s:s, s:s, s:s, s:O}", "workspace_id", run->workspace_id.c_str(),
+                                                         "app_id", run->app_id.c_str(), "execution_id",
+                                                         run->execution_id.c_str(), as, const_cast<json_t *>(entries)));
+    return json_array_size(batch.get()) ? dump_json(batch.get()) : std::string();
+}
+
+}  // namespace
+
+SqlValue executions_record(CallArgs &args) {
+    Json runs = parse_json(args.required_jsonb(0, "runs"), "runs");
+    if (!json_is_array(runs.get()) || json_array_size(runs.get()) == 0 || json_array_size(runs.get()) > kMaxRunsPerRecord)
+        throw field_error("runs", "must be an array of 1 to " + std::to_string(kMaxRunsPerRecord) + " finished runs");
+    std::vector<RunOutcome> outcomes = parse_runs(runs.get());
+    // What a run did is the executor's to say (the daemon, acting as the service).
+    require_system_actor();
+
+    // Locked in id order, so that two batches (and a cancel) queue rather than deadlock.
+    std::vector<const RunOutcome *> all;
+    for (const RunOutcome &run : outcomes) all.push_back(&run);
+    std::map<std::string, SqlRow> locked;  // id → workspace_id, app_id, status
+    for (SqlRow &row : query_planned_each_call("select id::text, workspace_id::text, app_id::text, status "
+                                               "from flowgres.executions where id = any($1::uuid[]) order by 1 for update",
+                             {uuid_array(all)})
+                           .rows)
+        locked[row.text(0)] = std::move(row);
+
+    std::vector<const RunOutcome *> finishing, logging;  // logging: finishing, and cancelled runs' logs
+    for (RunOutcome &run : outcomes) {
+        auto found = locked.find(run.execution_id);
+        if (found == locked.end()) {
+            run.answer = run_error(run, ErrorCode::EXECUTION_NOT_FOUND, "execution " + run.execution_id + " not found");
+            continue;
+        }
+        const std::string &status = found->second.text(3);
+        run.workspace_id = found->second.text(1);
+        run.app_id = found->second.text(2);
+        if (run.status != "cancelled" && status != "running") {
+            run.answer = run_error(run, ErrorCode::STATE_CONFLICT, "cannot record the end of an execution that is " + status);
+        } else if (status == "pending") {
+            run.answer = run_error(run, ErrorCode::STATE_CONFLICT, "execution " + run.execution_id + " has not started");
+        } else {
+            if (run.status != "cancelled") finishing.push_back(&run);
+            logging.push_back(&run);
+        }
+    }
+
+    // Events first: execution_finished (written by the executions trigger) numbers after them.
+    if (std::string events = entries_batch(finishing, "events", "events"); !events.empty()) insert_run_events(events);
+    if (std::string logs = entries_batch(logging, "logs", "logs"); !logs.empty()) insert_node_logs(logs);
+    if (std::string calls = entries_batch(logging, "model_calls", "calls"); !calls.empty()) insert_model_calls(calls);
+    std::vector<const RunOutcome *> releasing;
+    for (const RunOutcome *run : logging)
+        if (json_is_true(json_object_get(run->item, "release_tokens"))) releasing.push_back(run);
+    if (!releasing.empty())
+        query_planned_each_call("delete from flowgres.token_holds where execution_id = any($1::uuid[])",
+                                {uuid_array(releasing)});
+
+    std::map<std::string, std::string> recorded;  // id → the row as recorded
+    if (!finishing.empty()) {
+        Json ends(json_array());
+        for (const RunOutcome *run : finishing) {
+            Json end(new_json_object());
+            json_object_set_new(end.get(), "id", json_string(run->execution_id.c_str()));
+            json_object_set_new(end.get(), "status", json_string(run->status.c_str()));
+            for (const char *member : {"outputs", "error", "prompt_tokens", "completion_tokens"})
+                if (json_t *value = json_object_get(run->item, member)) json_object_set(end.get(), member, value);
+            json_array_append(ends.get(), end.get());
+        }
+        auto finished = query_planned_each_call(R"sql(
+            update flowgres.executions e
+            set status = r.status, outputs = r.outputs, error = r.error,
+                prompt_tokens = coalesce(r.prompt_tokens, 0), completion_tokens = coalesce(r.completion_tokens, 0),
+                finished_at = now(), heartbeat_at = now()
+            from jsonb_to_recordset($1::jsonb)
+                 as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint)
+            where e.id = any($2::uuid[]) and e.id = r.id and e.status = 'running'
+            returning e.id::text, e.workspace_id::text, e.app_id::text, e.trigger, e.status,
+                      (e.prompt_tokens + e.completion_tokens)::text,
+                      (case when e.trigger = 'runtime' then coalesce(octet_length(e.outputs::text), 0) else 0 end)::text,
+                      to_jsonb(e)::text)sql",
+                              {dump_json(ends.get()), uuid_array(finishing)});
+        int64_t now = epoch_seconds_now();
+        for (const SqlRow &row : finished.rows) {
+            if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
+            // Usage already consumed is recorded whatever the limits (the next request is refused).
+            record_consumed_usage(row.text(1), row.text(2), row.text(0),
+                                  UsageAmounts{0, std::stoll(row.text(5)), std::stoll(row.text(6))});
+            recorded[row.text(0)] = row.text(7);
+        }
+    }
+
+    // The full view (node logs included) for the runs that ask for it and for cancelled runs.
+    std::vector<const RunOutcome *> reread;
+    for (const RunOutcome *run : logging)
+        if (run->full_view || run->status == "cancelled") reread.push_back(run);
+    if (!reread.empty())
+        for (const SqlRow &row : query_planned_each_call(std::string("select e.id::text, ") + kExecutionWithNodeLogs +
+                                           "::text from flowgres.executions e where e.id = any($1::uuid[])",
+                                       {uuid_array(reread)})
+                                     .rows)
+            recorded[row.text(0)] = row.text(1);
+
+    std::string result = "{\"runs\":[";
+    for (size_t i = 0; i < outcomes.size(); i++) {
+        RunOutcome &run = outcomes[i];
+        if (run.answer.empty()) {
+            auto found = recorded.find(run.execution_id);
+            run.answer = found == recorded.end()
+                             ? run_error(run, ErrorCode::STATE_CONFLICT, "the execution ended meanwhile")
+                             : "{\"execution_id\":" + json_quote(run.execution_id) + ",\"execution\":" + found->second + "}";
+        }
+        result += (i ? "," : "") + run.answer;
+    }
+    return SqlValue::jsonb(result + "]}");
+}
+
+}  // namespace flowgres

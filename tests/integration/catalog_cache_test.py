@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Runtime admission reads workspaces, apps with their policies, versions and plan limits from
+per-backend caches (README "Performance"). Every change to them must still count from the very
+next request, at every daemon and on every pooled connection: a policy change, a rename, a
+quota, a suspension by hand in SQL, an archive. Two daemons share the database; each is warmed
+up before every change so that its connections hold the old rows."""
+
+from harness import Daemon, main, psql
+from runtime_test import RuntimeCase
+
+
+class CachedAdmission(RuntimeCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.other = Daemon(cls.database, **cls.daemon_settings).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.other.stop()
+        super().tearDownClass()
+
+    def execute(self, daemon, path, headers=None):
+        code, _, body = self.visit("POST", path, {"inputs": {"name": "Ada"}}, headers=headers, daemon=daemon)
+        return code, (body.get("error_code") if code != 200 else body["data"]["status"])
+
+    def everywhere(self, path, expected, headers=None, warm=False):
+        """Every daemon answers `expected` (status, error code or run status), several times, so
+        that more than one pooled connection of each is asked."""
+        for daemon in (self.daemon, self.other):
+            for _ in range(6 if warm else 3):
+                self.assertEqual(self.execute(daemon, path, headers), expected, f"daemon on port {daemon.port}")
+
+    def test_each_change_counts_from_the_next_request_at_every_daemon(self):
+        app = self.published("cached", policy={"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60}}})
+        base = f"/runtime/{self.ws_slug}/cached"
+        self.everywhere(base, (200, "completed"), warm=True)
+
+        # The access policy.
+        self.ok("PATCH", f"/api/v1/apps/{app['id']}/access-policy", {"access_mode": "public_auth"}, self.key)
+        self.everywhere(base, (401, "AUTH_REQUIRED"))
+        self.ok("PATCH", f"/api/v1/apps/{app['id']}/access-policy", {"access_mode": "public_anonymous"}, self.key)
+        self.everywhere(base, (200, "completed"), warm=True)
+
+        # A new slug: the old one redirects, the new one serves.
+        self.ok("PATCH", f"/api/v1/apps/{app['id']}", {"slug": "cached-renamed"}, self.key)
+        self.everywhere(base, (301, "NOT_FOUND"))
+        renamed = f"/runtime/{self.ws_slug}/cached-renamed"
+        self.everywhere(renamed, (200, "completed"), warm=True)
+
+        # The plan's quota, overridden for the workspace: used up from the next request.
+        used = int(psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
+                                       f"where workspace_id = '{self.workspace['id']}' and dimension = 'requests' "
+                                       "and created_at >= date_trunc('month', now())"))
+        self.ok("PUT", f"/api/v1/workspaces/{self.workspace['id']}/quotas/requests", {"quota": used}, self.admin)
+        self.everywhere(renamed, (429, "QUOTA_EXCEEDED"))
+        self.ok("DELETE", f"/api/v1/workspaces/{self.workspace['id']}/quotas/requests", key=self.admin)
+        self.everywhere(renamed, (200, "completed"), warm=True)
+
+        # A suspension written by hand in SQL (no API involved) counts as well.
+        psql(self.database, f"update flowgres.workspaces set status = 'suspended' where id = '{self.workspace['id']}'")
+        try:
+            self.everywhere(renamed, (403, "WORKSPACE_SUSPENDED"))
+        finally:
+            psql(self.database, f"update flowgres.workspaces set status = 'active' where id = '{self.workspace['id']}'")
+        self.everywhere(renamed, (200, "completed"), warm=True)
+
+        # A new published version runs from the next request.
+        greeting = {"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name"}]}},
+                              {"id": "out", "type": "output", "config": {"value": "bye {{name}}"}}],
+                    "edges": [{"source": "start", "target": "out"}]}
+        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "2.0.0", "workflow": greeting}, self.key,
+                          status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish", {"version_id": version["id"]}, self.key)
+        for daemon in (self.daemon, self.other):
+            for _ in range(3):
+                _, _, run = self.visit("POST", renamed, {"inputs": {"name": "Ada"}}, daemon=daemon)
+                self.assertEqual(run["data"]["outputs"], {"out": "bye Ada"})
+
+        # Archived (deprecated first): gone from the next request.
+        self.ok("POST", f"/api/v1/apps/{app['id']}/deprecate", {}, self.key)
+        self.everywhere(renamed, (410, "APP_DEPRECATED"))
+        self.ok("POST", f"/api/v1/apps/{app['id']}/archive", {}, self.key)
+        self.everywhere(renamed, (410, "APP_ARCHIVED"))
+
+    def test_a_change_rolled_back_changes_nothing(self):
+        self.published("kept")
+        base = f"/runtime/{self.ws_slug}/kept"
+        self.everywhere(base, (200, "completed"), warm=True)
+        psql(self.database, "begin; update flowgres.app_access_policies set access_mode = 'private' where app_id = "
+                            f"(select id from flowgres.apps where slug = 'kept' and workspace_id = '{self.workspace['id']}'); "
+                            "rollback;")
+        self.everywhere(base, (200, "completed"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+-- executions_record: many finished runs recorded in one call, each run answered on its own.
+begin;
+select plan(24);
+
+select test.new_user('batch@example.com') as owner \gset
+select test.home_of(:'owner') as ws \gset
+select test.act_as(:'owner');
+select flowgres.app_create(:'ws', 'Batched') ->> 'id' as app \gset
+select flowgres.version_create(:'app', '1.0.0', test.workflow()) ->> 'id' as v1 \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as done \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as broken \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as cancelled \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as pending \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as over \gset
+
+-- Only the executor (the service) records what runs did.
+select is(test.error_code_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "outputs": {"forged": true}}]', :'done'))),
+          'PERMISSION_DENIED', 'a member cannot record a run''s outcome');
+select test.act_as(null);
+select flowgres.execution_start(:'done', 'd1'), flowgres.execution_start(:'broken', 'd1'),
+       flowgres.execution_start(:'cancelled', 'd1'), flowgres.execution_start(:'over', 'd1');
+select flowgres.execution_finish(:'over', 'completed', '{}');
+select test.act_as(:'owner');
+select flowgres.execution_cancel(:'cancelled');
+select test.act_as(null);
+
+-- Malformed batches are refused whole, naming the run and the field.
+select is(test.error_code_of($$select flowgres.executions_record('[]')$$), 'VALIDATION_FAILED', 'an empty batch is refused');
+select is(test.error_code_of($$select flowgres.executions_record('{"runs": 1}')$$), 'VALIDATION_FAILED', 'so is a batch that is not an array');
+select is(test.error_code_of(format('select flowgres.executions_record(%L)',
+          (select jsonb_agg(jsonb_build_object('execution_id', gen_random_uuid(), 'status', 'completed')) from generate_series(1, 201)))),
+          'VALIDATION_FAILED', 'and one of more than 200 runs');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed"}, {"execution_id": "%s", "status": "failed"}]', :'done', :'broken')))
+          -> 'details' -> 0 ->> 'field', 'runs[1].error', 'a failed run needs its error');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "events": [{"sequence": 0, "event": "node_started", "data": {}}]}]', :'done')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].events[0].sequence', 'events are checked');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "logs": [{"node_id": "a", "node_type": "x", "status": "done"}]}]', :'done')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].logs[0].status', 'node logs are checked');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed"}, {"execution_id": "%s", "status": "completed"}]', :'done', :'done')))
+          -> 'details' -> 0 ->> 'field', 'runs[1].execution_id', 'a run appears once in a batch');
+select is(test.error_code_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "prompt_tokens": -1}]', :'done'))),
+          'VALIDATION_FAILED', 'token counts are not negative');
+select is((select status from flowgres.executions where id = :'done'), 'running', 'a refused batch records nothing');
+
+-- One batch: a completed run with events, logs and tokens; a failed one; a cancelled one's
+-- logs; one not started; one already finished; one that does not exist.
+select flowgres.executions_record(format($$[
+  {"execution_id": "%1$s", "status": "completed", "outputs": {"out": "hi"}, "prompt_tokens": 7, "completion_tokens": 5,
+   "events": [{"sequence": 1, "event": "node_started", "data": {"node_id": "s"}}, {"sequence": 2, "event": "node_finished", "data": {"node_id": "s"}}],
+   "logs": [{"node_id": "s", "node_type": "start", "status": "completed"}, {"node_id": "o", "node_type": "output", "status": "completed"}],
+   "model_calls": [{"node_id": "m", "provider": "p1", "model": "m-1", "prompt_tokens": 7, "completion_tokens": 5, "ok": true}],
+   "view": "full"},
+  {"execution_id": "%2$s", "status": "failed", "error": {"error_code": "HTTP_FAILED", "message": "no"}},
+  {"execution_id": "%3$s", "status": "cancelled", "logs": [{"node_id": "s", "node_type": "start", "status": "completed"}]},
+  {"execution_id": "%4$s", "status": "completed", "outputs": {}},
+  {"execution_id": "%5$s", "status": "completed", "outputs": {}},
+  {"execution_id": "%6$s", "status": "completed", "outputs": {}}]$$,
+  :'done', :'broken', :'cancelled', :'pending', :'over', gen_random_uuid())::jsonb) as recorded \gset
+
+select is(jsonb_array_length(:'recorded'::jsonb -> 'runs'), 6, 'every run is answered, in order');
+select is(:'recorded'::jsonb #>> '{runs,0,execution,status}', 'completed', 'the completed run is recorded');
+select is(:'recorded'::jsonb #> '{runs,0,execution,node_logs}' -> 1 ->> 'node_id', 'o', 'with its node logs in the full view');
+select is(:'recorded'::jsonb #>> '{runs,1,execution,error,error_code}', 'HTTP_FAILED', 'the failed run with its error');
+select ok(:'recorded'::jsonb #> '{runs,1,execution}' ? 'node_logs' = false, 'the row view has no node logs');
+select is(:'recorded'::jsonb #>> '{runs,2,execution,status}', 'cancelled', 'a cancelled run stays cancelled');
+select is(:'recorded'::jsonb #>> '{runs,3,error,error_code}', 'STATE_CONFLICT', 'a run not started is its own conflict');
+select is(:'recorded'::jsonb #>> '{runs,4,error,error_code}', 'STATE_CONFLICT', 'and so is one already finished');
+select is(:'recorded'::jsonb #>> '{runs,5,error,error_code}', 'EXECUTION_NOT_FOUND', 'an unknown one is not found');
+
+select is((select string_agg(event, ',' order by sequence) from flowgres.execution_events where execution_id = :'done'),
+          'node_started,node_finished,execution_finished', 'events land before execution_finished');
+select is((select count(*)::int from flowgres.node_logs where execution_id in (:'done', :'cancelled')), 3,
+          'node logs of the finished and the cancelled run are stored');
+select is((select sum(quantity)::int from flowgres.usage_events where execution_id = :'done' and dimension = 'tokens'), 12,
+          'tokens are metered');
+select is((select model || ' ' || prompt_tokens from flowgres.model_usage where execution_id = :'done'), 'm-1 7',
+          'model calls are recorded');
+select is((select status from flowgres.executions where id = :'over'), 'completed', 'the finished run is unchanged');
+
+select * from finish();
+rollback;
