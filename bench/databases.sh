@@ -16,6 +16,7 @@ workspaces=${WORKSPACES:-50}
 export FLOWGRES_MASTER_KEYS=$(build/flowgres-provision keygen --id bench)
 start_cluster_and_daemon --run_wait_ms 30000 --workspace_pool_size 4 --workspace_pool_global_cap 64
 bench_psql -c "update flowgres.workspaces set plan = 'enterprise' where id = '$workspace_id'"
+raise_concurrent_run_cap
 control="host=$socket port=$pg_port user=postgres dbname=bench"
 provision() { build/flowgres-provision --control "$control" "$@"; }
 provision server add bench --host 127.0.0.1 --port "$pg_port" --admin "host=$socket port=$pg_port user=postgres dbname=postgres" \

@@ -50,6 +50,20 @@ start_cluster_and_daemon() {
 
 bench_psql() { psql -h "$socket" -p "$pg_port" -U postgres -d bench -qAt "$@"; }
 
+# The executions that did not complete, by status and error code (CLIENT_GONE: wrk closed the
+# connection while the request was being admitted, as it does to every one in flight when a
+# run ends).
+not_completed_by_code() {
+    bench_psql -F ' ' -c "select '  ' || status, coalesce(error ->> 'error_code', '-'), count(*) from flowgres.executions
+                          where status <> 'completed' group by 1, 2 order by 3 desc"
+}
+
+# Trial and API runs are capped per workspace (flowgres.max_concurrent_runs_per_workspace,
+# 16): raised past the connections, so that what is measured is runs, not refusals.
+raise_concurrent_run_cap() {
+    bench_psql -c "alter system set flowgres.max_concurrent_runs_per_workspace = 100000" -c "select pg_reload_conf()" >/dev/null
+}
+
 # Creates app $1 (name and slug) of the bench workspace with workflow $2, publishes it under
 # access policy $3, and sets runtime_url to its public address.
 publish_app() {

@@ -83,6 +83,7 @@ done
 echo "executions recorded: $(bench_psql -c "select count(*) from flowgres.executions where status = 'completed'") completed," \
     "$(bench_psql -c "select count(*) from flowgres.executions where status <> 'completed'") not;" \
     "model calls metered: $(bench_psql -c "select count(*) from flowgres.model_usage")"
+not_completed_by_code
 echo
 for connections in 64 1000; do
     echo "c=$connections: flowgresd over the direct call $(overhead "flowgresd_llm_c$connections" "provider_direct_c$connections");" \

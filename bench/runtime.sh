@@ -80,6 +80,7 @@ completed=$(bench_psql -c "select count(*) from flowgres.executions where status
 other=$(bench_psql -c "select count(*) from flowgres.executions where status <> 'completed'")
 billed=$(bench_psql -c "select coalesce(sum(quantity), 0) from flowgres.usage_events where dimension = 'requests'")
 echo "executions recorded: $completed completed, $other not; requests billed: $billed"
+not_completed_by_code
 echo
 for connections in 64 1000; do
     echo "c=$connections: runtime / nginx $(ratio "flowgresd_runtime_c$connections" "nginx_return_200_c$connections")," \

@@ -14,6 +14,7 @@ source bench/lib.sh
 node_bin=$(bench/peers/install.sh)
 start_cluster_and_daemon --run_wait_ms 30000
 bench_psql -c "update flowgres.workspaces set plan = 'enterprise' where id = '$workspace_id'"
+raise_concurrent_run_cap
 
 workflow='{"nodes": [
   {"id": "start", "type": "start", "data": {"inputs": [{"name": "name", "required": true}]}},

@@ -155,6 +155,9 @@ private:
                                            std::shared_ptr<const safety::RuleSet>)>;
     void prepare_run(const std::string &workspace_id, const std::set<std::string> &secret_names,
                      const std::set<std::string> &model_names, PreparedRun done);
+    // The same from documents already read: {"secrets", "routes", "safety_rules"}.
+    void open_preparation(const std::string &workspace_id, const std::set<std::string> &secret_names,
+                          const std::set<std::string> &model_names, const json_t *preparation, const PreparedRun &done);
     void connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done);
     std::unique_ptr<pg::WorkspacePools> workspace_pools_;
     std::unique_ptr<BlockingPool> database_work_pool_;  // the provisioner's, apart from libuv's (DNS)
@@ -183,6 +186,11 @@ private:
     // Takes queued executions (any daemon's) while this worker has room for more runs.
     void claim_queued();
     void finish_trial(const std::string &execution_id, executor::RunResult &&result);
+    // Holds a model call's tokens (llm_tokens_reserve) before it is sent.
+    executor::RunOptions::TokenReserver token_reserver(const std::string &execution_id,
+                                                       const std::shared_ptr<ActiveRun> &active);
+    // An admitted execution that will not run (its caller left): recorded as failed with `code`.
+    void record_unstarted(const Json &execution, ErrorCode code);
     // The waiting caller of a run, if any, once its recording is done.
     void answer_recorded_run(const std::shared_ptr<Call> &waiting, bool runtime, const pg::JobResult &recorded);
     void cancel_active_runs();

@@ -146,6 +146,12 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
         workflow::parse_workflow(json_object_get(claimed.get(), "workflow"), problems));
     Json inputs(json_incref(json_object_get(claimed.get(), "inputs")));
     json_object_del(claimed.get(), "workflow");
+    // A visitor's run comes with what it needs before it starts (runtime_admit), and with
+    // whether its model calls must hold tokens first.
+    Json preparation(json_incref(json_object_get(claimed.get(), "preparation")));
+    bool token_holds = !json_is_false(json_object_get(claimed.get(), "token_holds"));
+    json_object_del(claimed.get(), "preparation");
+    json_object_del(claimed.get(), "token_holds");
 
     auto active = std::make_shared<ActiveRun>();
     active->application = this;
@@ -224,20 +230,8 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     if (const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id")))
         options.database = run_database(workspace_id, execution_id);
     std::weak_ptr<ActiveRun> weak_active = active;
-    options.reserve_tokens = [this, weak_active, execution_id](long long tokens,
-                                                                std::function<void(executor::RunOptions::TokenRefusal)> done) {
-        if (auto running = weak_active.lock()) running->holds_tokens = true;
-        std::vector<pg::Statement> statements;
-        statements.push_back(pg::Statement{kActAsOperator, {}});
-        statements.push_back(pg::Statement{"select flowgres.llm_tokens_reserve($1::uuid, $2::bigint)::text",
-                                           {execution_id, std::to_string(tokens)}});
-        pool_.run(std::move(statements), [done = std::move(done)](pg::JobResult &&result) {
-            if (result.outcome == pg::JobResult::Outcome::ok) return done(std::nullopt);
-            if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG133")
-                return done(std::make_pair(std::string("QUOTA_EXCEEDED"), result.message));
-            done(std::make_pair(std::string("DB_UNAVAILABLE"), std::string("the token quota could not be checked")));
-        });
-    };
+    // Unset: the calls go unchecked, nothing limits this workspace's tokens.
+    if (token_holds) options.reserve_tokens = token_reserver(execution_id, active);
     options.on_event = [weak_active](const char *event, Json data) {
         if (auto running = weak_active.lock())
             running->unstored.push_back(RunEvent{running->next_event_id++, event, jsonb_safe(dump_json(data.get()))});
@@ -268,7 +262,26 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     std::set<std::string> model_names = workflow::referenced_models(*workflow);
     const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id"));
     if ((secret_names.empty() && model_names.empty()) || !workspace_id) return begin(nullptr, nullptr, nullptr);
+    if (preparation) return open_preparation(workspace_id, secret_names, model_names, preparation.get(), begin);
     prepare_run(workspace_id, secret_names, model_names, std::move(begin));
+}
+
+executor::RunOptions::TokenReserver Application::token_reserver(const std::string &execution_id,
+                                                                  const std::shared_ptr<ActiveRun> &active) {
+    std::weak_ptr<ActiveRun> weak_active = active;
+    return [this, weak_active, execution_id](long long tokens, std::function<void(executor::RunOptions::TokenRefusal)> done) {
+        if (auto running = weak_active.lock()) running->holds_tokens = true;
+        std::vector<pg::Statement> statements;
+        statements.push_back(pg::Statement{kActAsOperator, {}});
+        statements.push_back(pg::Statement{"select flowgres.llm_tokens_reserve($1::uuid, $2::bigint)::text",
+                                           {execution_id, std::to_string(tokens)}});
+        pool_.run(std::move(statements), [done = std::move(done)](pg::JobResult &&result) {
+            if (result.outcome == pg::JobResult::Outcome::ok) return done(std::nullopt);
+            if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG133")
+                return done(std::make_pair(std::string("QUOTA_EXCEEDED"), result.message));
+            done(std::make_pair(std::string("DB_UNAVAILABLE"), std::string("the token quota could not be checked")));
+        });
+    };
 }
 
 void Application::finish_trial(const std::string &execution_id, executor::RunResult &&result) {
@@ -347,6 +360,19 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
             return;
         }
         answer_recorded_run(waiting, runtime, recorded);
+    });
+}
+
+void Application::record_unstarted(const Json &execution, ErrorCode code) {
+    const ErrorInfo &info = error_info(code);
+    Json run(json_pack("{s:O, s:s, s:{s:s#, s:s#}, s:s}", "execution_id", json_object_get(execution.get(), "id"), "status",
+                       "failed", "error", "error_code", info.name.data(), static_cast<int>(info.name.size()), "message",
+                       info.summary.data(), static_cast<int>(info.summary.size()), "view", "row"));
+    std::string id = json_string_value(json_object_get(execution.get(), "id"));
+    recorder_.record(dump_json(run.get()), [id](pg::JobResult &&recorded) {
+        if (recorded.outcome != pg::JobResult::Outcome::ok)
+            log_line(LogLevel::error, "could not record a run that never started",
+                     {{"execution_id", id}, {"sqlstate", recorded.sqlstate}, {"error", recorded.message}});
     });
 }
 

@@ -296,6 +296,9 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             finish(call, success_response(202, dump_json(accepted.get()), call->trace));
             return launch_run(std::move(execution), nullptr, true);
         }
+        // Nobody waits for a run whose caller left during admission: it is recorded as failed,
+        // never started. A run already going when its caller leaves finishes and is recorded.
+        if (!call->responder.connected()) return record_unstarted(execution, ErrorCode::CLIENT_GONE);
         launch_run(std::move(execution), call, true);
     });
 }

@@ -4,6 +4,8 @@
 // (secrets_for_run, llm_routes_for_run, safety_rules_for_run: the service's alone) and opened
 // with the master keys here. Only workflows that use either pay for it; each run reads
 // them afresh, so a rotation, a revocation or a provider change applies from the next run on.
+// A visitor's run gets them with its admission (runtime_admit reads the same documents), so
+// only trial and queued runs make the round trip.
 // A secret or a key that cannot be used is not an error of the run: the step that needs it
 // fails with its code.
 #include "api.hpp"
@@ -42,107 +44,117 @@ void Application::prepare_run(const std::string &workspace_id, const std::set<st
         statements.push_back(pg::Statement{"select flowgres.safety_rules_for_run($1::uuid)::text", {workspace_id}});
     pool_.run(std::move(statements), [this, workspace_id, secret_names, model_names,
                                       done = std::move(done)](pg::JobResult &&result) {
-        auto secrets = std::make_shared<executor::RunSecrets>();
-        auto models = std::make_shared<llm::RunModels>();
-        secrets->object.reset(new_json_object());
         if (result.outcome != pg::JobResult::Outcome::ok) {
+            auto secrets = std::make_shared<executor::RunSecrets>();
+            secrets->object.reset(new_json_object());
             for (const auto &name : secret_names)
                 secrets->unavailable[name] = {"DB_UNAVAILABLE", "the workspace's secrets could not be read"};
-            return done(std::move(secrets), std::move(models), nullptr);  // no routes: llm steps say so
+            return done(std::move(secrets), std::make_shared<llm::RunModels>(), nullptr);  // no routes: llm steps say so
         }
-        const Keyring &keyring = *environment_.keyring;
-        Json found = parse_json(result.values[1].value_or("{}"), "secrets");
-        for (const auto &name : secret_names) {
-            const json_t *entry = json_object_get(found.get(), name.c_str());
-            if (!entry) continue;  // the step says SECRET_NOT_FOUND
-            std::string_view status = json_string_value(json_object_get(entry, "status"))
-                                          ? json_string_value(json_object_get(entry, "status"))
-                                          : "";
-            if (status == "revoked") {
-                secrets->unavailable[name] = {"SECRET_REVOKED", "the secret " + name + " is revoked"};
-            } else if (status == "expired") {
-                secrets->unavailable[name] = {"SECRET_EXPIRED", "the secret " + name + " has expired"};
-            } else {
-                std::string code, message;
-                auto value = open_or_note(keyring, json_string_value(json_object_get(entry, "sealed")),
-                                          secrets::sealing_context(workspace_id, name), code, message, "the secret " + name);
-                if (!value) {
-                    secrets->unavailable[name] = {code, message};
-                    continue;
-                }
-                json_object_set_new(secrets->object.get(), name.c_str(), json_stringn(value->data(), value->size()));
-                secrets->values.emplace_back(name, std::move(*value));
-            }
-        }
-        Json routes = parse_json(result.values[2].value_or("{}"), "routes");
-        const char *model;
-        json_t *list;
-        json_object_foreach(routes.get(), model, list) {
-            size_t index;
-            json_t *entry;
-            json_array_foreach(list, index, entry) {
-                llm::Route route;
-                auto text = [&](const char *key) {
-                    const char *value = json_string_value(json_object_get(entry, key));
-                    return std::string(value ? value : "");
-                };
-                auto number = [&](const char *key, long long fallback) {
-                    const json_t *value = json_object_get(entry, key);
-                    return json_is_integer(value) ? static_cast<long long>(json_integer_value(value)) : fallback;
-                };
-                route.provider = text("provider");
-                route.scope = text("scope");
-                route.base_url = text("base_url");
-                route.input_micros_per_1m = number("input_micros_per_1m", 0);
-                route.output_micros_per_1m = number("output_micros_per_1m", 0);
-                route.context_tokens = number("context_tokens", 8192);
-                route.quality = number("quality", 5);
-                route.timeout_ms = number("timeout_ms", 60000);
-                std::string secret = text("api_key_secret");
-                std::optional<std::string> key;
-                if (const char *sealed = json_string_value(json_object_get(entry, "sealed_api_key"))) {
-                    key = open_or_note(keyring, sealed, "platform_llm_provider:" + route.provider, route.key_error_code,
-                                       route.key_error_message, "the key of provider " + route.provider);
-                } else if (!secret.empty()) {
-                    std::string status = text("secret_status");
-                    if (status == "active")
-                        key = open_or_note(keyring, json_string_value(json_object_get(entry, "secret_sealed")),
-                                           secrets::sealing_context(workspace_id, secret), route.key_error_code,
-                                           route.key_error_message, "the secret " + secret);
-                    else if (status == "revoked")
-                        route.key_error_code = "SECRET_REVOKED", route.key_error_message = "the secret " + secret + " is revoked";
-                    else if (status == "expired")
-                        route.key_error_code = "SECRET_EXPIRED", route.key_error_message = "the secret " + secret + " has expired";
-                    else
-                        route.key_error_code = "SECRET_NOT_FOUND",
-                        route.key_error_message = "the workspace has no secret named " + secret;
-                }
-                if (key) {
-                    route.api_key = std::move(*key);
-                    // Masked out of everything the run reports, like a secret.
-                    if (!route.api_key.empty())
-                        secrets->values.emplace_back(secret.empty() ? "provider:" + route.provider : secret, route.api_key);
-                }
-                models->routes[model].push_back(std::move(route));
-            }
-        }
-        std::shared_ptr<const safety::RuleSet> rules;
-        if (!model_names.empty()) {
-            std::vector<safety::Rule> list;
-            Json stored = parse_json(result.values[3].value_or("[]"), "safety rules");
-            size_t index;
-            json_t *rule;
-            json_array_foreach(stored.get(), index, rule) {
-                auto text = [&](const char *key) {
-                    const char *value = json_string_value(json_object_get(rule, key));
-                    return std::string(value ? value : "");
-                };
-                list.push_back({text("category"), text("kind"), text("text")});
-            }
-            rules = std::make_shared<safety::RuleSet>(list);
-        }
-        done(std::move(secrets), std::move(models), std::move(rules));
+        Json preparation(json_pack("{s:o, s:o, s:o}", "secrets", parse_json(result.values[1].value_or("{}"), "secrets").release(),
+                                   "routes", parse_json(result.values[2].value_or("{}"), "routes").release(), "safety_rules",
+                                   parse_json(model_names.empty() ? "[]" : result.values[3].value_or("[]"), "safety rules")
+                                       .release()));
+        open_preparation(workspace_id, secret_names, model_names, preparation.get(), done);
     });
+}
+
+void Application::open_preparation(const std::string &workspace_id, const std::set<std::string> &secret_names,
+                                   const std::set<std::string> &model_names, const json_t *preparation,
+                                   const PreparedRun &done) {
+    auto secrets = std::make_shared<executor::RunSecrets>();
+    auto models = std::make_shared<llm::RunModels>();
+    secrets->object.reset(new_json_object());
+    const Keyring &keyring = *environment_.keyring;
+    const json_t *found = json_object_get(preparation, "secrets");
+    for (const auto &name : secret_names) {
+        const json_t *entry = json_object_get(found, name.c_str());
+        if (!entry) continue;  // the step says SECRET_NOT_FOUND
+        std::string_view status = json_string_value(json_object_get(entry, "status"))
+                                      ? json_string_value(json_object_get(entry, "status"))
+                                      : "";
+        if (status == "revoked") {
+            secrets->unavailable[name] = {"SECRET_REVOKED", "the secret " + name + " is revoked"};
+        } else if (status == "expired") {
+            secrets->unavailable[name] = {"SECRET_EXPIRED", "the secret " + name + " has expired"};
+        } else {
+            std::string code, message;
+            auto value = open_or_note(keyring, json_string_value(json_object_get(entry, "sealed")),
+                                      secrets::sealing_context(workspace_id, name), code, message, "the secret " + name);
+            if (!value) {
+                secrets->unavailable[name] = {code, message};
+                continue;
+            }
+            json_object_set_new(secrets->object.get(), name.c_str(), json_stringn(value->data(), value->size()));
+            secrets->values.emplace_back(name, std::move(*value));
+        }
+    }
+    const char *model;
+    json_t *list;
+    json_object_foreach(json_object_get(preparation, "routes"), model, list) {
+        size_t index;
+        json_t *entry;
+        json_array_foreach(list, index, entry) {
+            llm::Route route;
+            auto text = [&](const char *key) {
+                const char *value = json_string_value(json_object_get(entry, key));
+                return std::string(value ? value : "");
+            };
+            auto number = [&](const char *key, long long fallback) {
+                const json_t *value = json_object_get(entry, key);
+                return json_is_integer(value) ? static_cast<long long>(json_integer_value(value)) : fallback;
+            };
+            route.provider = text("provider");
+            route.scope = text("scope");
+            route.base_url = text("base_url");
+            route.input_micros_per_1m = number("input_micros_per_1m", 0);
+            route.output_micros_per_1m = number("output_micros_per_1m", 0);
+            route.context_tokens = number("context_tokens", 8192);
+            route.quality = number("quality", 5);
+            route.timeout_ms = number("timeout_ms", 60000);
+            std::string secret = text("api_key_secret");
+            std::optional<std::string> key;
+            if (const char *sealed = json_string_value(json_object_get(entry, "sealed_api_key"))) {
+                key = open_or_note(keyring, sealed, "platform_llm_provider:" + route.provider, route.key_error_code,
+                                   route.key_error_message, "the key of provider " + route.provider);
+            } else if (!secret.empty()) {
+                std::string status = text("secret_status");
+                if (status == "active")
+                    key = open_or_note(keyring, json_string_value(json_object_get(entry, "secret_sealed")),
+                                       secrets::sealing_context(workspace_id, secret), route.key_error_code,
+                                       route.key_error_message, "the secret " + secret);
+                else if (status == "revoked")
+                    route.key_error_code = "SECRET_REVOKED", route.key_error_message = "the secret " + secret + " is revoked";
+                else if (status == "expired")
+                    route.key_error_code = "SECRET_EXPIRED", route.key_error_message = "the secret " + secret + " has expired";
+                else
+                    route.key_error_code = "SECRET_NOT_FOUND",
+                    route.key_error_message = "the workspace has no secret named " + secret;
+            }
+            if (key) {
+                route.api_key = std::move(*key);
+                // Masked out of everything the run reports, like a secret.
+                if (!route.api_key.empty())
+                    secrets->values.emplace_back(secret.empty() ? "provider:" + route.provider : secret, route.api_key);
+            }
+            models->routes[model].push_back(std::move(route));
+        }
+    }
+    std::shared_ptr<const safety::RuleSet> rules;
+    if (!model_names.empty()) {
+        std::vector<safety::Rule> list;
+        size_t index;
+        json_t *rule;
+        json_array_foreach(json_object_get(preparation, "safety_rules"), index, rule) {
+            auto text = [&](const char *key) {
+                const char *value = json_string_value(json_object_get(rule, key));
+                return std::string(value ? value : "");
+            };
+            list.push_back({text("category"), text("kind"), text("text")});
+        }
+        rules = std::make_shared<safety::RuleSet>(list);
+    }
+    done(std::move(secrets), std::move(models), std::move(rules));
 }
 
 }  // namespace flowgres::daemon

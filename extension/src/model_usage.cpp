@@ -11,6 +11,7 @@
 #include "flowgres/permissions.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
+#include "run_preparation.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -21,7 +22,11 @@ SqlValue llm_routes_for_run(CallArgs &args) {
     if (!json_is_array(models.get()) || json_array_size(models.get()) > 100)
         throw field_error("models", "must be an array of at most 100 model ids");
     require_system_actor();
-    return SqlValue::jsonb(query_value(R"sql(
+    return SqlValue::jsonb(run_routes_document(workspace_id, dump_json(models.get())));
+}
+
+std::string run_routes_document(const std::string &workspace_id, const std::string &models_json) {
+    return query_value(R"sql(
         select coalesce(jsonb_object_agg(model, routes), '{}')
         from (select m.model,
                      jsonb_agg(jsonb_build_object(
@@ -43,8 +48,8 @@ SqlValue llm_routes_for_run(CallArgs &args) {
                 and (p.workspace_id = $1::uuid or p.workspace_id is null) and p.enabled and m.enabled
                 and not exists (select 1 from flowgres.llm_model_switches s where s.model = m.model)
               group by m.model) offered)sql",
-                                       {workspace_id, dump_json(models.get())})
-                               .value_or("{}"));
+                       {workspace_id, models_json})
+        .value_or("{}");
 }
 
 SqlValue model_usage_record(CallArgs &args) {

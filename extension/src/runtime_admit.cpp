@@ -12,6 +12,7 @@
 // requests from the daemon itself do raise (VALIDATION_FAILED).
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "actor.hpp"
@@ -30,6 +31,7 @@
 #include "quota.hpp"
 #include "rate_limiter.hpp"
 #include "refusal_counter.hpp"
+#include "run_preparation.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -178,7 +180,15 @@ std::optional<SqlRow> app_with_policy(const std::string &app_id, const std::stri
 struct VersionForRuns {
     std::shared_ptr<const ui::UiSchema> ui;
     std::string workflow;
+    std::string secret_names, model_names;  // what its steps reference (JSON arrays; "" for none)
 };
+
+std::string names_array(const std::set<std::string> &names) {
+    if (names.empty()) return "";
+    std::string out = "[";
+    for (const auto &name : names) out += (out.size() > 1 ? "," : "") + json_quote(name);
+    return out + "]";
+}
 VersionForRuns version_for_runs(const std::string &version_id) {
     static CatalogCache<VersionForRuns> cache(1024);
     return *cache.get(version_id, [&]() -> std::optional<VersionForRuns> {
@@ -189,7 +199,11 @@ VersionForRuns version_for_runs(const std::string &version_id) {
         Json ui_document = parse_json(found.rows[0].text(0), "ui_schema");
         ui::Problems parse_problems;  // checked when the version was made
         auto ui = std::make_shared<const ui::UiSchema>(ui::parse_ui_schema(ui_document.get(), parse_problems));
-        return VersionForRuns{std::move(ui), found.rows[0].text(1)};
+        Json workflow_document = parse_json(found.rows[0].text(1), "workflow");
+        workflow::Problems workflow_problems;  // checked when the version was made
+        workflow::Workflow workflow = workflow::parse_workflow(workflow_document.get(), workflow_problems);
+        return VersionForRuns{std::move(ui), found.rows[0].text(1), names_array(workflow::referenced_secrets(workflow)),
+                              names_array(workflow::referenced_models(workflow))};
     });
 }
 
@@ -593,7 +607,22 @@ std::string Admission::run() {
                                 .value();
     // The row's object, with the version's workflow added as its last member.
     execution.pop_back();
-    execution += ",\"workflow\":" + version.workflow + "}";
+    execution += ",\"workflow\":" + version.workflow;
+    // What the run needs before it starts, so that it needs no round trip of its own for it;
+    // and whether its model calls must hold tokens first (a tokens quota or an enforced budget
+    // applies: as of this admission).
+    if (!version.secret_names.empty() || !version.model_names.empty()) {
+        execution += ",\"preparation\":{\"secrets\":" +
+                     (version.secret_names.empty() ? std::string("{}")
+                                                   : run_secrets_document(workspace_id_, version.secret_names)) +
+                     ",\"routes\":" +
+                     (version.model_names.empty() ? std::string("{}") : run_routes_document(workspace_id_, version.model_names)) +
+                     ",\"safety_rules\":" +
+                     (version.model_names.empty() ? std::string("[]") : run_safety_rules_document(workspace_id_)) + "}";
+        bool holds = quota.limits.usage.quota[kUsageTokens] >= 0 || quota.limits.usage.spend_limit >= 0;
+        execution += std::string(",\"token_holds\":") + (holds ? "true" : "false");
+    }
+    execution += "}";
     raise_budget_alerts(workspace_id_, app_id_, quota);
     event("runtime.execute", "info", "{}");
     return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_) + ",\"execution\":" + execution);

@@ -11,6 +11,7 @@
 #include "flowgres/permissions.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
+#include "run_preparation.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -95,11 +96,15 @@ SqlValue safety_rule_delete(CallArgs &args) {
 SqlValue safety_rules_for_run(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
     require_system_actor();
-    return SqlValue::jsonb(query_value(R"sql(
+    return SqlValue::jsonb(run_safety_rules_document(workspace_id));
+}
+
+std::string run_safety_rules_document(const std::string &workspace_id) {
+    return query_value(R"sql(
         select coalesce(jsonb_agg(jsonb_build_object('category', category, 'kind', kind, 'text', text)), '[]')
         from flowgres.safety_rules where workspace_id is null or workspace_id = $1::uuid)sql",
-                                       {workspace_id})
-                               .value_or("[]"));
+                       {workspace_id})
+        .value_or("[]");
 }
 
 }  // namespace flowgres

@@ -19,6 +19,7 @@
 #include "flowgres/secrets.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
+#include "run_preparation.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -195,17 +196,21 @@ SqlValue secrets_for_run(CallArgs &args) {
     if (!json_is_array(names.get()) || json_array_size(names.get()) > secrets::kMaxPerWorkspace)
         throw field_error("names", "must be an array of at most " + std::to_string(secrets::kMaxPerWorkspace) + " names");
     require_system_actor();
+    return SqlValue::jsonb(run_secrets_document(workspace_id, dump_json(names.get())));
+}
+
+std::string run_secrets_document(const std::string &workspace_id, const std::string &names_json) {
     // {"NAME": {"status": "active", "sealed": "enc:v1:…", "version": n} | {"status": "revoked" | "expired"}};
     // a name the workspace lacks is absent.
-    return SqlValue::jsonb(query_value(R"sql(
+    return query_value(R"sql(
         select coalesce(jsonb_object_agg(s.name, case
                    when s.status = 'revoked' then jsonb_build_object('status', 'revoked')
                    when s.expires_at <= now() then jsonb_build_object('status', 'expired')
                    else jsonb_build_object('status', 'active', 'sealed', s.sealed_value, 'version', s.version) end), '{}')
         from flowgres.workspace_secrets s
         where s.workspace_id = $1::uuid and s.name in (select jsonb_array_elements_text($2::jsonb)))sql",
-                                       {workspace_id, dump_json(names.get())})
-                               .value_or("{}"));
+                       {workspace_id, names_json})
+        .value_or("{}");
 }
 
 }  // namespace flowgres

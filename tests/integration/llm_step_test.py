@@ -308,6 +308,75 @@ class LlmStep(ApiTestCase):
             self.assertEqual(rows_containing(self.database, value), 0)
             self.assertNotIn(value, self.daemon.log_text())
 
+    def published(self, key, workspace, workflow):
+        """A public app of `workflow`; its runtime address."""
+        app = self.app_with(key, workspace, workflow)
+        [version] = self.ok("GET", f"/api/v1/apps/{app['id']}/versions", None, key)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
+                {"version_id": version["id"], "access_policy": {
+                    "access_mode": "public_anonymous",
+                    "rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60}}}}, key)
+        slug = psql(self.database, f"select slug from flowgres.workspaces where id = '{workspace['id']}'")
+        return f"/runtime/{slug}/{app['slug']}"
+
+    def test_a_visitors_run_gets_keys_and_routes_with_its_admission(self):
+        # Admission hands the run its secrets, routes and rules: a rotation or a revocation
+        # still applies from the very next visitor.
+        secrets = f"/api/v1/workspaces/{self.workspace['id']}/secrets"
+        self.ok("POST", secrets, {"name": "VISITOR_KEY", "value": TEAM_KEY}, self.key, status=201)
+        self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/llm-providers",
+                {"name": "visitors", "base_url": self.team_provider.base_url, "api_key_secret": "VISITOR_KEY",
+                 "models": [model("visitor-model")]}, self.key, status=201)
+        path = self.published(self.key, self.workspace, llm_app({"model": "visitor-model"}))
+        self.team_provider.script("visitor-model", {"reply": "first"}, {"reply": "second"})
+        code, _, first = self.daemon.request("POST", path, {"inputs": {"q": "hi"}})
+        self.assertEqual((code, first["data"]["status"]), (200, "completed"), first)
+        self.assertEqual(first["data"]["outputs"]["out"]["text"], "first")
+        self.assertEqual(self.team_provider.requests[-1]["headers"]["authorization"], f"Bearer {TEAM_KEY}")
+        rotated = TEAM_KEY + "-rotated"
+        self.ok("POST", secrets + "/VISITOR_KEY/rotate", {"value": rotated}, self.key)
+        self.team_provider.api_key = rotated  # the provider takes only the new key now
+        try:
+            _, _, second = self.daemon.request("POST", path, {"inputs": {"q": "hi"}})
+        finally:
+            self.team_provider.api_key = TEAM_KEY
+        self.assertEqual(second["data"]["status"], "completed", second)
+        self.assertEqual(second["data"]["outputs"]["out"]["text"], "second")
+        self.assertEqual(self.team_provider.requests[-1]["headers"]["authorization"], f"Bearer {rotated}")
+        self.ok("POST", secrets + "/VISITOR_KEY/revoke", {}, self.key)
+        _, _, third = self.daemon.request("POST", path, {"inputs": {"q": "hi"}})
+        self.assertEqual((third["data"]["status"], third["data"]["error"]["error_code"]), ("failed", "SECRET_REVOKED"))
+        for value in (TEAM_KEY, rotated):
+            self.assertEqual(rows_containing(self.database, value), 0)
+            self.assertNotIn(value, self.daemon.log_text())
+
+    def test_a_visitors_model_calls_hold_tokens_only_under_a_limit(self):
+        _, workspace, key = self.new_user("visitor-quota")
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
+        path = self.published(key, workspace, llm_app({"model": "m-hold", "max_tokens": 100}))
+        holds = f"select count(*) from flowgres.token_holds where workspace_id = '{workspace['id']}'"
+
+        # No tokens quota, no enforced budget: nothing to hold, so no hold is taken.
+        self.provider.script("m-hold", {"reply": "ok", "first_token_delay_ms": 600})
+        caller = Caller(lambda: self.daemon.request("POST", path, {"inputs": {"q": "x"}}))
+        time.sleep(0.3)
+        self.assertEqual(psql(self.database, holds), "0", "an unlimited workspace's call holds nothing")
+        caller.join(timeout=10)
+        self.assertEqual(caller.answer[2]["data"]["status"], "completed")
+
+        # Under a quota, parallel visitors' calls are held first and the quota holds.
+        used = int(psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
+                                       f"where workspace_id = '{workspace['id']}' and dimension = 'tokens'"))
+        self.ok("PUT", f"/api/v1/workspaces/{workspace['id']}/quotas/tokens", {"quota": used + 350}, self.admin)
+        self.provider.script("m-hold", *[{"reply": "ok", "first_token_delay_ms": 800}] * 8)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda _: self.daemon.request("POST", path, {"inputs": {"q": "x"}}, timeout=30), range(8)))
+        outcomes = [(body["data"]["status"], (body["data"].get("error") or {}).get("error_code")) for _, _, body in answers]
+        self.assertEqual(outcomes.count(("completed", None)), 3, outcomes)
+        self.assertEqual(outcomes.count(("failed", "QUOTA_EXCEEDED")), 5, outcomes)
+        self.assertEqual(psql(self.database, holds), "0", "holds end with their runs")
+        self.provider.reset()
+
     def test_a_provider_on_loopback_needs_egress_allow(self):
         strict = Daemon(self.database, master_keys=KEYS).start()
         try:

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Finished runs are recorded in batches (README "Performance"): many runs finishing at once
 share one transaction, each answered only once its batch has committed; a run the database
-refuses fails alone, with its code, while the others of its batch are recorded; and every run
-is billed exactly once."""
+refuses fails alone, with its code, while the others of its batch are recorded; every run is
+billed exactly once; and a run whose caller left while it was admitted is never started."""
 
+import json
 import re
+import socket
+import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import main, psql
+from harness import PG_PORT, SOCKET_DIR, main, psql
 from runtime_test import RuntimeCase
 
 RATE = {"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60},
@@ -23,6 +27,13 @@ class RunRecording(RuntimeCase):
     def execute_all(self, path, names, parallel=64):
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             return list(pool.map(lambda name: self.visit("POST", path, {"inputs": {"name": name}}), names))
+
+    def wait_for(self, sql, expected, seconds=10):
+        deadline = time.time() + seconds
+        while time.time() < deadline and psql(self.database, sql) != expected:
+            time.sleep(0.02)
+        self.assertEqual(psql(self.database, sql), expected,
+                         sql + psql(self.database, "select string_agg(coalesce(wait_event_type, '-') || ' ' || coalesce(wait_event, '-') || ' ' || left(query, 60), E'\\n') from pg_stat_activity"))
 
     def billed(self, app_id, dimension="requests"):
         return int(psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
@@ -71,6 +82,38 @@ class RunRecording(RuntimeCase):
                                      f"where app_id = '{app['id']}' group by status) s")
         self.assertEqual(stored, "completed 48, failed 12", "nothing is left running")
         self.assertEqual(self.billed(app["id"]), 60, "refused or not, each admitted request is billed once")
+
+    def test_a_run_whose_caller_left_during_admission_never_starts(self):
+        app = self.published("leaving", policy=RATE)
+        path = f"/runtime/{self.ws_slug}/leaving"
+        self.assertEqual(self.visit("POST", path, {"inputs": {"name": "warm"}})[0], 200)
+        # The admission waits in the database: the new session's row cannot be written. (Not
+        # the workspaces table: admission reads it from its cache.)
+        lock = subprocess.Popen(["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-c",
+                                 "begin; lock table flowgres.app_sessions in access exclusive mode; select pg_sleep(3); commit;"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_for("select count(*) from pg_locks where relation = 'flowgres.app_sessions'::regclass "
+                      "and mode = 'AccessExclusiveLock' and granted", "1")
+        body = json.dumps({"inputs": {"name": "gone"}}).encode()
+        with socket.create_connection(("127.0.0.1", self.daemon.port)) as caller:
+            caller.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            self.wait_for("select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                          "and query like '%runtime_admit%'", "1")
+        lock.wait()
+        query = ("select status || ' ' || coalesce(error ->> 'error_code', '') from flowgres.executions "
+                 f"where app_id = '{app['id']}' and inputs ->> 'name' = 'gone'")
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, query) in ("", "running "):
+            time.sleep(0.05)
+        self.assertEqual(psql(self.database, query), "failed CLIENT_GONE")
+        execution = psql(self.database, f"select id from flowgres.executions where app_id = '{app['id']}' "
+                                        "and inputs ->> 'name' = 'gone'")
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.node_logs where execution_id = '{execution}'"),
+                         "0", "no step ran")
+        self.assertEqual(psql(self.database, "select string_agg(event, ',') from flowgres.execution_events "
+                                             f"where execution_id = '{execution}'"), "execution_finished")
+        self.assertEqual(self.billed(app["id"]), 2, "admitted, so billed, like any admitted request")
 
 
 if __name__ == "__main__":

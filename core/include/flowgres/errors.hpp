@@ -52,6 +52,7 @@ namespace flowgres {
     X(RATE_LIMITED, "FG096", 429, "too many requests")                                       \
     X(DB_UNAVAILABLE, "FG097", 503, "the database is unreachable or busy")                  \
     X(SHUTTING_DOWN, "FG098", 503, "the server is shutting down")                            \
+    X(CLIENT_GONE, "FG099", 499, "the caller left before the run started")                   \
     X(EGRESS_DENIED, "FG110", 403, "the address is not one workflows may reach")             \
     X(HTTP_REQUEST_FAILED, "FG111", 502, "the HTTP request of a step failed")                  \
     X(HTTP_RESPONSE_TOO_LARGE, "FG112", 502, "the HTTP response is larger than the limit")      \

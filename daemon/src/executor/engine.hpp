@@ -106,7 +106,8 @@ struct RunOptions {
     // it is sent; `done` gets nullopt when held, else the refusal's code and message. Null:
     // calls go unchecked (tests of the engine alone).
     using TokenRefusal = std::optional<std::pair<std::string, std::string>>;
-    std::function<void(long long tokens, std::function<void(TokenRefusal)> done)> reserve_tokens;
+    using TokenReserver = std::function<void(long long tokens, std::function<void(TokenRefusal)> done)>;
+    TokenReserver reserve_tokens;
 };
 
 // A node_finished event's output is left out past this size (the node log keeps it whole).
