@@ -4,7 +4,9 @@ condition skipping in the node logs, the wait limit, cancellation mid-run, and w
 
 import time
 
-from harness import ApiTestCase, Caller, Daemon, main, psql
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import ApiTestCase, Caller, Daemon, fresh_database, main, psql
 
 
 def graph(nodes, edges):
@@ -229,6 +231,49 @@ class DurableRuns(ApiTestCase):
             self.assertEqual(doc["data"]["outputs"], {"out": "hello Bo"})
         finally:
             other.stop()
+
+
+class ConcurrentRunCap(ApiTestCase):
+    """flowgres.max_concurrent_runs_per_workspace under parallel callers: exactly the cap's
+    number of runs at once, the rest refused with QUOTA_EXCEEDED (exceeded: concurrent_runs),
+    and room again once they end. The setting is the server's (reload), set for this class."""
+
+    CAP = 4
+
+    @classmethod
+    def setUpClass(cls):
+        cls.database = "it_" + cls.__name__.lower()
+        fresh_database(cls.database)
+        psql(cls.database, f"alter system set flowgres.max_concurrent_runs_per_workspace = {cls.CAP}")
+        psql(cls.database, "select pg_reload_conf()")
+        cls.reuse_database = True
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        psql(cls.database, "alter system reset flowgres.max_concurrent_runs_per_workspace")
+        psql(cls.database, "select pg_reload_conf()")
+
+    def test_parallel_callers_get_exactly_the_cap(self):
+        _, workspace, key = self.new_user()
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
+        app = self.app_with(key, workspace, SLOW)
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
+            time.sleep(0.05)
+        path = f"/api/v1/apps/{app['id']}/runs"
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(lambda _: self.call("POST", path, {}, key, timeout=20), range(16)))
+        codes = sorted(code for code, _, _ in answers)
+        self.assertEqual(codes, [200] * self.CAP + [429] * (16 - self.CAP))
+        refused = [body for code, _, body in answers if code == 429]
+        self.assertEqual({body["error_code"] for body in refused}, {"QUOTA_EXCEEDED"})
+        self.assertEqual({body["data"]["details"]["exceeded"] for body in refused}, {"concurrent_runs"})
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'"),
+                         str(self.CAP), "refused runs leave no execution behind")
+        code, _, again = self.call("POST", path, {}, key, timeout=20)
+        self.assertEqual((code, again["data"]["status"]), (200, "completed"), "room again once they ended")
 
 
 class RunWaitLimit(ApiTestCase):
