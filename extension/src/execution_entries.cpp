@@ -6,72 +6,70 @@
 
 namespace flowgres {
 
-void check_node_logs(const json_t *logs, const std::string &field, ValidationProblems &problems) {
-    if (!json_is_array(logs) || json_array_size(logs) > kMaxLogsPerAppend)
-        return problems.add(field, "must be an array of at most " + std::to_string(kMaxLogsPerAppend) + " entries");
+namespace {
+
+// Each entry of `array` (at most `max`), an object, through `check` under "field[i]".
+template <typename Check>
+void check_entries(const json_t *array, const std::string &field, size_t max, const char *noun,
+                   ValidationProblems &problems, Check check) {
+    if (!json_is_array(array) || json_array_size(array) > max)
+        return problems.add(field, "must be an array of at most " + std::to_string(max) + " " + noun);
     size_t index;
     const json_t *entry;
-    json_array_foreach(logs, index, entry) {
+    json_array_foreach(array, index, entry) {
         std::string at = field + "[" + std::to_string(index) + "]";
-        const char *status = json_string_value(json_object_get(entry, "status"));
         if (!json_is_object(entry))
             problems.add(at, "must be an object");
-        else if (!json_is_string(json_object_get(entry, "node_id")))
-            problems.add(at + ".node_id", "is required");
-        else if (!json_is_string(json_object_get(entry, "node_type")))
-            problems.add(at + ".node_type", "is required");
-        else if (!status || (std::string_view(status) != "running" && std::string_view(status) != "completed" &&
-                             std::string_view(status) != "failed" && std::string_view(status) != "skipped"))
-            problems.add(at + ".status", "must be running, completed, failed or skipped");
+        else
+            check(entry, at);
     }
 }
 
+}  // namespace
+
+void check_node_logs(const json_t *logs, const std::string &field, ValidationProblems &problems) {
+    check_entries(logs, field, kMaxLogsPerAppend, "entries", problems, [&](const json_t *entry, const std::string &at) {
+        std::string_view status = json_string_value(json_object_get(entry, "status"))
+                                      ? json_string_value(json_object_get(entry, "status"))
+                                      : "";
+        if (!json_is_string(json_object_get(entry, "node_id")))
+            problems.add(at + ".node_id", "is required");
+        else if (!json_is_string(json_object_get(entry, "node_type")))
+            problems.add(at + ".node_type", "is required");
+        else if (status != "running" && status != "completed" && status != "failed" && status != "skipped")
+            problems.add(at + ".status", "must be running, completed, failed or skipped");
+    });
+}
+
 void check_run_events(const json_t *events, const std::string &field, ValidationProblems &problems) {
-    if (!json_is_array(events) || json_array_size(events) > kMaxEventsPerAppend)
-        return problems.add(field, "must be an array of at most " + std::to_string(kMaxEventsPerAppend) + " entries");
-    size_t index;
-    const json_t *entry;
-    json_array_foreach(events, index, entry) {
-        std::string at = field + "[" + std::to_string(index) + "]";
+    check_entries(events, field, kMaxEventsPerAppend, "entries", problems, [&](const json_t *entry, const std::string &at) {
         const json_t *sequence = json_object_get(entry, "sequence");
-        const char *event = json_string_value(json_object_get(entry, "event"));
-        if (!json_is_object(entry))
-            problems.add(at, "must be an object");
-        else if (!json_is_integer(sequence) || json_integer_value(sequence) < 1 ||
-                 json_integer_value(sequence) > 2147483647)
+        std::string_view event = json_string_value(json_object_get(entry, "event"))
+                                     ? json_string_value(json_object_get(entry, "event"))
+                                     : "";
+        if (!json_is_integer(sequence) || json_integer_value(sequence) < 1 || json_integer_value(sequence) > 2147483647)
             problems.add(at + ".sequence", "must be a positive integer");
-        else if (!event || (std::string_view(event) != "node_started" && std::string_view(event) != "node_finished" &&
-                            std::string_view(event) != "node_delta"))
+        else if (event != "node_started" && event != "node_finished" && event != "node_delta")
             problems.add(at + ".event",
                          "must be node_started, node_finished or node_delta (execution_finished is recorded by the database)");
         else if (!json_is_object(json_object_get(entry, "data")))
             problems.add(at + ".data", "must be an object");
-    }
+    });
 }
 
 void check_model_calls(const json_t *calls, const std::string &field, ValidationProblems &problems) {
-    if (!json_is_array(calls) || json_array_size(calls) > kMaxModelCallsPerRecord)
-        return problems.add(field, "must be an array of at most " + std::to_string(kMaxModelCallsPerRecord) + " calls");
-    size_t index;
-    const json_t *call;
-    json_array_foreach(calls, index, call) {
-        std::string at = field + "[" + std::to_string(index) + "]";
+    check_entries(calls, field, kMaxModelCallsPerRecord, "calls", problems, [&](const json_t *call, const std::string &at) {
         const char *provider = json_string_value(json_object_get(call, "provider"));
         const char *model = json_string_value(json_object_get(call, "model"));
-        if (!provider || !llm::is_provider_name(provider)) {
-            problems.add(at + ".provider", "must be a provider's name");
-            continue;
-        }
-        if (!model || !llm::is_model_id(model)) {
-            problems.add(at + ".model", "must be a model id");
-            continue;
-        }
+        if (!provider || !llm::is_provider_name(provider))
+            return problems.add(at + ".provider", "must be a provider's name");
+        if (!model || !llm::is_model_id(model)) return problems.add(at + ".model", "must be a model id");
         for (const char *key : {"prompt_tokens", "completion_tokens", "cost_micros", "latency_ms"}) {
             const json_t *value = json_object_get(call, key);
             if (value && (!json_is_integer(value) || json_integer_value(value) < 0))
                 problems.add(at + "." + key, "must be a non-negative integer");
         }
-    }
+    });
 }
 
 uint64_t insert_node_logs(const std::string &batch) {

@@ -93,6 +93,17 @@ class CachedAdmission(RuntimeCase):
                             "rollback;")
         self.everywhere(base, (200, "completed"))
 
+    def test_a_change_made_in_replica_mode_counts_too(self):
+        # Bulk loads and logical-replication applies run with session_replication_role =
+        # replica, where ordinary triggers stay silent: the caches' triggers fire anyway.
+        app = self.published("replicated")
+        base = f"/runtime/{self.ws_slug}/replicated"
+        self.everywhere(base, (200, "completed"), warm=True)
+        psql(self.database, "set session_replication_role = replica; "
+                            "update flowgres.app_access_policies set access_mode = 'public_auth' "
+                            f"where app_id = '{app['id']}'")
+        self.everywhere(base, (401, "AUTH_REQUIRED"))
+
 
 if __name__ == "__main__":
     main()
