@@ -102,27 +102,32 @@ ratio() {
 }
 
 # nginx answering every request with 200 and `$1` (default "ok") on $nginx_port: the HTTP floor.
+# NGINX_ACCESS_LOG=1: nginx writes its access log (a line per request, as flowgresd's request
+# log does), in $root/nginx$NGINX_NAME/access.log; NGINX_NAME keeps a second nginx apart.
 start_nginx() {
     nginx_port=$(free_port)
-    mkdir -p "$root/nginx"
-    cat >"$root/nginx/nginx.conf" <<CONF
+    local dir="$root/nginx${NGINX_NAME:-}"
+    local access_log="off"
+    [ "${NGINX_ACCESS_LOG:-0}" = 1 ] && access_log="$dir/access.log"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<CONF
 worker_processes $threads;
-pid $root/nginx/nginx.pid;
-error_log $root/nginx/error.log;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    access_log $access_log;
     keepalive_requests 1000000;
-    client_body_temp_path $root/nginx;
-    proxy_temp_path $root/nginx;
-    fastcgi_temp_path $root/nginx;
-    uwsgi_temp_path $root/nginx;
-    scgi_temp_path $root/nginx;
+    client_body_temp_path $dir;
+    proxy_temp_path $dir;
+    fastcgi_temp_path $dir;
+    uwsgi_temp_path $dir;
+    scgi_temp_path $dir;
     server { listen 127.0.0.1:$nginx_port; location / { default_type application/json; return 200 '${1:-ok}'; } }
 }
 CONF
-    nginx -c "$root/nginx/nginx.conf" -p "$root/nginx"
-    cleanups+=('[ -f "$root/nginx/nginx.pid" ] && kill "$(cat "$root/nginx/nginx.pid")"')
+    nginx -c "$dir/nginx.conf" -p "$dir"
+    cleanups+=("[ -f '$dir/nginx.pid' ] && kill \"\$(cat '$dir/nginx.pid')\"")
     sleep 0.3
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark on loopback (bounded: a few 10-second runs), as the issue asks:
-#   GET /health of flowgresd        vs nginx `return 200`          (the machine's HTTP floor)
+#   GET /health of flowgresd        vs nginx `return 200`          (the machine's HTTP floor),
+#                                      also with both logging every request
 #   authenticated GET /api/v1/workspaces/{id}
 #                                   vs pgbench running the same SQL (the database floor):
 #                                      api_key_authenticate + workspace_get in one pipeline,
@@ -47,6 +48,19 @@ run_wrk flowgresd_health "http://127.0.0.1:$daemon_port/health"
 run_pgbench pgbench_workspace_get "$root/workspace_get.sql"
 run_wrk flowgresd_workspace_get "$api/workspaces/$workspace_id" -H "Authorization: Bearer $key"
 
+# Both logging every request: nginx its access log, flowgresd its JSON request lines (as
+# `make run` starts it), each to a file.
+NGINX_NAME=-logging NGINX_ACCESS_LOG=1 start_nginx
+logging_port=$(free_port)
+FLOWGRES_LOG_REQUESTS=true build/flowgresd --database_url "host=$socket port=$pg_port user=postgres dbname=bench" \
+    --admin_key "$admin_key" --port "$logging_port" --workers "$threads" >"$root/flowgresd-logging.log" 2>&1 &
+cleanups+=("kill $!")
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$logging_port/ready" >/dev/null && break; sleep 0.1; done
+run_wrk nginx_logging "http://127.0.0.1:$nginx_port/"
+run_wrk flowgresd_health_logging "http://127.0.0.1:$logging_port/health"
+echo "request lines written: nginx $(wc -l <"$root/nginx-logging/access.log"), flowgresd $(grep -c '"msg":"request"' "$root/flowgresd-logging.log")"
+
 echo
 echo "ratio /health / nginx:                         $(ratio flowgresd_health nginx_return_200)   (target >= 0.80)"
+echo "ratio /health / nginx, both logging requests:  $(ratio flowgresd_health_logging nginx_logging)   (target >= 0.90)"
 echo "ratio GET workspace / pgbench (same SQL):      $(ratio flowgresd_workspace_get pgbench_workspace_get)   (target >= 0.60)"

@@ -38,6 +38,22 @@ std::string jsonb_safe(std::string text) {
 }
 
 std::string json_quote(std::string_view text) {
+    // Most text needs no escape (ids, slugs, routes): quoted as it is, byte for byte what
+    // jansson would write, without its allocations.
+    bool plain = true;
+    for (char c : text)
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+            plain = false;
+            break;
+        }
+    if (plain) {
+        std::string out;
+        out.reserve(text.size() + 2);
+        out += '"';
+        out += text;
+        out += '"';
+        return out;
+    }
     Json value(json_stringn(text.data(), text.size()));
     if (!value) {
         // jansson refuses invalid UTF-8; callers validate text first, so this is a last resort.

@@ -346,8 +346,9 @@ void Application::finish(const std::shared_ptr<Call> &call, http::Response respo
             for (size_t i = 0; i < call->route->arguments.size() && i < call->arguments.size(); i++)
                 if (std::string_view(call->route->arguments[i].name) == "workspace_id" && call->arguments[i])
                     workspace_id = *call->arguments[i];
-        char duration[32];
-        std::snprintf(duration, sizeof(duration), "%.3f", seconds * 1000);
+        // Milliseconds with three decimals, from whole microseconds (no floating-point printf).
+        auto micros = static_cast<long long>(seconds * 1e6);
+        std::string duration = std::to_string(micros / 1000) + "." + std::to_string(1000 + micros % 1000).substr(1);
         log_line(LogLevel::info, "request",
                  {{"trace_id", call->trace.trace_id},
                   {"request_id", call->trace.request_id},

@@ -1,7 +1,15 @@
 // JSON log lines on stderr, one object per line (seed §36.1): ts, level, msg, then the fields
 // given. PII never reaches a line in clear (seed §35.2): emails, API keys and bearer tokens are
 // masked, IP addresses hashed. Not for: audit rows (the extension writes those).
+//
+// Lines logged on a worker's loop are not written one by one: they collect in the thread's
+// buffer (LoopLogBuffer) and leave in one write right after the loop's I/O callbacks and again
+// before it waits for I/O, or at once past 64 KiB. A line is never held back while the loop sleeps; a crash
+// loses at most the lines of the iteration it happened in. Other threads write each line as it
+// comes. Writes from several threads never interleave.
 #pragma once
+
+#include <uv.h>
 
 #include <string>
 #include <string_view>
@@ -26,6 +34,25 @@ struct LogField {
 };
 
 void log_line(LogLevel level, std::string_view message, const std::vector<LogField> &fields = {});
+
+// Buffers the calling thread's lines while it runs `loop` (see above). close() before the
+// loop's last run: it writes what waits and closes its handle.
+class LoopLogBuffer {
+public:
+    explicit LoopLogBuffer(uv_loop_t *loop);
+    ~LoopLogBuffer();
+    LoopLogBuffer(const LoopLogBuffer &) = delete;
+    LoopLogBuffer &operator=(const LoopLogBuffer &) = delete;
+    void close();
+
+private:
+    uv_prepare_t *before_wait_;
+    uv_check_t *after_io_;
+    std::string buffer_;
+};
+
+// Writes the calling thread's buffered lines now.
+void flush_log_buffer();
 
 // "ip:3f2a…" — stable per address (so one client's lines can be followed), not reversible
 // without guessing the address. Salted per installation when FLOWGRES_LOG_SALT is set.

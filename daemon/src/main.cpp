@@ -93,7 +93,9 @@ private:
             },
             0, 250);
 
+        LoopLogBuffer log_buffer(&loop_);
         uv_run(&loop_, UV_RUN_DEFAULT);
+        log_buffer.close();
         // Everything is closed; run once more for close callbacks, then free the loop.
         uv_run(&loop_, UV_RUN_NOWAIT);
         server_.reset();

@@ -111,9 +111,16 @@ class Daemon:
             os.unlink(self.log_path)
         return self.process.returncode if self.process else None
 
-    def log_text(self):
-        with open(self.log_path) as handle:
-            return handle.read()
+    def log_text(self, having=None, seconds=2):
+        """The daemon's log so far. With `having`: once it holds that text, or after `seconds`
+        (a worker writes its lines once per loop iteration, right after answering)."""
+        deadline = time.time() + seconds
+        while True:
+            with open(self.log_path) as handle:
+                text = handle.read()
+            if having is None or having in text or time.time() >= deadline:
+                return text
+            time.sleep(0.02)
 
     def request(self, method, path, body=None, key=None, headers=None, raw_body=None, timeout=10):
         """One HTTP request on a new connection: (status, headers dict lowercased, parsed JSON or text)."""

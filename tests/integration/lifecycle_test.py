@@ -205,7 +205,7 @@ class DatabaseRestart(ApiTestCase):
             time.sleep(0.2)
         self.assertEqual(code, 200)
         self.assertEqual(self.daemon.process.poll(), None)
-        self.assertIn('"msg":"database unavailable"', self.daemon.log_text())
+        self.assertIn('"msg":"database unavailable"', self.daemon.log_text(having='"msg":"database unavailable"'))
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ class Observability(ApiTestCase):
         user, workspace, key = self.new_user("Grace")
         self.ok("GET", f"/api/v1/workspaces/{workspace['id']}", key=key, headers={"X-Request-Id": "log-check-1"})
         self.fails("POST", "/api/v1/users", 409, "USER_EMAIL_TAKEN", {"email": user["email"], "display_name": "again"}, self.admin)
-        text = self.daemon.log_text()
+        text = self.daemon.log_text(having="log-check-1")
         lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
         self.assertTrue(lines)
         mine = [line for line in lines if line.get("request_id") == "log-check-1"]

@@ -573,7 +573,8 @@ class WorkspaceDatabaseApiTest(ApiTestCase):
             for secret in ("hidden_admin_role", "port 1", "127.0.0.1"):
                 self.assertNotIn(secret, json.dumps(member_view))
             self.assertIn(member_view["request_id"], member_view["message"], "the member can quote the request id")
-            self.assertIn(member_view["request_id"], self.daemon.log_text(), "whose log line has the reason")
+            self.assertIn(member_view["request_id"], self.daemon.log_text(having=member_view["request_id"]),
+                          "whose log line has the reason")
             document = self.database_of(workspace["id"], key)
             self.assertEqual(document["last_error"], "the last operation failed; the operator can see why")
             events = psql(CONTROL_DB, f"select string_agg(details::text, ' ') from flowgres.runtime_events "

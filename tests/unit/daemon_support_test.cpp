@@ -1,4 +1,12 @@
 // Envelope, trace context, database error mapping, configuration and log masking.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "config.hpp"
@@ -106,6 +114,55 @@ TEST(LogMasking, EmailsKeysTokensAndIpsNeverAppearInClear) {
     EXPECT_EQ(hash_ip("10.0.0.1"), hash_ip("10.0.0.1"));
     EXPECT_NE(hash_ip("10.0.0.1"), hash_ip("10.0.0.2"));
     EXPECT_EQ(hash_ip("10.0.0.1").find("10.0.0.1"), std::string::npos);
+}
+
+TEST(LogTimestamps, IsoUtcWithMillisecondsAcrossSeconds) {
+    // The seconds part is formatted once per second per thread: it must still move on.
+    std::string first = iso_timestamp();
+    ASSERT_EQ(first.size(), 24u) << first;
+    EXPECT_EQ(first[4], '-');
+    EXPECT_EQ(first[10], 'T');
+    EXPECT_EQ(first[19], '.');
+    EXPECT_EQ(first.back(), 'Z');
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    std::string later = iso_timestamp();
+    EXPECT_NE(first.substr(0, 19), later.substr(0, 19)) << first << " then " << later;
+    // The same clock as the C library's, to the second.
+    std::time_t now = std::time(nullptr);
+    std::tm parts{};
+    gmtime_r(&now, &parts);
+    char expected[32];
+    std::strftime(expected, sizeof(expected), "%Y-%m-%dT%H:%M", &parts);
+    EXPECT_EQ(iso_timestamp().substr(0, 16), expected);
+}
+
+TEST(LogBuffer, LinesOfALoopThreadWaitForTheIterationThenLeaveWhole) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char path[] = "/tmp/flowgres-log-XXXXXX";
+    int file = mkstemp(path);
+    ASSERT_GE(file, 0);
+    int saved = dup(2);
+    dup2(file, 2);
+    {
+        LoopLogBuffer buffer(&loop);
+        log_line(LogLevel::warn, "buffered one");
+        log_line(LogLevel::warn, "buffered two");
+        std::fflush(stderr);
+        EXPECT_EQ(lseek(file, 0, SEEK_END), 0) << "nothing written before the loop runs";
+        uv_run(&loop, UV_RUN_NOWAIT);
+        buffer.close();
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    dup2(saved, 2);
+    close(saved);
+    std::string text(static_cast<size_t>(lseek(file, 0, SEEK_END)), '\0');
+    pread(file, text.data(), text.size(), 0);
+    close(file);
+    unlink(path);
+    EXPECT_NE(text.find("\"msg\":\"buffered one\"}\n{"), std::string::npos) << text;
+    EXPECT_NE(text.find("\"msg\":\"buffered two\"}\n"), std::string::npos) << text;
+    EXPECT_EQ(uv_loop_close(&loop), 0) << "the buffer's handles are closed";
 }
 
 TEST(ApiKeys, ShapeHashAndPreview) {

@@ -17,3 +17,23 @@ TEST(JsonbSafe, ReplacesNulEscapesAndNothingElse) {
     EXPECT_EQ(jsonb_safe("{\"k\":\"\\u0000\\u0000\"}"), "{\"k\":\"\\ufffd\\ufffd\"}");
     EXPECT_EQ(jsonb_safe("{}"), "{}");
 }
+
+// json_quote's fast path for text needing no escape must write exactly what jansson writes.
+TEST(JsonQuote, MatchesJanssonForEveryKindOfText) {
+    const std::string samples[] = {"",
+                                   "req_4305877ab4429a75224d9f89",
+                                   "/api/v1/apps/{app_id}/runs",
+                                   "say \"hi\"",
+                                   "back\\slash",
+                                   std::string("tab\there\nand a line"),
+                                   std::string("nul\0byte", 8),
+                                   "\x7f delete",
+                                   "caf\xc3\xa9 \xe2\x9c\x93",
+                                   "<script>alert(1)</script>",
+                                   " ~!@#$%^&*()_+`-={}|[]:;'<>?,./"};
+    for (const std::string &text : samples) {
+        Json value(json_stringn(text.data(), text.size()));
+        EXPECT_EQ(json_quote(text), dump_json(value.get())) << text;
+    }
+    EXPECT_EQ(json_quote("\xff not UTF-8"), "\"\"") << "invalid UTF-8 is refused, as before";
+}
