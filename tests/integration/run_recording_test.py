@@ -2,8 +2,10 @@
 """Finished runs are recorded in batches (README "Performance"): many runs finishing at once
 share one transaction, each answered only once its batch has committed; a run the database
 refuses fails alone, with its code, while the others of its batch are recorded; every run is
-billed exactly once; and a run whose caller left while it was admitted is never started."""
+billed exactly once, also when the daemon is killed mid-stream; and a run whose caller left
+while it was admitted is never started."""
 
+import http.client
 import json
 import re
 import socket
@@ -11,7 +13,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import PG_PORT, SOCKET_DIR, main, psql
+from harness import PG_PORT, SOCKET_DIR, Daemon, main, psql
 from runtime_test import RuntimeCase
 
 RATE = {"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60},
@@ -114,6 +116,56 @@ class RunRecording(RuntimeCase):
         self.assertEqual(psql(self.database, "select string_agg(event, ',') from flowgres.execution_events "
                                              f"where execution_id = '{execution}'"), "execution_finished")
         self.assertEqual(self.billed(app["id"]), 2, "admitted, so billed, like any admitted request")
+
+
+class RecordingThroughACrash(RuntimeCase):
+    """A daemon killed (-9) while many visitors' runs are being recorded, on the database the
+    maintenance worker watches: every request that was answered 200 has its execution
+    committed as answered, nothing stays running once the dead daemon's runs are failed as
+    abandoned, and every admitted execution is billed exactly once."""
+
+    database = "flowgres_test"
+    reuse_database = True
+    daemon_settings = {**RuntimeCase.daemon_settings, "execution_heartbeat_interval_ms": 200}
+
+    def test_every_answered_run_is_committed_and_billed_once(self):
+        app = self.published(f"crash-{int(time.time() * 1000)}", policy=RATE)
+        path = f"/runtime/{self.ws_slug}/{app['slug']}"
+        doomed = Daemon(self.database, **self.daemon_settings).start()
+
+        def visit(i):
+            try:
+                code, _, body = doomed.request("POST", path, {"inputs": {"name": f"k{i}"}}, timeout=10)
+                return code, body
+            except (OSError, http.client.HTTPException):
+                return None, None
+
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            futures = [pool.submit(visit, i) for i in range(600)]
+            deadline = time.time() + 10
+            while time.time() < deadline and sum(f.done() for f in futures) < 150:
+                time.sleep(0.01)
+            doomed.process.kill()  # mid-stream: batches in flight, runs running, admissions waiting
+            doomed.process.wait()
+            answers = [future.result() for future in futures]
+        answered = {body["data"]["execution_id"]: body["data"] for code, body in answers if code == 200}
+        self.assertGreater(len(answered), 0)
+        self.assertLess(len(answered), 600, "the kill came while requests were in flight")
+        ids = ",".join(f"'{id}'" for id in answered)
+        committed = psql(self.database, "select coalesce(json_object_agg(id, status), '{}') from flowgres.executions "
+                                        f"where id in ({ids})")
+        self.assertEqual(json.loads(committed), {id: data["status"] for id, data in answered.items()},
+                         "each answer is what was committed")
+        # The dead daemon's runs are failed as abandoned by the maintenance worker.
+        running = f"select count(*) from flowgres.executions where app_id = '{app['id']}' and status = 'running'"
+        deadline = time.time() + 20
+        while time.time() < deadline and psql(self.database, running) != "0":
+            time.sleep(0.2)
+        self.assertEqual(psql(self.database, running), "0", "nothing stays running")
+        executions = psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'")
+        billed = psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
+                                     f"where app_id = '{app['id']}' and dimension = 'requests'")
+        self.assertEqual(billed, executions, "every admitted execution billed once, none twice")
 
 
 if __name__ == "__main__":
