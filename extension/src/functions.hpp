@@ -149,6 +149,7 @@ SqlValue execution_list(CallArgs &);
 SqlValue executions_record(CallArgs &);
 // runtime_admit.cpp
 SqlValue runtime_admit(CallArgs &);
+SqlValue runtime_outcome_count(CallArgs &);
 // rate_limiter.cpp
 SqlValue rate_limit_hit_sql(CallArgs &);
 SqlValue rate_limit_stats_sql(CallArgs &);

@@ -401,17 +401,22 @@ SqlValue app_metrics(CallArgs &args) {
 SqlValue app_access_stats(CallArgs &args) {
     auto [app_id, days] = app_report_arguments(args, 30, 366);
     return SqlValue::jsonb(query_value(R"sql(
-        -- A summary row (refusal_counter.hpp) stands for details.refusals refused requests.
+        -- A summary row (refusal_counter.hpp) stands for details.count events (details.refusals
+        -- in rows written before counts had their own name). Executes are only counted, so
+        -- visitors and sessions also come from the sessions the app's requests made.
         with recent as (
             select event_type, ip_hash, session_id, (created_at at time zone 'UTC')::date as day,
-                   coalesce((details ->> 'refusals')::bigint, 1) as weight
+                   coalesce((details ->> 'count')::bigint, (details ->> 'refusals')::bigint, 1) as weight
             from flowgres.runtime_events
+            where app_id = $1::uuid and created_at >= now() - make_interval(days => $2::integer)),
+        sessions as (
+            select id, ip_hash, (created_at at time zone 'UTC')::date as day from flowgres.app_sessions
             where app_id = $1::uuid and created_at >= now() - make_interval(days => $2::integer))
         select jsonb_build_object(
             'app_id', $1::uuid, 'days', $2::integer, 'from', now() - make_interval(days => $2::integer), 'to', now(),
             'events', (select coalesce(sum(weight), 0) from recent),
-            'visitors', (select count(distinct ip_hash) from recent),
-            'sessions', (select count(distinct session_id) from recent),
+            'visitors', (select count(distinct ip_hash) from (select ip_hash from recent union select ip_hash from sessions) v),
+            'sessions', (select count(distinct session_id) from (select session_id from recent union select id from sessions) s),
             'refused', (select coalesce(sum(weight), 0) from recent
                         where event_type in ('runtime.access_blocked', 'runtime.rate_limited', 'runtime.captcha_required',
                                              'runtime.quota_exceeded', 'runtime.load_shed', 'runtime.risk_detected')),

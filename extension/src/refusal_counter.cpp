@@ -3,6 +3,8 @@
 #include "refusal_counter.hpp"
 
 #include <cstring>
+#include <ctime>
+#include <string>
 #include <vector>
 
 #include "postgres.hpp"
@@ -18,7 +20,7 @@ namespace flowgres {
 namespace {
 
 constexpr int kPartitionSize = 64;
-constexpr int kSlots = 4096;
+constexpr int kSlots = 16384;
 constexpr size_t kIdLength = 36;
 constexpr size_t kTypeLength = 48;
 
@@ -114,8 +116,42 @@ std::vector<RefusalCount> drain_refusal_counts(int64_t &lost) {
     return drained;
 }
 
+namespace {
+
+// Counts this backend's open transaction asked for, with the nesting level that asked.
+struct PendingCount {
+    std::string workspace_id, app_id, event_type;
+    int nest_level;
+};
+std::vector<PendingCount> pending_counts;
+
+void on_transaction_event(XactEvent event, void *) {
+    if (pending_counts.empty()) return;
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) {
+        int64_t now = static_cast<int64_t>(time(nullptr));
+        for (const auto &count : pending_counts) count_refusal(count.workspace_id, count.app_id, count.event_type, now);
+        pending_counts.clear();
+    } else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+        pending_counts.clear();
+    }
+}
+
+void on_subtransaction_event(SubXactEvent event, SubTransactionId, SubTransactionId, void *) {
+    if (event != SUBXACT_EVENT_ABORT_SUB || pending_counts.empty()) return;
+    int level = GetCurrentTransactionNestLevel();
+    std::erase_if(pending_counts, [level](const PendingCount &count) { return count.nest_level >= level; });
+}
+
+}  // namespace
+
+void count_event_at_commit(const std::string &workspace_id, const std::string &app_id, const std::string &event_type) {
+    pending_counts.push_back({workspace_id, app_id, event_type, GetCurrentTransactionNestLevel()});
+}
+
 void register_refusal_counter() {
     register_shared_struct("flowgres refusal counts", table_size, initialise_table, reinterpret_cast<void **>(&table));
+    RegisterXactCallback(on_transaction_event, nullptr);
+    RegisterSubXactCallback(on_subtransaction_event, nullptr);
 }
 
 }  // namespace flowgres

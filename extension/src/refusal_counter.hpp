@@ -1,6 +1,7 @@
-// Runtime refusals that were not written as event rows: runtime_admit.cpp writes the first
-// kRefusalEventsPerMinute of each app and kind a minute, and counts the rest here, in shared
-// memory, per (database, workspace, app, event type, minute). runtime_refusals_flush() (the
+// Runtime events that are not written as rows: runtime_admit.cpp writes the first
+// kRefusalEventsPerMinute refusals of each app and kind a minute and counts the rest here, and
+// admitted executes and visitors' run outcomes are only counted here (count_event_at_commit),
+// in shared memory, per (database, workspace, app, event type, minute). runtime_refusals_flush() (the
 // maintenance worker calls it every pass) writes each count as one runtime event whose details
 // say how many refusals it stands for, so a flood of refused requests costs a few rows a minute
 // and every refusal is still counted (app_access_stats sums them).
@@ -24,6 +25,12 @@ struct RefusalCount {
     int64_t minute = 0;                              // epoch seconds of the minute's start
     int64_t count = 0;
 };
+
+// The same count, taken when the calling transaction commits and dropped when it (or the
+// subtransaction that asked) aborts: for events that stand for what the transaction does and
+// happen once per request (runtime.execute at admission, runtime.execute_succeeded / _failed /
+// _cancelled when a visitor's run ends), which would otherwise be a row each.
+void count_event_at_commit(const std::string &workspace_id, const std::string &app_id, const std::string &event_type);
 
 // Takes this database's counts out of the table (runtime_refusals_flush writes them); `lost`
 // is how many refusals a full partition could not count since the last call.

@@ -624,39 +624,64 @@ std::string Admission::run() {
     }
     execution += "}";
     raise_budget_alerts(workspace_id_, app_id_, quota);
-    event("runtime.execute", "info", "{}");
+    // Counted, not a row per request: the maintenance worker writes one summary row per app
+    // and minute (refusal_counter.hpp).
+    count_event_at_commit(workspace_id_, app_id_, "runtime.execute");
     return answer("allow", 200, ",\"version_id\":" + json_quote(version_id_) + ",\"execution\":" + execution);
 }
 
 }  // namespace
 
-// SQL: runtime_refusals_flush() — this database's refusals counted in shared memory, written
-// as one summary event per (workspace, app, kind, minute): {rows, refusals, lost}.
+// SQL: runtime_refusals_flush() — this database's runtime events counted in shared memory
+// (refusals past the per-minute budget of rows, admitted executes, visitors' run outcomes),
+// written as one summary event per (workspace, app, kind, minute) with details.count (and
+// details.refusals for refusals): {rows, events, refusals, lost}.
 SqlValue runtime_refusals_flush(CallArgs &) {
     require_system_actor();
     int64_t lost = 0;
     std::vector<RefusalCount> counts = drain_refusal_counts(lost);
-    int64_t refusals = 0;
+    int64_t events = 0, refusals = 0;
     std::string rows = "[";
     for (const auto &entry : counts) {
         rows += (rows.size() > 1 ? "," : "") + std::string("{\"workspace_id\":") + json_quote(entry.workspace_id) +
                 ",\"app_id\":" + (entry.app_id.empty() ? std::string("null") : json_quote(entry.app_id)) +
                 ",\"event_type\":" + json_quote(entry.event_type) + ",\"minute\":" + std::to_string(entry.minute) +
-                ",\"refusals\":" + std::to_string(entry.count) + "}";
-        refusals += entry.count;
+                ",\"count\":" + std::to_string(entry.count) + "}";
+        events += entry.count;
+        if (entry.event_type.rfind("runtime.execute", 0) != 0) refusals += entry.count;
     }
     rows += "]";
     if (!counts.empty())
         query(R"sql(
             insert into flowgres.runtime_events (workspace_id, app_id, event_type, severity, details, created_at)
-            select (r ->> 'workspace_id')::uuid, (r ->> 'app_id')::uuid, r ->> 'event_type', 'warn',
-                   jsonb_build_object('summary', true, 'refusals', (r ->> 'refusals')::bigint,
-                                      'minute', to_timestamp((r ->> 'minute')::bigint)),
+            select (r ->> 'workspace_id')::uuid, (r ->> 'app_id')::uuid, r ->> 'event_type',
+                   case when r ->> 'event_type' in ('runtime.execute', 'runtime.execute_succeeded') then 'info' else 'warn' end,
+                   jsonb_build_object('summary', true, 'count', (r ->> 'count')::bigint,
+                                      'minute', to_timestamp((r ->> 'minute')::bigint))
+                   || case when r ->> 'event_type' like 'runtime.execute%' then '{}'::jsonb
+                           else jsonb_build_object('refusals', (r ->> 'count')::bigint) end,
                    to_timestamp((r ->> 'minute')::bigint) + interval '59 seconds'
             from jsonb_array_elements($1::jsonb) r)sql",
               {rows});
-    return SqlValue::jsonb("{\"rows\":" + std::to_string(counts.size()) + ",\"refusals\":" + std::to_string(refusals) +
-                           ",\"lost\":" + std::to_string(lost) + "}");
+    return SqlValue::jsonb("{\"rows\":" + std::to_string(counts.size()) + ",\"events\":" + std::to_string(events) +
+                           ",\"refusals\":" + std::to_string(refusals) + ",\"lost\":" + std::to_string(lost) + "}");
+}
+
+// SQL: runtime_outcome_count(workspace_id, app_id, status) — from the executions trigger: a
+// visitor's run ended; counted when the transaction commits (no row per run).
+SqlValue runtime_outcome_count(CallArgs &args) {
+    std::string workspace_id = args.required_uuid(0, "workspace_id");
+    std::string app_id = args.required_uuid(1, "app_id");
+    std::string status = args.required_text(2, "status");
+    const char *event_type = status == "completed"   ? "runtime.execute_succeeded"
+                             : status == "failed"    ? "runtime.execute_failed"
+                             : status == "cancelled" ? "runtime.execute_cancelled"
+                                                     : nullptr;
+    if (!event_type) throw field_error("status", "must be completed, failed or cancelled");
+    // No actor check: the trigger runs it for whoever ended the run (a member cancelling
+    // included); nobody else may execute it (revoked from public).
+    count_event_at_commit(workspace_id, app_id, event_type);
+    return SqlValue::null();
 }
 
 SqlValue runtime_admit(CallArgs &args) {

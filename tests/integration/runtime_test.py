@@ -67,7 +67,7 @@ class RuntimeCase(ApiTestCase):
 class Runtime(RuntimeCase):
 
     def test_entry_schema_and_execute(self):
-        self.published("greeter")
+        app = self.published("greeter")
         base = f"/runtime/{self.ws_slug}/greeter"
         code, headers, entry = self.visit("GET", base)
         self.assertEqual(code, 200, entry)
@@ -102,7 +102,26 @@ class Runtime(RuntimeCase):
         self.assertEqual(status, "completed")
         events = psql(self.database, "select string_agg(distinct event_type, ',' order by event_type) from flowgres.runtime_events "
                                      f"where session_id = '{session}'")
-        self.assertEqual(events, "runtime.entry,runtime.execute,runtime.execute_succeeded,runtime.schema")
+        self.assertEqual(events, "runtime.entry,runtime.schema", "executes and their outcomes are counted, not a row each")
+        # The counts become one summary row per app, kind and minute (the maintenance worker's
+        # pass, here by hand).
+        psql(self.database, "select flowgres.runtime_refusals_flush()")
+        counted = psql(self.database, "select string_agg(event_type || '=' || total, ',' order by event_type) from "
+                                      "(select event_type, sum((details ->> 'count')::int) total from flowgres.runtime_events "
+                                      f"where app_id = '{app['id']}' and details ? 'summary' group by 1) c")
+        self.assertEqual(counted, "runtime.execute=2,runtime.execute_succeeded=2")
+
+    def test_an_execute_counts_only_when_its_admission_commits(self):
+        app = self.published("counted")
+        admission = json.dumps({"action": "execute", "workspace": self.ws_slug, "app": "counted", "ip": "203.0.113.9",
+                                "inputs": {"name": "Di"}, "claimed_by": "test"}).replace("'", "''")
+        psql(self.database, "select flowgres.runtime_refusals_flush()")  # earlier tests' counts out of the way
+        psql(self.database, f"begin; select flowgres.runtime_admit('{admission}'); rollback;")
+        psql(self.database, f"select flowgres.runtime_admit('{admission}')")
+        psql(self.database, "select flowgres.runtime_refusals_flush()")
+        counted = psql(self.database, "select coalesce(sum((details ->> 'count')::int), 0) from flowgres.runtime_events "
+                                      f"where app_id = '{app['id']}' and event_type = 'runtime.execute'")
+        self.assertEqual(counted, "1", "the rolled-back admission counted for nothing")
 
     def test_the_121st_request_in_a_window_is_refused(self):
         self.published("busy")
