@@ -1,6 +1,6 @@
 -- executions_record: many finished runs recorded in one call, each run answered on its own.
 begin;
-select plan(24);
+select plan(32);
 
 select test.new_user('batch@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -12,6 +12,7 @@ select flowgres.execution_create(:'app', '{}') ->> 'id' as broken \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as cancelled \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as pending \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as over \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as big \gset
 
 -- Only the executor (the service) records what runs did.
 select is(test.error_code_of(format('select flowgres.executions_record(%L)',
@@ -19,7 +20,8 @@ select is(test.error_code_of(format('select flowgres.executions_record(%L)',
           'PERMISSION_DENIED', 'a member cannot record a run''s outcome');
 select test.act_as(null);
 select flowgres.execution_start(:'done', 'd1'), flowgres.execution_start(:'broken', 'd1'),
-       flowgres.execution_start(:'cancelled', 'd1'), flowgres.execution_start(:'over', 'd1');
+       flowgres.execution_start(:'cancelled', 'd1'), flowgres.execution_start(:'over', 'd1'),
+       flowgres.execution_start(:'big', 'd1');
 select flowgres.execution_finish(:'over', 'completed', '{}');
 select test.act_as(:'owner');
 select flowgres.execution_cancel(:'cancelled');
@@ -47,6 +49,33 @@ select is(test.error_code_of(format('select flowgres.executions_record(%L)',
           format('[{"execution_id": "%s", "status": "completed", "prompt_tokens": -1}]', :'done'))),
           'VALIDATION_FAILED', 'token counts are not negative');
 select is((select status from flowgres.executions where id = :'done'), 'running', 'a refused batch records nothing');
+
+-- Hostile input: oversized lists, forged event kinds, injection in ids, deep nesting, huge text.
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          jsonb_build_array(jsonb_build_object('execution_id', :'done', 'status', 'completed', 'events',
+              (select jsonb_agg(jsonb_build_object('sequence', i, 'event', 'node_started', 'data', '{}'::jsonb))
+               from generate_series(1, 2001) i)))))
+          -> 'details' -> 0 ->> 'field', 'runs[0].events', 'more than 2000 events a run are refused');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          jsonb_build_array(jsonb_build_object('execution_id', :'done', 'status', 'completed', 'logs',
+              (select jsonb_agg(jsonb_build_object('node_id', 'n', 'node_type', 't', 'status', 'completed'))
+               from generate_series(1, 1001) i)))))
+          -> 'details' -> 0 ->> 'field', 'runs[0].logs', 'more than 1000 node logs a run are refused');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "events": [{"sequence": 1, "event": "execution_finished", "data": {}}]}]', :'done')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].events[0].event', 'execution_finished cannot be forged');
+select is(test.error_detail_of($$select flowgres.executions_record('[{"execution_id": "x''; drop table flowgres.executions; --", "status": "completed"}]')$$)
+          -> 'details' -> 0 ->> 'field', 'runs[0].execution_id', 'an id is a uuid or refused');
+select is(test.error_code_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "outputs": %s1%s}]', :'done', repeat('[', 3000), repeat(']', 3000)))),
+          'BAD_REQUEST', 'nesting past what jansson parses is refused, not a crash');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "view": "%s"}]', :'done', repeat('x', 100000))))
+          -> 'details' -> 0 ->> 'field', 'runs[0].view', 'an unknown view is refused');
+select is(flowgres.executions_record(format('[{"execution_id": "%s", "status": "completed", "outputs": {"big": "%s"}}]',
+                                             :'big', repeat('<script>', 125000))::jsonb) #>> '{runs,0,execution,status}',
+          'completed', 'a megabyte of markup is recorded');
+select is((select length(outputs ->> 'big') from flowgres.executions where id = :'big'), 1000000, 'as text, whole');
 
 -- One batch: a completed run with events, logs and tokens; a failed one; a cancelled one's
 -- logs; one not started; one already finished; one that does not exist.
