@@ -50,6 +50,21 @@ start_cluster_and_daemon() {
 
 bench_psql() { psql -h "$socket" -p "$pg_port" -U postgres -d bench -qAt "$@"; }
 
+# Runs whose callers wrk dropped at the end of a run still finish: waits (bounded, 30 s) until
+# none is pending or running, before anything is counted.
+wait_for_runs_to_end() {
+    for _ in $(seq 1 300); do
+        [ "$(bench_psql -c "select count(*) from flowgres.executions where status in ('pending', 'running')")" = 0 ] && break
+        sleep 0.1
+    done
+}
+
+# "N completed, M not": every execution the bench made.
+executions_counts() {
+    echo "$(bench_psql -c "select count(*) from flowgres.executions where status = 'completed'") completed," \
+        "$(bench_psql -c "select count(*) from flowgres.executions where status <> 'completed'") not"
+}
+
 # The executions that did not complete, by status and error code (CLIENT_GONE: wrk closed the
 # connection while the request was being admitted, as it does to every one in flight when a
 # run ends).

@@ -76,13 +76,8 @@ for connections in 64 1000; do
     run_and_keep "node_red_llm_c$connections" "http://127.0.0.1:$node_red_port/run" -s "$root/run.lua" --timeout 10s
     run_and_keep "flowgresd_llm_c$connections" "$runtime_url" -s "$root/run.lua" --timeout 10s
 done
-for _ in $(seq 1 300); do
-    [ "$(bench_psql -c "select count(*) from flowgres.executions where status in ('pending', 'running')")" = 0 ] && break
-    sleep 0.1
-done
-echo "executions recorded: $(bench_psql -c "select count(*) from flowgres.executions where status = 'completed'") completed," \
-    "$(bench_psql -c "select count(*) from flowgres.executions where status <> 'completed'") not;" \
-    "model calls metered: $(bench_psql -c "select count(*) from flowgres.model_usage")"
+wait_for_runs_to_end
+echo "executions recorded: $(executions_counts); model calls metered: $(bench_psql -c "select count(*) from flowgres.model_usage")"
 not_completed_by_code
 echo
 for connections in 64 1000; do

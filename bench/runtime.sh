@@ -71,15 +71,9 @@ for connections in 64 1000; do
     fi
     run_wrk "flowgresd_runtime_c$connections" "$runtime_url" -s "$root/run.lua" --timeout 10s
 done
-# Runs whose callers wrk dropped at the end still finish: wait (bounded) before counting.
-for _ in $(seq 1 300); do
-    [ "$(bench_psql -c "select count(*) from flowgres.executions where status in ('pending', 'running')")" = 0 ] && break
-    sleep 0.1
-done
-completed=$(bench_psql -c "select count(*) from flowgres.executions where status = 'completed'")
-other=$(bench_psql -c "select count(*) from flowgres.executions where status <> 'completed'")
+wait_for_runs_to_end
 billed=$(bench_psql -c "select coalesce(sum(quantity), 0) from flowgres.usage_events where dimension = 'requests'")
-echo "executions recorded: $completed completed, $other not; requests billed: $billed"
+echo "executions recorded: $(executions_counts); requests billed: $billed"
 not_completed_by_code
 echo
 for connections in 64 1000; do

@@ -47,8 +47,6 @@ LUA
 echo "== $(nproc) cores; wrk -t$threads -c$connections -d${duration}s"
 run_wrk node_red_flow "http://127.0.0.1:$node_red_port/run" -s "$root/run.lua"
 run_wrk flowgresd_trial_run "$api/apps/$app_id/runs" -s "$root/run.lua"
-runs=$(bench_psql -c "select count(*) from flowgres.executions where status = 'completed'")
-unfinished=$(bench_psql -c "select count(*) from flowgres.executions where status <> 'completed'")
-echo "executions recorded: $runs completed, $unfinished not"
+echo "executions recorded: $(executions_counts)"
 echo
 echo "ratio flowgresd runs / Node-RED:               $(ratio flowgresd_trial_run node_red_flow)"
