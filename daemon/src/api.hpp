@@ -223,6 +223,10 @@ private:
     uv_timer_t claim_timer_{};
     bool claiming_ = false;
     bool claim_again_ = false;
+    // Whether queued runs may be waiting for this worker: false once a claim found none, true
+    // again with a notification, the one-second sweep, or a claim put off for lack of room. A
+    // finished run claims the next only then, not with a round trip per run.
+    bool queue_may_wait_ = true;
 
     const Config &config_;
     const RunEnvironment &environment_;

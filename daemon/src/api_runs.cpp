@@ -55,6 +55,9 @@ struct Application::ActiveRun {
     std::vector<RunEvent> unstored;
     long long next_event_id = 1;
     bool storing = false;
+    // A flush of its events began: others may be streaming them from the table, so the rest
+    // go there too. Until then, the end folds events and node logs into one trail row.
+    bool flushed = false;
     uv_timer_t *flush_timer = nullptr;  // every event_flush_ms: store what waits
 };
 
@@ -121,6 +124,7 @@ void Application::run_trial(std::shared_ptr<Call> call) {
 
 void Application::claim_queued() {
     if (!background_started_) return;
+    queue_may_wait_ = true;
     if (claiming_) {
         claim_again_ = true;
         return;
@@ -135,7 +139,10 @@ void Application::claim_queued() {
         claiming_ = false;
         bool got = claimed.outcome == pg::JobResult::Outcome::ok && claimed.values[1];
         if (got) launch_run(parse_json(*claimed.values[1], "execution"), nullptr);
-        if (got || claim_again_) claim_queued();  // there may be more waiting
+        if (got || claim_again_)
+            claim_queued();  // there may be more waiting
+        else if (claimed.outcome == pg::JobResult::Outcome::ok)
+            queue_may_wait_ = false;
     });
 }
 
@@ -322,6 +329,7 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     json_object_set_new(run.get(), "completion_tokens", json_integer(result.completion_tokens));
     if (active->holds_tokens) json_object_set_new(run.get(), "release_tokens", json_true());
     if (json_array_size(result.model_calls.get()) > 0) json_object_set(run.get(), "model_calls", result.model_calls.get());
+    if (!active->flushed) json_object_set_new(run.get(), "fold", json_true());
     // A visitor is shown the row (runtime_view); a trial run's caller its node logs too.
     json_object_set_new(run.get(), "view", json_string(active->runtime ? "row" : "full"));
     std::string text = dump_json(run.get());
@@ -339,7 +347,7 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
                  {{"execution_id", execution_id}, {"dropped", std::to_string(active->unstored.size() - kEventsPerRecord), true}});
 
     std::shared_ptr<Call> waiting = std::move(active->waiting);
-    claim_queued();  // room for one more queued run
+    if (queue_may_wait_) claim_queued();  // room for one more queued run
     bool runtime = active->runtime;
     bool holds_tokens = active->holds_tokens;
     recorder_.record(std::move(text), [this, waiting, execution_id, runtime, holds_tokens](pg::JobResult &&recorded) {
@@ -389,6 +397,7 @@ void Application::flush_run_events(const std::string &execution_id) {
     ActiveRun &active = *found->second;
     if (active.storing || active.unstored.empty()) return;
     active.storing = true;
+    active.flushed = true;
     size_t count = std::min(active.unstored.size(), kEventsPerAppend);
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kActAsOperator, {}});

@@ -7,7 +7,7 @@
 namespace flowgres::daemon {
 
 namespace {
-constexpr const char *kRecord = "select flowgres.executions_record($1::jsonb)::text";
+constexpr const char *kRecord = "select flowgres.executions_record($1::json)::text";
 
 pg::JobResult run_answer(const json_t *answer) {
     pg::JobResult result;

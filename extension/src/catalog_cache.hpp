@@ -4,7 +4,8 @@
 //
 // Invalidation is one generation counter in shared memory. Every write to a table the caches
 // are built from (workspaces, apps, app_access_policies, billing_plans, workspace_quotas,
-// budgets) fires a statement trigger, flowgres.catalog_changed(), that marks the writing
+// budgets, and what a visitor's run is handed before it starts: llm_providers, llm_models,
+// llm_model_switches, workspace_secrets, safety_rules) fires a statement trigger, flowgres.catalog_changed(), that marks the writing
 // transaction; when it commits, after its changes became visible to new snapshots, the
 // counter moves on. A cache reads the counter before it reads a table, and drops everything
 // when the counter has moved since it was filled. So an entry is never older than the last
@@ -41,13 +42,23 @@ public:
 
     template <typename Load>
     std::optional<Value> get(const std::string &key, Load load) {
+        return get(key, load, [](const Value &) { return true; });
+    }
+
+    // As above, for a value that also goes stale with time (a secret's expiry): an entry
+    // `fresh` says no to is loaded again.
+    template <typename Load, typename Fresh>
+    std::optional<Value> get(const std::string &key, Load load, Fresh fresh) {
         std::optional<uint64_t> generation = catalog_generation();
         if (!generation) return load();
         if (*generation != generation_) {
             entries_.clear();
             generation_ = *generation;
         }
-        if (auto found = entries_.find(key); found != entries_.end()) return found->second;
+        if (auto found = entries_.find(key); found != entries_.end()) {
+            if (fresh(found->second)) return found->second;
+            entries_.erase(found);
+        }
         std::optional<Value> loaded = load();
         if (!loaded) return loaded;
         if (entries_.size() >= capacity_) entries_.clear();

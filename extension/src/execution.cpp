@@ -294,10 +294,14 @@ SqlValue execution_events(CallArgs &args) {
     Actor actor = require_actor();
     ExecutionRow row = require_execution(actor, execution_id, permission::logs_view, false);
     return SqlValue::jsonb(query_value(R"sql(
-        with page as (
+        with stored as (  -- rows, and the trail of a run that ended before any was stored
             select sequence, event, data from flowgres.execution_events
             where workspace_id = $1::uuid and execution_id = $2::uuid and sequence > $3::integer
-            order by sequence limit $4::integer)
+            union all
+            select (entry ->> 'sequence')::integer, entry ->> 'event', entry -> 'data'
+            from flowgres.execution_trails t cross join lateral jsonb_array_elements(t.events) as entry
+            where t.execution_id = $2::uuid and (entry ->> 'sequence')::integer > $3::integer),
+        page as (select sequence, event, data from stored order by sequence limit $4::integer)
         select jsonb_build_object(
             'execution_id', $2::uuid,
             'status', (select status from flowgres.executions where id = $2::uuid),
@@ -305,9 +309,8 @@ SqlValue execution_events(CallArgs &args) {
                                                  order by sequence), '[]') from page),
             -- Complete: nothing will follow this page (an ended execution's last event is in it or before it).
             'complete', (select status from flowgres.executions where id = $2::uuid) in ('completed', 'failed', 'cancelled')
-                        and not exists (select 1 from flowgres.execution_events
-                                        where workspace_id = $1::uuid and execution_id = $2::uuid
-                                          and sequence > coalesce((select max(sequence) from page), $3::integer))))sql",
+                        and not exists (select 1 from stored
+                                        where sequence > coalesce((select max(sequence) from page), $3::integer))))sql",
                                        {row.workspace_id, execution_id, std::to_string(after),
                                         std::to_string(max_events)})
                                .value());
@@ -374,7 +377,9 @@ SqlValue execution_list(CallArgs &args) {
             where e.app_id = $1::uuid
               and ($2::text is null or e.status = $2)
               and ($3::text is null or e.trigger = $3)
-              and ($4::text is null or exists (select 1 from flowgres.node_logs l where l.execution_id = e.id and l.node_type = $4))
+              and ($4::text is null or exists (select 1 from flowgres.node_logs l where l.execution_id = e.id and l.node_type = $4)
+                   or exists (select 1 from flowgres.execution_trails t where t.execution_id = e.id
+                                and t.node_logs @> jsonb_build_array(jsonb_build_object('node_type', $4::text))))
               and ($5::timestamptz is null or e.created_at >= $5::timestamptz)
               and ($6::timestamptz is null or e.created_at < $6::timestamptz))
         select jsonb_build_object(

@@ -38,6 +38,17 @@ void check_node_logs(const json_t *logs, const std::string &field, ValidationPro
             problems.add(at + ".node_type", "is required");
         else if (status != "running" && status != "completed" && status != "failed" && status != "skipped")
             problems.add(at + ".status", "must be running, completed, failed or skipped");
+        // What node_logs' constraints say, checked here too: a trail's logs are no rows of it.
+        const json_t *attempt = json_object_get(entry, "attempt");
+        if (attempt && !json_is_null(attempt) && (!json_is_integer(attempt) || json_integer_value(attempt) < 1 ||
+                                                  json_integer_value(attempt) > 2147483647))
+            problems.add(at + ".attempt", "must be a positive integer");
+        const json_t *duration = json_object_get(entry, "duration_ms");
+        if (duration && !json_is_null(duration) && (!json_is_integer(duration) || json_integer_value(duration) < 0))
+            problems.add(at + ".duration_ms", "must be a non-negative integer");
+        const json_t *variables = json_object_get(entry, "variables");
+        if (variables && !json_is_null(variables) && !json_is_array(variables))
+            problems.add(at + ".variables", "must be an array");
     });
 }
 
@@ -82,8 +93,10 @@ uint64_t insert_node_logs(const std::string &batch) {
         insert into flowgres.node_logs (workspace_id, execution_id, sequence, node_id, node_type, status, attempt,
                                         started_at, finished_at, duration_ms, input, output, error, variables)
         select run.workspace_id, run.execution_id,
-               coalesce((select max(l.sequence) + 1 from flowgres.node_logs l
-                         where l.workspace_id = run.workspace_id and l.execution_id = run.execution_id), 0)
+               greatest(coalesce((select max(l.sequence) + 1 from flowgres.node_logs l
+                                  where l.workspace_id = run.workspace_id and l.execution_id = run.execution_id), 0),
+                        coalesce((select jsonb_array_length(t.node_logs) from flowgres.execution_trails t
+                                  where t.execution_id = run.execution_id), 0))
                    + entry.ordinality - 1,
                entry.value ->> 'node_id', entry.value ->> 'node_type', entry.value ->> 'status',
                coalesce((entry.value ->> 'attempt')::integer, 1),
@@ -104,6 +117,26 @@ uint64_t insert_run_events(const std::string &batch) {
         from jsonb_array_elements($1::jsonb) as run(item)
              cross join lateral jsonb_array_elements(run.item -> 'events') as entry
         on conflict do nothing)sql",
+                 {batch})
+        .processed;
+}
+
+uint64_t insert_run_trails(const std::string &batch) {
+    // The node logs take the shape of node_logs rows as readers show them (to_jsonb of the
+    // row, less workspace_id), numbered from 0; text and timestamps cast as the row would.
+    return query(R"sql(
+        insert into flowgres.execution_trails (execution_id, workspace_id, events, node_logs)
+        select (run.item ->> 'execution_id')::uuid, (run.item ->> 'workspace_id')::uuid,
+               coalesce(run.item -> 'events', '[]'),
+               coalesce((select jsonb_agg(to_jsonb(jsonb_populate_record(null::flowgres.node_logs,
+                                          entry.value || jsonb_build_object(
+                                              'workspace_id', run.item -> 'workspace_id',
+                                              'execution_id', run.item -> 'execution_id',
+                                              'sequence', entry.ordinality - 1,
+                                              'attempt', coalesce(nullif(entry.value -> 'attempt', 'null'), '1'),
+                                              'created_at', now()))) - 'workspace_id' order by entry.ordinality)
+                         from jsonb_array_elements(run.item -> 'logs') with ordinality as entry(value, ordinality)), '[]')
+        from jsonb_array_elements($1::jsonb) as run(item))sql",
                  {batch})
         .processed;
 }

@@ -29,14 +29,19 @@ void check_model_calls(const json_t *calls, const std::string &field, Validation
 uint64_t insert_node_logs(const std::string &batch);
 // Events by their sequence numbers; ones already stored are skipped. Returns the rows added.
 uint64_t insert_run_events(const std::string &batch);
+// Runs' events (member "events") and node logs (member "logs") as one execution_trails row
+// each, for runs that stored neither before; returns the rows added.
+uint64_t insert_run_trails(const std::string &batch);
 // Model calls (member "calls"), one model_usage row each; returns the rows added.
 uint64_t insert_model_calls(const std::string &batch);
 
-// An execution `e` as execution_get shows it: its row and its node logs in order (a SQL
-// expression over `flowgres.executions e`).
+// An execution `e` as execution_get shows it: its row and its node logs in order, rows of
+// node_logs and its trail's alike (a SQL expression over `flowgres.executions e`).
 inline constexpr const char *kExecutionWithNodeLogs =
-    "(to_jsonb(e) || jsonb_build_object('node_logs', (select coalesce(jsonb_agg(to_jsonb(l) - 'workspace_id' "
-    "order by l.sequence), '[]') from flowgres.node_logs l where l.execution_id = e.id)))";
+    "(to_jsonb(e) || jsonb_build_object('node_logs', (select coalesce(jsonb_agg(log order by (log ->> 'sequence')::integer), '[]') "
+    "from (select to_jsonb(l) - 'workspace_id' as log from flowgres.node_logs l where l.execution_id = e.id "
+    "union all select entry from flowgres.execution_trails t cross join lateral jsonb_array_elements(t.node_logs) as entry "
+    "where t.execution_id = e.id) logs)))";
 
 // A batch of one run.
 std::string single_run_batch(const std::string &workspace_id, const std::string &app_id, const std::string &execution_id,

@@ -13,6 +13,10 @@
 //
 // Each run is answered with its execution as recorded (the row), or with its node logs too
 // when it asks for the full view (`"view": "full"`: a trial run's caller sees them).
+//
+// A run that stored none of its events and node logs while it ran (nobody streamed it) says
+// `"fold": true`: they become one execution_trails row instead of a row each, and every reader
+// of events and node logs reads trails too.
 #include <map>
 #include <set>
 #include <vector>
@@ -39,6 +43,7 @@ struct RunOutcome {
     std::string status;  // completed, failed; cancelled: ended through the API, its logs only
     const json_t *item = nullptr;
     bool full_view = false;
+    bool fold = false;                 // events and logs as one trail row (execution_trails)
     std::string workspace_id, app_id;  // read when locked
     std::string answer;                // the run's member of the result, once known
 };
@@ -82,12 +87,15 @@ std::vector<RunOutcome> parse_runs(const json_t *runs) {
         if (const json_t *logs = json_object_get(item, "logs")) check_node_logs(logs, at + ".logs", problems);
         if (const json_t *calls = json_object_get(item, "model_calls"))
             check_model_calls(calls, at + ".model_calls", problems);
-        const json_t *release = json_object_get(item, "release_tokens");
-        if (release && !json_is_boolean(release)) problems.add(at + ".release_tokens", "must be true or false");
+        for (const char *flag : {"release_tokens", "fold"}) {
+            const json_t *value = json_object_get(item, flag);
+            if (value && !json_is_boolean(value)) problems.add(at + "." + flag, "must be true or false");
+        }
         const char *view = json_string_value(json_object_get(item, "view"));
         if (json_object_get(item, "view") && (!view || (std::string_view(view) != "full" && std::string_view(view) != "row")))
             problems.add(at + ".view", "must be row or full");
-        outcomes.push_back(RunOutcome{id, std::string(status_text), item, view && std::string_view(view) == "full", {}, {}, {}});
+        outcomes.push_back(RunOutcome{id, std::string(status_text), item, view && std::string_view(view) == "full",
+                                      json_is_true(json_object_get(item, "fold")), {}, {}, {}});
     }
     problems.throw_if_any();
     return outcomes;
@@ -117,10 +125,24 @@ std::string entries_batch(const std::vector<const RunOutcome *> &runs, const cha
     return json_array_size(batch.get()) ? dump_json(batch.get()) : std::string();
 }
 
+// The trails of `runs` for insert_run_trails: each with its events and logs, even if none.
+std::string trails_batch(const std::vector<const RunOutcome *> &runs) {
+    Json batch(json_array());
+    for (const RunOutcome *run : runs) {
+        Json trail(json_pack("{s:s, s:s, s:s}", "workspace_id", run->workspace_id.c_str(), "app_id", run->app_id.c_str(),
+                             "execution_id", run->execution_id.c_str()));
+        for (const char *member : {"events", "logs"})
+            if (const json_t *entries = nonempty_array(run->item, member))
+                json_object_set(trail.get(), member, const_cast<json_t *>(entries));
+        json_array_append(batch.get(), trail.get());
+    }
+    return dump_json(batch.get());
+}
+
 }  // namespace
 
 SqlValue executions_record(CallArgs &args) {
-    Json runs = parse_json(args.required_jsonb(0, "runs"), "runs");
+    Json runs = parse_json(args.required_text(0, "runs"), "runs");  // json: its text as sent
     if (!json_is_array(runs.get()) || json_array_size(runs.get()) == 0 || json_array_size(runs.get()) > kMaxRunsPerRecord)
         throw field_error("runs", "must be an array of 1 to " + std::to_string(kMaxRunsPerRecord) + " finished runs");
     std::vector<RunOutcome> outcomes = parse_runs(runs.get());
@@ -158,8 +180,16 @@ SqlValue executions_record(CallArgs &args) {
     }
 
     // Events first: execution_finished (written by the executions trigger) numbers after them.
-    if (std::string events = entries_batch(finishing, "events", "events"); !events.empty()) insert_run_events(events);
-    if (std::string logs = entries_batch(logging, "logs", "logs"); !logs.empty()) insert_node_logs(logs);
+    // A finishing run that stored none of its events and logs yet folds them into one trail.
+    std::vector<const RunOutcome *> folding, row_events, row_logs;
+    for (const RunOutcome *run : logging) {
+        bool folds = run->fold && run->status != "cancelled";
+        (folds ? folding : row_logs).push_back(run);
+        if (!folds && run->status != "cancelled") row_events.push_back(run);
+    }
+    if (!folding.empty()) insert_run_trails(trails_batch(folding));
+    if (std::string events = entries_batch(row_events, "events", "events"); !events.empty()) insert_run_events(events);
+    if (std::string logs = entries_batch(row_logs, "logs", "logs"); !logs.empty()) insert_node_logs(logs);
     if (std::string calls = entries_batch(logging, "model_calls", "calls"); !calls.empty()) insert_model_calls(calls);
     std::vector<const RunOutcome *> releasing;
     for (const RunOutcome *run : logging)

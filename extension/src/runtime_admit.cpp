@@ -207,6 +207,41 @@ VersionForRuns version_for_runs(const std::string &version_id) {
     });
 }
 
+// What a visitor's run is handed before it starts (run_preparation.hpp): its secrets, the
+// routes to its models and the safety rules, cached per version. The tables they come from move
+// the catalogue's generation; time makes them stale too, when a secret of the workspace expires
+// (a secret's or a provider key's status is "expired" from then on).
+struct RunPreparation {
+    std::string document;
+    int64_t stale_at = 0;  // epoch seconds; 0: no expiry ahead
+};
+
+std::string run_preparation(const std::string &workspace_id, const std::string &version_id, const VersionForRuns &version) {
+    static CatalogCache<RunPreparation> cache(1024);
+    auto load = [&]() -> std::optional<RunPreparation> {
+        RunPreparation prepared;
+        prepared.stale_at = std::stoll(
+            query_value("select coalesce(floor(extract(epoch from min(expires_at)))::bigint, 0)::text "
+                        "from flowgres.workspace_secrets "
+                        "where workspace_id = $1::uuid and status = 'active' and expires_at > now()",
+                        {workspace_id})
+                .value_or("0"));
+        prepared.document =
+            "{\"secrets\":" +
+            (version.secret_names.empty() ? std::string("{}") : run_secrets_document(workspace_id, version.secret_names)) +
+            ",\"routes\":" +
+            (version.model_names.empty() ? std::string("{}") : run_routes_document(workspace_id, version.model_names)) +
+            ",\"safety_rules\":" +
+            (version.model_names.empty() ? std::string("[]") : run_safety_rules_document(workspace_id)) + "}";
+        return prepared;
+    };
+    auto fresh = [](const RunPreparation &prepared) {
+        return prepared.stale_at == 0 || epoch_seconds_now() < prepared.stale_at;
+    };
+    return cache.get(workspace_id + "/" + version_id, load, fresh)->document;
+}
+
+
 // One admission: what was found so far, and the answer being built.
 class Admission {
 public:
@@ -612,13 +647,7 @@ std::string Admission::run() {
     // and whether its model calls must hold tokens first (a tokens quota or an enforced budget
     // applies: as of this admission).
     if (!version.secret_names.empty() || !version.model_names.empty()) {
-        execution += ",\"preparation\":{\"secrets\":" +
-                     (version.secret_names.empty() ? std::string("{}")
-                                                   : run_secrets_document(workspace_id_, version.secret_names)) +
-                     ",\"routes\":" +
-                     (version.model_names.empty() ? std::string("{}") : run_routes_document(workspace_id_, version.model_names)) +
-                     ",\"safety_rules\":" +
-                     (version.model_names.empty() ? std::string("[]") : run_safety_rules_document(workspace_id_)) + "}";
+        execution += ",\"preparation\":" + run_preparation(workspace_id_, version_id_, version);
         bool holds = quota.limits.usage.quota[kUsageTokens] >= 0 || quota.limits.usage.spend_limit >= 0;
         execution += std::string(",\"token_holds\":") + (holds ? "true" : "false");
     }

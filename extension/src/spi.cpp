@@ -19,10 +19,13 @@ std::unordered_map<std::string, SPIPlanPtr> &plan_cache() {
     return plans;
 }
 
-SPIPlanPtr prepared_plan(std::string_view sql, int parameter_count) {
+// `custom`: the parsed statement is kept, its plan made for each call's values
+// (CURSOR_OPT_CUSTOM_PLAN), never a generic one.
+SPIPlanPtr prepared_plan(std::string_view sql, int parameter_count, bool custom) {
     std::string key(sql);
     key += '\x1f';
     key += std::to_string(parameter_count);
+    key += custom ? 'c' : 'g';
     auto &plans = plan_cache();
     if (auto found = plans.find(key); found != plans.end()) return found->second;
 
@@ -31,7 +34,8 @@ SPIPlanPtr prepared_plan(std::string_view sql, int parameter_count) {
     SPIPlanPtr plan = guard([&] {
         Oid types[FUNC_MAX_ARGS];
         for (int i = 0; i < parameter_count; i++) types[i] = TEXTOID;
-        SPIPlanPtr prepared = SPI_prepare(statement_text, parameter_count, types);
+        SPIPlanPtr prepared =
+            SPI_prepare_cursor(statement_text, parameter_count, types, custom ? CURSOR_OPT_CUSTOM_PLAN : 0);
         if (prepared == nullptr)
             elog(ERROR, "flowgres: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
         SPI_keepplan(prepared);
@@ -74,8 +78,7 @@ enum class Planning { kept, each_call, kept_latest_snapshot };
 SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params, Planning planning) {
     int count = static_cast<int>(params.size());
     if (count > FUNC_MAX_ARGS) throw Error(ErrorCode::INTERNAL_ERROR, "too many statement parameters");
-    SPIPlanPtr plan = planning == Planning::each_call ? nullptr : prepared_plan(sql, count);
-    std::string statement(planning == Planning::each_call ? sql : std::string_view());
+    SPIPlanPtr plan = prepared_plan(sql, count, planning == Planning::each_call);
 
     const char *texts[FUNC_MAX_ARGS];
     int lengths[FUNC_MAX_ARGS];
@@ -93,12 +96,8 @@ SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params
             nulls[i] = texts[i] == nullptr ? 'n' : ' ';
             values[i] = texts[i] == nullptr ? (Datum)0 : PointerGetDatum(cstring_to_text_with_len(texts[i], lengths[i]));
         }
-        Oid types[FUNC_MAX_ARGS];
-        for (int i = 0; i < count; i++) types[i] = TEXTOID;
         int status =
-            planning == Planning::each_call
-                ? SPI_execute_with_args(statement.c_str(), count, types, values, nulls, false, 0)
-            : planning == Planning::kept_latest_snapshot
+            planning == Planning::kept_latest_snapshot
                 ? SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false, false, 0)
                 : SPI_execute_plan(plan, values, nulls, false, 0);
         if (status < 0) elog(ERROR, "flowgres: SPI_execute_plan failed: %s", SPI_result_code_string(status));

@@ -35,7 +35,7 @@ SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params = {
 // The same, planned for the values given instead of once per backend: for statements over a
 // batch (an array of ids, a JSON list of rows), where the kept plan, made when the tables were
 // small or for a batch of another size, may scan a whole table where an index would do. The
-// planning is paid once per batch.
+// planning is paid once per batch; the parsing is not (the parsed statement is kept).
 SqlResult query_planned_each_call(std::string_view sql, std::initializer_list<SqlParam> params = {});
 
 // The same with a snapshot taken now, whatever the isolation level: for reads that must see

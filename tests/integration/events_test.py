@@ -5,6 +5,7 @@ streams on another daemon than the one running the execution, cancel, refusals, 
 that leave mid-stream."""
 
 import http.client
+import json
 import threading
 import time
 
@@ -228,6 +229,77 @@ class StreamsOpenedAsARunEnds(ApiTestCase):
             events = stream.all()
             self.assertEqual(events[-1]["event"], "execution_finished", f"attempt {attempt}")
             self.assertEqual(events[-1]["data"]["outputs"], {"o": "hi Ed"})
+
+
+class FoldedTrails(ApiTestCase):
+    """A run that ends before its first event flush stores its events and node logs as one
+    execution_trails row (README "Performance"); every reader shows them as if they were rows:
+    the execution's node logs, the events page and stream with resumption, the node_type
+    filter, retention. A run that outlives a flush keeps the rows."""
+    daemon_settings = {"event_flush_ms": 400, "run_wait_ms": 5000}
+
+    def test_a_quick_run_reads_the_same_from_its_trail(self):
+        _, workspace, key = self.new_user()
+        quick = graph([{"id": "s", "type": "start", "data": {"inputs": [{"name": "name"}]}},
+                       {"id": "t", "type": "transform", "config": {"template": {"greeting": "hi {{name}}"}}},
+                       {"id": "o", "type": "output", "config": {"value": "{{t.greeting}}"}}],
+                      [("s", "t", None), ("t", "o", None)])
+        folded = self.ok("POST", f"/api/v1/apps/{self.app_with(key, workspace, quick)['id']}/runs",
+                         {"inputs": {"name": "Fay"}}, key)
+        slow_app = self.app_with(key, workspace, graph(
+            [{"id": "s", "type": "start", "data": {"inputs": [{"name": "name"}]}},
+             {"id": "wait", "type": "delay", "config": {"duration_ms": 900}},
+             {"id": "t", "type": "transform", "config": {"template": {"greeting": "hi {{name}}"}}},
+             {"id": "o", "type": "output", "config": {"value": "{{t.greeting}}"}}],
+            [("s", "wait", None), ("wait", "t", None), ("t", "o", None)]))
+        rows = self.ok("POST", f"/api/v1/apps/{slow_app['id']}/runs", {"inputs": {"name": "Fay"}}, key)
+
+        def count(table, execution):
+            return int(psql(self.database, f"select count(*) from flowgres.{table} where execution_id = '{execution['id']}'"))
+        self.assertEqual((count("execution_trails", folded), count("node_logs", folded), count("execution_events", folded)),
+                         (1, 0, 1), "one trail row; execution_finished stays a row")
+        self.assertEqual((count("execution_trails", rows), count("node_logs", rows)), (0, 4), "flushed once: rows")
+
+        # The node logs read back alike, whichever way they were stored.
+        shown = self.ok("GET", f"/api/v1/executions/{folded['id']}", None, key)
+        self.assertEqual(shown["node_logs"], folded["node_logs"])
+        self.assertEqual([log["node_id"] for log in shown["node_logs"]], ["s", "t", "o"])
+        self.assertEqual([log["sequence"] for log in shown["node_logs"]], [0, 1, 2])
+        self.assertEqual(set(shown["node_logs"][0]), set(rows["node_logs"][0]), "the same members as a node_logs row")
+        self.assertEqual(shown["node_logs"][1]["output"], {"greeting": "hi Fay"})
+        self.assertEqual(shown["node_logs"][1]["attempt"], 1)
+
+        # Events: the page, the stream, resumption.
+        events = EventStream(self.daemon, folded["id"], key).all()
+        self.assertEqual(labels(events), ["node_started s", "node_finished s", "node_started t", "node_finished t",
+                                          "node_started o", "node_finished o", "execution_finished"])
+        self.assertEqual([event["id"] for event in events], list(range(1, 8)))
+        self.assertEqual(EventStream(self.daemon, folded["id"], key, {"Last-Event-ID": "3"}).all(), events[3:])
+        page = json.loads(psql(self.database, "set flowgres.actor = 'operator'; "
+                                              f"select flowgres.execution_events('{folded['id']}', 2, 3)").splitlines()[-1])
+        self.assertEqual(([event["id"] for event in page["events"]], page["complete"]), ([3, 4, 5], False))
+        page = json.loads(psql(self.database, "set flowgres.actor = 'operator'; "
+                                              f"select flowgres.execution_events('{folded['id']}', 5, 3)").splitlines()[-1])
+        self.assertEqual(([event["id"] for event in page["events"]], page["complete"]), ([6, 7], True))
+
+        # Filtering by node type finds runs by their trails too.
+        for app_id, node_type, expected in ((folded["app_id"], "transform", [folded["id"]]),
+                                            (folded["app_id"], "delay", []),
+                                            (slow_app["id"], "delay", [rows["id"]])):
+            listed = self.ok("GET", f"/api/v1/apps/{app_id}/executions?node_type={node_type}", None, key)
+            self.assertEqual([item["id"] for item in listed["items"]], expected, node_type)
+
+        # Retention empties a trail's events as it deletes event rows; execution_finished stays.
+        psql(self.database, "update flowgres.executions set finished_at = now() - interval '40 days' "
+                            f"where id in ('{folded['id']}', '{rows['id']}')")
+        psql(self.database, "update flowgres.execution_events set created_at = now() - interval '40 days' "
+                            f"where execution_id = '{rows['id']}'")
+        self.assertEqual(psql(self.database, "select flowgres.execution_events_prune(30, 100)"), str(1 + 8))
+        for execution in (folded, rows):
+            page = json.loads(psql(self.database, "set flowgres.actor = 'operator'; "
+                                                  f"select flowgres.execution_events('{execution['id']}', 0, 30)").splitlines()[-1])
+            self.assertEqual(([event["event"] for event in page["events"]], page["complete"]), (["execution_finished"], True))
+        self.assertEqual(len(self.ok("GET", f"/api/v1/executions/{folded['id']}", None, key)["node_logs"]), 3)
 
 
 if __name__ == "__main__":

@@ -170,8 +170,10 @@ class HttpSteps(UpstreamCase):
         stored = psql(self.database, f"select status || ' ' || (outputs -> 'o' ->> 'body') from flowgres.executions "
                                      f"where id = '{execution['id']}'")
         self.assertEqual(stored, "completed before\ufffdafter")
-        logged = psql(self.database, f"select count(*) from flowgres.node_logs where execution_id = '{execution['id']}'")
-        self.assertEqual(logged, "3", "and its node logs with it")
+        self.assertEqual(len(execution["node_logs"]), 3, "and its node logs with it")
+        logged = psql(self.database, "select jsonb_array_length(node_logs) from flowgres.execution_trails "
+                                     f"where execution_id = '{execution['id']}'")
+        self.assertEqual(logged, "3", "stored in its trail (nobody streamed the run)")
 
     def test_credentials_never_follow_a_redirect_to_another_origin(self):
         other = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)

@@ -350,6 +350,47 @@ class LlmStep(ApiTestCase):
             self.assertEqual(rows_containing(self.database, value), 0)
             self.assertNotIn(value, self.daemon.log_text())
 
+    def test_what_admission_hands_a_run_follows_every_change(self):
+        # Each pooled connection caches a version's routes, secrets and rules: a model switched
+        # off, a safety rule added and a key secret's expiry count from the next visitor all
+        # the same. Each phase asks more times than the daemon has connections.
+        _, workspace, key = self.new_user("cached-routes")
+        secrets = f"/api/v1/workspaces/{workspace['id']}/secrets"
+        expires = psql(self.database, "select to_char((now() + interval '4 seconds') at time zone 'utc', "
+                                      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+        self.ok("POST", secrets, {"name": "SHORT_KEY", "value": TEAM_KEY, "expires_at": expires}, key, status=201)
+        self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/llm-providers",
+                {"name": "short", "base_url": self.team_provider.base_url, "api_key_secret": "SHORT_KEY",
+                 "models": [model("short-model")]}, key, status=201)
+        path = self.published(key, workspace, llm_app({"model": "short-model"}))
+
+        def outcomes(times=12):
+            seen = set()
+            for _ in range(times):
+                code, _, body = self.daemon.request("POST", path, {"inputs": {"q": "hi"}})
+                self.assertEqual(code, 200, body)
+                run = body["data"]
+                seen.add(run["status"] if run["status"] == "completed" else run["error"]["error_code"])
+            return seen
+
+        self.team_provider.script("short-model", *[{"reply": "fine words"}] * 100)
+        self.assertEqual(outcomes(), {"completed"})
+        rules = f"/api/v1/workspaces/{workspace['id']}/safety-rules"
+        self.ok("POST", rules, {"category": "illegal", "text": "fine words"}, key, status=201)
+        self.assertEqual(outcomes(), {"AI_OUTPUT_BLOCKED"})
+        self.ok("POST", "/api/v1/llm-models/short-model/disable", {"reason": "test"}, self.admin)
+        try:
+            self.assertEqual(outcomes(), {"LLM_MODEL_UNAVAILABLE"})
+        finally:
+            self.ok("POST", "/api/v1/llm-models/short-model/enable", {}, self.admin)
+        self.assertEqual(outcomes(), {"AI_OUTPUT_BLOCKED"})
+        # Nothing is written when the secret expires: the cached routes go stale by the clock.
+        deadline = time.time() + 10
+        while psql(self.database, f"select expires_at > now() from flowgres.workspace_secrets "
+                                  f"where workspace_id = '{workspace['id']}'") == "t" and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(outcomes(), {"SECRET_EXPIRED"})
+
     def test_a_visitors_model_calls_hold_tokens_only_under_a_limit(self):
         _, workspace, key = self.new_user("visitor-quota")
         psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")

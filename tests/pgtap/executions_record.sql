@@ -1,6 +1,6 @@
 -- executions_record: many finished runs recorded in one call, each run answered on its own.
 begin;
-select plan(32);
+select plan(45);
 
 select test.new_user('batch@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -13,6 +13,8 @@ select flowgres.execution_create(:'app', '{}') ->> 'id' as cancelled \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as pending \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as over \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as big \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as folded \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as folded_cancel \gset
 
 -- Only the executor (the service) records what runs did.
 select is(test.error_code_of(format('select flowgres.executions_record(%L)',
@@ -21,10 +23,12 @@ select is(test.error_code_of(format('select flowgres.executions_record(%L)',
 select test.act_as(null);
 select flowgres.execution_start(:'done', 'd1'), flowgres.execution_start(:'broken', 'd1'),
        flowgres.execution_start(:'cancelled', 'd1'), flowgres.execution_start(:'over', 'd1'),
-       flowgres.execution_start(:'big', 'd1');
+       flowgres.execution_start(:'big', 'd1'), flowgres.execution_start(:'folded', 'd1'),
+       flowgres.execution_start(:'folded_cancel', 'd1');
 select flowgres.execution_finish(:'over', 'completed', '{}');
 select test.act_as(:'owner');
 select flowgres.execution_cancel(:'cancelled');
+select flowgres.execution_cancel(:'folded_cancel');
 select test.act_as(null);
 
 -- Malformed batches are refused whole, naming the run and the field.
@@ -73,7 +77,7 @@ select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
           format('[{"execution_id": "%s", "status": "completed", "view": "%s"}]', :'done', repeat('x', 100000))))
           -> 'details' -> 0 ->> 'field', 'runs[0].view', 'an unknown view is refused');
 select is(flowgres.executions_record(format('[{"execution_id": "%s", "status": "completed", "outputs": {"big": "%s"}}]',
-                                             :'big', repeat('<script>', 125000))::jsonb) #>> '{runs,0,execution,status}',
+                                             :'big', repeat('<script>', 125000))::json) #>> '{runs,0,execution,status}',
           'completed', 'a megabyte of markup is recorded');
 select is((select length(outputs ->> 'big') from flowgres.executions where id = :'big'), 1000000, 'as text, whole');
 
@@ -90,7 +94,7 @@ select flowgres.executions_record(format($$[
   {"execution_id": "%4$s", "status": "completed", "outputs": {}},
   {"execution_id": "%5$s", "status": "completed", "outputs": {}},
   {"execution_id": "%6$s", "status": "completed", "outputs": {}}]$$,
-  :'done', :'broken', :'cancelled', :'pending', :'over', gen_random_uuid())::jsonb) as recorded \gset
+  :'done', :'broken', :'cancelled', :'pending', :'over', gen_random_uuid())::json) as recorded \gset
 
 select is(jsonb_array_length(:'recorded'::jsonb -> 'runs'), 6, 'every run is answered, in order');
 select is(:'recorded'::jsonb #>> '{runs,0,execution,status}', 'completed', 'the completed run is recorded');
@@ -111,6 +115,46 @@ select is((select sum(quantity)::int from flowgres.usage_events where execution_
 select is((select model || ' ' || prompt_tokens from flowgres.model_usage where execution_id = :'done'), 'm-1 7',
           'model calls are recorded');
 select is((select status from flowgres.executions where id = :'over'), 'completed', 'the finished run is unchanged');
+
+-- Folded: a run that stored nothing while it ran keeps its events and logs as one trail row.
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "fold": "yes"}]', :'folded')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].fold', 'fold is true or false');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "fold": true, "logs": [{"node_id": "s", "node_type": "start", "status": "completed", "attempt": 0}]}]', :'folded')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].logs[0].attempt', 'what node_logs'' constraints say is checked for trails too');
+select flowgres.executions_record(format($$[
+  {"execution_id": "%1$s", "status": "completed", "outputs": {"out": "hi"}, "fold": true, "view": "full",
+   "events": [{"sequence": 1, "event": "node_started", "data": {"node_id": "s"}}, {"sequence": 2, "event": "node_finished", "data": {"node_id": "s"}},
+              {"sequence": 3, "event": "node_started", "data": {"node_id": "o"}}],
+   "logs": [{"node_id": "s", "node_type": "start", "status": "completed", "duration_ms": 3, "output": {"a": 1}},
+            {"node_id": "o", "node_type": "output", "status": "completed", "input": null, "variables": ["x"]}]},
+  {"execution_id": "%2$s", "status": "cancelled", "fold": true, "logs": [{"node_id": "s", "node_type": "start", "status": "completed"}]}]$$,
+  :'folded', :'folded_cancel')::json) as folded_record \gset
+select is((select count(*)::int from flowgres.node_logs where execution_id = :'folded'), 0, 'a folded run has no node_logs rows');
+select is((select string_agg(event || ' ' || sequence, ',' order by sequence) from flowgres.execution_events where execution_id = :'folded'),
+          'execution_finished 4', 'execution_finished stays a row, numbered after the trail''s events');
+select is((select jsonb_agg(l - 'created_at') from jsonb_array_elements(:'folded_record'::jsonb #> '{runs,0,execution,node_logs}') l),
+          jsonb_build_array(
+              jsonb_build_object('execution_id', :'folded', 'sequence', 0, 'node_id', 's', 'node_type', 'start', 'status', 'completed',
+                                 'attempt', 1, 'started_at', null, 'finished_at', null, 'duration_ms', 3, 'input', null,
+                                 'output', '{"a": 1}'::jsonb, 'error', null, 'variables', null),
+              jsonb_build_object('execution_id', :'folded', 'sequence', 1, 'node_id', 'o', 'node_type', 'output', 'status', 'completed',
+                                 'attempt', 1, 'started_at', null, 'finished_at', null, 'duration_ms', null, 'input', null,
+                                 'output', null, 'error', null, 'variables', '["x"]'::jsonb)),
+          'its node logs read back as node_logs rows would (created_at aside)');
+select is((select count(*)::int from flowgres.node_logs where execution_id = :'folded_cancel'), 1,
+          'a cancelled run''s logs go to rows: its events may be streaming from the table');
+select is((select count(*)::int from flowgres.execution_trails where execution_id = :'folded_cancel'), 0, 'no trail for it');
+select is((flowgres.execution_events(:'folded', 0, 2) -> 'events') @> '[{"id": 1}, {"id": 2}]'
+          and jsonb_array_length(flowgres.execution_events(:'folded', 0, 2) -> 'events') = 2, true, 'events page from the trail');
+select is(flowgres.execution_events(:'folded', 0, 2) -> 'complete', 'false', 'a page that leaves some is not complete');
+select is((select string_agg(e ->> 'event', ',') from jsonb_array_elements(flowgres.execution_events(:'folded', 2, 10) -> 'events') e),
+          'node_started,execution_finished', 'the rest: the trail then the row');
+select is(flowgres.execution_events(:'folded', 2, 10) -> 'complete', 'true', 'and then it is complete');
+select is(flowgres.node_logs_append(:'folded', '[{"node_id": "late", "node_type": "delay", "status": "skipped"}]'), 1,
+          'a late log appends');
+select is((select sequence from flowgres.node_logs where execution_id = :'folded'), 2, 'numbered after the trail''s');
 
 select * from finish();
 rollback;
