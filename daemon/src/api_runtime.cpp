@@ -51,61 +51,61 @@ int64_t epoch_seconds() {
 }
 }  // namespace
 
+namespace {
+// "GET, HEAD, POST, OPTIONS": what an address takes, from the route table's methods there.
+std::string allow_header(const std::vector<std::string> &methods) {
+    bool get = std::find(methods.begin(), methods.end(), "GET") != methods.end();
+    bool post = std::find(methods.begin(), methods.end(), "POST") != methods.end();
+    return std::string(get ? "GET, HEAD, " : "") + (post ? "POST, " : "") + "OPTIONS";
+}
+}  // namespace
+
 void Application::handle_runtime(std::shared_ptr<Call> call) {
     const http::Request &request = call->request;
     call->route_label = "runtime";
-    // /runtime/{workspace}[/{app}][/schema | /executions/{id}[/events]]
-    std::vector<std::string> segments;
-    std::string_view rest = std::string_view(request.path).substr(std::string_view("/runtime").size());
-    while (!rest.empty()) {
-        if (rest.front() == '/') rest.remove_prefix(1);
-        size_t slash = rest.find('/');
-        if (!rest.empty()) segments.emplace_back(rest.substr(0, slash));
-        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-    }
-    std::string suffix, execution_id;
-    bool events = false;
     auto not_found = [&] {
         finish_error(call, ErrorCode::NOT_FOUND, "no route for " + request.method + " " + utf8_prefix(request.path, 200));
     };
-    for (size_t i = 1; i < segments.size() && i <= 2; i++) {
-        if (segments[i] != "executions") continue;
-        if (segments.size() < i + 2 || segments.size() > i + 3 || (segments.size() == i + 3 && segments[i + 2] != "events"))
-            return not_found();
-        execution_id = segments[i + 1];
-        if (!is_uuid(execution_id))
-            return finish_error(call, ErrorCode::EXECUTION_NOT_FOUND, "no such execution of yours");
-        events = segments.size() == i + 3;
-        suffix = "/executions/" + execution_id + (events ? "/events" : "");
-        segments.resize(i);
-        break;
+    // The route table's runtime routes (router.cpp) name the parts of the address. A preflight
+    // asks about the GET or POST that follows: every runtime address has a GET.
+    // A trailing slash names the same address (/runtime/ws/app/ is the app's page).
+    std::string_view path = request.path;
+    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+    bool preflight = request.method == "OPTIONS";
+    RouteMatch match = match_route(request.method, path);
+    std::vector<std::string> allowed = std::move(match.allowed_methods);
+    if (preflight && !allowed.empty()) match = match_route("GET", path);
+    if (!match.route || match.route->handler != Route::Handler::runtime) {
+        if (allowed.empty()) return not_found();
+        http::Response response =
+            error_response(ErrorCode::METHOD_NOT_ALLOWED, request.method + " is not allowed here", "null", call->trace);
+        response.with_header("Allow", allow_header(allowed));
+        return finish(call, std::move(response));
     }
-    if (suffix.empty() && segments.size() >= 2 && (segments.back() == "schema" || segments.back() == "embed")) {
-        suffix = "/" + segments.back();
-        segments.pop_back();
-    }
-    if (segments.empty() || segments.size() > 2) return not_found();
-    for (const auto &segment : segments)
-        if (!is_slug(segment))
+    std::string workspace, app, execution_id;
+    for (const auto &[name, value] : match.path_parameters)
+        (name == "workspace" ? workspace : name == "app" ? app : execution_id) = value;
+    std::string_view pattern = match.route->pattern;
+    bool events = pattern.ends_with("/events");
+    if (!execution_id.empty() && !is_uuid(execution_id))
+        return finish_error(call, ErrorCode::EXECUTION_NOT_FOUND, "no such execution of yours");
+    std::string suffix = !execution_id.empty()        ? "/executions/" + execution_id + (events ? "/events" : "")
+                         : pattern.ends_with("/schema") ? "/schema"
+                         : pattern.ends_with("/embed")  ? "/embed"
+                                                        : "";
+    for (const std::string *slug : {&workspace, &app})
+        if (!(slug == &app && app.empty()) && !is_slug(*slug))
             return finish_error(call, ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
 
-    bool reads = request.method == "GET" || request.method == "HEAD";
-    bool preflight = request.method == "OPTIONS";
     std::string action = preflight                 ? "preflight"
                          : !execution_id.empty()   ? "execution"
                          : suffix == "/schema"     ? "schema"
                          : request.method == "POST" ? "execute"
                                                     : "entry";
-    if (!(reads || preflight || (request.method == "POST" && suffix.empty()))) {
-        http::Response response =
-            error_response(ErrorCode::METHOD_NOT_ALLOWED, request.method + " is not allowed here", "null", call->trace);
-        response.with_header("Allow", suffix.empty() ? "GET, HEAD, POST, OPTIONS" : "GET, HEAD, OPTIONS");
-        return finish(call, std::move(response));
-    }
     if (preflight && !request.header("origin")) {
         http::Response response;
         response.status = 204;
-        response.with_header("Allow", suffix.empty() ? "GET, HEAD, POST, OPTIONS" : "GET, HEAD, OPTIONS");
+        response.with_header("Allow", allow_header(allowed));
         return finish(call, std::move(response));
     }
     if (request.method == "POST" && request.header("idempotency-key")) {
@@ -118,7 +118,7 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
     }
     if (action == "execute" && runtime_admissions_ + runtime_runs_ >= config_.max_in_flight) {
         // Shed before the database is asked: that is what overload cannot afford.
-        shed_counts_[{segments[0], segments.size() > 1 ? segments[1] : std::string()}]++;
+        shed_counts_[{workspace, app}]++;
         call->headers.emplace_back("Retry-After", "1");
         call->route_label = "runtime_execute";
         return finish_error(call, ErrorCode::OVERLOADED, "the server is busy: retry in a second",
@@ -128,8 +128,8 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
 
     Json admission(new_json_object());
     json_object_set_new(admission.get(), "action", json_string(action.c_str()));
-    json_object_set_new(admission.get(), "workspace", json_string(segments[0].c_str()));
-    json_object_set_new(admission.get(), "app", segments.size() > 1 ? json_string(segments[1].c_str()) : json_null());
+    json_object_set_new(admission.get(), "workspace", json_string(workspace.c_str()));
+    json_object_set_new(admission.get(), "app", app.empty() ? json_null() : json_string(app.c_str()));
     if (!execution_id.empty()) json_object_set_new(admission.get(), "execution_id", json_string(execution_id.c_str()));
     // Proxies that add their own line instead of appending to the client's: every line counts.
     std::string forwarded = request.header_list("forwarded"), forwarded_for = request.header_list("x-forwarded-for");

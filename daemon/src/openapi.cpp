@@ -94,7 +94,12 @@ json_t *operation(const Route &route) {
                 break;
         }
     }
-    if (std::string_view(route.method) == "POST")
+    bool runtime = route.handler == Route::Handler::runtime;
+    if (runtime)  // what a visitor may send besides the body (README "Public runtime")
+        for (const char *header : {"X-App-Session-Id", "X-App-Captcha-Token"})
+            json_array_append_new(parameters, json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", header, "in", "header",
+                                                        "required", 0, "schema", "type", "string"));
+    if (std::string_view(route.method) == "POST" && !runtime)
         json_array_append_new(
             parameters,
             json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:i}}", "name", "Idempotency-Key", "in", "header", "required", 0,
@@ -122,7 +127,9 @@ json_t *operation(const Route &route) {
     }
     json_decref(required);
     json_t *responses = json_object();
-    if (route.handler == Route::Handler::event_stream)
+    bool streams = route.handler == Route::Handler::event_stream ||
+                   (runtime && std::string_view(route.pattern).ends_with("/events"));
+    if (streams)
         json_object_set_new(
             responses, std::to_string(route.success_status).c_str(),
             json_pack("{s:s, s:{s:{s:{s:s, s:s}}}}", "description",
@@ -134,10 +141,11 @@ json_t *operation(const Route &route) {
                                       "schema", "$ref", "#/components/schemas/Envelope"));
     std::set<std::string> errors(std::begin(kCommonErrors), std::end(kCommonErrors));
     for (const char *code : route.errors) errors.insert(code);
-    if (std::string_view(route.method) == "POST") {
+    if (std::string_view(route.method) == "POST" && !runtime) {
         errors.insert("IDEMPOTENCY_CONFLICT");
         errors.insert("IDEMPOTENCY_IN_PROGRESS");
     }
+    if (runtime) errors.erase("UNAUTHENTICATED");  // no API key; AUTH_REQUIRED when the app wants a user
     std::map<int, std::string> by_status;
     for (const auto &name : errors) {
         auto code = error_code_from_name(name);
@@ -151,7 +159,8 @@ json_t *operation(const Route &route) {
         json_object_set_new(responses, std::to_string(status).c_str(), response);
     }
     json_object_set_new(op, "responses", responses);
-    json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
+    // A visitor needs no key; a signed-in one sends the identity provider's JWT as a Bearer.
+    json_object_set_new(op, "security", runtime ? json_pack("[{}, {s:[]}]", "bearer") : json_pack("[{s:[]}]", "bearer"));
     return op;
 }
 
@@ -163,8 +172,9 @@ std::string openapi_document() {
         json_array_append_new(error_names, json_stringn(row->name.data(), row->name.size()));
     Json document(json_pack(
         "{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:{}, s:{s:{s:{s:s, s:s}}, s:{s:o, s:o}}}", "openapi", "3.1.0", "info",
-        "title", "flowgres management API", "version", "0.2.0", "description",
-        "Every route is one call into the flowgres extension's SQL function of the same meaning. Responses use the "
+        "title", "flowgres management API and public runtime", "version", "0.2.0", "description",
+        "Every management route is one call into the flowgres extension's SQL function of the same meaning; every "
+        "/runtime route is one runtime_admit call for a visitor. Responses use the "
         "envelope {code, message, data, trace_id, request_id}; errors add error_code, error_message and data.details. "
         "Unknown body fields and query parameters are refused with 422 VALIDATION_FAILED.",
         "servers", "url", "http://127.0.0.1:8080", "paths", "components", "securitySchemes", "bearer", "type", "http",

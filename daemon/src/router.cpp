@@ -33,6 +33,38 @@ std::vector<Filter> with_pages(std::vector<Filter> filters) {
     filters.insert(filters.end(), kPageFilters.begin(), kPageFilters.end());
     return filters;
 }
+// The public runtime's arguments and refusals, shared by its routes. Not SQL arguments: the
+// daemon builds one runtime_admit request from them (api_runtime.cpp).
+const Argument kWorkspaceSlug{S::path, "workspace", T::text, true, "the workspace's slug"};
+const Argument kAppSlug{S::path, "app", T::text, true, "the app's slug"};
+const Argument kRunId{S::path, "execution_id", T::uuid, true};
+const Argument kInputs{S::body_field, "inputs", T::json_object, false, "the start node's inputs, checked by the UI schema"};
+const Argument kCaptchaToken{S::body_field, "captcha_token", T::text, false,
+                             "a CAPTCHA token when the app asks for one (or the X-App-Captcha-Token header)"};
+const Argument kAsync{S::query_option, "async", T::boolean, false, "answer 202 at once; poll the run"};
+const Argument kAfter{S::query_option, "after", T::integer, false, "resume after this event id (or Last-Event-ID)"};
+const Argument kCache{S::query_option, "cache", T::integer, false,
+                      "1: the answer shared by every visitor of a public_anonymous app, with an ETag"};
+const std::vector<Argument> kRuntimeWorkspace = {kWorkspaceSlug};
+const std::vector<Argument> kRuntimeApp = {kWorkspaceSlug, kAppSlug};
+const std::vector<Argument> kRuntimeSchemaDefault = {kWorkspaceSlug, kCache};
+const std::vector<Argument> kRuntimeSchema = {kWorkspaceSlug, kAppSlug, kCache};
+const std::vector<Argument> kRuntimeExecuteDefault = {kWorkspaceSlug, kInputs, kCaptchaToken, kAsync};
+const std::vector<Argument> kRuntimeExecute = {kWorkspaceSlug, kAppSlug, kInputs, kCaptchaToken, kAsync};
+const std::vector<Argument> kRuntimeRun = {kWorkspaceSlug, kRunId};
+const std::vector<Argument> kRuntimeRunEvents = {kWorkspaceSlug, kRunId, kAfter};
+const std::vector<Argument> kRuntimeAppRun = {kWorkspaceSlug, kAppSlug, kRunId};
+const std::vector<Argument> kRuntimeAppRunEvents = {kWorkspaceSlug, kAppSlug, kRunId, kAfter};
+const std::vector<const char *> kRuntimeErrors = {
+    "RUNTIME_APP_NOT_FOUND", "APP_DEPRECATED", "APP_ARCHIVED", "WORKSPACE_SUSPENDED", "ACCESS_DENIED", "AUTH_REQUIRED",
+    "ORIGIN_NOT_ALLOWED", "SESSION_BLOCKED", "SESSION_INVALID", "RATE_LIMITED", "METHOD_NOT_ALLOWED"};
+const std::vector<const char *> kRuntimeExecuteErrors = {
+    "RUNTIME_APP_NOT_FOUND", "APP_DEPRECATED", "APP_ARCHIVED", "WORKSPACE_SUSPENDED", "ACCESS_DENIED", "AUTH_REQUIRED",
+    "ORIGIN_NOT_ALLOWED", "SESSION_BLOCKED", "SESSION_INVALID", "RATE_LIMITED", "CAPTCHA_REQUIRED", "CAPTCHA_INVALID",
+    "QUOTA_EXCEEDED", "OVERLOADED", "CLIENT_GONE", "METHOD_NOT_ALLOWED"};
+const std::vector<const char *> kRuntimeRunErrors = {"RUNTIME_APP_NOT_FOUND", "EXECUTION_NOT_FOUND", "ACCESS_DENIED",
+                                                     "AUTH_REQUIRED", "SESSION_INVALID", "RATE_LIMITED"};
+
 }  // namespace
 
 // One route per paragraph reads better than one field per line: the table is kept as written.
@@ -572,6 +604,47 @@ const std::vector<Route> &routes() {
          {}, 200, {}, 4 * 1024 * 1024 + 4096},
         {"GET", "/api/v1/error-codes", "listErrorCodes", "meta", "Every error code with its HTTP status", "error_codes", {}, {},
          200, {}},
+
+        // The public runtime (api_runtime.cpp): visitors, not API keys. Each request is one
+        // runtime_admit call that resolves the address, the session, the limits and the access
+        // policy. /runtime/{workspace} alone is the workspace's default app. The executions
+        // routes come first: they win over an app named "executions" (equal literals).
+        {"GET", "/runtime/{workspace}/executions/{execution_id}", "getDefaultAppRun", "runtime",
+         "The visitor's own run of the default app", "runtime_admit", kRuntimeRun, {}, 200, kRuntimeRunErrors, 0,
+         Route::Handler::runtime},
+        {"GET", "/runtime/{workspace}/executions/{execution_id}/events", "streamDefaultAppRun", "runtime",
+         "The visitor's own run of the default app as Server-Sent Events (progress, then the outputs)", "runtime_admit",
+         kRuntimeRunEvents, {}, 200, kRuntimeRunErrors, 0, Route::Handler::runtime},
+        {"GET", "/runtime/{workspace}/{app}/executions/{execution_id}", "getRuntimeRun", "runtime",
+         "The visitor's own run (same session or signed-in user): execution_id, status, outputs, error", "runtime_admit",
+         kRuntimeAppRun, {}, 200, kRuntimeRunErrors, 0, Route::Handler::runtime},
+        {"GET", "/runtime/{workspace}/{app}/executions/{execution_id}/events", "streamRuntimeRun", "runtime",
+         "The visitor's own run as Server-Sent Events: node_started / node_finished (node_id, node_type, status, "
+         "duration_ms), streamed model text, then execution_finished with the outputs", "runtime_admit",
+         kRuntimeAppRunEvents, {}, 200, kRuntimeRunErrors, 0, Route::Handler::runtime},
+        {"GET", "/runtime/{workspace}", "getDefaultApp", "runtime",
+         "The workspace's default app: its public description and the session (the page with Accept: text/html)",
+         "runtime_admit", kRuntimeWorkspace, {}, 200, kRuntimeErrors, 0, Route::Handler::runtime},
+        {"POST", "/runtime/{workspace}", "executeDefaultApp", "runtime", "Run the workspace's default app",
+         "runtime_admit", kRuntimeExecuteDefault, {}, 200, kRuntimeExecuteErrors, 0, Route::Handler::runtime},
+        {"GET", "/runtime/{workspace}/schema", "getDefaultAppSchema", "runtime",
+         "The default app's UI schema, input mapping, start inputs and output schema", "runtime_admit",
+         kRuntimeSchemaDefault, {}, 200, kRuntimeErrors, 0, Route::Handler::runtime},
+        {"GET", "/runtime/{workspace}/embed", "embedDefaultApp", "runtime",
+         "The default app's page for an <iframe> (text/html)", "runtime_admit", kRuntimeWorkspace, {}, 200,
+         kRuntimeErrors, 0, Route::Handler::runtime},
+        {"GET", "/runtime/{workspace}/{app}", "getRuntimeApp", "runtime",
+         "A published app's public description and the session (the public page with Accept: text/html)",
+         "runtime_admit", kRuntimeApp, {}, 200, kRuntimeErrors, 0, Route::Handler::runtime},
+        {"POST", "/runtime/{workspace}/{app}", "executeRuntimeApp", "runtime",
+         "Run a published app: execution_id, status, outputs, error (202 with ?async=true or past run_wait_ms)",
+         "runtime_admit", kRuntimeExecute, {}, 200, kRuntimeExecuteErrors, 0, Route::Handler::runtime},
+        {"GET", "/runtime/{workspace}/{app}/schema", "getRuntimeAppSchema", "runtime",
+         "The app's UI schema, input mapping, start inputs and output schema (?cache=1: shared, with an ETag)",
+         "runtime_admit", kRuntimeSchema, {}, 200, kRuntimeErrors, 0, Route::Handler::runtime},
+        {"GET", "/runtime/{workspace}/{app}/embed", "embedRuntimeApp", "runtime",
+         "The app's page for an <iframe>: compact, noindex, framable from its allowed_origins (text/html)",
+         "runtime_admit", kRuntimeApp, {}, 200, kRuntimeErrors, 0, Route::Handler::runtime},
     };
     return table;
 }

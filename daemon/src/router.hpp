@@ -1,4 +1,5 @@
-// The one route table of the management API, and matching a request against it. Each route is
+// The one route table of the management API and the public runtime, and matching a request
+// against it. Each route is
 // one call into the extension function of the same meaning (PostgREST's thin mapping): the
 // table says where each SQL argument comes from (path, body field, the whole body, query
 // parameters) and its type, which is also what validates the request and what /openapi.json
@@ -62,7 +63,10 @@ struct Route {
     // database by the provisioner, which calls `function` itself (api_databases.cpp).
     // Or an app generated from a prompt: model calls and checks, then `function`'s neighbours
     // (api_generation.cpp).
-    enum class Handler { sql_call, trial_run, event_stream, database_operation, generation } handler = Handler::sql_call;
+    // Or the public runtime (api_runtime.cpp): a visitor's request, admitted by `function`
+    // (runtime_admit) as a whole; its arguments are what the daemon builds that request from.
+    enum class Handler { sql_call, trial_run, event_stream, database_operation, generation, runtime } handler =
+        Handler::sql_call;
 };
 
 // Whether the argument is a parameter of the SQL call (query options are not).

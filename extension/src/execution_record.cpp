@@ -21,6 +21,8 @@
 #include <set>
 #include <vector>
 
+#include <algorithm>
+
 #include "actor.hpp"
 #include "anomaly.hpp"
 #include "boundary.hpp"
@@ -31,7 +33,9 @@
 #include "functions.hpp"
 #include "quota.hpp"
 #include "rate_limiter.hpp"
+#include "refusal_counter.hpp"
 #include "spi.hpp"
+
 
 namespace flowgres {
 namespace {
@@ -125,6 +129,28 @@ std::string entries_batch(const std::vector<const RunOutcome *> &runs, const cha
     return json_array_size(batch.get()) ? dump_json(batch.get()) : std::string();
 }
 
+// Whether this backend is inside executions_record's outcome statement: the executions
+// trigger's WHEN asks (executions_recording()), so the statement's rows get their
+// execution_finished from the statement itself. Unset again however the statement ends.
+bool recording_outcomes = false;
+
+struct RecordingOutcomes {
+    RecordingOutcomes() { recording_outcomes = true; }
+    ~RecordingOutcomes() { recording_outcomes = false; }
+    void end() { recording_outcomes = false; }
+};
+
+// The highest event sequence among a run's events in this record (0: none).
+long long last_sequence(const json_t *item) {
+    long long last = 0;
+    size_t index;
+    const json_t *event;
+    json_array_foreach(json_object_get(item, "events"), index, event) {
+        last = std::max<long long>(last, json_integer_value(json_object_get(event, "sequence")));
+    }
+    return last;
+}
+
 // The trails of `runs` for insert_run_trails: each with its events and logs, even if none.
 std::string trails_batch(const std::vector<const RunOutcome *> &runs) {
     Json batch(json_array());
@@ -207,23 +233,48 @@ SqlValue executions_record(CallArgs &args) {
             json_object_set_new(end.get(), "status", json_string(run->status.c_str()));
             for (const char *member : {"outputs", "error", "prompt_tokens", "completion_tokens"})
                 if (json_t *value = json_object_get(run->item, member)) json_object_set(end.get(), member, value);
+            // execution_finished numbers after a trail's events, known here; after rows, read.
+            if (run->fold) json_object_set_new(end.get(), "last_event", json_integer(last_sequence(run->item)));
             json_array_append(ends.get(), end.get());
         }
+        // The outcomes, their execution_finished events and the NOTIFY to their streams in one
+        // statement; the executions trigger that does the same for other ends (and counts a
+        // visitor's outcome, done below) leaves these rows alone while executions_recording()
+        // says so.
+        RecordingOutcomes recording;
         auto finished = query_planned_each_call(R"sql(
-            update flowgres.executions e
-            set status = r.status, outputs = r.outputs, error = r.error,
-                prompt_tokens = coalesce(r.prompt_tokens, 0), completion_tokens = coalesce(r.completion_tokens, 0),
-                finished_at = now(), heartbeat_at = now()
-            from jsonb_to_recordset($1::jsonb)
-                 as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint)
-            where e.id = any($2::uuid[]) and e.id = r.id and e.status = 'running'
-            returning e.id::text, e.workspace_id::text, e.app_id::text, e.trigger, e.status,
-                      (e.prompt_tokens + e.completion_tokens)::text,
-                      (case when e.trigger = 'runtime' then coalesce(octet_length(e.outputs::text), 0) else 0 end)::text,
-                      to_jsonb(e)::text)sql",
+            with finished as (
+                update flowgres.executions e
+                set status = r.status, outputs = r.outputs, error = r.error,
+                    prompt_tokens = coalesce(r.prompt_tokens, 0), completion_tokens = coalesce(r.completion_tokens, 0),
+                    finished_at = now(), heartbeat_at = now()
+                from jsonb_to_recordset($1::jsonb)
+                     as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
+                          last_event integer)
+                where e.id = any($2::uuid[]) and e.id = r.id and e.status = 'running'
+                returning e as row, r.last_event),
+            announced as (
+                insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
+                select (f.row).workspace_id, (f.row).id,
+                       coalesce(f.last_event, (select max(v.sequence) from flowgres.execution_events v
+                                               where v.workspace_id = (f.row).workspace_id
+                                                 and v.execution_id = (f.row).id), 0) + 1,
+                       'execution_finished',
+                       jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
+                                                            'error', (f.row).error, 'finished_at', (f.row).finished_at))
+                from finished f)
+            select (f.row).id::text, (f.row).workspace_id::text, (f.row).app_id::text, (f.row).trigger, (f.row).status,
+                   ((f.row).prompt_tokens + (f.row).completion_tokens)::text,
+                   (case when (f.row).trigger = 'runtime' then coalesce(octet_length((f.row).outputs::text), 0)
+                         else 0 end)::text,
+                   to_jsonb(f.row)::text,
+                   pg_notify('flowgres_execution_events', (f.row).id::text)  -- its streams read on
+            from finished f)sql",
                               {dump_json(ends.get()), uuid_array(finishing)});
+        recording.end();
         int64_t now = epoch_seconds_now();
         for (const SqlRow &row : finished.rows) {
+            if (row.text(3) == "runtime") count_runtime_outcome(row.text(1), row.text(2), row.text(4));
             if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
             // Usage already consumed is recorded whatever the limits (the next request is refused).
             record_consumed_usage(row.text(1), row.text(2), row.text(0),
@@ -256,5 +307,7 @@ SqlValue executions_record(CallArgs &args) {
     }
     return SqlValue::jsonb(result + "]}");
 }
+
+SqlValue executions_recording(CallArgs &) { return SqlValue::boolean(recording_outcomes); }
 
 }  // namespace flowgres

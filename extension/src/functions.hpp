@@ -147,6 +147,7 @@ SqlValue execution_get(CallArgs &);
 SqlValue execution_list(CallArgs &);
 // execution_record.cpp
 SqlValue executions_record(CallArgs &);
+SqlValue executions_recording(CallArgs &);
 // runtime_admit.cpp
 SqlValue runtime_admit(CallArgs &);
 SqlValue runtime_outcome_count(CallArgs &);

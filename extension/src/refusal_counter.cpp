@@ -154,4 +154,14 @@ void register_refusal_counter() {
     RegisterSubXactCallback(on_subtransaction_event, nullptr);
 }
 
+bool count_runtime_outcome(const std::string &workspace_id, const std::string &app_id, const std::string &status) {
+    const char *event_type = status == "completed"   ? "runtime.execute_succeeded"
+                             : status == "failed"    ? "runtime.execute_failed"
+                             : status == "cancelled" ? "runtime.execute_cancelled"
+                                                     : nullptr;
+    if (!event_type) return false;
+    count_event_at_commit(workspace_id, app_id, event_type);
+    return true;
+}
+
 }  // namespace flowgres

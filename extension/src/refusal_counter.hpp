@@ -32,6 +32,10 @@ struct RefusalCount {
 // _cancelled when a visitor's run ends), which would otherwise be a row each.
 void count_event_at_commit(const std::string &workspace_id, const std::string &app_id, const std::string &event_type);
 
+// A visitor's run ended with `status` (completed, failed, cancelled): runtime.execute_succeeded,
+// _failed or _cancelled, counted at commit. False for another status (nothing counted).
+bool count_runtime_outcome(const std::string &workspace_id, const std::string &app_id, const std::string &status);
+
 // Takes this database's counts out of the table (runtime_refusals_flush writes them); `lost`
 // is how many refusals a full partition could not count since the last call.
 std::vector<RefusalCount> drain_refusal_counts(int64_t &lost);

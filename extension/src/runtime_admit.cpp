@@ -702,14 +702,10 @@ SqlValue runtime_outcome_count(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
     std::string app_id = args.required_uuid(1, "app_id");
     std::string status = args.required_text(2, "status");
-    const char *event_type = status == "completed"   ? "runtime.execute_succeeded"
-                             : status == "failed"    ? "runtime.execute_failed"
-                             : status == "cancelled" ? "runtime.execute_cancelled"
-                                                     : nullptr;
-    if (!event_type) throw field_error("status", "must be completed, failed or cancelled");
     // No actor check: the trigger runs it for whoever ended the run (a member cancelling
     // included); nobody else may execute it (revoked from public).
-    count_event_at_commit(workspace_id, app_id, event_type);
+    if (!count_runtime_outcome(workspace_id, app_id, status))
+        throw field_error("status", "must be completed, failed or cancelled");
     return SqlValue::null();
 }
 

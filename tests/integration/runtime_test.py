@@ -284,10 +284,49 @@ class Runtime(RuntimeCase):
         code, headers, _ = self.visit("DELETE", base)
         self.assertEqual(code, 405)
         self.assertEqual(headers["allow"], "GET, HEAD, POST, OPTIONS")
+        code, headers, body = self.visit("POST", base + "/schema", {"inputs": {}})
+        self.assertEqual((code, body["error_code"], headers["allow"]), (405, "METHOD_NOT_ALLOWED", "GET, HEAD, OPTIONS"))
+        code, headers, _ = self.visit("OPTIONS", base + "/executions/00000000-0000-4000-8000-000000000000/events")
+        self.assertEqual((code, headers["allow"]), (204, "GET, HEAD, OPTIONS"))
+        self.assertEqual(self.visit("GET", base + "/schema/")[0], 200, "a trailing slash names the same address")
+        code, _, body = self.visit("GET", base + "/executions/not-a-run")
+        self.assertEqual((code, body["error_code"]), (404, "EXECUTION_NOT_FOUND"))
         code, _, body = self.visit("GET", f"/runtime/{self.ws_slug}/no-such-app")
         self.assertEqual((code, body["error_code"]), (404, "RUNTIME_APP_NOT_FOUND"))
         self.assertEqual(psql(self.database, "select count(*) > 0 from flowgres.apps"), "t")
         self.assertEqual(self.visit("GET", "/health")[0], 200)
+
+
+class RuntimeInOpenApi(RuntimeCase):
+    """The public runtime's routes come from the same route table as the management API's, so
+    /openapi.json describes them (and tools that read it, such as the hostile-input checker,
+    reach them): no key required, no Idempotency-Key, the visitor's headers."""
+
+    def test_the_runtime_routes_are_described(self):
+        _, _, spec = self.call("GET", "/openapi.json")
+        runtime = {(path, method): op for path, item in spec["paths"].items() for method, op in item.items()
+                   if path.startswith("/runtime")}
+        self.assertEqual({key for key in runtime if key[1] == "post"},
+                         {("/runtime/{workspace}", "post"), ("/runtime/{workspace}/{app}", "post")})
+        for path in ("/runtime/{workspace}/{app}/schema", "/runtime/{workspace}/{app}/embed",
+                     "/runtime/{workspace}/{app}/executions/{execution_id}",
+                     "/runtime/{workspace}/{app}/executions/{execution_id}/events", "/runtime/{workspace}/schema"):
+            self.assertIn((path, "get"), runtime)
+        execute = runtime[("/runtime/{workspace}/{app}", "post")]
+        self.assertEqual(execute["operationId"], "executeRuntimeApp")
+        self.assertIn({}, execute["security"], "a visitor needs no key")
+        names = {parameter["name"] for parameter in execute["parameters"]}
+        self.assertEqual(names, {"workspace", "app", "async", "X-App-Session-Id", "X-App-Captcha-Token"})
+        body = execute["requestBody"]["content"]["application/json"]["schema"]
+        self.assertEqual(set(body["properties"]), {"inputs", "captcha_token"})
+        self.assertIn("429", execute["responses"])
+        self.assertIn("QUOTA_EXCEEDED", execute["responses"]["429"]["description"])
+        events = runtime[("/runtime/{workspace}/{app}/executions/{execution_id}/events", "get")]
+        self.assertIn("text/event-stream", events["responses"]["200"]["content"])
+        # What the table describes is what answers: the documented execute runs an app.
+        self.published("described")
+        code, _, run = self.visit("POST", f"/runtime/{self.ws_slug}/described", {"inputs": {"name": "Ada"}})
+        self.assertEqual((code, run["data"]["status"]), (200, "completed"))
 
 
 SITEVERIFY = {"calls": []}

@@ -1,6 +1,6 @@
 -- executions_record: many finished runs recorded in one call, each run answered on its own.
 begin;
-select plan(45);
+select plan(47);
 
 select test.new_user('batch@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -155,6 +155,12 @@ select is(flowgres.execution_events(:'folded', 2, 10) -> 'complete', 'true', 'an
 select is(flowgres.node_logs_append(:'folded', '[{"node_id": "late", "node_type": "delay", "status": "skipped"}]'), 1,
           'a late log appends');
 select is((select sequence from flowgres.node_logs where execution_id = :'folded'), 2, 'numbered after the trail''s');
+
+-- The trigger steps aside only inside executions_record's own statement.
+select is(flowgres.executions_recording(), false, 'outside executions_record the trigger writes execution_finished');
+select is((select count(*)::int from flowgres.execution_events where event = 'execution_finished'
+           and execution_id in (:'done', :'broken', :'folded', :'folded_cancel', :'cancelled')), 5,
+          'one execution_finished for each run ended, by the batch or by the trigger (cancel)');
 
 select * from finish();
 rollback;
