@@ -302,13 +302,19 @@ bool is_iso8601_timestamp(std::string_view text) {
         return false;
     };
     if (!digits(4) || !literal('-') || !digits(2) || !literal('-') || !digits(2)) return false;
-    int month = std::stoi(std::string(text.substr(5, 2))), day = std::stoi(std::string(text.substr(8, 2)));
-    if (month < 1 || month > 12 || day < 1 || day > 31) return false;
+    auto number = [&](size_t from, size_t count) { return std::stoi(std::string(text.substr(from, count))); };
+    int year = number(0, 4), month = number(5, 2), day = number(8, 2);
+    // As PostgreSQL checks them: a day the month has (February 29 in leap years only).
+    static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (month < 1 || month > 12 || day < 1 || day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) return false;
     if (at == text.size()) return true;
     if (!literal('T') && !literal(' ')) return false;
+    size_t clock = at;
     if (!digits(2) || !literal(':') || !digits(2)) return false;
+    if (number(clock, 2) > 23 || number(clock + 3, 2) > 59) return false;
     if (literal(':')) {
-        if (!digits(2)) return false;
+        if (!digits(2) || number(at - 2, 2) > 59) return false;
         if (literal('.')) {
             size_t start = at;
             while (at < text.size() && text[at] >= '0' && text[at] <= '9') at++;
@@ -317,8 +323,8 @@ bool is_iso8601_timestamp(std::string_view text) {
     }
     if (at == text.size() || literal('Z')) return at == text.size();
     if (!literal('+') && !literal('-')) return false;
-    if (!digits(2)) return false;
-    if (literal(':') && !digits(2)) return false;
+    if (!digits(2) || number(at - 2, 2) > 15) return false;
+    if (literal(':') && (!digits(2) || number(at - 2, 2) > 59)) return false;
     return at == text.size();
 }
 

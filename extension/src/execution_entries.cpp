@@ -1,6 +1,7 @@
 // The checks and inserts of execution_entries.hpp.
 #include "execution_entries.hpp"
 
+#include "flowgres/fields.hpp"
 #include "flowgres/llm_catalog.hpp"
 #include "spi.hpp"
 
@@ -49,6 +50,12 @@ void check_node_logs(const json_t *logs, const std::string &field, ValidationPro
         const json_t *variables = json_object_get(entry, "variables");
         if (variables && !json_is_null(variables) && !json_is_array(variables))
             problems.add(at + ".variables", "must be an array");
+        for (const char *time : {"started_at", "finished_at"}) {
+            const json_t *value = json_object_get(entry, time);
+            if (value && !json_is_null(value) &&
+                (!json_is_string(value) || !is_iso8601_timestamp(json_string_value(value))))
+                problems.add(at + "." + time, "must be an ISO 8601 timestamp");
+        }
     });
 }
 
@@ -122,20 +129,12 @@ uint64_t insert_run_events(const std::string &batch) {
 }
 
 uint64_t insert_run_trails(const std::string &batch) {
-    // The node logs take the shape of node_logs rows as readers show them (to_jsonb of the
-    // row, less workspace_id), numbered from 0; text and timestamps cast as the row would.
+    // Stored as sent (checked by check_node_logs, so the readers' casts cannot fail); readers
+    // give them the shape of node_logs rows (kExecutionWithNodeLogs).
     return query(R"sql(
         insert into flowgres.execution_trails (execution_id, workspace_id, events, node_logs)
         select (run.item ->> 'execution_id')::uuid, (run.item ->> 'workspace_id')::uuid,
-               coalesce(run.item -> 'events', '[]'),
-               coalesce((select jsonb_agg(to_jsonb(jsonb_populate_record(null::flowgres.node_logs,
-                                          entry.value || jsonb_build_object(
-                                              'workspace_id', run.item -> 'workspace_id',
-                                              'execution_id', run.item -> 'execution_id',
-                                              'sequence', entry.ordinality - 1,
-                                              'attempt', coalesce(nullif(entry.value -> 'attempt', 'null'), '1'),
-                                              'created_at', now()))) - 'workspace_id' order by entry.ordinality)
-                         from jsonb_array_elements(run.item -> 'logs') with ordinality as entry(value, ordinality)), '[]')
+               coalesce(run.item -> 'events', '[]'), coalesce(run.item -> 'logs', '[]')
         from jsonb_array_elements($1::jsonb) as run(item))sql",
                  {batch})
         .processed;

@@ -29,8 +29,9 @@ void check_model_calls(const json_t *calls, const std::string &field, Validation
 uint64_t insert_node_logs(const std::string &batch);
 // Events by their sequence numbers; ones already stored are skipped. Returns the rows added.
 uint64_t insert_run_events(const std::string &batch);
-// Runs' events (member "events") and node logs (member "logs") as one execution_trails row
-// each, for runs that stored neither before; returns the rows added.
+// Runs' events (member "events") and node logs (member "logs", as sent: readers give them the
+// node_logs rows' shape) as one execution_trails row each, for runs that stored neither
+// before; returns the rows added.
 uint64_t insert_run_trails(const std::string &batch);
 // Model calls (member "calls"), one model_usage row each; returns the rows added.
 uint64_t insert_model_calls(const std::string &batch);
@@ -40,7 +41,16 @@ uint64_t insert_model_calls(const std::string &batch);
 inline constexpr const char *kExecutionWithNodeLogs =
     "(to_jsonb(e) || jsonb_build_object('node_logs', (select coalesce(jsonb_agg(log order by (log ->> 'sequence')::integer), '[]') "
     "from (select to_jsonb(l) - 'workspace_id' as log from flowgres.node_logs l where l.execution_id = e.id "
-    "union all select entry from flowgres.execution_trails t cross join lateral jsonb_array_elements(t.node_logs) as entry "
+    "union all "
+    "select jsonb_build_object('execution_id', t.execution_id, 'sequence', entry.ordinality - 1, "
+    "'node_id', entry.value -> 'node_id', 'node_type', entry.value -> 'node_type', 'status', entry.value -> 'status', "
+    "'attempt', coalesce(nullif(entry.value -> 'attempt', 'null'), '1'), "
+    "'started_at', to_jsonb((entry.value ->> 'started_at')::timestamptz), "
+    "'finished_at', to_jsonb((entry.value ->> 'finished_at')::timestamptz), "
+    "'duration_ms', entry.value -> 'duration_ms', 'input', entry.value -> 'input', 'output', entry.value -> 'output', "
+    "'error', entry.value -> 'error', 'variables', entry.value -> 'variables', "
+    "'created_at', coalesce(entry.value -> 'created_at', to_jsonb(t.created_at))) "
+    "from flowgres.execution_trails t cross join lateral jsonb_array_elements(t.node_logs) with ordinality as entry(value, ordinality) "
     "where t.execution_id = e.id) logs)))";
 
 // A batch of one run.

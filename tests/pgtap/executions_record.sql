@@ -1,6 +1,6 @@
 -- executions_record: many finished runs recorded in one call, each run answered on its own.
 begin;
-select plan(47);
+select plan(49);
 
 select test.new_user('batch@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -15,6 +15,8 @@ select flowgres.execution_create(:'app', '{}') ->> 'id' as over \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as big \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as folded \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as folded_cancel \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as twin_rows \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as twin_trail \gset
 
 -- Only the executor (the service) records what runs did.
 select is(test.error_code_of(format('select flowgres.executions_record(%L)',
@@ -24,7 +26,8 @@ select test.act_as(null);
 select flowgres.execution_start(:'done', 'd1'), flowgres.execution_start(:'broken', 'd1'),
        flowgres.execution_start(:'cancelled', 'd1'), flowgres.execution_start(:'over', 'd1'),
        flowgres.execution_start(:'big', 'd1'), flowgres.execution_start(:'folded', 'd1'),
-       flowgres.execution_start(:'folded_cancel', 'd1');
+       flowgres.execution_start(:'folded_cancel', 'd1'), flowgres.execution_start(:'twin_rows', 'd1'),
+       flowgres.execution_start(:'twin_trail', 'd1');
 select flowgres.execution_finish(:'over', 'completed', '{}');
 select test.act_as(:'owner');
 select flowgres.execution_cancel(:'cancelled');
@@ -156,10 +159,26 @@ select is(flowgres.node_logs_append(:'folded', '[{"node_id": "late", "node_type"
           'a late log appends');
 select is((select sequence from flowgres.node_logs where execution_id = :'folded'), 2, 'numbered after the trail''s');
 
+-- The same logs read back the same from rows and from a trail (timestamps as the reader's
+-- session shows them, numbers, JSON, nulls); a date PostgreSQL would refuse is refused first.
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "fold": true, "logs": [{"node_id": "s", "node_type": "start", "status": "completed", "started_at": "2026-02-30T00:00:00Z"}]}]', :'twin_trail')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].logs[0].started_at', 'a started_at PostgreSQL cannot read is refused');
+select flowgres.executions_record(format($$[
+  {"execution_id": "%1$s", "status": "completed", "outputs": {}, "logs": %3$s},
+  {"execution_id": "%2$s", "status": "completed", "outputs": {}, "fold": true, "logs": %3$s}]$$,
+  :'twin_rows', :'twin_trail', '[{"node_id": "s", "node_type": "start", "status": "completed", "attempt": 2,
+     "started_at": "2026-11-23T10:00:00.5Z", "finished_at": "2026-11-23 11:00:00+01:00", "duration_ms": 0,
+     "input": {"a": [1, "x", null]}, "output": null, "error": {"message": "<b>"}, "variables": []},
+    {"node_id": "o", "node_type": "output", "status": "skipped"}]')::json);
+select is((select jsonb_agg(l - 'execution_id' - 'created_at') from jsonb_array_elements(flowgres.execution_get(:'twin_trail') -> 'node_logs') l),
+          (select jsonb_agg(l - 'execution_id' - 'created_at') from jsonb_array_elements(flowgres.execution_get(:'twin_rows') -> 'node_logs') l),
+          'a trail''s node logs read as the same logs stored as rows do');
+
 -- The trigger steps aside only inside executions_record's own statement.
 select is(flowgres.executions_recording(), false, 'outside executions_record the trigger writes execution_finished');
 select is((select count(*)::int from flowgres.execution_events where event = 'execution_finished'
-           and execution_id in (:'done', :'broken', :'folded', :'folded_cancel', :'cancelled')), 5,
+           and execution_id in (:'done', :'broken', :'folded', :'folded_cancel', :'cancelled', :'twin_rows', :'twin_trail')), 7,
           'one execution_finished for each run ended, by the batch or by the trigger (cancel)');
 
 select * from finish();

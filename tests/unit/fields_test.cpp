@@ -117,6 +117,17 @@ TEST(IpOrCidr, AcceptsAddressesAndBlocks) {
         EXPECT_FALSE(is_ip_or_cidr(bad)) << bad;
 }
 
+TEST(Iso8601Timestamp, AcceptsWhatPostgresReadsAndNothingItRefuses) {
+    for (const char *good : {"2026-11-23", "2026-11-23T10:00:00Z", "2026-11-23 10:00:00.5+01:00", "2024-02-29T00:00:00Z",
+                             "2000-02-29", "2026-12-31T23:59:59.999999-15:59", "2026-04-30T10:00+05"})
+        EXPECT_TRUE(is_iso8601_timestamp(good)) << good;
+    // Each of these passes a shape check but PostgreSQL refuses it: a reader's cast would fail.
+    for (const char *bad : {"2026-02-29", "1900-02-29", "2026-04-31", "2026-11-23T24:00:00Z", "2026-11-23T10:60:00Z",
+                            "2026-11-23T10:00:61Z", "2026-11-23T10:00:00+16:00", "2026-11-23T10:00:00+01:60",
+                            "2026-13-01", "2026-00-10", "2026-11-23T10:00:00.1234567Z", "now", "2026-11-23T10Z", ""})
+        EXPECT_FALSE(is_iso8601_timestamp(bad)) << bad;
+}
+
 TEST(Utf8Prefix, CutsBetweenCharactersNeverInside) {
     EXPECT_EQ(utf8_prefix("héllo", 2), "hé");
     EXPECT_EQ(utf8_prefix("éééé", 3), "ééé");
