@@ -63,9 +63,11 @@ std::string without_error_text(std::string_view details) {
 }
 
 // Batches of finished runs (run_recorder.hpp): up to this many runs each, this many being
-// written at once per worker.
+// written at once per worker. One: runs that finish during a commit wait for it and go in the
+// next batch together, which costs less per run than more, smaller batches (README
+// "Performance": measured with bench/runtime.sh and bench/llm.sh).
 constexpr size_t kRunsPerRecord = 64;
-constexpr size_t kRecordsInFlight = 2;
+constexpr size_t kRecordsInFlight = 1;
 
 }  // namespace
 
