@@ -355,6 +355,16 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
             log_line(LogLevel::error, "could not record a finished run",
                      {{"execution_id", execution_id}, {"sqlstate", recorded.sqlstate}, {"error", recorded.message}});
         if (recorded.outcome == pg::JobResult::Outcome::sql_error &&
+            recorded.sqlstate == error_info(ErrorCode::EXECUTION_NOT_FOUND).sqlstate) {
+            // Its creation was committed without waiting for the disk, and the database went
+            // down (immediate shutdown, a crash) before that commit was: nothing of the run is
+            // stored or billed, so the caller is told to run it again, not that it is unknown.
+            if (waiting && !waiting->answered)
+                finish_error(waiting, ErrorCode::DB_UNAVAILABLE,
+                             "the database restarted before the run was stored: nothing was kept or billed, run it again");
+            return;
+        }
+        if (recorded.outcome == pg::JobResult::Outcome::sql_error &&
             (recorded.sqlstate.rfind("22", 0) == 0 || recorded.sqlstate.rfind("23", 0) == 0)) {
             // The database refuses what the run produced: record that it failed, and why,
             // rather than leave it running until the maintenance worker calls it abandoned.
