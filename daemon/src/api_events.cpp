@@ -11,7 +11,7 @@
 // The table is the only source: a stream shows exactly what was stored, so a replay is the
 // live stream again, ids included. A run's events reach the table in batches (every
 // event_flush_ms, and the rest at its end, with execution_finished), so a stream follows a run
-// at most that far behind. A stream writes event n+1 only after n, and ends after
+// at most that far behind. A stream writes events in id order, each once, and ends after
 // execution_finished. Follow-up reads act as the operator: the caller's logs_view was checked
 // when the stream opened.
 #include <charconv>
@@ -51,9 +51,11 @@ struct Application::EventStream {
     bool ended = false;
     bool visitor = false;  // a runtime visitor's: node events without their data
 
-    // Writes one event if it is the next one; true once the stream has ended with it.
+    // Writes one event if it comes after what was sent (pages are read in id order, and a
+    // page overlapping the last one repeats ids); true once the stream has ended with it. Ids
+    // may skip: events past their retention are deleted, execution_finished stays.
     bool write(long long id, std::string_view event, std::string_view data) {
-        if (ended || id != last_sent + 1) return ended;
+        if (ended || id <= last_sent) return ended;
         last_sent = id;
         if (!call->responder.send_chunk(sse_event(id, event, data))) ended = true;
         if (event == "execution_finished") {

@@ -299,6 +299,10 @@ class FoldedTrails(ApiTestCase):
             page = json.loads(psql(self.database, "set flowgres.actor = 'operator'; "
                                                   f"select flowgres.execution_events('{execution['id']}', 0, 30)").splitlines()[-1])
             self.assertEqual(([event["event"] for event in page["events"]], page["complete"]), (["execution_finished"], True))
+            # The stream shows what is left: execution_finished, its id past the gap.
+            streamed = EventStream(self.daemon, execution["id"], key).all()
+            self.assertEqual(labels(streamed), ["execution_finished"])
+            self.assertEqual(streamed[0]["id"], page["events"][0]["id"])
         self.assertEqual(len(self.ok("GET", f"/api/v1/executions/{folded['id']}", None, key)["node_logs"]), 3)
 
 
