@@ -34,7 +34,8 @@ start_cluster_and_daemon() {
     admin_key=$(build/flowgresd --new-key)
     FLOWGRES_LOG_REQUESTS=false build/flowgresd --database_url "host=$socket port=$pg_port user=postgres dbname=bench" \
         --admin_key "$admin_key" --port "$daemon_port" --workers "$threads" "$@" >"$root/flowgresd.log" 2>&1 &
-    cleanups+=("kill $!")
+    daemon_pid=$!
+    cleanups+=("kill $daemon_pid")
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$daemon_port/ready" >/dev/null && break; sleep 0.1; done
 
     api="http://127.0.0.1:$daemon_port/api/v1"

@@ -9,7 +9,8 @@
 # shared memory, quota), billed, and run as a durable execution with its events, as a
 # visitor's request is; the peers keep nothing (n8n is set not to save successful runs).
 # Prints executions/s, p50 and p99 and the ratios. Settings: DURATION (s, default 10),
-# N8N (1 or 0, default 1).
+# N8N (1 or 0, default 1), SOAK (s, default 0: none): after the comparison, flowgresd alone at
+# 1,000 connections for that long, its resident memory sampled every 10 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true
@@ -71,6 +72,23 @@ for connections in 64 1000; do
     fi
     run_wrk "flowgresd_runtime_c$connections" "$runtime_url" -s "$root/run.lua" --timeout 10s
 done
+if [ "${SOAK:-0}" -gt 0 ]; then
+    # Flat memory: the last sample within 10% of the first, taken once the soak has run 10 s
+    # (connections open, caches and pools filled).
+    wrk -t "$threads" -c 1000 -d "${SOAK}s" --timeout 10s --latency -s "$root/run.lua" "$runtime_url" >"$root/soak.out" &
+    soak=$!
+    samples=()
+    for ((elapsed = 10; elapsed <= SOAK; elapsed += 10)); do
+        sleep 10
+        samples+=("$(awk '/^VmRSS/ {print $2}' "/proc/$daemon_pid/status")")
+    done
+    wait "$soak"
+    echo "== flowgresd alone, wrk -t$threads -c1000 -d${SOAK}s: $(awk '/Requests\/sec/ {print $2}' "$root/soak.out") req/s," \
+        "p99 $(awk '$1 == "99%" {print $2}' "$root/soak.out")"
+    echo "flowgresd RSS (kB, every 10 s): ${samples[*]}"
+    awk -v first="${samples[0]}" -v last="${samples[-1]}" \
+        'BEGIN { printf "RSS last / first: %.3f (flat: within 10%%)\n", last / first }'
+fi
 wait_for_runs_to_end
 billed=$(bench_psql -c "select coalesce(sum(quantity), 0) from flowgres.usage_events where dimension = 'requests'")
 echo "executions recorded: $(executions_counts); requests billed: $billed"
