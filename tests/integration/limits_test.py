@@ -11,7 +11,9 @@ import subprocess
 import threading
 import time
 
-from harness import PG_PORT, SOCKET_DIR, main, psql
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import PG_PORT, SOCKET_DIR, Daemon, main, psql
 from runtime_test import RuntimeCase
 
 
@@ -176,6 +178,39 @@ class Limits(RuntimeCase):
                                       "and trigger = 'runtime'"), "5")
         finally:
             self.ok("DELETE", f"/api/v1/workspaces/{ws}/quotas/requests", key=self.admin)
+
+    def test_two_daemons_under_load_admit_exactly_a_quota_of_500(self):
+        # 800 visitors at once, 64 at a time on each of two daemons sharing the database: the
+        # quota's running total is one for the server, so exactly 500 pass, whichever daemon.
+        _, workspace, key = self.new_user("quota-500")
+        ws = workspace["id"]
+        slug = self.sql(f"select slug from flowgres.workspaces where id = '{ws}'")
+        self.sql(f"update flowgres.workspaces set plan = 'enterprise' where id = '{ws}'")
+        from runtime_test import GREETER, UI
+        app = self.ok("POST", f"/api/v1/workspaces/{ws}/apps", {"name": "Five hundred", "slug": "five-hundred"}, key,
+                      status=201)
+        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
+                          {"version": "1.0.0", "workflow": GREETER, "ui_schema": UI}, key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish", {"version_id": version["id"], "access_policy": {
+            "access_mode": "public_anonymous", "rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60}}}},
+                key)
+        self.ok("PUT", f"/api/v1/workspaces/{ws}/quotas/requests", {"quota": 500}, self.admin)
+        other = Daemon(self.database, **self.daemon_settings).start()
+        try:
+            def visit(index):
+                daemon = (self.daemon, other)[index % 2]
+                code, _, body = self.visit("POST", f"/runtime/{slug}/five-hundred", {"inputs": {"name": f"v{index}"}},
+                                           daemon=daemon)
+                return code, body.get("error_code") if code != 200 else body["data"]["status"]
+            with ThreadPoolExecutor(max_workers=128) as pool:
+                answers = list(pool.map(visit, range(800)))
+        finally:
+            other.stop()
+        counted = {answer: answers.count(answer) for answer in set(answers)}
+        self.assertEqual(counted, {(200, "completed"): 500, (429, "QUOTA_EXCEEDED"): 300}, counted)
+        self.assertEqual(self.sql(f"select count(*) from flowgres.executions where workspace_id = '{ws}'"), "500")
+        self.assertEqual(self.sql(f"select sum(quantity) from flowgres.usage_events where workspace_id = '{ws}' "
+                                  "and dimension = 'requests'"), "500", "each billed once")
 
     def test_sixteen_runs_at_once_stop_at_the_spend_limit(self):
         _, workspace, key = self.new_user("spend-race")
