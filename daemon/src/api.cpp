@@ -27,18 +27,6 @@ std::string idempotent_sql(const Route &route) {
     return "select flowgres.idempotency_complete($1::text, $2::integer, " + inner + "))::text";
 }
 
-// Bearer token of the Authorization header ("Bearer" matched case-insensitively, RFC 6750 §2.1).
-std::optional<std::string> bearer_token(const http::Request &request) {
-    auto header = request.header("authorization");
-    if (!header || header->size() < 7) return std::nullopt;
-    std::string scheme(header->substr(0, 7));
-    for (char &c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (scheme != "bearer ") return std::nullopt;
-    std::string_view token = header->substr(7);
-    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-    return std::string(token);
-}
-
 // Errors whose text comes from outside the product (an exception, a database or provisioner
 // message naming servers, roles or paths): the log keeps the text, the client gets the code,
 // the table's description and the request id to quote. The operator sees the text too.
@@ -183,7 +171,7 @@ void Application::handle(http::Request &&request, http::Responder responder) {
     call->route = match.route;
     call->route_label = match.route->operation;
 
-    auto token = bearer_token(call->request);
+    auto token = http::bearer_token(call->request);
     if (!token) return finish_error(call, ErrorCode::UNAUTHENTICATED, "an Authorization: Bearer API key is required");
     if (!looks_like_api_key(*token))
         return finish_error(call, ErrorCode::UNAUTHENTICATED, "the API key is missing, invalid, expired or revoked",

@@ -32,8 +32,11 @@ namespace flowgres::daemon {
 namespace {
 constexpr const char *kAdmit = "select flowgres.runtime_admit($1::jsonb)::text";
 
-bool is_slug(std::string_view text) {
-    if (text.empty() || text.size() > 63) return false;
+// Whether an address segment could name a workspace or an app at all (the characters and the
+// length a slug has): junk is refused here, without a round trip; admission decides the rest,
+// so a browser asking for a name nobody has still gets the refusal as a page.
+bool could_be_slug(std::string_view text) {
+    if (text.empty() || text.size() > kSlugMaxLength) return false;
     for (char c : text)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
     return true;
@@ -94,7 +97,7 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
                          : pattern.ends_with("/embed")  ? "/embed"
                                                         : "";
     for (const std::string *slug : {&workspace, &app})
-        if (!(slug == &app && app.empty()) && !is_slug(*slug))
+        if (!(slug == &app && app.empty()) && !could_be_slug(*slug))
             return finish_error(call, ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
 
     std::string action = preflight                 ? "preflight"
@@ -143,10 +146,10 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
     text_header("user-agent", "user_agent", 1024);
     text_header("origin", "origin", 512);
     text_header("x-app-session-id", "session_id", 64);
-    if (auto authorization = request.header("authorization")) {
-        std::string_view token = *authorization;
-        if (token.size() > 7 && (token.substr(0, 7) == "Bearer " || token.substr(0, 7) == "bearer "))
-            token.remove_prefix(7);
+    if (request.header("authorization")) {
+        // A signed-in visitor: the identity provider's JWT as a Bearer token (anything else in
+        // the header fails the check, it is not taken for anonymous).
+        std::string token = http::bearer_token(request).value_or("");
         JwtCheck check = verify_jwt(token, jwt_, epoch_seconds());
         if (!check.ok) return finish_error(call, ErrorCode::AUTH_REQUIRED, "sign-in failed: " + check.error);
         json_object_set_new(admission.get(), "user", json_string(check.subject.c_str()));

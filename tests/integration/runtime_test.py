@@ -178,6 +178,12 @@ class Runtime(RuntimeCase):
         code, _, body = self.visit("GET", path, headers={"Authorization": "Bearer " + jwt(claims("visitor", self.ws_slug))})
         self.assertEqual(code, 200, body)
         self.assertEqual(body["data"]["session"]["type"], "auth")
+        # The scheme is read as the management API reads it (one parser): any case, then the token.
+        code, _, body = self.visit("GET", path, headers={"Authorization": "BEARER  " + jwt(claims("visitor", self.ws_slug))})
+        self.assertEqual(code, 200, body)
+        for header in ("Basic dmlzaXRvcjpwdw==", "Bearer", jwt(claims("visitor", self.ws_slug))):
+            code, _, body = self.visit("GET", path, headers={"Authorization": header})
+            self.assertEqual((code, body["error_code"]), (401, "AUTH_REQUIRED"), header)
 
     def test_data_classification_decides_who_may_run(self):
         app = self.published("classified")

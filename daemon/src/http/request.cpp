@@ -178,4 +178,15 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std:
     return out;
 }
 
+std::optional<std::string> bearer_token(const Request &request) {
+    auto header = request.header("authorization");
+    if (!header || header->size() < 7) return std::nullopt;
+    std::string scheme(header->substr(0, 7));
+    for (char &c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme != "bearer ") return std::nullopt;
+    std::string_view token = header->substr(7);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    return std::string(token);
+}
+
 }  // namespace flowgres::http

@@ -56,4 +56,8 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
 // Query string → ordered (name, value) pairs, decoded; nullopt when malformed.
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view query);
 
+// The token of an Authorization header of the Bearer scheme ("Bearer" in any case, RFC 6750
+// §2.1); nullopt without one. The management API's keys and the runtime's visitor JWTs both.
+std::optional<std::string> bearer_token(const Request &request);
+
 }  // namespace flowgres::http
