@@ -294,7 +294,11 @@ class FoldedTrails(ApiTestCase):
                             f"where id in ('{folded['id']}', '{rows['id']}')")
         psql(self.database, "update flowgres.execution_events set created_at = now() - interval '40 days' "
                             f"where execution_id = '{rows['id']}'")
-        self.assertEqual(psql(self.database, "select flowgres.execution_events_prune(30, 100)"), str(1 + 8))
+        # A trail is as old as its run's end; a younger one is left alone.
+        self.assertEqual(psql(self.database, "select flowgres.execution_events_prune(30, 100)"), "8")
+        psql(self.database, "update flowgres.execution_trails set created_at = now() - interval '40 days' "
+                            f"where execution_id = '{folded['id']}'")
+        self.assertEqual(psql(self.database, "select flowgres.execution_events_prune(30, 100)"), "1")
         for execution in (folded, rows):
             page = json.loads(psql(self.database, "set flowgres.actor = 'operator'; "
                                                   f"select flowgres.execution_events('{execution['id']}', 0, 30)").splitlines()[-1])
