@@ -55,6 +55,7 @@ inline constexpr const char *kNoDiskWait = "select set_config('synchronous_commi
 const std::string &daemon_name();
 // What a visitor sees of an execution (api_runtime.cpp): id, status, outputs, error.
 std::string runtime_view(const std::string &execution_json);
+std::string runtime_view(const json_t *execution);  // the same, from the execution already parsed
 
 class Application : public http::Handler {
 public:

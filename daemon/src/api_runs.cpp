@@ -163,12 +163,10 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     auto active = std::make_shared<ActiveRun>();
     active->application = this;
     active->execution_id = execution_id;
-    active->claimed_json = dump_json(claimed.get());
+    // A 202's body: a visitor sees the runtime view of it, straight from the parsed row.
+    active->claimed_json = runtime ? runtime_view(claimed.get()) : dump_json(claimed.get());
     active->runtime = runtime;
-    if (runtime) {
-        active->claimed_json = runtime_view(active->claimed_json);
-        runtime_runs_++;
-    }
+    if (runtime) runtime_runs_++;
     active_runs_[execution_id] = active;
     note_activity();
     if (waiting) {

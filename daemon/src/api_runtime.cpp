@@ -280,9 +280,9 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             return finish(call, std::move(response));
         }
         if (action == "execution") {
-            std::string execution = dump_json(json_object_get(decision.get(), "execution"));
             if (suffix.size() < 7 || suffix.substr(suffix.size() - 7) != "/events")
-                return finish(call, success_response(200, runtime_view(execution), call->trace));
+                return finish(call, success_response(200, runtime_view(json_object_get(decision.get(), "execution")),
+                                                     call->trace));
             return open_visitor_stream(call, json_string_value(json_object_get(json_object_get(decision.get(), "execution"), "id")));
         }
         if (action == "schema") return answer_schema(call, decision);
@@ -526,12 +526,15 @@ void Application::verify_captcha(const std::string &token, const std::string &cl
 
 // What a visitor sees of a finished (or still running) execution: no node logs, no inputs.
 std::string runtime_view(const std::string &execution_json) {
-    Json execution = parse_json(execution_json, "execution");
-    Json view(json_pack(
-        "{s:O, s:O, s:O, s:O}", "execution_id", json_object_get(execution.get(), "id"), "status",
-        json_object_get(execution.get(), "status"), "outputs",
-        json_object_get(execution.get(), "outputs") ? json_object_get(execution.get(), "outputs") : json_null(),
-        "error", json_object_get(execution.get(), "error") ? json_object_get(execution.get(), "error") : json_null()));
+    return runtime_view(parse_json(execution_json, "execution").get());
+}
+
+std::string runtime_view(const json_t *execution) {
+    json_t *outputs = json_object_get(execution, "outputs");
+    json_t *error = json_object_get(execution, "error");
+    Json view(json_pack("{s:O, s:O, s:O, s:O}", "execution_id", json_object_get(execution, "id"), "status",
+                        json_object_get(execution, "status"), "outputs", outputs ? outputs : json_null(), "error",
+                        error ? error : json_null()));
     return dump_json(view.get());
 }
 
