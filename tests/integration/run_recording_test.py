@@ -25,6 +25,26 @@ RATE = {"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60},
                        "per_session": {"max_requests": 100000, "window_seconds": 60}}}
 
 
+def visitors_through(daemon, path, crash, timeout, visitors=600, crash_after=150):
+    """`visitors` POSTs to `path`, 64 at a time; `crash()` once `crash_after` have been answered
+    (or 15 s passed): batches in flight, runs running, admissions waiting. The answers, in order,
+    (None, None) for a connection that broke."""
+    def visit(i):
+        try:
+            code, _, body = daemon.request("POST", path, {"inputs": {"name": f"k{i}"}}, timeout=timeout)
+            return code, body
+        except (OSError, http.client.HTTPException):
+            return None, None
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        futures = [pool.submit(visit, i) for i in range(visitors)]
+        deadline = time.time() + 15
+        while time.time() < deadline and sum(f.done() for f in futures) < crash_after:
+            time.sleep(0.01)
+        crash()
+        return [future.result() for future in futures]
+
+
 class RunRecording(RuntimeCase):
 
     def counter(self, name):
@@ -138,21 +158,10 @@ class RecordingThroughACrash(RuntimeCase):
         path = f"/runtime/{self.ws_slug}/{app['slug']}"
         doomed = Daemon(self.database, **self.daemon_settings).start()
 
-        def visit(i):
-            try:
-                code, _, body = doomed.request("POST", path, {"inputs": {"name": f"k{i}"}}, timeout=10)
-                return code, body
-            except (OSError, http.client.HTTPException):
-                return None, None
-
-        with ThreadPoolExecutor(max_workers=64) as pool:
-            futures = [pool.submit(visit, i) for i in range(600)]
-            deadline = time.time() + 10
-            while time.time() < deadline and sum(f.done() for f in futures) < 150:
-                time.sleep(0.01)
-            doomed.process.kill()  # mid-stream: batches in flight, runs running, admissions waiting
+        def kill():
+            doomed.process.kill()
             doomed.process.wait()
-            answers = [future.result() for future in futures]
+        answers = visitors_through(doomed, path, kill, timeout=10)
         answered = {body["data"]["execution_id"]: body["data"] for code, body in answers if code == 200}
         self.assertGreater(len(answered), 0)
         self.assertLess(len(answered), 600, "the kill came while requests were in flight")
@@ -238,21 +247,10 @@ class RecordingThroughADatabaseCrash(unittest.TestCase):
     def test_every_answered_run_is_committed_and_billed_once(self):
         app, path = self.publish()
 
-        def visit(i):
-            try:
-                code, _, body = self.daemon.request("POST", path, {"inputs": {"name": f"k{i}"}}, timeout=30)
-                return code, body
-            except (OSError, http.client.HTTPException):
-                return None, None
-
-        with ThreadPoolExecutor(max_workers=64) as pool:
-            futures = [pool.submit(visit, i) for i in range(600)]
-            deadline = time.time() + 15
-            while time.time() < deadline and sum(f.done() for f in futures) < 150:
-                time.sleep(0.01)
-            self.server.crash()  # mid-stream: batches in flight, runs running, admissions waiting
+        def crash_and_start():
+            self.server.crash()
             self.server.start()
-            answers = [future.result() for future in futures]
+        answers = visitors_through(self.daemon, path, crash_and_start, timeout=30)
         answered = {body["data"]["execution_id"]: body["data"] for code, body in answers if code == 200}
         self.assertGreater(len(answered), 0)
         self.assertLess(len(answered), 600, "the crash came while requests were in flight")
