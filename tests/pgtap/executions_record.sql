@@ -1,6 +1,6 @@
 -- executions_record: many finished runs recorded in one call, each run answered on its own.
 begin;
-select plan(49);
+select plan(52);
 
 select test.new_user('batch@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -17,6 +17,7 @@ select flowgres.execution_create(:'app', '{}') ->> 'id' as folded \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as folded_cancel \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as twin_rows \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as twin_trail \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as folded_max \gset
 
 -- Only the executor (the service) records what runs did.
 select is(test.error_code_of(format('select flowgres.executions_record(%L)',
@@ -27,7 +28,7 @@ select flowgres.execution_start(:'done', 'd1'), flowgres.execution_start(:'broke
        flowgres.execution_start(:'cancelled', 'd1'), flowgres.execution_start(:'over', 'd1'),
        flowgres.execution_start(:'big', 'd1'), flowgres.execution_start(:'folded', 'd1'),
        flowgres.execution_start(:'folded_cancel', 'd1'), flowgres.execution_start(:'twin_rows', 'd1'),
-       flowgres.execution_start(:'twin_trail', 'd1');
+       flowgres.execution_start(:'twin_trail', 'd1'), flowgres.execution_start(:'folded_max', 'd1');
 select flowgres.execution_finish(:'over', 'completed', '{}');
 select test.act_as(:'owner');
 select flowgres.execution_cancel(:'cancelled');
@@ -175,10 +176,26 @@ select is((select jsonb_agg(l - 'execution_id' - 'created_at') from jsonb_array_
           (select jsonb_agg(l - 'execution_id' - 'created_at') from jsonb_array_elements(flowgres.execution_get(:'twin_rows') -> 'node_logs') l),
           'a trail''s node logs read as the same logs stored as rows do');
 
+-- The largest trail a run may bring: 2,000 events and 1,000 node logs, markup and SQL in them.
+select is(flowgres.executions_record(jsonb_build_array(jsonb_build_object(
+          'execution_id', :'folded_max', 'status', 'completed', 'outputs', '{}'::jsonb, 'fold', true,
+          'events', (select jsonb_agg(jsonb_build_object('sequence', i, 'event', 'node_delta',
+                                                         'data', jsonb_build_object('delta', repeat('<script>x</script>', 50))))
+                     from generate_series(1, 2000) i),
+          'logs', (select jsonb_agg(jsonb_build_object('node_id', 'n' || i, 'node_type', 'transform', 'status', 'completed',
+                                                       'output', jsonb_build_object('sql', $$'); drop table flowgres.executions; --$$)))
+                   from generate_series(1, 1000) i)))::json) #>> '{runs,0,execution,status}', 'completed',
+          'the largest trail is recorded');
+select is((select jsonb_array_length(events) + jsonb_array_length(node_logs) from flowgres.execution_trails
+           where execution_id = :'folded_max'), 3000, 'whole, in one row');
+select is((select (e ->> 'id')::int from jsonb_array_elements(flowgres.execution_events(:'folded_max', 1999, 10) -> 'events') e
+           where e ->> 'event' = 'execution_finished'), 2001, 'and read back in pages, execution_finished after it');
+
 -- The trigger steps aside only inside executions_record's own statement.
 select is(flowgres.executions_recording(), false, 'outside executions_record the trigger writes execution_finished');
 select is((select count(*)::int from flowgres.execution_events where event = 'execution_finished'
-           and execution_id in (:'done', :'broken', :'folded', :'folded_cancel', :'cancelled', :'twin_rows', :'twin_trail')), 7,
+           and execution_id in (:'done', :'broken', :'folded', :'folded_cancel', :'cancelled', :'twin_rows', :'twin_trail',
+                               :'folded_max')), 8,
           'one execution_finished for each run ended, by the batch or by the trigger (cancel)');
 
 select * from finish();
