@@ -118,10 +118,10 @@ std::string random_token(size_t count) {
     return base64url_encode(std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()));
 }
 
-std::string random_uuid() {
-    unsigned char bytes[16];
-    if (RAND_bytes(bytes, sizeof(bytes)) != 1) throw std::runtime_error("the CSPRNG failed");
-    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
+namespace {
+// 16 bytes as a UUID of `version` (RFC 9562: 4 random, 8 custom), canonical lowercase text.
+std::string uuid_text(unsigned char *bytes, int version) {
+    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | (version << 4));
     bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
     static const char digits[] = "0123456789abcdef";
     std::string text;
@@ -131,6 +131,18 @@ std::string random_uuid() {
         text += digits[bytes[i] & 0x0f];
     }
     return text;
+}
+}  // namespace
+
+std::string random_uuid() {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof(bytes)) != 1) throw std::runtime_error("the CSPRNG failed");
+    return uuid_text(bytes, 4);
+}
+
+std::string keyed_uuid(std::string_view key, std::string_view data) {
+    std::string digest = hmac_sha256(key, data);
+    return uuid_text(reinterpret_cast<unsigned char *>(digest.data()), 8);
 }
 
 bool secrets_equal(std::string_view left, std::string_view right) {

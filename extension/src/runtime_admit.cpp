@@ -306,7 +306,18 @@ std::string Admission::deny(ErrorCode code, const std::string &message, const st
 // anything before it, leaves no row behind. A new session's id is chosen here (per-session
 // limits count against it) and its row written by record_session() once the limits pass.
 std::optional<std::string> Admission::resolve_session(bool app_deprecated, std::string &refusal) {
-    if (request_.session_id) {
+    // A client that sends no session to execute or read the schema (an API client, a script)
+    // is given the same session for a day from the same address, user agent and sign-in,
+    // derived from them under the installation's key (so nobody else can name it): one row a
+    // day instead of one a request, and per-session limits and blocking hold for it too. The
+    // page starts its own session at the entry and sends it back.
+    std::optional<std::string> wanted = request_.session_id;
+    bool derived = !wanted && (request_.action == "execute" || request_.action == "schema");
+    if (derived)
+        wanted = keyed_uuid(ip_hash_key(), "session\n" + app_id_ + "\n" + request_.ip + "\n" +
+                                               request_.user_agent_hash.value_or("") + "\n" + request_.user.value_or("") +
+                                               "\n" + std::to_string(epoch_seconds_now() / 86400));
+    if (wanted) {
         auto found = query(R"sql(
             select app_id, blocked_at is not null, coalesce(blocked_reason, ''), expires_at > now(),
                    last_seen_at < now() - interval '1 minute',
@@ -314,7 +325,7 @@ std::optional<std::string> Admission::resolve_session(bool app_deprecated, std::
                        case when last_seen_at < now() - interval '1 minute' then now() + $2::interval
                             else expires_at end)::text
             from flowgres.app_sessions where id = $1::uuid)sql",
-                           {*request_.session_id, kSessionTtl});
+                           {*wanted, kSessionTtl});
         if (!found.rows.empty()) {
             const SqlRow &row = found.rows[0];
             if (row.text(0) != app_id_) {
@@ -322,13 +333,14 @@ std::optional<std::string> Admission::resolve_session(bool app_deprecated, std::
                                "runtime.access_blocked");
                 return std::nullopt;
             }
-            session_id_ = *request_.session_id;
+            session_id_ = *wanted;
             if (row.text(1) == "t") {
                 refusal = deny(ErrorCode::SESSION_BLOCKED, "this session is blocked",
                                "{\"reason\":" + json_quote(row.text(2)) + "}", "runtime.access_blocked");
                 return std::nullopt;
             }
-            if (row.text(3) == "t") {
+            // A derived session is the client's for the whole day: renewed, never replaced.
+            if (row.text(3) == "t" || derived) {
                 session_json_ = row.text(5);  // the expiry as renewed, when due
                 session_renewal_due_ = row.text(4) == "t";
                 return session_id_;
@@ -340,7 +352,7 @@ std::optional<std::string> Admission::resolve_session(bool app_deprecated, std::
         refusal = deny(ErrorCode::APP_DEPRECATED, "the app is deprecated: it serves existing sessions only");
         return std::nullopt;
     }
-    session_id_ = random_uuid();
+    session_id_ = derived ? *wanted : random_uuid();
     session_is_new_ = true;
     return session_id_;
 }
@@ -353,6 +365,8 @@ void Admission::record_session() {
             insert into flowgres.app_sessions (workspace_id, id, app_id, session_type, subject, ip_hash, user_agent_hash,
                                                expires_at)
             values ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7, now() + $8::interval)
+            -- The same client's first requests of the day may race to make its derived session.
+            on conflict (id) do update set last_seen_at = now()
             returning jsonb_build_object('id', id, 'type', session_type, 'expires_at', expires_at)::text)sql",
                              {workspace_id_, session_id_, app_id_, std::string(request_.user ? "auth" : "anon"),
                               request_.user, request_.ip_hash, request_.user_agent_hash, kSessionTtl});

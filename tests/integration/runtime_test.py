@@ -417,6 +417,44 @@ class RuntimeWrites(RuntimeCase):
 class RuntimeVisitors(RuntimeCase):
     """A visitor's own runs and their progress stream, and CORS from the app's origin list."""
 
+    def test_a_client_that_sends_no_session_keeps_one_session(self):
+        app = self.published("scripted")
+        base = f"/runtime/{self.ws_slug}/scripted"
+        agent = {"User-Agent": "nightly-script/1.0"}
+        answers = []
+
+        def execute():
+            answers.append(self.visit("POST", base, {"inputs": {"name": "Ada"}}, headers=agent))
+        # Its first requests of the day race to make the session: all are admitted, one row.
+        threads = [threading.Thread(target=execute) for _ in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(sorted(code for code, _, _ in answers), [200] * 24, answers[:2])
+        sessions = {headers["x-app-session-id"] for _, headers, _ in answers}
+        self.assertEqual(len(sessions), 1, sessions)
+        session = sessions.pop()
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.app_sessions where app_id = '{app['id']}'"),
+                         "1", "one session row for 24 requests")
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.executions "
+                                             f"where app_id = '{app['id']}' and session_id = '{session}'"), "24")
+        # Another program on the same address is another client; a page load starts its own.
+        _, other, _ = self.visit("POST", base, {"inputs": {"name": "Ada"}}, headers={"User-Agent": "other/2"})
+        self.assertNotEqual(other["x-app-session-id"], session)
+        _, entry, _ = self.visit("GET", base, headers=agent)
+        self.assertNotEqual(entry["x-app-session-id"], session)
+        # Its runs are read with the session it was given, not by address alone.
+        run = answers[0][2]["data"]["execution_id"]
+        code, _, _ = self.visit("GET", f"{base}/executions/{run}", headers=agent)
+        self.assertEqual(code, 404)
+        code, _, view = self.visit("GET", f"{base}/executions/{run}", headers={**agent, "X-App-Session-Id": session})
+        self.assertEqual((code, view["data"]["status"]), (200, "completed"), view)
+        # Blocking the session blocks the client even though it never sends it.
+        psql(self.database, f"update flowgres.app_sessions set blocked_at = now(), blocked_reason = 'abuse' where id = '{session}'")
+        code, _, refused = self.visit("POST", base, {"inputs": {"name": "Ada"}}, headers=agent)
+        self.assertEqual((code, refused["error_code"]), (403, "SESSION_BLOCKED"), refused)
+
     def test_a_visitor_sees_only_their_own_runs(self):
         self.published("tracked")
         base = f"/runtime/{self.ws_slug}/tracked"

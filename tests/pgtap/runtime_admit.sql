@@ -1,7 +1,7 @@
 -- Runtime admission: every branch in order, each with its code and status, sessions, rate
 -- limits in shared memory, CAPTCHA, input validation, the running execution, and the events.
 begin;
-select plan(60);
+select plan(67);
 
 select test.new_user('publisher@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -130,9 +130,9 @@ select is(pg_temp.admit('entry', 'hello', jsonb_build_object('session_id', :'lim
 select test.act_as(:'owner');
 select flowgres.access_policy_update(:'app', '{"require_captcha": true, "rate_limit": {"per_ip": {"max_requests": 1000, "window_seconds": 3600}}}');
 select test.act_as(null);
-select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}}') -> 'error' ->> 'error_code', 'CAPTCHA_REQUIRED', 'a CAPTCHA is asked for');
-select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "captcha": "failed"}') -> 'error' ->> 'error_code', 'CAPTCHA_INVALID', 'a failed one is refused');
-select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "captcha": "passed"}') ->> 'decision', 'allow', 'a passed one is admitted');
+select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "user_agent": "captcha"}') -> 'error' ->> 'error_code', 'CAPTCHA_REQUIRED', 'a CAPTCHA is asked for');
+select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "user_agent": "captcha", "captcha": "failed"}') -> 'error' ->> 'error_code', 'CAPTCHA_INVALID', 'a failed one is refused');
+select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "user_agent": "captcha", "captcha": "passed"}') ->> 'decision', 'allow', 'a passed one is admitted');
 
 -- a visitor's own runs, CORS preflights, shed requests
 select (:'run'::jsonb -> 'session' ->> 'id') as run_session, (:'run'::jsonb -> 'execution' ->> 'id') as run_id \gset
@@ -155,6 +155,23 @@ select is(flowgres.runtime_load_shed_record(jsonb_build_array(
 select is((select details from flowgres.runtime_events where app_id = :'app' and event_type = 'runtime.load_shed'),
           '{"count": 3, "daemon": "d1"}', 'one event with the count');
 select is(flowgres.runtime_load_shed_record('"junk"'), 0, 'junk records nothing');
+
+-- clients that send no session: one derived session per address, user agent and day
+select pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "user_agent": "script-a"}') -> 'session' ->> 'id' as derived \gset
+select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "user_agent": "script-a"}') -> 'session' ->> 'id', :'derived',
+          'a client that sends no session is given the same one again');
+select is((select count(*) from flowgres.app_sessions where id = :'derived'), 1::bigint, 'one session row for its requests');
+select is(substr(:'derived', 15, 1), '8', 'a keyed (version 8) id: computed under the installation key, not guessable');
+select isnt(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "user_agent": "script-b"}') -> 'session' ->> 'id', :'derived',
+            'another user agent is another client');
+select isnt(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "user_agent": "script-a", "ip": "203.0.113.8"}') -> 'session' ->> 'id',
+            :'derived', 'so is another address');
+select isnt(pg_temp.admit('entry', 'hello', '{"user_agent": "script-a"}') -> 'session' ->> 'id',
+            pg_temp.admit('entry', 'hello', '{"user_agent": "script-a"}') -> 'session' ->> 'id',
+            'an entry (a page load) starts a session of its own');
+update flowgres.app_sessions set blocked_at = now(), blocked_reason = 'test' where id = :'derived';
+select is(pg_temp.admit('execute', 'hello', '{"inputs": {"name": "Ada"}, "user_agent": "script-a"}') -> 'error' ->> 'error_code',
+          'SESSION_BLOCKED', 'blocking its session blocks the client that sends none');
 
 -- lifecycle and workspace status
 select test.act_as(:'owner');

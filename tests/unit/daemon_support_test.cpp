@@ -12,6 +12,7 @@
 #include "config.hpp"
 #include "envelope.hpp"
 #include "flowgres/crypto.hpp"
+#include "flowgres/fields.hpp"
 #include "flowgres/secret_box.hpp"
 #include "log.hpp"
 
@@ -176,4 +177,18 @@ TEST(ApiKeys, ShapeHashAndPreview) {
     EXPECT_LT(preview.size(), 20u);
     EXPECT_TRUE(flowgres::secrets_equal(key, key));
     EXPECT_FALSE(flowgres::secrets_equal(key, flowgres::new_api_key()));
+}
+
+TEST(Uuids, RandomAreVersion4AndKeyedAreVersion8OfTheHmac) {
+    std::string random = flowgres::random_uuid();
+    EXPECT_TRUE(flowgres::is_uuid(random));
+    EXPECT_EQ(random[14], '4');
+    EXPECT_NE(random, flowgres::random_uuid());
+    // RFC 4231 test case 2: HMAC-SHA-256("Jefe", …) = 5bdcc146bf60754e6a042426089575c7…, with
+    // the version (8) and variant bits set.
+    EXPECT_EQ(flowgres::keyed_uuid("Jefe", "what do ya want for nothing?"), "5bdcc146-bf60-854e-aa04-2426089575c7");
+    EXPECT_NE(flowgres::keyed_uuid("Jefe", "what do ya want for nothing!"),
+              flowgres::keyed_uuid("Jefe", "what do ya want for nothing?"));
+    EXPECT_NE(flowgres::keyed_uuid("jefe", "what do ya want for nothing?"),
+              flowgres::keyed_uuid("Jefe", "what do ya want for nothing?"));
 }

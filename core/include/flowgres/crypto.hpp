@@ -24,6 +24,9 @@ std::string random_token(size_t count);
 
 // A version 4 UUID from the CSPRNG, in its canonical lowercase text form.
 std::string random_uuid();
+// A version 8 UUID from the first 16 bytes of HMAC-SHA-256(key, data): the same data gives the
+// same id, and nobody without the key can compute or predict it.
+std::string keyed_uuid(std::string_view key, std::string_view data);
 
 // Unpadded base64url; decoding also takes the standard alphabet and padding. nullopt: not base64.
 std::string base64url_encode(std::string_view bytes);
