@@ -54,9 +54,15 @@ bench_psql() { psql -h "$socket" -p "$pg_port" -U postgres -d bench -qAt "$@"; }
 # Runs whose callers wrk dropped at the end of a run still finish: waits (bounded, 30 s) until
 # none is pending or running, before anything is counted.
 wait_for_runs_to_end() {
+    # A visitor's synchronous run has no row until it is recorded: wait for the count of
+    # executions to stand still too.
+    local before=-1 now
     for _ in $(seq 1 300); do
-        [ "$(bench_psql -c "select count(*) from flowgres.executions where status in ('pending', 'running')")" = 0 ] && break
-        sleep 0.1
+        now=$(bench_psql -c "select count(*) || '/' || count(*) filter (where status in ('pending', 'running'))
+                             from flowgres.executions")
+        [ "$now" = "$before" ] && [ "${now#*/}" = 0 ] && break
+        before=$now
+        sleep 0.2
     done
 }
 

@@ -192,6 +192,9 @@ private:
                                                        const std::shared_ptr<ActiveRun> &active);
     // An admitted execution that will not run (its caller left): recorded as failed with `code`.
     void record_unstarted(const Json &execution, ErrorCode code);
+    // A deferred run's row stored, running (execution_store_admitted); `then` runs when that
+    // ends, stored or not (at once when there is nothing to store).
+    void store_admitted(const std::string &execution_id, std::function<void()> then);
     // The waiting caller of a run, if any, once its recording is done.
     void answer_recorded_run(const std::shared_ptr<Call> &waiting, bool runtime, const pg::JobResult &recorded);
     void cancel_active_runs();

@@ -59,6 +59,13 @@ struct Application::ActiveRun {
     // go there too. Until then, the end folds events and node logs into one trail row.
     bool flushed = false;
     uv_timer_t *flush_timer = nullptr;  // every event_flush_ms: store what waits
+    // A visitor's run admitted without its row (runtime_admit's "deferred"): the row as
+    // admitted, written with the outcome (executions_record's `admitted`), or stored running
+    // (execution_store_admitted) once the run outlives its first heartbeat or is answered 202.
+    // Empty once written. Nobody can stream it meanwhile, so its events wait for the end.
+    std::string admitted;
+    bool storing_admitted = false;
+    std::vector<std::function<void()>> after_stored;  // what waits for that store to end
 };
 
 namespace {
@@ -159,6 +166,8 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     bool token_holds = !json_is_false(json_object_get(claimed.get(), "token_holds"));
     json_object_del(claimed.get(), "preparation");
     json_object_del(claimed.get(), "token_holds");
+    bool deferred = json_is_true(json_object_get(claimed.get(), "deferred"));
+    json_object_del(claimed.get(), "deferred");
 
     auto active = std::make_shared<ActiveRun>();
     active->application = this;
@@ -166,6 +175,7 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     // A 202's body: a visitor sees the runtime view of it, straight from the parsed row.
     active->claimed_json = runtime ? runtime_view(claimed.get()) : dump_json(claimed.get());
     active->runtime = runtime;
+    if (deferred) active->admitted = dump_json(claimed.get());
     if (runtime) runtime_runs_++;
     active_runs_[execution_id] = active;
     note_activity();
@@ -177,8 +187,11 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
             active->wait_limit,
             [](uv_timer_t *timer) {
                 auto *self = static_cast<ActiveRun *>(timer->data);
-                if (auto waiting = std::move(self->waiting); waiting && !waiting->answered)
-                    self->application->finish(waiting, success_response(202, self->claimed_json, waiting->trace));
+                // A deferred run is stored first: the caller will ask for it by its id.
+                self->application->store_admitted(self->execution_id, [self] {
+                    if (auto waiting = std::move(self->waiting); waiting && !waiting->answered)
+                        self->application->finish(waiting, success_response(202, self->claimed_json, waiting->trace));
+                });
             },
             static_cast<uint64_t>(config_.run_wait_ms), 0);
     }
@@ -190,6 +203,8 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
             auto *self = static_cast<ActiveRun *>(timer->data);
             Application *application = self->application;
             std::string id = self->execution_id;
+            // A deferred run's first beat stores it: running, visible, cancellable.
+            if (!self->admitted.empty() || self->storing_admitted) return application->store_admitted(id, [] {});
             std::vector<pg::Statement> beat;
             beat.push_back(pg::Statement{kActAsOperator, {}});
             beat.push_back(pg::Statement{kNoDiskWait, {}});
@@ -328,6 +343,16 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     if (active->holds_tokens) json_object_set_new(run.get(), "release_tokens", json_true());
     if (json_array_size(result.model_calls.get()) > 0) json_object_set(run.get(), "model_calls", result.model_calls.get());
     if (!active->flushed) json_object_set_new(run.get(), "fold", json_true());
+    if (active->storing_admitted) {
+        // Its row is being stored: the outcome follows once that is done, either way.
+        auto ended = std::make_shared<executor::RunResult>(std::move(result));
+        active->after_stored.push_back([this, execution_id, active, ended] {
+            active_runs_[execution_id] = active;  // as it was, for the finish below
+            if (active->runtime) runtime_runs_++;
+            finish_trial(execution_id, std::move(*ended));
+        });
+        return;
+    }
     // A visitor is shown the row (runtime_view); a trial run's caller its node logs too.
     json_object_set_new(run.get(), "view", json_string(active->runtime ? "row" : "full"));
     std::string text = dump_json(run.get());
@@ -339,6 +364,7 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
         for (const auto &log : result.logs) logs += (logs.size() > 1 ? "," : "") + log.to_json();
         text += ",\"logs\":" + logs + "]";
     }
+    if (!active->admitted.empty()) text += ",\"admitted\":" + active->admitted;
     text = jsonb_safe(std::move(text) + "}");  // a NUL in a step's data must not make the run unrecordable
     if (active->unstored.size() > kEventsPerRecord)
         log_line(LogLevel::warn, "run events dropped: more were waiting than one record takes",
@@ -348,7 +374,9 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     if (queue_may_wait_) claim_queued();  // room for one more queued run
     bool runtime = active->runtime;
     bool holds_tokens = active->holds_tokens;
-    recorder_.record(std::move(text), [this, waiting, execution_id, runtime, holds_tokens](pg::JobResult &&recorded) {
+    std::string admitted = active->admitted;
+    recorder_.record(std::move(text), [this, waiting, execution_id, runtime, holds_tokens,
+                                       admitted = std::move(admitted)](pg::JobResult &&recorded) {
         if (recorded.outcome != pg::JobResult::Outcome::ok)
             log_line(LogLevel::error, "could not record a finished run",
                      {{"execution_id", execution_id}, {"sqlstate", recorded.sqlstate}, {"error", recorded.message}});
@@ -370,6 +398,7 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
                                   "failed", "error", "error_code", "INTERNAL_ERROR", "message",
                                   "the run's results could not be stored", "release_tokens", holds_tokens, "view",
                                   runtime ? "row" : "full"));
+            if (!admitted.empty()) json_object_set_new(failed.get(), "admitted", parse_json(admitted, "admitted").release());
             recorder_.record(dump_json(failed.get()), [this, waiting, runtime](pg::JobResult &&stored) {
                 answer_recorded_run(waiting, runtime, stored);
             });
@@ -384,6 +413,11 @@ void Application::record_unstarted(const Json &execution, ErrorCode code) {
     Json run(json_pack("{s:O, s:s, s:{s:s#, s:s#}, s:s}", "execution_id", json_object_get(execution.get(), "id"), "status",
                        "failed", "error", "error_code", info.name.data(), static_cast<int>(info.name.size()), "message",
                        info.summary.data(), static_cast<int>(info.summary.size()), "view", "row"));
+    if (json_is_true(json_object_get(execution.get(), "deferred"))) {  // its row is written with the outcome
+        Json admitted(json_deep_copy(execution.get()));
+        for (const char *member : {"workflow", "preparation", "token_holds", "deferred"}) json_object_del(admitted.get(), member);
+        json_object_set_new(run.get(), "admitted", admitted.release());
+    }
     std::string id = json_string_value(json_object_get(execution.get(), "id"));
     recorder_.record(dump_json(run.get()), [id](pg::JobResult &&recorded) {
         if (recorded.outcome != pg::JobResult::Outcome::ok)
@@ -399,11 +433,36 @@ void Application::answer_recorded_run(const std::shared_ptr<Call> &waiting, bool
     finish(waiting, success_response(200, runtime ? runtime_view(execution) : execution, waiting->trace));
 }
 
+void Application::store_admitted(const std::string &execution_id, std::function<void()> then) {
+    auto found = active_runs_.find(execution_id);
+    if (found == active_runs_.end()) return then();
+    std::shared_ptr<ActiveRun> active = found->second;
+    if (active->storing_admitted) return active->after_stored.push_back(std::move(then));
+    if (active->admitted.empty()) return then();
+    active->storing_admitted = true;
+    active->after_stored.push_back(std::move(then));
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kActAsOperator, {}});
+    statements.push_back(pg::Statement{kNoDiskWait, {}});
+    statements.push_back(pg::Statement{"select flowgres.execution_store_admitted($1::json)::text", {active->admitted}});
+    pool_.run(std::move(statements), [active, execution_id](pg::JobResult &&result) {
+        active->storing_admitted = false;
+        // Not stored (the database is away): it stays deferred and the outcome writes its row.
+        if (result.outcome == pg::JobResult::Outcome::ok) active->admitted.clear();
+        else
+            log_line(LogLevel::warn, "could not store a running run",
+                     {{"execution_id", execution_id}, {"sqlstate", result.sqlstate}, {"error", result.message}});
+        auto waiting = std::move(active->after_stored);
+        active->after_stored.clear();
+        for (auto &next : waiting) next();
+    });
+}
+
 void Application::flush_run_events(const std::string &execution_id) {
     auto found = active_runs_.find(execution_id);
     if (found == active_runs_.end()) return;
     ActiveRun &active = *found->second;
-    if (active.storing || active.unstored.empty()) return;
+    if (active.storing || active.unstored.empty() || !active.admitted.empty() || active.storing_admitted) return;
     active.storing = true;
     active.flushed = true;
     size_t count = std::min(active.unstored.size(), kEventsPerAppend);

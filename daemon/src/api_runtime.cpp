@@ -175,6 +175,9 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
                                 R"({"problems":[{"field":"inputs","message":"must be a JSON object"}]})");
         if (inputs) json_object_set(admission.get(), "inputs", inputs);
         json_object_set_new(admission.get(), "claimed_by", json_string(daemon_name().c_str()));
+        // The caller waits for the outcome and nobody can stream the run meanwhile: its row can
+        // wait for the end, when it is written once (admission decides).
+        if (!async) json_object_set_new(admission.get(), "defer", json_true());
         // A CAPTCHA token (header, or captcha_token in the body) goes to the provider only if
         // admission asks for one: after the rate limits, inside max_in_flight (admit()).
         std::string token(request.header("x-app-captcha-token").value_or(""));

@@ -17,6 +17,12 @@
 // A run that stored none of its events and node logs while it ran (nobody streamed it) says
 // `"fold": true`: they become one execution_trails row instead of a row each, and every reader
 // of events and node logs reads trails too.
+//
+// A run admitted without its row (runtime_admit's deferred runs) brings `"admitted"`: the
+// execution as admission answered it. Its row is written here, ended, with its request's usage
+// row (dated when it was admitted), and the request's hold in the usage ledger is settled by
+// this commit (usage_ledger.hpp); were the hold gone (a server restart, or it expired), the
+// request is counted anew, whatever the quota: the run happened and is billed.
 #include <map>
 #include <set>
 #include <vector>
@@ -48,7 +54,8 @@ struct RunOutcome {
     const json_t *item = nullptr;
     bool full_view = false;
     bool fold = false;                 // events and logs as one trail row (execution_trails)
-    std::string workspace_id, app_id;  // read when locked
+    const json_t *admitted = nullptr;  // a deferred run: its row as admission made it, not yet written
+    std::string workspace_id, app_id;  // read when locked (or admitted)
     std::string answer;                // the run's member of the result, once known
 };
 
@@ -57,6 +64,28 @@ bool is_count(const json_t *value) { return !value || (json_is_integer(value) &&
 const json_t *nonempty_array(const json_t *item, const char *member) {
     const json_t *value = json_object_get(item, member);
     return json_is_array(value) && json_array_size(value) > 0 ? value : nullptr;
+}
+
+// A deferred run's admitted row: what its insert takes from it, of the types the row has.
+void check_admitted(const json_t *admitted, const char *execution_id, std::string_view status, const std::string &at,
+                    ValidationProblems &problems) {
+    if (!json_is_object(admitted)) return problems.add(at, "must be the execution as admitted");
+    const char *id = json_string_value(json_object_get(admitted, "id"));
+    if (!id || std::string_view(id) != execution_id) problems.add(at + ".id", "must be the run's execution_id");
+    for (const char *member : {"workspace_id", "app_id", "version_id"}) {
+        const char *value = json_string_value(json_object_get(admitted, member));
+        if (!value || !is_uuid(value)) problems.add(at + "." + member, "must be an id");
+    }
+    const json_t *session = json_object_get(admitted, "session_id");
+    if (session && !json_is_null(session) && !(json_is_string(session) && is_uuid(json_string_value(session))))
+        problems.add(at + ".session_id", "must be an id or null");
+    if (!json_is_object(json_object_get(admitted, "inputs"))) problems.add(at + ".inputs", "must be a JSON object");
+    const char *started = json_string_value(json_object_get(admitted, "started_at"));
+    if (!started || !is_iso8601_timestamp(started)) problems.add(at + ".started_at", "must be an ISO 8601 timestamp");
+    const json_t *claimed = json_object_get(admitted, "claimed_by");
+    if (claimed && !json_is_null(claimed) && !(json_is_string(claimed) && json_string_length(claimed) <= 200))
+        problems.add(at + ".claimed_by", "must be text of at most 200 characters");
+    if (status == "cancelled") problems.add(at, "a run admitted without its row cannot have been cancelled");
 }
 
 std::vector<RunOutcome> parse_runs(const json_t *runs) {
@@ -95,11 +124,14 @@ std::vector<RunOutcome> parse_runs(const json_t *runs) {
             const json_t *value = json_object_get(item, flag);
             if (value && !json_is_boolean(value)) problems.add(at + "." + flag, "must be true or false");
         }
+        const json_t *admitted = json_object_get(item, "admitted");
+        if (admitted && !json_is_null(admitted)) check_admitted(admitted, id, status_text, at + ".admitted", problems);
         const char *view = json_string_value(json_object_get(item, "view"));
         if (json_object_get(item, "view") && (!view || (std::string_view(view) != "full" && std::string_view(view) != "row")))
             problems.add(at + ".view", "must be row or full");
         outcomes.push_back(RunOutcome{id, std::string(status_text), item, view && std::string_view(view) == "full",
-                                      json_is_true(json_object_get(item, "fold")), {}, {}, {}});
+                                      json_is_true(json_object_get(item, "fold")),
+                                      json_is_object(admitted) ? admitted : nullptr, {}, {}, {}});
     }
     problems.throw_if_any();
     return outcomes;
@@ -188,6 +220,14 @@ SqlValue executions_record(CallArgs &args) {
     std::vector<const RunOutcome *> finishing, logging;  // logging: finishing, and cancelled runs' logs
     for (RunOutcome &run : outcomes) {
         auto found = locked.find(run.execution_id);
+        if (found == locked.end() && run.admitted) {  // its row is written below
+            run.workspace_id = json_string_value(json_object_get(run.admitted, "workspace_id"));
+            run.app_id = json_string_value(json_object_get(run.admitted, "app_id"));
+            finishing.push_back(&run);
+            logging.push_back(&run);
+            continue;
+        }
+        run.admitted = nullptr;  // written already (a record sent again): ended as any row
         if (found == locked.end()) {
             run.answer = run_error(run, ErrorCode::EXECUTION_NOT_FOUND, "execution " + run.execution_id + " not found");
             continue;
@@ -233,6 +273,12 @@ SqlValue executions_record(CallArgs &args) {
             json_object_set_new(end.get(), "status", json_string(run->status.c_str()));
             for (const char *member : {"outputs", "error", "prompt_tokens", "completion_tokens"})
                 if (json_t *value = json_object_get(run->item, member)) json_object_set(end.get(), member, value);
+            if (run->admitted) {
+                json_object_set_new(end.get(), "deferred", json_true());
+                for (const char *member :
+                     {"workspace_id", "app_id", "version_id", "session_id", "inputs", "claimed_by", "started_at"})
+                    if (json_t *value = json_object_get(run->admitted, member)) json_object_set(end.get(), member, value);
+            }
             // execution_finished numbers after a trail's events, known here; after rows, read.
             if (run->fold) json_object_set_new(end.get(), "last_event", json_integer(last_sequence(run->item)));
             json_array_append(ends.get(), end.get());
@@ -241,18 +287,43 @@ SqlValue executions_record(CallArgs &args) {
         // statement; the executions trigger that does the same for other ends (and counts a
         // visitor's outcome, done below) leaves these rows alone while executions_recording()
         // says so.
+        // Deferred runs' rows are inserted ended, with their requests' usage rows.
+        std::vector<const RunOutcome *> existing;
+        for (const RunOutcome *run : finishing)
+            if (!run->admitted) existing.push_back(run);
         RecordingOutcomes recording;
         auto finished = query_planned_each_call(R"sql(
-            with finished as (
+            with ends as (
+                select * from jsonb_to_recordset($1::jsonb)
+                    as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
+                         last_event integer, deferred boolean, workspace_id uuid, app_id uuid, version_id uuid,
+                         session_id uuid, inputs jsonb, claimed_by text, started_at timestamptz)),
+            updated as (
                 update flowgres.executions e
                 set status = r.status, outputs = r.outputs, error = r.error,
                     prompt_tokens = coalesce(r.prompt_tokens, 0), completion_tokens = coalesce(r.completion_tokens, 0),
                     finished_at = now(), heartbeat_at = now()
-                from jsonb_to_recordset($1::jsonb)
-                     as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
-                          last_event integer)
-                where e.id = any($2::uuid[]) and e.id = r.id and e.status = 'running'
+                from ends r
+                where e.id = any($2::uuid[]) and e.id = r.id and r.deferred is not true and e.status = 'running'
                 returning e as row, r.last_event),
+            created as (
+                insert into flowgres.executions as e
+                    (id, workspace_id, app_id, version_id, status, trigger, session_id, inputs, outputs, error,
+                     prompt_tokens, completion_tokens, claimed_by, created_at, started_at, heartbeat_at, finished_at)
+                select r.id, r.workspace_id, r.app_id, r.version_id, r.status, 'runtime', r.session_id, r.inputs,
+                       r.outputs, r.error, coalesce(r.prompt_tokens, 0), coalesce(r.completion_tokens, 0), r.claimed_by,
+                       r.started_at, r.started_at, now(), now()
+                from ends r where r.deferred
+                on conflict (id) do nothing
+                returning e as row),
+            billed as (
+                insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
+                select (c.row).workspace_id, (c.row).app_id, (c.row).id, 'requests', 1, (c.row).created_at
+                from created c),
+            finished as (
+                select u.row, u.last_event, false as deferred from updated u
+                union all
+                select c.row, r.last_event, true from created c join ends r on r.id = (c.row).id),
             announced as (
                 insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
                 select (f.row).workspace_id, (f.row).id,
@@ -268,12 +339,18 @@ SqlValue executions_record(CallArgs &args) {
                    (case when (f.row).trigger = 'runtime' then coalesce(octet_length((f.row).outputs::text), 0)
                          else 0 end)::text,
                    to_jsonb(f.row)::text,
-                   pg_notify('flowgres_execution_events', (f.row).id::text)  -- its streams read on
+                   pg_notify('flowgres_execution_events', (f.row).id::text),  -- its streams read on
+                   f.deferred
             from finished f)sql",
-                              {dump_json(ends.get()), uuid_array(finishing)});
+                              {dump_json(ends.get()), uuid_array(existing)});
         recording.end();
         int64_t now = epoch_seconds_now();
         for (const SqlRow &row : finished.rows) {
+            // A deferred run's request: its hold moves to the committed totals with this commit.
+            if (row.text(9) == "t" && !usage_hold_settle(row.text(0)) &&
+                reserve_quota(row.text(1), UsageAmounts{1, 0, 0}, false).reservation.outcome !=
+                    UsageReservation::Outcome::reserved)
+                throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
             if (row.text(3) == "runtime") count_runtime_outcome(row.text(1), row.text(2), row.text(4));
             if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
             // Usage already consumed is recorded whatever the limits (the next request is refused).
@@ -309,5 +386,45 @@ SqlValue executions_record(CallArgs &args) {
 }
 
 SqlValue executions_recording(CallArgs &) { return SqlValue::boolean(recording_outcomes); }
+
+// SQL: execution_store_admitted(admitted json) — a deferred run that outlives its first
+// heartbeat (or is answered 202) is stored as it runs: its row, running, and its request's
+// usage row; its hold settles with this commit. From then on it is recorded as any run.
+// {"stored": false} when its row is there already (sent again).
+SqlValue execution_store_admitted(CallArgs &args) {
+    Json admitted = parse_json(args.required_text(0, "admitted"), "admitted");
+    ValidationProblems problems;
+    const char *id = json_string_value(json_object_get(admitted.get(), "id"));
+    if (!id || !is_uuid(id)) problems.add("admitted.id", "must be an execution id");
+    else check_admitted(admitted.get(), id, "running", "admitted", problems);
+    problems.throw_if_any();
+    require_system_actor();
+    auto text = [&](const char *member) -> SqlParam {
+        const char *value = json_string_value(json_object_get(admitted.get(), member));
+        return value ? SqlParam(std::string(value)) : SqlParam();
+    };
+    auto stored = query_planned_each_call(R"sql(
+        with created as (
+            insert into flowgres.executions as e
+                (id, workspace_id, app_id, version_id, status, trigger, session_id, inputs, claimed_by, created_at,
+                 started_at, heartbeat_at)
+            values ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'running', 'runtime', $5::uuid, $6::jsonb, $7,
+                    $8::timestamptz, $8::timestamptz, now())
+            on conflict (id) do nothing
+            returning e.id, e.workspace_id, e.app_id, e.created_at),
+        billed as (
+            insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
+            select workspace_id, app_id, id, 'requests', 1, created_at from created)
+        select workspace_id::text from created)sql",
+                                          {std::string(id), text("workspace_id"), text("app_id"), text("version_id"),
+                                           text("session_id"), dump_json(json_object_get(admitted.get(), "inputs")),
+                                           text("claimed_by"), text("started_at")});
+    if (stored.rows.empty()) return SqlValue::jsonb("{\"stored\":false}");
+    if (!usage_hold_settle(id) &&
+        reserve_quota(stored.rows[0].text(0), UsageAmounts{1, 0, 0}, false).reservation.outcome !=
+            UsageReservation::Outcome::reserved)
+        throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
+    return SqlValue::jsonb("{\"stored\":true}");
+}
 
 }  // namespace flowgres

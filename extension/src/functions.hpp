@@ -148,6 +148,7 @@ SqlValue execution_list(CallArgs &);
 // execution_record.cpp
 SqlValue executions_record(CallArgs &);
 SqlValue executions_recording(CallArgs &);
+SqlValue execution_store_admitted(CallArgs &);
 // runtime_admit.cpp
 SqlValue runtime_admit(CallArgs &);
 SqlValue runtime_outcome_count(CallArgs &);

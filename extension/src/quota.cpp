@@ -14,6 +14,7 @@
 #include "flowgres/permissions.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
+#include "rate_limiter.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -120,6 +121,18 @@ QuotaUse reserve_quota(const std::string &workspace_id, const UsageAmounts &amou
     use.period = current_usage_period();
     use.amounts = amounts;
     use.reservation = usage_reserve(workspace_id, amounts, enforce ? use.limits.usage : UsageLimits{});
+    return use;
+}
+
+int execution_heartbeat_timeout_ms();  // worker_maintenance.cpp
+
+QuotaUse hold_quota(const std::string &workspace_id, const std::string &execution_id, const UsageAmounts &amounts) {
+    QuotaUse use;
+    use.limits = workspace_limits(workspace_id);
+    use.period = current_usage_period();
+    use.amounts = amounts;
+    int64_t expires_at = epoch_seconds_now() + (execution_heartbeat_timeout_ms() + 999) / 1000;
+    use.reservation = usage_hold(workspace_id, execution_id, amounts, use.limits.usage, expires_at);
     return use;
 }
 

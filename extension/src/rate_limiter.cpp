@@ -3,6 +3,8 @@
 #include "rate_limiter.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <string>
 
 #include "actor.hpp"
@@ -183,6 +185,18 @@ RateLimitStats rate_limit_stats(int64_t now_seconds) {
 int64_t epoch_seconds_now() {
     return static_cast<int64_t>(GetCurrentTimestamp() / USECS_PER_SEC) +
            (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+}
+
+std::string transaction_start_iso() {
+    int64_t micros = static_cast<int64_t>(GetCurrentTransactionStartTimestamp()) +
+                     static_cast<int64_t>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
+    time_t seconds = static_cast<time_t>(micros / USECS_PER_SEC);
+    struct tm parts {};
+    gmtime_r(&seconds, &parts);
+    char text[48];
+    size_t length = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &parts);
+    snprintf(text + length, sizeof(text) - length, ".%06lld+00:00", static_cast<long long>(micros % USECS_PER_SEC));
+    return text;
 }
 
 // SQL: rate_limit_hit(key, max_requests, window_seconds, now_seconds) — the service's direct

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace flowgres {
 
@@ -52,6 +53,9 @@ int64_t rate_limit_count(const char *key, int key_length, int64_t window_seconds
 
 // The clock, in epoch seconds.
 int64_t epoch_seconds_now();
+// The transaction's start (SQL now()) as ISO 8601 in UTC with microseconds, as jsonb shows a
+// timestamptz: "2026-11-29T20:13:29.123456+00:00".
+std::string transaction_start_iso();
 
 // From _PG_init: the setting, and the shared-memory request and start-up hooks.
 void register_rate_limiter();

@@ -58,6 +58,7 @@ struct Request {
     std::optional<std::string> user_workspace;  // the workspace the token is for (its workspace claim)
     std::optional<std::string> captcha;  // passed, failed, pending (a token not checked yet)
     bool rate_counted = false;           // a second round (after a CAPTCHA check): limits were counted
+    bool defer = false;                  // execute: the caller waits for the run, which nobody streams
     Json inputs;
     std::optional<std::string> claimed_by;
     std::optional<std::string> execution_id;  // action execution: the visitor's own run
@@ -105,6 +106,7 @@ Request parse_request(const std::string &text) {
     request.user_workspace = optional_text(document.get(), "user_workspace", 64);
     request.captcha = optional_text(document.get(), "captcha", 16);
     request.rate_counted = json_is_true(json_object_get(document.get(), "rate_counted"));
+    request.defer = json_is_true(json_object_get(document.get(), "defer"));
     request.claimed_by = optional_text(document.get(), "claimed_by", 200);
     request.execution_id = optional_text(document.get(), "execution_id", 36);
     if (request.action == "execution" && (!request.execution_id || !is_uuid(*request.execution_id)))
@@ -258,6 +260,7 @@ private:
     void record_session();
     std::optional<std::string> apply_rate_limits(const std::string &policy_json, bool gray);
     std::string schema_of_version();
+    std::string deferred_execution(const std::string &execution_id);
 
     Request request_;
     std::string workspace_id_, workspace_slug_, app_id_, app_slug_, app_json_ = "null", version_id_;
@@ -451,6 +454,20 @@ std::string Admission::schema_of_version() {
            ",\"start_inputs\":" + inputs + ",\"output_schema\":" + v.text(2) + "}";
 }
 
+// The execution row a deferred run will have, as to_jsonb of it would show it now, with
+// "deferred": true. Its times are the transaction's, as the row's defaults would be.
+std::string Admission::deferred_execution(const std::string &execution_id) {
+    std::string now = json_quote(transaction_start_iso());
+    return "{\"id\":" + json_quote(execution_id) + ",\"workspace_id\":" + json_quote(workspace_id_) +
+           ",\"app_id\":" + json_quote(app_id_) + ",\"version_id\":" + json_quote(version_id_) +
+           ",\"status\":\"running\",\"trigger\":\"runtime\",\"triggered_by\":null,\"session_id\":" +
+           json_quote(session_id_) + ",\"inputs\":" + dump_json(request_.inputs.get()) +
+           ",\"outputs\":null,\"error\":null,\"prompt_tokens\":0,\"completion_tokens\":0,\"queued\":false,"
+           "\"claimed_by\":" +
+           (request_.claimed_by ? json_quote(*request_.claimed_by) : std::string("null")) + ",\"created_at\":" + now +
+           ",\"started_at\":" + now + ",\"heartbeat_at\":" + now + ",\"finished_at\":null,\"deferred\":true}";
+}
+
 std::string Admission::run() {
     // The workspace: by slug, or by an old slug (→ redirect), never a deleted one.
     std::optional<SqlRow> workspace = workspace_by_slug(request_.workspace_slug);
@@ -630,8 +647,17 @@ std::string Admission::run() {
         return deny(ErrorCode::VALIDATION_FAILED, problems[0].field + " " + problems[0].message, details);
     }
 
-    // One request of the month's quota and budget, held until this transaction ends.
-    QuotaUse quota = reserve_quota(workspace_id_, UsageAmounts{1, 0, 0}, true);
+    // One request of the month's quota and budget. A run the caller waits for, whose model
+    // calls need not hold tokens first (no tokens quota and no enforced budget), is not written
+    // now: its execution row and usage row are written once, when it is recorded, and the
+    // request is held in shared memory until then (quota.hpp hold_quota). Any other run is
+    // written now and the request held until this transaction ends.
+    WorkspaceLimits plan_limits = workspace_limits(workspace_id_);
+    bool token_holds = plan_limits.usage.quota[kUsageTokens] >= 0 || plan_limits.usage.spend_limit >= 0;
+    bool deferred = request_.defer && !(token_holds && !version.model_names.empty());
+    std::string execution_id = deferred ? random_uuid() : std::string();
+    QuotaUse quota = deferred ? hold_quota(workspace_id_, execution_id, UsageAmounts{1, 0, 0})
+                              : reserve_quota(workspace_id_, UsageAmounts{1, 0, 0}, true);
     if (quota.reservation.outcome == UsageReservation::Outcome::exceeded)
         return deny(ErrorCode::QUOTA_EXCEEDED, quota_exceeded_message(quota), quota_exceeded_details(quota),
                     "runtime.quota_exceeded");
@@ -640,8 +666,8 @@ std::string Admission::run() {
                     "{\"retry_after_seconds\":1}", "runtime.load_shed");
 
     // Admitted: the execution starts running, claimed by the daemon that asked, and its
-    // request is billed in the same statement.
-    std::string execution = query_value(R"sql(
+    // request is billed in the same statement; or, deferred, the row it will be, not yet written.
+    std::string execution = deferred ? deferred_execution(execution_id) : query_value(R"sql(
         with created as (
             insert into flowgres.executions (workspace_id, app_id, version_id, trigger, session_id, inputs, status,
                                              started_at, heartbeat_at, claimed_by)
@@ -662,8 +688,7 @@ std::string Admission::run() {
     // applies: as of this admission).
     if (!version.secret_names.empty() || !version.model_names.empty()) {
         execution += ",\"preparation\":" + run_preparation(workspace_id_, version_id_, version);
-        bool holds = quota.limits.usage.quota[kUsageTokens] >= 0 || quota.limits.usage.spend_limit >= 0;
-        execution += std::string(",\"token_holds\":") + (holds ? "true" : "false");
+        execution += std::string(",\"token_holds\":") + (token_holds ? "true" : "false");
     }
     execution += "}";
     raise_budget_alerts(workspace_id_, app_id_, quota);

@@ -2,6 +2,7 @@
 // the transaction callbacks run plain memory operations only.
 #include "usage_ledger.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -14,6 +15,7 @@
 
 extern "C" {
 #include "common/hashfn.h"
+#include "storage/ipc.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 }
@@ -142,6 +144,136 @@ void free_loading_slot() {
     loading_partition = nullptr;
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Holds (usage_ledger.hpp): amounts in flight beyond the transaction that reserved them, one
+// per execution, in their own partitioned table. A hold's amounts sit in its slot's in_flight
+// (so the slot is never evicted under it) until the hold ends: settled by the transaction that
+// records the run (in_flight → committed at its commit), or released — the taking transaction
+// aborted, the taking backend ended, or the hold expired.
+// ---------------------------------------------------------------------------------------
+
+constexpr int kHoldPartitionSize = 64;
+enum HoldState : int32 { kHoldFree = 0, kHoldTaken = 1, kHoldSettling = 2 };
+
+struct Hold {
+    uint8 id[16];
+    int32 state;
+    int32 owner_pid;     // kHoldTaken: the backend that took it; kHoldSettling: the one settling it
+    int64 expires_at;    // epoch seconds
+    Slot *slot;          // null while being taken
+    Partition *ledger;
+    int64 amounts[kUsageDimensions];
+};
+
+struct HoldPartition {
+    slock_t lock;
+    Hold holds[kHoldPartitionSize];
+};
+
+using HoldTable = PartitionedTable<HoldPartition>;
+
+int configured_holds = 65536;
+HoldTable *hold_table = nullptr;
+
+Size hold_table_size() {
+    return HoldTable::size_for(HoldTable::partitions_for(configured_holds, kHoldPartitionSize));
+}
+void initialise_hold_table(void *memory) {
+    static_cast<HoldTable *>(memory)->initialise(HoldTable::partitions_for(configured_holds, kHoldPartitionSize));
+}
+
+using HoldId = std::array<uint8, 16>;
+
+HoldId hold_id(const std::string &execution_id) {
+    Key key = make_key(execution_id, 0);
+    HoldId id;
+    memcpy(id.data(), key.workspace, id.size());
+    return id;
+}
+
+HoldPartition &hold_partition_of(const HoldId &id) {
+    uint64 hash = hash_bytes_extended(id.data(), static_cast<int>(id.size()), 0x686f6c64);
+    return hold_table->partition[hash % static_cast<uint64>(hold_table->partitions)];
+}
+
+// Caller holds the partition's lock.
+Hold *find_hold(HoldPartition &partition, const HoldId &id) {
+    for (Hold &hold : partition.holds)
+        if (hold.state != kHoldFree && memcmp(hold.id, id.data(), id.size()) == 0) return &hold;
+    return nullptr;
+}
+
+// What this backend has to do with holds: those its open transaction took (released if it
+// aborts), those it settles (at its commit), and those it took and may still be held (released
+// when it ends). Each with the subtransaction level, for the first two.
+struct HoldTask {
+    HoldId id;
+    int nest_level;
+};
+std::vector<HoldTask> holds_taken_now, holds_settling_now;
+std::vector<HoldId> holds_owned;
+
+// Ends the hold `id` when it is in `expected` state and (owner_pid != 0) belongs to that
+// backend: its amounts leave in_flight, into committed when `commit`. Returns whether it did.
+bool end_hold(const HoldId &id, int32 expected, int32 owner_pid, bool commit) {
+    HoldPartition &partition = hold_partition_of(id);
+    SpinLockAcquire(&partition.lock);
+    Hold *hold = find_hold(partition, id);
+    if (!hold || hold->state != expected || (owner_pid != 0 && hold->owner_pid != owner_pid)) {
+        SpinLockRelease(&partition.lock);
+        return false;
+    }
+    Hold ended = *hold;
+    hold->state = kHoldFree;
+    SpinLockRelease(&partition.lock);
+    if (ended.slot) {
+        SpinLockAcquire(&ended.ledger->lock);
+        for (int d = 0; d < kUsageDimensions; d++) {
+            ended.slot->in_flight[d] -= ended.amounts[d];
+            if (commit) ended.slot->committed[d] += ended.amounts[d];
+        }
+        SpinLockRelease(&ended.ledger->lock);
+    }
+    return true;
+}
+
+// A settling hold whose transaction did not commit goes back to being held.
+void unsettle_hold(const HoldId &id) {
+    HoldPartition &partition = hold_partition_of(id);
+    SpinLockAcquire(&partition.lock);
+    Hold *hold = find_hold(partition, id);
+    if (hold && hold->state == kHoldSettling && hold->owner_pid == MyProcPid) hold->state = kHoldTaken;
+    SpinLockRelease(&partition.lock);
+}
+
+// At the end of the transaction (or of a subtransaction at `min_level`).
+void end_transaction_holds(bool commit, int min_level) {
+    auto split = [min_level](std::vector<HoldTask> &tasks, auto &&act) {
+        size_t kept = 0;
+        for (HoldTask &task : tasks)
+            if (task.nest_level < min_level)
+                tasks[kept++] = task;
+            else
+                act(task.id);
+        tasks.resize(kept);
+    };
+    split(holds_settling_now, [commit](const HoldId &id) {
+        if (commit)
+            end_hold(id, kHoldSettling, MyProcPid, true);
+        else
+            unsettle_hold(id);
+    });
+    split(holds_taken_now, [commit](const HoldId &id) {
+        if (!commit) end_hold(id, kHoldTaken, 0, false);
+    });
+}
+
+void release_owned_holds(int, Datum) {
+    for (const HoldId &id : holds_owned) end_hold(id, kHoldTaken, MyProcPid, false);
+    holds_owned.clear();
+}
+
 // Moves the held amounts at `min_level` and deeper into the committed totals, or gives them back.
 void settle(bool commit, int min_level) {
     size_t kept = 0;
@@ -166,15 +298,17 @@ void on_transaction_event(XactEvent event, void *) {
         case XACT_EVENT_COMMIT:
         case XACT_EVENT_PARALLEL_COMMIT:
             settle(true, 0);
+            end_transaction_holds(true, 0);
             free_loading_slot();
             break;
         case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
             settle(false, 0);
+            end_transaction_holds(false, 0);
             free_loading_slot();
             break;
         case XACT_EVENT_PRE_PREPARE:
-            if (!held.empty())
+            if (!held.empty() || !holds_taken_now.empty() || !holds_settling_now.empty())
                 ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                                 errmsg("flowgres: a transaction that consumed quota cannot be prepared")));
             break;
@@ -187,10 +321,14 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId, SubTransactio
     int level = GetCurrentTransactionNestLevel();
     if (event == SUBXACT_EVENT_ABORT_SUB) {
         settle(false, level);
+        end_transaction_holds(false, level);
         free_loading_slot();
     } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
         for (Held &entry : held)
             if (entry.nest_level >= level) entry.nest_level = level - 1;
+        for (auto *tasks : {&holds_taken_now, &holds_settling_now})
+            for (HoldTask &task : *tasks)
+                if (task.nest_level >= level) task.nest_level = level - 1;
     }
 }
 
@@ -293,11 +431,14 @@ UsageAmounts usage_period_totals(const std::string &workspace_id, const UsagePer
     return totals;
 }
 
-UsageReservation usage_reserve(const std::string &workspace_id, const UsageAmounts &amounts, const UsageLimits &limits) {
+// Puts `amounts` in flight on the workspace's slot when they fit `limits`; `reserved` runs
+// under the slot's lock once they are (it must not raise).
+namespace {
+template <typename Reserved>
+UsageReservation reserve_in_slot(const std::string &workspace_id, const UsageAmounts &amounts,
+                                 const UsageLimits &limits, Reserved &&reserved) {
     UsageReservation reservation;
     UsagePeriod period = current_usage_period();
-    held.reserve(held.size() + 1);  // so recording the reservation below cannot fail
-    int nest_level = GetCurrentTransactionNestLevel();
     bool found = with_loaded_slot(workspace_id, period, [&](Partition &partition, Slot &slot) {
         UsageAmounts after{};
         for (int d = 0; d < kUsageDimensions; d++) {
@@ -316,11 +457,21 @@ UsageReservation usage_reserve(const std::string &workspace_id, const UsageAmoun
             return;
         }
         for (int d = 0; d < kUsageDimensions; d++) slot.in_flight[d] += amounts[d];
-        held.push_back(Held{&slot, &partition, nest_level, amounts});
+        reserved(partition, slot);
         reservation.outcome = UsageReservation::Outcome::reserved;
     });
     if (!found) reservation.outcome = UsageReservation::Outcome::ledger_full;
     return reservation;
+}
+}  // namespace
+
+
+UsageReservation usage_reserve(const std::string &workspace_id, const UsageAmounts &amounts, const UsageLimits &limits) {
+    held.reserve(held.size() + 1);  // so recording the reservation below cannot fail
+    int nest_level = GetCurrentTransactionNestLevel();
+    return reserve_in_slot(workspace_id, amounts, limits, [&](Partition &partition, Slot &slot) {
+        held.push_back(Held{&slot, &partition, nest_level, amounts});
+    });
 }
 
 UsageLedgerEntry usage_ledger_entry(const std::string &workspace_id) {
@@ -336,12 +487,131 @@ UsageLedgerEntry usage_ledger_entry(const std::string &workspace_id) {
     return entry;
 }
 
+UsageReservation usage_hold(const std::string &workspace_id, const std::string &execution_id, const UsageAmounts &amounts,
+                            const UsageLimits &limits, int64_t expires_at) {
+    if (!hold_table) throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: flowgres is not in shared_preload_libraries");
+    static bool exit_callback = false;
+    if (!exit_callback) {
+        before_shmem_exit(release_owned_holds, 0);
+        exit_callback = true;
+    }
+    HoldId id = hold_id(execution_id);
+    // Room first, so that nothing below can fail once the amounts are in flight.
+    holds_taken_now.reserve(holds_taken_now.size() + 1);
+    holds_owned.reserve(holds_owned.size() + 1);
+    HoldPartition &partition = hold_partition_of(id);
+    SpinLockAcquire(&partition.lock);
+    Hold *hold = find_hold(partition, id);
+    if (hold) {
+        SpinLockRelease(&partition.lock);
+        throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: execution " + execution_id + " already holds usage");
+    }
+    for (Hold &candidate : partition.holds)
+        if (candidate.state == kHoldFree) {
+            hold = &candidate;
+            break;
+        }
+    if (hold) {
+        memcpy(hold->id, id.data(), id.size());
+        hold->state = kHoldTaken;
+        hold->owner_pid = MyProcPid;
+        hold->expires_at = expires_at;
+        hold->slot = nullptr;
+        hold->ledger = nullptr;
+    }
+    SpinLockRelease(&partition.lock);
+    if (!hold) return UsageReservation{};  // ledger_full: every hold of this partition is taken
+
+    Slot *reserved_slot = nullptr;
+    Partition *reserved_ledger = nullptr;
+    UsageReservation reservation;
+    try {
+        reservation = reserve_in_slot(workspace_id, amounts, limits, [&](Partition &ledger, Slot &slot) {
+            reserved_slot = &slot;
+            reserved_ledger = &ledger;
+        });
+    } catch (...) {
+        end_hold(id, kHoldTaken, MyProcPid, false);
+        throw;
+    }
+    if (reservation.outcome != UsageReservation::Outcome::reserved) {
+        end_hold(id, kHoldTaken, MyProcPid, false);
+        return reservation;
+    }
+    SpinLockAcquire(&partition.lock);
+    hold->slot = reserved_slot;
+    hold->ledger = reserved_ledger;
+    for (int d = 0; d < kUsageDimensions; d++) hold->amounts[d] = amounts[d];
+    SpinLockRelease(&partition.lock);
+    holds_taken_now.push_back(HoldTask{id, GetCurrentTransactionNestLevel()});
+    holds_owned.push_back(id);
+    // Holds settled by other backends stay listed here until this backend ends: keep the list
+    // to those still held once it grows.
+    if (holds_owned.size() > 4096) {
+        size_t kept = 0;
+        for (const HoldId &owned : holds_owned) {
+            HoldPartition &owned_partition = hold_partition_of(owned);
+            SpinLockAcquire(&owned_partition.lock);
+            Hold *still = find_hold(owned_partition, owned);
+            bool mine = still && still->state == kHoldTaken && still->owner_pid == MyProcPid;
+            SpinLockRelease(&owned_partition.lock);
+            if (mine) holds_owned[kept++] = owned;
+        }
+        holds_owned.resize(kept);
+    }
+    return reservation;
+}
+
+bool usage_hold_settle(const std::string &execution_id) {
+    if (!hold_table) return false;
+    HoldId id = hold_id(execution_id);
+    holds_settling_now.reserve(holds_settling_now.size() + 1);
+    HoldPartition &partition = hold_partition_of(id);
+    SpinLockAcquire(&partition.lock);
+    Hold *hold = find_hold(partition, id);
+    bool settling = hold && hold->state == kHoldTaken;
+    if (settling) {
+        hold->state = kHoldSettling;
+        hold->owner_pid = MyProcPid;
+    }
+    SpinLockRelease(&partition.lock);
+    if (settling) holds_settling_now.push_back(HoldTask{id, GetCurrentTransactionNestLevel()});
+    return settling;
+}
+
+int64_t usage_holds_expire(int64_t now) {
+    if (!hold_table) return 0;
+    int64_t expired = 0;
+    for (int p = 0; p < hold_table->partitions; p++) {
+        HoldPartition &partition = hold_table->partition[p];
+        std::vector<HoldId> due;
+        SpinLockAcquire(&partition.lock);
+        for (Hold &hold : partition.holds)
+            if (hold.state == kHoldTaken && hold.slot && hold.expires_at <= now) {
+                HoldId id;
+                memcpy(id.data(), hold.id, id.size());
+                due.push_back(id);
+            }
+        SpinLockRelease(&partition.lock);
+        for (const HoldId &id : due)
+            if (end_hold(id, kHoldTaken, 0, false)) expired++;
+    }
+    return expired;
+}
+
 void register_usage_ledger() {
     DefineCustomIntVariable("flowgres.usage_slots",
                             "Workspace-months of usage totals kept in shared memory (rounded up to a multiple of 64).",
                             nullptr, &configured_slots, 16384, 64, 4194304, PGC_POSTMASTER, 0, nullptr, nullptr,
                             nullptr);
+    DefineCustomIntVariable("flowgres.usage_holds",
+                            "Runs admitted and not yet recorded whose usage is held in shared memory at once "
+                            "(rounded up to a multiple of 64).",
+                            nullptr, &configured_holds, 65536, 64, 4194304, PGC_POSTMASTER, 0, nullptr, nullptr,
+                            nullptr);
     register_shared_struct("flowgres usage ledger", table_size, initialise_table, reinterpret_cast<void **>(&table));
+    register_shared_struct("flowgres usage holds", hold_table_size, initialise_hold_table,
+                           reinterpret_cast<void **>(&hold_table));
     RegisterXactCallback(on_transaction_event, nullptr);
     RegisterSubXactCallback(on_subtransaction_event, nullptr);
 }

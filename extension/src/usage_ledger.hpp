@@ -64,6 +64,21 @@ struct UsageReservation {
 // totals fails.
 UsageReservation usage_reserve(const std::string &workspace_id, const UsageAmounts &amounts, const UsageLimits &limits);
 
+// Holds: usage reserved for a run admitted in one transaction and recorded in another (a
+// visitor's run whose execution row is written once, when it ends). usage_hold() reserves as
+// usage_reserve() does, but the amounts stay in flight after the transaction commits, until
+//   - usage_hold_settle() in the transaction that records the run: they move to the committed
+//     totals when it commits (false: no such hold any more, its amounts already given back);
+//   - the transaction that took the hold aborts;
+//   - the backend that took it ends (its daemon died or lost the connection);
+//   - it expires (`expires_at`, epoch seconds): usage_holds_expire(), from the maintenance worker.
+// Either way the amounts are counted exactly once. A server restart empties the table (and
+// reloads the committed totals from usage_events).
+UsageReservation usage_hold(const std::string &workspace_id, const std::string &execution_id, const UsageAmounts &amounts,
+                            const UsageLimits &limits, int64_t expires_at);
+bool usage_hold_settle(const std::string &execution_id);
+int64_t usage_holds_expire(int64_t now);
+
 struct UsageLedgerEntry {
     UsagePeriod period;
     UsageAmounts committed{};

@@ -8,10 +8,14 @@
 // dropped; DDL gives up after flowgres.partition_lock_timeout_ms and is retried next pass),
 // deletes node events of executions ended more than flowgres.execution_event_retention_days
 // ago, and deletes visitor sessions that expired more than an hour ago; every pass it writes
-// the runtime refusals counted in shared memory (refusal_counter.hpp) as summary events.
+// the runtime refusals counted in shared memory (refusal_counter.hpp) as summary events and
+// ends the usage holds (usage_ledger.hpp) of runs admitted and never recorded within
+// flowgres.execution_heartbeat_timeout_ms.
 // Written against PostgreSQL's C API only: no C++ object lives across a call that can
 // ereport, and an error ends the worker, which the postmaster restarts after 10 s.
 #include "postgres.hpp"
+#include "rate_limiter.hpp"
+#include "usage_ledger.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -134,6 +138,10 @@ void run_maintenance_pass() {
             if (lost > 0)
                 elog(LOG, "flowgres maintenance: %lld refusal(s) were not counted: the counter table was full", (long long)lost);
         }
+        // Usage held for runs that were admitted and never recorded (usage_ledger.hpp): their
+        // daemon stopped recording without ending its connections.
+        if (int64_t expired = flowgres::usage_holds_expire(flowgres::epoch_seconds_now()); expired > 0)
+            elog(LOG, "flowgres maintenance: %lld usage hold(s) of unrecorded runs expired", (long long)expired);
         if (abandoned > 0 || requeued > 0)
             elog(LOG, "flowgres maintenance: %llu abandoned execution(s) failed, %llu pending re-announced",
                  (unsigned long long)abandoned, (unsigned long long)requeued);
@@ -173,6 +181,8 @@ extern "C" void flowgres_maintenance_main(Datum) {
 }
 
 namespace flowgres {
+
+int execution_heartbeat_timeout_ms() { return heartbeat_timeout_ms; }
 
 // Called from _PG_init: the worker's settings and its registration.
 void register_maintenance_worker() {

@@ -14,9 +14,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import PG_PORT, SOCKET_DIR, Daemon, TenantServer, main, psql
 from runtime_test import RuntimeCase
@@ -143,6 +145,141 @@ class RunRecording(RuntimeCase):
         self.assertEqual(self.billed(app["id"]), 2, "admitted, so billed, like any admitted request")
 
 
+class SlowHandler(BaseHTTPRequestHandler):
+    """Answers after the seconds the path names (/slow/1.5): a step that outlives the wait."""
+
+    def do_GET(self):
+        time.sleep(float(self.path.rsplit("/", 1)[-1]))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class DeferredRuns(RuntimeCase):
+    """A visitor's synchronous run is admitted without its row: its request is held in shared
+    memory and its execution and usage rows are written once, together, when it is recorded;
+    a run that outlives its first heartbeat, or whose caller is answered 202, is stored while
+    it runs. Holds end with the backend that took them, or expire; none is left behind."""
+
+    database = "flowgres_test"  # the maintenance worker's: it expires holds nobody records
+    reuse_database = True
+    daemon_settings = {**RuntimeCase.daemon_settings, "execution_heartbeat_interval_ms": 200, "run_wait_ms": 800,
+                       "egress_allow": "127.0.0.0/8"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.slow = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+        threading.Thread(target=cls.slow.serve_forever, daemon=True).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.slow.shutdown()
+        super().tearDownClass()
+
+    def held(self):
+        """The workspace's requests in flight in the usage ledger: held, not yet recorded."""
+        ledger = psql(self.database, "select flowgres.usage_ledger('%s') from (select set_config('flowgres.actor', "
+                                     "'operator', false)) s" % self.workspace["id"])
+        return json.loads(ledger)["in_flight"]["requests"]
+
+    def wait_for_held(self, expected, seconds=10):
+        deadline = time.time() + seconds
+        while time.time() < deadline and self.held() != expected:
+            time.sleep(0.05)
+        self.assertEqual(self.held(), expected)
+
+    def admission_sql(self, app):
+        request = {"action": "execute", "workspace": self.ws_slug, "app": app["slug"], "ip": "198.51.100.20",
+                   "inputs": {"name": "psql"}, "claimed_by": "psql", "defer": True}
+        return ("select set_config('flowgres.actor', 'operator', false); "
+                "select flowgres.runtime_admit('%s') -> 'execution' ->> 'deferred'" % json.dumps(request))
+
+    def test_a_visitors_run_is_written_once_when_it_ends(self):
+        app = self.published(f"once-{int(time.time() * 1000)}", policy=RATE)
+        path = f"/runtime/{self.ws_slug}/{app['slug']}"
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            answers = list(pool.map(lambda i: self.visit("POST", path, {"inputs": {"name": f"v{i}"}}), range(40)))
+        self.assertEqual([code for code, _, _ in answers], [200] * 40, answers[0])
+        # The row and its request's usage row come from one transaction: the row was inserted
+        # ended, not inserted at admission and updated at the end.
+        together = psql(self.database, f"""
+            select count(*) from flowgres.executions e
+            join flowgres.usage_events u on u.execution_id = e.id and u.dimension = 'requests'
+            where e.app_id = '{app['id']}' and e.status = 'completed' and e.xmin = u.xmin
+              and u.created_at = e.created_at and e.started_at = e.created_at and e.finished_at >= e.started_at""")
+        self.assertEqual(together, "40")
+        self.wait_for_held(0)
+
+    def test_a_long_run_is_stored_while_it_runs_and_answered_202_past_the_wait(self):
+        workflow = {"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name"}]}},
+                              {"id": "wait", "type": "http",
+                               "config": {"url": f"http://127.0.0.1:{self.slow.server_port}/slow/1.5"}},
+                              {"id": "out", "type": "output", "config": {"value": "done {{name}}"}}],
+                    "edges": [{"source": "start", "target": "wait"}, {"source": "wait", "target": "out"}]}
+        app = self.published(f"long-{int(time.time() * 1000)}", policy=RATE, workflow=workflow, ui=None)
+        path = f"/runtime/{self.ws_slug}/{app['slug']}"
+        started = time.time()
+        code, headers, accepted = self.visit("POST", path, {"inputs": {"name": "Ada"}})
+        self.assertEqual(code, 202, accepted)
+        self.assertLess(time.time() - started, 1.4, "answered at the wait limit, not at the end")
+        run = accepted["data"]["execution_id"]
+        # Stored before the 202 went out: the caller can read it at once, and it is billed.
+        self.assertEqual(psql(self.database, f"select status from flowgres.executions where id = '{run}'"), "running")
+        self.assertEqual(self.billed_requests(run), 1)
+        session = {"X-App-Session-Id": headers["x-app-session-id"]}
+        code, _, view = self.visit("GET", f"{path}/executions/{run}", headers=session)
+        self.assertEqual((code, view["data"]["status"]), (200, "running"), view)
+        deadline = time.time() + 10
+        while time.time() < deadline and view["data"]["status"] == "running":
+            time.sleep(0.1)
+            _, _, view = self.visit("GET", f"{path}/executions/{run}", headers=session)
+        self.assertEqual(view["data"], {"execution_id": run, "status": "completed", "outputs": {"out": "done Ada"},
+                                        "error": None})
+        self.assertEqual(self.billed_requests(run), 1, "billed once, though stored before it ended")
+        self.wait_for_held(0)
+
+    def billed_requests(self, execution_id):
+        return int(psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
+                                       f"where execution_id = '{execution_id}' and dimension = 'requests'"))
+
+    def test_a_hold_ends_with_the_backend_that_took_it(self):
+        app = self.published(f"gone-{int(time.time() * 1000)}", policy=RATE)
+        before = self.held()
+        # Admitted and committed, then the session ends (its daemon died): nobody records it.
+        self.assertTrue(psql(self.database, self.admission_sql(app)).endswith("true"), "admitted deferred")
+        # Within a second: before the hold could have expired (2 s in the test cluster).
+        self.wait_for_held(before, seconds=1)
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'"),
+                         "0", "nothing was written for it")
+
+    def test_a_hold_nobody_records_expires(self):
+        app = self.published(f"stale-{int(time.time() * 1000)}", policy=RATE)
+        before = self.held()
+        # A session that admits, commits and stays (a daemon that hangs): the maintenance worker
+        # ends the hold after flowgres.execution_heartbeat_timeout_ms (2 s in the test cluster).
+        lingering = subprocess.Popen(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX",
+             "-c", self.admission_sql(app), "-c", "select pg_sleep(8)"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 5
+            while time.time() < deadline and self.held() != before + 1:
+                time.sleep(0.02)
+            self.assertEqual(self.held(), before + 1, "held once admitted")
+            self.wait_for_held(before, seconds=6)
+            self.assertIsNone(lingering.poll(), "its backend is still there")
+        finally:
+            lingering.kill()
+            lingering.wait()
+
+
 class RecordingThroughACrash(RuntimeCase):
     """A daemon killed (-9) while many visitors' runs are being recorded, on the database the
     maintenance worker watches: every request that was answered 200 has its execution
@@ -180,6 +317,13 @@ class RecordingThroughACrash(RuntimeCase):
         billed = psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
                                      f"where app_id = '{app['id']}' and dimension = 'requests'")
         self.assertEqual(billed, executions, "every admitted execution billed once, none twice")
+        # The dead daemon's holds ended with its connections: nothing is held for its runs.
+        held = ("select flowgres.usage_ledger(workspace_id) -> 'in_flight' ->> 'requests' from flowgres.apps, "
+                f"(select set_config('flowgres.actor', 'operator', false)) s where id = '{app['id']}'")
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, held) != "0":
+            time.sleep(0.1)
+        self.assertEqual(psql(self.database, held), "0", "no request left held")
 
 
 class ControlPlane(TenantServer):
@@ -280,6 +424,9 @@ class RecordingThroughADatabaseCrash(unittest.TestCase):
                           f"where app_id = '{app['id']}' and dimension = 'requests'")
         self.assertEqual(billed, executions, "every execution billed once, none twice, none unbilled")
         self.assertEqual(self.sql("select count(*) from flowgres.token_holds"), "0", "no hold left")
+        held = ("select flowgres.usage_ledger(workspace_id) -> 'in_flight' ->> 'requests' from flowgres.apps, "
+                f"(select set_config('flowgres.actor', 'operator', false)) s where id = '{app['id']}'")
+        self.assertEqual(self.sql(held), "0", "no request left held")
 
 
 if __name__ == "__main__":

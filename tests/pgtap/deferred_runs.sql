@@ -1,0 +1,109 @@
+-- Runs admitted without their row (runtime_admit's "defer"): the request held in the usage
+-- ledger, the execution and its usage row written once by executions_record, or stored while
+-- running by execution_store_admitted. What a commit does to the holds is tested over real
+-- sessions (tests/integration/run_recording_test.py DeferredRuns): here everything happens in
+-- one transaction, rolled back.
+begin;
+select plan(32);
+
+select test.new_user('deferred@example.com') as owner \gset
+select test.home_of(:'owner') as ws \gset
+select slug as ws_slug from flowgres.workspaces where id = :'ws' \gset
+select test.act_as(:'owner');
+update flowgres.workspaces set plan = 'enterprise' where id = :'ws';
+select flowgres.app_create(:'ws', 'Deferred', 'deferred') ->> 'id' as app \gset
+select flowgres.version_create(:'app', '1.0.0',
+       '{"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name"}]}}, {"id": "out", "type": "output"}],
+         "edges": [{"source": "start", "target": "out"}]}') ->> 'id' as v1 \gset
+select flowgres.app_publish(:'app', :'v1', '{"access_mode": "public_anonymous"}');
+select test.act_as(null);  -- the daemon acts as the operator
+
+create function pg_temp.admit(extra jsonb default '{}') returns jsonb
+language sql as $$
+    select flowgres.runtime_admit(jsonb_build_object('action', 'execute', 'workspace', current_setting('t.ws'),
+                                                     'app', 'deferred', 'ip', '203.0.113.7', 'user_agent', 'pgTAP',
+                                                     'inputs', jsonb_build_object('name', '<b>Ada</b>'),
+                                                     'claimed_by', 'daemon-d', 'defer', true) || extra)
+$$;
+create function pg_temp.requests_in_flight() returns bigint
+language sql as $$ select (flowgres.usage_ledger(current_setting('t.ws_id')::uuid) -> 'in_flight' ->> 'requests')::bigint $$;
+create function pg_temp.requests_billed(execution uuid) returns bigint
+language sql as $$ select coalesce(sum(quantity), 0)::bigint from flowgres.usage_events
+                   where execution_id = execution and dimension = 'requests' $$;
+select set_config('t.ws', :'ws_slug', true), set_config('t.ws_id', :'ws', true);
+
+-- Admitted, held, not written.
+select pg_temp.requests_in_flight() as held_before \gset
+select pg_temp.admit() -> 'execution' as admitted \gset
+select :'admitted'::jsonb ->> 'id' as run \gset
+select is(:'admitted'::jsonb ->> 'deferred', 'true', 'a run the caller waits for is admitted deferred');
+select is(:'admitted'::jsonb ->> 'status', 'running', 'running, as a written row would say');
+select is(:'admitted'::jsonb ->> 'claimed_by', 'daemon-d', 'by the daemon that asked');
+select ok(:'admitted'::jsonb ->> 'started_at' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$', 'started now, in UTC, to the microsecond');
+select is((:'admitted'::jsonb ->> 'started_at')::timestamptz, now(), 'the transaction''s now(), as a row''s default');
+select ok(:'admitted'::jsonb -> 'workflow' ? 'nodes', 'with the workflow to run');
+select is((select count(*) from flowgres.executions where id = :'run'), 0::bigint, 'no execution row is written');
+select is(pg_temp.requests_billed(:'run'), 0::bigint, 'nor a usage row');
+select is(pg_temp.requests_in_flight(), :'held_before'::bigint + 1, 'the request is held in the usage ledger');
+select isnt(pg_temp.admit('{"defer": false}') -> 'execution' ->> 'deferred', 'true', 'without defer the row is written at once');
+select pg_temp.requests_in_flight() as held_after_written \gset
+
+-- Recorded: the row written ended, once, with its usage row dated when it was admitted.
+select set_config('t.record', format('[{"execution_id": "%s", "status": "completed", "outputs": {"out": "hi"}, "fold": true,
+                                        "view": "row", "admitted": %s}]', :'run', (:'admitted'::jsonb - 'workflow')::text), true);
+select is(flowgres.executions_record(current_setting('t.record')::json) -> 'runs' -> 0 -> 'execution' ->> 'status', 'completed',
+          'executions_record writes a deferred run''s row, ended');
+select is((select status || '/' || trigger || '/' || claimed_by || '/' || (inputs ->> 'name') from flowgres.executions where id = :'run'),
+          'completed/runtime/daemon-d/<b>Ada</b>', 'with what admission decided, inputs verbatim');
+select is((select created_at from flowgres.executions where id = :'run'), (:'admitted'::jsonb ->> 'started_at')::timestamptz,
+          'created when it was admitted');
+select is(pg_temp.requests_billed(:'run'), 1::bigint, 'its request billed once');
+select is((select created_at from flowgres.usage_events where execution_id = :'run' and dimension = 'requests'), (:'admitted'::jsonb ->> 'started_at')::timestamptz,
+          'dated when it was admitted (the month its hold counted in)');
+select is((select count(*) from flowgres.execution_events where execution_id = :'run' and event = 'execution_finished'), 1::bigint,
+          'with its execution_finished');
+select is(flowgres.executions_record(current_setting('t.record')::json) -> 'runs' -> 0 -> 'error' ->> 'error_code', 'STATE_CONFLICT',
+          'a record sent again changes nothing');
+select is(pg_temp.requests_billed(:'run'), 1::bigint, 'and bills nothing twice');
+
+-- Stored while it runs, then recorded as any run.
+select pg_temp.admit() -> 'execution' as long_admitted \gset
+select :'long_admitted'::jsonb ->> 'id' as long_run \gset
+select set_config('t.long', (:'long_admitted'::jsonb - 'workflow')::text, true);
+select is(flowgres.execution_store_admitted(current_setting('t.long')::json), '{"stored": true}', 'a long run is stored running');
+select is((select status from flowgres.executions where id = :'long_run'), 'running', 'visible as running');
+select is(pg_temp.requests_billed(:'long_run'), 1::bigint, 'its request billed with it');
+select is(flowgres.execution_store_admitted(current_setting('t.long')::json), '{"stored": false}', 'stored once');
+select is(pg_temp.requests_billed(:'long_run'), 1::bigint, 'and billed once');
+select is(flowgres.executions_record(format('[{"execution_id": "%s", "status": "failed", "error": {"error_code": "HTTP_ERROR", "message": "x"}, "admitted": %s}]',
+              :'long_run', current_setting('t.long'))::json) -> 'runs' -> 0 -> 'execution' ->> 'status', 'failed',
+          'its end is recorded on its row (admitted or not)');
+select is(pg_temp.requests_billed(:'long_run'), 1::bigint, 'still billed once');
+
+-- What a deferred record must bring.
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "admitted": {"id": "%s"}}]', gen_random_uuid(), gen_random_uuid())))
+          -> 'details' -> 0 ->> 'field', 'runs[0].admitted.id', 'the admitted row is that run''s');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%1$s", "status": "completed", "admitted": {"id": "%1$s", "workspace_id": "%2$s", "app_id": "%3$s", "version_id": "nope", "inputs": {}, "started_at": "2026-11-29T10:00:00Z"}}]',
+                 gen_random_uuid(), :'ws', :'app')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].admitted.version_id', 'its ids are ids');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%1$s", "status": "completed", "admitted": {"id": "%1$s", "workspace_id": "%2$s", "app_id": "%3$s", "version_id": "%4$s", "inputs": {}, "started_at": "2026-02-30T10:00:00Z"}}]',
+                 gen_random_uuid(), :'ws', :'app', :'v1')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].admitted.started_at', 'its start is a real time');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%1$s", "status": "cancelled", "admitted": {"id": "%1$s", "workspace_id": "%2$s", "app_id": "%3$s", "version_id": "%4$s", "inputs": {}, "started_at": "2026-11-29T10:00:00Z"}}]',
+                 gen_random_uuid(), :'ws', :'app', :'v1')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].admitted', 'nobody can have cancelled a run without a row');
+select is(test.error_code_of($$select flowgres.execution_store_admitted('{"id": "x"}')$$), 'VALIDATION_FAILED',
+          'execution_store_admitted checks what it is given');
+select test.act_as(:'owner');
+select is(test.error_code_of(format('select flowgres.execution_store_admitted(%L)', current_setting('t.long'))), 'PERMISSION_DENIED',
+          'only the service stores runs');
+select test.act_as(null);
+select is(pg_temp.requests_in_flight(), :'held_after_written'::bigint + 1,
+          'holds settle only when what records them commits: until then every admitted request here is in flight');
+
+select * from finish();
+rollback;
