@@ -30,7 +30,7 @@
 namespace flowgres::daemon {
 
 namespace {
-constexpr const char *kAdmit = "select flowgres.runtime_admit($1::jsonb)::text";
+constexpr const char *kAdmit = "select flowgres.runtime_admit_json($1::json)::text";
 
 // Whether an address segment could name a workspace or an app at all (the characters and the
 // length a slug has): junk is refused here, without a round trip; admission decides the rest,

@@ -57,6 +57,7 @@ Datum to_datum(const SqlValue &value, bool *is_null) {
             const char *text = value.text.c_str();
             return guard([&] { return DirectFunctionCall1(uuid_in, CStringGetDatum(text)); });
         }
+        case SqlValue::Kind::json:  // json is stored as its text
         case SqlValue::Kind::text: {
             const char *text = value.text.c_str();
             size_t length = value.text.size();

@@ -14,14 +14,17 @@ namespace flowgres {
 
 // What a SQL function returns; the kind must match its SQL declaration.
 struct SqlValue {
-    enum class Kind { null, jsonb, boolean, uuid, text, integer };
+    enum class Kind { null, jsonb, json, boolean, uuid, text, integer };
     Kind kind = Kind::null;
-    std::string text;  // jsonb document, uuid or text
+    std::string text;  // json(b) document, uuid or text
     bool flag = false;
     long long number = 0;
 
     static SqlValue null() { return {}; }
     static SqlValue jsonb(std::string document) { return {Kind::jsonb, std::move(document), false}; }
+    // For a function that returns json: the document is returned as the text it is, neither
+    // parsed nor checked, so it must be JSON the function built itself.
+    static SqlValue json(std::string document) { return {Kind::json, std::move(document), false}; }
     static SqlValue boolean(bool value) { return {Kind::boolean, {}, value}; }
     static SqlValue uuid(std::string value) { return {Kind::uuid, std::move(value), false}; }
     static SqlValue text_value(std::string value) { return {Kind::text, std::move(value), false}; }

@@ -382,7 +382,7 @@ SqlValue executions_record(CallArgs &args) {
         }
         result += (i ? "," : "") + run.answer;
     }
-    return SqlValue::jsonb(result + "]}");
+    return SqlValue::json(result + "]}");
 }
 
 SqlValue executions_recording(CallArgs &) { return SqlValue::boolean(recording_outcomes); }

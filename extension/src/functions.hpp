@@ -151,6 +151,7 @@ SqlValue executions_recording(CallArgs &);
 SqlValue execution_store_admitted(CallArgs &);
 // runtime_admit.cpp
 SqlValue runtime_admit(CallArgs &);
+SqlValue runtime_admit_json(CallArgs &);
 SqlValue runtime_outcome_count(CallArgs &);
 // rate_limiter.cpp
 SqlValue rate_limit_hit_sql(CallArgs &);

@@ -754,4 +754,12 @@ SqlValue runtime_admit(CallArgs &args) {
     return SqlValue::jsonb(Admission(std::move(request)).run());
 }
 
+// The same over json (the daemon's): the request read as the text it came as and the answer
+// returned as the text it was built as, with no jsonb made of either on the way.
+SqlValue runtime_admit_json(CallArgs &args) {
+    Request request = parse_request(args.required_text(0, "request"));
+    require_system_actor();
+    return SqlValue::json(Admission(std::move(request)).run());
+}
+
 }  // namespace flowgres

@@ -78,9 +78,12 @@ class CachedAdmission(RuntimeCase):
                 _, _, run = self.visit("POST", renamed, {"inputs": {"name": "Ada"}}, daemon=daemon)
                 self.assertEqual(run["data"]["outputs"], {"out": "bye Ada"})
 
-        # Archived (deprecated first): gone from the next request.
+        # Archived (deprecated first): gone from the next request. A deprecated app serves its
+        # existing sessions only: the clients that used it today (their derived session) but no
+        # new one.
         self.ok("POST", f"/api/v1/apps/{app['id']}/deprecate", {}, self.key)
-        self.everywhere(renamed, (410, "APP_DEPRECATED"))
+        self.everywhere(renamed, (410, "APP_DEPRECATED"), headers={"User-Agent": "a-new-client/1.0"})
+        self.everywhere(renamed, (200, "completed"))
         self.ok("POST", f"/api/v1/apps/{app['id']}/archive", {}, self.key)
         self.everywhere(renamed, (410, "APP_ARCHIVED"))
 

@@ -4,7 +4,7 @@
 -- sessions (tests/integration/run_recording_test.py DeferredRuns): here everything happens in
 -- one transaction, rolled back.
 begin;
-select plan(32);
+select plan(35);
 
 select test.new_user('deferred@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -96,13 +96,22 @@ select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
           format('[{"execution_id": "%1$s", "status": "cancelled", "admitted": {"id": "%1$s", "workspace_id": "%2$s", "app_id": "%3$s", "version_id": "%4$s", "inputs": {}, "started_at": "2026-11-29T10:00:00Z"}}]',
                  gen_random_uuid(), :'ws', :'app', :'v1')))
           -> 'details' -> 0 ->> 'field', 'runs[0].admitted', 'nobody can have cancelled a run without a row');
+-- The daemon's door: the same admission over json, its answer the text it was built as.
+select flowgres.runtime_admit_json(json_build_object('action', 'execute', 'workspace', :'ws_slug', 'app', 'deferred',
+       'ip', '203.0.113.9', 'inputs', json_build_object('name', 'json'), 'defer', true)) as over_json \gset
+select is(json_typeof(:'over_json'::json), 'object', 'runtime_admit_json answers json');
+select is(:'over_json'::jsonb -> 'execution' ->> 'deferred', 'true', 'deciding as runtime_admit does');
+select test.act_as(:'owner');
+select is(test.error_code_of($$select flowgres.runtime_admit_json('{"action": "entry", "workspace": "x", "ip": "1.2.3.4"}')$$),
+          'PERMISSION_DENIED', 'and only for the service');
+select test.act_as(null);
 select is(test.error_code_of($$select flowgres.execution_store_admitted('{"id": "x"}')$$), 'VALIDATION_FAILED',
           'execution_store_admitted checks what it is given');
 select test.act_as(:'owner');
 select is(test.error_code_of(format('select flowgres.execution_store_admitted(%L)', current_setting('t.long'))), 'PERMISSION_DENIED',
           'only the service stores runs');
 select test.act_as(null);
-select is(pg_temp.requests_in_flight(), :'held_after_written'::bigint + 1,
+select is(pg_temp.requests_in_flight(), :'held_after_written'::bigint + 2,
           'holds settle only when what records them commits: until then every admitted request here is in flight');
 
 select * from finish();
