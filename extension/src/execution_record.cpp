@@ -197,6 +197,120 @@ std::string trails_batch(const std::vector<const RunOutcome *> &runs) {
     return dump_json(batch.get());
 }
 
+// The ends of `runs` as the outcome statements take them (jsonb_to_recordset's rows).
+std::string end_documents(const std::vector<const RunOutcome *> &runs) {
+    Json ends(json_array());
+    for (const RunOutcome *run : runs) {
+        Json end(new_json_object());
+        json_object_set_new(end.get(), "id", json_string(run->execution_id.c_str()));
+        json_object_set_new(end.get(), "status", json_string(run->status.c_str()));
+        for (const char *member : {"outputs", "error", "prompt_tokens", "completion_tokens"})
+            if (json_t *value = json_object_get(run->item, member)) json_object_set(end.get(), member, value);
+        // execution_finished numbers after a trail's events, known here; after rows, read.
+        if (run->fold) json_object_set_new(end.get(), "last_event", json_integer(last_sequence(run->item)));
+        if (run->admitted)
+            for (const char *member :
+                 {"workspace_id", "app_id", "version_id", "session_id", "inputs", "claimed_by", "started_at"})
+                if (json_t *value = json_object_get(run->admitted, member)) json_object_set(end.get(), member, value);
+        json_array_append(ends.get(), end.get());
+    }
+    return dump_json(ends.get());
+}
+
+// The columns both outcome statements answer with, per run ended.
+constexpr const char *kOutcomeColumns = R"sql(
+    (f.row).id::text, (f.row).workspace_id::text, (f.row).app_id::text, (f.row).trigger, (f.row).status,
+    ((f.row).prompt_tokens + (f.row).completion_tokens)::text,
+    (case when (f.row).trigger = 'runtime' then coalesce(octet_length((f.row).outputs::text), 0) else 0 end)::text,
+    to_jsonb(f.row)::text,
+    pg_notify('flowgres_execution_events', (f.row).id::text)  -- its streams read on
+)sql";
+
+// Ends runs in one statement with their execution_finished events and the NOTIFY to their
+// streams; the executions trigger that does the same for other ends (and counts a visitor's
+// outcome, done here) leaves these rows alone while executions_recording() says so.
+//   - deferred: their rows inserted, ended, with their requests' usage rows; each request's
+//     hold then settles with this transaction's commit. Nothing in it depends on the tables'
+//     sizes, so its plan is kept.
+//   - else: running rows (`ids`) updated; planned for each batch's ids.
+// Fills `recorded` (id → the row) and returns the rows ended.
+SqlResult record_outcomes(const std::string &ends, const std::string &ids, bool deferred,
+                          std::map<std::string, std::string> &recorded) {
+    RecordingOutcomes recording;
+    SqlResult finished =
+        deferred
+            ? query(std::string(R"sql(
+            with ends as (
+                select * from jsonb_to_recordset($1::jsonb)
+                    as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
+                         last_event integer, workspace_id uuid, app_id uuid, version_id uuid, session_id uuid,
+                         inputs jsonb, claimed_by text, started_at timestamptz)),
+            created as (
+                insert into flowgres.executions as e
+                    (id, workspace_id, app_id, version_id, status, trigger, session_id, inputs, outputs, error,
+                     prompt_tokens, completion_tokens, claimed_by, created_at, started_at, heartbeat_at, finished_at)
+                select r.id, r.workspace_id, r.app_id, r.version_id, r.status, 'runtime', r.session_id, r.inputs,
+                       r.outputs, r.error, coalesce(r.prompt_tokens, 0), coalesce(r.completion_tokens, 0), r.claimed_by,
+                       r.started_at, r.started_at, now(), now()
+                from ends r
+                on conflict (id) do nothing
+                returning e as row),
+            billed as (
+                insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
+                select (c.row).workspace_id, (c.row).app_id, (c.row).id, 'requests', 1, (c.row).created_at
+                from created c),
+            finished as (
+                select c.row, coalesce(r.last_event, 0) as last_event from created c join ends r on r.id = (c.row).id),
+            announced as (
+                insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
+                select (f.row).workspace_id, (f.row).id, f.last_event + 1, 'execution_finished',
+                       jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
+                                                            'error', (f.row).error, 'finished_at', (f.row).finished_at))
+                from finished f)
+            select )sql") + kOutcomeColumns + " from finished f",
+                    {ends})
+            : query_planned_each_call(std::string(R"sql(
+            with finished as (
+                update flowgres.executions e
+                set status = r.status, outputs = r.outputs, error = r.error,
+                    prompt_tokens = coalesce(r.prompt_tokens, 0), completion_tokens = coalesce(r.completion_tokens, 0),
+                    finished_at = now(), heartbeat_at = now()
+                from jsonb_to_recordset($1::jsonb)
+                     as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
+                          last_event integer)
+                where e.id = any($2::uuid[]) and e.id = r.id and e.status = 'running'
+                returning e as row, r.last_event),
+            announced as (
+                insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
+                select (f.row).workspace_id, (f.row).id,
+                       coalesce(f.last_event, (select max(v.sequence) from flowgres.execution_events v
+                                               where v.workspace_id = (f.row).workspace_id
+                                                 and v.execution_id = (f.row).id), 0) + 1,
+                       'execution_finished',
+                       jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
+                                                            'error', (f.row).error, 'finished_at', (f.row).finished_at))
+                from finished f)
+            select )sql") + kOutcomeColumns + " from finished f",
+                                      {ends, ids});
+    recording.end();
+    int64_t now = epoch_seconds_now();
+    for (const SqlRow &row : finished.rows) {
+        // A deferred run's request: its hold moves to the committed totals with this commit
+        // (gone, the request is counted anew, whatever the limits: it was served).
+        if (deferred && !usage_hold_settle(row.text(0)) &&
+            reserve_quota(row.text(1), UsageAmounts{1, 0, 0}, false).reservation.outcome !=
+                UsageReservation::Outcome::reserved)
+            throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
+        if (row.text(3) == "runtime") count_runtime_outcome(row.text(1), row.text(2), row.text(4));
+        if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
+        // Usage already consumed is recorded whatever the limits (the next request is refused).
+        record_consumed_usage(row.text(1), row.text(2), row.text(0),
+                              UsageAmounts{0, std::stoll(row.text(5)), std::stoll(row.text(6))});
+        recorded[row.text(0)] = row.text(7);
+    }
+    return finished;
+}
+
 }  // namespace
 
 SqlValue executions_record(CallArgs &args) {
@@ -207,13 +321,15 @@ SqlValue executions_record(CallArgs &args) {
     // What a run did is the executor's to say (the daemon, acting as the service).
     require_system_actor();
 
-    // Locked in id order, so that two batches (and a cancel) queue rather than deadlock.
+    // Locked in id order, so that two batches (and a cancel) queue rather than deadlock. A
+    // deferred run has no row yet, unless it was stored while it ran or this record is sent
+    // again: then it is ended as any row.
     std::vector<const RunOutcome *> all;
     for (const RunOutcome &run : outcomes) all.push_back(&run);
     std::map<std::string, SqlRow> locked;  // id → workspace_id, app_id, status
     for (SqlRow &row : query_planned_each_call("select id::text, workspace_id::text, app_id::text, status "
                                                "from flowgres.executions where id = any($1::uuid[]) order by 1 for update",
-                             {uuid_array(all)})
+                                               {uuid_array(all)})
                            .rows)
         locked[row.text(0)] = std::move(row);
 
@@ -227,7 +343,7 @@ SqlValue executions_record(CallArgs &args) {
             logging.push_back(&run);
             continue;
         }
-        run.admitted = nullptr;  // written already (a record sent again): ended as any row
+        run.admitted = nullptr;
         if (found == locked.end()) {
             run.answer = run_error(run, ErrorCode::EXECUTION_NOT_FOUND, "execution " + run.execution_id + " not found");
             continue;
@@ -265,100 +381,10 @@ SqlValue executions_record(CallArgs &args) {
                                 {uuid_array(releasing)});
 
     std::map<std::string, std::string> recorded;  // id → the row as recorded
-    if (!finishing.empty()) {
-        Json ends(json_array());
-        for (const RunOutcome *run : finishing) {
-            Json end(new_json_object());
-            json_object_set_new(end.get(), "id", json_string(run->execution_id.c_str()));
-            json_object_set_new(end.get(), "status", json_string(run->status.c_str()));
-            for (const char *member : {"outputs", "error", "prompt_tokens", "completion_tokens"})
-                if (json_t *value = json_object_get(run->item, member)) json_object_set(end.get(), member, value);
-            if (run->admitted) {
-                json_object_set_new(end.get(), "deferred", json_true());
-                for (const char *member :
-                     {"workspace_id", "app_id", "version_id", "session_id", "inputs", "claimed_by", "started_at"})
-                    if (json_t *value = json_object_get(run->admitted, member)) json_object_set(end.get(), member, value);
-            }
-            // execution_finished numbers after a trail's events, known here; after rows, read.
-            if (run->fold) json_object_set_new(end.get(), "last_event", json_integer(last_sequence(run->item)));
-            json_array_append(ends.get(), end.get());
-        }
-        // The outcomes, their execution_finished events and the NOTIFY to their streams in one
-        // statement; the executions trigger that does the same for other ends (and counts a
-        // visitor's outcome, done below) leaves these rows alone while executions_recording()
-        // says so.
-        // Deferred runs' rows are inserted ended, with their requests' usage rows.
-        std::vector<const RunOutcome *> existing;
-        for (const RunOutcome *run : finishing)
-            if (!run->admitted) existing.push_back(run);
-        RecordingOutcomes recording;
-        auto finished = query_planned_each_call(R"sql(
-            with ends as (
-                select * from jsonb_to_recordset($1::jsonb)
-                    as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
-                         last_event integer, deferred boolean, workspace_id uuid, app_id uuid, version_id uuid,
-                         session_id uuid, inputs jsonb, claimed_by text, started_at timestamptz)),
-            updated as (
-                update flowgres.executions e
-                set status = r.status, outputs = r.outputs, error = r.error,
-                    prompt_tokens = coalesce(r.prompt_tokens, 0), completion_tokens = coalesce(r.completion_tokens, 0),
-                    finished_at = now(), heartbeat_at = now()
-                from ends r
-                where e.id = any($2::uuid[]) and e.id = r.id and r.deferred is not true and e.status = 'running'
-                returning e as row, r.last_event),
-            created as (
-                insert into flowgres.executions as e
-                    (id, workspace_id, app_id, version_id, status, trigger, session_id, inputs, outputs, error,
-                     prompt_tokens, completion_tokens, claimed_by, created_at, started_at, heartbeat_at, finished_at)
-                select r.id, r.workspace_id, r.app_id, r.version_id, r.status, 'runtime', r.session_id, r.inputs,
-                       r.outputs, r.error, coalesce(r.prompt_tokens, 0), coalesce(r.completion_tokens, 0), r.claimed_by,
-                       r.started_at, r.started_at, now(), now()
-                from ends r where r.deferred
-                on conflict (id) do nothing
-                returning e as row),
-            billed as (
-                insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
-                select (c.row).workspace_id, (c.row).app_id, (c.row).id, 'requests', 1, (c.row).created_at
-                from created c),
-            finished as (
-                select u.row, u.last_event, false as deferred from updated u
-                union all
-                select c.row, r.last_event, true from created c join ends r on r.id = (c.row).id),
-            announced as (
-                insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
-                select (f.row).workspace_id, (f.row).id,
-                       coalesce(f.last_event, (select max(v.sequence) from flowgres.execution_events v
-                                               where v.workspace_id = (f.row).workspace_id
-                                                 and v.execution_id = (f.row).id), 0) + 1,
-                       'execution_finished',
-                       jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
-                                                            'error', (f.row).error, 'finished_at', (f.row).finished_at))
-                from finished f)
-            select (f.row).id::text, (f.row).workspace_id::text, (f.row).app_id::text, (f.row).trigger, (f.row).status,
-                   ((f.row).prompt_tokens + (f.row).completion_tokens)::text,
-                   (case when (f.row).trigger = 'runtime' then coalesce(octet_length((f.row).outputs::text), 0)
-                         else 0 end)::text,
-                   to_jsonb(f.row)::text,
-                   pg_notify('flowgres_execution_events', (f.row).id::text),  -- its streams read on
-                   f.deferred
-            from finished f)sql",
-                              {dump_json(ends.get()), uuid_array(existing)});
-        recording.end();
-        int64_t now = epoch_seconds_now();
-        for (const SqlRow &row : finished.rows) {
-            // A deferred run's request: its hold moves to the committed totals with this commit.
-            if (row.text(9) == "t" && !usage_hold_settle(row.text(0)) &&
-                reserve_quota(row.text(1), UsageAmounts{1, 0, 0}, false).reservation.outcome !=
-                    UsageReservation::Outcome::reserved)
-                throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
-            if (row.text(3) == "runtime") count_runtime_outcome(row.text(1), row.text(2), row.text(4));
-            if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
-            // Usage already consumed is recorded whatever the limits (the next request is refused).
-            record_consumed_usage(row.text(1), row.text(2), row.text(0),
-                                  UsageAmounts{0, std::stoll(row.text(5)), std::stoll(row.text(6))});
-            recorded[row.text(0)] = row.text(7);
-        }
-    }
+    std::vector<const RunOutcome *> deferred, existing;
+    for (const RunOutcome *run : finishing) (run->admitted ? deferred : existing).push_back(run);
+    if (!deferred.empty()) record_outcomes(end_documents(deferred), {}, true, recorded);
+    if (!existing.empty()) record_outcomes(end_documents(existing), uuid_array(existing), false, recorded);
 
     // The full view (node logs included) for the runs that ask for it and for cancelled runs.
     std::vector<const RunOutcome *> reread;
