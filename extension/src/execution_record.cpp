@@ -294,6 +294,7 @@ SqlResult record_outcomes(const std::string &ends, const std::string &ids, bool 
                                       {ends, ids});
     recording.end();
     int64_t now = epoch_seconds_now();
+    std::vector<ConsumedUsage> consumed;
     for (const SqlRow &row : finished.rows) {
         // A deferred run's request: its hold moves to the committed totals with this commit
         // (gone, the request is counted anew, whatever the limits: it was served).
@@ -303,11 +304,12 @@ SqlResult record_outcomes(const std::string &ends, const std::string &ids, bool 
             throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
         if (row.text(3) == "runtime") count_runtime_outcome(row.text(1), row.text(2), row.text(4));
         if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
-        // Usage already consumed is recorded whatever the limits (the next request is refused).
-        record_consumed_usage(row.text(1), row.text(2), row.text(0),
-                              UsageAmounts{0, std::stoll(row.text(5)), std::stoll(row.text(6))});
+        consumed.push_back(ConsumedUsage{row.text(1), row.text(2), row.text(0),
+                                         UsageAmounts{0, std::stoll(row.text(5)), std::stoll(row.text(6))}});
         recorded[row.text(0)] = row.text(7);
     }
+    // Usage already consumed is recorded whatever the limits (the next request is refused).
+    record_consumed_usage(consumed);
     return finished;
 }
 

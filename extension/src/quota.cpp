@@ -204,11 +204,37 @@ void record_usage(const std::string &workspace_id, const std::optional<std::stri
 
 void record_consumed_usage(const std::string &workspace_id, const std::string &app_id, const std::string &execution_id,
                            const UsageAmounts &used) {
-    if (used[kUsageTokens] <= 0 && used[kUsageEgress] <= 0) return;
-    QuotaUse use = reserve_quota(workspace_id, used, false);
-    if (use.reservation.outcome != UsageReservation::Outcome::reserved)
-        throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
-    record_usage(workspace_id, app_id, execution_id, use);
+    record_consumed_usage({ConsumedUsage{workspace_id, app_id, execution_id, used}});
+}
+
+void record_consumed_usage(const std::vector<ConsumedUsage> &runs) {
+    std::vector<QuotaUse> uses;
+    std::vector<const ConsumedUsage *> consumed;
+    std::string workspaces, apps, executions, dimensions, quantities;
+    for (const ConsumedUsage &run : runs) {
+        if (run.used[kUsageTokens] <= 0 && run.used[kUsageEgress] <= 0) continue;
+        QuotaUse use = reserve_quota(run.workspace_id, run.used, false);
+        if (use.reservation.outcome != UsageReservation::Outcome::reserved)
+            throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
+        for (int d = 0; d < kUsageDimensions; d++) {
+            if (run.used[d] <= 0) continue;
+            auto add = [](std::string &list, const std::string &value) { list += (list.empty() ? "" : ",") + value; };
+            add(workspaces, run.workspace_id);
+            add(apps, run.app_id);
+            add(executions, run.execution_id);
+            add(dimensions, kUsageDimensionNames[d]);
+            add(quantities, std::to_string(run.used[d]));
+        }
+        uses.push_back(std::move(use));
+        consumed.push_back(&run);
+    }
+    if (consumed.empty()) return;
+    query(R"sql(
+        insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity)
+        select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[]))sql",
+          {"{" + workspaces + "}", "{" + apps + "}", "{" + executions + "}", "{" + dimensions + "}",
+           "{" + quantities + "}"});
+    for (size_t i = 0; i < consumed.size(); i++) raise_budget_alerts(consumed[i]->workspace_id, consumed[i]->app_id, uses[i]);
 }
 
 // ---------------------------------------------------------------------------------------
