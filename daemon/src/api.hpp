@@ -110,10 +110,27 @@ private:
     // api_runs.cpp: trial runs (POST /api/v1/apps/{id}/runs), executed in this daemon.
     struct ActiveRun;
     void run_trial(std::shared_ptr<Call> call);
+    // What this worker keeps of a visitor app's admission answers (api_runtime.cpp): its
+    // version's workflow, parsed, and its run preparation, opened, by key. The next admission
+    // says it has them ("have_version", "have_preparation") and is not sent them again.
+    struct OpenedPreparation {
+        std::shared_ptr<const executor::RunSecrets> secrets;
+        std::shared_ptr<const llm::RunModels> models;
+        std::shared_ptr<const safety::RuleSet> rules;
+    };
+    struct HeldForRuns {
+        std::string version_id;
+        std::shared_ptr<const workflow::Workflow> workflow;
+        std::string preparation_key;
+        std::shared_ptr<const OpenedPreparation> preparation;
+    };
+    std::map<std::string, std::shared_ptr<const HeldForRuns>> held_for_runs_;  // "workspace/app" →
     // Runs a claimed execution ({…execution, "workflow"}) here; `waiting` is answered when it
     // ends (or at the wait limit), if given.
-    // `runtime`: a visitor's run, answered with runtime_view (no node logs).
-    void launch_run(Json claimed, std::shared_ptr<Call> waiting, bool runtime = false);
+    // `runtime`: a visitor's run, answered with runtime_view (no node logs); `held_key` names
+    // its app in held_for_runs_, and `held` is what the admission was told the worker has.
+    void launch_run(Json claimed, std::shared_ptr<Call> waiting, bool runtime = false, const std::string &held_key = {},
+                    std::shared_ptr<const HeldForRuns> held = nullptr);
     // api_databases.cpp: provisioning and password rotation, run by the provisioner on
     // libuv's thread pool (blocking libpq, seconds with retries) and answered on the loop.
     struct DatabaseWork;

@@ -153,19 +153,41 @@ void Application::claim_queued() {
     });
 }
 
-void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool runtime) {
+void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool runtime, const std::string &held_key,
+                             std::shared_ptr<const HeldForRuns> held) {
     std::string execution_id = json_string_value(json_object_get(claimed.get(), "id"));
-    workflow::Problems problems;
-    auto workflow = std::make_shared<workflow::Workflow>(
-        workflow::parse_workflow(json_object_get(claimed.get(), "workflow"), problems));
+    const char *version_id = json_string_value(json_object_get(claimed.get(), "version_id"));
+    // The workflow as sent, or (not sent) the one the admission was told this worker has.
+    std::shared_ptr<const workflow::Workflow> workflow;
+    const json_t *sent = json_object_get(claimed.get(), "workflow");
+    if (sent) {
+        workflow::Problems problems;
+        workflow = std::make_shared<const workflow::Workflow>(workflow::parse_workflow(sent, problems));
+    } else if (held && version_id && held->version_id == version_id) {
+        workflow = held->workflow;
+    } else {
+        log_line(LogLevel::error, "an admitted run came without its workflow", {{"execution_id", execution_id}});
+        if (waiting) finish_error(waiting, ErrorCode::INTERNAL_ERROR, "the run could not be started");
+        return record_unstarted(claimed, ErrorCode::INTERNAL_ERROR);
+    }
     Json inputs(json_incref(json_object_get(claimed.get(), "inputs")));
-    json_object_del(claimed.get(), "workflow");
-    // A visitor's run comes with what it needs before it starts (runtime_admit), and with
-    // whether its model calls must hold tokens first.
+    // A visitor's run comes with what it needs before it starts (runtime_admit) or its key,
+    // and with whether its model calls must hold tokens first.
     Json preparation(json_incref(json_object_get(claimed.get(), "preparation")));
+    std::string preparation_key;
+    if (const char *key = json_string_value(json_object_get(claimed.get(), "preparation_key"))) preparation_key = key;
     bool token_holds = !json_is_false(json_object_get(claimed.get(), "token_holds"));
-    json_object_del(claimed.get(), "preparation");
-    json_object_del(claimed.get(), "token_holds");
+    if (runtime && !held_key.empty() && sent) {
+        // Kept for the app's next admissions (a few apps per worker; forgotten all at once
+        // past a bound, as a cache may be).
+        auto kept = std::make_shared<HeldForRuns>(held ? *held : HeldForRuns{});
+        kept->version_id = version_id ? version_id : "";
+        kept->workflow = workflow;
+        if (held_for_runs_.size() >= 4096) held_for_runs_.clear();
+        held_for_runs_[held_key] = kept;
+    }
+    for (const char *member : {"workflow", "preparation", "preparation_key", "token_holds"})
+        json_object_del(claimed.get(), member);
     bool deferred = json_is_true(json_object_get(claimed.get(), "deferred"));
     json_object_del(claimed.get(), "deferred");
 
@@ -282,7 +304,24 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     std::set<std::string> model_names = workflow::referenced_models(*workflow);
     const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id"));
     if ((secret_names.empty() && model_names.empty()) || !workspace_id) return begin(nullptr, nullptr, nullptr);
-    if (preparation) return open_preparation(workspace_id, secret_names, model_names, preparation.get(), begin);
+    if (!preparation && held && held->preparation && !preparation_key.empty() && held->preparation_key == preparation_key)
+        return begin(held->preparation->secrets, held->preparation->models, held->preparation->rules);
+    if (preparation) {
+        // Opened once per key and worker: kept with the app's workflow for its next runs.
+        auto remember = [this, held_key, preparation_key, begin](std::shared_ptr<const executor::RunSecrets> secrets,
+                                                                  std::shared_ptr<const llm::RunModels> models,
+                                                                  std::shared_ptr<const safety::RuleSet> rules) {
+            auto found = held_for_runs_.find(held_key);
+            if (!held_key.empty() && !preparation_key.empty() && found != held_for_runs_.end()) {
+                auto kept = std::make_shared<HeldForRuns>(*found->second);
+                kept->preparation_key = preparation_key;
+                kept->preparation = std::make_shared<const OpenedPreparation>(OpenedPreparation{secrets, models, rules});
+                found->second = kept;
+            }
+            begin(std::move(secrets), std::move(models), std::move(rules));
+        };
+        return open_preparation(workspace_id, secret_names, model_names, preparation.get(), remember);
+    }
     prepare_run(workspace_id, secret_names, model_names, std::move(begin));
 }
 
@@ -415,7 +454,8 @@ void Application::record_unstarted(const Json &execution, ErrorCode code) {
                        info.summary.data(), static_cast<int>(info.summary.size()), "view", "row"));
     if (json_is_true(json_object_get(execution.get(), "deferred"))) {  // its row is written with the outcome
         Json admitted(json_deep_copy(execution.get()));
-        for (const char *member : {"workflow", "preparation", "token_holds", "deferred"}) json_object_del(admitted.get(), member);
+        for (const char *member : {"workflow", "preparation", "preparation_key", "token_holds", "deferred"})
+            json_object_del(admitted.get(), member);
         json_object_set_new(run.get(), "admitted", admitted.release());
     }
     std::string id = json_string_value(json_object_get(execution.get(), "id"));

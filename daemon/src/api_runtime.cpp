@@ -191,6 +191,18 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
 
 void Application::admit(std::shared_ptr<Call> call, Json admission, const std::string &action,
                         const std::string &suffix, bool async, std::string captcha_token) {
+    // What this worker keeps of the app's last admitted run is not sent again.
+    std::string held_key;
+    std::shared_ptr<const HeldForRuns> held;
+    if (action == "execute") {
+        const char *app = json_string_value(json_object_get(admission.get(), "app"));
+        held_key = std::string(json_string_value(json_object_get(admission.get(), "workspace"))) + "/" + (app ? app : "");
+        if (auto found = held_for_runs_.find(held_key); found != held_for_runs_.end()) held = found->second;
+        if (held && held->workflow)
+            json_object_set_new(admission.get(), "have_version", json_string(held->version_id.c_str()));
+        if (held && held->preparation)
+            json_object_set_new(admission.get(), "have_preparation", json_string(held->preparation_key.c_str()));
+    }
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kActAsOperator, {}});
     // Sessions and events of a refused or read-only request need not wait for the disk; an
@@ -200,7 +212,7 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
     if (action == "execute") runtime_admissions_++;
     size_t headers_before = call->headers.size();
     auto kept = std::make_shared<Json>(std::move(admission));
-    pool_.run(std::move(statements), [this, call, action, suffix, async, kept, headers_before,
+    pool_.run(std::move(statements), [this, call, action, suffix, async, kept, headers_before, held_key, held,
                                       captcha_token = std::move(captcha_token)](pg::JobResult &&result) {
         if (action == "execute") runtime_admissions_--;
         if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
@@ -300,12 +312,12 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             Json accepted(
                 json_pack("{s:O, s:s}", "execution_id", json_object_get(execution.get(), "id"), "status", "running"));
             finish(call, success_response(202, dump_json(accepted.get()), call->trace));
-            return launch_run(std::move(execution), nullptr, true);
+            return launch_run(std::move(execution), nullptr, true, held_key, held);
         }
         // Nobody waits for a run whose caller left during admission: it is recorded as failed,
         // never started. A run already going when its caller leaves finishes and is recorded.
         if (!call->responder.connected()) return record_unstarted(execution, ErrorCode::CLIENT_GONE);
-        launch_run(std::move(execution), call, true);
+        launch_run(std::move(execution), call, true, held_key, held);
     });
 }
 

@@ -59,6 +59,9 @@ struct Request {
     std::optional<std::string> captcha;  // passed, failed, pending (a token not checked yet)
     bool rate_counted = false;           // a second round (after a CAPTCHA check): limits were counted
     bool defer = false;                  // execute: the caller waits for the run, which nobody streams
+    // What the daemon already holds from an earlier answer: the workflow of this version and
+    // the run preparation of this key are then not sent again.
+    std::optional<std::string> have_version, have_preparation;
     Json inputs;
     std::optional<std::string> claimed_by;
     std::optional<std::string> execution_id;  // action execution: the visitor's own run
@@ -107,6 +110,8 @@ Request parse_request(const std::string &text) {
     request.captcha = optional_text(document.get(), "captcha", 16);
     request.rate_counted = json_is_true(json_object_get(document.get(), "rate_counted"));
     request.defer = json_is_true(json_object_get(document.get(), "defer"));
+    request.have_version = optional_text(document.get(), "have_version", 36);
+    request.have_preparation = optional_text(document.get(), "have_preparation", 64);
     request.claimed_by = optional_text(document.get(), "claimed_by", 200);
     request.execution_id = optional_text(document.get(), "execution_id", 36);
     if (request.action == "execution" && (!request.execution_id || !is_uuid(*request.execution_id)))
@@ -215,10 +220,12 @@ VersionForRuns version_for_runs(const std::string &version_id) {
 // (a secret's or a provider key's status is "expired" from then on).
 struct RunPreparation {
     std::string document;
+    std::string key;       // SHA-256 of the document: the daemon keeps what it opened of it by this
     int64_t stale_at = 0;  // epoch seconds; 0: no expiry ahead
 };
 
-std::string run_preparation(const std::string &workspace_id, const std::string &version_id, const VersionForRuns &version) {
+RunPreparation run_preparation(const std::string &workspace_id, const std::string &version_id,
+                               const VersionForRuns &version) {
     static CatalogCache<RunPreparation> cache(1024);
     auto load = [&]() -> std::optional<RunPreparation> {
         RunPreparation prepared;
@@ -235,12 +242,13 @@ std::string run_preparation(const std::string &workspace_id, const std::string &
             (version.model_names.empty() ? std::string("{}") : run_routes_document(workspace_id, version.model_names)) +
             ",\"safety_rules\":" +
             (version.model_names.empty() ? std::string("[]") : run_safety_rules_document(workspace_id)) + "}";
+        prepared.key = sha256_hex(prepared.document);
         return prepared;
     };
     auto fresh = [](const RunPreparation &prepared) {
         return prepared.stale_at == 0 || epoch_seconds_now() < prepared.stale_at;
     };
-    return cache.get(workspace_id + "/" + version_id, load, fresh)->document;
+    return *cache.get(workspace_id + "/" + version_id, load, fresh);
 }
 
 
@@ -680,14 +688,17 @@ std::string Admission::run() {
                                         {workspace_id_, app_id_, version_id_, session_id_,
                                          dump_json(request_.inputs.get()), request_.claimed_by})
                                 .value();
-    // The row's object, with the version's workflow added as its last member.
+    // The row's object, with the version's workflow added (unless the daemon holds it).
     execution.pop_back();
-    execution += ",\"workflow\":" + version.workflow;
-    // What the run needs before it starts, so that it needs no round trip of its own for it;
-    // and whether its model calls must hold tokens first (a tokens quota or an enforced budget
-    // applies: as of this admission).
+    if (request_.have_version != version_id_) execution += ",\"workflow\":" + version.workflow;
+    // What the run needs before it starts, so that it needs no round trip of its own for it
+    // (named by its key, and sent unless the daemon holds that one); and whether its model
+    // calls must hold tokens first (a tokens quota or an enforced budget applies: as of this
+    // admission).
     if (!version.secret_names.empty() || !version.model_names.empty()) {
-        execution += ",\"preparation\":" + run_preparation(workspace_id_, version_id_, version);
+        RunPreparation prepared = run_preparation(workspace_id_, version_id_, version);
+        execution += ",\"preparation_key\":" + json_quote(prepared.key);
+        if (request_.have_preparation != prepared.key) execution += ",\"preparation\":" + prepared.document;
         execution += std::string(",\"token_holds\":") + (token_holds ? "true" : "false");
     }
     execution += "}";

@@ -4,7 +4,7 @@
 -- sessions (tests/integration/run_recording_test.py DeferredRuns): here everything happens in
 -- one transaction, rolled back.
 begin;
-select plan(35);
+select plan(42);
 
 select test.new_user('deferred@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -53,6 +53,8 @@ select set_config('t.record', format('[{"execution_id": "%s", "status": "complet
                                         "view": "row", "admitted": %s}]', :'run', (:'admitted'::jsonb - 'workflow')::text), true);
 select is(flowgres.executions_record(current_setting('t.record')::json) -> 'runs' -> 0 -> 'execution' ->> 'status', 'completed',
           'executions_record writes a deferred run''s row, ended');
+select is(pg_temp.requests_in_flight(), :'held_after_written'::bigint,
+          'its hold stays in flight until the record commits (then it is counted as committed)');
 select is((select status || '/' || trigger || '/' || claimed_by || '/' || (inputs ->> 'name') from flowgres.executions where id = :'run'),
           'completed/runtime/daemon-d/<b>Ada</b>', 'with what admission decided, inputs verbatim');
 select is((select created_at from flowgres.executions where id = :'run'), (:'admitted'::jsonb ->> 'started_at')::timestamptz,
@@ -79,6 +81,37 @@ select is(flowgres.executions_record(format('[{"execution_id": "%s", "status": "
               :'long_run', current_setting('t.long'))::json) -> 'runs' -> 0 -> 'execution' ->> 'status', 'failed',
           'its end is recorded on its row (admitted or not)');
 select is(pg_temp.requests_billed(:'long_run'), 1::bigint, 'still billed once');
+
+-- What the daemon already holds is not sent again: the version's workflow, and the run's
+-- preparation named by its key (a content hash, so any change to it is a new key).
+select ok(not (pg_temp.admit(jsonb_build_object('have_version', :'v1')) -> 'execution' ? 'workflow'),
+          'a workflow the daemon holds is not sent again');
+select ok(pg_temp.admit(jsonb_build_object('have_version', gen_random_uuid())) -> 'execution' ? 'workflow',
+          'another version''s is');
+select test.act_as(:'owner');
+select flowgres.secret_create(:'ws', 'TOKEN', '{"sealed": "enc:v1:k1:bm9uY2U:Y2lwaGVy", "preview": "…wxyz"}');
+select flowgres.app_create(:'ws', 'Keyed', 'keyed') ->> 'id' as keyed \gset
+select flowgres.version_create(:'keyed', '1.0.0',
+       '{"nodes": [{"id": "s", "type": "start"},
+                   {"id": "h", "type": "http", "config": {"url": "https://api.example.com/x", "headers": {"Authorization": "Bearer {{secrets.TOKEN}}"}}},
+                   {"id": "o", "type": "output"}],
+         "edges": [{"source": "s", "target": "h"}, {"source": "h", "target": "o"}]}') ->> 'id' as kv1 \gset
+select flowgres.app_publish(:'keyed', :'kv1', '{"access_mode": "public_anonymous"}');
+select test.act_as(null);
+select pg_temp.admit('{"app": "keyed"}') -> 'execution' as keyed_run \gset
+select is(:'keyed_run'::jsonb -> 'preparation' -> 'secrets' -> 'TOKEN' ->> 'sealed', 'enc:v1:k1:bm9uY2U:Y2lwaGVy',
+          'a run is handed its preparation, sealed');
+select is(length(:'keyed_run'::jsonb ->> 'preparation_key'), 64, 'named by its key (SHA-256, hex)');
+select ok(not (pg_temp.admit(jsonb_build_object('app', 'keyed', 'have_preparation', :'keyed_run'::jsonb ->> 'preparation_key'))
+               -> 'execution' ? 'preparation'), 'which the daemon holding it is not sent again');
+select test.act_as(:'owner');
+select flowgres.secret_rotate(:'ws', 'TOKEN', '{"sealed": "enc:v1:k1:bmV3:bmV3", "preview": "…new1"}');
+select test.act_as(null);
+select pg_temp.admit(jsonb_build_object('app', 'keyed', 'have_preparation', :'keyed_run'::jsonb ->> 'preparation_key'))
+       -> 'execution' as rotated \gset
+select isnt(:'rotated'::jsonb ->> 'preparation_key', :'keyed_run'::jsonb ->> 'preparation_key', 'a rotation is a new key');
+select is(:'rotated'::jsonb -> 'preparation' -> 'secrets' -> 'TOKEN' ->> 'sealed', 'enc:v1:k1:bmV3:bmV3',
+          'sent, with the rotated secret, to a daemon holding the old');
 
 -- What a deferred record must bring.
 select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
@@ -111,8 +144,6 @@ select test.act_as(:'owner');
 select is(test.error_code_of(format('select flowgres.execution_store_admitted(%L)', current_setting('t.long'))), 'PERMISSION_DENIED',
           'only the service stores runs');
 select test.act_as(null);
-select is(pg_temp.requests_in_flight(), :'held_after_written'::bigint + 2,
-          'holds settle only when what records them commits: until then every admitted request here is in flight');
 
 select * from finish();
 rollback;
