@@ -32,3 +32,40 @@ comment on function executions_record(json) is
     'Service only: records up to 200 finished runs ([{execution_id, status, outputs, error, prompt_tokens, completion_tokens, events, logs, model_calls, release_tokens, view, fold, admitted}]); answers {runs: [{execution_id, execution} | {execution_id, error}]} in order, one run''s problem being its own. fold: the run stored no events or node logs while it ran, so they are kept as one execution_trails row. admitted: a run admitted without its row (runtime_admit''s execution with "deferred": true), whose row and request usage row are written here, ended.';
 revoke execute on function executions_record(json) from public;
 grant execute on function executions_record(json) to flowgres_service;
+
+-- The cap on a workspace's runs at once (flowgres.max_concurrent_runs_per_workspace) is counted
+-- in shared memory: execution_create reserves before it writes the row, and a run that stops
+-- being pending or running (or is deleted while it is) is noted by these triggers, before its
+-- row changes. Creating a run no longer locks the workspace's row.
+create function run_cap_noted(workspace_id uuid) returns void
+language c volatile security definer set search_path = pg_catalog, pg_temp
+as 'MODULE_PATHNAME', 'flowgres_run_cap_noted';
+comment on function run_cap_noted(uuid) is
+    'From the executions triggers only: one of the workspace''s runs (outside the runtime) ends with this transaction.';
+revoke execute on function run_cap_noted(uuid) from public;
+
+create function executions_run_ended() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+    perform flowgres.run_cap_noted(old.workspace_id);
+    if tg_op = 'DELETE' then
+        return old;
+    end if;
+    return new;
+end
+$$;
+comment on function executions_run_ended() is
+    'Trigger: a run outside the runtime leaves pending/running (or is deleted in it): the workspace''s count of runs at once goes down when the transaction commits.';
+revoke execute on function executions_run_ended() from public;
+
+create trigger run_cap_ended before update of status on executions
+    for each row
+    when (old.status in ('pending', 'running') and new.status not in ('pending', 'running') and old.trigger <> 'runtime')
+    execute function executions_run_ended();
+create trigger run_cap_deleted before delete on executions
+    for each row
+    when (old.status in ('pending', 'running') and old.trigger <> 'runtime')
+    execute function executions_run_ended();
+-- Also for changes made in replica mode (a restore, logical replication): the count must follow.
+alter table executions enable always trigger run_cap_ended;
+alter table executions enable always trigger run_cap_deleted;

@@ -15,6 +15,7 @@
 #include "functions.hpp"
 #include "permission.hpp"
 #include "quota.hpp"
+#include "run_cap.hpp"
 #include "rate_limiter.hpp"
 #include "spi.hpp"
 
@@ -97,8 +98,22 @@ SqlValue execution_create(CallArgs &args) {
         throw Error(ErrorCode::VERSION_NOT_FOUND, "version " + *version_id + " is not a version of this app");
     }
     const std::string &workspace_id = access.workspace.workspace_id;
-    // Runs started here (trial, api, schedule) are requests like the runtime's: metered against
-    // the month's quota and budget, and capped in number at once per workspace (below).
+    // Runs started here (trial, api, schedule) are capped in number at once per workspace
+    // (run_cap.hpp: counted in shared memory, reserved before the row is written), and are
+    // requests like the runtime's: metered against the month's quota and budget.
+    if (trigger != "runtime") {
+        long long cap = std::stoll(query_value("select current_setting('flowgres.max_concurrent_runs_per_workspace')").value());
+        RunCapCheck check = run_cap_reserve(workspace_id, cap);
+        if (check.table_full)
+            throw Error(ErrorCode::OVERLOADED, "too many workspaces are counting their runs at once: retry",
+                        "{\"retry_after_seconds\":1}");
+        if (!check.allowed)
+            throw Error(ErrorCode::QUOTA_EXCEEDED,
+                        "the workspace already has " + std::to_string(check.running) +
+                            " runs pending or running (at most " + std::to_string(cap) + " at once): wait for one to end",
+                        "{\"exceeded\":\"concurrent_runs\",\"quota\":" + std::to_string(cap) +
+                            ",\"used\":" + std::to_string(check.running) + ",\"retry_after_seconds\":1}");
+    }
     QuotaUse quota = reserve_quota(workspace_id, UsageAmounts{1, 0, 0}, true);
     if (quota.reservation.outcome == UsageReservation::Outcome::exceeded)
         throw Error(ErrorCode::QUOTA_EXCEEDED, quota_exceeded_message(quota), quota_exceeded_details(quota));
@@ -116,23 +131,6 @@ SqlValue execution_create(CallArgs &args) {
     if (queued) query("select pg_notify('flowgres_executions', $1)", {execution_id});
     write_audit(actor, access.workspace.workspace_id, "execution.create", "execution", execution_id,
                 "{\"app_id\":" + json_quote(app_id) + ",\"trigger\":" + json_quote(trigger) + "}");
-    // The cap, checked last: the workspace's row serialises the count of its runs in flight
-    // (counted with a snapshot taken after the lock was granted, executions_in_flight_idx), and
-    // is held until this transaction ends, so it is taken when nothing but the commit remains.
-    query("select 1 from flowgres.workspaces where id = $1::uuid for update", {workspace_id});
-    long long running = std::stoll(query_value_latest_snapshot(R"sql(
-        select count(*) from flowgres.executions
-        where workspace_id = $1::uuid and trigger <> 'runtime' and status in ('pending', 'running')
-          and id <> $2::uuid)sql",
-                                                               {workspace_id, execution_id})
-                                       .value_or("0"));
-    long long cap = std::stoll(query_value("select current_setting('flowgres.max_concurrent_runs_per_workspace')").value());
-    if (running >= cap)
-        throw Error(ErrorCode::QUOTA_EXCEEDED,
-                    "the workspace already has " + std::to_string(running) + " runs pending or running (at most " +
-                        std::to_string(cap) + " at once): wait for one to end",
-                    "{\"exceeded\":\"concurrent_runs\",\"quota\":" + std::to_string(cap) +
-                        ",\"used\":" + std::to_string(running) + ",\"retry_after_seconds\":1}");
     return SqlValue::jsonb(execution_document(execution_id));
 }
 

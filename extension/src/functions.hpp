@@ -149,6 +149,7 @@ SqlValue execution_list(CallArgs &);
 SqlValue executions_record(CallArgs &);
 SqlValue executions_recording(CallArgs &);
 SqlValue execution_store_admitted(CallArgs &);
+SqlValue run_cap_noted(CallArgs &);
 // runtime_admit.cpp
 SqlValue runtime_admit(CallArgs &);
 SqlValue runtime_admit_json(CallArgs &);

@@ -1,7 +1,8 @@
 // _PG_init (pg_cron's shape): refuse to load unless preloaded, define the flowgres.* settings
 // and reserve the prefix, register the maintenance worker (worker_maintenance.cpp) and the
 // shared memory of the rate limiter (rate_limiter.cpp), the usage ledger (usage_ledger.cpp), the
-// refusal counter (refusal_counter.cpp) and the catalogue caches' generation (catalog_cache.cpp).
+// refusal counter (refusal_counter.cpp), the runs-at-once counts (run_cap.cpp) and the catalogue
+// caches' generation (catalog_cache.cpp).
 #include "postgres.hpp"
 
 extern "C" {
@@ -15,6 +16,7 @@ void register_maintenance_worker();  // worker_maintenance.cpp
 void register_rate_limiter();        // rate_limiter.cpp
 void register_usage_ledger();        // usage_ledger.cpp
 void register_refusal_counter();     // refusal_counter.cpp
+void register_run_cap();             // run_cap.cpp
 void register_catalog_generation();  // catalog_cache.cpp
 }
 
@@ -48,6 +50,7 @@ extern "C" void _PG_init(void) {
     flowgres::register_rate_limiter();
     flowgres::register_usage_ledger();
     flowgres::register_refusal_counter();
+    flowgres::register_run_cap();
     flowgres::register_catalog_generation();
     MarkGUCPrefixReserved("flowgres");
 }

@@ -2,11 +2,12 @@
 """Trial runs through the real daemon: synchronous and asynchronous, concurrency of branches,
 condition skipping in the node logs, the wait limit, cancellation mid-run, and who may run."""
 
+import subprocess
 import time
 
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import ApiTestCase, Caller, Daemon, fresh_database, main, psql
+from harness import PG_PORT, SOCKET_DIR, ApiTestCase, Caller, Daemon, fresh_database, main, psql
 
 
 def graph(nodes, edges):
@@ -274,6 +275,57 @@ class ConcurrentRunCap(ApiTestCase):
                          str(self.CAP), "refused runs leave no execution behind")
         code, _, again = self.call("POST", path, {}, key, timeout=20)
         self.assertEqual((code, again["data"]["status"]), (200, "completed"), "room again once they ended")
+
+
+    def create_as(self, user, app):
+        """execution_create as `user` in SQL, a run that nobody claims (pending): its id, or the
+        error code it was refused with."""
+        result = subprocess.run(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX", "-v", "ON_ERROR_STOP=1",
+             "-c", f"select flowgres.execution_create('{app['id']}', '{{}}') ->> 'id' "
+                   f"from (select set_config('flowgres.actor', '{user['id']}', false)) s"],
+            capture_output=True, text=True, timeout=60)
+        if result.returncode == 0:
+            return result.stdout.strip()
+        self.assertIn("runs pending or running", result.stderr)  # QUOTA_EXCEEDED, concurrent_runs
+        return "refused"
+
+    def test_the_count_follows_every_way_a_run_ends(self):
+        user, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, SLOW)
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
+            time.sleep(0.05)
+        runs = [self.create_as(user, app) for _ in range(self.CAP)]
+        self.assertTrue(all(len(run) == 36 for run in runs), runs)
+        self.assertEqual(self.create_as(user, app), "refused", "the cap holds for pending runs")
+
+        def room_after(change):
+            psql(self.database, change)
+            run = self.create_as(user, app)
+            self.assertEqual(len(run), 36, f"room again after: {change}")
+            self.assertEqual(self.create_as(user, app), "refused", f"and only one: {change}")
+            return run
+
+        actor = f"select set_config('flowgres.actor', '{user['id']}', false)"
+        # Cancelled through the API's function, deleted, and ended in replica mode (a restore).
+        runs.append(room_after(f"{actor}; select flowgres.execution_cancel('{runs[0]}')"))
+        runs.append(room_after(f"delete from flowgres.executions where id = '{runs[1]}'"))
+        runs.append(room_after(f"set session_replication_role = replica; "
+                               f"update flowgres.executions set status = 'failed', error = '{{}}' where id = '{runs[2]}'"))
+        # A cancel rolled back gives no room; one not committed yet gives none either.
+        psql(self.database, f"begin; {actor}; select flowgres.execution_cancel('{runs[3]}'); rollback;")
+        self.assertEqual(self.create_as(user, app), "refused")
+        same_transaction = subprocess.run(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX", "-v", "ON_ERROR_STOP=1",
+             "-c", f"begin; {actor}; select flowgres.execution_cancel('{runs[3]}'); "
+                   f"select flowgres.execution_create('{app['id']}', '{{}}'); commit;"],
+            capture_output=True, text=True, timeout=60)
+        self.assertIn("runs pending or running", same_transaction.stderr)
+        self.assertEqual(self.create_as(user, app), "refused", "and what failed with it changed nothing")
+        in_flight = psql(self.database, "select count(*) from flowgres.executions "
+                                        f"where app_id = '{app['id']}' and status in ('pending', 'running')")
+        self.assertEqual(in_flight, str(self.CAP), "the count is the table's")
 
 
 class RunWaitLimit(ApiTestCase):

@@ -1,0 +1,40 @@
+// The cap on a workspace's runs at once outside the public runtime
+// (flowgres.max_concurrent_runs_per_workspace: trial, api and schedule runs pending or running),
+// counted in shared memory so that creating a run takes no row lock (README "Workflow runs").
+//
+// The truth is the executions table; the count is a cache of it that stays exact, as the usage
+// ledger's totals are (usage_ledger.hpp):
+//   - execution_create reserves one run before it inserts the row: refused at the cap, else in
+//     flight until its transaction ends, then counted (commit) or given back (abort).
+//   - A run that leaves pending/running (or is deleted while in it) is noted by a BEFORE trigger
+//     on executions (run_cap_noted): one fewer in flight, counted when that transaction commits.
+//     Checks ignore ends not yet committed, so an end that aborts never let a run too many in.
+//   - A workspace's count is loaded from the table (executions_in_flight_idx) when first needed
+//     after the server starts, and again after eviction; a slot with anything in flight is never
+//     evicted, and both paths above load it first (before their own row changes), so the load
+//     sees every committed row and nothing is counted twice.
+// Rows written around execution_create (by hand, or a TRUNCATE) are not counted until the
+// server restarts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace flowgres {
+
+struct RunCapCheck {
+    bool allowed = false;
+    bool table_full = false;  // no slot for this workspace: refuse with OVERLOADED
+    int64_t running = 0;      // the workspace's runs at once, before this one
+};
+
+// One more run for `workspace_id` in this transaction, unless it already has `cap`.
+RunCapCheck run_cap_reserve(const std::string &workspace_id, int64_t cap);
+
+// From the executions trigger: one of the workspace's runs ends with this transaction.
+void run_cap_note_end(const std::string &workspace_id);
+
+// From _PG_init: shared memory and the transaction callbacks.
+void register_run_cap();
+
+}  // namespace flowgres
