@@ -376,11 +376,18 @@ void Admission::record_session() {
             insert into flowgres.app_sessions (workspace_id, id, app_id, session_type, subject, ip_hash, user_agent_hash,
                                                expires_at)
             values ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7, now() + $8::interval)
-            -- The same client's first requests of the day may race to make its derived session.
-            on conflict (id) do update set last_seen_at = now()
+            on conflict do nothing
             returning jsonb_build_object('id', id, 'type', session_type, 'expires_at', expires_at)::text)sql",
                              {workspace_id_, session_id_, app_id_, std::string(request_.user ? "auth" : "anon"),
                               request_.user, request_.ip_hash, request_.user_agent_hash, kSessionTtl});
+        // The same client's first requests of the day race to make its derived session: the
+        // others wait for the first and take its row, read anew (the statement's snapshot
+        // predates that commit). No conflict target: the row has two unique keys, and a
+        // conflict on one not named would be an error.
+        if (created.rows.empty())
+            created = query("select jsonb_build_object('id', id, 'type', session_type, 'expires_at', expires_at)::text "
+                            "from flowgres.app_sessions where id = $1::uuid",
+                            {session_id_});
         session_json_ = created.rows.at(0).text(0);
         session_is_new_ = false;
     } else if (session_renewal_due_) {

@@ -159,7 +159,8 @@ enum HoldState : int32 { kHoldFree = 0, kHoldTaken = 1, kHoldSettling = 2 };
 struct Hold {
     uint8 id[16];
     int32 state;
-    int32 owner_pid;     // kHoldTaken: the backend that took it; kHoldSettling: the one settling it
+    int32 owner_pid;     // the backend that took it (released when it ends)
+    int32 settler_pid;   // kHoldSettling: the backend whose transaction settles it
     int64 expires_at;    // epoch seconds
     Slot *slot;          // null while being taken
     Partition *ledger;
@@ -220,7 +221,8 @@ bool end_hold(const HoldId &id, int32 expected, int32 owner_pid, bool commit) {
     HoldPartition &partition = hold_partition_of(id);
     SpinLockAcquire(&partition.lock);
     Hold *hold = find_hold(partition, id);
-    if (!hold || hold->state != expected || (owner_pid != 0 && hold->owner_pid != owner_pid)) {
+    int32 holder = expected == kHoldSettling ? (hold ? hold->settler_pid : 0) : (hold ? hold->owner_pid : 0);
+    if (!hold || hold->state != expected || (owner_pid != 0 && holder != owner_pid)) {
         SpinLockRelease(&partition.lock);
         return false;
     }
@@ -243,7 +245,7 @@ void unsettle_hold(const HoldId &id) {
     HoldPartition &partition = hold_partition_of(id);
     SpinLockAcquire(&partition.lock);
     Hold *hold = find_hold(partition, id);
-    if (hold && hold->state == kHoldSettling && hold->owner_pid == MyProcPid) hold->state = kHoldTaken;
+    if (hold && hold->state == kHoldSettling && hold->settler_pid == MyProcPid) hold->state = kHoldTaken;
     SpinLockRelease(&partition.lock);
 }
 
@@ -572,7 +574,7 @@ bool usage_hold_settle(const std::string &execution_id) {
     bool settling = hold && hold->state == kHoldTaken;
     if (settling) {
         hold->state = kHoldSettling;
-        hold->owner_pid = MyProcPid;
+        hold->settler_pid = MyProcPid;
     }
     SpinLockRelease(&partition.lock);
     if (settling) holds_settling_now.push_back(HoldTask{id, GetCurrentTransactionNestLevel()});

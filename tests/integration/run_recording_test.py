@@ -100,7 +100,10 @@ class RunRecording(RuntimeCase):
         finally:
             psql(self.database, "alter table flowgres.executions drop constraint test_no_poison")
         for name, (code, _, body) in zip(names, answers):
-            self.assertEqual(code, 200, body)
+            if code != 200:  # what the daemon logged for it, to tell why
+                request_id = (body or {}).get("request_id", "-")
+                lines = [line for line in self.daemon.log_text().splitlines() if request_id in line]
+                self.fail(f"{name}: {code} {body}\n" + "\n".join(lines[-5:]))
             if name.startswith("poison"):
                 self.assertEqual(body["data"]["status"], "failed", name)
                 self.assertEqual(body["data"]["error"]["error_code"], "INTERNAL_ERROR")
