@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "flowgres/errors.hpp"
-#include "guard.hpp"
+#include "loaded_slots.hpp"
 #include "postgres.hpp"
 #include "shared_memory.hpp"
 #include "spi.hpp"
@@ -23,95 +23,54 @@ extern "C" {
 namespace flowgres {
 namespace {
 
-constexpr int kPartitionSize = 64;
-constexpr int kProbeLength = 16;
-constexpr int kLoadWaitMicros = 1000;
-constexpr int kLoadWaitLimit = 30000;  // × 1 ms: a load that takes 30 s has gone wrong
-
-enum SlotState : int32 { kFree = 0, kLoading = 1, kReady = 2 };
-
 struct Key {
     uint8 workspace[16];
     int32 month;
-    bool operator==(const Key &other) const {
-        return month == other.month && memcmp(workspace, other.workspace, sizeof(workspace)) == 0;
-    }
 };
 
 struct Slot {
     Key key;
     int32 state;
     int32 loader_pid;
+    uint64 last_used;  // the partition's clock when last reserved on: the least recent is evicted
     int64 committed[kUsageDimensions];
     int64 in_flight[kUsageDimensions];
-    uint64 last_used;  // the partition's clock when last reserved on: the least recent is evicted
 };
 
-struct Partition {
-    slock_t lock;
-    uint64 clock;
-    int64 evictions;
-    Slot slots[kPartitionSize];
-};
-
-using Table = PartitionedTable<Partition>;
+using Ledger = LoadedSlots<Slot>;
+using Partition = Ledger::Partition;
 
 int configured_slots = 16384;
-Table *table = nullptr;
+Ledger ledger("usage ledger");
 
-Size table_size() { return Table::size_for(Table::partitions_for(configured_slots, kPartitionSize)); }
+Size table_size() { return Ledger::size_for(configured_slots); }
+void initialise_table(void *memory) { Ledger::initialise(memory, configured_slots); }
 
-void initialise_table(void *memory) {
-    static_cast<Table *>(memory)->initialise(Table::partitions_for(configured_slots, kPartitionSize));
+// `amounts` leave the slot's in_flight: into its committed totals when `commit`.
+void end_in_flight(Slot &slot, Partition &partition, const UsageAmounts &amounts, bool commit) {
+    SpinLockAcquire(&partition.lock);
+    for (int d = 0; d < kUsageDimensions; d++) {
+        slot.in_flight[d] -= amounts[d];
+        if (commit) slot.committed[d] += amounts[d];
+    }
+    SpinLockRelease(&partition.lock);
 }
 
-// What this backend's open transaction holds: amounts in flight per slot and subtransaction
-// level, and the slot it is loading, if any.
+// What this backend's open transaction holds: amounts in flight per slot.
 struct Held {
     Slot *slot;
     Partition *partition;
-    int nest_level;
     UsageAmounts amounts;
 };
-std::vector<Held> held;
-Slot *loading_slot = nullptr;
-Partition *loading_partition = nullptr;
-
-int hex_value(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
+TransactionChanges<Held> held([](const Held &entry, bool commit) {
+    end_in_flight(*entry.slot, *entry.partition, entry.amounts, commit);
+});
 
 Key make_key(const std::string &workspace_id, int32 month) {
-    if (workspace_id.size() != 36) throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: not a uuid");
     Key key{};
-    int byte = 0;
-    for (size_t i = 0; i + 1 < workspace_id.size() && byte < 16;) {
-        if (workspace_id[i] == '-') {
-            i++;
-            continue;
-        }
-        key.workspace[byte++] = static_cast<uint8>(hex_value(workspace_id[i]) * 16 + hex_value(workspace_id[i + 1]));
-        i += 2;
-    }
+    uuid_bytes(workspace_id, key.workspace);
     key.month = month;
     return key;
-}
-
-Partition &partition_of(const Key &key) {
-    uint64 hash = hash_bytes_extended(reinterpret_cast<const unsigned char *>(&key), sizeof(Key), 0x75736167);
-    return table->partition[hash % static_cast<uint64>(table->partitions)];
-}
-
-int probe_start(const Key &key) {
-    return static_cast<int>(hash_bytes(reinterpret_cast<const unsigned char *>(&key), sizeof(Key)) % kPartitionSize);
-}
-
-// Caller holds the partition's lock.
-Slot *find_slot(Partition &partition, const Key &key) {
-    int start = probe_start(key);
-    for (int probe = 0; probe < kProbeLength; probe++) {
-        Slot &slot = partition.slots[(start + probe) % kPartitionSize];
-        if (slot.state != kFree && slot.key == key) return &slot;
-    }
-    return nullptr;
 }
 
 bool has_in_flight(const Slot &slot) {
@@ -119,31 +78,6 @@ bool has_in_flight(const Slot &slot) {
         if (amount != 0) return true;
     return false;
 }
-
-// A free slot, else the least recently used loaded one with nothing in flight; caller holds
-// the lock.
-Slot *claimable_slot(Partition &partition, const Key &key) {
-    int start = probe_start(key);
-    Slot *victim = nullptr;
-    for (int probe = 0; probe < kProbeLength; probe++) {
-        Slot &slot = partition.slots[(start + probe) % kPartitionSize];
-        if (slot.state == kFree) return &slot;
-        if (slot.state == kReady && !has_in_flight(slot) && (!victim || slot.last_used < victim->last_used))
-            victim = &slot;
-    }
-    if (victim) partition.evictions++;
-    return victim;
-}
-
-void free_loading_slot() {
-    if (!loading_slot) return;
-    SpinLockAcquire(&loading_partition->lock);
-    if (loading_slot->state == kLoading && loading_slot->loader_pid == MyProcPid) loading_slot->state = kFree;
-    SpinLockRelease(&loading_partition->lock);
-    loading_slot = nullptr;
-    loading_partition = nullptr;
-}
-
 
 // ---------------------------------------------------------------------------------------
 // Holds (usage_ledger.hpp): amounts in flight beyond the transaction that reserved them, one
@@ -164,7 +98,7 @@ struct Hold {
     int64 expires_at;    // epoch seconds
     Slot *slot;          // null while being taken
     Partition *ledger;
-    int64 amounts[kUsageDimensions];
+    UsageAmounts amounts;
 };
 
 struct HoldPartition {
@@ -187,9 +121,8 @@ void initialise_hold_table(void *memory) {
 using HoldId = std::array<uint8, 16>;
 
 HoldId hold_id(const std::string &execution_id) {
-    Key key = make_key(execution_id, 0);
     HoldId id;
-    memcpy(id.data(), key.workspace, id.size());
+    uuid_bytes(execution_id, id.data());
     return id;
 }
 
@@ -205,14 +138,7 @@ Hold *find_hold(HoldPartition &partition, const HoldId &id) {
     return nullptr;
 }
 
-// What this backend has to do with holds: those its open transaction took (released if it
-// aborts), those it settles (at its commit), and those it took and may still be held (released
-// when it ends). Each with the subtransaction level, for the first two.
-struct HoldTask {
-    HoldId id;
-    int nest_level;
-};
-std::vector<HoldTask> holds_taken_now, holds_settling_now;
+// The holds this backend took and that may still be held: released when it ends.
 std::vector<HoldId> holds_owned;
 
 // Ends the hold `id` when it is in `expected` state and (owner_pid != 0) belongs to that
@@ -229,14 +155,7 @@ bool end_hold(const HoldId &id, int32 expected, int32 owner_pid, bool commit) {
     Hold ended = *hold;
     hold->state = kHoldFree;
     SpinLockRelease(&partition.lock);
-    if (ended.slot) {
-        SpinLockAcquire(&ended.ledger->lock);
-        for (int d = 0; d < kUsageDimensions; d++) {
-            ended.slot->in_flight[d] -= ended.amounts[d];
-            if (commit) ended.slot->committed[d] += ended.amounts[d];
-        }
-        SpinLockRelease(&ended.ledger->lock);
-    }
+    if (ended.slot) end_in_flight(*ended.slot, *ended.ledger, ended.amounts, commit);
     return true;
 }
 
@@ -249,150 +168,52 @@ void unsettle_hold(const HoldId &id) {
     SpinLockRelease(&partition.lock);
 }
 
-// At the end of the transaction (or of a subtransaction at `min_level`).
-void end_transaction_holds(bool commit, int min_level) {
-    auto split = [min_level](std::vector<HoldTask> &tasks, auto &&act) {
-        size_t kept = 0;
-        for (HoldTask &task : tasks)
-            if (task.nest_level < min_level)
-                tasks[kept++] = task;
-            else
-                act(task.id);
-        tasks.resize(kept);
-    };
-    split(holds_settling_now, [commit](const HoldId &id) {
-        if (commit)
-            end_hold(id, kHoldSettling, MyProcPid, true);
-        else
-            unsettle_hold(id);
-    });
-    split(holds_taken_now, [commit](const HoldId &id) {
-        if (!commit) end_hold(id, kHoldTaken, 0, false);
-    });
-}
+// The holds this transaction took (released if it aborts) and those it settles (counted as
+// committed if it commits, held again if not).
+TransactionChanges<HoldId> holds_taken_now([](const HoldId &id, bool commit) {
+    if (!commit) end_hold(id, kHoldTaken, 0, false);
+});
+TransactionChanges<HoldId> holds_settling_now([](const HoldId &id, bool commit) {
+    if (commit)
+        end_hold(id, kHoldSettling, MyProcPid, true);
+    else
+        unsettle_hold(id);
+});
 
 void release_owned_holds(int, Datum) {
     for (const HoldId &id : holds_owned) end_hold(id, kHoldTaken, MyProcPid, false);
     holds_owned.clear();
 }
 
-// Moves the held amounts at `min_level` and deeper into the committed totals, or gives them back.
+// At the end of the transaction (min_level 0) or of a subtransaction at `min_level`.
 void settle(bool commit, int min_level) {
-    size_t kept = 0;
-    for (size_t i = 0; i < held.size(); i++) {
-        Held &entry = held[i];
-        if (entry.nest_level < min_level) {
-            held[kept++] = entry;
-            continue;
-        }
-        SpinLockAcquire(&entry.partition->lock);
-        for (int d = 0; d < kUsageDimensions; d++) {
-            entry.slot->in_flight[d] -= entry.amounts[d];
-            if (commit) entry.slot->committed[d] += entry.amounts[d];
-        }
-        SpinLockRelease(&entry.partition->lock);
-    }
-    held.resize(kept);
+    held.settle(commit, min_level);
+    holds_settling_now.settle(commit, min_level);
+    holds_taken_now.settle(commit, min_level);
 }
 
-void on_transaction_event(XactEvent event, void *) {
-    switch (event) {
-        case XACT_EVENT_COMMIT:
-        case XACT_EVENT_PARALLEL_COMMIT:
-            settle(true, 0);
-            end_transaction_holds(true, 0);
-            free_loading_slot();
-            break;
-        case XACT_EVENT_ABORT:
-        case XACT_EVENT_PARALLEL_ABORT:
-            settle(false, 0);
-            end_transaction_holds(false, 0);
-            free_loading_slot();
-            break;
-        case XACT_EVENT_PRE_PREPARE:
-            if (!held.empty() || !holds_taken_now.empty() || !holds_settling_now.empty())
-                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                                errmsg("flowgres: a transaction that consumed quota cannot be prepared")));
-            break;
-        default:
-            break;
-    }
-}
-
-void on_subtransaction_event(SubXactEvent event, SubTransactionId, SubTransactionId, void *) {
-    int level = GetCurrentTransactionNestLevel();
-    if (event == SUBXACT_EVENT_ABORT_SUB) {
-        settle(false, level);
-        end_transaction_holds(false, level);
-        free_loading_slot();
-    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
-        for (Held &entry : held)
-            if (entry.nest_level >= level) entry.nest_level = level - 1;
-        for (auto *tasks : {&holds_taken_now, &holds_settling_now})
-            for (HoldTask &task : *tasks)
-                if (task.nest_level >= level) task.nest_level = level - 1;
-    }
-}
-
-void wait_for_loader(int &waits) {
-    if (++waits > kLoadWaitLimit)
-        throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: another backend's load of these totals did not finish");
-    guard([] {
-        pg_usleep(kLoadWaitMicros);
-        CHECK_FOR_INTERRUPTS();
-    });
-}
+const TransactionHooks transaction_hooks{
+    settle,
+    [](int level) {
+        held.nest(level);
+        holds_taken_now.nest(level);
+        holds_settling_now.nest(level);
+    },
+    [] { return !held.empty() || !holds_taken_now.empty() || !holds_settling_now.empty(); },
+    [] { ledger.free_loading(); }, "flowgres: a transaction that consumed quota cannot be prepared"};
 
 // Runs `decide` under the lock of the workspace's loaded slot for this month, loading it
-// first when needed. Returns false when no slot could be had (the probe run is busy).
+// first when needed (see usage_ledger.hpp for why the load sees everything, once). Returns
+// false when no slot could be had (the probe run is busy).
 template <typename Decide>
 bool with_loaded_slot(const std::string &workspace_id, const UsagePeriod &period, Decide &&decide) {
-    if (!table) throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: flowgres is not in shared_preload_libraries");
-    Key key = make_key(workspace_id, period.month);
-    Partition &partition = partition_of(key);
-    int waits = 0;
-    for (;;) {
-        SpinLockAcquire(&partition.lock);
-        Slot *slot = find_slot(partition, key);
-        if (slot && slot->state == kReady) {
-            slot->last_used = ++partition.clock;
-            decide(partition, *slot);
-            SpinLockRelease(&partition.lock);
-            return true;
-        }
-        if (slot) {  // another backend is loading it
-            SpinLockRelease(&partition.lock);
-            wait_for_loader(waits);
-            continue;
-        }
-        slot = claimable_slot(partition, key);
-        if (!slot) {
-            SpinLockRelease(&partition.lock);
-            return false;
-        }
-        slot->key = key;
-        slot->state = kLoading;
-        slot->loader_pid = MyProcPid;
-        memset(slot->committed, 0, sizeof(slot->committed));
-        memset(slot->in_flight, 0, sizeof(slot->in_flight));
-        SpinLockRelease(&partition.lock);
-
-        loading_slot = slot;
-        loading_partition = &partition;
-        UsageAmounts totals;
-        try {
-            totals = usage_period_totals(workspace_id, period, true);
-        } catch (...) {
-            free_loading_slot();
-            throw;
-        }
-        SpinLockAcquire(&partition.lock);
-        for (int d = 0; d < kUsageDimensions; d++) slot->committed[d] = totals[d];
-        slot->state = kReady;
-        SpinLockRelease(&partition.lock);
-        loading_slot = nullptr;
-        loading_partition = nullptr;
-    }
+    return ledger.with_loaded(
+        make_key(workspace_id, period.month), [](const Slot &slot) { return !has_in_flight(slot); },
+        [&] { return usage_period_totals(workspace_id, period, true); },
+        [](Slot &slot, const UsageAmounts &totals) {
+            for (int d = 0; d < kUsageDimensions; d++) slot.committed[d] = totals[d];
+        },
+        decide);
 }
 
 }  // namespace
@@ -469,10 +290,9 @@ UsageReservation reserve_in_slot(const std::string &workspace_id, const UsageAmo
 
 
 UsageReservation usage_reserve(const std::string &workspace_id, const UsageAmounts &amounts, const UsageLimits &limits) {
-    held.reserve(held.size() + 1);  // so recording the reservation below cannot fail
-    int nest_level = GetCurrentTransactionNestLevel();
+    held.make_room();  // so recording the reservation below cannot fail
     return reserve_in_slot(workspace_id, amounts, limits, [&](Partition &partition, Slot &slot) {
-        held.push_back(Held{&slot, &partition, nest_level, amounts});
+        held.add(Held{&slot, &partition, amounts});
     });
 }
 
@@ -499,7 +319,7 @@ UsageReservation usage_hold(const std::string &workspace_id, const std::string &
     }
     HoldId id = hold_id(execution_id);
     // Room first, so that nothing below can fail once the amounts are in flight.
-    holds_taken_now.reserve(holds_taken_now.size() + 1);
+    holds_taken_now.make_room();
     holds_owned.reserve(holds_owned.size() + 1);
     HoldPartition &partition = hold_partition_of(id);
     SpinLockAcquire(&partition.lock);
@@ -543,9 +363,9 @@ UsageReservation usage_hold(const std::string &workspace_id, const std::string &
     SpinLockAcquire(&partition.lock);
     hold->slot = reserved_slot;
     hold->ledger = reserved_ledger;
-    for (int d = 0; d < kUsageDimensions; d++) hold->amounts[d] = amounts[d];
+    hold->amounts = amounts;
     SpinLockRelease(&partition.lock);
-    holds_taken_now.push_back(HoldTask{id, GetCurrentTransactionNestLevel()});
+    holds_taken_now.add(id);
     holds_owned.push_back(id);
     // Holds settled by other backends stay listed here until this backend ends: keep the list
     // to those still held once it grows.
@@ -567,7 +387,7 @@ UsageReservation usage_hold(const std::string &workspace_id, const std::string &
 bool usage_hold_settle(const std::string &execution_id) {
     if (!hold_table) return false;
     HoldId id = hold_id(execution_id);
-    holds_settling_now.reserve(holds_settling_now.size() + 1);
+    holds_settling_now.make_room();
     HoldPartition &partition = hold_partition_of(id);
     SpinLockAcquire(&partition.lock);
     Hold *hold = find_hold(partition, id);
@@ -577,7 +397,7 @@ bool usage_hold_settle(const std::string &execution_id) {
         hold->settler_pid = MyProcPid;
     }
     SpinLockRelease(&partition.lock);
-    if (settling) holds_settling_now.push_back(HoldTask{id, GetCurrentTransactionNestLevel()});
+    if (settling) holds_settling_now.add(id);
     return settling;
 }
 
@@ -611,11 +431,11 @@ void register_usage_ledger() {
                             "(rounded up to a multiple of 64).",
                             nullptr, &configured_holds, 65536, 64, 4194304, PGC_POSTMASTER, 0, nullptr, nullptr,
                             nullptr);
-    register_shared_struct("flowgres usage ledger", table_size, initialise_table, reinterpret_cast<void **>(&table));
+    register_shared_struct("flowgres usage ledger", table_size, initialise_table,
+                           reinterpret_cast<void **>(ledger.table_address()));
     register_shared_struct("flowgres usage holds", hold_table_size, initialise_hold_table,
                            reinterpret_cast<void **>(&hold_table));
-    RegisterXactCallback(on_transaction_event, nullptr);
-    RegisterSubXactCallback(on_subtransaction_event, nullptr);
+    register_transaction_hooks(transaction_hooks);
 }
 
 }  // namespace flowgres
