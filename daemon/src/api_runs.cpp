@@ -347,6 +347,12 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     auto found = active_runs_.find(execution_id);
     if (found == active_runs_.end()) return;
     std::shared_ptr<ActiveRun> active = found->second;
+    if (active->storing_admitted) {
+        // Its row is being stored: it ends once that is done, either way (still active meanwhile).
+        auto ended = std::make_shared<executor::RunResult>(std::move(result));
+        active->after_stored.push_back([this, execution_id, ended] { finish_trial(execution_id, std::move(*ended)); });
+        return;
+    }
     active_runs_.erase(found);
     if (active->runtime) runtime_runs_--;
     note_activity();
@@ -382,16 +388,6 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
     if (active->holds_tokens) json_object_set_new(run.get(), "release_tokens", json_true());
     if (json_array_size(result.model_calls.get()) > 0) json_object_set(run.get(), "model_calls", result.model_calls.get());
     if (!active->flushed) json_object_set_new(run.get(), "fold", json_true());
-    if (active->storing_admitted) {
-        // Its row is being stored: the outcome follows once that is done, either way.
-        auto ended = std::make_shared<executor::RunResult>(std::move(result));
-        active->after_stored.push_back([this, execution_id, active, ended] {
-            active_runs_[execution_id] = active;  // as it was, for the finish below
-            if (active->runtime) runtime_runs_++;
-            finish_trial(execution_id, std::move(*ended));
-        });
-        return;
-    }
     // A visitor is shown the row (runtime_view); a trial run's caller its node logs too.
     json_object_set_new(run.get(), "view", json_string(active->runtime ? "row" : "full"));
     std::string text = dump_json(run.get());

@@ -197,6 +197,15 @@ std::string trails_batch(const std::vector<const RunOutcome *> &runs) {
     return dump_json(batch.get());
 }
 
+// A deferred run's request, whose usage row this transaction writes: its hold moves to the
+// committed totals with this commit; were the hold gone, the request is counted anew, whatever
+// the limits (it was served).
+void count_admitted_request(const std::string &workspace_id, const std::string &execution_id) {
+    if (usage_hold_settle(execution_id)) return;
+    if (reserve_quota(workspace_id, UsageAmounts{1, 0, 0}, false).reservation.outcome != UsageReservation::Outcome::reserved)
+        throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
+}
+
 // The ends of `runs` as the outcome statements take them (jsonb_to_recordset's rows).
 std::string end_documents(const std::vector<const RunOutcome *> &runs) {
     Json ends(json_array());
@@ -296,12 +305,7 @@ SqlResult record_outcomes(const std::string &ends, const std::string &ids, bool 
     int64_t now = epoch_seconds_now();
     std::vector<ConsumedUsage> consumed;
     for (const SqlRow &row : finished.rows) {
-        // A deferred run's request: its hold moves to the committed totals with this commit
-        // (gone, the request is counted anew, whatever the limits: it was served).
-        if (deferred && !usage_hold_settle(row.text(0)) &&
-            reserve_quota(row.text(1), UsageAmounts{1, 0, 0}, false).reservation.outcome !=
-                UsageReservation::Outcome::reserved)
-            throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
+        if (deferred) count_admitted_request(row.text(1), row.text(0));
         if (row.text(3) == "runtime") count_runtime_outcome(row.text(1), row.text(2), row.text(4));
         if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
         consumed.push_back(ConsumedUsage{row.text(1), row.text(2), row.text(0),
@@ -448,10 +452,7 @@ SqlValue execution_store_admitted(CallArgs &args) {
                                            text("session_id"), dump_json(json_object_get(admitted.get(), "inputs")),
                                            text("claimed_by"), text("started_at")});
     if (stored.rows.empty()) return SqlValue::jsonb("{\"stored\":false}");
-    if (!usage_hold_settle(id) &&
-        reserve_quota(stored.rows[0].text(0), UsageAmounts{1, 0, 0}, false).reservation.outcome !=
-            UsageReservation::Outcome::reserved)
-        throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
+    count_admitted_request(stored.rows[0].text(0), id);
     return SqlValue::jsonb("{\"stored\":true}");
 }
 

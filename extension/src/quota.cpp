@@ -115,9 +115,10 @@ WorkspaceLimits workspace_limits(const std::string &workspace_id) {
     return *cache.get(workspace_id, [&] { return std::optional(load_workspace_limits(workspace_id)); });
 }
 
-QuotaUse reserve_quota(const std::string &workspace_id, const UsageAmounts &amounts, bool enforce) {
+QuotaUse reserve_quota(const std::string &workspace_id, const UsageAmounts &amounts, bool enforce,
+                       const WorkspaceLimits *limits) {
     QuotaUse use;
-    use.limits = workspace_limits(workspace_id);
+    use.limits = limits ? *limits : workspace_limits(workspace_id);
     use.period = current_usage_period();
     use.amounts = amounts;
     use.reservation = usage_reserve(workspace_id, amounts, enforce ? use.limits.usage : UsageLimits{});
@@ -126,9 +127,10 @@ QuotaUse reserve_quota(const std::string &workspace_id, const UsageAmounts &amou
 
 int execution_heartbeat_timeout_ms();  // worker_maintenance.cpp
 
-QuotaUse hold_quota(const std::string &workspace_id, const std::string &execution_id, const UsageAmounts &amounts) {
+QuotaUse hold_quota(const std::string &workspace_id, const std::string &execution_id, const UsageAmounts &amounts,
+                    const WorkspaceLimits *limits) {
     QuotaUse use;
-    use.limits = workspace_limits(workspace_id);
+    use.limits = limits ? *limits : workspace_limits(workspace_id);
     use.period = current_usage_period();
     use.amounts = amounts;
     int64_t expires_at = epoch_seconds_now() + (execution_heartbeat_timeout_ms() + 999) / 1000;

@@ -34,12 +34,15 @@ struct QuotaUse {
 
 // Checks and holds `amounts` for this transaction (enforce=false holds them whatever the
 // limits: usage already consumed, such as a finished run's tokens).
-QuotaUse reserve_quota(const std::string &workspace_id, const UsageAmounts &amounts, bool enforce);
+// `limits`: the workspace's, when the caller has read them already.
+QuotaUse reserve_quota(const std::string &workspace_id, const UsageAmounts &amounts, bool enforce,
+                       const WorkspaceLimits *limits = nullptr);
 
 // The same, as a hold that outlives this transaction (usage_ledger.hpp): for a run admitted
 // now and recorded, with its usage row, when it ends. Expires after
 // flowgres.execution_heartbeat_timeout_ms (a run that lives longer is stored before then).
-QuotaUse hold_quota(const std::string &workspace_id, const std::string &execution_id, const UsageAmounts &amounts);
+QuotaUse hold_quota(const std::string &workspace_id, const std::string &execution_id, const UsageAmounts &amounts,
+                    const WorkspaceLimits *limits = nullptr);
 
 // QUOTA_EXCEEDED's details: {exceeded, plan, quota, used, reset_at, retry_after_seconds,
 // overage_policy} (for the budget: quota and used are the spend limit and spend in micro-USD).

@@ -671,8 +671,8 @@ std::string Admission::run() {
     bool token_holds = plan_limits.usage.quota[kUsageTokens] >= 0 || plan_limits.usage.spend_limit >= 0;
     bool deferred = request_.defer && !(token_holds && !version.model_names.empty());
     std::string execution_id = deferred ? random_uuid() : std::string();
-    QuotaUse quota = deferred ? hold_quota(workspace_id_, execution_id, UsageAmounts{1, 0, 0})
-                              : reserve_quota(workspace_id_, UsageAmounts{1, 0, 0}, true);
+    QuotaUse quota = deferred ? hold_quota(workspace_id_, execution_id, UsageAmounts{1, 0, 0}, &plan_limits)
+                              : reserve_quota(workspace_id_, UsageAmounts{1, 0, 0}, true, &plan_limits);
     if (quota.reservation.outcome == UsageReservation::Outcome::exceeded)
         return deny(ErrorCode::QUOTA_EXCEEDED, quota_exceeded_message(quota), quota_exceeded_details(quota),
                     "runtime.quota_exceeded");
