@@ -328,6 +328,46 @@ class ConcurrentRunCap(ApiTestCase):
         self.assertEqual(in_flight, str(self.CAP), "the count is the table's")
 
 
+    def test_the_count_holds_under_parallel_creations_ends_and_a_killed_session(self):
+        user, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, SLOW)
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
+            time.sleep(0.05)
+        actor = f"select set_config('flowgres.actor', '{user['id']}', false)"
+
+        def churn(_):
+            # Create and cancel, over and over, 16 sessions at once: refusals are expected,
+            # drift is not.
+            for _ in range(6):
+                run = self.create_as(user, app)
+                if run != "refused":
+                    psql(self.database, f"{actor}; select flowgres.execution_cancel('{run}')")
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(churn, range(16)))
+        # A session killed while its creation is uncommitted gives its place back.
+        doomed = subprocess.Popen(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX",
+             "-c", f"begin; {actor}; select flowgres.execution_create('{app['id']}', '{{}}'); "
+                   "select pg_sleep(30); commit;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 10
+            while time.time() < deadline and psql(self.database, "select count(*) from pg_stat_activity "
+                                                                  "where query like '%pg_sleep(30)%' and pid <> pg_backend_pid()") != "1":
+                time.sleep(0.05)
+            psql(self.database, "select pg_terminate_backend(pid) from pg_stat_activity "
+                                "where query like '%pg_sleep(30)%' and pid <> pg_backend_pid()")
+        finally:
+            doomed.wait(timeout=10)
+        # Nothing is running now: exactly the cap can be created again, and no more.
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.executions "
+                                             f"where app_id = '{app['id']}' and status in ('pending', 'running')"), "0")
+        runs = [self.create_as(user, app) for _ in range(self.CAP)]
+        self.assertTrue(all(len(run) == 36 for run in runs), runs)
+        self.assertEqual(self.create_as(user, app), "refused")
+
+
 class RunWaitLimit(ApiTestCase):
     daemon_settings = {"run_wait_ms": 300, "execution_heartbeat_interval_ms": 200}
 

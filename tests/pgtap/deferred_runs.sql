@@ -4,7 +4,7 @@
 -- sessions (tests/integration/run_recording_test.py DeferredRuns): here everything happens in
 -- one transaction, rolled back.
 begin;
-select plan(42);
+select plan(49);
 
 select test.new_user('deferred@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -112,6 +112,29 @@ select pg_temp.admit(jsonb_build_object('app', 'keyed', 'have_preparation', :'ke
 select isnt(:'rotated'::jsonb ->> 'preparation_key', :'keyed_run'::jsonb ->> 'preparation_key', 'a rotation is a new key');
 select is(:'rotated'::jsonb -> 'preparation' -> 'secrets' -> 'TOKEN' ->> 'sealed', 'enc:v1:k1:bmV3:bmV3',
           'sent, with the rotated secret, to a daemon holding the old');
+
+-- Hostile values in the fields the daemon sends: refused by type and size, and a value that
+-- names nothing the database knows only means "send it all".
+select is(test.error_code_of(format('select flowgres.runtime_admit(%L)', jsonb_build_object('action', 'execute',
+          'workspace', :'ws_slug', 'app', 'deferred', 'ip', '203.0.113.7', 'have_version', jsonb_build_object('x', 1)))),
+          'VALIDATION_FAILED', 'have_version must be text');
+select is(test.error_code_of(format('select flowgres.runtime_admit(%L)', jsonb_build_object('action', 'execute',
+          'workspace', :'ws_slug', 'app', 'deferred', 'ip', '203.0.113.7', 'have_preparation', repeat('a', 65)))),
+          'VALIDATION_FAILED', 'have_preparation is at most a SHA-256 in hex');
+select ok(pg_temp.admit(jsonb_build_object('have_version', $$x' or '1'='1$$)) -> 'execution' ? 'workflow',
+          'a have_version that is no version gets the workflow');
+select isnt(pg_temp.admit('{"defer": "true"}') -> 'execution' ->> 'deferred', 'true', 'only defer = true defers');
+select pg_temp.admit(jsonb_build_object('inputs', jsonb_build_object('name', repeat('x', 40)))) -> 'execution' as wide \gset
+select is(flowgres.executions_record(format('[{"execution_id": "%s", "status": "completed", "outputs": {"out": %s}, "admitted": %s}]',
+              :'wide'::jsonb ->> 'id', to_jsonb($$'); drop table flowgres.executions; --<script>$$ || repeat('y', 100000)),
+              (:'wide'::jsonb - 'workflow')::text)::json) -> 'runs' -> 0 -> 'execution' ->> 'status', 'completed',
+          'a large, hostile outcome of a deferred run is recorded');
+select is((select outputs ->> 'out' from flowgres.executions where id = (:'wide'::jsonb ->> 'id')::uuid),
+          $$'); drop table flowgres.executions; --<script>$$ || repeat('y', 100000), 'verbatim');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%1$s", "status": "completed", "admitted": {"id": "%1$s", "workspace_id": "%2$s", "app_id": "%3$s", "version_id": "%4$s", "inputs": {}, "started_at": "2026-11-29T10:00:00Z", "claimed_by": "%5$s"}}]',
+                 gen_random_uuid(), :'ws', :'app', :'v1', repeat('z', 201))))
+          -> 'details' -> 0 ->> 'field', 'runs[0].admitted.claimed_by', 'an oversized claimed_by is refused');
 
 -- What a deferred record must bring.
 select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
