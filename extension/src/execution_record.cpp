@@ -20,9 +20,11 @@
 //
 // A run admitted without its row (runtime_admit's deferred runs) brings `"admitted"`: the
 // execution as admission answered it. Its row is written here, ended, with its request's usage
-// row (dated when it was admitted), and the request's hold in the usage ledger is settled by
-// this commit (usage_ledger.hpp); were the hold gone (a server restart, or it expired), the
-// request is counted anew, whatever the quota: the run happened and is billed.
+// row (dated when it was admitted), its trail (folded whatever `fold` says: it stored nothing
+// while it ran) and its model calls, all by one statement that locks nothing, and the
+// request's hold in the usage ledger is settled by this commit (usage_ledger.hpp); were the
+// hold gone (a server restart, or it expired), the request is counted anew, whatever the
+// quota: the run happened and is billed. Only runs whose rows exist are locked and updated.
 #include <map>
 #include <set>
 #include <vector>
@@ -55,7 +57,7 @@ struct RunOutcome {
     bool full_view = false;
     bool fold = false;                 // events and logs as one trail row (execution_trails)
     const json_t *admitted = nullptr;  // a deferred run: its row as admission made it, not yet written
-    std::string workspace_id, app_id;  // read when locked (or admitted)
+    std::string workspace_id, app_id;  // read when locked
     std::string answer;                // the run's member of the result, once known
 };
 
@@ -206,7 +208,7 @@ void count_admitted_request(const std::string &workspace_id, const std::string &
         throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
 }
 
-// The ends of `runs` as the outcome statements take them (jsonb_to_recordset's rows).
+// The ends of `runs` as record_existing takes them (jsonb_to_recordset's rows).
 std::string end_documents(const std::vector<const RunOutcome *> &runs) {
     Json ends(json_array());
     for (const RunOutcome *run : runs) {
@@ -217,91 +219,23 @@ std::string end_documents(const std::vector<const RunOutcome *> &runs) {
             if (json_t *value = json_object_get(run->item, member)) json_object_set(end.get(), member, value);
         // execution_finished numbers after a trail's events, known here; after rows, read.
         if (run->fold) json_object_set_new(end.get(), "last_event", json_integer(last_sequence(run->item)));
-        if (run->admitted)
-            for (const char *member :
-                 {"workspace_id", "app_id", "version_id", "session_id", "inputs", "claimed_by", "started_at"})
-                if (json_t *value = json_object_get(run->admitted, member)) json_object_set(end.get(), member, value);
         json_array_append(ends.get(), end.get());
     }
     return dump_json(ends.get());
 }
 
-// The columns both outcome statements answer with, per run ended.
+// The columns the outcome statements answer with, per run ended.
 constexpr const char *kOutcomeColumns = R"sql(
     (f.row).id::text, (f.row).workspace_id::text, (f.row).app_id::text, (f.row).trigger, (f.row).status,
     ((f.row).prompt_tokens + (f.row).completion_tokens)::text,
     (case when (f.row).trigger = 'runtime' then coalesce(octet_length((f.row).outputs::text), 0) else 0 end)::text,
-    to_jsonb(f.row)::text,
-    pg_notify('flowgres_execution_events', (f.row).id::text)  -- its streams read on
+    to_jsonb(f.row)::text
 )sql";
 
-// Ends runs in one statement with their execution_finished events and the NOTIFY to their
-// streams; the executions trigger that does the same for other ends (and counts a visitor's
-// outcome, done here) leaves these rows alone while executions_recording() says so.
-//   - deferred: their rows inserted, ended, with their requests' usage rows; each request's
-//     hold then settles with this transaction's commit. Nothing in it depends on the tables'
-//     sizes, so its plan is kept.
-//   - else: running rows (`ids`) updated; planned for each batch's ids.
-// Fills `recorded` (id → the row) and returns the rows ended.
-SqlResult record_outcomes(const std::string &ends, const std::string &ids, bool deferred,
-                          std::map<std::string, std::string> &recorded) {
-    RecordingOutcomes recording;
-    SqlResult finished =
-        deferred
-            ? query(std::string(R"sql(
-            with ends as (
-                select * from jsonb_to_recordset($1::jsonb)
-                    as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
-                         last_event integer, workspace_id uuid, app_id uuid, version_id uuid, session_id uuid,
-                         inputs jsonb, claimed_by text, started_at timestamptz)),
-            created as (
-                insert into flowgres.executions as e
-                    (id, workspace_id, app_id, version_id, status, trigger, session_id, inputs, outputs, error,
-                     prompt_tokens, completion_tokens, claimed_by, created_at, started_at, heartbeat_at, finished_at)
-                select r.id, r.workspace_id, r.app_id, r.version_id, r.status, 'runtime', r.session_id, r.inputs,
-                       r.outputs, r.error, coalesce(r.prompt_tokens, 0), coalesce(r.completion_tokens, 0), r.claimed_by,
-                       r.started_at, r.started_at, now(), now()
-                from ends r
-                on conflict (id) do nothing
-                returning e as row),
-            billed as (
-                insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
-                select (c.row).workspace_id, (c.row).app_id, (c.row).id, 'requests', 1, (c.row).created_at
-                from created c),
-            finished as (
-                select c.row, coalesce(r.last_event, 0) as last_event from created c join ends r on r.id = (c.row).id),
-            announced as (
-                insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
-                select (f.row).workspace_id, (f.row).id, f.last_event + 1, 'execution_finished',
-                       jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
-                                                            'error', (f.row).error, 'finished_at', (f.row).finished_at))
-                from finished f)
-            select )sql") + kOutcomeColumns + " from finished f",
-                    {ends})
-            : query_planned_each_call(std::string(R"sql(
-            with finished as (
-                update flowgres.executions e
-                set status = r.status, outputs = r.outputs, error = r.error,
-                    prompt_tokens = coalesce(r.prompt_tokens, 0), completion_tokens = coalesce(r.completion_tokens, 0),
-                    finished_at = now(), heartbeat_at = now()
-                from jsonb_to_recordset($1::jsonb)
-                     as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
-                          last_event integer)
-                where e.id = any($2::uuid[]) and e.id = r.id and e.status = 'running'
-                returning e as row, r.last_event),
-            announced as (
-                insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
-                select (f.row).workspace_id, (f.row).id,
-                       coalesce(f.last_event, (select max(v.sequence) from flowgres.execution_events v
-                                               where v.workspace_id = (f.row).workspace_id
-                                                 and v.execution_id = (f.row).id), 0) + 1,
-                       'execution_finished',
-                       jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
-                                                            'error', (f.row).error, 'finished_at', (f.row).finished_at))
-                from finished f)
-            select )sql") + kOutcomeColumns + " from finished f",
-                                      {ends, ids});
-    recording.end();
+// What both outcome statements do with the rows they ended: the request of a deferred run
+// settled, a visitor's outcome counted (and a failure noted for anomalies), the tokens and
+// output bytes consumed recorded, the row kept for the run's answer.
+void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::string, std::string> &recorded) {
     int64_t now = epoch_seconds_now();
     std::vector<ConsumedUsage> consumed;
     for (const SqlRow &row : finished.rows) {
@@ -312,44 +246,165 @@ SqlResult record_outcomes(const std::string &ends, const std::string &ids, bool 
                                          UsageAmounts{0, std::stoll(row.text(5)), std::stoll(row.text(6))}});
         recorded[row.text(0)] = row.text(7);
     }
-    // Usage already consumed is recorded whatever the limits (the next request is refused).
-    record_consumed_usage(consumed);
-    return finished;
+    // Usage already consumed is recorded whatever the limits (the next request is refused);
+    // record_deferred's statement wrote its rows.
+    record_consumed_usage(consumed, deferred);
+}
+
+// Deferred runs (the batch's members at `positions`, 1-based, as sent in `runs`): everything
+// each one leaves is inserted by one statement whose plan is kept (nothing in it depends on
+// the tables' sizes): the execution ended, its usage rows (the request dated when it was
+// admitted, its tokens and its outputs' bytes), its trail, its model calls and its
+// execution_finished. No NOTIFY: nobody can
+// be reading the events of a run that had no row. A run whose row exists (stored while it
+// ran, or this record sent again) is left for record_existing: the insert does nothing for
+// it. Ids are inserted in order, so two batches with a run in common queue, not deadlock.
+// Fills `recorded` (id → the row) with the runs it wrote.
+void record_deferred(const std::string &runs, const std::string &positions, std::map<std::string, std::string> &recorded) {
+    RecordingOutcomes recording;
+    SqlResult finished = query(std::string(R"sql(
+        with ends as (
+            select r.execution_id as id, r.status, r.outputs, r.error, r.prompt_tokens, r.completion_tokens, r.events,
+                   r.logs, r.model_calls, a.workspace_id, a.app_id, a.version_id, a.session_id, a.inputs,
+                   a.claimed_by, a.started_at
+            from jsonb_array_elements($1::jsonb) with ordinality as run(item, position)
+                 cross join lateral jsonb_to_record(run.item)
+                     as r(execution_id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint,
+                          completion_tokens bigint, events jsonb, logs jsonb, model_calls jsonb, admitted jsonb)
+                 cross join lateral jsonb_to_record(r.admitted)
+                     as a(workspace_id uuid, app_id uuid, version_id uuid, session_id uuid, inputs jsonb,
+                          claimed_by text, started_at timestamptz)
+            where run.position = any($2::bigint[])),
+        created as (
+            insert into flowgres.executions as e
+                (id, workspace_id, app_id, version_id, status, trigger, session_id, inputs, outputs, error,
+                 prompt_tokens, completion_tokens, claimed_by, created_at, started_at, heartbeat_at, finished_at)
+            select r.id, r.workspace_id, r.app_id, r.version_id, r.status, 'runtime', r.session_id, r.inputs, r.outputs,
+                   r.error, coalesce(r.prompt_tokens, 0), coalesce(r.completion_tokens, 0), r.claimed_by, r.started_at,
+                   r.started_at, now(), now()
+            from ends r
+            order by r.id
+            on conflict (id) do nothing
+            returning e as row),
+        finished as (
+            select c.row, r.events, r.logs, r.model_calls from created c join ends r on r.id = (c.row).id),
+        billed as (
+            insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
+            select (f.row).workspace_id, (f.row).app_id, (f.row).id, u.dimension, u.quantity, u.at
+            from finished f
+                 cross join lateral (values ('requests', 1::bigint, (f.row).created_at),
+                                            ('tokens', (f.row).prompt_tokens + (f.row).completion_tokens, now()),
+                                            ('egress', coalesce(octet_length((f.row).outputs::text), 0)::bigint, now()))
+                     as u(dimension, quantity, at)
+            where u.quantity > 0),
+        trailed as (
+            insert into flowgres.execution_trails (execution_id, workspace_id, events, node_logs)
+            select (f.row).id, (f.row).workspace_id, coalesce(f.events, '[]'), coalesce(f.logs, '[]') from finished f),
+        called as (
+            insert into flowgres.model_usage (workspace_id, app_id, execution_id, node_id, provider, model, prompt_tokens,
+                                              completion_tokens, cost_micros, latency_ms, ok, error_code, usage_reported)
+            select (f.row).workspace_id, (f.row).app_id, (f.row).id, left(c.node_id, 200), c.provider, c.model,
+                   coalesce(c.prompt_tokens, 0), coalesce(c.completion_tokens, 0), coalesce(c.cost_micros, 0),
+                   coalesce(c.latency_ms, 0), coalesce(c.ok, false), left(c.error_code, 100),
+                   coalesce(c.usage_reported, true)
+            from finished f
+                 cross join lateral jsonb_to_recordset(coalesce(f.model_calls, '[]'))
+                     as c(node_id text, provider text, model text, prompt_tokens bigint, completion_tokens bigint,
+                          cost_micros bigint, latency_ms bigint, ok boolean, error_code text, usage_reported boolean)),
+        announced as (
+            insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
+            select (f.row).workspace_id, (f.row).id,
+                   coalesce((select max((v ->> 'sequence')::integer) from jsonb_array_elements(f.events) v), 0) + 1,
+                   'execution_finished',
+                   jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
+                                                        'error', (f.row).error, 'finished_at', (f.row).finished_at))
+            from finished f)
+        select )sql") + kOutcomeColumns + " from finished f",
+                               {runs, positions});
+    recording.end();
+    count_outcomes(finished, true, recorded);
+}
+
+// Ends running rows (`ids`, locked) in one statement with their execution_finished events and
+// the NOTIFY to their streams; the executions trigger that does the same for other ends (and
+// counts a visitor's outcome, done here) leaves these rows alone while executions_recording()
+// says so. Planned for each batch's ids. Fills `recorded` (id → the row).
+void record_existing(const std::string &ends, const std::string &ids, std::map<std::string, std::string> &recorded) {
+    RecordingOutcomes recording;
+    SqlResult finished = query_planned_each_call(std::string(R"sql(
+        with finished as (
+            update flowgres.executions e
+            set status = r.status, outputs = r.outputs, error = r.error,
+                prompt_tokens = coalesce(r.prompt_tokens, 0), completion_tokens = coalesce(r.completion_tokens, 0),
+                finished_at = now(), heartbeat_at = now()
+            from jsonb_to_recordset($1::jsonb)
+                 as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
+                      last_event integer)
+            where e.id = any($2::uuid[]) and e.id = r.id and e.status = 'running'
+            returning e as row, r.last_event),
+        announced as (
+            insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
+            select (f.row).workspace_id, (f.row).id,
+                   coalesce(f.last_event, (select max(v.sequence) from flowgres.execution_events v
+                                           where v.workspace_id = (f.row).workspace_id
+                                             and v.execution_id = (f.row).id), 0) + 1,
+                   'execution_finished',
+                   jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
+                                                        'error', (f.row).error, 'finished_at', (f.row).finished_at))
+            from finished f)
+        select )sql") + kOutcomeColumns + R"sql(,
+            pg_notify('flowgres_execution_events', (f.row).id::text)  -- its streams read on
+        from finished f)sql",
+                                                         {ends, ids});
+    recording.end();
+    count_outcomes(finished, false, recorded);
 }
 
 }  // namespace
 
 SqlValue executions_record(CallArgs &args) {
-    Json runs = parse_json(args.required_text(0, "runs"), "runs");  // json: its text as sent
+    std::string text = args.required_text(0, "runs");  // json: its text as sent
+    Json runs = parse_json(text, "runs");
     if (!json_is_array(runs.get()) || json_array_size(runs.get()) == 0 || json_array_size(runs.get()) > kMaxRunsPerRecord)
         throw field_error("runs", "must be an array of 1 to " + std::to_string(kMaxRunsPerRecord) + " finished runs");
     std::vector<RunOutcome> outcomes = parse_runs(runs.get());
     // What a run did is the executor's to say (the daemon, acting as the service).
     require_system_actor();
 
-    // Locked in id order, so that two batches (and a cancel) queue rather than deadlock. A
-    // deferred run has no row yet, unless it was stored while it ran or this record is sent
-    // again: then it is ended as any row.
-    std::vector<const RunOutcome *> all;
-    for (const RunOutcome &run : outcomes) all.push_back(&run);
+    // Deferred runs first, locking nothing: their rows are new. The statement takes them from
+    // the text as sent, not rebuilt.
+    std::map<std::string, std::string> recorded;  // id → the row as recorded
+    std::string positions;
+    for (size_t i = 0; i < outcomes.size(); i++)
+        if (outcomes[i].admitted) positions += (positions.empty() ? "" : ",") + std::to_string(i + 1);
+    if (!positions.empty()) record_deferred(text, "{" + positions + "}", recorded);
+
+    // The others, and deferred runs whose row was there already (stored while they ran, or
+    // this record sent again), end rows that exist. Locked in id order, so that two batches
+    // (and a cancel) queue rather than deadlock.
+    std::vector<RunOutcome *> rest;
+    std::vector<const RunOutcome *> written;  // by record_deferred
+    for (RunOutcome &run : outcomes) {
+        if (recorded.count(run.execution_id)) {
+            written.push_back(&run);
+        } else {
+            run.admitted = nullptr;
+            rest.push_back(&run);
+        }
+    }
     std::map<std::string, SqlRow> locked;  // id → workspace_id, app_id, status
-    for (SqlRow &row : query_planned_each_call("select id::text, workspace_id::text, app_id::text, status "
-                                               "from flowgres.executions where id = any($1::uuid[]) order by 1 for update",
-                                               {uuid_array(all)})
-                           .rows)
-        locked[row.text(0)] = std::move(row);
+    if (!rest.empty())
+        for (SqlRow &row :
+             query_planned_each_call("select id::text, workspace_id::text, app_id::text, status "
+                                     "from flowgres.executions where id = any($1::uuid[]) order by 1 for update",
+                                     {uuid_array({rest.begin(), rest.end()})})
+                 .rows)
+            locked[row.text(0)] = std::move(row);
 
     std::vector<const RunOutcome *> finishing, logging;  // logging: finishing, and cancelled runs' logs
-    for (RunOutcome &run : outcomes) {
+    for (RunOutcome *pointer : rest) {
+        RunOutcome &run = *pointer;
         auto found = locked.find(run.execution_id);
-        if (found == locked.end() && run.admitted) {  // its row is written below
-            run.workspace_id = json_string_value(json_object_get(run.admitted, "workspace_id"));
-            run.app_id = json_string_value(json_object_get(run.admitted, "app_id"));
-            finishing.push_back(&run);
-            logging.push_back(&run);
-            continue;
-        }
-        run.admitted = nullptr;
         if (found == locked.end()) {
             run.answer = run_error(run, ErrorCode::EXECUTION_NOT_FOUND, "execution " + run.execution_id + " not found");
             continue;
@@ -367,8 +422,8 @@ SqlValue executions_record(CallArgs &args) {
         }
     }
 
-    // Events first: execution_finished (written by the executions trigger) numbers after them.
-    // A finishing run that stored none of its events and logs yet folds them into one trail.
+    // Events first: execution_finished numbers after them. A finishing run that stored none of
+    // its events and logs yet folds them into one trail.
     std::vector<const RunOutcome *> folding, row_events, row_logs;
     for (const RunOutcome *run : logging) {
         bool folds = run->fold && run->status != "cancelled";
@@ -380,26 +435,23 @@ SqlValue executions_record(CallArgs &args) {
     if (std::string logs = entries_batch(row_logs, "logs", "logs"); !logs.empty()) insert_node_logs(logs);
     if (std::string calls = entries_batch(logging, "model_calls", "calls"); !calls.empty()) insert_model_calls(calls);
     std::vector<const RunOutcome *> releasing;
-    for (const RunOutcome *run : logging)
-        if (json_is_true(json_object_get(run->item, "release_tokens"))) releasing.push_back(run);
+    for (const auto *runs_of : {&written, &logging})
+        for (const RunOutcome *run : *runs_of)
+            if (json_is_true(json_object_get(run->item, "release_tokens"))) releasing.push_back(run);
     if (!releasing.empty())
         query_planned_each_call("delete from flowgres.token_holds where execution_id = any($1::uuid[])",
                                 {uuid_array(releasing)});
-
-    std::map<std::string, std::string> recorded;  // id → the row as recorded
-    std::vector<const RunOutcome *> deferred, existing;
-    for (const RunOutcome *run : finishing) (run->admitted ? deferred : existing).push_back(run);
-    if (!deferred.empty()) record_outcomes(end_documents(deferred), {}, true, recorded);
-    if (!existing.empty()) record_outcomes(end_documents(existing), uuid_array(existing), false, recorded);
+    if (!finishing.empty()) record_existing(end_documents(finishing), uuid_array(finishing), recorded);
 
     // The full view (node logs included) for the runs that ask for it and for cancelled runs.
     std::vector<const RunOutcome *> reread;
-    for (const RunOutcome *run : logging)
-        if (run->full_view || run->status == "cancelled") reread.push_back(run);
+    for (const auto *runs_of : {&written, &logging})
+        for (const RunOutcome *run : *runs_of)
+            if (run->full_view || run->status == "cancelled") reread.push_back(run);
     if (!reread.empty())
         for (const SqlRow &row : query_planned_each_call(std::string("select e.id::text, ") + kExecutionWithNodeLogs +
-                                           "::text from flowgres.executions e where e.id = any($1::uuid[])",
-                                       {uuid_array(reread)})
+                                                             "::text from flowgres.executions e where e.id = any($1::uuid[])",
+                                                         {uuid_array(reread)})
                                      .rows)
             recorded[row.text(0)] = row.text(1);
 

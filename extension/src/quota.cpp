@@ -209,7 +209,7 @@ void record_consumed_usage(const std::string &workspace_id, const std::string &a
     record_consumed_usage({ConsumedUsage{workspace_id, app_id, execution_id, used}});
 }
 
-void record_consumed_usage(const std::vector<ConsumedUsage> &runs) {
+void record_consumed_usage(const std::vector<ConsumedUsage> &runs, bool rows_written) {
     std::vector<QuotaUse> uses;
     std::vector<const ConsumedUsage *> consumed;
     std::string workspaces, apps, executions, dimensions, quantities;
@@ -231,11 +231,12 @@ void record_consumed_usage(const std::vector<ConsumedUsage> &runs) {
         consumed.push_back(&run);
     }
     if (consumed.empty()) return;
-    query(R"sql(
-        insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity)
-        select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[]))sql",
-          {"{" + workspaces + "}", "{" + apps + "}", "{" + executions + "}", "{" + dimensions + "}",
-           "{" + quantities + "}"});
+    if (!rows_written)
+        query(R"sql(
+            insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity)
+            select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[]))sql",
+              {"{" + workspaces + "}", "{" + apps + "}", "{" + executions + "}", "{" + dimensions + "}",
+               "{" + quantities + "}"});
     for (size_t i = 0; i < consumed.size(); i++) raise_budget_alerts(consumed[i]->workspace_id, consumed[i]->app_id, uses[i]);
 }
 

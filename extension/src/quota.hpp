@@ -59,12 +59,13 @@ void record_usage(const std::string &workspace_id, const std::optional<std::stri
 void record_consumed_usage(const std::string &workspace_id, const std::string &app_id, const std::string &execution_id,
                            const UsageAmounts &used);
 
-// The same for the runs of one record: each held in the ledger, their rows in one insert.
+// The same for the runs of one record: each held in the ledger, their rows in one insert
+// (unless `rows_written`: the statement that wrote the runs wrote their usage rows too).
 struct ConsumedUsage {
     std::string workspace_id, app_id, execution_id;
     UsageAmounts used;
 };
-void record_consumed_usage(const std::vector<ConsumedUsage> &runs);
+void record_consumed_usage(const std::vector<ConsumedUsage> &runs, bool rows_written = false);
 
 // Only the alerts (for callers that append the usage rows themselves).
 void raise_budget_alerts(const std::string &workspace_id, const std::optional<std::string> &app_id,

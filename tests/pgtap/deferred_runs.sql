@@ -4,7 +4,7 @@
 -- sessions (tests/integration/run_recording_test.py DeferredRuns): here everything happens in
 -- one transaction, rolled back.
 begin;
-select plan(49);
+select plan(60);
 
 select test.new_user('deferred@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -67,6 +67,47 @@ select is((select count(*) from flowgres.execution_events where execution_id = :
 select is(flowgres.executions_record(current_setting('t.record')::json) -> 'runs' -> 0 -> 'error' ->> 'error_code', 'STATE_CONFLICT',
           'a record sent again changes nothing');
 select is(pg_temp.requests_billed(:'run'), 1::bigint, 'and bills nothing twice');
+
+-- Everything a deferred run leaves comes with its row, from the record as sent: its tokens
+-- and its outputs' bytes billed, its events and logs as one trail (whatever "fold" says: it
+-- stored nothing while it ran), its model calls, execution_finished after its last event.
+-- In the same batch, a run whose row exists is ended on its row.
+select pg_temp.admit() -> 'execution' as rich_admitted \gset
+select :'rich_admitted'::jsonb ->> 'id' as rich \gset
+select pg_temp.admit('{"defer": false}') -> 'execution' ->> 'id' as written \gset
+select set_config('t.rich', format(
+    '[{"execution_id": "%s", "status": "completed", "outputs": {"out": "héllo"}, "prompt_tokens": 7, "completion_tokens": 5,
+       "events": [{"sequence": 1, "event": "node_started", "data": {"node_id": "start"}},
+                  {"sequence": 2, "event": "node_finished", "data": {"node_id": "start", "status": "completed"}}],
+       "logs": [{"node_id": "start", "node_type": "start", "status": "completed", "attempt": 1}],
+       "model_calls": [{"node_id": "ask", "provider": "p1", "model": "m-1", "prompt_tokens": 7, "completion_tokens": 5,
+                        "cost_micros": 12, "latency_ms": 50, "ok": true}],
+       "admitted": %s},
+      {"execution_id": "%s", "status": "completed", "outputs": {"out": "x"}, "fold": true}]',
+    :'rich', (:'rich_admitted'::jsonb - 'workflow')::text, :'written'), true);
+select is((select string_agg(r -> 'execution' ->> 'status', ',') from json_array_elements(
+              flowgres.executions_record(current_setting('t.rich')::json) -> 'runs') r),
+          'completed,completed', 'a batch of a deferred run and a written one: both recorded');
+select is((select string_agg(dimension || '=' || quantity, ',' order by dimension) from flowgres.usage_events where execution_id = :'rich'),
+          'egress=' || octet_length('{"out": "héllo"}') || ',requests=1,tokens=12', 'its request, tokens and output bytes billed');
+select is((select string_agg(dimension || '=' || quantity, ',' order by dimension) from flowgres.usage_events where execution_id = :'written'),
+          'egress=' || octet_length('{"out": "x"}') || ',requests=1', 'the written run''s as before (its request at admission)');
+select is((select jsonb_array_length(events) || '/' || jsonb_array_length(node_logs) from flowgres.execution_trails where execution_id = :'rich'),
+          '2/1', 'its events and logs in one trail, without "fold"');
+select is((select count(*) from flowgres.execution_events where execution_id = :'rich' and event <> 'execution_finished'), 0::bigint,
+          'no event rows');
+select is((select sequence from flowgres.execution_events where execution_id = :'rich' and event = 'execution_finished'), 3,
+          'execution_finished after its last event');
+select is((select provider || '/' || model || '/' || prompt_tokens || '/' || completion_tokens || '/' || cost_micros || '/' || ok
+           from flowgres.model_usage where execution_id = :'rich'), 'p1/m-1/7/5/12/true', 'its model call metered');
+select is((select prompt_tokens + completion_tokens from flowgres.executions where id = :'rich'), 12::bigint, 'its tokens on its row');
+select is((select count(*) from flowgres.execution_trails where execution_id = :'written'), 1::bigint, 'the written run folded too');
+select is((select count(*) from pg_constraint where contype = 'f'
+           and conrelid in ('flowgres.executions'::regclass, 'flowgres.usage_events'::regclass, 'flowgres.execution_trails'::regclass,
+                            'flowgres.model_usage'::regclass, 'flowgres.execution_events'::regclass)), 0::bigint,
+          'no reference is checked from a run''s rows (each check would lock the workspace''s row)');
+select is((select (flowgres.usage_ledger(:'ws'::uuid) -> 'in_flight' ->> 'tokens')::bigint) >= 12, true,
+          'the tokens counted in the ledger with this transaction');
 
 -- Stored while it runs, then recorded as any run.
 select pg_temp.admit() -> 'execution' as long_admitted \gset
