@@ -37,6 +37,17 @@ std::string events_json(const std::vector<RunEvent> &events, size_t from, size_t
     return out + "]";
 }
 
+// A deferred run's admitted row as executions_record and execution_store_admitted take it:
+// only the members they write (the rest of admission's answer is the daemon's, and every
+// byte of a record is read again by the database).
+Json admitted_row(const json_t *execution) {
+    Json admitted(new_json_object());
+    for (const char *member :
+         {"id", "workspace_id", "app_id", "version_id", "session_id", "inputs", "claimed_by", "started_at"})
+        if (json_t *value = json_object_get(execution, member)) json_object_set(admitted.get(), member, value);
+    return admitted;
+}
+
 }  // namespace
 
 struct Application::ActiveRun {
@@ -197,7 +208,7 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     // A 202's body: a visitor sees the runtime view of it, straight from the parsed row.
     active->claimed_json = runtime ? runtime_view(claimed.get()) : dump_json(claimed.get());
     active->runtime = runtime;
-    if (deferred) active->admitted = dump_json(claimed.get());
+    if (deferred) active->admitted = dump_json(admitted_row(claimed.get()).get());
     if (runtime) runtime_runs_++;
     active_runs_[execution_id] = active;
     note_activity();
@@ -448,12 +459,8 @@ void Application::record_unstarted(const Json &execution, ErrorCode code) {
     Json run(json_pack("{s:O, s:s, s:{s:s#, s:s#}, s:s}", "execution_id", json_object_get(execution.get(), "id"), "status",
                        "failed", "error", "error_code", info.name.data(), static_cast<int>(info.name.size()), "message",
                        info.summary.data(), static_cast<int>(info.summary.size()), "view", "row"));
-    if (json_is_true(json_object_get(execution.get(), "deferred"))) {  // its row is written with the outcome
-        Json admitted(json_deep_copy(execution.get()));
-        for (const char *member : {"workflow", "preparation", "preparation_key", "token_holds", "deferred"})
-            json_object_del(admitted.get(), member);
-        json_object_set_new(run.get(), "admitted", admitted.release());
-    }
+    if (json_is_true(json_object_get(execution.get(), "deferred")))  // its row is written with the outcome
+        json_object_set_new(run.get(), "admitted", admitted_row(execution.get()).release());
     std::string id = json_string_value(json_object_get(execution.get(), "id"));
     recorder_.record(dump_json(run.get()), [id](pg::JobResult &&recorded) {
         if (recorded.outcome != pg::JobResult::Outcome::ok)
