@@ -87,6 +87,16 @@ void check_model_calls(const json_t *calls, const std::string &field, Validation
             if (value && (!json_is_integer(value) || json_integer_value(value) < 0))
                 problems.add(at + "." + key, "must be a non-negative integer");
         }
+        // What the insert casts, checked here: a value of the wrong type is the caller's
+        // VALIDATION_FAILED, not a cast error of the whole record.
+        for (const char *key : {"ok", "usage_reported"}) {
+            const json_t *value = json_object_get(call, key);
+            if (value && !json_is_null(value) && !json_is_boolean(value)) problems.add(at + "." + key, "must be true or false");
+        }
+        for (const char *key : {"node_id", "error_code"}) {
+            const json_t *value = json_object_get(call, key);
+            if (value && !json_is_null(value) && !json_is_string(value)) problems.add(at + "." + key, "must be text");
+        }
     });
 }
 

@@ -418,6 +418,32 @@ class LlmStep(ApiTestCase):
         self.assertEqual(psql(self.database, holds), "0", "holds end with their runs")
         self.provider.reset()
 
+    def test_a_visitors_hostile_prompt_is_recorded_verbatim_with_everything_its_run_left(self):
+        # A visitor's run is written once, when it ends, by one statement (executions_record):
+        # 100 kB of SQL, markup and quotes go through the model call and land as text, with the
+        # run's usage rows, its trail and its model call.
+        _, workspace, key = self.new_user("visitor-hostile")
+        path = self.published(key, workspace, llm_app({"model": "m-main"}))
+        hostile = "x'); drop table flowgres.model_usage; --<script>alert(1)</script>\"é" + "y" * 100000
+        code, _, body = self.daemon.request("POST", path, {"inputs": {"q": hostile}}, timeout=30)
+        self.assertEqual((code, body["data"]["status"]), (200, "completed"), str(body)[:300])
+        self.assertEqual(body["data"]["outputs"]["out"]["text"], "Echo: " + hostile)
+        run = body["data"]["execution_id"]
+        stored = json.loads(psql(self.database, f"""
+            select json_build_object(
+                'output', (select outputs -> 'out' ->> 'text' from flowgres.executions where id = '{run}'),
+                'usage', (select json_object_agg(dimension, quantity) from flowgres.usage_events where execution_id = '{run}'),
+                'trail', (select jsonb_array_length(events) || '/' || jsonb_array_length(node_logs)
+                          from flowgres.execution_trails where execution_id = '{run}'),
+                'calls', (select count(*) from flowgres.model_usage where execution_id = '{run}' and ok))"""))
+        self.assertEqual(stored["output"], "Echo: " + hostile)
+        self.assertEqual(set(stored["usage"]), {"requests", "tokens", "egress"})
+        self.assertEqual(stored["usage"]["requests"], 1)
+        self.assertGreater(stored["usage"]["egress"], 100000)
+        self.assertTrue(stored["trail"].endswith("/3"), stored["trail"])
+        self.assertEqual(stored["calls"], 1)
+        self.assertEqual(psql(self.database, "select to_regclass('flowgres.model_usage') is not null"), "t")
+
     def test_a_provider_on_loopback_needs_egress_allow(self):
         strict = Daemon(self.database, master_keys=KEYS).start()
         try:

@@ -282,6 +282,57 @@ class DeferredRuns(RuntimeCase):
             lingering.kill()
             lingering.wait()
 
+    def test_the_same_records_sent_by_many_sessions_at_once_are_written_once(self):
+        """Deferred runs' rows are inserted without a lock taken first: 12 sessions recording
+        the same 8 runs at once, each batch in its own order, write each run exactly once (its
+        row, usage rows, trail, model call and execution_finished), answer it once, and never
+        deadlock; the others are told it ended meanwhile."""
+        app = self.published(f"racing-{int(time.time() * 1000)}", policy=RATE)
+        admitted = [json.loads(psql(self.database, self.admission_sql(app).replace(
+                        "-> 'execution' ->> 'deferred'", "-> 'execution'")).splitlines()[-1]) for _ in range(8)]
+        runs = []
+        for execution in admitted:
+            self.assertTrue(execution["deferred"])
+            run_id = execution["id"]
+            runs.append({
+                "execution_id": run_id, "status": "completed", "outputs": {"out": "hi"},
+                "prompt_tokens": 3, "completion_tokens": 4, "view": "row",
+                "events": [{"sequence": 1, "event": "node_started", "data": {"node_id": "start"}}],
+                "logs": [{"node_id": "start", "node_type": "start", "status": "completed", "attempt": 1}],
+                "model_calls": [{"node_id": "ask", "provider": "p1", "model": "m-1", "prompt_tokens": 3,
+                                 "completion_tokens": 4, "ok": True}],
+                "admitted": {key: execution[key] for key in ("id", "workspace_id", "app_id", "version_id", "session_id",
+                                                             "inputs", "claimed_by", "started_at")}})
+
+        def record(session):
+            batch = runs[session % 8:] + runs[:session % 8]  # each session its own order
+            if session % 2:
+                batch.reverse()
+            text = json.dumps(batch).replace("'", "''")
+            # One transaction that stays open a moment after recording: the others meet its
+            # uncommitted rows.
+            answer = psql(self.database, "select set_config('flowgres.actor', 'operator', false); "
+                                         f"select flowgres.executions_record('{text}'); select pg_sleep(0.2)")
+            return json.loads(next(line for line in answer.splitlines() if line.startswith('{"runs"')))["runs"]
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = [run for runs_answered in pool.map(record, range(12)) for run in runs_answered]
+        for execution in admitted:
+            mine = [a for a in answers if a["execution_id"] == execution["id"]]
+            self.assertEqual(len(mine), 12)
+            self.assertEqual(sum(1 for a in mine if "execution" in a), 1, mine)
+            self.assertEqual(sorted({a["error"]["error_code"] for a in mine if "error" in a}), ["STATE_CONFLICT"])
+        ids = ",".join(f"'{execution['id']}'" for execution in admitted)
+        self.assertEqual(psql(self.database, f"""
+            select (select count(*) from flowgres.executions where id in ({ids}) and status = 'completed') || '/' ||
+                   (select string_agg(dimension || '=' || n, ',' order by dimension) from
+                        (select dimension, count(*) as n from flowgres.usage_events where execution_id in ({ids})
+                         group by dimension) u) || '/' ||
+                   (select count(*) from flowgres.execution_trails where execution_id in ({ids})) || '/' ||
+                   (select count(*) from flowgres.model_usage where execution_id in ({ids})) || '/' ||
+                   (select count(*) from flowgres.execution_events where execution_id in ({ids})
+                      and event = 'execution_finished')"""), "8/egress=8,requests=8,tokens=8/8/8/8")
+
 
 class RecordingThroughACrash(RuntimeCase):
     """A daemon killed (-9) while many visitors' runs are being recorded, on the database the

@@ -4,7 +4,7 @@
 -- sessions (tests/integration/run_recording_test.py DeferredRuns): here everything happens in
 -- one transaction, rolled back.
 begin;
-select plan(60);
+select plan(64);
 
 select test.new_user('deferred@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -193,6 +193,25 @@ select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
           format('[{"execution_id": "%1$s", "status": "cancelled", "admitted": {"id": "%1$s", "workspace_id": "%2$s", "app_id": "%3$s", "version_id": "%4$s", "inputs": {}, "started_at": "2026-11-29T10:00:00Z"}}]',
                  gen_random_uuid(), :'ws', :'app', :'v1')))
           -> 'details' -> 0 ->> 'field', 'runs[0].admitted', 'nobody can have cancelled a run without a row');
+-- A model call's fields of the wrong type are the caller's VALIDATION_FAILED, named, not a
+-- cast error of the whole record; hostile text in them is stored as text.
+select set_config('t.call_record', format('[{"execution_id": "%1$s", "status": "completed", "model_calls": [CALL], "admitted": {"id": "%1$s", "workspace_id": "%2$s", "app_id": "%3$s", "version_id": "%4$s", "inputs": {}, "started_at": "2026-11-29T10:00:00Z"}}]',
+              gen_random_uuid(), :'ws', :'app', :'v1'), true);
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          replace(current_setting('t.call_record'), 'CALL', '{"provider": "p1", "model": "m-1", "ok": "maybe"}')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].model_calls[0].ok', 'ok is true or false');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          replace(current_setting('t.call_record'), 'CALL', '{"provider": "p1", "model": "m-1", "usage_reported": 1}')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].model_calls[0].usage_reported', 'usage_reported is true or false');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          replace(current_setting('t.call_record'), 'CALL', '{"provider": "p1", "model": "m-1", "node_id": {"x": 1}}')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].model_calls[0].node_id', 'node_id is text');
+select flowgres.executions_record(replace(current_setting('t.call_record'), 'CALL',
+       json_build_object('provider', 'p1', 'model', 'm-1', 'ok', false, 'node_id', $$x'); drop table flowgres.model_usage; --$$ || repeat('n', 300),
+                         'error_code', '<script>alert(1)</script>')::text)::json) ->> 'runs' as hostile_call \gset
+select is((select left(node_id, 40) || '|' || length(node_id) || '|' || error_code from flowgres.model_usage
+           where execution_id = (:'hostile_call'::jsonb -> 0 ->> 'execution_id')::uuid),
+          $$x'); drop table flowgres.model_usage; --|200|<script>alert(1)</script>$$, 'hostile text kept as text, node_id cut at 200');
 -- The daemon's door: the same admission over json, its answer the text it was built as.
 select flowgres.runtime_admit_json(json_build_object('action', 'execute', 'workspace', :'ws_slug', 'app', 'deferred',
        'ip', '203.0.113.9', 'inputs', json_build_object('name', 'json'), 'defer', true)) as over_json \gset
