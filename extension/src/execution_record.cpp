@@ -385,12 +385,10 @@ SqlValue executions_record(CallArgs &args) {
     std::vector<RunOutcome *> rest;
     std::vector<const RunOutcome *> written;  // by record_deferred
     for (RunOutcome &run : outcomes) {
-        if (recorded.count(run.execution_id)) {
+        if (recorded.count(run.execution_id))
             written.push_back(&run);
-        } else {
-            run.admitted = nullptr;
+        else
             rest.push_back(&run);
-        }
     }
     std::map<std::string, SqlRow> locked;  // id → workspace_id, app_id, status
     if (!rest.empty())

@@ -218,7 +218,7 @@ void record_consumed_usage(const std::vector<ConsumedUsage> &runs, bool rows_wri
         QuotaUse use = reserve_quota(run.workspace_id, run.used, false);
         if (use.reservation.outcome != UsageReservation::Outcome::reserved)
             throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
-        for (int d = 0; d < kUsageDimensions; d++) {
+        for (int d = 0; d < kUsageDimensions && !rows_written; d++) {
             if (run.used[d] <= 0) continue;
             auto add = [](std::string &list, const std::string &value) { list += (list.empty() ? "" : ",") + value; };
             add(workspaces, run.workspace_id);
