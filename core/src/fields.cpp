@@ -47,6 +47,11 @@ void check_slug(std::string_view field, std::string_view slug) {
     if (is_reserved_slug(slug)) throw field_error(field, "is a reserved word");
 }
 
+bool has_slug_characters(std::string_view text) {
+    if (text.empty() || text.size() > kSlugMaxLength) return false;
+    return std::all_of(text.begin(), text.end(), [](char c) { return is_slug_char(c) || c == '-'; });
+}
+
 std::string slugify(std::string_view text) {
     std::string out;
     for (char raw : text) {

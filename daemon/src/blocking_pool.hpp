@@ -1,7 +1,7 @@
 // Threads for blocking work of the daemon's own (the provisioner's libpq sessions, pg_dump and
 // pg_restore), apart from libuv's thread pool, which resolves the host names of every http step
 // and CAPTCHA check: a long dump never holds a DNS lookup. Bounded: a full queue refuses.
-// Not for: anything that touches the loop or the Application from the worker thread.
+// Not for: anything that touches the loop or a concern (Databases, …) from the worker thread.
 #pragma once
 
 #include <uv.h>

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "api.hpp"
+#include "application.hpp"
 #include "config.hpp"
 #include "flowgres/crypto.hpp"
 #include "http/server.hpp"

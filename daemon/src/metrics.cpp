@@ -35,9 +35,13 @@ void WorkerMetrics::set_pool(const PoolGauges &gauges) {
     pool_ = gauges;
 }
 
-void WorkerMetrics::set_activity(int64_t runs, int64_t streams) {
+void WorkerMetrics::set_active_runs(int64_t runs) {
     std::lock_guard lock(mutex_);
     runs_ = runs;
+}
+
+void WorkerMetrics::set_open_streams(int64_t streams) {
+    std::lock_guard lock(mutex_);
     streams_ = streams;
 }
 

@@ -33,8 +33,9 @@ class WorkerMetrics {
 public:
     void record_request(const std::string &route, const std::string &method, int status, double seconds);
     void set_pool(const PoolGauges &gauges);
-    // Workflow runs executing on the worker and event streams open on it.
-    void set_activity(int64_t runs, int64_t streams);
+    // Workflow runs executing on the worker, and event streams open on it.
+    void set_active_runs(int64_t runs);
+    void set_open_streams(int64_t streams);
     // A batch of finished runs written (run_recorder.hpp), with this many runs in it.
     void count_run_record(size_t runs);
 

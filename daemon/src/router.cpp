@@ -34,7 +34,7 @@ std::vector<Filter> with_pages(std::vector<Filter> filters) {
     return filters;
 }
 // The public runtime's arguments and refusals, shared by its routes. Not SQL arguments: the
-// daemon builds one runtime_admit request from them (api_runtime.cpp).
+// daemon builds one runtime_admit request from them (runtime.cpp).
 const Argument kWorkspaceSlug{S::path, "workspace", T::text, true, "the workspace's slug"};
 const Argument kAppSlug{S::path, "app", T::text, true, "the app's slug"};
 const Argument kRunId{S::path, "execution_id", T::uuid, true};
@@ -605,7 +605,7 @@ const std::vector<Route> &routes() {
         {"GET", "/api/v1/error-codes", "listErrorCodes", "meta", "Every error code with its HTTP status", "error_codes", {}, {},
          200, {}},
 
-        // The public runtime (api_runtime.cpp): visitors, not API keys. Each request is one
+        // The public runtime (runtime.cpp): visitors, not API keys. Each request is one
         // runtime_admit call that resolves the address, the session, the limits and the access
         // policy. /runtime/{workspace} alone is the workspace's default app. The executions
         // routes come first: they win over an app named "executions" (equal literals).

@@ -3,7 +3,7 @@
 // one call into the extension function of the same meaning (PostgREST's thin mapping): the
 // table says where each SQL argument comes from (path, body field, the whole body, query
 // parameters) and its type, which is also what validates the request and what /openapi.json
-// describes. Not for: running the call (api.cpp) or HTTP parsing (http/).
+// describes. Not for: running the call (management_api.cpp) or HTTP parsing (http/).
 #pragma once
 
 #include <optional>
@@ -58,12 +58,12 @@ struct Route {
     std::vector<const char *> errors;  // error codes beyond the common ones, for the docs
     size_t max_body_bytes = 0;         // 0: the configured max_body_bytes
     // How the daemon serves the route: one SQL call (nearly all); a trial run, which creates
-    // the execution with `function` and then runs it here (api_runs.cpp); or an event stream,
-    // text/event-stream read through `function` (api_events.cpp); or work on a workspace's
-    // database by the provisioner, which calls `function` itself (api_databases.cpp).
+    // the execution with `function` and then runs it here (runs.cpp); or an event stream,
+    // text/event-stream read through `function` (event_streams.cpp); or work on a workspace's
+    // database by the provisioner, which calls `function` itself (databases.cpp).
     // Or an app generated from a prompt: model calls and checks, then `function`'s neighbours
-    // (api_generation.cpp).
-    // Or the public runtime (api_runtime.cpp): a visitor's request, admitted by `function`
+    // (app_generation.cpp).
+    // Or the public runtime (runtime.cpp): a visitor's request, admitted by `function`
     // (runtime_admit) as a whole; its arguments are what the daemon builds that request from.
     enum class Handler { sql_call, trial_run, event_stream, database_operation, generation, runtime } handler =
         Handler::sql_call;

@@ -2,23 +2,24 @@
 // statements go to this worker's pool of the workspace's database; writes are reported to the
 // control plane as data_written runtime events. How a pool reaches the database: the sealed
 // password from workspace_database_secret, opened with the master keys.
-#include "api.hpp"
+#include "databases.hpp"
 #include "flowgres/provisioner.hpp"
 #include "log.hpp"
 
 namespace flowgres::daemon {
 
-class Application::RunDatabase : public executor::WorkspaceDatabase {
+class Databases::RunDatabase : public executor::WorkspaceDatabase {
 public:
-    RunDatabase(Application *application, std::string workspace_id, std::string execution_id)
-        : application_(application), workspace_id_(std::move(workspace_id)), execution_id_(std::move(execution_id)) {
-        max_rows = static_cast<size_t>(application->config_.db_step_max_rows);
+    RunDatabase(WorkerContext &worker, pg::WorkspacePools &pools, std::string workspace_id, std::string execution_id)
+        : worker_(worker),
+          pools_(pools), workspace_id_(std::move(workspace_id)), execution_id_(std::move(execution_id)) {
+        max_rows = static_cast<size_t>(worker.config.db_step_max_rows);
     }
 
     void query(std::string sql, std::vector<std::optional<std::string>> params, std::function<void(executor::DatabaseAnswer)> done) override {
         std::vector<pg::Statement> statements;
         statements.push_back(pg::Statement{std::move(sql), std::move(params)});
-        application_->workspace_pools_->run(workspace_id_, std::move(statements), [done = std::move(done)](pg::JobResult &&result) {
+        pools_.run(workspace_id_, std::move(statements), [done = std::move(done)](pg::JobResult &&result) {
             executor::DatabaseAnswer answer;
             if (result.outcome == pg::JobResult::Outcome::ok) {
                 answer.value = result.values.at(0).value_or("null");
@@ -43,27 +44,29 @@ public:
                                            {execution_id_, "{\"table\":" + (table.empty() ? std::string("null") : json_quote(table)) +
                                                                ",\"rows\":" + std::to_string(rows) + ",\"node\":" + json_quote(node_id) + "}"}});
         std::string execution_id = execution_id_;
-        application_->pool_.run(std::move(statements), [execution_id](pg::JobResult &&result) {
+        worker_.pool.run(std::move(statements), [execution_id](pg::JobResult &&result) {
             if (result.outcome != pg::JobResult::Outcome::ok)
                 log_line(LogLevel::warn, "data_written event not recorded", {{"execution_id", execution_id}, {"error", result.message}});
         });
     }
 
 private:
-    Application *application_;
+    WorkerContext &worker_;
+    pg::WorkspacePools &pools_;
     std::string workspace_id_;
     std::string execution_id_;
 };
 
-std::shared_ptr<executor::WorkspaceDatabase> Application::run_database(const std::string &workspace_id, const std::string &execution_id) {
-    return std::make_shared<RunDatabase>(this, workspace_id, execution_id);
+std::shared_ptr<executor::WorkspaceDatabase> Databases::for_run(const std::string &workspace_id,
+                                                                const std::string &execution_id) {
+    return std::make_shared<RunDatabase>(worker_, *workspace_pools_, workspace_id, execution_id);
 }
 
-void Application::connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done) {
+void Databases::connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done) {
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kActAsOperator, {}});
     statements.push_back(pg::Statement{"select flowgres.workspace_database_secret($1::uuid)::text", {workspace_id}});
-    pool_.run(std::move(statements), [this, done = std::move(done)](pg::JobResult &&result) {
+    worker_.pool.run(std::move(statements), [this, done = std::move(done)](pg::JobResult &&result) {
         pg::WorkspaceTarget target;
         if (result.outcome != pg::JobResult::Outcome::ok) {
             auto code = error_code_from_sqlstate(result.sqlstate);
@@ -74,7 +77,7 @@ void Application::connect_workspace(const std::string &workspace_id, std::functi
             return done(std::move(target));
         }
         try {
-            target.conninfo = provisioner::tenant_connection(*environment_.keyring, result.values[1].value_or("{}")).conninfo;
+            target.conninfo = provisioner::tenant_connection(*worker_.environment.keyring, result.values[1].value_or("{}")).conninfo;
             target.ok = true;
         } catch (const Error &error) {
             target.error_code = std::string(error_info(error.code()).name);

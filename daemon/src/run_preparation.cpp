@@ -8,7 +8,8 @@
 // only trial and queued runs make the round trip.
 // A secret or a key that cannot be used is not an error of the run: the step that needs it
 // fails with its code.
-#include "api.hpp"
+#include "run_preparation.hpp"
+
 #include "flowgres/errors.hpp"
 #include "flowgres/json.hpp"
 
@@ -29,8 +30,8 @@ std::optional<std::string> open_or_note(const Keyring &keyring, const char *seal
 
 }  // namespace
 
-void Application::prepare_run(const std::string &workspace_id, const std::set<std::string> &secret_names,
-                              const std::set<std::string> &model_names, PreparedRun done) {
+void RunPreparation::prepare(const std::string &workspace_id, const std::set<std::string> &secret_names,
+                             const std::set<std::string> &model_names, Prepared done) {
     Json secret_list(json_array()), model_list(json_array());
     for (const auto &name : secret_names) json_array_append_new(secret_list.get(), json_string(name.c_str()));
     for (const auto &name : model_names) json_array_append_new(model_list.get(), json_string(name.c_str()));
@@ -42,7 +43,7 @@ void Application::prepare_run(const std::string &workspace_id, const std::set<st
                                        {workspace_id, dump_json(model_list.get())}});
     if (!model_names.empty())
         statements.push_back(pg::Statement{"select flowgres.safety_rules_for_run($1::uuid)::text", {workspace_id}});
-    pool_.run(std::move(statements), [this, workspace_id, secret_names, model_names,
+    worker_.pool.run(std::move(statements), [this, workspace_id, secret_names, model_names,
                                       done = std::move(done)](pg::JobResult &&result) {
         if (result.outcome != pg::JobResult::Outcome::ok) {
             auto secrets = std::make_shared<executor::RunSecrets>();
@@ -55,17 +56,17 @@ void Application::prepare_run(const std::string &workspace_id, const std::set<st
                                    "routes", parse_json(result.values[2].value_or("{}"), "routes").release(), "safety_rules",
                                    parse_json(model_names.empty() ? "[]" : result.values[3].value_or("[]"), "safety rules")
                                        .release()));
-        open_preparation(workspace_id, secret_names, model_names, preparation.get(), done);
+        open(workspace_id, secret_names, model_names, preparation.get(), done);
     });
 }
 
-void Application::open_preparation(const std::string &workspace_id, const std::set<std::string> &secret_names,
-                                   const std::set<std::string> &model_names, const json_t *preparation,
-                                   const PreparedRun &done) {
+void RunPreparation::open(const std::string &workspace_id, const std::set<std::string> &secret_names,
+                          const std::set<std::string> &model_names, const json_t *preparation,
+                          const Prepared &done) const {
     auto secrets = std::make_shared<executor::RunSecrets>();
     auto models = std::make_shared<llm::RunModels>();
     secrets->object.reset(new_json_object());
-    const Keyring &keyring = *environment_.keyring;
+    const Keyring &keyring = *worker_.environment.keyring;
     const json_t *found = json_object_get(preparation, "secrets");
     for (const auto &name : secret_names) {
         const json_t *entry = json_object_get(found, name.c_str());

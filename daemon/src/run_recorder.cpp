@@ -1,7 +1,7 @@
 // The batches of run_recorder.hpp.
 #include "run_recorder.hpp"
 
-#include "api.hpp"
+#include "worker_context.hpp"
 #include "flowgres/json.hpp"
 
 namespace flowgres::daemon {

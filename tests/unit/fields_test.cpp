@@ -30,6 +30,16 @@ TEST(Slug, AcceptsLowercaseDigitsAndInnerHyphens) {
     EXPECT_EQ(failing_field([] { check_slug("slug", std::string(63, 'a')); }), "");
 }
 
+TEST(Slug, SlugCharactersAreWhatAnAddressSegmentMayHaveToNameAnything) {
+    // Looser than check_slug (hyphens anywhere, any length up to the maximum, reserved words),
+    // so the runtime refuses only what no workspace or app could be called, without a look-up.
+    for (std::string ok : std::vector<std::string>{"a", "acme", "-acme", "ac--me", "runtime", std::string(63, 'a')})
+        EXPECT_TRUE(has_slug_characters(ok)) << ok;
+    for (std::string bad : std::vector<std::string>{"", std::string(64, 'a'), "Acme", "acme_labs", "acme labs", "<script>",
+                                                    "..", "caf\xc3\xa9", std::string("ac\0me", 5)})
+        EXPECT_FALSE(has_slug_characters(bad)) << bad;
+}
+
 TEST(Slug, RefusesBadShapesNamingTheField) {
     for (std::string bad : std::vector<std::string>{"ab", std::string(64, 'a'), "Acme", "acme_labs", "-acme", "acme-", "ac--me", "acme labs",
                             "acme'; drop table apps;--", "<script>", "../etc", "caf\xc3\xa9"})

@@ -153,3 +153,17 @@ TEST(HttpQuery, DecodesAndRejectsBadEscapes) {
     EXPECT_FALSE(flowgres::http::parse_query("a=%4"));
     EXPECT_FALSE(flowgres::http::parse_query("a=%zz"));
 }
+
+TEST(HttpQuery, AParameterIsItsLastValueAndAsyncOnlyWhenTrue) {
+    flowgres::http::Request request;
+    request.query = "after=3&async=true&after=%37";
+    EXPECT_EQ(flowgres::http::query_value(request, "after"), "7");
+    EXPECT_EQ(flowgres::http::query_value(request, "missing"), std::nullopt);
+    EXPECT_TRUE(flowgres::http::asks_async(request));
+    for (std::string query : {"async=1", "async=TRUE", "async", "async=true&async=false", "async=%zz", ""}) {
+        request.query = query;
+        EXPECT_FALSE(flowgres::http::asks_async(request)) << query;
+    }
+    request.query = "a=%4&async=true";  // a malformed query says nothing
+    EXPECT_EQ(flowgres::http::query_value(request, "async"), std::nullopt);
+}

@@ -25,6 +25,10 @@ bool is_reserved_slug(std::string_view slug);
 // Lowercase letters, digits and single inner hyphens, 3–63 characters, not reserved.
 void check_slug(std::string_view field, std::string_view slug);
 
+// Whether `text` has a slug's characters and at most its length (not whether it is a valid
+// slug): what may name a workspace or an app at all, so junk is refused without a look-up.
+bool has_slug_characters(std::string_view text);
+
 // A best-effort slug from free text (a name or an email's local part); may still be short.
 std::string slugify(std::string_view text);
 

@@ -3,7 +3,7 @@
 // LF, CR or CRLF; "data:" lines of one event are joined with LF; comments (":…") and other
 // fields are skipped; a blank line ends an event. Memory is bounded: an event larger than the
 // limit is an error, never a growing buffer.
-// Not for: writing event streams (the daemon's api_events.cpp does that).
+// Not for: writing event streams (the daemon's event_streams.cpp does that).
 #pragma once
 
 #include <functional>

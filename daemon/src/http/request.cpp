@@ -178,6 +178,16 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std:
     return out;
 }
 
+std::optional<std::string> query_value(const Request &request, std::string_view name) {
+    std::optional<std::string> found;
+    if (auto query = parse_query(request.query))
+        for (auto &[key, value] : *query)
+            if (key == name) found = std::move(value);
+    return found;
+}
+
+bool asks_async(const Request &request) { return query_value(request, "async") == "true"; }
+
 std::optional<std::string> bearer_token(const Request &request) {
     auto header = request.header("authorization");
     if (!header || header->size() < 7) return std::nullopt;

@@ -56,6 +56,11 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
 // Query string → ordered (name, value) pairs, decoded; nullopt when malformed.
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view query);
 
+// The last value of query parameter `name`; nullopt when absent or the query is malformed.
+std::optional<std::string> query_value(const Request &request, std::string_view name);
+// ?async=true: the caller is answered 202 at once and the work goes on (runs, database work).
+bool asks_async(const Request &request);
+
 // The token of an Authorization header of the Bearer scheme ("Bearer" in any case, RFC 6750
 // §2.1); nullopt without one. The management API's keys and the runtime's visitor JWTs both.
 std::optional<std::string> bearer_token(const Request &request);

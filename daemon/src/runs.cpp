@@ -7,9 +7,8 @@
 // in one pipelined transaction: the run's one durable commit. A run whose daemon dies is
 // failed by the maintenance worker (EXECUTION_ABANDONED). The daemon's own writes act as the
 // operator: the run must be recorded even if the caller's key is revoked meanwhile.
-#include <unistd.h>
+#include "runs.hpp"
 
-#include "api.hpp"
 #include "flowgres/json.hpp"
 #include "log.hpp"
 
@@ -22,6 +21,13 @@ struct RunEvent {
     const char *event;  // node_started, node_finished
     std::string data;   // a JSON object
 };
+
+// Batches of finished runs (run_recorder.hpp): up to this many runs each, this many being
+// written at once per worker. One: runs that finish during a commit wait for it and go in the
+// next batch together, which costs less per run than more, smaller batches (README
+// "Performance": measured with bench/runtime.sh and bench/llm.sh).
+constexpr size_t kRunsPerRecord = 64;
+constexpr size_t kRecordsInFlight = 1;
 
 constexpr size_t kEventsPerAppend = 1000;  // execution_events_append takes up to 2000
 constexpr size_t kEventsPerRecord = 2000;  // executions_record takes up to 2000 a run
@@ -50,8 +56,8 @@ Json admitted_row(const json_t *execution) {
 
 }  // namespace
 
-struct Application::ActiveRun {
-    Application *application = nullptr;
+struct Runs::ActiveRun {
+    Runs *runs = nullptr;
     std::string execution_id;
     std::string claimed_json;  // the execution as claimed (status running): a 202's body
     std::shared_ptr<executor::Run> run;
@@ -97,22 +103,44 @@ void close_timer(uv_timer_t *&timer) {
 }
 }  // namespace
 
-const std::string &daemon_name() {
-    static const std::string name = [] {
-        char host[256] = "";
-        gethostname(host, sizeof(host) - 1);
-        return std::string(host) + ":" + std::to_string(getpid());
-    }();
-    return name;
+Runs::Runs(WorkerContext &worker, RunPreparation &preparation, Databases &databases)
+    : worker_(worker),
+      preparation_(preparation),
+      databases_(databases),
+      recorder_(worker.pool, worker.metrics, kRunsPerRecord, kRecordsInFlight) {
+    const Config &config = worker.config;
+    base_options_.timeout_ms = config.run_timeout_ms;
+    base_options_.egress = worker.environment.egress;
+    base_options_.tls = worker.environment.tls;
+    base_options_.max_http_response_bytes = static_cast<size_t>(config.max_http_response_bytes);
+    base_options_.max_http_header_bytes = static_cast<size_t>(config.max_http_header_bytes);
+    base_options_.http_connect_timeout_ms = static_cast<uint64_t>(config.http_connect_timeout_ms);
+    base_options_.http_first_byte_timeout_ms = static_cast<uint64_t>(config.http_first_byte_timeout_ms);
+    base_options_.http_idle_timeout_ms = static_cast<uint64_t>(config.http_idle_timeout_ms);
+    base_options_.llm_limits = worker.llm_limits;
 }
 
-void Application::run_trial(std::shared_ptr<Call> call) {
-    bool async = false;
-    if (auto query = http::parse_query(call->request.query))
-        for (const auto &[name, value] : *query)
-            if (name == "async") async = value == "true";
+Runs::~Runs() = default;
+
+void Runs::start() {
+    started_ = true;
+    uv_timer_init(worker_.loop, &claim_timer_);
+    claim_timer_.data = this;
+    uv_timer_start(
+        &claim_timer_, [](uv_timer_t *timer) { static_cast<Runs *>(timer->data)->claim_queued(); }, 0, 1000);
+}
+
+std::shared_ptr<const HeldForRuns> Runs::held_for(const std::string &key) const {
+    auto found = held_for_runs_.find(key);
+    return found == held_for_runs_.end() ? nullptr : found->second;
+}
+
+void Runs::note_runs() { worker_.metrics.set_active_runs(static_cast<int64_t>(active_runs_.size())); }
+
+void Runs::run_trial(std::shared_ptr<Call> call) {
+    bool async = http::asks_async(call->request);
     std::vector<pg::Statement> statements;
-    statements.push_back(actor_statement(*call));
+    statements.push_back(worker_.actor_statement(*call));
     if (async) {
         // Queued, durably (the caller is told it exists): whichever daemon claims first runs it,
         // and it outlives this one.
@@ -132,31 +160,31 @@ void Application::run_trial(std::shared_ptr<Call> call) {
         statements.push_back(pg::Statement{
             "select flowgres.execution_start(current_setting('flowgresd.execution_id')::uuid, $1)::text", {daemon_name()}});
     }
-    pool_.run(std::move(statements), [this, call, async](pg::JobResult &&created) {
-        if (created.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, created);
-        if (!call->operator_key && created.values[0]) used_keys_.insert(*created.values[0]);
-        if (async) return finish(call, success_response(202, created.values[1].value_or("null"), call->trace));
-        launch_run(parse_json(created.values.back().value_or("{}"), "execution"), call);
+    worker_.pool.run(std::move(statements), [this, call, async](pg::JobResult &&created) {
+        if (created.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(call, created);
+        worker_.note_key_use(*call, created.values[0]);
+        if (async) return worker_.finish(call, success_response(202, created.values[1].value_or("null"), call->trace));
+        launch(parse_json(created.values.back().value_or("{}"), "execution"), call);
     });
 }
 
-void Application::claim_queued() {
-    if (!background_started_) return;
+void Runs::claim_queued() {
+    if (!started_) return;
     queue_may_wait_ = true;
     if (claiming_) {
         claim_again_ = true;
         return;
     }
-    if (active_runs_.size() >= static_cast<size_t>(config_.max_concurrent_runs)) return;
+    if (active_runs_.size() >= static_cast<size_t>(worker_.config.max_concurrent_runs)) return;
     claiming_ = true;
     claim_again_ = false;
     std::vector<pg::Statement> claim;
     claim.push_back(pg::Statement{kActAsOperator, {}});
     claim.push_back(pg::Statement{"select flowgres.execution_claim($1)::text", {daemon_name()}});
-    pool_.run(std::move(claim), [this](pg::JobResult &&claimed) {
+    worker_.pool.run(std::move(claim), [this](pg::JobResult &&claimed) {
         claiming_ = false;
         bool got = claimed.outcome == pg::JobResult::Outcome::ok && claimed.values[1];
-        if (got) launch_run(parse_json(*claimed.values[1], "execution"), nullptr);
+        if (got) launch(parse_json(*claimed.values[1], "execution"), nullptr);
         if (got || claim_again_)
             claim_queued();  // there may be more waiting
         else if (claimed.outcome == pg::JobResult::Outcome::ok)
@@ -164,8 +192,8 @@ void Application::claim_queued() {
     });
 }
 
-void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool runtime, const std::string &held_key,
-                             std::shared_ptr<const HeldForRuns> held) {
+void Runs::launch(Json claimed, std::shared_ptr<Call> waiting, bool runtime, const std::string &held_key,
+                  std::shared_ptr<const HeldForRuns> held) {
     std::string execution_id = json_string_value(json_object_get(claimed.get(), "id"));
     const char *version_id = json_string_value(json_object_get(claimed.get(), "version_id"));
     // The workflow as sent, or (not sent) the one the admission was told this worker has.
@@ -178,7 +206,7 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
         workflow = held->workflow;
     } else {
         log_line(LogLevel::error, "an admitted run came without its workflow", {{"execution_id", execution_id}});
-        if (waiting) finish_error(waiting, ErrorCode::INTERNAL_ERROR, "the run could not be started");
+        if (waiting) worker_.finish_error(waiting, ErrorCode::INTERNAL_ERROR, "the run could not be started");
         return record_unstarted(claimed, ErrorCode::INTERNAL_ERROR);
     }
     Json inputs(json_incref(json_object_get(claimed.get(), "inputs")));
@@ -203,48 +231,48 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
     json_object_del(claimed.get(), "deferred");
 
     auto active = std::make_shared<ActiveRun>();
-    active->application = this;
+    active->runs = this;
     active->execution_id = execution_id;
     // A 202's body: a visitor sees the runtime view of it, straight from the parsed row.
     active->claimed_json = runtime ? runtime_view(claimed.get()) : dump_json(claimed.get());
     active->runtime = runtime;
     if (deferred) active->admitted = dump_json(admitted_row(claimed.get()).get());
-    if (runtime) runtime_runs_++;
+    if (runtime) visitor_runs_++;
     active_runs_[execution_id] = active;
-    note_activity();
+    note_runs();
     if (waiting) {
         active->waiting = waiting;
         // Past the wait limit the caller gets the execution as it is, still running (202).
-        active->wait_limit = new_timer(loop_, active.get());
+        active->wait_limit = new_timer(worker_.loop, active.get());
         uv_timer_start(
             active->wait_limit,
             [](uv_timer_t *timer) {
                 auto *self = static_cast<ActiveRun *>(timer->data);
                 // A deferred run is stored first: the caller will ask for it by its id.
-                self->application->store_admitted(self->execution_id, [self] {
+                self->runs->store_admitted(self->execution_id, [self] {
                     if (auto waiting = std::move(self->waiting); waiting && !waiting->answered)
-                        self->application->finish(waiting, success_response(202, self->claimed_json, waiting->trace));
+                        self->runs->worker_.finish(waiting, success_response(202, self->claimed_json, waiting->trace));
                 });
             },
-            static_cast<uint64_t>(config_.run_wait_ms), 0);
+            static_cast<uint64_t>(worker_.config.run_wait_ms), 0);
     }
-    auto interval = static_cast<uint64_t>(config_.execution_heartbeat_interval_ms);
-    active->heartbeat = new_timer(loop_, active.get());
+    auto interval = static_cast<uint64_t>(worker_.config.execution_heartbeat_interval_ms);
+    active->heartbeat = new_timer(worker_.loop, active.get());
     uv_timer_start(
         active->heartbeat,
         [](uv_timer_t *timer) {
             auto *self = static_cast<ActiveRun *>(timer->data);
-            Application *application = self->application;
+            Runs *runs = self->runs;
             std::string id = self->execution_id;
             // A deferred run's first beat stores it: running, visible, cancellable.
-            if (!self->admitted.empty() || self->storing_admitted) return application->store_admitted(id, [] {});
+            if (!self->admitted.empty() || self->storing_admitted) return runs->store_admitted(id, [] {});
             std::vector<pg::Statement> beat;
             beat.push_back(pg::Statement{kActAsOperator, {}});
             beat.push_back(pg::Statement{kNoDiskWait, {}});
             beat.push_back(pg::Statement{"select flowgres.execution_heartbeat($1::uuid)::text", {id}});
-            application->pool_.run(std::move(beat), [application, id](pg::JobResult &&result) {
-                auto found = application->active_runs_.find(id);
-                if (found == application->active_runs_.end()) return;
+            runs->worker_.pool.run(std::move(beat), [runs, id](pg::JobResult &&result) {
+                auto found = runs->active_runs_.find(id);
+                if (found == runs->active_runs_.end()) return;
                 // The execution left "running" behind our back: it was cancelled. Stop.
                 if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG060") {
                     found->second->cancelled_by_user = true;
@@ -255,33 +283,19 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
         interval, interval);
 
     // Other workers' and daemons' streams see events once stored: batched, every event_flush_ms.
-    auto flush_every = static_cast<uint64_t>(config_.event_flush_ms);
-    active->flush_timer = new_timer(loop_, active.get());
+    auto flush_every = static_cast<uint64_t>(worker_.config.event_flush_ms);
+    active->flush_timer = new_timer(worker_.loop, active.get());
     uv_timer_start(
         active->flush_timer,
         [](uv_timer_t *timer) {
             auto *self = static_cast<ActiveRun *>(timer->data);
-            self->application->flush_run_events(self->execution_id);
+            self->runs->flush_events(self->execution_id);
         },
         flush_every, flush_every);
 
-    executor::RunOptions options;
-    options.timeout_ms = config_.run_timeout_ms;
-    options.egress = environment_.egress;
-    options.tls = environment_.tls;
-    options.max_http_response_bytes = static_cast<size_t>(config_.max_http_response_bytes);
-    options.max_http_header_bytes = static_cast<size_t>(config_.max_http_header_bytes);
-    options.http_connect_timeout_ms = static_cast<uint64_t>(config_.http_connect_timeout_ms);
-    options.http_first_byte_timeout_ms = static_cast<uint64_t>(config_.http_first_byte_timeout_ms);
-    options.http_idle_timeout_ms = static_cast<uint64_t>(config_.http_idle_timeout_ms);
-    options.llm_limits.connect_timeout_ms = static_cast<uint64_t>(config_.llm_connect_timeout_ms);
-    options.llm_limits.first_token_timeout_ms = static_cast<uint64_t>(config_.llm_first_token_timeout_ms);
-    options.llm_limits.idle_timeout_ms = static_cast<uint64_t>(config_.llm_idle_timeout_ms);
-    options.llm_limits.total_timeout_ms = static_cast<uint64_t>(config_.llm_total_timeout_ms);
-    options.llm_limits.max_attempts = static_cast<int>(config_.llm_max_attempts);
-    options.llm_limits.max_backoff_ms = static_cast<uint64_t>(config_.llm_max_backoff_ms);
+    executor::RunOptions options = base_options_;
     if (const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id")))
-        options.database = run_database(workspace_id, execution_id);
+        options.database = databases_.for_run(workspace_id, execution_id);
     std::weak_ptr<ActiveRun> weak_active = active;
     // Unset: the calls go unchecked, nothing limits this workspace's tokens.
     if (token_holds) options.reserve_tokens = token_reserver(execution_id, active);
@@ -300,15 +314,15 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
         if (active->cancelled_by_user) {  // cancelled while its secrets were read
             executor::RunResult cancelled;
             cancelled.status = "cancelled";
-            return finish_trial(execution_id, std::move(cancelled));
+            return finish_run(execution_id, std::move(cancelled));
         }
         executor::RunOptions run_options = options;
         run_options.secrets = std::move(secrets);
         run_options.models = std::move(models);
         run_options.safety = std::move(rules);
         auto run = executor::Run::start(
-            loop_, workflow, std::move(*inputs_held), std::move(run_options),
-            [this, execution_id](executor::RunResult &&result) { finish_trial(execution_id, std::move(result)); });
+            worker_.loop, workflow, std::move(*inputs_held), std::move(run_options),
+            [this, execution_id](executor::RunResult &&result) { finish_run(execution_id, std::move(result)); });
         if (active_runs_.count(execution_id)) active->run = std::move(run);  // still running
     };
     std::set<std::string> secret_names = workflow::referenced_secrets(*workflow);
@@ -331,13 +345,13 @@ void Application::launch_run(Json claimed, std::shared_ptr<Call> waiting, bool r
             }
             begin(std::move(secrets), std::move(models), std::move(rules));
         };
-        return open_preparation(workspace_id, secret_names, model_names, preparation.get(), remember);
+        return preparation_.open(workspace_id, secret_names, model_names, preparation.get(), remember);
     }
-    prepare_run(workspace_id, secret_names, model_names, std::move(begin));
+    preparation_.prepare(workspace_id, secret_names, model_names, std::move(begin));
 }
 
-executor::RunOptions::TokenReserver Application::token_reserver(const std::string &execution_id,
-                                                                  const std::shared_ptr<ActiveRun> &active) {
+executor::RunOptions::TokenReserver Runs::token_reserver(const std::string &execution_id,
+                                                           const std::shared_ptr<ActiveRun> &active) {
     std::weak_ptr<ActiveRun> weak_active = active;
     return [this, weak_active, execution_id](long long tokens, std::function<void(executor::RunOptions::TokenRefusal)> done) {
         if (auto running = weak_active.lock()) running->holds_tokens = true;
@@ -345,7 +359,7 @@ executor::RunOptions::TokenReserver Application::token_reserver(const std::strin
         statements.push_back(pg::Statement{kActAsOperator, {}});
         statements.push_back(pg::Statement{"select flowgres.llm_tokens_reserve($1::uuid, $2::bigint)::text",
                                            {execution_id, std::to_string(tokens)}});
-        pool_.run(std::move(statements), [done = std::move(done)](pg::JobResult &&result) {
+        worker_.pool.run(std::move(statements), [done = std::move(done)](pg::JobResult &&result) {
             if (result.outcome == pg::JobResult::Outcome::ok) return done(std::nullopt);
             if (result.outcome == pg::JobResult::Outcome::sql_error && result.sqlstate == "FG133")
                 return done(std::make_pair(std::string("QUOTA_EXCEEDED"), result.message));
@@ -354,19 +368,19 @@ executor::RunOptions::TokenReserver Application::token_reserver(const std::strin
     };
 }
 
-void Application::finish_trial(const std::string &execution_id, executor::RunResult &&result) {
+void Runs::finish_run(const std::string &execution_id, executor::RunResult &&result) {
     auto found = active_runs_.find(execution_id);
     if (found == active_runs_.end()) return;
     std::shared_ptr<ActiveRun> active = found->second;
     if (active->storing_admitted) {
         // Its row is being stored: it ends once that is done, either way (still active meanwhile).
         auto ended = std::make_shared<executor::RunResult>(std::move(result));
-        active->after_stored.push_back([this, execution_id, ended] { finish_trial(execution_id, std::move(*ended)); });
+        active->after_stored.push_back([this, execution_id, ended] { finish_run(execution_id, std::move(*ended)); });
         return;
     }
     active_runs_.erase(found);
-    if (active->runtime) runtime_runs_--;
-    note_activity();
+    if (active->runtime) visitor_runs_--;
+    note_runs();
     close_timer(active->heartbeat);
     close_timer(active->wait_limit);
     close_timer(active->flush_timer);
@@ -432,7 +446,7 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
             // down (immediate shutdown, a crash) before that commit was: nothing of the run is
             // stored or billed, so the caller is told to run it again, not that it is unknown.
             if (waiting && !waiting->answered)
-                finish_error(waiting, ErrorCode::DB_UNAVAILABLE,
+                worker_.finish_error(waiting, ErrorCode::DB_UNAVAILABLE,
                              "the database restarted before the run was stored: nothing was kept or billed, run it again");
             return;
         }
@@ -446,15 +460,15 @@ void Application::finish_trial(const std::string &execution_id, executor::RunRes
                                   runtime ? "row" : "full"));
             if (!admitted.empty()) json_object_set_new(failed.get(), "admitted", parse_json(admitted, "admitted").release());
             recorder_.record(dump_json(failed.get()), [this, waiting, runtime](pg::JobResult &&stored) {
-                answer_recorded_run(waiting, runtime, stored);
+                answer_recorded(waiting, runtime, stored);
             });
             return;
         }
-        answer_recorded_run(waiting, runtime, recorded);
+        answer_recorded(waiting, runtime, recorded);
     });
 }
 
-void Application::record_unstarted(const Json &execution, ErrorCode code) {
+void Runs::record_unstarted(const Json &execution, ErrorCode code) {
     const ErrorInfo &info = error_info(code);
     Json run(json_pack("{s:O, s:s, s:{s:s#, s:s#}, s:s}", "execution_id", json_object_get(execution.get(), "id"), "status",
                        "failed", "error", "error_code", info.name.data(), static_cast<int>(info.name.size()), "message",
@@ -469,14 +483,14 @@ void Application::record_unstarted(const Json &execution, ErrorCode code) {
     });
 }
 
-void Application::answer_recorded_run(const std::shared_ptr<Call> &waiting, bool runtime, const pg::JobResult &recorded) {
+void Runs::answer_recorded(const std::shared_ptr<Call> &waiting, bool runtime, const pg::JobResult &recorded) {
     if (!waiting || waiting->answered) return;
-    if (recorded.outcome != pg::JobResult::Outcome::ok) return finish_database_error(waiting, recorded);
+    if (recorded.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(waiting, recorded);
     std::string execution = recorded.values.back().value_or("null");
-    finish(waiting, success_response(200, runtime ? runtime_view(execution) : execution, waiting->trace));
+    worker_.finish(waiting, success_response(200, runtime ? runtime_view(execution) : execution, waiting->trace));
 }
 
-void Application::store_admitted(const std::string &execution_id, std::function<void()> then) {
+void Runs::store_admitted(const std::string &execution_id, std::function<void()> then) {
     auto found = active_runs_.find(execution_id);
     if (found == active_runs_.end()) return then();
     std::shared_ptr<ActiveRun> active = found->second;
@@ -488,7 +502,7 @@ void Application::store_admitted(const std::string &execution_id, std::function<
     statements.push_back(pg::Statement{kActAsOperator, {}});
     statements.push_back(pg::Statement{kNoDiskWait, {}});
     statements.push_back(pg::Statement{"select flowgres.execution_store_admitted($1::json)::text", {active->admitted}});
-    pool_.run(std::move(statements), [active, execution_id](pg::JobResult &&result) {
+    worker_.pool.run(std::move(statements), [active, execution_id](pg::JobResult &&result) {
         active->storing_admitted = false;
         // Not stored (the database is away): it stays deferred and the outcome writes its row.
         if (result.outcome == pg::JobResult::Outcome::ok) active->admitted.clear();
@@ -501,7 +515,7 @@ void Application::store_admitted(const std::string &execution_id, std::function<
     });
 }
 
-void Application::flush_run_events(const std::string &execution_id) {
+void Runs::flush_events(const std::string &execution_id) {
     auto found = active_runs_.find(execution_id);
     if (found == active_runs_.end()) return;
     ActiveRun &active = *found->second;
@@ -514,7 +528,7 @@ void Application::flush_run_events(const std::string &execution_id) {
     statements.push_back(pg::Statement{kNoDiskWait, {}});
     statements.push_back(pg::Statement{"select flowgres.execution_events_append($1::uuid, $2::jsonb)::text",
                                        {execution_id, events_json(active.unstored, 0, count)}});
-    pool_.run(std::move(statements), [this, execution_id, count](pg::JobResult &&result) {
+    worker_.pool.run(std::move(statements), [this, execution_id, count](pg::JobResult &&result) {
         auto found = active_runs_.find(execution_id);
         if (found == active_runs_.end()) return;  // finished meanwhile: the end wrote them all
         ActiveRun &active = *found->second;
@@ -531,11 +545,29 @@ void Application::flush_run_events(const std::string &execution_id) {
     });
 }
 
-void Application::cancel_active_runs() {
+void Runs::stop() {
+    if (!started_) return;
+    started_ = false;  // claims no more
+    uv_close(reinterpret_cast<uv_handle_t *>(&claim_timer_), nullptr);
+    // Recorded as failed (SHUTTING_DOWN) before the pool closes.
     std::vector<std::shared_ptr<ActiveRun>> runs;
     for (auto &[id, active] : active_runs_) runs.push_back(active);
     for (auto &active : runs)
         if (active->run) active->run->cancel();
+}
+
+// What a visitor sees of a finished (or still running) execution: no node logs, no inputs.
+std::string runtime_view(const std::string &execution_json) {
+    return runtime_view(parse_json(execution_json, "execution").get());
+}
+
+std::string runtime_view(const json_t *execution) {
+    json_t *outputs = json_object_get(execution, "outputs");
+    json_t *error = json_object_get(execution, "error");
+    Json view(json_pack("{s:O, s:O, s:O, s:O}", "execution_id", json_object_get(execution, "id"), "status",
+                        json_object_get(execution, "status"), "outputs", outputs ? outputs : json_null(), "error",
+                        error ? error : json_null()));
+    return dump_json(view.get());
 }
 
 }  // namespace flowgres::daemon

@@ -15,32 +15,22 @@
 // Answers carry X-RateLimit-Limit / -Remaining / -Reset (epoch seconds), Retry-After on 429
 // (RATE_LIMITED, QUOTA_EXCEEDED) and 503 (OVERLOADED),
 // and X-App-Session-Id, which the visitor sends back to keep its session.
-#include <cctype>
 #include <chrono>
 
-#include "api.hpp"
+#include "runtime.hpp"
+
+#include <algorithm>
 #include "executor/http_client.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/origins.hpp"
-#include "forwarding.hpp"
-#include "jwt.hpp"
+#include "flowgres/template.hpp"
 #include "log.hpp"
 
 namespace flowgres::daemon {
 
 namespace {
 constexpr const char *kAdmit = "select flowgres.runtime_admit_json($1::json)::text";
-
-// Whether an address segment could name a workspace or an app at all (the characters and the
-// length a slug has): junk is refused here, without a round trip; admission decides the rest,
-// so a browser asking for a name nobody has still gets the refusal as a page.
-bool could_be_slug(std::string_view text) {
-    if (text.empty() || text.size() > kSlugMaxLength) return false;
-    for (char c : text)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-    return true;
-}
 
 // A browser's navigation: Accept names text/html (API clients send */* or application/json).
 bool wants_html(const http::Request &request) {
@@ -63,11 +53,32 @@ std::string allow_header(const std::vector<std::string> &methods) {
 }
 }  // namespace
 
-void Application::handle_runtime(std::shared_ptr<Call> call) {
+Runtime::Runtime(WorkerContext &worker, Runs &runs, EventStreams &streams)
+    : worker_(worker),
+      runs_(runs),
+      streams_(streams),
+      trusted_proxies_(CidrList::parse(worker.config.trusted_proxies)),
+      jwt_{worker.config.runtime_jwt_secret, worker.config.runtime_jwt_issuer, worker.config.runtime_jwt_audience, 30} {}
+
+void Runtime::start() {
+    started_ = true;
+    uv_timer_init(worker_.loop, &shed_timer_);
+    shed_timer_.data = this;
+    uv_timer_start(
+        &shed_timer_, [](uv_timer_t *timer) { static_cast<Runtime *>(timer->data)->flush_shed_counts(); }, 1000, 1000);
+}
+
+void Runtime::stop() {
+    if (!started_) return;
+    started_ = false;
+    uv_close(reinterpret_cast<uv_handle_t *>(&shed_timer_), nullptr);
+}
+
+void Runtime::handle(std::shared_ptr<Call> call) {
     const http::Request &request = call->request;
     call->route_label = "runtime";
     auto not_found = [&] {
-        finish_error(call, ErrorCode::NOT_FOUND, "no route for " + request.method + " " + utf8_prefix(request.path, 200));
+        worker_.finish_error(call, ErrorCode::NOT_FOUND, "no route for " + request.method + " " + utf8_prefix(request.path, 200));
     };
     // The route table's runtime routes (router.cpp) name the parts of the address. A preflight
     // asks about the GET or POST that follows: every runtime address has a GET.
@@ -83,7 +94,7 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
         http::Response response =
             error_response(ErrorCode::METHOD_NOT_ALLOWED, request.method + " is not allowed here", "null", call->trace);
         response.with_header("Allow", allow_header(allowed));
-        return finish(call, std::move(response));
+        return worker_.finish(call, std::move(response));
     }
     std::string workspace, app, execution_id;
     for (const auto &[name, value] : match.path_parameters)
@@ -91,14 +102,14 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
     std::string_view pattern = match.route->pattern;
     bool events = pattern.ends_with("/events");
     if (!execution_id.empty() && !is_uuid(execution_id))
-        return finish_error(call, ErrorCode::EXECUTION_NOT_FOUND, "no such execution of yours");
+        return worker_.finish_error(call, ErrorCode::EXECUTION_NOT_FOUND, "no such execution of yours");
     std::string suffix = !execution_id.empty()        ? "/executions/" + execution_id + (events ? "/events" : "")
                          : pattern.ends_with("/schema") ? "/schema"
                          : pattern.ends_with("/embed")  ? "/embed"
                                                         : "";
     for (const std::string *slug : {&workspace, &app})
-        if (!(slug == &app && app.empty()) && !could_be_slug(*slug))
-            return finish_error(call, ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
+        if (!(slug == &app && app.empty()) && !has_slug_characters(*slug))
+            return worker_.finish_error(call, ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
 
     std::string action = preflight                 ? "preflight"
                          : !execution_id.empty()   ? "execution"
@@ -109,22 +120,22 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
         http::Response response;
         response.status = 204;
         response.with_header("Allow", allow_header(allowed));
-        return finish(call, std::move(response));
+        return worker_.finish(call, std::move(response));
     }
     if (request.method == "POST" && request.header("idempotency-key")) {
         // Keys are kept per signed-in user of the management API; a visitor has none to keep
         // them under, so the header is refused rather than silently ignored.
         call->route_label = "runtime_" + action;
-        return finish_error(call, ErrorCode::VALIDATION_FAILED,
+        return worker_.finish_error(call, ErrorCode::VALIDATION_FAILED,
                             "Idempotency-Key is not taken on the public runtime: a retried run is a new run",
                             R"({"problems":[{"field":"Idempotency-Key","message":"is not taken on the public runtime"}]})");
     }
-    if (action == "execute" && runtime_admissions_ + runtime_runs_ >= config_.max_in_flight) {
+    if (action == "execute" && admissions_ + runs_.visitor_runs() >= worker_.config.max_in_flight) {
         // Shed before the database is asked: that is what overload cannot afford.
         shed_counts_[{workspace, app}]++;
         call->headers.emplace_back("Retry-After", "1");
         call->route_label = "runtime_execute";
-        return finish_error(call, ErrorCode::OVERLOADED, "the server is busy: retry in a second",
+        return worker_.finish_error(call, ErrorCode::OVERLOADED, "the server is busy: retry in a second",
                             R"({"retry_after_seconds":1})");
     }
     call->route_label = "runtime_" + action;
@@ -151,27 +162,25 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
         // the header fails the check, it is not taken for anonymous).
         std::string token = http::bearer_token(request).value_or("");
         JwtCheck check = verify_jwt(token, jwt_, epoch_seconds());
-        if (!check.ok) return finish_error(call, ErrorCode::AUTH_REQUIRED, "sign-in failed: " + check.error);
+        if (!check.ok) return worker_.finish_error(call, ErrorCode::AUTH_REQUIRED, "sign-in failed: " + check.error);
         json_object_set_new(admission.get(), "user", json_string(check.subject.c_str()));
         json_object_set_new(admission.get(), "user_workspace", json_string(check.workspace.c_str()));
     }
     bool async = false;
     if (action == "execute") {
-        if (auto query = http::parse_query(request.query))
-            for (const auto &[name, value] : *query)
-                if (name == "async") async = value == "true";
+        async = http::asks_async(request);
         Json body;
         try {
             body = parse_json(request.body.empty() ? "{}" : request.body, "body");
         } catch (const Error &error) {
-            return finish_error(call, error.code(), error.message(), error.details_json());
+            return worker_.finish_error(call, error.code(), error.message(), error.details_json());
         }
         if (!json_is_object(body.get()))
-            return finish_error(call, ErrorCode::VALIDATION_FAILED, "the body must be a JSON object",
+            return worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "the body must be a JSON object",
                                 R"({"problems":[{"field":"body","message":"must be a JSON object"}]})");
         json_t *inputs = json_object_get(body.get(), "inputs");
         if (inputs && !json_is_object(inputs))
-            return finish_error(call, ErrorCode::VALIDATION_FAILED, "inputs must be a JSON object",
+            return worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "inputs must be a JSON object",
                                 R"({"problems":[{"field":"inputs","message":"must be a JSON object"}]})");
         if (inputs) json_object_set(admission.get(), "inputs", inputs);
         json_object_set_new(admission.get(), "claimed_by", json_string(daemon_name().c_str()));
@@ -189,15 +198,15 @@ void Application::handle_runtime(std::shared_ptr<Call> call) {
     admit(call, std::move(admission), action, suffix, async);
 }
 
-void Application::admit(std::shared_ptr<Call> call, Json admission, const std::string &action,
-                        const std::string &suffix, bool async, std::string captcha_token) {
+void Runtime::admit(std::shared_ptr<Call> call, Json admission, const std::string &action, const std::string &suffix,
+                    bool async, std::string captcha_token) {
     // What this worker keeps of the app's last admitted run is not sent again.
     std::string held_key;
     std::shared_ptr<const HeldForRuns> held;
     if (action == "execute") {
         const char *app = json_string_value(json_object_get(admission.get(), "app"));
         held_key = std::string(json_string_value(json_object_get(admission.get(), "workspace"))) + "/" + (app ? app : "");
-        if (auto found = held_for_runs_.find(held_key); found != held_for_runs_.end()) held = found->second;
+        held = runs_.held_for(held_key);
         if (held && held->workflow)
             json_object_set_new(admission.get(), "have_version", json_string(held->version_id.c_str()));
         if (held && held->preparation)
@@ -209,13 +218,13 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
     // execution's outcome commits durably at its end, which covers its admission too.
     statements.push_back(pg::Statement{kNoDiskWait, {}});
     statements.push_back(pg::Statement{kAdmit, {dump_json(admission.get())}});
-    if (action == "execute") runtime_admissions_++;
+    if (action == "execute") admissions_++;
     size_t headers_before = call->headers.size();
     auto kept = std::make_shared<Json>(std::move(admission));
-    pool_.run(std::move(statements), [this, call, action, suffix, async, kept, headers_before, held_key, held,
+    worker_.pool.run(std::move(statements), [this, call, action, suffix, async, kept, headers_before, held_key, held,
                                       captcha_token = std::move(captcha_token)](pg::JobResult &&result) {
-        if (action == "execute") runtime_admissions_--;
-        if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
+        if (action == "execute") admissions_--;
+        if (result.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(call, result);
         Json decision = parse_json(result.values.back().value_or("{}"), "admission");
         const char *refusal = json_string_value(json_object_get(json_object_get(decision.get(), "error"), "error_code"));
         if (!captcha_token.empty() && refusal && std::string_view(refusal) == "CAPTCHA_REQUIRED") {
@@ -225,10 +234,10 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             json_object_set_new(round, "rate_counted", json_true());
             if (const char *session = json_string_value(json_object_get(json_object_get(decision.get(), "session"), "id")))
                 json_object_set_new(round, "session_id", json_string(session));
-            runtime_admissions_++;
+            admissions_++;
             return verify_captcha(captcha_token, json_string_value(json_object_get(round, "ip")),
                                   [this, call, kept, action, suffix, async, headers_before](bool passed) {
-                                      runtime_admissions_--;
+                                      admissions_--;
                                       json_object_set_new(kept->get(), "captcha", json_string(passed ? "passed" : "failed"));
                                       call->headers.resize(headers_before);
                                       admit(call, std::move(*kept), action, suffix, async);
@@ -267,7 +276,7 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             http::Response response = error_response(ErrorCode::NOT_FOUND, "moved to " + target, "null", call->trace);
             response.status = 301;
             response.with_header("Location", target);
-            return finish(call, std::move(response));
+            return worker_.finish(call, std::move(response));
         }
         const json_t *error = json_object_get(decision.get(), "error");
         // Rate limits, quotas (the next month) and load shedding say when to come back.
@@ -283,7 +292,7 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
             http::Response response = error_response(code, json_string_value(json_object_get(error, "message")),
                                                      dump_json(json_object_get(error, "details")), call->trace);
             response.status = status;
-            return finish(call, std::move(response));
+            return worker_.finish(call, std::move(response));
         }
         if (action == "preflight") {
             http::Response response;
@@ -292,50 +301,48 @@ void Application::admit(std::shared_ptr<Call> call, Json admission, const std::s
                 .with_header("Access-Control-Allow-Headers",
                              "Content-Type, Authorization, X-App-Session-Id, X-App-Captcha-Token, Last-Event-ID")
                 .with_header("Access-Control-Max-Age", "600");
-            return finish(call, std::move(response));
+            return worker_.finish(call, std::move(response));
         }
         if (action == "execution") {
             if (suffix.size() < 7 || suffix.substr(suffix.size() - 7) != "/events")
-                return finish(call, success_response(200, runtime_view(json_object_get(decision.get(), "execution")),
+                return worker_.finish(call, success_response(200, runtime_view(json_object_get(decision.get(), "execution")),
                                                      call->trace));
-            return open_visitor_stream(call, json_string_value(json_object_get(json_object_get(decision.get(), "execution"), "id")));
+            return streams_.open_for_visitor(call, json_string_value(json_object_get(json_object_get(decision.get(), "execution"), "id")));
         }
         if (action == "schema") return answer_schema(call, decision);
         if (action != "execute") {
             Json data(new_json_object());
             for (const char *member : {"app", "session", "version_id"})
                 if (json_t *value = json_object_get(decision.get(), member)) json_object_set(data.get(), member, value);
-            return finish(call, success_response(200, dump_json(data.get()), call->trace));
+            return worker_.finish(call, success_response(200, dump_json(data.get()), call->trace));
         }
         Json execution(json_incref(json_object_get(decision.get(), "execution")));
         if (async) {
             Json accepted(
                 json_pack("{s:O, s:s}", "execution_id", json_object_get(execution.get(), "id"), "status", "running"));
-            finish(call, success_response(202, dump_json(accepted.get()), call->trace));
-            return launch_run(std::move(execution), nullptr, true, held_key, held);
+            worker_.finish(call, success_response(202, dump_json(accepted.get()), call->trace));
+            return runs_.launch(std::move(execution), nullptr, true, held_key, held);
         }
         // Nobody waits for a run whose caller left during admission: it is recorded as failed,
         // never started. A run already going when its caller leaves finishes and is recorded.
-        if (!call->responder.connected()) return record_unstarted(execution, ErrorCode::CLIENT_GONE);
-        launch_run(std::move(execution), call, true, held_key, held);
+        if (!call->responder.connected()) return runs_.record_unstarted(execution, ErrorCode::CLIENT_GONE);
+        runs_.launch(std::move(execution), call, true, held_key, held);
     });
 }
 
 // The schema. With ?cache=1 on a public_anonymous app it is the same for every visitor: no
 // session or rate-limit headers, an ETag naming the (immutable) version, Cache-Control for
 // shared caches with stale-while-revalidate, and 304 when If-None-Match already has it.
-void Application::answer_schema(const std::shared_ptr<Call> &call, const Json &decision) {
-    bool cache = false;
-    if (auto query = http::parse_query(call->request.query))
-        for (const auto &[name, value] : *query)
-            if (name == "cache") cache = value == "1" || value == "true";
+void Runtime::answer_schema(const std::shared_ptr<Call> &call, const Json &decision) {
+    auto asked = http::query_value(call->request, "cache");
+    bool cache = asked == "1" || asked == "true";
     const char *mode = json_string_value(json_object_get(json_object_get(decision.get(), "app"), "access_mode"));
     cache = cache && mode && std::string_view(mode) == "public_anonymous";
     Json data(new_json_object());
     for (const char *member : {"app", "session", "version_id"})
         if (json_t *value = json_object_get(decision.get(), member)) json_object_set(data.get(), member, value);
     json_object_update(data.get(), json_object_get(decision.get(), "schema"));
-    if (!cache) return finish(call, success_response(200, dump_json(data.get()), call->trace));
+    if (!cache) return worker_.finish(call, success_response(200, dump_json(data.get()), call->trace));
 
     json_object_del(data.get(), "session");
     std::erase_if(call->headers, [](const auto &header) {
@@ -348,9 +355,9 @@ void Application::answer_schema(const std::shared_ptr<Call> &call, const Json &d
     if (wanted == "*" || wanted.find(etag) != std::string_view::npos) {
         http::Response not_modified;
         not_modified.status = 304;
-        return finish(call, std::move(not_modified));
+        return worker_.finish(call, std::move(not_modified));
     }
-    finish(call, success_response(200, dump_json(data.get()), call->trace));
+    worker_.finish(call, success_response(200, dump_json(data.get()), call->trace));
 }
 
 // The page. On a refusal the boot data carries the error (the script says it in words) and
@@ -358,7 +365,7 @@ void Application::answer_schema(const std::shared_ptr<Call> &call, const Json &d
 // session goes into the boot data (the script cannot read this answer's headers), so the
 // page is never cached. Embedding is allowed from the app's allowed_origins (none listed:
 // this site only); the page itself is never framed.
-void Application::answer_page(const std::shared_ptr<Call> &call, const Json &decision, bool embed) {
+void Runtime::answer_page(const std::shared_ptr<Call> &call, const Json &decision, bool embed) {
     bool allowed = std::string_view(json_string_value(json_object_get(decision.get(), "decision"))) == "allow";
     const json_t *app = json_object_get(decision.get(), "app");
     const json_t *page = json_object_get(app, "page");
@@ -412,7 +419,7 @@ void Application::answer_page(const std::shared_ptr<Call> &call, const Json &dec
     std::string ancestors = embed ? frame_ancestors(json_object_get(decision.get(), "allowed_origins")) : "'none'";
     http::Response response;
     response.status = allowed ? 200 : static_cast<int>(json_integer_value(json_object_get(decision.get(), "status")));
-    response.body = environment_.web->render_page(fill);
+    response.body = worker_.environment.web->render_page(fill);
     response.with_header("Content-Type", "text/html; charset=utf-8")
         .with_header("Content-Security-Policy",
                      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
@@ -423,20 +430,20 @@ void Application::answer_page(const std::shared_ptr<Call> &call, const Json &dec
         .with_header("Cache-Control", "no-store")
         .with_header("X-Request-Id", call->trace.request_id);
     if (!embed) response.with_header("X-Frame-Options", "DENY");
-    finish(call, std::move(response));
+    worker_.finish(call, std::move(response));
 }
 
 // /assets/{name}: the page's script and style, from memory, revalidated by ETag.
-void Application::answer_asset(const std::shared_ptr<Call> &call) {
+void Runtime::answer_asset(const std::shared_ptr<Call> &call) {
     const http::Request &request = call->request;
     call->route_label = "/assets";
     if (request.method != "GET" && request.method != "HEAD") {
         http::Response response = error_response(ErrorCode::METHOD_NOT_ALLOWED, "use GET", "null", call->trace);
         response.with_header("Allow", "GET, HEAD");
-        return finish(call, std::move(response));
+        return worker_.finish(call, std::move(response));
     }
-    const WebAsset *asset = environment_.web->find(std::string_view(request.path).substr(std::string_view("/assets/").size()));
-    if (!asset) return finish_error(call, ErrorCode::NOT_FOUND, "no such file");
+    const WebAsset *asset = worker_.environment.web->find(std::string_view(request.path).substr(std::string_view("/assets/").size()));
+    if (!asset) return worker_.finish_error(call, ErrorCode::NOT_FOUND, "no such file");
     http::Response response;
     response.with_header("ETag", asset->etag)
         .with_header("Cache-Control", "public, max-age=300")
@@ -444,37 +451,15 @@ void Application::answer_asset(const std::shared_ptr<Call> &call) {
     std::string_view wanted = request.header("if-none-match").value_or("");
     if (wanted.find(asset->etag) != std::string_view::npos) {
         response.status = 304;
-        return finish(call, std::move(response));
+        return worker_.finish(call, std::move(response));
     }
     response.body = asset->body;
     response.with_header("Content-Type", asset->content_type);
-    finish(call, std::move(response));
-}
-
-// A visitor's SSE stream of their own run (admission checked the session): read as the
-// operator, shown as progress without node data.
-void Application::open_visitor_stream(const std::shared_ptr<Call> &call, const std::string &execution_id) {
-    std::optional<std::string> after;
-    if (auto query = http::parse_query(call->request.query))
-        for (const auto &[name, value] : *query)
-            if (name == "after") after = value;
-    auto resume = stream_resume_point(call, after);
-    if (!resume) return;
-    call->arguments = {execution_id};
-    call->route_label = "runtime_events";
-    std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kActAsOperator, {}});
-    statements.push_back(
-        pg::Statement{"select flowgres.execution_events($1::uuid, $2::integer)::text", {execution_id, std::to_string(*resume)}});
-    long long from = *resume;
-    pool_.run(std::move(statements), [this, call, from](pg::JobResult &&result) {
-        if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
-        start_event_stream(call, from, result.values[1].value_or("{}"), true);
-    });
+    worker_.finish(call, std::move(response));
 }
 
 // Once a second: the requests shed since the last time, one runtime.load_shed event per app.
-void Application::flush_shed_counts() {
+void Runtime::flush_shed_counts() {
     if (shed_counts_.empty()) return;
     Json entries(json_array());
     for (const auto &[slugs, count] : shed_counts_)
@@ -487,7 +472,7 @@ void Application::flush_shed_counts() {
     statements.push_back(pg::Statement{kActAsOperator, {}});
     statements.push_back(pg::Statement{kNoDiskWait, {}});
     statements.push_back(pg::Statement{"select flowgres.runtime_load_shed_record($1::jsonb)", {dump_json(entries.get())}});
-    pool_.run(std::move(statements), [](pg::JobResult &&result) {
+    worker_.pool.run(std::move(statements), [](pg::JobResult &&result) {
         if (result.outcome != pg::JobResult::Outcome::ok)
             log_line(LogLevel::warn, "load-shed events were not recorded", {{"error", result.message}});
     });
@@ -496,32 +481,21 @@ void Application::flush_shed_counts() {
 // Cloudflare Turnstile's siteverify (also hCaptcha's and reCAPTCHA's shape): POST
 // application/x-www-form-urlencoded secret, response, remoteip → {"success": bool, …}. It goes
 // through the egress policy like any http step. Unreachable or unconfigured fails closed.
-void Application::verify_captcha(const std::string &token, const std::string &client, std::function<void(bool)> done) {
-    if (config_.captcha_secret.empty() || token.size() > 2048) return done(false);
-    auto encode = [](std::string_view text) {
-        static const char hex[] = "0123456789ABCDEF";
-        std::string out;
-        for (unsigned char c : text) {
-            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
-                out += static_cast<char>(c);
-            else
-                out += std::string("%") + hex[c >> 4] + hex[c & 15];
-        }
-        return out;
-    };
+void Runtime::verify_captcha(const std::string &token, const std::string &client, std::function<void(bool)> done) {
+    if (worker_.config.captcha_secret.empty() || token.size() > 2048) return done(false);
     executor::HttpFetch fetch;
     fetch.method = "POST";
-    fetch.url = config_.captcha_verify_url;
+    fetch.url = worker_.config.captcha_verify_url;
     fetch.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
     fetch.body =
-        "secret=" + encode(config_.captcha_secret) + "&response=" + encode(token) + "&remoteip=" + encode(client);
+        "secret=" + percent_encode(worker_.config.captcha_secret) + "&response=" + percent_encode(token) + "&remoteip=" + percent_encode(client);
     fetch.max_response_bytes = 64 * 1024;
     // A slow provider fails closed after captcha_timeout_ms a phase, never holding the request.
     fetch.connect_timeout_ms = fetch.first_byte_timeout_ms = fetch.idle_timeout_ms =
-        static_cast<uint64_t>(config_.captcha_timeout_ms);
-    fetch.tls = environment_.tls;
+        static_cast<uint64_t>(worker_.config.captcha_timeout_ms);
+    fetch.tls = worker_.environment.tls;
     auto holder = std::make_shared<std::unique_ptr<executor::HttpClientCall>>();
-    *holder = executor::http_fetch(loop_, std::move(fetch), *environment_.egress,
+    *holder = executor::http_fetch(worker_.loop, std::move(fetch), *worker_.environment.egress,
                                    [holder, done](executor::HttpFetchResult result) mutable {
                                        bool passed = false;
                                        if (result.ok && result.status == 200) {
@@ -537,20 +511,6 @@ void Application::verify_captcha(const std::string &token, const std::string &cl
                                        auto keep = std::move(*holder);  // the call ends with this callback
                                        done(passed);
                                    });
-}
-
-// What a visitor sees of a finished (or still running) execution: no node logs, no inputs.
-std::string runtime_view(const std::string &execution_json) {
-    return runtime_view(parse_json(execution_json, "execution").get());
-}
-
-std::string runtime_view(const json_t *execution) {
-    json_t *outputs = json_object_get(execution, "outputs");
-    json_t *error = json_object_get(execution, "error");
-    Json view(json_pack("{s:O, s:O, s:O, s:O}", "execution_id", json_object_get(execution, "id"), "status",
-                        json_object_get(execution, "status"), "outputs", outputs ? outputs : json_null(), "error",
-                        error ? error : json_null()));
-    return dump_json(view.get());
 }
 
 }  // namespace flowgres::daemon

@@ -16,7 +16,10 @@
 // when the stream opened.
 #include <charconv>
 
-#include "api.hpp"
+#include "event_streams.hpp"
+
+#include <chrono>
+
 #include "flowgres/json.hpp"
 #include "log.hpp"
 
@@ -45,7 +48,7 @@ std::optional<long long> parse_event_id(std::string_view text) {
 }
 }  // namespace
 
-struct Application::EventStream {
+struct EventStreams::Stream {
     std::shared_ptr<Call> call;
     long long last_sent = 0;
     bool ended = false;
@@ -67,9 +70,9 @@ struct Application::EventStream {
 };
 
 // The streams of one execution on this worker.
-struct Application::Subscription {
+struct EventStreams::Subscription {
     std::string execution_id;
-    std::vector<std::shared_ptr<EventStream>> streams;
+    std::vector<std::shared_ptr<Stream>> streams;
     bool fetching = false;
     bool fetch_again = false;
 
@@ -78,44 +81,78 @@ struct Application::Subscription {
     }
 };
 
-std::optional<long long> Application::stream_resume_point(const std::shared_ptr<Call> &call,
+void EventStreams::start() {
+    started_ = true;
+    uv_timer_init(worker_.loop, &timer_);
+    timer_.data = this;
+    auto beat_every = static_cast<uint64_t>(worker_.config.sse_heartbeat_ms);
+    uv_timer_start(
+        &timer_, [](uv_timer_t *timer) { static_cast<EventStreams *>(timer->data)->beat(); }, beat_every, beat_every);
+}
+
+void EventStreams::stop() {
+    if (!started_) return;
+    started_ = false;
+    uv_close(reinterpret_cast<uv_handle_t *>(&timer_), nullptr);
+    end_all();
+}
+
+std::optional<long long> EventStreams::resume_point(const std::shared_ptr<Call> &call,
                                                           const std::optional<std::string> &after) {
     // Last-Event-ID (what EventSource sends when it reconnects), else ?after.
     if (auto header = call->request.header("last-event-id")) {
         auto id = parse_event_id(*header);
         if (!id)
-            finish_error(call, ErrorCode::VALIDATION_FAILED, "Last-Event-ID must be an event id",
+            worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "Last-Event-ID must be an event id",
                          R"({"problems":[{"field":"Last-Event-ID","message":"must be a number from 0 to 2147483647"}]})");
         return id;
     }
     if (!after) return 0;
     auto id = parse_event_id(*after);
     if (!id)
-        finish_error(call, ErrorCode::VALIDATION_FAILED, "after must be an event id",
+        worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "after must be an event id",
                      R"({"problems":[{"field":"after","message":"must be a number from 0 to 2147483647"}]})");
     return id;
 }
 
-void Application::open_event_stream(std::shared_ptr<Call> call) {
-    auto resume = stream_resume_point(call, call->arguments.size() > 1 ? call->arguments[1] : std::nullopt);
+void EventStreams::open(std::shared_ptr<Call> call) {
+    auto resume = resume_point(call, call->arguments.size() > 1 ? call->arguments[1] : std::nullopt);
     if (!resume) return;
     long long after = *resume;
     std::vector<pg::Statement> statements;
-    statements.push_back(actor_statement(*call));
+    statements.push_back(worker_.actor_statement(*call));
     statements.push_back(pg::Statement{kReadEvents, {call->arguments[0], std::to_string(after)}});
-    pool_.run(std::move(statements), [this, call, after](pg::JobResult &&result) {
-        if (result.outcome != pg::JobResult::Outcome::ok) return finish_database_error(call, result);
-        if (!call->operator_key && result.values[0]) used_keys_.insert(*result.values[0]);
-        start_event_stream(call, after, result.values[1].value_or("{}"));
+    worker_.pool.run(std::move(statements), [this, call, after](pg::JobResult &&result) {
+        if (result.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(call, result);
+        worker_.note_key_use(*call, result.values[0]);
+        start_stream(call, after, result.values[1].value_or("{}"), false);
     });
 }
 
-void Application::start_event_stream(const std::shared_ptr<Call> &call, long long after, const std::string &page,
-                                     bool visitor) {
+// A visitor's SSE stream of their own run (admission checked the session): read as the
+// operator, shown as progress without node data.
+void EventStreams::open_for_visitor(const std::shared_ptr<Call> &call, const std::string &execution_id) {
+    auto resume = resume_point(call, http::query_value(call->request, "after"));
+    if (!resume) return;
+    call->arguments = {execution_id};
+    call->route_label = "runtime_events";
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kActAsOperator, {}});
+    statements.push_back(
+        pg::Statement{kReadEvents, {execution_id, std::to_string(*resume)}});
+    long long from = *resume;
+    worker_.pool.run(std::move(statements), [this, call, from](pg::JobResult &&result) {
+        if (result.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(call, result);
+        start_stream(call, from, result.values[1].value_or("{}"), true);
+    });
+}
+
+void EventStreams::start_stream(const std::shared_ptr<Call> &call, long long after, const std::string &page,
+                                bool visitor) {
     call->answered = true;
-    double seconds = std::chrono::duration<double>(Clock::now() - call->started).count();
-    metrics_.record_request(call->route_label, call->request.method, 200, seconds);
-    if (config_.log_requests && log_enabled(LogLevel::info))
+    double seconds = std::chrono::duration<double>(Call::Clock::now() - call->started).count();
+    worker_.metrics.record_request(call->route_label, call->request.method, 200, seconds);
+    if (worker_.config.log_requests && log_enabled(LogLevel::info))
         log_line(LogLevel::info, "event stream opened",
                  {{"trace_id", call->trace.trace_id},
                   {"request_id", call->trace.request_id},
@@ -140,7 +177,7 @@ void Application::start_event_stream(const std::shared_ptr<Call> &call, long lon
         subscription = std::make_shared<Subscription>();
         subscription->execution_id = execution_id;
     }
-    auto stream = std::make_shared<EventStream>();
+    auto stream = std::make_shared<Stream>();
     stream->call = call;
     stream->last_sent = after;
     stream->visitor = visitor;
@@ -148,13 +185,13 @@ void Application::start_event_stream(const std::shared_ptr<Call> &call, long lon
     deliver_page(*subscription, page);
     // Read again unless the first page already ended the stream: the run may have written (and
     // notified) between that read and this subscription, and the notification found no one.
-    if (!stream->ended) fetch_events(execution_id);
+    if (!stream->ended) fetch(execution_id);
     subscription->drop_ended();
     if (subscription->streams.empty()) subscriptions_.erase(execution_id);
-    note_activity();
+    note_streams();
 }
 
-bool Application::deliver_page(Subscription &subscription, const std::string &page) {
+bool EventStreams::deliver_page(Subscription &subscription, const std::string &page) {
     Json parsed = parse_json(page, "events");
     json_t *events = json_object_get(parsed.get(), "events");
     size_t index;
@@ -185,7 +222,7 @@ bool Application::deliver_page(Subscription &subscription, const std::string &pa
     return complete || json_array_size(events) < 500;
 }
 
-void Application::fetch_events(const std::string &execution_id) {
+void EventStreams::fetch(const std::string &execution_id) {
     auto found = subscriptions_.find(execution_id);
     if (found == subscriptions_.end()) return;
     std::shared_ptr<Subscription> subscription = found->second;
@@ -200,7 +237,7 @@ void Application::fetch_events(const std::string &execution_id) {
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kActAsOperator, {}});
     statements.push_back(pg::Statement{kReadEvents, {execution_id, std::to_string(after)}});
-    pool_.run(std::move(statements), [this, subscription](pg::JobResult &&result) {
+    worker_.pool.run(std::move(statements), [this, subscription](pg::JobResult &&result) {
         subscription->fetching = false;
         bool again = subscription->fetch_again;
         if (result.outcome == pg::JobResult::Outcome::ok && result.values[1])
@@ -212,26 +249,26 @@ void Application::fetch_events(const std::string &execution_id) {
         auto current = subscriptions_.find(subscription->execution_id);
         if (subscription->streams.empty()) {
             if (current != subscriptions_.end() && current->second == subscription) subscriptions_.erase(current);
-            note_activity();
+            note_streams();
             return;
         }
-        note_activity();
-        if (again) fetch_events(subscription->execution_id);
+        note_streams();
+        if (again) fetch(subscription->execution_id);
     });
 }
 
-void Application::on_event_notification(const std::string &payload) {
+void EventStreams::on_notification(const std::string &payload) {
     if (payload.empty()) {
         // The listener was reconnected: anything may have been missed.
         std::vector<std::string> ids;
         for (const auto &[id, subscription] : subscriptions_) ids.push_back(id);
-        for (const auto &id : ids) fetch_events(id);
+        for (const auto &id : ids) fetch(id);
         return;
     }
-    if (subscriptions_.count(payload)) fetch_events(payload);
+    if (subscriptions_.count(payload)) fetch(payload);
 }
 
-void Application::beat_event_streams() {
+void EventStreams::beat() {
     std::vector<std::string> ids;
     for (auto &[id, subscription] : subscriptions_) {
         for (auto &stream : subscription->streams)
@@ -245,28 +282,28 @@ void Application::beat_event_streams() {
         if (found->second->streams.empty() && !found->second->fetching)
             subscriptions_.erase(found);
         else
-            fetch_events(id);  // a safety net for a lost notification
+            fetch(id);  // a safety net for a lost notification
     }
-    note_activity();
+    note_streams();
 }
 
-void Application::note_activity() {
+void EventStreams::note_streams() {
     int64_t streams = 0;
     for (const auto &[id, subscription] : subscriptions_) streams += static_cast<int64_t>(subscription->streams.size());
-    metrics_.set_activity(static_cast<int64_t>(active_runs_.size()), streams);
+    worker_.metrics.set_open_streams(streams);
 }
 
-void Application::end_stream(EventStream &stream) {
+void EventStreams::end_stream(Stream &stream) {
     if (stream.ended) return;
     stream.ended = true;
     stream.call->responder.end_stream();
 }
 
-void Application::end_event_streams() {
+void EventStreams::end_all() {
     for (auto &[id, subscription] : subscriptions_)
         for (auto &stream : subscription->streams) end_stream(*stream);
     subscriptions_.clear();
-    note_activity();
+    note_streams();
 }
 
 }  // namespace flowgres::daemon

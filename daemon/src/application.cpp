@@ -1,0 +1,137 @@
+// Application (application.hpp): the built-in endpoints, the routing to each concern, and
+// the worker's start and stop.
+#include "application.hpp"
+
+#include "flowgres/json.hpp"
+#include "log.hpp"
+
+namespace flowgres::daemon {
+
+Application::Application(const Config &config, const RunEnvironment &environment, uv_loop_t *loop, pg::Pool &pool,
+                         WorkerMetrics &metrics, int worker_index, int worker_count, const std::string &openapi_json)
+    : worker_(config, environment, loop, pool, metrics, worker_index, worker_count),
+      streams_(worker_),
+      databases_(worker_),
+      preparation_(worker_),
+      runs_(worker_, preparation_, databases_),
+      runtime_(worker_, runs_, streams_),
+      generation_(worker_, preparation_),
+      management_(worker_, runs_, databases_, generation_, streams_),
+      openapi_json_(openapi_json) {}
+
+Application::~Application() = default;
+
+size_t Application::body_limit(const http::Request &request) const {
+    RouteMatch match = match_route(request.method, request.path);
+    if (match.route && match.route->max_body_bytes) return match.route->max_body_bytes;
+    return static_cast<size_t>(worker_.config.max_body_bytes);
+}
+
+http::Response Application::refusal(int status, const std::string &code, const std::string &message) const {
+    http::Request empty;
+    TraceContext trace = trace_context_of(empty);
+    ErrorCode error = error_code_from_name(code).value_or(ErrorCode::BAD_REQUEST);
+    http::Response response = error_response(error, message, "null", trace);
+    response.status = status;  // 408 and 505 have no code of their own
+    worker_.metrics.record_request("refused", "", status, 0);
+    if (log_enabled(LogLevel::info))
+        log_line(LogLevel::info, "request refused",
+                 {{"request_id", trace.request_id}, {"status", std::to_string(status), true}, {"error_code", code}});
+    return response;
+}
+
+void Application::handle(http::Request &&request, http::Responder responder) {
+    auto call = std::make_shared<Call>(Call{std::move(request), std::move(responder), {}, Call::Clock::now(), {}, nullptr,
+                                            {}, false, {}, {}, false, false, {}});
+    call->trace = trace_context_of(call->request);
+    const std::string &path = call->request.path;
+    const std::string &method = call->request.method;
+    bool reads = method == "GET" || method == "HEAD";
+
+    if (path == "/health" || path == "/ready" || path == "/metrics" || path == "/openapi.json") {
+        call->route_label = path;
+        if (!reads) {
+            http::Response response = error_response(ErrorCode::METHOD_NOT_ALLOWED, "use GET", "null", call->trace);
+            response.with_header("Allow", "GET, HEAD");
+            return worker_.finish(call, std::move(response));
+        }
+        if (path == "/health") return worker_.finish(call, success_response(200, "{\"status\":\"ok\"}", call->trace));
+        if (path == "/metrics") {
+            http::Response response;
+            response.body =
+                metrics_registry().render(http::HttpServer::global_open_connections().load(), worker_.worker_count);
+            response.with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                .with_header("X-Request-Id", call->trace.request_id);
+            return worker_.finish(call, std::move(response));
+        }
+        if (path == "/openapi.json") {
+            http::Response response;
+            response.body = openapi_json_;
+            response.with_header("Content-Type", "application/json")
+                .with_header("X-Request-Id", call->trace.request_id);
+            return worker_.finish(call, std::move(response));
+        }
+        // /ready: the database answers a statement through this worker's pool.
+        worker_.pool.run({pg::Statement{"select 1", {}}}, [this, call](pg::JobResult &&result) {
+            if (result.outcome == pg::JobResult::Outcome::ok)
+                worker_.finish(call, success_response(200, "{\"status\":\"ready\",\"database\":\"ok\"}", call->trace));
+            else {
+                // What the database said (hosts, roles) goes to the log, not to whoever asks.
+                log_line(LogLevel::warn, "not ready", {{"request_id", call->trace.request_id}, {"error", result.message}});
+                worker_.finish_error(call, ErrorCode::DB_UNAVAILABLE, "the database is not reachable");
+            }
+        });
+        return;
+    }
+
+    if (path == "/runtime" || path.rfind("/runtime/", 0) == 0) return runtime_.handle(call);
+    if (path.rfind("/assets/", 0) == 0) return runtime_.answer_asset(call);
+    management_.handle(call);
+}
+
+
+void Application::start_background() {
+    background_started_ = true;
+    management_.start();
+    databases_.start();
+    runs_.start();
+    runtime_.start();
+    streams_.start();
+    // Queued runs: woken by NOTIFY on flowgres_executions, and by a one-second sweep in case a
+    // notification was missed (a reconnect, another daemon's crash between claim and run).
+    // Event streams: NOTIFY on flowgres_execution_events names an execution with new events.
+    // Workspace databases: a rotated password or a restore drops this worker's pool of it.
+    listener_ = std::make_unique<pg::Listener>(
+        worker_.loop, worker_.config.database_url,
+        std::vector<std::string>{"flowgres_executions", "flowgres_execution_events", "flowgres_workspace_databases"},
+        [this](const std::string &channel, const std::string &payload) {
+            if (channel == "flowgres_executions")
+                runs_.claim_queued();
+            else if (channel == "flowgres_workspace_databases")
+                databases_.recheck(payload);
+            else
+                streams_.on_notification(payload);
+        });
+    listener_->start();
+}
+
+void Application::end_event_streams() { streams_.end_all(); }
+
+void Application::stop_background(std::function<void()> done) {
+    if (!background_started_) {
+        done();
+        return;
+    }
+    background_started_ = false;
+    runs_.stop();  // runs going on are recorded as failed (SHUTTING_DOWN) before the pool closes
+    management_.stop();
+    runtime_.stop();
+    streams_.stop();
+    listener_->close([this, done = std::move(done)]() mutable {
+        databases_.stop([this, done = std::move(done)]() mutable {
+            worker_.flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+        });
+    });
+}
+
+}  // namespace flowgres::daemon
