@@ -38,8 +38,7 @@ public:
 
     void data_written(const std::string &node_id, const std::string &table, long long rows) override {
         std::vector<pg::Statement> statements;
-        statements.push_back(pg::Statement{kActAsOperator, {}});
-        statements.push_back(pg::Statement{kNoDiskWait, {}});
+        statements.push_back(pg::Statement{kOperatorNoDiskWait, {}});
         statements.push_back(pg::Statement{"select flowgres.execution_data_written($1::uuid, $2::jsonb)::text",
                                            {execution_id_, "{\"table\":" + (table.empty() ? std::string("null") : json_quote(table)) +
                                                                ",\"rows\":" + std::to_string(rows) + ",\"node\":" + json_quote(node_id) + "}"}});

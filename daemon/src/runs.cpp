@@ -267,8 +267,7 @@ void Runs::launch(Json claimed, std::shared_ptr<Call> waiting, bool runtime, con
             // A deferred run's first beat stores it: running, visible, cancellable.
             if (!self->admitted.empty() || self->storing_admitted) return runs->store_admitted(id, [] {});
             std::vector<pg::Statement> beat;
-            beat.push_back(pg::Statement{kActAsOperator, {}});
-            beat.push_back(pg::Statement{kNoDiskWait, {}});
+            beat.push_back(pg::Statement{kOperatorNoDiskWait, {}});
             beat.push_back(pg::Statement{"select flowgres.execution_heartbeat($1::uuid)::text", {id}});
             runs->worker_.pool.run(std::move(beat), [runs, id](pg::JobResult &&result) {
                 auto found = runs->active_runs_.find(id);
@@ -499,8 +498,7 @@ void Runs::store_admitted(const std::string &execution_id, std::function<void()>
     active->storing_admitted = true;
     active->after_stored.push_back(std::move(then));
     std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kActAsOperator, {}});
-    statements.push_back(pg::Statement{kNoDiskWait, {}});
+    statements.push_back(pg::Statement{kOperatorNoDiskWait, {}});
     statements.push_back(pg::Statement{"select flowgres.execution_store_admitted($1::json)::text", {active->admitted}});
     worker_.pool.run(std::move(statements), [active, execution_id](pg::JobResult &&result) {
         active->storing_admitted = false;
@@ -524,8 +522,7 @@ void Runs::flush_events(const std::string &execution_id) {
     active.flushed = true;
     size_t count = std::min(active.unstored.size(), kEventsPerAppend);
     std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kActAsOperator, {}});
-    statements.push_back(pg::Statement{kNoDiskWait, {}});
+    statements.push_back(pg::Statement{kOperatorNoDiskWait, {}});
     statements.push_back(pg::Statement{"select flowgres.execution_events_append($1::uuid, $2::jsonb)::text",
                                        {execution_id, events_json(active.unstored, 0, count)}});
     worker_.pool.run(std::move(statements), [this, execution_id, count](pg::JobResult &&result) {

@@ -213,10 +213,9 @@ void Runtime::admit(std::shared_ptr<Call> call, Json admission, const std::strin
             json_object_set_new(admission.get(), "have_preparation", json_string(held->preparation_key.c_str()));
     }
     std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kActAsOperator, {}});
-    // Sessions and events of a refused or read-only request need not wait for the disk; an
-    // execution's outcome commits durably at its end, which covers its admission too.
-    statements.push_back(pg::Statement{kNoDiskWait, {}});
+    // As the operator. Sessions and events of a refused or read-only request need not wait for
+    // the disk; an execution's outcome commits durably at its end, which covers its admission too.
+    statements.push_back(pg::Statement{kOperatorNoDiskWait, {}});
     statements.push_back(pg::Statement{kAdmit, {dump_json(admission.get())}});
     if (action == "execute") admissions_++;
     size_t headers_before = call->headers.size();
@@ -469,8 +468,7 @@ void Runtime::flush_shed_counts() {
                                                        daemon_name().c_str()));
     shed_counts_.clear();
     std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kActAsOperator, {}});
-    statements.push_back(pg::Statement{kNoDiskWait, {}});
+    statements.push_back(pg::Statement{kOperatorNoDiskWait, {}});
     statements.push_back(pg::Statement{"select flowgres.runtime_load_shed_record($1::jsonb)", {dump_json(entries.get())}});
     worker_.pool.run(std::move(statements), [](pg::JobResult &&result) {
         if (result.outcome != pg::JobResult::Outcome::ok)

@@ -50,6 +50,10 @@ inline constexpr const char *kActAsOperator = "select set_config('flowgres.actor
 // skip the wait for the disk: a run costs one durable commit, its outcome's, which makes
 // everything before it durable too (the WAL is flushed in order).
 inline constexpr const char *kNoDiskWait = "select set_config('synchronous_commit', 'off', true)";
+// Both at once: one statement of the job instead of two (each costs the server a bind and an
+// execution of its own, on every admission and every batch of a run's events).
+inline constexpr const char *kOperatorNoDiskWait =
+    "select set_config('flowgres.actor', 'operator', true), set_config('synchronous_commit', 'off', true)";
 
 // "host:pid": who claims executions (executions.claimed_by).
 const std::string &daemon_name();
