@@ -254,9 +254,9 @@ void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::stri
 // Deferred runs (the batch's members at `positions`, 1-based, as sent in `runs`): everything
 // each one leaves is inserted by one statement whose plan is kept (nothing in it depends on
 // the tables' sizes): the execution ended, its usage rows (the request dated when it was
-// admitted, its tokens and its outputs' bytes), its trail, its model calls and its
-// execution_finished. No NOTIFY: nobody can
-// be reading the events of a run that had no row. A run whose row exists (stored while it
+// admitted, its tokens and its outputs' bytes), its trail with its execution_finished last
+// (execution_events reads trails and rows alike: one row fewer per run), and its model calls.
+// No NOTIFY: nobody can be reading the events of a run that had no row. A run whose row exists (stored while it
 // ran, or this record sent again) is left for record_existing: the insert does nothing for
 // it. Ids are inserted in order, so two batches with a run in common queue, not deadlock.
 // Fills `recorded` (id → the row) with the runs it wrote.
@@ -297,9 +297,17 @@ void record_deferred(const std::string &runs, const std::string &positions, std:
                                             ('egress', coalesce(octet_length((f.row).outputs::text), 0)::bigint, now()))
                      as u(dimension, quantity, at)
             where u.quantity > 0),
-        trailed as (
+        trailed as (  -- its execution_finished last, numbered after its events
             insert into flowgres.execution_trails (execution_id, workspace_id, events, node_logs)
-            select (f.row).id, (f.row).workspace_id, coalesce(f.events, '[]'), coalesce(f.logs, '[]') from finished f),
+            select (f.row).id, (f.row).workspace_id,
+                   coalesce(f.events, '[]') || jsonb_build_array(jsonb_build_object(
+                       'sequence', coalesce((select max((v ->> 'sequence')::integer) from jsonb_array_elements(f.events) v), 0) + 1,
+                       'event', 'execution_finished',
+                       'data', jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
+                                                                    'error', (f.row).error,
+                                                                    'finished_at', (f.row).finished_at)))),
+                   coalesce(f.logs, '[]')
+            from finished f),
         called as (
             insert into flowgres.model_usage (workspace_id, app_id, execution_id, node_id, provider, model, prompt_tokens,
                                               completion_tokens, cost_micros, latency_ms, ok, error_code, usage_reported)
@@ -310,15 +318,7 @@ void record_deferred(const std::string &runs, const std::string &positions, std:
             from finished f
                  cross join lateral jsonb_to_recordset(coalesce(f.model_calls, '[]'))
                      as c(node_id text, provider text, model text, prompt_tokens bigint, completion_tokens bigint,
-                          cost_micros bigint, latency_ms bigint, ok boolean, error_code text, usage_reported boolean)),
-        announced as (
-            insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
-            select (f.row).workspace_id, (f.row).id,
-                   coalesce((select max((v ->> 'sequence')::integer) from jsonb_array_elements(f.events) v), 0) + 1,
-                   'execution_finished',
-                   jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
-                                                        'error', (f.row).error, 'finished_at', (f.row).finished_at))
-            from finished f)
+                          cost_micros bigint, latency_ms bigint, ok boolean, error_code text, usage_reported boolean))
         select )sql") + kOutcomeColumns + " from finished f",
                                {runs, positions});
     recording.end();

@@ -27,6 +27,17 @@ RATE = {"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60},
                        "per_session": {"max_requests": 100000, "window_seconds": 60}}}
 
 
+# The events named `event` of the executions `where` selects (a condition on `e`), wherever
+# they are kept: rows of execution_events, or a trail's entries (a visitor's run written when
+# it ended keeps its execution_finished there).
+def events_sql(event, where):
+    return f"""(select count(*) from flowgres.executions e join flowgres.execution_events v on v.execution_id = e.id
+                where {where} and v.event = '{event}')
+             + (select count(*) from flowgres.executions e join flowgres.execution_trails t on t.execution_id = e.id
+                     cross join jsonb_array_elements(t.events) entry
+                where {where} and entry ->> 'event' = '{event}')"""
+
+
 def visitors_through(daemon, path, crash, timeout, visitors=600, crash_after=150):
     """`visitors` POSTs to `path`, 64 at a time; `crash()` once `crash_after` have been answered
     (or 15 s passed): batches in flight, runs running, admissions waiting. The answers, in order,
@@ -83,9 +94,8 @@ class RunRecording(RuntimeCase):
         egress = psql(self.database, "select count(*) from flowgres.usage_events "
                                      f"where app_id = '{app['id']}' and dimension = 'egress'")
         self.assertEqual(egress, "240", "each run's outputs metered once")
-        finished = psql(self.database, "select count(*) from flowgres.execution_events v join flowgres.executions e "
-                                       f"on e.id = v.execution_id where e.app_id = '{app['id']}' and v.event = 'execution_finished'")
-        self.assertEqual(finished, "240")
+        finished = psql(self.database, "select " + events_sql("execution_finished", f"e.app_id = '{app['id']}'"))
+        self.assertEqual(finished, "240", "one execution_finished per run")
         self.assertEqual(self.counter("flowgres_runs_recorded_total") - runs, 240)
         self.assertLess(self.counter("flowgres_run_records_total") - records, 240, "runs shared transactions")
 
@@ -143,8 +153,9 @@ class RunRecording(RuntimeCase):
                                         "and inputs ->> 'name' = 'gone'")
         self.assertEqual(psql(self.database, f"select count(*) from flowgres.node_logs where execution_id = '{execution}'"),
                          "0", "no step ran")
-        self.assertEqual(psql(self.database, "select string_agg(event, ',') from flowgres.execution_events "
-                                             f"where execution_id = '{execution}'"), "execution_finished")
+        self.assertEqual(psql(self.database, "select " + events_sql("execution_finished", f"e.id = '{execution}'") + " || '/' || "
+                                             + events_sql("node_started", f"e.id = '{execution}'")), "1/0",
+                         "it ended, with no node event")
         self.assertEqual(self.billed(app["id"]), 2, "admitted, so billed, like any admitted request")
 
 
@@ -330,8 +341,7 @@ class DeferredRuns(RuntimeCase):
                          group by dimension) u) || '/' ||
                    (select count(*) from flowgres.execution_trails where execution_id in ({ids})) || '/' ||
                    (select count(*) from flowgres.model_usage where execution_id in ({ids})) || '/' ||
-                   (select count(*) from flowgres.execution_events where execution_id in ({ids})
-                      and event = 'execution_finished')"""), "8/egress=8,requests=8,tokens=8/8/8/8")
+                   ({events_sql("execution_finished", f"e.id in ({ids})")})"""), "8/egress=8,requests=8,tokens=8/8/8/8")
 
 
 class RecordingThroughACrash(RuntimeCase):
