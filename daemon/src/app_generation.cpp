@@ -59,7 +59,7 @@ void AppGeneration::run(std::shared_ptr<Call> call) {
     const char *field = new_version ? "instruction" : "prompt";
     if (generation->prompt.empty() || utf8_length(generation->prompt) > kMaxPromptCharacters)
         return worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, std::string(field) + ": must be 1 to 20000 characters",
-                            "[{\"field\":\"" + std::string(field) + "\",\"message\":\"must be 1 to 20000 characters\"}]");
+                                    "[{\"field\":\"" + std::string(field) + "\",\"message\":\"must be 1 to 20000 characters\"}]");
     std::vector<pg::Statement> statements;
     statements.push_back(worker_.actor_statement(*call));
     statements.push_back(pg::Statement{"select flowgres." + std::string(call->route->function) + "($1::uuid)::text",

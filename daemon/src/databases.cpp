@@ -165,7 +165,7 @@ void Databases::run_operation(std::shared_ptr<Call> call) {
         if (name == "into" && value) {
             if (*value != "workspace" && *value != "copy")
                 return worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "into: must be workspace or copy",
-                                    "[{\"field\":\"into\",\"message\":\"must be workspace or copy\"}]");
+                                            "[{\"field\":\"into\",\"message\":\"must be workspace or copy\"}]");
             work->into_copy = *value == "copy";
         }
         if (name == "target_version" && value) {
@@ -173,7 +173,7 @@ void Databases::run_operation(std::shared_ptr<Call> call) {
                 work->target_version = std::stoi(*value);
             } catch (const std::exception &) {
                 return worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "target_version: must be a number from 0",
-                                    "[{\"field\":\"target_version\",\"message\":\"must be a number from 0\"}]");
+                                            "[{\"field\":\"target_version\",\"message\":\"must be a number from 0\"}]");
             }
         }
     }

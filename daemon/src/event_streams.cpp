@@ -104,14 +104,14 @@ std::optional<long long> EventStreams::resume_point(const std::shared_ptr<Call> 
         auto id = parse_event_id(*header);
         if (!id)
             worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "Last-Event-ID must be an event id",
-                         R"({"problems":[{"field":"Last-Event-ID","message":"must be a number from 0 to 2147483647"}]})");
+                                 R"({"problems":[{"field":"Last-Event-ID","message":"must be a number from 0 to 2147483647"}]})");
         return id;
     }
     if (!after) return 0;
     auto id = parse_event_id(*after);
     if (!id)
         worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "after must be an event id",
-                     R"({"problems":[{"field":"after","message":"must be a number from 0 to 2147483647"}]})");
+                             R"({"problems":[{"field":"after","message":"must be a number from 0 to 2147483647"}]})");
     return id;
 }
 

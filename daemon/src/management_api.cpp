@@ -42,11 +42,11 @@ void ManagementApi::start() {
             [](uv_timer_t *timer) {
                 auto *self = static_cast<ManagementApi *>(timer->data);
                 self->worker_.pool.run({pg::Statement{"select flowgres.idempotency_purge()::text", {}}},
-                                [](pg::JobResult &&result) {
-                                    if (result.outcome == pg::JobResult::Outcome::ok)
-                                        log_line(LogLevel::debug, "expired idempotency keys purged",
-                                                 {{"count", result.values[0].value_or("0"), true}});
-                                });
+                                       [](pg::JobResult &&result) {
+                                           if (result.outcome == pg::JobResult::Outcome::ok)
+                                               log_line(LogLevel::debug, "expired idempotency keys purged",
+                                                        {{"count", result.values[0].value_or("0"), true}});
+                                       });
             },
             purge_every, purge_every);
     }
@@ -82,7 +82,7 @@ void ManagementApi::handle(std::shared_ptr<Call> call) {
     if (!token) return worker_.finish_error(call, ErrorCode::UNAUTHENTICATED, "an Authorization: Bearer API key is required");
     if (!looks_like_api_key(*token))
         return worker_.finish_error(call, ErrorCode::UNAUTHENTICATED, "the API key is missing, invalid, expired or revoked",
-                            "{\"reason\":\"malformed_key\"}");
+                                    "{\"reason\":\"malformed_key\"}");
     call->operator_key = !worker_.config.admin_key.empty() && secrets_equal(*token, worker_.config.admin_key);
     if (!call->operator_key) call->key_hash = sha256_hex(*token);
 
@@ -158,14 +158,14 @@ void ManagementApi::run_idempotent_call(std::shared_ptr<Call> call) {
             if (result.outcome == pg::JobResult::Outcome::ok) {
                 worker_.note_key_use(*call, result.values[0]);
                 return worker_.finish(call, success_response(call->route->success_status, result.values[1].value_or("null"),
-                                                     call->trace));
+                                                             call->trace));
             }
             auto failed = std::make_shared<pg::JobResult>(std::move(result));
             std::vector<pg::Statement> release;
             release.push_back(worker_.actor_statement(*call));
             release.push_back(pg::Statement{"select flowgres.idempotency_release($1)::text", {call->idempotency_key}});
             worker_.pool.run(std::move(release),
-                      [this, call, failed](pg::JobResult &&) { worker_.finish_database_error(call, *failed); });
+                             [this, call, failed](pg::JobResult &&) { worker_.finish_database_error(call, *failed); });
         });
     });
 }

@@ -44,7 +44,7 @@ void RunPreparation::prepare(const std::string &workspace_id, const std::set<std
     if (!model_names.empty())
         statements.push_back(pg::Statement{"select flowgres.safety_rules_for_run($1::uuid)::text", {workspace_id}});
     worker_.pool.run(std::move(statements), [this, workspace_id, secret_names, model_names,
-                                      done = std::move(done)](pg::JobResult &&result) {
+                                             done = std::move(done)](pg::JobResult &&result) {
         if (result.outcome != pg::JobResult::Outcome::ok) {
             auto secrets = std::make_shared<executor::RunSecrets>();
             secrets->object.reset(new_json_object());

@@ -446,7 +446,7 @@ void Runs::finish_run(const std::string &execution_id, executor::RunResult &&res
             // stored or billed, so the caller is told to run it again, not that it is unknown.
             if (waiting && !waiting->answered)
                 worker_.finish_error(waiting, ErrorCode::DB_UNAVAILABLE,
-                             "the database restarted before the run was stored: nothing was kept or billed, run it again");
+                                     "the database restarted before the run was stored: nothing was kept or billed, run it again");
             return;
         }
         if (recorded.outcome == pg::JobResult::Outcome::sql_error &&

@@ -127,8 +127,8 @@ void Runtime::handle(std::shared_ptr<Call> call) {
         // them under, so the header is refused rather than silently ignored.
         call->route_label = "runtime_" + action;
         return worker_.finish_error(call, ErrorCode::VALIDATION_FAILED,
-                            "Idempotency-Key is not taken on the public runtime: a retried run is a new run",
-                            R"({"problems":[{"field":"Idempotency-Key","message":"is not taken on the public runtime"}]})");
+                                    "Idempotency-Key is not taken on the public runtime: a retried run is a new run",
+                                    R"({"problems":[{"field":"Idempotency-Key","message":"is not taken on the public runtime"}]})");
     }
     if (action == "execute" && admissions_ + runs_.visitor_runs() >= worker_.config.max_in_flight) {
         // Shed before the database is asked: that is what overload cannot afford.
@@ -136,7 +136,7 @@ void Runtime::handle(std::shared_ptr<Call> call) {
         call->headers.emplace_back("Retry-After", "1");
         call->route_label = "runtime_execute";
         return worker_.finish_error(call, ErrorCode::OVERLOADED, "the server is busy: retry in a second",
-                            R"({"retry_after_seconds":1})");
+                                    R"({"retry_after_seconds":1})");
     }
     call->route_label = "runtime_" + action;
 
@@ -177,11 +177,11 @@ void Runtime::handle(std::shared_ptr<Call> call) {
         }
         if (!json_is_object(body.get()))
             return worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "the body must be a JSON object",
-                                R"({"problems":[{"field":"body","message":"must be a JSON object"}]})");
+                                        R"({"problems":[{"field":"body","message":"must be a JSON object"}]})");
         json_t *inputs = json_object_get(body.get(), "inputs");
         if (inputs && !json_is_object(inputs))
             return worker_.finish_error(call, ErrorCode::VALIDATION_FAILED, "inputs must be a JSON object",
-                                R"({"problems":[{"field":"inputs","message":"must be a JSON object"}]})");
+                                        R"({"problems":[{"field":"inputs","message":"must be a JSON object"}]})");
         if (inputs) json_object_set(admission.get(), "inputs", inputs);
         json_object_set_new(admission.get(), "claimed_by", json_string(daemon_name().c_str()));
         // The caller waits for the outcome and nobody can stream the run meanwhile: its row can
@@ -221,7 +221,7 @@ void Runtime::admit(std::shared_ptr<Call> call, Json admission, const std::strin
     size_t headers_before = call->headers.size();
     auto kept = std::make_shared<Json>(std::move(admission));
     worker_.pool.run(std::move(statements), [this, call, action, suffix, async, kept, headers_before, held_key, held,
-                                      captcha_token = std::move(captcha_token)](pg::JobResult &&result) {
+                                             captcha_token = std::move(captcha_token)](pg::JobResult &&result) {
         if (action == "execute") admissions_--;
         if (result.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(call, result);
         Json decision = parse_json(result.values.back().value_or("{}"), "admission");
@@ -305,7 +305,7 @@ void Runtime::admit(std::shared_ptr<Call> call, Json admission, const std::strin
         if (action == "execution") {
             if (suffix.size() < 7 || suffix.substr(suffix.size() - 7) != "/events")
                 return worker_.finish(call, success_response(200, runtime_view(json_object_get(decision.get(), "execution")),
-                                                     call->trace));
+                                                             call->trace));
             return streams_.open_for_visitor(call, json_string_value(json_object_get(json_object_get(decision.get(), "execution"), "id")));
         }
         if (action == "schema") return answer_schema(call, decision);
