@@ -147,18 +147,15 @@ void Runs::run_trial(std::shared_ptr<Call> call) {
         statements.push_back(pg::Statement{
             "select flowgres.execution_create($1::uuid, $2::jsonb, $3::uuid, 'trial', true)::text", call->arguments});
     } else {
-        // Run here, where the caller waits: created and started in one statement, committed
-        // without waiting for the disk; the outcome's durable commit makes both durable.
+        // Run here, where the caller waits: created running in one insert, as the caller (their
+        // permission, the run cap, the quota, the audit row) and claimed by this daemon (which
+        // only the daemon's role may say), committed without waiting for the disk; the
+        // outcome's durable commit makes both durable.
         statements.push_back(pg::Statement{kNoDiskWait, {}});
-        // Created as the caller (their permission and quota); started by the service, whose
-        // alone the execution's state is: the id passes through a transaction-local setting.
+        SqlArguments created = call->arguments;
+        created.push_back(daemon_name());
         statements.push_back(pg::Statement{
-            "select set_config('flowgresd.execution_id', flowgres.execution_create($1::uuid, $2::jsonb, $3::uuid) "
-            "->> 'id', true)",
-            call->arguments});
-        statements.push_back(pg::Statement{kActAsOperator, {}});
-        statements.push_back(pg::Statement{
-            "select flowgres.execution_start(current_setting('flowgresd.execution_id')::uuid, $1)::text", {daemon_name()}});
+            "select flowgres.execution_create_running($1::uuid, $2::jsonb, $3::uuid, $4)::text", std::move(created)});
     }
     worker_.pool.run(std::move(statements), [this, call, async](pg::JobResult &&created) {
         if (created.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(call, created);

@@ -73,6 +73,8 @@ Actor require_actor() {
     return *actor;
 }
 
+bool caller_runs_executions() { return caller_role().may_set_actor; }
+
 Actor require_system_actor() {
     Actor actor = require_actor();
     if (!actor.is_system())

@@ -33,4 +33,8 @@ Actor require_actor();
 // The system actor only (user creation, workspace status): else PERMISSION_DENIED.
 Actor require_system_actor();
 
+// Whether the calling role is the daemon's (a flowgres_service member) or a superuser: the
+// roles that may act for a user, and that run executions.
+bool caller_runs_executions();
+
 }  // namespace flowgres

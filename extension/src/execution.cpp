@@ -76,15 +76,14 @@ std::optional<std::string> object_argument(CallArgs &args, int position, const c
 
 }  // namespace
 
-SqlValue execution_create(CallArgs &args) {
-    std::string app_id = args.required_uuid(0, "app_id");
-    std::string inputs = object_argument(args, 1, "inputs").value_or("{}");
-    std::optional<std::string> version_id = args.uuid(2);
-    std::string trigger = args.text(3).value_or("trial");
-    bool queued = args.boolean(4).value_or(false);
-    if (trigger != "trial" && trigger != "api" && trigger != "runtime" && trigger != "schedule")
-        throw field_error("trigger", "must be trial, api, runtime or schedule");
-    Actor actor = require_actor();
+namespace {
+
+// An execution created by `actor` (app_edit on the app; the run cap, the request quota, an
+// audit row): pending, or (`claimed_by` set) already running there, claimed by the daemon
+// that runs it, so that the row is written once rather than inserted and then updated. Its id.
+std::string create_execution(const Actor &actor, const std::string &app_id, const std::string &inputs,
+                             std::optional<std::string> version_id, const std::string &trigger, bool queued,
+                             const std::optional<std::string> &claimed_by) {
     AppAccess access = require_app_permission(actor, app_id, permission::app_edit, WorkspaceUse::write);
     if (!version_id) {
         version_id = access.current_version_id;
@@ -121,17 +120,60 @@ SqlValue execution_create(CallArgs &args) {
         throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry",
                     "{\"retry_after_seconds\":1}");
     std::string execution_id = query_value(R"sql(
-        insert into flowgres.executions (workspace_id, app_id, version_id, trigger, triggered_by, inputs, queued)
-        values ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6::jsonb, $7::boolean) returning id)sql",
+        insert into flowgres.executions (workspace_id, app_id, version_id, trigger, triggered_by, inputs, queued,
+                                         status, claimed_by, started_at, heartbeat_at)
+        select $1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6::jsonb, $7::boolean,
+               case when $8::text is null then 'pending' else 'running' end, $8::text,
+               case when $8::text is null then null else now() end, case when $8::text is null then null else now() end
+        returning id)sql",
                                            {workspace_id, app_id, version_id, trigger, actor.user_param(), inputs,
-                                            std::string(queued ? "true" : "false")})
+                                            std::string(queued ? "true" : "false"), claimed_by})
                                    .value();
     record_usage(workspace_id, app_id, execution_id, quota);
     // Delivered at commit: a daemon listening on the channel claims it (execution_claim).
     if (queued) query("select pg_notify('flowgres_executions', $1)", {execution_id});
     write_audit(actor, access.workspace.workspace_id, "execution.create", "execution", execution_id,
                 "{\"app_id\":" + json_quote(app_id) + ",\"trigger\":" + json_quote(trigger) + "}");
-    return SqlValue::jsonb(execution_document(execution_id));
+    return execution_id;
+}
+
+// The execution with its version's workflow: what the runner needs to run it.
+std::string execution_with_workflow(const std::string &execution_id) {
+    return query_value(R"sql(
+        select to_jsonb(e) || jsonb_build_object('workflow', v.workflow)
+        from flowgres.executions e join flowgres.app_versions v on v.id = e.version_id where e.id = $1::uuid)sql",
+                       {execution_id})
+        .value();
+}
+
+}  // namespace
+
+SqlValue execution_create(CallArgs &args) {
+    std::string app_id = args.required_uuid(0, "app_id");
+    std::string inputs = object_argument(args, 1, "inputs").value_or("{}");
+    std::optional<std::string> version_id = args.uuid(2);
+    std::string trigger = args.text(3).value_or("trial");
+    bool queued = args.boolean(4).value_or(false);
+    if (trigger != "trial" && trigger != "api" && trigger != "runtime" && trigger != "schedule")
+        throw field_error("trigger", "must be trial, api, runtime or schedule");
+    Actor actor = require_actor();
+    return SqlValue::jsonb(
+        execution_document(create_execution(actor, app_id, inputs, version_id, trigger, queued, std::nullopt)));
+}
+
+SqlValue execution_create_running(CallArgs &args) {
+    std::string app_id = args.required_uuid(0, "app_id");
+    std::string inputs = object_argument(args, 1, "inputs").value_or("{}");
+    std::optional<std::string> version_id = args.uuid(2);
+    std::string claimed_by = args.required_text(3, "claimed_by");
+    check_display_text("claimed_by", claimed_by, 200);
+    // Created as the caller (their permission, cap, quota and audit row); saying that it runs,
+    // and where, is the executor's alone: the daemon's role acting for the caller.
+    if (!caller_runs_executions())
+        throw Error(ErrorCode::PERMISSION_DENIED, "only the platform's daemon creates runs it runs itself");
+    Actor actor = require_actor();
+    return SqlValue::jsonb(
+        execution_with_workflow(create_execution(actor, app_id, inputs, version_id, "trial", false, claimed_by)));
 }
 
 SqlValue execution_start(CallArgs &args) {
@@ -147,11 +189,7 @@ SqlValue execution_start(CallArgs &args) {
         "where id = $1::uuid",
         {execution_id, claimed_by});
     // The runner gets what it needs to run in the same answer: the version's workflow.
-    return SqlValue::jsonb(query_value(R"sql(
-        select to_jsonb(e) || jsonb_build_object('workflow', v.workflow)
-        from flowgres.executions e join flowgres.app_versions v on v.id = e.version_id where e.id = $1::uuid)sql",
-                                       {execution_id})
-                               .value());
+    return SqlValue::jsonb(execution_with_workflow(execution_id));
 }
 
 SqlValue execution_claim(CallArgs &args) {
@@ -171,11 +209,7 @@ SqlValue execution_claim(CallArgs &args) {
         returning e.id)sql",
                                {claimed_by});
     if (!claimed) return SqlValue::null();
-    return SqlValue::jsonb(query_value(R"sql(
-        select to_jsonb(e) || jsonb_build_object('workflow', v.workflow)
-        from flowgres.executions e join flowgres.app_versions v on v.id = e.version_id where e.id = $1::uuid)sql",
-                                       {*claimed})
-                               .value());
+    return SqlValue::jsonb(execution_with_workflow(*claimed));
 }
 
 SqlValue execution_finish(CallArgs &args) {
