@@ -332,7 +332,11 @@ SqlValue execution_events(CallArgs &args) {
             union all
             select (entry ->> 'sequence')::integer, entry ->> 'event', entry -> 'data'
             from flowgres.execution_trails t cross join lateral jsonb_array_elements(t.events) as entry
-            where t.execution_id = $2::uuid and (entry ->> 'sequence')::integer > $3::integer),
+            where t.execution_id = $2::uuid and (entry ->> 'sequence')::integer > $3::integer
+            union all  -- the trail's execution_finished
+            select t.finished_sequence, 'execution_finished', t.finished_data
+            from flowgres.execution_trails t
+            where t.execution_id = $2::uuid and t.finished_sequence > $3::integer),
         page as (select sequence, event, data from stored order by sequence limit $4::integer)
         select jsonb_build_object(
             'execution_id', $2::uuid,

@@ -138,18 +138,6 @@ uint64_t insert_run_events(const std::string &batch) {
         .processed;
 }
 
-uint64_t insert_run_trails(const std::string &batch) {
-    // Stored as sent (checked by check_node_logs, so the readers' casts cannot fail); readers
-    // give them the shape of node_logs rows (kExecutionWithNodeLogs).
-    return query(R"sql(
-        insert into flowgres.execution_trails (execution_id, workspace_id, events, node_logs)
-        select (run.item ->> 'execution_id')::uuid, (run.item ->> 'workspace_id')::uuid,
-               coalesce(run.item -> 'events', '[]'), coalesce(run.item -> 'logs', '[]')
-        from jsonb_array_elements($1::jsonb) as run(item))sql",
-                 {batch})
-        .processed;
-}
-
 uint64_t insert_model_calls(const std::string &batch) {
     return query(R"sql(
         insert into flowgres.model_usage (workspace_id, app_id, execution_id, node_id, provider, model, prompt_tokens,

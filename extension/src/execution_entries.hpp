@@ -29,10 +29,6 @@ void check_model_calls(const json_t *calls, const std::string &field, Validation
 uint64_t insert_node_logs(const std::string &batch);
 // Events by their sequence numbers; ones already stored are skipped. Returns the rows added.
 uint64_t insert_run_events(const std::string &batch);
-// Runs' events (member "events") and node logs (member "logs", as sent: readers give them the
-// node_logs rows' shape) as one execution_trails row each, for runs that stored neither
-// before; returns the rows added.
-uint64_t insert_run_trails(const std::string &batch);
 // Model calls (member "calls"), one model_usage row each; returns the rows added.
 uint64_t insert_model_calls(const std::string &batch);
 

@@ -185,18 +185,31 @@ long long last_sequence(const json_t *item) {
     return last;
 }
 
-// The trails of `runs` for insert_run_trails: each with its events and logs, even if none.
-std::string trails_batch(const std::vector<const RunOutcome *> &runs) {
+// The trails of runs that fold (stored no events or logs while they ran), written before
+// their rows end: their events and logs as sent (checked by check_run_events and
+// check_node_logs, so readers' casts cannot fail), and their execution_finished, numbered after
+// the events, with the outcome as sent and the transaction's time, which is the finished_at
+// its row gets. One statement whose plan is kept.
+void insert_fold_trails(const std::vector<const RunOutcome *> &runs) {
     Json batch(json_array());
     for (const RunOutcome *run : runs) {
-        Json trail(json_pack("{s:s, s:s, s:s}", "workspace_id", run->workspace_id.c_str(), "app_id", run->app_id.c_str(),
-                             "execution_id", run->execution_id.c_str()));
-        for (const char *member : {"events", "logs"})
-            if (const json_t *entries = nonempty_array(run->item, member))
-                json_object_set(trail.get(), member, const_cast<json_t *>(entries));
+        Json trail(json_pack("{s:s, s:s, s:s, s:I}", "workspace_id", run->workspace_id.c_str(), "execution_id",
+                             run->execution_id.c_str(), "status", run->status.c_str(), "finished_sequence",
+                             static_cast<json_int_t>(last_sequence(run->item) + 1)));
+        for (const char *member : {"events", "logs", "outputs", "error"})
+            if (json_t *value = json_object_get(run->item, member)) json_object_set(trail.get(), member, value);
         json_array_append(batch.get(), trail.get());
     }
-    return dump_json(batch.get());
+    query(R"sql(
+        insert into flowgres.execution_trails (execution_id, workspace_id, events, node_logs, finished_sequence,
+                                               finished_data)
+        select (run.item ->> 'execution_id')::uuid, (run.item ->> 'workspace_id')::uuid,
+               coalesce(run.item -> 'events', '[]'), coalesce(run.item -> 'logs', '[]'),
+               (run.item ->> 'finished_sequence')::integer,
+               jsonb_strip_nulls(jsonb_build_object('status', run.item ->> 'status', 'outputs', run.item -> 'outputs',
+                                                    'error', run.item -> 'error', 'finished_at', now()))
+        from jsonb_array_elements($1::jsonb) as run(item))sql",
+          {dump_json(batch.get())});
 }
 
 // A deferred run's request, whose usage row this transaction writes: its hold moves to the
@@ -217,8 +230,8 @@ std::string end_documents(const std::vector<const RunOutcome *> &runs) {
         json_object_set_new(end.get(), "status", json_string(run->status.c_str()));
         for (const char *member : {"outputs", "error", "prompt_tokens", "completion_tokens"})
             if (json_t *value = json_object_get(run->item, member)) json_object_set(end.get(), member, value);
-        // execution_finished numbers after a trail's events, known here; after rows, read.
-        if (run->fold) json_object_set_new(end.get(), "last_event", json_integer(last_sequence(run->item)));
+        // A run that stored nothing while it ran has its execution_finished in its trail.
+        if (run->fold) json_object_set_new(end.get(), "fold", json_true());
         json_array_append(ends.get(), end.get());
     }
     return dump_json(ends.get());
@@ -254,27 +267,30 @@ void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::stri
 // Deferred runs (the batch's members at `positions`, 1-based, as sent in `runs`): everything
 // each one leaves is inserted by one statement whose plan is kept (nothing in it depends on
 // the tables' sizes): the execution ended, its usage rows (the request dated when it was
-// admitted, its tokens and its outputs' bytes), its trail with its execution_finished last
-// (execution_events reads trails and rows alike: one row fewer per run), and its model calls.
+// admitted, its tokens and its outputs' bytes), its trail with its execution_finished
+// (`finished_sequences`: each one's number, after its events, by position; execution_events
+// reads trails and rows alike: one row fewer per run), and its model calls.
 // No NOTIFY: nobody can be reading the events of a run that had no row. A run whose row exists (stored while it
 // ran, or this record sent again) is left for record_existing: the insert does nothing for
 // it. Ids are inserted in order, so two batches with a run in common queue, not deadlock.
 // Fills `recorded` (id → the row) with the runs it wrote.
-void record_deferred(const std::string &runs, const std::string &positions, std::map<std::string, std::string> &recorded) {
+void record_deferred(const std::string &runs, const std::string &positions, const std::string &finished_sequences,
+                     std::map<std::string, std::string> &recorded) {
     RecordingOutcomes recording;
     SqlResult finished = query(std::string(R"sql(
         with ends as (
             select r.execution_id as id, r.status, r.outputs, r.error, r.prompt_tokens, r.completion_tokens, r.events,
                    r.logs, r.model_calls, a.workspace_id, a.app_id, a.version_id, a.session_id, a.inputs,
-                   a.claimed_by, a.started_at
+                   a.claimed_by, a.started_at, deferred.finished_sequence
             from jsonb_array_elements($1::jsonb) with ordinality as run(item, position)
+                 join unnest($2::bigint[], $3::integer[]) as deferred(position, finished_sequence)
+                     on deferred.position = run.position
                  cross join lateral jsonb_to_record(run.item)
                      as r(execution_id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint,
                           completion_tokens bigint, events jsonb, logs jsonb, model_calls jsonb, admitted jsonb)
                  cross join lateral jsonb_to_record(r.admitted)
                      as a(workspace_id uuid, app_id uuid, version_id uuid, session_id uuid, inputs jsonb,
-                          claimed_by text, started_at timestamptz)
-            where run.position = any($2::bigint[])),
+                          claimed_by text, started_at timestamptz)),
         created as (
             insert into flowgres.executions as e
                 (id, workspace_id, app_id, version_id, status, trigger, session_id, inputs, outputs, error,
@@ -287,7 +303,8 @@ void record_deferred(const std::string &runs, const std::string &positions, std:
             on conflict (id) do nothing
             returning e as row),
         finished as (
-            select c.row, r.events, r.logs, r.model_calls from created c join ends r on r.id = (c.row).id),
+            select c.row, r.events, r.logs, r.model_calls, r.finished_sequence
+            from created c join ends r on r.id = (c.row).id),
         billed as (
             insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
             select (f.row).workspace_id, (f.row).app_id, (f.row).id, u.dimension, u.quantity, u.at
@@ -297,16 +314,12 @@ void record_deferred(const std::string &runs, const std::string &positions, std:
                                             ('egress', coalesce(octet_length((f.row).outputs::text), 0)::bigint, now()))
                      as u(dimension, quantity, at)
             where u.quantity > 0),
-        trailed as (  -- its execution_finished last, numbered after its events
-            insert into flowgres.execution_trails (execution_id, workspace_id, events, node_logs)
-            select (f.row).id, (f.row).workspace_id,
-                   coalesce(f.events, '[]') || jsonb_build_array(jsonb_build_object(
-                       'sequence', coalesce((select max((v ->> 'sequence')::integer) from jsonb_array_elements(f.events) v), 0) + 1,
-                       'event', 'execution_finished',
-                       'data', jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
-                                                                    'error', (f.row).error,
-                                                                    'finished_at', (f.row).finished_at)))),
-                   coalesce(f.logs, '[]')
+        trailed as (  -- with its execution_finished, numbered after its events
+            insert into flowgres.execution_trails (execution_id, workspace_id, events, node_logs, finished_sequence,
+                                                   finished_data)
+            select (f.row).id, (f.row).workspace_id, coalesce(f.events, '[]'), coalesce(f.logs, '[]'), f.finished_sequence,
+                   jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
+                                                        'error', (f.row).error, 'finished_at', (f.row).finished_at))
             from finished f),
         called as (
             insert into flowgres.model_usage (workspace_id, app_id, execution_id, node_id, provider, model, prompt_tokens,
@@ -320,15 +333,16 @@ void record_deferred(const std::string &runs, const std::string &positions, std:
                      as c(node_id text, provider text, model text, prompt_tokens bigint, completion_tokens bigint,
                           cost_micros bigint, latency_ms bigint, ok boolean, error_code text, usage_reported boolean))
         select )sql") + kOutcomeColumns + " from finished f",
-                               {runs, positions});
+                               {runs, positions, finished_sequences});
     recording.end();
     count_outcomes(finished, true, recorded);
 }
 
 // Ends running rows (`ids`, locked) in one statement with their execution_finished events and
-// the NOTIFY to their streams; the executions trigger that does the same for other ends (and
-// counts a visitor's outcome, done here) leaves these rows alone while executions_recording()
-// says so. Planned for each batch's ids. Fills `recorded` (id → the row).
+// the NOTIFY to their streams (a run that folds has its execution_finished in its trail,
+// written by insert_fold_trails); the executions trigger that does the same for other ends
+// (and counts a visitor's outcome, done here) leaves these rows alone while
+// executions_recording() says so. Planned for each batch's ids. Fills `recorded` (id → the row).
 void record_existing(const std::string &ends, const std::string &ids, std::map<std::string, std::string> &recorded) {
     RecordingOutcomes recording;
     SqlResult finished = query_planned_each_call(std::string(R"sql(
@@ -339,19 +353,18 @@ void record_existing(const std::string &ends, const std::string &ids, std::map<s
                 finished_at = now(), heartbeat_at = now()
             from jsonb_to_recordset($1::jsonb)
                  as r(id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint, completion_tokens bigint,
-                      last_event integer)
+                      fold boolean)
             where e.id = any($2::uuid[]) and e.id = r.id and e.status = 'running'
-            returning e as row, r.last_event),
+            returning e as row, coalesce(r.fold, false) as fold),
         announced as (
             insert into flowgres.execution_events (workspace_id, execution_id, sequence, event, data)
             select (f.row).workspace_id, (f.row).id,
-                   coalesce(f.last_event, (select max(v.sequence) from flowgres.execution_events v
-                                           where v.workspace_id = (f.row).workspace_id
-                                             and v.execution_id = (f.row).id), 0) + 1,
+                   coalesce((select max(v.sequence) from flowgres.execution_events v
+                             where v.workspace_id = (f.row).workspace_id and v.execution_id = (f.row).id), 0) + 1,
                    'execution_finished',
                    jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
                                                         'error', (f.row).error, 'finished_at', (f.row).finished_at))
-            from finished f)
+            from finished f where not f.fold)
         select )sql") + kOutcomeColumns + R"sql(,
             pg_notify('flowgres_execution_events', (f.row).id::text)  -- its streams read on
         from finished f)sql",
@@ -374,10 +387,13 @@ SqlValue executions_record(CallArgs &args) {
     // Deferred runs first, locking nothing: their rows are new. The statement takes them from
     // the text as sent, not rebuilt.
     std::map<std::string, std::string> recorded;  // id → the row as recorded
-    std::string positions;
-    for (size_t i = 0; i < outcomes.size(); i++)
-        if (outcomes[i].admitted) positions += (positions.empty() ? "" : ",") + std::to_string(i + 1);
-    if (!positions.empty()) record_deferred(text, "{" + positions + "}", recorded);
+    std::string positions, finished_sequences;
+    for (size_t i = 0; i < outcomes.size(); i++) {
+        if (!outcomes[i].admitted) continue;
+        positions += (positions.empty() ? "" : ",") + std::to_string(i + 1);
+        finished_sequences += (finished_sequences.empty() ? "" : ",") + std::to_string(last_sequence(outcomes[i].item) + 1);
+    }
+    if (!positions.empty()) record_deferred(text, "{" + positions + "}", "{" + finished_sequences + "}", recorded);
 
     // The others, and deferred runs whose row was there already (stored while they ran, or
     // this record sent again), end rows that exist. Locked in id order, so that two batches
@@ -421,14 +437,14 @@ SqlValue executions_record(CallArgs &args) {
     }
 
     // Events first: execution_finished numbers after them. A finishing run that stored none of
-    // its events and logs yet folds them into one trail.
+    // its events and logs yet folds them into one trail, execution_finished last.
     std::vector<const RunOutcome *> folding, row_events, row_logs;
     for (const RunOutcome *run : logging) {
         bool folds = run->fold && run->status != "cancelled";
         (folds ? folding : row_logs).push_back(run);
         if (!folds && run->status != "cancelled") row_events.push_back(run);
     }
-    if (!folding.empty()) insert_run_trails(trails_batch(folding));
+    if (!folding.empty()) insert_fold_trails(folding);
     if (std::string events = entries_batch(row_events, "events", "events"); !events.empty()) insert_run_events(events);
     if (std::string logs = entries_batch(row_logs, "logs", "logs"); !logs.empty()) insert_node_logs(logs);
     if (std::string calls = entries_batch(logging, "model_calls", "calls"); !calls.empty()) insert_model_calls(calls);

@@ -44,13 +44,12 @@ SEED_EXAMPLE = {
 }
 
 
-# How many of an execution's stored events match `condition` (on event and data), wherever
-# they are kept: rows of execution_events, or its trail's entries.
+# How many of an execution's stored events match `condition` (on event and data), as readers
+# get them (execution_events: rows, or its trail).
 def stored_events_sql(execution_id, condition):
-    return f"""((select count(*) from flowgres.execution_events where execution_id = '{execution_id}' and {condition})
-             + (select count(*) from flowgres.execution_trails t,
-                    jsonb_to_recordset(t.events) as entry(event text, data jsonb)
-                where t.execution_id = '{execution_id}' and {condition}))"""
+    return f"""(select count(*) from jsonb_to_recordset(flowgres.execution_events('{execution_id}', 0, 500) -> 'events')
+                    as entry(id integer, event text, data jsonb)
+                where {condition})"""
 
 
 def llm_app(config):

@@ -27,14 +27,11 @@ RATE = {"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60},
                        "per_session": {"max_requests": 100000, "window_seconds": 60}}}
 
 
-# The events named `event` of the executions `where` selects (a condition on `e`), wherever
-# they are kept: rows of execution_events, or a trail's entries (a visitor's run written when
-# it ended keeps its execution_finished there).
+# The events named `event` of the executions `where` selects (a condition on `e`), as readers
+# get them (execution_events: rows, or a trail, which keeps a run's execution_finished too).
 def events_sql(event, where):
-    return f"""(select count(*) from flowgres.executions e join flowgres.execution_events v on v.execution_id = e.id
-                where {where} and v.event = '{event}')
-             + (select count(*) from flowgres.executions e join flowgres.execution_trails t on t.execution_id = e.id
-                     cross join jsonb_array_elements(t.events) entry
+    return f"""(select count(*) from flowgres.executions e
+                    cross join lateral jsonb_array_elements(flowgres.execution_events(e.id, 0, 500) -> 'events') entry
                 where {where} and entry ->> 'event' = '{event}')"""
 
 

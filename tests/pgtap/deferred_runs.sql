@@ -4,7 +4,7 @@
 -- sessions (tests/integration/run_recording_test.py DeferredRuns): here everything happens in
 -- one transaction, rolled back.
 begin;
-select plan(73);
+select plan(76);
 
 select test.new_user('deferred@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -64,8 +64,8 @@ select is((select created_at from flowgres.usage_events where execution_id = :'r
           'dated when it was admitted (the month its hold counted in)');
 select is((select count(*) from flowgres.execution_events where execution_id = :'run'), 0::bigint,
           'no event row, not even its execution_finished');
-select is((select string_agg(entry ->> 'event', ',') from flowgres.execution_trails t, jsonb_array_elements(t.events) entry
-           where t.execution_id = :'run'), 'execution_finished', 'which its trail holds');
+select is((select jsonb_array_length(events) || '/' || finished_sequence || '/' || (finished_data ->> 'status')
+           from flowgres.execution_trails where execution_id = :'run'), '0/1/completed', 'which its trail holds, numbered 1');
 select is((select string_agg(e ->> 'id' || ':' || (e ->> 'event') || ':' || (e -> 'data' ->> 'status'), ',')
            from jsonb_array_elements(flowgres.execution_events(:'run') -> 'events') e)
           || '/' || (flowgres.execution_events(:'run') ->> 'complete'),
@@ -99,17 +99,19 @@ select is((select string_agg(dimension || '=' || quantity, ',' order by dimensio
 select is((select string_agg(dimension || '=' || quantity, ',' order by dimension) from flowgres.usage_events where execution_id = :'written'),
           'egress=' || octet_length('{"out": "x"}') || ',requests=1', 'the written run''s as before (its request at admission)');
 select is((select jsonb_array_length(events) || '/' || jsonb_array_length(node_logs) from flowgres.execution_trails where execution_id = :'rich'),
-          '3/1', 'its events, execution_finished and logs in one trail, without "fold"');
+          '2/1', 'its events and logs in one trail, without "fold"');
 select is((select count(*) from flowgres.execution_events where execution_id = :'rich'), 0::bigint,
           'no event rows');
-select is((select string_agg(entry ->> 'sequence' || ' ' || (entry ->> 'event'), ',' order by position)
-           from flowgres.execution_trails t, jsonb_array_elements(t.events) with ordinality as x(entry, position)
-           where t.execution_id = :'rich'), '1 node_started,2 node_finished,3 execution_finished',
-          'execution_finished after its last event');
+select is((select finished_sequence || ' ' || (finished_data ->> 'status') || ' ' || (finished_data -> 'outputs')::text
+           from flowgres.execution_trails where execution_id = :'rich'), '3 completed {"out": "héllo"}',
+          'its execution_finished with it, numbered after its last event');
+select is((select string_agg(e ->> 'id' || ' ' || (e ->> 'event'), ',') from jsonb_array_elements(flowgres.execution_events(:'rich') -> 'events') e),
+          '1 node_started,2 node_finished,3 execution_finished', 'read back in order, execution_finished last');
 select is(flowgres.execution_events(:'rich', 2) -> 'events' -> 0 -> 'data' -> 'outputs', '{"out": "héllo"}'::jsonb,
           'read after an event id like a row, with the outputs');
-select is((select count(*) from flowgres.execution_events where execution_id = :'written' and event = 'execution_finished'), 1::bigint,
-          'the written run''s execution_finished stays a row (its row existed: someone may be streaming it)');
+select is((select count(*) from flowgres.execution_events where execution_id = :'written')
+          || '/' || (select finished_sequence from flowgres.execution_trails where execution_id = :'written'),
+          '0/1', 'the written run, which folds too, keeps its execution_finished in its trail');
 select is((select provider || '/' || model || '/' || prompt_tokens || '/' || completion_tokens || '/' || cost_micros || '/' || ok
            from flowgres.model_usage where execution_id = :'rich'), 'p1/m-1/7/5/12/true', 'its model call metered');
 select is((select prompt_tokens + completion_tokens from flowgres.executions where id = :'rich'), 12::bigint, 'its tokens on its row');
@@ -229,15 +231,29 @@ select is((select left(node_id, 40) || '|' || length(node_id) || '|' || error_co
 update flowgres.executions set finished_at = now() - interval '40 days' where id in (:'rich', :'run');
 update flowgres.execution_trails set created_at = now() - interval '40 days' where execution_id in (:'rich', :'run');
 select is(flowgres.execution_events_prune(30, 1000) >= 1, true, 'the old trail is pruned');
-select is((select events from flowgres.execution_trails where execution_id = :'rich') -> 0 ->> 'event', 'execution_finished',
-          'down to its execution_finished');
-select is((select jsonb_array_length(events) || '/' || jsonb_array_length(node_logs) from flowgres.execution_trails
-           where execution_id = :'rich'), '1/1', 'and its node logs (they stay, as node_logs rows do)');
+select is((select jsonb_array_length(events) || '/' || finished_sequence from flowgres.execution_trails where execution_id = :'rich'),
+          '0/3', 'down to its execution_finished');
+select is((select jsonb_array_length(node_logs) from flowgres.execution_trails where execution_id = :'rich'), 1,
+          'and its node logs (they stay, as node_logs rows do)');
 select is((select count(*) from flowgres.execution_trails
            where execution_id in (:'rich', :'run') and events @? '$[*] ? (@.event != "execution_finished")'), 0::bigint,
           'neither trail is prunable any more (a run with no node event never was)');
 select is((select e ->> 'id' || ' ' || (e ->> 'event') from jsonb_array_elements(flowgres.execution_events(:'rich') -> 'events') e),
           '3 execution_finished', 'read back with its id past the gap');
+-- A trail written by 0.27 or 0.28 kept its execution_finished as the last entry of its events
+-- array: it reads the same, and retention keeps that entry.
+select flowgres.execution_events(:'written') -> 'events' as written_events \gset
+update flowgres.execution_trails
+set events = events || jsonb_build_array(jsonb_build_object('sequence', finished_sequence, 'event', 'execution_finished',
+                                                            'data', finished_data)),
+    finished_sequence = null, finished_data = null
+where execution_id = :'written';
+select is(flowgres.execution_events(:'written') -> 'events', :'written_events'::jsonb, 'an older trail reads the same');
+update flowgres.executions set finished_at = now() - interval '40 days' where id = :'written';
+update flowgres.execution_trails set created_at = now() - interval '40 days' where execution_id = :'written';
+select flowgres.execution_events_prune(30, 1000);
+select is((select string_agg(e ->> 'event', ',') from jsonb_array_elements(flowgres.execution_events(:'written') -> 'events') e),
+          'execution_finished', 'and retention keeps its execution_finished');
 -- The daemon's door: the same admission over json, its answer the text it was built as.
 select flowgres.runtime_admit_json(json_build_object('action', 'execute', 'workspace', :'ws_slug', 'app', 'deferred',
        'ip', '203.0.113.9', 'inputs', json_build_object('name', 'json'), 'defer', true)) as over_json \gset

@@ -1,6 +1,6 @@
 -- executions_record: many finished runs recorded in one call, each run answered on its own.
 begin;
-select plan(52);
+select plan(54);
 
 select test.new_user('batch@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -136,8 +136,11 @@ select flowgres.executions_record(format($$[
   {"execution_id": "%2$s", "status": "cancelled", "fold": true, "logs": [{"node_id": "s", "node_type": "start", "status": "completed"}]}]$$,
   :'folded', :'folded_cancel')::json) as folded_record \gset
 select is((select count(*)::int from flowgres.node_logs where execution_id = :'folded'), 0, 'a folded run has no node_logs rows');
-select is((select string_agg(event || ' ' || sequence, ',' order by sequence) from flowgres.execution_events where execution_id = :'folded'),
-          'execution_finished 4', 'execution_finished stays a row, numbered after the trail''s events');
+select is((select count(*)::int from flowgres.execution_events where execution_id = :'folded'), 0,
+          'no event rows: not even execution_finished');
+select is((select jsonb_array_length(events) || '/' || finished_sequence || '/' || (finished_data -> 'outputs')::text
+           from flowgres.execution_trails where execution_id = :'folded'),
+          '3/4/{"out": "hi"}', 'the trail keeps its execution_finished, numbered after its events');
 select is((select jsonb_agg(l - 'created_at') from jsonb_array_elements(:'folded_record'::jsonb #> '{runs,0,execution,node_logs}') l),
           jsonb_build_array(
               jsonb_build_object('execution_id', :'folded', 'sequence', 0, 'node_id', 's', 'node_type', 'start', 'status', 'completed',
@@ -154,7 +157,7 @@ select is((flowgres.execution_events(:'folded', 0, 2) -> 'events') @> '[{"id": 1
           and jsonb_array_length(flowgres.execution_events(:'folded', 0, 2) -> 'events') = 2, true, 'events page from the trail');
 select is(flowgres.execution_events(:'folded', 0, 2) -> 'complete', 'false', 'a page that leaves some is not complete');
 select is((select string_agg(e ->> 'event', ',') from jsonb_array_elements(flowgres.execution_events(:'folded', 2, 10) -> 'events') e),
-          'node_started,execution_finished', 'the rest: the trail then the row');
+          'node_started,execution_finished', 'the rest of the trail, execution_finished last');
 select is(flowgres.execution_events(:'folded', 2, 10) -> 'complete', 'true', 'and then it is complete');
 select is(flowgres.node_logs_append(:'folded', '[{"node_id": "late", "node_type": "delay", "status": "skipped"}]'), 1,
           'a late log appends');
@@ -190,13 +193,18 @@ select is((select jsonb_array_length(events) + jsonb_array_length(node_logs) fro
            where execution_id = :'folded_max'), 3000, 'whole, in one row');
 select is((select (e ->> 'id')::int from jsonb_array_elements(flowgres.execution_events(:'folded_max', 1999, 10) -> 'events') e
            where e ->> 'event' = 'execution_finished'), 2001, 'and read back in pages, execution_finished after it');
+select is((select finished_sequence from flowgres.execution_trails where execution_id = :'folded_max'), 2001,
+          'its execution_finished numbered 2,001');
 
 -- The trigger steps aside only inside executions_record's own statement.
 select is(flowgres.executions_recording(), false, 'outside executions_record the trigger writes execution_finished');
 select is((select count(*)::int from flowgres.execution_events where event = 'execution_finished'
            and execution_id in (:'done', :'broken', :'folded', :'folded_cancel', :'cancelled', :'twin_rows', :'twin_trail',
-                               :'folded_max')), 8,
-          'one execution_finished for each run ended, by the batch or by the trigger (cancel)');
+                               :'folded_max'))
+          + (select count(*)::int from flowgres.execution_trails t where t.finished_sequence is not null
+               and t.execution_id in (:'done', :'broken', :'folded', :'folded_cancel', :'cancelled', :'twin_rows',
+                                      :'twin_trail', :'folded_max')), 8,
+          'one execution_finished for each run ended, by the batch (a row, or in its trail) or by the trigger (cancel)');
 
 select * from finish();
 rollback;
