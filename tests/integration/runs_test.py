@@ -2,6 +2,7 @@
 """Trial runs through the real daemon: synchronous and asynchronous, concurrency of branches,
 condition skipping in the node logs, the wait limit, cancellation mid-run, and who may run."""
 
+import re
 import subprocess
 import time
 
@@ -233,6 +234,38 @@ class DurableRuns(ApiTestCase):
         finally:
             other.stop()
 
+    def test_a_daemon_killed_mid_run_gives_its_runs_room_back(self):
+        """kill -9 while the cap's worth of synchronous trial runs (created running) go on in
+        a daemon: the maintenance worker fails them as abandoned, and the workspace can run as
+        many again at once."""
+        _, workspace, key = self.new_user()
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
+        app = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": f"doomed {time.time_ns()}"}, key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": SLOW}, key, status=201)
+        cap = int(psql(self.database, "show flowgres.max_concurrent_runs_per_workspace"))
+        doomed = Daemon(self.database, admin_key=self.admin, execution_heartbeat_interval_ms=200).start()
+        path = f"/api/v1/apps/{app['id']}/runs"
+        callers = [Caller(lambda: doomed.request("POST", path, {}, key=key, timeout=15)) for _ in range(cap)]
+        count = f"select count(*) from flowgres.executions where app_id = '{app['id']}' and status = 'running'"
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, count) != str(cap):
+            time.sleep(0.05)
+        self.assertEqual(psql(self.database, count), str(cap), "the runs are running in the doomed daemon")
+        doomed.process.kill()
+        doomed.process.wait()
+        for caller in callers:
+            caller.join(timeout=20)
+        deadline = time.time() + 15
+        abandoned = f"select count(*) from flowgres.executions where app_id = '{app['id']}' and status = 'failed' " \
+                    "and error ->> 'error_code' = 'EXECUTION_ABANDONED'"
+        while time.time() < deadline and psql(self.database, abandoned) != str(cap):
+            time.sleep(0.2)
+        self.assertEqual(psql(self.database, abandoned), str(cap), "every run it held is failed as abandoned")
+        with ThreadPoolExecutor(max_workers=cap) as pool:
+            answers = list(pool.map(lambda _: self.call("POST", path, {}, key, timeout=20), range(cap)))
+        self.assertEqual(sorted(code for code, _, _ in answers), [200] * cap, "their room came back")
+        doomed.stop()
+
 
 class ConcurrentRunCap(ApiTestCase):
     """flowgres.max_concurrent_runs_per_workspace under parallel callers: exactly the cap's
@@ -276,6 +309,40 @@ class ConcurrentRunCap(ApiTestCase):
         code, _, again = self.call("POST", path, {}, key, timeout=20)
         self.assertEqual((code, again["data"]["status"]), (200, "completed"), "room again once they ended")
 
+
+    def running_as(self, user, app, daemon_name):
+        """execution_create_running as the daemon's role acting for `user`, in SQL (as the
+        daemon does for a synchronous trial run): its id, or the error code it was refused with."""
+        result = subprocess.run(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX", "-v", "ON_ERROR_STOP=1",
+             "-c", f"select set_config('flowgres.actor', '{user['id']}', false)",
+             "-c", f"select flowgres.execution_create_running('{app['id']}', '{{}}', null, '{daemon_name}') ->> 'id'"],
+            capture_output=True, text=True, timeout=60)
+        if result.returncode == 0:
+            return result.stdout.strip().splitlines()[-1]
+        found = re.search(r'"error_code"\s*:\s*"([A-Z_]+)"', result.stderr)
+        return found.group(1) if found else result.stderr.strip()[-200:]
+
+    def test_runs_created_running_by_parallel_sessions_get_exactly_the_cap(self):
+        user, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, SLOW)
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
+            time.sleep(0.05)
+        # Sixteen sessions at once, each the daemon's role creating a run it says it runs.
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(lambda i: self.running_as(user, app, f"racer:{i}"), range(16)))
+        created = [result for result in results if len(result) == 36]
+        self.assertEqual(len(created), self.CAP, results)
+        self.assertEqual(sorted(set(results) - set(created)), ["QUOTA_EXCEEDED"], results)
+        self.assertEqual(psql(self.database, f"select string_agg(distinct status, ',') || '/' || count(*) "
+                                             f"from flowgres.executions where app_id = '{app['id']}'"),
+                         f"running/{self.CAP}", "only the runs admitted exist, each running")
+        # Nobody runs them (no such daemon): cancelled, they give their room back.
+        for run in created:
+            psql(self.database, f"select set_config('flowgres.actor', '{user['id']}', false); "
+                                f"select flowgres.execution_cancel('{run}')")
+        self.assertEqual(len(self.running_as(user, app, "racer:again")), 36, "room again once they ended")
 
     def create_as(self, user, app):
         """execution_create as `user` in SQL, a run that nobody claims (pending): its id, or the

@@ -1,7 +1,7 @@
 -- Trial runs the daemon runs at once: created running in one insert, as the caller (its
 -- permission, quota and audit row), claimed by the daemon; only the daemon's role may say so.
 begin;
-select plan(18);
+select plan(21);
 
 create role running_mapped nologin;
 grant usage on schema flowgres, test to running_mapped;
@@ -49,6 +49,16 @@ select is(test.error_code_of(format('select flowgres.execution_create_running(%L
           'VALIDATION_FAILED', 'claimed_by is at most 200 characters');
 select is(test.error_code_of(format('select flowgres.execution_create_running(%L, %L, null, %L)', :'app', '[1]', 'daemon-1')),
           'VALIDATION_FAILED', 'inputs must be an object');
+select is(test.error_code_of(format('select flowgres.execution_create_running(%L, %L, null, %L)', :'app', '{}', E'daemon\n1')),
+          'VALIDATION_FAILED', 'claimed_by has no control characters');
+select ok(test.error_code_of(format('select flowgres.execution_create_running(%L, %L, null, %L)', 'not-a-uuid', '{}', 'daemon-1'))
+          like '22P02:%', 'app_id must be an id (refused by its type)');
+select flowgres.execution_create_running(:'app', jsonb_build_object('name', repeat('<script>', 100000)),
+                                         null, $$x'); drop table flowgres.executions; --<b>$$ || repeat('é', 150)) ->> 'id' as hostile \gset
+select is((select (claimed_by = $$x'); drop table flowgres.executions; --<b>$$ || repeat('é', 150)) || '|' ||
+                   length(claimed_by) || '|' || length(inputs ->> 'name')
+           from flowgres.executions where id = :'hostile'),
+          'true|192|800000', 'hostile text (192 characters) and an 800 kB input kept verbatim, as text');
 
 -- Only the daemon's role says a run is running, and where: not a user's own SQL role, even
 -- one granted the function.
