@@ -269,8 +269,8 @@ void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::stri
 // the tables' sizes): the execution ended, its usage rows (the request dated when it was
 // admitted, its tokens and its outputs' bytes), its trail with its execution_finished
 // (`finished_sequences`: each one's number, after its events, by position; execution_events
-// reads trails and rows alike: one row fewer per run), and its model calls.
-// No NOTIFY: nobody can be reading the events of a run that had no row. A run whose row exists (stored while it
+// reads trails and rows alike: one row fewer per run), and its model calls. No NOTIFY: nobody
+// can be reading the events of a run that had no row. A run whose row exists (stored while it
 // ran, or this record sent again) is left for record_existing: the insert does nothing for
 // it. Ids are inserted in order, so two batches with a run in common queue, not deadlock.
 // Fills `recorded` (id → the row) with the runs it wrote.
@@ -437,7 +437,7 @@ SqlValue executions_record(CallArgs &args) {
     }
 
     // Events first: execution_finished numbers after them. A finishing run that stored none of
-    // its events and logs yet folds them into one trail, execution_finished last.
+    // its events and logs yet folds them into one trail, with its execution_finished.
     std::vector<const RunOutcome *> folding, row_events, row_logs;
     for (const RunOutcome *run : logging) {
         bool folds = run->fold && run->status != "cancelled";
