@@ -59,13 +59,13 @@ Json admitted_row(const json_t *execution) {
 struct Runs::ActiveRun {
     Runs *runs = nullptr;
     std::string execution_id;
-    std::string claimed_json;  // the execution as claimed (status running): a 202's body
+    Json claimed;  // the execution as claimed (status running): a 202's body, if it comes to that
     std::shared_ptr<executor::Run> run;
     std::shared_ptr<Call> waiting;  // the synchronous request still waiting, if any
     uv_timer_t *heartbeat = nullptr;
     uv_timer_t *wait_limit = nullptr;
     bool cancelled_by_user = false;
-    bool runtime = false;  // a visitor's run: answered with runtime_view
+    bool runtime = false;  // a visitor's run: answered with what a visitor sees of it
     bool holds_tokens = false;  // a model call's tokens were held: released when it is recorded
     // Its events (GET …/events), numbered from 1, not yet stored: they go at the next flush,
     // or at the end before execution_finished.
@@ -230,10 +230,9 @@ void Runs::launch(Json claimed, std::shared_ptr<Call> waiting, bool runtime, con
     auto active = std::make_shared<ActiveRun>();
     active->runs = this;
     active->execution_id = execution_id;
-    // A 202's body: a visitor sees the runtime view of it, straight from the parsed row.
-    active->claimed_json = runtime ? runtime_view(claimed.get()) : dump_json(claimed.get());
     active->runtime = runtime;
     if (deferred) active->admitted = dump_json(admitted_row(claimed.get()).get());
+    active->claimed = Json(json_incref(claimed.get()));
     if (runtime) visitor_runs_++;
     active_runs_[execution_id] = active;
     note_runs();
@@ -248,7 +247,11 @@ void Runs::launch(Json claimed, std::shared_ptr<Call> waiting, bool runtime, con
                 // A deferred run is stored first: the caller will ask for it by its id.
                 self->runs->store_admitted(self->execution_id, [self] {
                     if (auto waiting = std::move(self->waiting); waiting && !waiting->answered)
-                        self->runs->worker_.finish(waiting, success_response(202, self->claimed_json, waiting->trace));
+                        self->runs->worker_.finish(
+                            waiting, success_response(202,
+                                                      self->runtime ? runtime_view(self->claimed.get())
+                                                                    : dump_json(self->claimed.get()),
+                                                      waiting->trace));
                 });
             },
             static_cast<uint64_t>(worker_.config.run_wait_ms), 0);
@@ -409,8 +412,9 @@ void Runs::finish_run(const std::string &execution_id, executor::RunResult &&res
     if (active->holds_tokens) json_object_set_new(run.get(), "release_tokens", json_true());
     if (json_array_size(result.model_calls.get()) > 0) json_object_set(run.get(), "model_calls", result.model_calls.get());
     if (!active->flushed) json_object_set_new(run.get(), "fold", json_true());
-    // A visitor is shown the row (runtime_view); a trial run's caller its node logs too.
-    json_object_set_new(run.get(), "view", json_string(active->runtime ? "row" : "full"));
+    // The execution as its caller is shown it: a visitor's view, or a trial run's with its
+    // node logs.
+    json_object_set_new(run.get(), "view", json_string(active->runtime ? "visitor" : "full"));
     std::string text = dump_json(run.get());
     text.pop_back();  // events and logs are spliced in as the JSON they already are
     if (!active->unstored.empty())
@@ -453,14 +457,14 @@ void Runs::finish_run(const std::string &execution_id, executor::RunResult &&res
             Json failed(json_pack("{s:s, s:s, s:{s:s, s:s}, s:b, s:s}", "execution_id", execution_id.c_str(), "status",
                                   "failed", "error", "error_code", "INTERNAL_ERROR", "message",
                                   "the run's results could not be stored", "release_tokens", holds_tokens, "view",
-                                  runtime ? "row" : "full"));
+                                  runtime ? "visitor" : "full"));
             if (!admitted.empty()) json_object_set_new(failed.get(), "admitted", parse_json(admitted, "admitted").release());
-            recorder_.record(dump_json(failed.get()), [this, waiting, runtime](pg::JobResult &&stored) {
-                answer_recorded(waiting, runtime, stored);
+            recorder_.record(dump_json(failed.get()), [this, waiting](pg::JobResult &&stored) {
+                answer_recorded(waiting, stored);
             });
             return;
         }
-        answer_recorded(waiting, runtime, recorded);
+        answer_recorded(waiting, recorded);
     });
 }
 
@@ -468,7 +472,7 @@ void Runs::record_unstarted(const Json &execution, ErrorCode code) {
     const ErrorInfo &info = error_info(code);
     Json run(json_pack("{s:O, s:s, s:{s:s#, s:s#}, s:s}", "execution_id", json_object_get(execution.get(), "id"), "status",
                        "failed", "error", "error_code", info.name.data(), static_cast<int>(info.name.size()), "message",
-                       info.summary.data(), static_cast<int>(info.summary.size()), "view", "row"));
+                       info.summary.data(), static_cast<int>(info.summary.size()), "view", "visitor"));
     if (json_is_true(json_object_get(execution.get(), "deferred")))  // its row is written with the outcome
         json_object_set_new(run.get(), "admitted", admitted_row(execution.get()).release());
     std::string id = json_string_value(json_object_get(execution.get(), "id"));
@@ -479,11 +483,11 @@ void Runs::record_unstarted(const Json &execution, ErrorCode code) {
     });
 }
 
-void Runs::answer_recorded(const std::shared_ptr<Call> &waiting, bool runtime, const pg::JobResult &recorded) {
+void Runs::answer_recorded(const std::shared_ptr<Call> &waiting, const pg::JobResult &recorded) {
     if (!waiting || waiting->answered) return;
     if (recorded.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(waiting, recorded);
-    std::string execution = recorded.values.back().value_or("null");
-    worker_.finish(waiting, success_response(200, runtime ? runtime_view(execution) : execution, waiting->trace));
+    // The record answers with the view asked for: a visitor's, or the full one.
+    worker_.finish(waiting, success_response(200, recorded.values.back().value_or("null"), waiting->trace));
 }
 
 void Runs::store_admitted(const std::string &execution_id, std::function<void()> then) {
@@ -551,10 +555,6 @@ void Runs::stop() {
 }
 
 // What a visitor sees of a finished (or still running) execution: no node logs, no inputs.
-std::string runtime_view(const std::string &execution_json) {
-    return runtime_view(parse_json(execution_json, "execution").get());
-}
-
 std::string runtime_view(const json_t *execution) {
     json_t *outputs = json_object_get(execution, "outputs");
     json_t *error = json_object_get(execution, "error");

@@ -16,9 +16,9 @@
 
 namespace flowgres::daemon {
 
-// What a visitor sees of an execution: id, status, outputs, error (no node logs, no inputs).
-std::string runtime_view(const std::string &execution_json);
-std::string runtime_view(const json_t *execution);  // the same, from the execution already parsed
+// What a visitor sees of an execution: id, status, outputs, error (no node logs, no inputs);
+// executions_record's "visitor" view is the same.
+std::string runtime_view(const json_t *execution);
 
 // What this worker keeps of a visitor app's admission answers: its version's workflow, parsed,
 // and its run preparation, opened, by key. The next admission says it has them
@@ -74,7 +74,7 @@ private:
     // ends, stored or not (at once when there is nothing to store).
     void store_admitted(const std::string &execution_id, std::function<void()> then);
     // The waiting caller of a run, if any, once its recording is done.
-    void answer_recorded(const std::shared_ptr<Call> &waiting, bool runtime, const pg::JobResult &recorded);
+    void answer_recorded(const std::shared_ptr<Call> &waiting, const pg::JobResult &recorded);
     void flush_events(const std::string &execution_id);
     // Tells the metrics how many runs this worker has going.
     void note_runs();

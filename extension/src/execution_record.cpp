@@ -11,8 +11,11 @@
 // constraint the database enforces fails the statement, so the daemon then records each of
 // that batch's runs on its own to find the one that cannot be stored.
 //
-// Each run is answered with its execution as recorded (the row), or with its node logs too
-// when it asks for the full view (`"view": "full"`: a trial run's caller sees them).
+// Each run is answered with its execution as the caller will show it (`"view"`): the row as
+// recorded (`"row"`, the default), the row with its node logs (`"full"`: a trial run's caller
+// sees them), or what a visitor of the public runtime sees (`"visitor"`: execution_id, status,
+// outputs, error; built from the columns the statement that ends the run returns, so the row
+// is not read again or turned into JSON whole).
 //
 // A run that stored none of its events and node logs while it ran (nobody streamed it) says
 // `"fold": true`: they become one execution_trails row instead of a row each, and every reader
@@ -50,11 +53,14 @@ namespace {
 
 constexpr size_t kMaxRunsPerRecord = 200;
 
+// How a run's answer shows its execution (the run's "view").
+enum class RunView { row, full, visitor };
+
 struct RunOutcome {
     std::string execution_id;
     std::string status;  // completed, failed; cancelled: ended through the API, its logs only
     const json_t *item = nullptr;
-    bool full_view = false;
+    RunView view = RunView::row;
     bool fold = false;                 // events and logs as one trail row (execution_trails)
     const json_t *admitted = nullptr;  // a deferred run: its row as admission made it, not yet written
     std::string workspace_id, app_id;  // read when locked
@@ -128,10 +134,12 @@ std::vector<RunOutcome> parse_runs(const json_t *runs) {
         }
         const json_t *admitted = json_object_get(item, "admitted");
         if (admitted && !json_is_null(admitted)) check_admitted(admitted, id, status_text, at + ".admitted", problems);
-        const char *view = json_string_value(json_object_get(item, "view"));
-        if (json_object_get(item, "view") && (!view || (std::string_view(view) != "full" && std::string_view(view) != "row")))
-            problems.add(at + ".view", "must be row or full");
-        outcomes.push_back(RunOutcome{id, std::string(status_text), item, view && std::string_view(view) == "full",
+        const char *view_name = json_string_value(json_object_get(item, "view"));
+        std::string_view view = view_name ? view_name : "";
+        if (json_object_get(item, "view") && view != "row" && view != "full" && view != "visitor")
+            problems.add(at + ".view", "must be row, full or visitor");
+        outcomes.push_back(RunOutcome{id, std::string(status_text), item,
+                                      view == "full" ? RunView::full : view == "visitor" ? RunView::visitor : RunView::row,
                                       json_is_true(json_object_get(item, "fold")),
                                       json_is_object(admitted) ? admitted : nullptr, {}, {}, {}});
     }
@@ -242,12 +250,19 @@ constexpr const char *kOutcomeColumns = R"sql(
     (f.row).id::text, (f.row).workspace_id::text, (f.row).app_id::text, (f.row).trigger, (f.row).status,
     ((f.row).prompt_tokens + (f.row).completion_tokens)::text,
     (case when (f.row).trigger = 'runtime' then coalesce(octet_length((f.row).outputs::text), 0) else 0 end)::text,
-    to_jsonb(f.row)::text
+    coalesce((f.row).outputs::text, 'null'), coalesce((f.row).error::text, 'null')
 )sql";
+
+// The visitor's view of a run ended by an outcome statement, from its columns.
+std::string visitor_view(const SqlRow &row) {
+    return "{\"execution_id\":" + json_quote(row.text(0)) + ",\"status\":" + json_quote(row.text(4)) +
+           ",\"outputs\":" + row.text(7) + ",\"error\":" + row.text(8) + "}";
+}
 
 // What both outcome statements do with the rows they ended: the request of a deferred run
 // settled, a visitor's outcome counted (and a failure noted for anomalies), the tokens and
-// output bytes consumed recorded, the row kept for the run's answer.
+// output bytes consumed recorded, the visitor's view kept for the run's answer (the other
+// views read the row again).
 void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::string, std::string> &recorded) {
     int64_t now = epoch_seconds_now();
     std::vector<ConsumedUsage> consumed;
@@ -257,7 +272,7 @@ void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::stri
         if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
         consumed.push_back(ConsumedUsage{row.text(1), row.text(2), row.text(0),
                                          UsageAmounts{0, std::stoll(row.text(5)), std::stoll(row.text(6))}});
-        recorded[row.text(0)] = row.text(7);
+        recorded[row.text(0)] = visitor_view(row);
     }
     // Usage already consumed is recorded whatever the limits (the next request is refused);
     // record_deferred's statement wrote its rows.
@@ -273,7 +288,7 @@ void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::stri
 // can be reading the events of a run that had no row. A run whose row exists (stored while it
 // ran, or this record sent again) is left for record_existing: the insert does nothing for
 // it. Ids are inserted in order, so two batches with a run in common queue, not deadlock.
-// Fills `recorded` (id → the row) with the runs it wrote.
+// Fills `recorded` (id → the visitor's view) with the runs it wrote.
 void record_deferred(const std::string &runs, const std::string &positions, const std::string &finished_sequences,
                      std::map<std::string, std::string> &recorded) {
     RecordingOutcomes recording;
@@ -342,7 +357,8 @@ void record_deferred(const std::string &runs, const std::string &positions, cons
 // the NOTIFY to their streams (a run that folds has its execution_finished in its trail,
 // written by insert_fold_trails); the executions trigger that does the same for other ends
 // (and counts a visitor's outcome, done here) leaves these rows alone while
-// executions_recording() says so. Planned for each batch's ids. Fills `recorded` (id → the row).
+// executions_recording() says so. Planned for each batch's ids. Fills `recorded` (id → the
+// visitor's view).
 void record_existing(const std::string &ends, const std::string &ids, std::map<std::string, std::string> &recorded) {
     RecordingOutcomes recording;
     SqlResult finished = query_planned_each_call(std::string(R"sql(
@@ -457,17 +473,28 @@ SqlValue executions_record(CallArgs &args) {
                                 {uuid_array(releasing)});
     if (!finishing.empty()) record_existing(end_documents(finishing), uuid_array(finishing), recorded);
 
-    // The full view (node logs included) for the runs that ask for it and for cancelled runs.
-    std::vector<const RunOutcome *> reread;
+    // The row, or the full view (node logs included), for the runs that ask for it and for
+    // cancelled runs (which no outcome statement ended), read again now that they are written.
+    std::vector<const RunOutcome *> reread_full, reread_row, reread_visitor;
     for (const auto *runs_of : {&written, &logging})
-        for (const RunOutcome *run : *runs_of)
-            if (run->full_view || run->status == "cancelled") reread.push_back(run);
-    if (!reread.empty())
-        for (const SqlRow &row : query_planned_each_call(std::string("select e.id::text, ") + kExecutionWithNodeLogs +
+        for (const RunOutcome *run : *runs_of) {
+            bool cancelled = run->status == "cancelled";
+            if (run->view == RunView::full || (cancelled && run->view == RunView::row)) reread_full.push_back(run);
+            else if (run->view == RunView::row) reread_row.push_back(run);
+            else if (cancelled) reread_visitor.push_back(run);
+        }
+    auto reread = [&](const std::vector<const RunOutcome *> &runs, const std::string &columns) {
+        if (runs.empty()) return;
+        for (const SqlRow &row : query_planned_each_call("select e.id::text, " + columns +
                                                              "::text from flowgres.executions e where e.id = any($1::uuid[])",
-                                                         {uuid_array(reread)})
+                                                         {uuid_array(runs)})
                                      .rows)
             recorded[row.text(0)] = row.text(1);
+    };
+    reread(reread_full, kExecutionWithNodeLogs);
+    reread(reread_row, "to_jsonb(e)");
+    reread(reread_visitor,
+           "json_build_object('execution_id', e.id, 'status', e.status, 'outputs', e.outputs, 'error', e.error)");
 
     std::string result = "{\"runs\":[";
     for (size_t i = 0; i < outcomes.size(); i++) {

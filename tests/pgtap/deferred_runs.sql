@@ -4,7 +4,7 @@
 -- sessions (tests/integration/run_recording_test.py DeferredRuns): here everything happens in
 -- one transaction, rolled back.
 begin;
-select plan(76);
+select plan(78);
 
 select test.new_user('deferred@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -88,12 +88,18 @@ select set_config('t.rich', format(
        "logs": [{"node_id": "start", "node_type": "start", "status": "completed", "attempt": 1}],
        "model_calls": [{"node_id": "ask", "provider": "p1", "model": "m-1", "prompt_tokens": 7, "completion_tokens": 5,
                         "cost_micros": 12, "latency_ms": 50, "ok": true}],
-       "admitted": %s},
-      {"execution_id": "%s", "status": "completed", "outputs": {"out": "x"}, "fold": true}]',
+       "view": "visitor", "admitted": %s},
+      {"execution_id": "%s", "status": "completed", "outputs": {"out": "x"}, "fold": true, "view": "visitor"}]',
     :'rich', (:'rich_admitted'::jsonb - 'workflow')::text, :'written'), true);
-select is((select string_agg(r -> 'execution' ->> 'status', ',') from json_array_elements(
-              flowgres.executions_record(current_setting('t.rich')::json) -> 'runs') r),
+select flowgres.executions_record(current_setting('t.rich')::json) -> 'runs' as rich_recorded \gset
+select is((select string_agg(r -> 'execution' ->> 'status', ',') from jsonb_array_elements(:'rich_recorded'::jsonb) r),
           'completed,completed', 'a batch of a deferred run and a written one: both recorded');
+select is(:'rich_recorded'::jsonb -> 0 -> 'execution',
+          jsonb_build_object('execution_id', :'rich', 'status', 'completed', 'outputs', '{"out": "héllo"}'::jsonb, 'error', null),
+          'the deferred run answered as its visitor sees it');
+select is(:'rich_recorded'::jsonb -> 1 -> 'execution',
+          jsonb_build_object('execution_id', :'written', 'status', 'completed', 'outputs', '{"out": "x"}'::jsonb, 'error', null),
+          'and the run whose row existed');
 select is((select string_agg(dimension || '=' || quantity, ',' order by dimension) from flowgres.usage_events where execution_id = :'rich'),
           'egress=' || octet_length('{"out": "héllo"}') || ',requests=1,tokens=12', 'its request, tokens and output bytes billed');
 select is((select string_agg(dimension || '=' || quantity, ',' order by dimension) from flowgres.usage_events where execution_id = :'written'),

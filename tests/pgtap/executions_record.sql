@@ -1,6 +1,6 @@
 -- executions_record: many finished runs recorded in one call, each run answered on its own.
 begin;
-select plan(54);
+select plan(62);
 
 select test.new_user('batch@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -18,6 +18,9 @@ select flowgres.execution_create(:'app', '{}') ->> 'id' as folded_cancel \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as twin_rows \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as twin_trail \gset
 select flowgres.execution_create(:'app', '{}') ->> 'id' as folded_max \gset
+select flowgres.execution_create(:'app', '{"who": "Ada"}') ->> 'id' as seen_done \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as seen_failed \gset
+select flowgres.execution_create(:'app', '{}') ->> 'id' as seen_cancelled \gset
 
 -- Only the executor (the service) records what runs did.
 select is(test.error_code_of(format('select flowgres.executions_record(%L)',
@@ -28,11 +31,14 @@ select flowgres.execution_start(:'done', 'd1'), flowgres.execution_start(:'broke
        flowgres.execution_start(:'cancelled', 'd1'), flowgres.execution_start(:'over', 'd1'),
        flowgres.execution_start(:'big', 'd1'), flowgres.execution_start(:'folded', 'd1'),
        flowgres.execution_start(:'folded_cancel', 'd1'), flowgres.execution_start(:'twin_rows', 'd1'),
-       flowgres.execution_start(:'twin_trail', 'd1'), flowgres.execution_start(:'folded_max', 'd1');
+       flowgres.execution_start(:'twin_trail', 'd1'), flowgres.execution_start(:'folded_max', 'd1'),
+       flowgres.execution_start(:'seen_done', 'd1'), flowgres.execution_start(:'seen_failed', 'd1'),
+       flowgres.execution_start(:'seen_cancelled', 'd1');
 select flowgres.execution_finish(:'over', 'completed', '{}');
 select test.act_as(:'owner');
 select flowgres.execution_cancel(:'cancelled');
 select flowgres.execution_cancel(:'folded_cancel');
+select flowgres.execution_cancel(:'seen_cancelled');
 select test.act_as(null);
 
 -- Malformed batches are refused whole, naming the run and the field.
@@ -105,6 +111,7 @@ select is(:'recorded'::jsonb #>> '{runs,0,execution,status}', 'completed', 'the 
 select is(:'recorded'::jsonb #> '{runs,0,execution,node_logs}' -> 1 ->> 'node_id', 'o', 'with its node logs in the full view');
 select is(:'recorded'::jsonb #>> '{runs,1,execution,error,error_code}', 'HTTP_FAILED', 'the failed run with its error');
 select ok(:'recorded'::jsonb #> '{runs,1,execution}' ? 'node_logs' = false, 'the row view has no node logs');
+select is(:'recorded'::jsonb #>> '{runs,1,execution,app_id}', :'app', 'it is the row, as recorded');
 select is(:'recorded'::jsonb #>> '{runs,2,execution,status}', 'cancelled', 'a cancelled run stays cancelled');
 select is(:'recorded'::jsonb #>> '{runs,3,error,error_code}', 'STATE_CONFLICT', 'a run not started is its own conflict');
 select is(:'recorded'::jsonb #>> '{runs,4,error,error_code}', 'STATE_CONFLICT', 'and so is one already finished');
@@ -195,6 +202,31 @@ select is((select (e ->> 'id')::int from jsonb_array_elements(flowgres.execution
            where e ->> 'event' = 'execution_finished'), 2001, 'and read back in pages, execution_finished after it');
 select is((select finished_sequence from flowgres.execution_trails where execution_id = :'folded_max'), 2001,
           'its execution_finished numbered 2,001');
+
+-- The visitor's view: what the public runtime answers, and nothing else of the row.
+select flowgres.executions_record(format($$[
+  {"execution_id": "%1$s", "status": "completed", "outputs": {"out": "<b>hi</b>", "n": 1.50}, "fold": true, "view": "visitor",
+   "logs": [{"node_id": "s", "node_type": "start", "status": "completed"}]},
+  {"execution_id": "%2$s", "status": "failed", "error": {"error_code": "HTTP_FAILED", "message": "no"}, "view": "visitor"},
+  {"execution_id": "%3$s", "status": "cancelled", "view": "visitor", "logs": [{"node_id": "s", "node_type": "start", "status": "completed"}]}]$$,
+  :'seen_done', :'seen_failed', :'seen_cancelled')::json) as seen \gset
+select is(:'seen'::jsonb #> '{runs,0,execution}',
+          jsonb_build_object('execution_id', :'seen_done', 'status', 'completed', 'outputs', '{"out": "<b>hi</b>", "n": 1.50}'::jsonb,
+                             'error', null),
+          'a visitor''s view of a completed run: its id, status and outputs as stored');
+select is((select outputs from flowgres.executions where id = :'seen_done'), '{"out": "<b>hi</b>", "n": 1.50}'::jsonb,
+          'the outputs it shows are the row''s');
+select is(:'seen'::jsonb #> '{runs,1,execution}',
+          jsonb_build_object('execution_id', :'seen_failed', 'status', 'failed', 'outputs', null,
+                             'error', '{"error_code": "HTTP_FAILED", "message": "no"}'::jsonb),
+          'of a failed run: its error');
+select is(:'seen'::jsonb #> '{runs,2,execution}',
+          jsonb_build_object('execution_id', :'seen_cancelled', 'status', 'cancelled', 'outputs', null, 'error', null),
+          'of a run cancelled meanwhile: cancelled');
+select is((select count(*)::int from flowgres.node_logs where execution_id = :'seen_cancelled'), 1, 'its logs are stored');
+select is((select status from flowgres.executions where id = :'seen_failed'), 'failed', 'the failed run is recorded');
+select is((select count(*)::int from flowgres.execution_trails where execution_id = :'seen_done' and finished_sequence = 1), 1,
+          'the completed run''s trail holds its execution_finished');
 
 -- The trigger steps aside only inside executions_record's own statement.
 select is(flowgres.executions_recording(), false, 'outside executions_record the trigger writes execution_finished');
