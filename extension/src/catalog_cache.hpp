@@ -16,6 +16,12 @@
 // (its own changes are not committed, so they must not be cached nor hidden by the cache).
 // Such changes cannot be PREPAREd: the commit would happen where nobody moves the counter.
 // Versions are immutable, so what is cached of them stays true for as long as the id exists.
+//
+// Visitors' sessions (app_sessions) are cached the same way under a counter of their own, so
+// that a new session a minute (pages start one each) does not empty the catalogue's caches:
+// flowgres.sessions_changed() moves it when a session is blocked or unblocked, moved to
+// another app, shortened, or deleted (runtime_admit.cpp says what else keeps those entries
+// true).
 #pragma once
 
 #include <cstdint>
@@ -25,12 +31,22 @@
 
 namespace flowgres {
 
-// The generation to stamp rows read from now on; nullopt while this transaction has changed a
-// catalogue table (read, do not cache).
-std::optional<uint64_t> catalog_generation();
+// The tables a cache is built from, each with its generation counter.
+enum class CachedTables { catalog, sessions };
 
-// From _PG_init: the counter's shared memory and the transaction callback that moves it.
-void register_catalog_generation();
+// The generation to stamp rows read from now on; nullopt while this transaction has changed
+// one of those tables (read, do not cache).
+std::optional<uint64_t> cache_generation(CachedTables tables);
+
+// Whether a row whose xmin (as text) is `xmin` was written by this transaction or one of its
+// subtransactions: not committed, so not to be cached.
+bool written_by_this_transaction(const std::string &xmin);
+
+// The transaction's start (SQL now()) in microseconds since the Unix epoch.
+int64_t transaction_start_micros();
+
+// From _PG_init: the counters' shared memory and the transaction callback that moves them.
+void register_cache_generations();
 
 // One cache: key → value, dropped whole when the generation moves or it holds `capacity`
 // entries. Only found rows are cached (load returns nullopt for none): names that do not
@@ -38,7 +54,8 @@ void register_catalog_generation();
 template <typename Value>
 class CatalogCache {
 public:
-    explicit CatalogCache(size_t capacity) : capacity_(capacity) {}
+    explicit CatalogCache(size_t capacity, CachedTables tables = CachedTables::catalog)
+        : capacity_(capacity), tables_(tables) {}
 
     template <typename Load>
     std::optional<Value> get(const std::string &key, Load load) {
@@ -49,7 +66,14 @@ public:
     // `fresh` says no to is loaded again.
     template <typename Load, typename Fresh>
     std::optional<Value> get(const std::string &key, Load load, Fresh fresh) {
-        std::optional<uint64_t> generation = catalog_generation();
+        return get(key, load, fresh, [](const Value &) { return true; });
+    }
+
+    // As above, for values of which some must not be kept (`keep` says no: read again next
+    // time), such as rows this transaction wrote and has not committed.
+    template <typename Load, typename Fresh, typename Keep>
+    std::optional<Value> get(const std::string &key, Load load, Fresh fresh, Keep keep) {
+        std::optional<uint64_t> generation = cache_generation(tables_);
         if (!generation) return load();
         if (*generation != generation_) {
             entries_.clear();
@@ -60,14 +84,18 @@ public:
             entries_.erase(found);
         }
         std::optional<Value> loaded = load();
-        if (!loaded) return loaded;
+        if (!loaded || !keep(*loaded)) return loaded;
         if (entries_.size() >= capacity_) entries_.clear();
         entries_.emplace(key, *loaded);
         return loaded;
     }
 
+    // Drops one entry: this backend is about to change what it holds.
+    void forget(const std::string &key) { entries_.erase(key); }
+
 private:
     size_t capacity_;
+    CachedTables tables_;
     uint64_t generation_ = UINT64_MAX;
     std::unordered_map<std::string, Value> entries_;
 };

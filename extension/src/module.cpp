@@ -17,7 +17,7 @@ void register_rate_limiter();        // rate_limiter.cpp
 void register_usage_ledger();        // usage_ledger.cpp
 void register_refusal_counter();     // refusal_counter.cpp
 void register_run_cap();             // run_cap.cpp
-void register_catalog_generation();  // catalog_cache.cpp
+void register_cache_generations();  // catalog_cache.cpp
 }
 
 namespace {
@@ -51,6 +51,6 @@ extern "C" void _PG_init(void) {
     flowgres::register_usage_ledger();
     flowgres::register_refusal_counter();
     flowgres::register_run_cap();
-    flowgres::register_catalog_generation();
+    flowgres::register_cache_generations();
     MarkGUCPrefixReserved("flowgres");
 }

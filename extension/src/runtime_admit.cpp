@@ -182,6 +182,57 @@ std::optional<SqlRow> app_with_policy(const std::string &app_id, const std::stri
     });
 }
 
+// A visitor's session as admission reads it. Cached per backend under the sessions' own
+// generation counter (catalog_cache.hpp), which moves when a session is blocked or unblocked,
+// moved to another app, given an earlier expiry, or deleted: those count from the next
+// request at every daemon. What moves no counter is renewal (last_seen_at, a later
+// expires_at), so an entry is trusted only while renewal is not due (last seen under a minute
+// ago) and its expiry is ahead: past either, the row is read again (and renewed). An entry is
+// thus never more than a minute older than its row for anything a trigger does not see.
+// Rows this transaction wrote are read, not kept: they are not committed.
+struct CachedSession {
+    std::string app_id;
+    bool blocked = false;
+    std::string blocked_reason;
+    bool live = false;          // its expiry is ahead
+    bool renewal_due = false;   // last renewed over a minute ago
+    std::string json;           // {"id", "type", "expires_at"} as the answer carries it (renewed when due)
+    int64_t expires_at_micros = 0, renewal_due_at_micros = 0;  // epoch microseconds
+    bool uncommitted = false;   // written by this transaction
+};
+
+CatalogCache<CachedSession> &session_cache() {
+    static CatalogCache<CachedSession> cache(8192, CachedTables::sessions);
+    return cache;
+}
+
+std::optional<CachedSession> session_by_id(const std::string &session_id) {
+    return session_cache().get(
+        session_id,
+        [&]() -> std::optional<CachedSession> {
+            auto found = query(R"sql(
+                select app_id, blocked_at is not null, coalesce(blocked_reason, ''), expires_at > now(),
+                       last_seen_at < now() - interval '1 minute',
+                       jsonb_build_object('id', id, 'type', session_type, 'expires_at',
+                           case when last_seen_at < now() - interval '1 minute' then now() + $2::interval
+                                else expires_at end)::text,
+                       (extract(epoch from expires_at) * 1000000)::bigint,
+                       (extract(epoch from last_seen_at + interval '1 minute') * 1000000)::bigint, xmin::text
+                from flowgres.app_sessions where id = $1::uuid)sql",
+                               {session_id, kSessionTtl});
+            if (found.rows.empty()) return std::nullopt;
+            const SqlRow &row = found.rows[0];
+            return CachedSession{row.text(0), row.text(1) == "t", row.text(2), row.text(3) == "t", row.text(4) == "t",
+                                 row.text(5), std::stoll(row.text(6)), std::stoll(row.text(7)),
+                                 written_by_this_transaction(row.text(8))};
+        },
+        [](const CachedSession &session) {
+            int64_t now = transaction_start_micros();
+            return now < session.expires_at_micros && now < session.renewal_due_at_micros;
+        },
+        [](const CachedSession &session) { return !session.uncommitted && session.live && !session.renewal_due; });
+}
+
 // What an execute needs of its version: the UI schema's input rules, parsed, and the
 // workflow (JSON text) the daemon runs. Versions never change.
 struct VersionForRuns {
@@ -329,31 +380,22 @@ std::optional<std::string> Admission::resolve_session(bool app_deprecated, std::
                                                request_.user_agent_hash.value_or("") + "\n" + request_.user.value_or("") +
                                                "\n" + std::to_string(epoch_seconds_now() / 86400));
     if (wanted) {
-        auto found = query(R"sql(
-            select app_id, blocked_at is not null, coalesce(blocked_reason, ''), expires_at > now(),
-                   last_seen_at < now() - interval '1 minute',
-                   jsonb_build_object('id', id, 'type', session_type, 'expires_at',
-                       case when last_seen_at < now() - interval '1 minute' then now() + $2::interval
-                            else expires_at end)::text
-            from flowgres.app_sessions where id = $1::uuid)sql",
-                           {*wanted, kSessionTtl});
-        if (!found.rows.empty()) {
-            const SqlRow &row = found.rows[0];
-            if (row.text(0) != app_id_) {
+        if (std::optional<CachedSession> found = session_by_id(*wanted)) {
+            if (found->app_id != app_id_) {
                 refusal = deny(ErrorCode::SESSION_INVALID, "the session belongs to another app", "null",
                                "runtime.access_blocked");
                 return std::nullopt;
             }
             session_id_ = *wanted;
-            if (row.text(1) == "t") {
+            if (found->blocked) {
                 refusal = deny(ErrorCode::SESSION_BLOCKED, "this session is blocked",
-                               "{\"reason\":" + json_quote(row.text(2)) + "}", "runtime.access_blocked");
+                               "{\"reason\":" + json_quote(found->blocked_reason) + "}", "runtime.access_blocked");
                 return std::nullopt;
             }
             // A derived session is the client's for the whole day: renewed, never replaced.
-            if (row.text(3) == "t" || derived) {
-                session_json_ = row.text(5);  // the expiry as renewed, when due
-                session_renewal_due_ = row.text(4) == "t";
+            if (found->live || derived) {
+                session_json_ = found->json;  // the expiry as renewed, when due
+                session_renewal_due_ = found->renewal_due;
                 return session_id_;
             }
             session_id_.clear();  // expired: a new one below
@@ -391,6 +433,7 @@ void Admission::record_session() {
         session_json_ = created.rows.at(0).text(0);
         session_is_new_ = false;
     } else if (session_renewal_due_) {
+        session_cache().forget(session_id_);  // read again once this renewal is committed
         query(R"sql(
             update flowgres.app_sessions set last_seen_at = now(), expires_at = now() + $2::interval
             where id = $1::uuid and last_seen_at < now() - interval '1 minute')sql",

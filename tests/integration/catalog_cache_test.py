@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Runtime admission reads workspaces, apps with their policies, versions and plan limits from
-per-backend caches (README "Performance"). Every change to them must still count from the very
-next request, at every daemon and on every pooled connection: a policy change, a rename, a
-quota, a suspension by hand in SQL, an archive. Two daemons share the database; each is warmed
-up before every change so that its connections hold the old rows."""
+"""Runtime admission reads workspaces, apps with their policies, versions, plan limits and
+visitors' sessions from per-backend caches (README "Performance"). Every change to them must
+still count from the very next request, at every daemon and on every pooled connection: a
+policy change, a rename, a quota, a suspension by hand in SQL, an archive, a session blocked,
+unblocked, moved, shortened or deleted. Two daemons share the database; each is warmed up
+before every change so that its connections hold the old rows."""
 
 from harness import Daemon, main, psql
 from runtime_test import RuntimeCase
@@ -86,6 +87,63 @@ class CachedAdmission(RuntimeCase):
         self.everywhere(renamed, (200, "completed"))
         self.ok("POST", f"/api/v1/apps/{app['id']}/archive", {}, self.key)
         self.everywhere(renamed, (410, "APP_ARCHIVED"))
+
+    def test_each_change_to_a_session_counts_from_the_next_request_at_every_daemon(self):
+        self.published("sessions", policy={"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60}}})
+        other = self.published("elsewhere")
+        base = f"/runtime/{self.ws_slug}/sessions"
+        # A client that sends no session has the one derived for it; a page starts its own.
+        _, headers, _ = self.visit("POST", base, {"inputs": {"name": "Ada"}})
+        derived = headers["x-app-session-id"]
+        _, headers, _ = self.visit("GET", base)
+        page = headers["x-app-session-id"]
+        with_page = {"X-App-Session-Id": page}
+        self.everywhere(base, (200, "completed"), warm=True)
+        self.everywhere(base, (200, "completed"), headers=with_page, warm=True)
+
+        def sessions(sql):
+            psql(self.database, f"update flowgres.app_sessions set {sql} where id in ('{derived}', '{page}')")
+
+        sessions("blocked_at = now(), blocked_reason = 'by hand'")
+        self.everywhere(base, (403, "SESSION_BLOCKED"))
+        self.everywhere(base, (403, "SESSION_BLOCKED"), headers=with_page)
+        code, _, body = self.visit("POST", base, {"inputs": {"name": "Ada"}}, daemon=self.other)
+        self.assertEqual(body["data"]["details"], {"reason": "by hand"})
+        sessions("blocked_reason = 'another reason'")
+        code, _, body = self.visit("POST", base, {"inputs": {"name": "Ada"}}, daemon=self.other)
+        self.assertEqual((code, body["data"]["details"]), (403, {"reason": "another reason"}), "a new reason shows at once")
+        sessions("blocked_at = null, blocked_reason = null")
+        self.everywhere(base, (200, "completed"), warm=True)
+        self.everywhere(base, (200, "completed"), headers=with_page, warm=True)
+
+        # Moved to another app (by hand: nothing does it otherwise): not this app's any more.
+        psql(self.database, f"update flowgres.app_sessions set app_id = '{other['id']}' where id = '{page}'")
+        self.everywhere(base, (403, "SESSION_INVALID"), headers=with_page)
+        psql(self.database, f"update flowgres.app_sessions set app_id = (select id from flowgres.apps where slug = 'sessions' "
+                            f"and workspace_id = '{self.workspace['id']}') where id = '{page}'")
+        self.everywhere(base, (200, "completed"), headers=with_page, warm=True)
+
+        # Ended early: the page's session is over, and the next request starts another one.
+        psql(self.database, f"update flowgres.app_sessions set expires_at = now() - interval '1 second' where id = '{page}'")
+        for daemon in (self.daemon, self.other):
+            code, headers, _ = self.visit("POST", base, {"inputs": {"name": "Ada"}}, headers=with_page, daemon=daemon)
+            self.assertEqual(code, 200)
+            self.assertNotEqual(headers["x-app-session-id"], page, f"daemon on port {daemon.port}")
+
+        # Deleted (as the hourly purge does): made again, unblocked, for the same client.
+        sessions("blocked_at = now(), blocked_reason = 'by hand'")
+        self.everywhere(base, (403, "SESSION_BLOCKED"))
+        psql(self.database, f"delete from flowgres.app_sessions where id = '{derived}'")
+        self.everywhere(base, (200, "completed"))
+        self.assertEqual(psql(self.database, f"select blocked_at is null from flowgres.app_sessions where id = '{derived}'"), "t")
+
+        # A block made in replica mode counts too; one rolled back changes nothing.
+        psql(self.database, "begin; update flowgres.app_sessions set blocked_at = now() "
+                            f"where id = '{derived}'; rollback;")
+        self.everywhere(base, (200, "completed"), warm=True)
+        psql(self.database, "set session_replication_role = replica; "
+                            f"update flowgres.app_sessions set blocked_at = now() where id = '{derived}'")
+        self.everywhere(base, (403, "SESSION_BLOCKED"))
 
     def test_a_change_rolled_back_changes_nothing(self):
         self.published("kept")
