@@ -298,9 +298,9 @@ void Runs::launch(Json claimed, std::shared_ptr<Call> waiting, bool runtime, con
     std::weak_ptr<ActiveRun> weak_active = active;
     // Unset: the calls go unchecked, nothing limits this workspace's tokens.
     if (token_holds) options.reserve_tokens = token_reserver(execution_id, active);
-    options.on_event = [weak_active](const char *event, Json data) {
+    options.on_event = [weak_active](const char *event, const std::string &data) {
         if (auto running = weak_active.lock())
-            running->unstored.push_back(RunEvent{running->next_event_id++, event, jsonb_safe(dump_json(data.get()))});
+            running->unstored.push_back(RunEvent{running->next_event_id++, event, jsonb_safe(data)});
     };
     // Started once its secrets are open (at once when it uses none).
     auto inputs_held = std::make_shared<Json>(std::move(inputs));

@@ -297,7 +297,8 @@ TEST(Executor, NodeLogsSerialiseForNodeLogsAppend) {
 TEST(Executor, TellsEachNodeStartAndFinishInOrderWithSkipsAndRetries) {
     std::vector<std::string> events;
     RunOptions options;
-    options.on_event = [&events](const char *event, Json data) {
+    options.on_event = [&events](const char *event, const std::string &text) {
+        Json data = parse_json(text, "event");
         std::string line = std::string(event) + " " + json_string_value(json_object_get(data.get(), "node_id"));
         if (const char *status = json_string_value(json_object_get(data.get(), "status")))
             line += std::string(":") + status;
@@ -336,7 +337,7 @@ TEST(Executor, TellsNothingAfterCancel) {
     int after_cancel = 0;
     bool cancelled = false;
     RunOptions options;
-    options.on_event = [&](const char *, Json) { after_cancel += cancelled ? 1 : 0; };
+    options.on_event = [&](const char *, const std::string &) { after_cancel += cancelled ? 1 : 0; };
     Outcome outcome = run(R"json({"nodes": [{"id": "s", "type": "start"},
         {"id": "d", "type": "delay", "config": {"duration_ms": 2000}}, {"id": "o", "type": "output"}],
       "edges": [{"source": "s", "target": "d"}, {"source": "d", "target": "o"}]})json",

@@ -47,7 +47,8 @@ std::string NodeLog::to_json() const {
            ",\"status\":" + json_quote(status) + ",\"attempt\":" + std::to_string(attempt) +
            ",\"started_at\":" + (started_at.empty() ? "null" : json_quote(started_at)) +
            ",\"finished_at\":" + (finished_at.empty() ? "null" : json_quote(finished_at)) +
-           ",\"duration_ms\":" + std::to_string(duration_ms) + ",\"output\":" + or_null(output) +
+           ",\"duration_ms\":" + std::to_string(duration_ms) +
+           ",\"output\":" + (output && !output_json.empty() ? output_json : or_null(output)) +
            ",\"error\":" + or_null(error) + ",\"variables\":" + or_null(variables) + "}";
 }
 
@@ -160,9 +161,9 @@ void Run::attempt(const std::string &node_id) {
     uint64_t token = state.token = next_token_++;
     state.started_at = iso_now();
     state.started = Clock::now();
-    tell("node_started",
-         Json(json_pack("{s:s, s:s, s:i, s:s}", "node_id", node_id.c_str(), "node_type", state.node->type.c_str(),
-                        "attempt", state.attempt, "started_at", state.started_at.c_str())));
+    tell("node_started", "{\"node_id\":" + json_quote(node_id) + ",\"node_type\":" + json_quote(state.node->type) +
+                             ",\"attempt\":" + std::to_string(state.attempt) +
+                             ",\"started_at\":" + json_quote(state.started_at) + "}");
     workflow::NodeOptions options = workflow::node_options(*state.node);
     std::weak_ptr<Run> weak = weak_from_this();
     if (options.timeout_ms)
@@ -283,29 +284,30 @@ void Run::release_successors(const std::string &node_id) {
     }
 }
 
-void Run::tell(const char *event, Json data) {
-    if (!done_ && options_.on_event) options_.on_event(event, std::move(data));
+void Run::tell(const char *event, const std::string &data) {
+    if (!done_ && options_.on_event) options_.on_event(event, data);
 }
 
-void Run::tell_finished(const NodeLog &log, bool retrying) {
+// The event's data written as text, in the order jansson would (what the stream shows), with
+// the output dumped once for both the event and the node log.
+void Run::tell_finished(NodeLog &log, bool retrying) {
+    if (log.output && log.output_json.empty()) log.output_json = dump_json(log.output.get());
     if (done_ || !options_.on_event) return;
-    Json data(json_pack("{s:s, s:s, s:s}", "node_id", log.node_id.c_str(), "node_type", log.node_type.c_str(), "status",
-                        log.status.c_str()));
-    if (log.status != "skipped") {
-        json_object_set_new(data.get(), "attempt", json_integer(log.attempt));
-        json_object_set_new(data.get(), "finished_at", json_string(log.finished_at.c_str()));
-        json_object_set_new(data.get(), "duration_ms", json_integer(log.duration_ms));
-    }
+    std::string data = "{\"node_id\":" + json_quote(log.node_id) + ",\"node_type\":" + json_quote(log.node_type) +
+                       ",\"status\":" + json_quote(log.status);
+    if (log.status != "skipped")
+        data += ",\"attempt\":" + std::to_string(log.attempt) + ",\"finished_at\":" + json_quote(log.finished_at) +
+                ",\"duration_ms\":" + std::to_string(log.duration_ms);
     if (log.output) {
         // Large outputs stay in the node log: the stream says where to find them.
-        if (dump_json(log.output.get()).size() <= kMaxEventOutputBytes)
-            json_object_set(data.get(), "output", log.output.get());
+        if (log.output_json.size() <= kMaxEventOutputBytes)
+            data += ",\"output\":" + log.output_json;
         else
-            json_object_set_new(data.get(), "output_truncated", json_true());
+            data += ",\"output_truncated\":true";
     }
-    if (log.error) json_object_set(data.get(), "error", log.error.get());
-    if (retrying) json_object_set_new(data.get(), "retrying", json_true());
-    options_.on_event("node_finished", std::move(data));
+    if (log.error) data += ",\"error\":" + dump_json(log.error.get());
+    if (retrying) data += ",\"retrying\":true";
+    options_.on_event("node_finished", data + "}");
 }
 
 void Run::cancel() {

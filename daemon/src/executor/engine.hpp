@@ -89,9 +89,9 @@ struct RunOptions {
     uint64_t http_idle_timeout_ms = 30000;
     std::shared_ptr<const TlsClientContext> tls;  // https steps (refused without)
     // Told, from the loop, as each node attempt starts and as it finishes (or is skipped):
-    // "node_started" / "node_finished" and the event's data, for GET …/events. Nothing is told
-    // after the run has finished.
-    std::function<void(const char *event, Json data)> on_event;
+    // "node_started" / "node_finished" and the event's data (a JSON object's text), for GET
+    // …/events. Nothing is told after the run has finished.
+    std::function<void(const char *event, const std::string &data)> on_event;
     // The workspace's own database, for database steps (null: they fail, naming why).
     std::shared_ptr<WorkspaceDatabase> database;
     // Opened secrets (null when the workflow references none).
@@ -149,6 +149,7 @@ struct NodeLog {
     std::string finished_at;
     long long duration_ms = 0;
     Json output;
+    std::string output_json;  // the output as JSON text once written out (its event, its log): dumped once
     Json error;      // {"error_code", "message"}
     Json variables;  // the variable records of this attempt
     // One element of node_logs_append's array.
@@ -186,8 +187,8 @@ private:
     void settle(const std::string &node_id, NodeOutcome outcome, uint64_t token);
     void release_successors(const std::string &node_id);
     void finish(std::string status, Json error);
-    void tell(const char *event, Json data);
-    void tell_finished(const NodeLog &log, bool retrying);
+    void tell(const char *event, const std::string &data);
+    void tell_finished(NodeLog &log, bool retrying);
     const json_t *root(const std::string &name) const;
 
     uv_loop_t *loop_ = nullptr;

@@ -254,9 +254,9 @@ private:
             // Masked like every output: a model that repeats a key must not stream it.
             std::string text = options_.secrets ? secrets::mask_text(std::move(pending_delta_), options_.secrets->values)
                                                 : std::move(pending_delta_);
-            on_event_("node_delta", Json(json_pack("{s:s, s:s#, s:i}", "node_id", node_id_.c_str(), "delta",
-                                                   text.data(), text.size(), "attempt",
-                                                   static_cast<int>(attempt_log_size() + 1))));
+            Json delta(json_pack("{s:s, s:s#, s:i}", "node_id", node_id_.c_str(), "delta", text.data(), text.size(),
+                                 "attempt", static_cast<int>(attempt_log_size() + 1)));
+            on_event_("node_delta", dump_json(delta.get()));
         }
         pending_delta_.clear();
         last_delta_ = Clock::now();
@@ -422,7 +422,7 @@ private:
     const RunOptions &options_;
     std::string node_id_;
     NodeDone done_;
-    std::function<void(const char *, Json)> on_event_;
+    std::function<void(const char *, const std::string &)> on_event_;
     std::vector<llm::Message> messages_;
     std::map<std::string, std::string> key_overrides_;
     std::optional<double> temperature_;
