@@ -340,7 +340,10 @@ void Admission::event(const std::string &type, const std::string &severity, cons
 }
 
 std::string Admission::answer(const std::string &decision, int status, const std::string &extra) {
-    return "{\"decision\":" + json_quote(decision) + ",\"status\":" + std::to_string(status) + ",\"app\":" + app_json_ +
+    // The daemon's synchronous executes ("defer") have no use for the app's public description.
+    bool lean = request_.defer && request_.action == "execute";
+    return "{\"decision\":" + json_quote(decision) + ",\"status\":" + std::to_string(status) +
+           ",\"app\":" + (lean ? "null" : app_json_) +
            ",\"session\":" + session_json_ + ",\"rate_limit\":" + rate_json_ +
            ",\"origin_allowed\":" + (origin_allowed_ ? "true" : "false") + extra + "}";
 }
@@ -515,15 +518,13 @@ std::string Admission::schema_of_version() {
 // The execution row a deferred run will have, as to_jsonb of it would show it now, with
 // "deferred": true. Its times are the transaction's, as the row's defaults would be.
 std::string Admission::deferred_execution(const std::string &execution_id) {
-    std::string now = json_quote(transaction_start_iso());
+    // What the daemon runs it with and writes its row from: no more (every byte is parsed).
     return "{\"id\":" + json_quote(execution_id) + ",\"workspace_id\":" + json_quote(workspace_id_) +
            ",\"app_id\":" + json_quote(app_id_) + ",\"version_id\":" + json_quote(version_id_) +
-           ",\"status\":\"running\",\"trigger\":\"runtime\",\"triggered_by\":null,\"session_id\":" +
-           json_quote(session_id_) + ",\"inputs\":" + dump_json(request_.inputs.get()) +
-           ",\"outputs\":null,\"error\":null,\"prompt_tokens\":0,\"completion_tokens\":0,\"queued\":false,"
-           "\"claimed_by\":" +
-           (request_.claimed_by ? json_quote(*request_.claimed_by) : std::string("null")) + ",\"created_at\":" + now +
-           ",\"started_at\":" + now + ",\"heartbeat_at\":" + now + ",\"finished_at\":null,\"deferred\":true}";
+           ",\"status\":\"running\",\"session_id\":" + json_quote(session_id_) +
+           ",\"inputs\":" + dump_json(request_.inputs.get()) + ",\"claimed_by\":" +
+           (request_.claimed_by ? json_quote(*request_.claimed_by) : std::string("null")) +
+           ",\"started_at\":" + json_quote(transaction_start_iso()) + ",\"deferred\":true}";
 }
 
 std::string Admission::run() {

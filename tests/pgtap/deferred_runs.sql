@@ -4,7 +4,7 @@
 -- sessions (tests/integration/run_recording_test.py DeferredRuns): here everything happens in
 -- one transaction, rolled back.
 begin;
-select plan(78);
+select plan(80);
 
 select test.new_user('deferred@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -34,7 +34,8 @@ select set_config('t.ws', :'ws_slug', true), set_config('t.ws_id', :'ws', true);
 
 -- Admitted, held, not written.
 select pg_temp.requests_in_flight() as held_before \gset
-select pg_temp.admit() -> 'execution' as admitted \gset
+select pg_temp.admit() as admission \gset
+select :'admission'::jsonb -> 'execution' as admitted \gset
 select :'admitted'::jsonb ->> 'id' as run \gset
 select is(:'admitted'::jsonb ->> 'deferred', 'true', 'a run the caller waits for is admitted deferred');
 select is(:'admitted'::jsonb ->> 'status', 'running', 'running, as a written row would say');
@@ -42,6 +43,10 @@ select is(:'admitted'::jsonb ->> 'claimed_by', 'daemon-d', 'by the daemon that a
 select ok(:'admitted'::jsonb ->> 'started_at' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$', 'started now, in UTC, to the microsecond');
 select is((:'admitted'::jsonb ->> 'started_at')::timestamptz, now(), 'the transaction''s now(), as a row''s default');
 select ok(:'admitted'::jsonb -> 'workflow' ? 'nodes', 'with the workflow to run');
+select is((select array_agg(k order by k) from jsonb_object_keys(:'admitted'::jsonb - 'workflow') k),
+          array['app_id', 'claimed_by', 'deferred', 'id', 'inputs', 'session_id', 'started_at', 'status', 'version_id',
+                'workspace_id'], 'and what its row is written from, no more');
+select is(:'admission'::jsonb -> 'app', 'null'::jsonb, 'the answer leaves out the app''s description: the daemon has no use for it');
 select is((select count(*) from flowgres.executions where id = :'run'), 0::bigint, 'no execution row is written');
 select is(pg_temp.requests_billed(:'run'), 0::bigint, 'nor a usage row');
 select is(pg_temp.requests_in_flight(), :'held_before'::bigint + 1, 'the request is held in the usage ledger');
