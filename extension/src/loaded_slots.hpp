@@ -126,6 +126,20 @@ public:
         }
     }
 
+    // Runs change(slot) on every ready slot under its partition's lock: plain memory
+    // operations only. For what is rare (a TRUNCATE): it visits the whole table.
+    template <typename Change>
+    void for_each_ready(Change change) {
+        if (!table_) return;
+        for (int i = 0; i < table_->partitions; i++) {
+            Partition &partition = table_->partition[i];
+            SpinLockAcquire(&partition.lock);
+            for (Slot &slot : partition.slots)
+                if (slot.state == kSlotReady) change(slot);
+            SpinLockRelease(&partition.lock);
+        }
+    }
+
     // The slot this backend was loading when its transaction ended, freed.
     void free_loading() {
         if (!loading_) return;

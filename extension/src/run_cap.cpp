@@ -2,6 +2,7 @@
 // raises while a spinlock is held; the transaction callbacks run plain memory operations only.
 #include "run_cap.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "flowgres/errors.hpp"
@@ -12,13 +13,17 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "commands/trigger.h"
 }
 
 namespace flowgres {
 namespace {
 
+// A workspace of this database: the table is the cluster's, and a database copied from another
+// (CREATE DATABASE … TEMPLATE) holds the same workspace ids.
 struct Key {
     uint8 workspace[16];
+    Oid database;
 };
 
 struct Slot {
@@ -56,10 +61,40 @@ TransactionChanges<Change> changes([](const Change &change, bool commit) {
     SpinLockRelease(&change.partition->lock);
 });
 
+// The (sub)transaction level at which this transaction truncated executions (0: it did not).
+int truncated_at_level = 0;
+
+// After a TRUNCATE of executions commits (this transaction's own changes applied first), this
+// database's workspaces are counted again: a slot with nothing in flight is freed, to be loaded
+// from the table on its next use; a slot with runs reserved by transactions still open (blocked
+// on the TRUNCATE's lock before their insert: nobody else's change can have committed, as that
+// lock is held until after this callback) keeps them in flight with nothing committed. Only
+// runs this transaction itself created after truncating, in such a busy slot, go uncounted.
+void forget_truncated_runs() {
+    counts.for_each_ready([](Slot &slot) {
+        if (slot.key.database != MyDatabaseId) return;
+        if (slot.starting == 0 && slot.ending == 0)
+            slot.state = kSlotFree;
+        else
+            slot.committed = 0;
+    });
+}
+
 const TransactionHooks transaction_hooks{
-    [](bool commit, int min_level) { changes.settle(commit, min_level); }, [](int level) { changes.nest(level); },
-    [] { return !changes.empty(); }, [] { counts.free_loading(); },
-    "flowgres: a transaction that starts or ends runs cannot be prepared"};
+    [](bool commit, int min_level) {
+        changes.settle(commit, min_level);
+        if (truncated_at_level != 0 && truncated_at_level >= std::max(min_level, 1)) {
+            // The top level's commit (min_level 0) counts it; an abort at or above its level drops it.
+            if (commit && min_level == 0) forget_truncated_runs();
+            truncated_at_level = 0;
+        }
+    },
+    [](int level) {
+        if (truncated_at_level == level) truncated_at_level = level - 1;
+        changes.nest(level);
+    },
+    [] { return !changes.empty() || truncated_at_level != 0; }, [] { counts.free_loading(); },
+    "flowgres: a transaction that starts or ends runs, or truncates executions, cannot be prepared"};
 
 // Runs `decide` under the lock of the workspace's loaded slot, loading it first when needed
 // (counted with a snapshot taken now: every committed row). false: no slot could be had.
@@ -67,6 +102,7 @@ template <typename Decide>
 bool with_loaded_slot(const std::string &workspace_id, Decide &&decide) {
     Key key{};
     uuid_bytes(workspace_id, key.workspace);
+    key.database = MyDatabaseId;
     return counts.with_loaded(
         key, [](const Slot &slot) { return slot.starting == 0 && slot.ending == 0; },
         [&] {
@@ -122,3 +158,15 @@ void register_run_cap() {
 }
 
 }  // namespace flowgres
+
+// SQL: run_cap_truncated() — the statement trigger after TRUNCATE on executions
+// (flowgres--0.30--0.31.sql). Written against PostgreSQL's C API only: it cannot raise.
+extern "C" {
+PG_FUNCTION_INFO_V1(flowgres_run_cap_truncated);
+Datum flowgres_run_cap_truncated(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo)) ereport(ERROR, (errmsg("flowgres.run_cap_truncated() is a trigger")));
+    int level = GetCurrentTransactionNestLevel();
+    if (flowgres::truncated_at_level == 0 || level < flowgres::truncated_at_level) flowgres::truncated_at_level = level;
+    return PointerGetDatum(nullptr);
+}
+}

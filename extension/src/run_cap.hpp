@@ -13,8 +13,9 @@
 //     after the server starts, and again after eviction; a slot with anything in flight is never
 //     evicted, and both paths above load it first (before their own row changes), so the load
 //     sees every committed row and nothing is counted twice.
-// Rows written around execution_create (by hand, or a TRUNCATE) are not counted until the
-// server restarts.
+//   - A TRUNCATE of executions (a statement trigger, run_cap_truncated) sets this database's
+//     committed counts to zero when it commits.
+// Rows written around execution_create (by hand) are not counted until the server restarts.
 #pragma once
 
 #include <cstdint>

@@ -395,6 +395,36 @@ class ConcurrentRunCap(ApiTestCase):
         self.assertEqual(in_flight, str(self.CAP), "the count is the table's")
 
 
+    def test_a_truncate_of_executions_gives_this_databases_workspaces_their_room_back(self):
+        # A TRUNCATE fires none of the row triggers that note a run's end: its commit counts this
+        # database's workspaces again; rolled back, or in another database, it changes nothing.
+        apps = []
+        for _ in range(2):
+            user, workspace, key = self.new_user()
+            apps.append((user, self.app_with(key, workspace, SLOW)))
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
+            time.sleep(0.05)
+
+        def fill(user, app):
+            runs = [self.create_as(user, app) for _ in range(self.CAP)]
+            self.assertTrue(all(len(run) == 36 for run in runs), runs)
+            self.assertEqual(self.create_as(user, app), "refused", "at the cap")
+        for user, app in apps:
+            fill(user, app)
+        psql(self.database, "begin; truncate flowgres.executions; rollback;")
+        for user, app in apps:
+            self.assertEqual(self.create_as(user, app), "refused", "a TRUNCATE rolled back gives no room")
+        other = self.database + "_other"
+        fresh_database(other)
+        psql(other, "truncate flowgres.executions")
+        for user, app in apps:
+            self.assertEqual(self.create_as(user, app), "refused", "nor does one in another database")
+        psql(self.database, "set session_replication_role = replica; truncate flowgres.executions")
+        for user, app in apps:
+            fill(user, app)  # the cap's number of runs again, and no more
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.executions"), str(2 * self.CAP))
+
     def test_the_count_holds_under_parallel_creations_ends_and_a_killed_session(self):
         user, workspace, key = self.new_user()
         app = self.app_with(key, workspace, SLOW)
