@@ -30,7 +30,13 @@
 namespace flowgres::daemon {
 
 namespace {
-constexpr const char *kAdmit = "select flowgres.runtime_admit_json($1::json)::text";
+// Admission acts as the operator, and a refusal's or a read's session and events need not wait
+// for the disk (an execution's outcome commits durably at its end, which covers its admission
+// too). The statement makes both settings itself, in its FROM clause, which is evaluated before
+// the call: one statement per request rather than two.
+constexpr const char *kAdmit =
+    "select flowgres.runtime_admit_json($1::json)::text from (select set_config('flowgres.actor', 'operator', true), "
+    "set_config('synchronous_commit', 'off', true)) as settings";
 
 // A browser's navigation: Accept names text/html (API clients send */* or application/json).
 bool wants_html(const http::Request &request) {
@@ -213,9 +219,6 @@ void Runtime::admit(std::shared_ptr<Call> call, Json admission, const std::strin
             json_object_set_new(admission.get(), "have_preparation", json_string(held->preparation_key.c_str()));
     }
     std::vector<pg::Statement> statements;
-    // As the operator. Sessions and events of a refused or read-only request need not wait for
-    // the disk; an execution's outcome commits durably at its end, which covers its admission too.
-    statements.push_back(pg::Statement{kOperatorNoDiskWait, {}});
     statements.push_back(pg::Statement{kAdmit, {dump_json(admission.get())}});
     if (action == "execute") admissions_++;
     size_t headers_before = call->headers.size();
