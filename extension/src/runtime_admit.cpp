@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "actor.hpp"
 #include "anomaly.hpp"
@@ -87,6 +88,39 @@ const std::string &ip_hash_key() {
     return key;
 }
 
+// Digests of what a client sends with every request (its address, its user agent, the inputs
+// of its derived session), kept per backend so that the same client's next request hashes
+// nothing: keyed by the input, so a value that changes is a new entry. Bounded: emptied when
+// full, as the catalogue's caches are.
+class DigestMemo {
+public:
+    template <typename Compute>
+    std::string get(const std::string &input, Compute compute) {
+        if (auto found = digests_.find(input); found != digests_.end()) return found->second;
+        std::string digest = compute(input);
+        if (digests_.size() >= kCapacity) digests_.clear();
+        digests_.emplace(input, digest);
+        return digest;
+    }
+
+private:
+    static constexpr size_t kCapacity = 1024;  // user agents are up to 1 kB each
+    std::unordered_map<std::string, std::string> digests_;
+};
+
+std::string address_sha256(const std::string &ip) {
+    static DigestMemo memo;
+    return memo.get(ip, [](const std::string &value) { return sha256_hex(value); });
+}
+std::string address_hash(const std::string &ip) {
+    static DigestMemo memo;
+    return memo.get(ip, [](const std::string &value) { return hmac_sha256_hex(ip_hash_key(), value); });
+}
+std::string user_agent_sha256(const std::string &agent) {
+    static DigestMemo memo;
+    return memo.get(agent, [](const std::string &value) { return sha256_hex(value); });
+}
+
 Request parse_request(const std::string &text) {
     Json document = parse_json(text, "request");
     if (!json_is_object(document.get())) throw field_error("request", "must be a JSON object");
@@ -99,9 +133,9 @@ Request parse_request(const std::string &text) {
     request.app_slug = optional_text(document.get(), "app", 63);
     request.ip = optional_text(document.get(), "ip", 64).value_or("");
     if (request.ip.empty()) throw field_error("ip", "is required");
-    request.ip_sha256 = sha256_hex(request.ip);
-    request.ip_hash = hmac_sha256_hex(ip_hash_key(), request.ip);
-    if (auto agent = optional_text(document.get(), "user_agent", 1024)) request.user_agent_hash = sha256_hex(*agent);
+    request.ip_sha256 = address_sha256(request.ip);
+    request.ip_hash = address_hash(request.ip);
+    if (auto agent = optional_text(document.get(), "user_agent", 1024)) request.user_agent_hash = user_agent_sha256(*agent);
     request.origin = optional_text(document.get(), "origin", 512);
     request.session_id = optional_text(document.get(), "session_id", 64);
     if (request.session_id && !is_uuid(*request.session_id)) request.session_id.reset();  // unknown: a new one
@@ -180,6 +214,12 @@ std::optional<SqlRow> app_with_policy(const std::string &app_id, const std::stri
         if (app.rows.empty()) return std::nullopt;
         return app.rows[0];
     });
+}
+
+// The session a client that sends none is given: a UUID keyed by what identifies it that day.
+std::string derived_session_id(const std::string &identity) {
+    static DigestMemo memo;
+    return memo.get(identity, [](const std::string &value) { return keyed_uuid(ip_hash_key(), value); });
 }
 
 // A visitor's session as admission reads it. Cached per backend under the sessions' own
@@ -379,9 +419,9 @@ std::optional<std::string> Admission::resolve_session(bool app_deprecated, std::
     std::optional<std::string> wanted = request_.session_id;
     bool derived = !wanted && (request_.action == "execute" || request_.action == "schema");
     if (derived)
-        wanted = keyed_uuid(ip_hash_key(), "session\n" + app_id_ + "\n" + request_.ip + "\n" +
-                                               request_.user_agent_hash.value_or("") + "\n" + request_.user.value_or("") +
-                                               "\n" + std::to_string(epoch_seconds_now() / 86400));
+        wanted = derived_session_id("session\n" + app_id_ + "\n" + request_.ip + "\n" +
+                                    request_.user_agent_hash.value_or("") + "\n" + request_.user.value_or("") + "\n" +
+                                    std::to_string(epoch_seconds_now() / 86400));
     if (wanted) {
         if (std::optional<CachedSession> found = session_by_id(*wanted)) {
             if (found->app_id != app_id_) {
