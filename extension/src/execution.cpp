@@ -80,7 +80,8 @@ namespace {
 
 // An execution created by `actor` (app_edit on the app; the run cap, the request quota, an
 // audit row): pending, or (`claimed_by` set) already running there, claimed by the daemon
-// that runs it, so that the row is written once rather than inserted and then updated. Its id.
+// that runs it, so that the row is written once rather than inserted and then updated. The
+// row as JSON, with its version's workflow when it is created running (what the runner needs).
 std::string create_execution(const Actor &actor, const std::string &app_id, const std::string &inputs,
                              std::optional<std::string> version_id, const std::string &trigger, bool queued,
                              const std::optional<std::string> &claimed_by) {
@@ -101,7 +102,7 @@ std::string create_execution(const Actor &actor, const std::string &app_id, cons
     // (run_cap.hpp: counted in shared memory, reserved before the row is written), and are
     // requests like the runtime's: metered against the month's quota and budget.
     if (trigger != "runtime") {
-        long long cap = std::stoll(query_value("select current_setting('flowgres.max_concurrent_runs_per_workspace')").value());
+        int64_t cap = run_cap_limit();
         RunCapCheck check = run_cap_reserve(workspace_id, cap);
         if (check.table_full)
             throw Error(ErrorCode::OVERLOADED, "too many workspaces are counting their runs at once: retry",
@@ -119,22 +120,27 @@ std::string create_execution(const Actor &actor, const std::string &app_id, cons
     if (quota.reservation.outcome == UsageReservation::Outcome::ledger_full)
         throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry",
                     "{\"retry_after_seconds\":1}");
-    std::string execution_id = query_value(R"sql(
-        insert into flowgres.executions (workspace_id, app_id, version_id, trigger, triggered_by, inputs, queued,
-                                         status, claimed_by, started_at, heartbeat_at)
+    // The row as inserted is the answer (with its version's workflow for a run that starts
+    // here): nothing below changes it.
+    SqlResult created = query(R"sql(
+        insert into flowgres.executions as e (workspace_id, app_id, version_id, trigger, triggered_by, inputs, queued,
+                                              status, claimed_by, started_at, heartbeat_at)
         select $1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6::jsonb, $7::boolean,
                case when $8::text is null then 'pending' else 'running' end, $8::text,
                case when $8::text is null then null else now() end, case when $8::text is null then null else now() end
-        returning id)sql",
-                                           {workspace_id, app_id, version_id, trigger, actor.user_param(), inputs,
-                                            std::string(queued ? "true" : "false"), claimed_by})
-                                   .value();
+        returning e.id::text,
+                  case when $8::text is null then to_jsonb(e)
+                       else to_jsonb(e) || jsonb_build_object('workflow', (select v.workflow from flowgres.app_versions v
+                                                                           where v.id = e.version_id)) end::text)sql",
+                              {workspace_id, app_id, version_id, trigger, actor.user_param(), inputs,
+                               std::string(queued ? "true" : "false"), claimed_by});
+    std::string execution_id = created.rows.at(0).text(0);
     record_usage(workspace_id, app_id, execution_id, quota);
     // Delivered at commit: a daemon listening on the channel claims it (execution_claim).
     if (queued) query("select pg_notify('flowgres_executions', $1)", {execution_id});
     write_audit(actor, access.workspace.workspace_id, "execution.create", "execution", execution_id,
                 "{\"app_id\":" + json_quote(app_id) + ",\"trigger\":" + json_quote(trigger) + "}");
-    return execution_id;
+    return created.rows.at(0).text(1);
 }
 
 // The execution with its version's workflow: what the runner needs to run it.
@@ -157,8 +163,7 @@ SqlValue execution_create(CallArgs &args) {
     if (trigger != "trial" && trigger != "api" && trigger != "runtime" && trigger != "schedule")
         throw field_error("trigger", "must be trial, api, runtime or schedule");
     Actor actor = require_actor();
-    return SqlValue::jsonb(
-        execution_document(create_execution(actor, app_id, inputs, version_id, trigger, queued, std::nullopt)));
+    return SqlValue::jsonb(create_execution(actor, app_id, inputs, version_id, trigger, queued, std::nullopt));
 }
 
 SqlValue execution_create_running(CallArgs &args) {
@@ -172,8 +177,7 @@ SqlValue execution_create_running(CallArgs &args) {
     if (!caller_runs_executions())
         throw Error(ErrorCode::PERMISSION_DENIED, "only the platform's daemon creates runs it runs itself");
     Actor actor = require_actor();
-    return SqlValue::jsonb(
-        execution_with_workflow(create_execution(actor, app_id, inputs, version_id, "trial", false, claimed_by)));
+    return SqlValue::jsonb(create_execution(actor, app_id, inputs, version_id, "trial", false, claimed_by));
 }
 
 SqlValue execution_start(CallArgs &args) {

@@ -24,7 +24,6 @@ namespace {
 
 char *actor_setting = nullptr;
 int workspace_restore_days = 30;
-int max_concurrent_runs_per_workspace = 16;
 
 }  // namespace
 
@@ -41,11 +40,6 @@ extern "C" void _PG_init(void) {
     DefineCustomIntVariable("flowgres.workspace_restore_days",
                             "Days a soft-deleted workspace can still be restored.", nullptr,
                             &workspace_restore_days, 30, 0, 3650, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("flowgres.max_concurrent_runs_per_workspace",
-                            "Runs a workspace may have pending or running at once outside the public runtime (trial, "
-                            "api, schedule).",
-                            nullptr, &max_concurrent_runs_per_workspace, 16, 1, 100000, PGC_SIGHUP, 0, nullptr, nullptr,
-                            nullptr);
     flowgres::register_maintenance_worker();
     flowgres::register_rate_limiter();
     flowgres::register_usage_ledger();

@@ -40,6 +40,7 @@ using Counts = LoadedSlots<Slot>;
 using Partition = Counts::Partition;
 
 int configured_slots = 16384;
+int max_runs_at_once = 16;  // flowgres.max_concurrent_runs_per_workspace
 Counts counts("run cap");
 
 Size table_size() { return Counts::size_for(configured_slots); }
@@ -146,7 +147,13 @@ SqlValue run_cap_noted(CallArgs &args) {
     return SqlValue::null();
 }
 
+int64_t run_cap_limit() { return max_runs_at_once; }
+
 void register_run_cap() {
+    DefineCustomIntVariable("flowgres.max_concurrent_runs_per_workspace",
+                            "Runs a workspace may have pending or running at once outside the public runtime (trial, "
+                            "api, schedule).",
+                            nullptr, &max_runs_at_once, 16, 1, 100000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("flowgres.run_cap_slots",
                             "Workspaces whose runs at once are counted in shared memory at a time "
                             "(rounded up to a multiple of 64).",

@@ -29,6 +29,9 @@ struct RunCapCheck {
     int64_t running = 0;      // the workspace's runs at once, before this one
 };
 
+// The cap: flowgres.max_concurrent_runs_per_workspace (a server setting, reloaded).
+int64_t run_cap_limit();
+
 // One more run for `workspace_id` in this transaction, unless it already has `cap`.
 RunCapCheck run_cap_reserve(const std::string &workspace_id, int64_t cap);
 
