@@ -51,7 +51,8 @@ inline constexpr const char *kActAsOperator = "select set_config('flowgres.actor
 // everything before it durable too (the WAL is flushed in order).
 inline constexpr const char *kNoDiskWait = "select set_config('synchronous_commit', 'off', true)";
 // Both at once: one statement of the job instead of two (each costs the server a bind and an
-// execution of its own, on every admission and every batch of a run's events).
+// execution of its own, on every batch of a run's events; admission makes both inside its own
+// statement, runtime.cpp).
 inline constexpr const char *kOperatorNoDiskWait =
     "select set_config('flowgres.actor', 'operator', true), set_config('synchronous_commit', 'off', true)";
 
