@@ -2,6 +2,7 @@
 // the transaction callbacks run plain memory operations only.
 #include "usage_ledger.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "spi.hpp"
 
 extern "C" {
+#include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "storage/ipc.h"
 #include "storage/spin.h"
@@ -23,9 +25,12 @@ extern "C" {
 namespace flowgres {
 namespace {
 
+// A workspace-month of this database: the table is the cluster's, and a database copied from
+// another (CREATE DATABASE … TEMPLATE) holds the same workspace ids.
 struct Key {
     uint8 workspace[16];
     int32 month;
+    Oid database;
 };
 
 struct Slot {
@@ -70,6 +75,7 @@ Key make_key(const std::string &workspace_id, int32 month) {
     Key key{};
     uuid_bytes(workspace_id, key.workspace);
     key.month = month;
+    key.database = MyDatabaseId;
     return key;
 }
 
@@ -185,22 +191,52 @@ void release_owned_holds(int, Datum) {
     holds_owned.clear();
 }
 
+// The (sub)transaction level at which this transaction truncated usage_events (0: it did not).
+int truncated_at_level = 0;
+
+// After a TRUNCATE of usage_events commits (this transaction's own amounts settled first),
+// this database's workspaces have consumed nothing: a slot with nothing in flight is freed, to
+// be loaded from the table on its next use; a slot with amounts in flight (held for runs not
+// yet recorded, or reserved by transactions blocked on the TRUNCATE's lock before their
+// insert: nobody else's usage row can have committed, as that lock is held until after this
+// callback) keeps them in flight with nothing committed.
+void forget_truncated_usage() {
+    ledger.for_each_ready([](Slot &slot) {
+        if (slot.key.database != MyDatabaseId) return;
+        bool in_flight = false;
+        for (int64 amount : slot.in_flight) in_flight = in_flight || amount != 0;
+        if (!in_flight)
+            slot.state = kSlotFree;
+        else
+            for (int64 &amount : slot.committed) amount = 0;
+    });
+}
+
 // At the end of the transaction (min_level 0) or of a subtransaction at `min_level`.
 void settle(bool commit, int min_level) {
     held.settle(commit, min_level);
     holds_settling_now.settle(commit, min_level);
     holds_taken_now.settle(commit, min_level);
+    if (truncated_at_level != 0 && truncated_at_level >= std::max(min_level, 1)) {
+        // The top level's commit (min_level 0) counts it; an abort at or above its level drops it.
+        if (commit && min_level == 0) forget_truncated_usage();
+        truncated_at_level = 0;
+    }
 }
 
 const TransactionHooks transaction_hooks{
     settle,
     [](int level) {
+        if (truncated_at_level == level) truncated_at_level = level - 1;
         held.nest(level);
         holds_taken_now.nest(level);
         holds_settling_now.nest(level);
     },
-    [] { return !held.empty() || !holds_taken_now.empty() || !holds_settling_now.empty(); },
-    [] { ledger.free_loading(); }, "flowgres: a transaction that consumed quota cannot be prepared"};
+    [] {
+        return !held.empty() || !holds_taken_now.empty() || !holds_settling_now.empty() || truncated_at_level != 0;
+    },
+    [] { ledger.free_loading(); },
+    "flowgres: a transaction that consumed quota, or truncated usage_events, cannot be prepared"};
 
 // Runs `decide` under the lock of the workspace's loaded slot for this month, loading it
 // first when needed (see usage_ledger.hpp for why the load sees everything, once). Returns
@@ -439,3 +475,15 @@ void register_usage_ledger() {
 }
 
 }  // namespace flowgres
+
+// SQL: usage_truncated() — the statement trigger after TRUNCATE on usage_events
+// (flowgres--0.31--0.32.sql). Written against PostgreSQL's C API only: it cannot raise.
+extern "C" {
+PG_FUNCTION_INFO_V1(flowgres_usage_truncated);
+Datum flowgres_usage_truncated(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo)) ereport(ERROR, (errmsg("flowgres.usage_truncated() is a trigger")));
+    int level = GetCurrentTransactionNestLevel();
+    if (flowgres::truncated_at_level == 0 || level < flowgres::truncated_at_level) flowgres::truncated_at_level = level;
+    return PointerGetDatum(nullptr);
+}
+}

@@ -70,6 +70,30 @@ class Quotas(RuntimeCase):
         code, _, body = self.execute("metered")
         self.assertEqual(code, 200, body)
 
+    def test_a_truncate_of_usage_events_gives_the_quotas_back(self):
+        # A TRUNCATE removes usage without the transactions that keep the running totals: its
+        # commit counts this database's workspaces again; rolled back, it changes nothing.
+        _, workspace, key = self.new_user("truncated")
+        ws = workspace["id"]
+        slug = psql(self.database, f"select slug from flowgres.workspaces where id = '{ws}'")
+        from runtime_test import GREETER, UI
+        app = self.ok("POST", f"/api/v1/workspaces/{ws}/apps", {"name": "Reset", "slug": "reset"}, key, status=201)
+        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
+                          {"version": "1.0.0", "workflow": GREETER, "ui_schema": UI}, key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
+                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous"}}, key)
+        self.ok("PUT", f"/api/v1/workspaces/{ws}/quotas/requests", {"quota": 2}, self.admin)
+
+        def codes(count):
+            return [self.visit("POST", f"/runtime/{slug}/reset", {"inputs": {"name": "Bo"}})[0] for _ in range(count)]
+        self.assertEqual(codes(3), [200, 200, 429])
+        psql(self.database, "begin; truncate flowgres.usage_events; rollback;")
+        self.assertEqual(codes(1), [429], "a TRUNCATE rolled back gives nothing back")
+        psql(self.database, "set session_replication_role = replica; truncate flowgres.usage_events")
+        self.assertEqual(codes(3), [200, 200, 429], "the quota's worth again, and no more")
+        self.assertEqual(self.count(f"select count(*) from flowgres.usage_events where workspace_id = '{ws}' "
+                                    "and dimension = 'requests'"), 2)
+
     def test_budget_alerts_and_spend_limit(self):
         _, workspace, key = self.new_user("budget")
         ws = workspace["id"]
