@@ -8,6 +8,7 @@
 // Nothing raises while a spinlock is held.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -233,6 +234,31 @@ private:
 // settle(commit, 0); of a subtransaction, settle(false, level) when it aborts, nest(level)
 // when it commits; free_loading() at every end; PREPARE refused (cannot_prepare) while busy().
 // `hooks` must live as long as the server process (a static).
+// A TRUNCATE of the table such counters cache, marked by its statement trigger: it counts
+// (the caller forgets what its slots counted) when the transaction that made it commits, and
+// not if the transaction, or the subtransaction it was made in, aborts.
+class TruncationMark {
+public:
+    void mark() {
+        int level = GetCurrentTransactionNestLevel();
+        if (level_ == 0 || level < level_) level_ = level;
+    }
+    bool marked() const { return level_ != 0; }
+    // From the hooks' settle: true when this end is the top level's commit of a marked transaction.
+    bool settle(bool commit, int min_level) {
+        if (level_ == 0 || level_ < std::max(min_level, 1)) return false;
+        level_ = 0;
+        return commit && min_level == 0;
+    }
+    // From the hooks' nest: a subtransaction's commit hands the mark to its parent.
+    void nest(int level) {
+        if (level_ == level) level_ = level - 1;
+    }
+
+private:
+    int level_ = 0;  // the (sub)transaction level it was made at; 0: none
+};
+
 struct TransactionHooks {
     void (*settle)(bool commit, int min_level);
     void (*nest)(int level);

@@ -2,7 +2,6 @@
 // raises while a spinlock is held; the transaction callbacks run plain memory operations only.
 #include "run_cap.hpp"
 
-#include <algorithm>
 #include <vector>
 
 #include "flowgres/errors.hpp"
@@ -62,8 +61,8 @@ TransactionChanges<Change> changes([](const Change &change, bool commit) {
     SpinLockRelease(&change.partition->lock);
 });
 
-// The (sub)transaction level at which this transaction truncated executions (0: it did not).
-int truncated_at_level = 0;
+// This transaction truncated executions.
+TruncationMark truncated;
 
 // After a TRUNCATE of executions commits (this transaction's own changes applied first), this
 // database's workspaces are counted again: a slot with nothing in flight is freed, to be loaded
@@ -84,17 +83,13 @@ void forget_truncated_runs() {
 const TransactionHooks transaction_hooks{
     [](bool commit, int min_level) {
         changes.settle(commit, min_level);
-        if (truncated_at_level != 0 && truncated_at_level >= std::max(min_level, 1)) {
-            // The top level's commit (min_level 0) counts it; an abort at or above its level drops it.
-            if (commit && min_level == 0) forget_truncated_runs();
-            truncated_at_level = 0;
-        }
+        if (truncated.settle(commit, min_level)) forget_truncated_runs();
     },
     [](int level) {
-        if (truncated_at_level == level) truncated_at_level = level - 1;
+        truncated.nest(level);
         changes.nest(level);
     },
-    [] { return !changes.empty() || truncated_at_level != 0; }, [] { counts.free_loading(); },
+    [] { return !changes.empty() || truncated.marked(); }, [] { counts.free_loading(); },
     "flowgres: a transaction that starts or ends runs, or truncates executions, cannot be prepared"};
 
 // Runs `decide` under the lock of the workspace's loaded slot, loading it first when needed
@@ -172,8 +167,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(flowgres_run_cap_truncated);
 Datum flowgres_run_cap_truncated(PG_FUNCTION_ARGS) {
     if (!CALLED_AS_TRIGGER(fcinfo)) ereport(ERROR, (errmsg("flowgres.run_cap_truncated() is a trigger")));
-    int level = GetCurrentTransactionNestLevel();
-    if (flowgres::truncated_at_level == 0 || level < flowgres::truncated_at_level) flowgres::truncated_at_level = level;
+    flowgres::truncated.mark();
     return PointerGetDatum(nullptr);
 }
 }

@@ -2,7 +2,6 @@
 // the transaction callbacks run plain memory operations only.
 #include "usage_ledger.hpp"
 
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -191,8 +190,8 @@ void release_owned_holds(int, Datum) {
     holds_owned.clear();
 }
 
-// The (sub)transaction level at which this transaction truncated usage_events (0: it did not).
-int truncated_at_level = 0;
+// This transaction truncated usage_events.
+TruncationMark truncated;
 
 // After a TRUNCATE of usage_events commits (this transaction's own amounts settled first),
 // this database's workspaces have consumed nothing: a slot with nothing in flight is freed, to
@@ -217,23 +216,19 @@ void settle(bool commit, int min_level) {
     held.settle(commit, min_level);
     holds_settling_now.settle(commit, min_level);
     holds_taken_now.settle(commit, min_level);
-    if (truncated_at_level != 0 && truncated_at_level >= std::max(min_level, 1)) {
-        // The top level's commit (min_level 0) counts it; an abort at or above its level drops it.
-        if (commit && min_level == 0) forget_truncated_usage();
-        truncated_at_level = 0;
-    }
+    if (truncated.settle(commit, min_level)) forget_truncated_usage();
 }
 
 const TransactionHooks transaction_hooks{
     settle,
     [](int level) {
-        if (truncated_at_level == level) truncated_at_level = level - 1;
+        truncated.nest(level);
         held.nest(level);
         holds_taken_now.nest(level);
         holds_settling_now.nest(level);
     },
     [] {
-        return !held.empty() || !holds_taken_now.empty() || !holds_settling_now.empty() || truncated_at_level != 0;
+        return !held.empty() || !holds_taken_now.empty() || !holds_settling_now.empty() || truncated.marked();
     },
     [] { ledger.free_loading(); },
     "flowgres: a transaction that consumed quota, or truncated usage_events, cannot be prepared"};
@@ -482,8 +477,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(flowgres_usage_truncated);
 Datum flowgres_usage_truncated(PG_FUNCTION_ARGS) {
     if (!CALLED_AS_TRIGGER(fcinfo)) ereport(ERROR, (errmsg("flowgres.usage_truncated() is a trigger")));
-    int level = GetCurrentTransactionNestLevel();
-    if (flowgres::truncated_at_level == 0 || level < flowgres::truncated_at_level) flowgres::truncated_at_level = level;
+    flowgres::truncated.mark();
     return PointerGetDatum(nullptr);
 }
 }

@@ -219,12 +219,7 @@ class Limits(RuntimeCase):
         self.sql("insert into flowgres.billing_plans (code, name, price_per_1k_requests_micros) "
                  "values ('race_metered', 'Metered', 2500000) on conflict do nothing")
         self.sql(f"update flowgres.workspaces set plan = 'race_metered' where id = '{ws}'")
-        from runtime_test import GREETER, UI
-        app = self.ok("POST", f"/api/v1/workspaces/{ws}/apps", {"name": "Spender", "slug": "spender"}, key, status=201)
-        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
-                          {"version": "1.0.0", "workflow": GREETER, "ui_schema": UI}, key, status=201)
-        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
-                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous"}}, key)
+        self.publish_in(ws, key, "spender")
         # 0.25 cents a request against 1 cent: four runs, however many arrive at once.
         self.ok("PATCH", f"/api/v1/workspaces/{ws}/budget", {"spend_limit_cents": 1, "spend_limit_enabled": True}, key)
         statuses = self.fire(f"/runtime/{slug}/spender", 16)

@@ -76,12 +76,7 @@ class Quotas(RuntimeCase):
         _, workspace, key = self.new_user("truncated")
         ws = workspace["id"]
         slug = psql(self.database, f"select slug from flowgres.workspaces where id = '{ws}'")
-        from runtime_test import GREETER, UI
-        app = self.ok("POST", f"/api/v1/workspaces/{ws}/apps", {"name": "Reset", "slug": "reset"}, key, status=201)
-        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
-                          {"version": "1.0.0", "workflow": GREETER, "ui_schema": UI}, key, status=201)
-        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
-                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous"}}, key)
+        self.publish_in(ws, key, "reset")
         self.ok("PUT", f"/api/v1/workspaces/{ws}/quotas/requests", {"quota": 2}, self.admin)
 
         def codes(count):
@@ -101,12 +96,7 @@ class Quotas(RuntimeCase):
         psql(self.database, "insert into flowgres.billing_plans (code, name, price_per_1k_requests_micros) "
                             "values ('it_metered', 'Metered', 2500000) on conflict do nothing")
         psql(self.database, f"update flowgres.workspaces set plan = 'it_metered' where id = '{ws}'")
-        from runtime_test import GREETER, UI
-        app = self.ok("POST", f"/api/v1/workspaces/{ws}/apps", {"name": "Spender", "slug": "spender"}, key, status=201)
-        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
-                          {"version": "1.0.0", "workflow": GREETER, "ui_schema": UI}, key, status=201)
-        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
-                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous"}}, key)
+        self.publish_in(ws, key, "spender")
 
         for bad in ({"spend_limit_cents": -1}, {"spend_limit_cents": "1; drop table flowgres.budgets"},
                     {"alert_thresholds": [50, 101]}, {"spend_limit_enabled": "yes"}, {"<script>": 1}):

@@ -53,11 +53,15 @@ class RuntimeCase(ApiTestCase):
 
     def published(self, slug, policy=None, workflow=GREETER, ui=UI, mode="public_anonymous"):
         psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{self.workspace['id']}'")
-        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": slug, "slug": slug}, self.key, status=201)
+        return self.publish_in(self.workspace["id"], self.key, slug, policy, workflow, ui, mode)
+
+    def publish_in(self, workspace_id, key, slug, policy=None, workflow=GREETER, ui=UI, mode="public_anonymous"):
+        """An app `slug` made, versioned and published in a workspace, on whatever plan it has."""
+        app = self.ok("POST", f"/api/v1/workspaces/{workspace_id}/apps", {"name": slug, "slug": slug}, key, status=201)
         version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions",
-                          {"version": "1.0.0", "workflow": workflow, "ui_schema": ui}, self.key, status=201)
+                          {"version": "1.0.0", "workflow": workflow, "ui_schema": ui}, key, status=201)
         self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
-                {"version_id": version["id"], "access_policy": {"access_mode": mode, **(policy or {})}}, self.key)
+                {"version_id": version["id"], "access_policy": {"access_mode": mode, **(policy or {})}}, key)
         return app
 
     def visit(self, method, path, body=None, headers=None, daemon=None):
