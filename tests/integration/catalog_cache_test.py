@@ -6,6 +6,8 @@ policy change, a rename, a quota, a suspension by hand in SQL, an archive, a ses
 unblocked, moved, shortened or deleted. Two daemons share the database; each is warmed up
 before every change so that its connections hold the old rows."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 from harness import Daemon, main, psql
 from runtime_test import RuntimeCase
 
@@ -144,6 +146,24 @@ class CachedAdmission(RuntimeCase):
         psql(self.database, "set session_replication_role = replica; "
                             f"update flowgres.app_sessions set blocked_at = now() where id = '{derived}'")
         self.everywhere(base, (403, "SESSION_BLOCKED"))
+
+    def test_a_block_made_while_sixty_four_requests_run_holds_for_every_request_after_it(self):
+        self.published("hammered", policy={"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60}}})
+        base = f"/runtime/{self.ws_slug}/hammered"
+        _, headers, _ = self.visit("POST", base, {"inputs": {"name": "Ada"}})
+        session = headers["x-app-session-id"]
+        self.everywhere(base, (200, "completed"), warm=True)
+
+        def hammer(index):
+            return self.execute(self.daemon if index % 2 else self.other, base)
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            during = [pool.submit(hammer, index) for index in range(128)]
+            psql(self.database, f"update flowgres.app_sessions set blocked_at = now(), blocked_reason = 'mid-flight' "
+                                f"where id = '{session}'")
+            after = list(pool.map(hammer, range(64)))
+            during = [future.result() for future in during]
+        self.assertTrue(set(during) <= {(200, "completed"), (403, "SESSION_BLOCKED")}, set(during))
+        self.assertEqual(set(after), {(403, "SESSION_BLOCKED")}, "every request after the block commits is refused")
 
     def test_a_change_rolled_back_changes_nothing(self):
         self.published("kept")

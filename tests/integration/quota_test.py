@@ -6,6 +6,7 @@ at their thresholds and the spend limit; the usage, metrics and access-stats rou
 only overrides; bad input to each."""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import time
 
@@ -88,6 +89,18 @@ class Quotas(RuntimeCase):
         self.assertEqual(codes(3), [200, 200, 429], "the quota's worth again, and no more")
         self.assertEqual(self.count(f"select count(*) from flowgres.usage_events where workspace_id = '{ws}' "
                                     "and dimension = 'requests'"), 2)
+
+        # TRUNCATEs committing while sixteen visitors run at once: however they interleave,
+        # the quota counts what the table holds afterwards, no more and no less.
+        self.ok("PUT", f"/api/v1/workspaces/{ws}/quotas/requests", {"quota": 8}, self.admin)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            racing = [pool.submit(codes, 1) for _ in range(16)]
+            for _ in range(2):
+                psql(self.database, "truncate flowgres.usage_events")
+            self.assertTrue(all(future.result()[0] in (200, 429) for future in racing))
+        held = self.count(f"select count(*) from flowgres.usage_events where workspace_id = '{ws}' and dimension = 'requests'")
+        self.assertLessEqual(held, 8)
+        self.assertEqual(codes(8 - held + 1), [200] * (8 - held) + [429], f"{held} requests were in the table")
 
     def test_budget_alerts_and_spend_limit(self):
         _, workspace, key = self.new_user("budget")

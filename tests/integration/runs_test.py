@@ -289,13 +289,17 @@ class ConcurrentRunCap(ApiTestCase):
         psql(cls.database, "alter system reset flowgres.max_concurrent_runs_per_workspace")
         psql(cls.database, "select pg_reload_conf()")
 
+    def wait_for_cap(self):
+        """Until this class's cap is the server's (set by a reload)."""
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
+            time.sleep(0.05)
+
     def test_parallel_callers_get_exactly_the_cap(self):
         _, workspace, key = self.new_user()
         psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
         app = self.app_with(key, workspace, SLOW)
-        deadline = time.time() + 5
-        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
-            time.sleep(0.05)
+        self.wait_for_cap()
         path = f"/api/v1/apps/{app['id']}/runs"
         with ThreadPoolExecutor(max_workers=16) as pool:
             answers = list(pool.map(lambda _: self.call("POST", path, {}, key, timeout=20), range(16)))
@@ -326,9 +330,7 @@ class ConcurrentRunCap(ApiTestCase):
     def test_runs_created_running_by_parallel_sessions_get_exactly_the_cap(self):
         user, workspace, key = self.new_user()
         app = self.app_with(key, workspace, SLOW)
-        deadline = time.time() + 5
-        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
-            time.sleep(0.05)
+        self.wait_for_cap()
         # Sixteen sessions at once, each the daemon's role creating a run it says it runs.
         with ThreadPoolExecutor(max_workers=16) as pool:
             results = list(pool.map(lambda i: self.running_as(user, app, f"racer:{i}"), range(16)))
@@ -360,9 +362,7 @@ class ConcurrentRunCap(ApiTestCase):
     def test_the_count_follows_every_way_a_run_ends(self):
         user, workspace, key = self.new_user()
         app = self.app_with(key, workspace, SLOW)
-        deadline = time.time() + 5
-        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
-            time.sleep(0.05)
+        self.wait_for_cap()
         runs = [self.create_as(user, app) for _ in range(self.CAP)]
         self.assertTrue(all(len(run) == 36 for run in runs), runs)
         self.assertEqual(self.create_as(user, app), "refused", "the cap holds for pending runs")
@@ -402,9 +402,7 @@ class ConcurrentRunCap(ApiTestCase):
         for _ in range(2):
             user, workspace, key = self.new_user()
             apps.append((user, self.app_with(key, workspace, SLOW)))
-        deadline = time.time() + 5
-        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
-            time.sleep(0.05)
+        self.wait_for_cap()
 
         def fill(user, app):
             runs = [self.create_as(user, app) for _ in range(self.CAP)]
@@ -425,12 +423,36 @@ class ConcurrentRunCap(ApiTestCase):
             fill(user, app)  # the cap's number of runs again, and no more
         self.assertEqual(psql(self.database, "select count(*) from flowgres.executions"), str(2 * self.CAP))
 
+    def test_truncates_racing_parallel_creations_leave_the_count_the_tables(self):
+        # Sixteen sessions create and cancel runs while TRUNCATEs of executions commit among
+        # them: however they interleave, the count ends as the table's.
+        user, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, SLOW)
+        self.wait_for_cap()
+        actor = f"select set_config('flowgres.actor', '{user['id']}', false)"
+
+        def churn(index):
+            for round in range(5):
+                if index == 0 and round in (1, 3):
+                    psql(self.database, "truncate flowgres.executions")
+                    continue
+                run = self.create_as(user, app)
+                if run != "refused" and (index + round) % 2 == 0:
+                    # Truncated meanwhile, it has nothing to cancel: that refusal is expected.
+                    psql(self.database, f"{actor}; select flowgres.execution_cancel('{run}')", check=False)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(churn, range(16)))
+        in_flight = int(psql(self.database, "select count(*) from flowgres.executions "
+                                            f"where app_id = '{app['id']}' and status in ('pending', 'running')"))
+        self.assertLessEqual(in_flight, self.CAP)
+        room = [self.create_as(user, app) for _ in range(self.CAP - in_flight)]
+        self.assertTrue(all(len(run) == 36 for run in room), (in_flight, room))
+        self.assertEqual(self.create_as(user, app), "refused", f"the cap holds: {in_flight} were in flight")
+
     def test_the_count_holds_under_parallel_creations_ends_and_a_killed_session(self):
         user, workspace, key = self.new_user()
         app = self.app_with(key, workspace, SLOW)
-        deadline = time.time() + 5
-        while time.time() < deadline and psql(self.database, "show flowgres.max_concurrent_runs_per_workspace") != str(self.CAP):
-            time.sleep(0.05)
+        self.wait_for_cap()
         actor = f"select set_config('flowgres.actor', '{user['id']}', false)"
 
         def churn(_):
