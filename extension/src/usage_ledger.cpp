@@ -351,7 +351,8 @@ UsageReservation usage_hold(const std::string &workspace_id, const std::string &
     HoldId id = hold_id(execution_id);
     // Room first, so that nothing below can fail once the amounts are in flight.
     holds_taken_now.make_room();
-    holds_owned.reserve(holds_owned.size() + 1);
+    // Grown geometrically: reserve(size + 1) would copy the whole list on every hold.
+    if (holds_owned.size() == holds_owned.capacity()) holds_owned.reserve(std::max<size_t>(64, 2 * holds_owned.capacity()));
     HoldPartition &partition = hold_partition_of(id);
     SpinLockAcquire(&partition.lock);
     Hold *hold = find_hold(partition, id);
