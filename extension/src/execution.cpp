@@ -280,12 +280,11 @@ SqlValue execution_heartbeat(CallArgs &args) {
 SqlValue node_logs_append(CallArgs &args) {
     std::string execution_id = args.required_uuid(0, "execution_id");
     std::string logs = args.required_jsonb(1, "logs");
-    Json parsed = parse_json(logs, "logs");
-    if (!json_is_array(parsed.get()) || json_array_size(parsed.get()) == 0 ||
-        json_array_size(parsed.get()) > kMaxLogsPerAppend)
+    JsonbRef parsed = JsonbDocument::parse(logs, "logs").root();
+    if (!parsed.is_array() || parsed.size() == 0 || parsed.size() > kMaxLogsPerAppend)
         throw field_error("logs", "must be an array of 1 to " + std::to_string(kMaxLogsPerAppend) + " entries");
     ValidationProblems problems;
-    check_node_logs(parsed.get(), "logs", problems);
+    check_node_logs(parsed, "logs", problems);
     problems.throw_if_any();
     // What a run did is the executor's to say (the daemon, acting as the service).
     Actor actor = require_system_actor();
@@ -303,12 +302,11 @@ SqlValue node_logs_append(CallArgs &args) {
 SqlValue execution_events_append(CallArgs &args) {
     std::string execution_id = args.required_uuid(0, "execution_id");
     std::string events = args.required_jsonb(1, "events");
-    Json parsed = parse_json(events, "events");
-    if (!json_is_array(parsed.get()) || json_array_size(parsed.get()) == 0 ||
-        json_array_size(parsed.get()) > kMaxEventsPerAppend)
+    JsonbRef parsed = JsonbDocument::parse(events, "events").root();
+    if (!parsed.is_array() || parsed.size() == 0 || parsed.size() > kMaxEventsPerAppend)
         throw field_error("events", "must be an array of 1 to " + std::to_string(kMaxEventsPerAppend) + " entries");
     ValidationProblems problems;
-    check_run_events(parsed.get(), "events", problems);
+    check_run_events(parsed, "events", problems);
     problems.throw_if_any();
     // What a run did is the executor's to say (the daemon, acting as the service).
     Actor actor = require_system_actor();

@@ -1,6 +1,8 @@
 // The checks and inserts of execution_entries.hpp.
 #include "execution_entries.hpp"
 
+#include <algorithm>
+
 #include "flowgres/fields.hpp"
 #include "flowgres/llm_catalog.hpp"
 #include "spi.hpp"
@@ -11,92 +13,93 @@ namespace {
 
 // Each entry of `array` (at most `max`), an object, through `check` under "field[i]".
 template <typename Check>
-void check_entries(const json_t *array, const std::string &field, size_t max, const char *noun,
+void check_entries(JsonbRef array, const std::string &field, size_t max, const char *noun,
                    ValidationProblems &problems, Check check) {
-    if (!json_is_array(array) || json_array_size(array) > max)
+    if (!array.is_array() || array.size() > max)
         return problems.add(field, "must be an array of at most " + std::to_string(max) + " " + noun);
-    size_t index;
-    const json_t *entry;
-    json_array_foreach(array, index, entry) {
+    for (size_t index = 0, size = array.size(); index < size; index++) {
+        JsonbRef entry = array[index];
         std::string at = field + "[" + std::to_string(index) + "]";
-        if (!json_is_object(entry))
+        if (!entry.is_object())
             problems.add(at, "must be an object");
         else
             check(entry, at);
     }
 }
 
+// A member that, when given and not null, passes `test`.
+template <typename Test>
+bool null_or(JsonbRef value, Test test) {
+    return !value.present() || value.is_null() || test(value);
+}
+
 }  // namespace
 
-void check_node_logs(const json_t *logs, const std::string &field, ValidationProblems &problems) {
-    check_entries(logs, field, kMaxLogsPerAppend, "entries", problems, [&](const json_t *entry, const std::string &at) {
-        std::string_view status = json_string_value(json_object_get(entry, "status"))
-                                      ? json_string_value(json_object_get(entry, "status"))
-                                      : "";
-        if (!json_is_string(json_object_get(entry, "node_id")))
+void check_node_logs(JsonbRef logs, const std::string &field, ValidationProblems &problems) {
+    check_entries(logs, field, kMaxLogsPerAppend, "entries", problems, [&](JsonbRef entry, const std::string &at) {
+        std::string_view status = entry.get("status").string();
+        if (!entry.get("node_id").is_string())
             problems.add(at + ".node_id", "is required");
-        else if (!json_is_string(json_object_get(entry, "node_type")))
+        else if (!entry.get("node_type").is_string())
             problems.add(at + ".node_type", "is required");
         else if (status != "running" && status != "completed" && status != "failed" && status != "skipped")
             problems.add(at + ".status", "must be running, completed, failed or skipped");
         // What node_logs' constraints say, checked here too: a trail's logs are no rows of it.
-        const json_t *attempt = json_object_get(entry, "attempt");
-        if (attempt && !json_is_null(attempt) && (!json_is_integer(attempt) || json_integer_value(attempt) < 1 ||
-                                                  json_integer_value(attempt) > 2147483647))
+        if (!null_or(entry.get("attempt"), [](JsonbRef v) {
+                auto attempt = v.integer();
+                return attempt && *attempt >= 1 && *attempt <= 2147483647;
+            }))
             problems.add(at + ".attempt", "must be a positive integer");
-        const json_t *duration = json_object_get(entry, "duration_ms");
-        if (duration && !json_is_null(duration) && (!json_is_integer(duration) || json_integer_value(duration) < 0))
+        if (!null_or(entry.get("duration_ms"), [](JsonbRef v) {
+                auto duration = v.integer();
+                return duration && *duration >= 0;
+            }))
             problems.add(at + ".duration_ms", "must be a non-negative integer");
-        const json_t *variables = json_object_get(entry, "variables");
-        if (variables && !json_is_null(variables) && !json_is_array(variables))
+        if (!null_or(entry.get("variables"), [](JsonbRef v) { return v.is_array(); }))
             problems.add(at + ".variables", "must be an array");
-        for (const char *time : {"started_at", "finished_at"}) {
-            const json_t *value = json_object_get(entry, time);
-            if (value && !json_is_null(value) &&
-                (!json_is_string(value) || !is_iso8601_timestamp(json_string_value(value))))
+        for (const char *time : {"started_at", "finished_at"})
+            if (!null_or(entry.get(time), [](JsonbRef v) { return v.is_string() && is_iso8601_timestamp(v.string()); }))
                 problems.add(at + "." + time, "must be an ISO 8601 timestamp");
-        }
     });
 }
 
-void check_run_events(const json_t *events, const std::string &field, ValidationProblems &problems) {
-    check_entries(events, field, kMaxEventsPerAppend, "entries", problems, [&](const json_t *entry, const std::string &at) {
-        const json_t *sequence = json_object_get(entry, "sequence");
-        std::string_view event = json_string_value(json_object_get(entry, "event"))
-                                     ? json_string_value(json_object_get(entry, "event"))
-                                     : "";
-        if (!json_is_integer(sequence) || json_integer_value(sequence) < 1 || json_integer_value(sequence) > 2147483647)
+long long check_run_events(JsonbRef events, const std::string &field, ValidationProblems &problems) {
+    long long last = 0;
+    check_entries(events, field, kMaxEventsPerAppend, "entries", problems, [&](JsonbRef entry, const std::string &at) {
+        std::optional<long long> sequence = entry.get("sequence").integer();
+        std::string_view event = entry.get("event").string();
+        if (!sequence || *sequence < 1 || *sequence > 2147483647)
             problems.add(at + ".sequence", "must be a positive integer");
         else if (event != "node_started" && event != "node_finished" && event != "node_delta")
             problems.add(at + ".event",
                          "must be node_started, node_finished or node_delta (execution_finished is recorded by the database)");
-        else if (!json_is_object(json_object_get(entry, "data")))
+        else if (!entry.get("data").is_object())
             problems.add(at + ".data", "must be an object");
+        else
+            last = std::max(last, *sequence);
     });
+    return last;
 }
 
-void check_model_calls(const json_t *calls, const std::string &field, ValidationProblems &problems) {
-    check_entries(calls, field, kMaxModelCallsPerRecord, "calls", problems, [&](const json_t *call, const std::string &at) {
-        const char *provider = json_string_value(json_object_get(call, "provider"));
-        const char *model = json_string_value(json_object_get(call, "model"));
-        if (!provider || !llm::is_provider_name(provider))
+void check_model_calls(JsonbRef calls, const std::string &field, ValidationProblems &problems) {
+    check_entries(calls, field, kMaxModelCallsPerRecord, "calls", problems, [&](JsonbRef call, const std::string &at) {
+        JsonbRef provider = call.get("provider");
+        JsonbRef model = call.get("model");
+        if (!provider.is_string() || !llm::is_provider_name(provider.string()))
             return problems.add(at + ".provider", "must be a provider's name");
-        if (!model || !llm::is_model_id(model)) return problems.add(at + ".model", "must be a model id");
+        if (!model.is_string() || !llm::is_model_id(model.string())) return problems.add(at + ".model", "must be a model id");
         for (const char *key : {"prompt_tokens", "completion_tokens", "cost_micros", "latency_ms"}) {
-            const json_t *value = json_object_get(call, key);
-            if (value && (!json_is_integer(value) || json_integer_value(value) < 0))
+            JsonbRef value = call.get(key);
+            if (value.present() && !(value.integer() && *value.integer() >= 0))
                 problems.add(at + "." + key, "must be a non-negative integer");
         }
         // What the insert casts, checked here: a value of the wrong type is the caller's
         // VALIDATION_FAILED, not a cast error of the whole record.
-        for (const char *key : {"ok", "usage_reported"}) {
-            const json_t *value = json_object_get(call, key);
-            if (value && !json_is_null(value) && !json_is_boolean(value)) problems.add(at + "." + key, "must be true or false");
-        }
-        for (const char *key : {"node_id", "error_code"}) {
-            const json_t *value = json_object_get(call, key);
-            if (value && !json_is_null(value) && !json_is_string(value)) problems.add(at + "." + key, "must be text");
-        }
+        for (const char *key : {"ok", "usage_reported"})
+            if (!null_or(call.get(key), [](JsonbRef v) { return v.is_boolean(); }))
+                problems.add(at + "." + key, "must be true or false");
+        for (const char *key : {"node_id", "error_code"})
+            if (!null_or(call.get(key), [](JsonbRef v) { return v.is_string(); })) problems.add(at + "." + key, "must be text");
     });
 }
 

@@ -12,6 +12,7 @@
 
 #include "flowgres/errors.hpp"
 #include "flowgres/json.hpp"
+#include "jsonb_document.hpp"
 
 namespace flowgres {
 
@@ -20,10 +21,11 @@ inline constexpr size_t kMaxEventsPerAppend = 2000;
 inline constexpr size_t kMaxModelCallsPerRecord = 10000;
 
 // Problems are added under `field` ("logs", "runs[3].events", …). An absent or empty array is
-// the caller's to refuse or accept.
-void check_node_logs(const json_t *logs, const std::string &field, ValidationProblems &problems);
-void check_run_events(const json_t *events, const std::string &field, ValidationProblems &problems);
-void check_model_calls(const json_t *calls, const std::string &field, ValidationProblems &problems);
+// the caller's to refuse or accept. check_run_events answers the highest sequence among the
+// events that passed (0: none).
+void check_node_logs(JsonbRef logs, const std::string &field, ValidationProblems &problems);
+long long check_run_events(JsonbRef events, const std::string &field, ValidationProblems &problems);
+void check_model_calls(JsonbRef calls, const std::string &field, ValidationProblems &problems);
 
 // Node logs numbered after what each execution has stored; returns the rows added.
 uint64_t insert_node_logs(const std::string &batch);

@@ -42,6 +42,7 @@
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
 #include "functions.hpp"
+#include "jsonb_document.hpp"
 #include "quota.hpp"
 #include "rate_limiter.hpp"
 #include "refusal_counter.hpp"
@@ -59,89 +60,84 @@ enum class RunView { row, full, visitor };
 struct RunOutcome {
     std::string execution_id;
     std::string status;  // completed, failed; cancelled: ended through the API, its logs only
-    const json_t *item = nullptr;
+    JsonbRef item;
     RunView view = RunView::row;
     bool fold = false;                 // events and logs as one trail row (execution_trails)
-    const json_t *admitted = nullptr;  // a deferred run: its row as admission made it, not yet written
+    JsonbRef admitted;                 // a deferred run: its row as admission made it, not yet written
+    long long last_sequence = 0;       // the highest sequence among its events (0: none)
     std::string workspace_id, app_id;  // read when locked
     std::string answer;                // the run's member of the result, once known
 };
 
-bool is_count(const json_t *value) { return !value || (json_is_integer(value) && json_integer_value(value) >= 0); }
+bool is_count(JsonbRef value) { return !value.present() || (value.integer() && *value.integer() >= 0); }
 
-const json_t *nonempty_array(const json_t *item, const char *member) {
-    const json_t *value = json_object_get(item, member);
-    return json_is_array(value) && json_array_size(value) > 0 ? value : nullptr;
-}
+bool is_id(JsonbRef value) { return value.is_string() && is_uuid(value.string()); }
 
 // A deferred run's admitted row: what its insert takes from it, of the types the row has.
-void check_admitted(const json_t *admitted, const char *execution_id, std::string_view status, const std::string &at,
+void check_admitted(JsonbRef admitted, std::string_view execution_id, std::string_view status, const std::string &at,
                     ValidationProblems &problems) {
-    if (!json_is_object(admitted)) return problems.add(at, "must be the execution as admitted");
-    const char *id = json_string_value(json_object_get(admitted, "id"));
-    if (!id || std::string_view(id) != execution_id) problems.add(at + ".id", "must be the run's execution_id");
-    for (const char *member : {"workspace_id", "app_id", "version_id"}) {
-        const char *value = json_string_value(json_object_get(admitted, member));
-        if (!value || !is_uuid(value)) problems.add(at + "." + member, "must be an id");
-    }
-    const json_t *session = json_object_get(admitted, "session_id");
-    if (session && !json_is_null(session) && !(json_is_string(session) && is_uuid(json_string_value(session))))
+    if (!admitted.is_object()) return problems.add(at, "must be the execution as admitted");
+    JsonbRef id = admitted.get("id");
+    if (!id.is_string() || id.string() != execution_id) problems.add(at + ".id", "must be the run's execution_id");
+    for (const char *member : {"workspace_id", "app_id", "version_id"})
+        if (!is_id(admitted.get(member))) problems.add(at + "." + member, "must be an id");
+    JsonbRef session = admitted.get("session_id");
+    if (session.present() && !session.is_null() && !is_id(session))
         problems.add(at + ".session_id", "must be an id or null");
-    if (!json_is_object(json_object_get(admitted, "inputs"))) problems.add(at + ".inputs", "must be a JSON object");
-    const char *started = json_string_value(json_object_get(admitted, "started_at"));
-    if (!started || !is_iso8601_timestamp(started)) problems.add(at + ".started_at", "must be an ISO 8601 timestamp");
-    const json_t *claimed = json_object_get(admitted, "claimed_by");
-    if (claimed && !json_is_null(claimed) && !(json_is_string(claimed) && json_string_length(claimed) <= 200))
+    if (!admitted.get("inputs").is_object()) problems.add(at + ".inputs", "must be a JSON object");
+    JsonbRef started = admitted.get("started_at");
+    if (!started.is_string() || !is_iso8601_timestamp(started.string()))
+        problems.add(at + ".started_at", "must be an ISO 8601 timestamp");
+    JsonbRef claimed = admitted.get("claimed_by");
+    if (claimed.present() && !claimed.is_null() && !(claimed.is_string() && utf8_length(claimed.string()) <= 200))
         problems.add(at + ".claimed_by", "must be text of at most 200 characters");
     if (status == "cancelled") problems.add(at, "a run admitted without its row cannot have been cancelled");
 }
 
-std::vector<RunOutcome> parse_runs(const json_t *runs) {
+std::vector<RunOutcome> parse_runs(JsonbRef runs) {
     ValidationProblems problems;
     std::vector<RunOutcome> outcomes;
-    std::set<std::string> seen;
-    size_t index;
-    const json_t *item;
-    json_array_foreach(runs, index, item) {
+    std::set<std::string, std::less<>> seen;
+    for (size_t index = 0, size = runs.size(); index < size; index++) {
+        JsonbRef item = runs[index];
         std::string at = "runs[" + std::to_string(index) + "]";
-        if (!json_is_object(item)) {
+        if (!item.is_object()) {
             problems.add(at, "must be an object");
             continue;
         }
-        const char *id = json_string_value(json_object_get(item, "execution_id"));
-        if (!id || !is_uuid(id)) {
+        JsonbRef id = item.get("execution_id");
+        if (!is_id(id)) {
             problems.add(at + ".execution_id", "must be an execution id");
             continue;
         }
-        if (!seen.insert(id).second) problems.add(at + ".execution_id", "names a run already in this batch");
-        const char *status = json_string_value(json_object_get(item, "status"));
-        std::string_view status_text = status ? status : "";
-        if (status_text != "completed" && status_text != "failed" && status_text != "cancelled")
+        if (!seen.emplace(id.string()).second) problems.add(at + ".execution_id", "names a run already in this batch");
+        std::string_view status = item.get("status").string();
+        if (status != "completed" && status != "failed" && status != "cancelled")
             problems.add(at + ".status", "must be completed, failed or cancelled");
-        const json_t *error = json_object_get(item, "error");
-        if (error && !json_is_null(error) && !json_is_object(error)) problems.add(at + ".error", "must be a JSON object");
-        if (status_text == "failed" && !json_is_object(error))
-            problems.add(at + ".error", "is required when the run failed");
+        JsonbRef error = item.get("error");
+        if (error.present() && !error.is_null() && !error.is_object()) problems.add(at + ".error", "must be a JSON object");
+        if (status == "failed" && !error.is_object()) problems.add(at + ".error", "is required when the run failed");
         for (const char *count : {"prompt_tokens", "completion_tokens"})
-            if (!is_count(json_object_get(item, count))) problems.add(at + "." + count, "must be a non-negative integer");
-        if (const json_t *events = json_object_get(item, "events")) check_run_events(events, at + ".events", problems);
-        if (const json_t *logs = json_object_get(item, "logs")) check_node_logs(logs, at + ".logs", problems);
-        if (const json_t *calls = json_object_get(item, "model_calls"))
-            check_model_calls(calls, at + ".model_calls", problems);
+            if (!is_count(item.get(count))) problems.add(at + "." + count, "must be a non-negative integer");
+        long long last_sequence = 0;
+        if (JsonbRef events = item.get("events"); events.present())
+            last_sequence = check_run_events(events, at + ".events", problems);
+        if (JsonbRef logs = item.get("logs"); logs.present()) check_node_logs(logs, at + ".logs", problems);
+        if (JsonbRef calls = item.get("model_calls"); calls.present()) check_model_calls(calls, at + ".model_calls", problems);
         for (const char *flag : {"release_tokens", "fold"}) {
-            const json_t *value = json_object_get(item, flag);
-            if (value && !json_is_boolean(value)) problems.add(at + "." + flag, "must be true or false");
+            JsonbRef value = item.get(flag);
+            if (value.present() && !value.is_boolean()) problems.add(at + "." + flag, "must be true or false");
         }
-        const json_t *admitted = json_object_get(item, "admitted");
-        if (admitted && !json_is_null(admitted)) check_admitted(admitted, id, status_text, at + ".admitted", problems);
-        const char *view_name = json_string_value(json_object_get(item, "view"));
-        std::string_view view = view_name ? view_name : "";
-        if (json_object_get(item, "view") && view != "row" && view != "full" && view != "visitor")
+        JsonbRef admitted = item.get("admitted");
+        if (admitted.present() && !admitted.is_null()) check_admitted(admitted, id.string(), status, at + ".admitted", problems);
+        JsonbRef view_member = item.get("view");
+        std::string_view view = view_member.string();
+        if (view_member.present() && view != "row" && view != "full" && view != "visitor")
             problems.add(at + ".view", "must be row, full or visitor");
-        outcomes.push_back(RunOutcome{id, std::string(status_text), item,
+        outcomes.push_back(RunOutcome{std::string(id.string()), std::string(status), item,
                                       view == "full" ? RunView::full : view == "visitor" ? RunView::visitor : RunView::row,
-                                      json_is_true(json_object_get(item, "fold")),
-                                      json_is_object(admitted) ? admitted : nullptr, {}, {}, {}});
+                                      item.get("fold").is_true(), admitted.is_object() ? admitted : JsonbRef(),
+                                      last_sequence, {}, {}, {}});
     }
     problems.throw_if_any();
     return outcomes;
@@ -162,13 +158,23 @@ std::string uuid_array(const std::vector<const RunOutcome *> &runs) {
 
 // The runs' entries under `member` as a batch of execution_entries.hpp; "" when none has any.
 std::string entries_batch(const std::vector<const RunOutcome *> &runs, const char *member, const char *as) {
-    Json batch(json_array());
-    for (const RunOutcome *run : runs)
-        if (const json_t *entries = nonempty_array(run->item, member))
-            json_array_append_new(batch.get(), json_pack("{s:s, s:s, s:s, s:O}", "workspace_id", run->workspace_id.c_str(),
-                                                         "app_id", run->app_id.c_str(), "execution_id",
-                                                         run->execution_id.c_str(), as, const_cast<json_t *>(entries)));
-    return json_array_size(batch.get()) ? dump_json(batch.get()) : std::string();
+    std::string batch;
+    for (const RunOutcome *run : runs) {
+        JsonbRef entries = run->item.get(member);
+        if (!entries.is_array() || entries.size() == 0) continue;
+        batch += (batch.empty() ? "[" : ",");
+        batch += "{\"workspace_id\":" + json_quote(run->workspace_id) + ",\"app_id\":" + json_quote(run->app_id) +
+                 ",\"execution_id\":" + json_quote(run->execution_id) + ",\"" + as + "\":" + entries.json() + "}";
+    }
+    return batch.empty() ? batch : batch + "]";
+}
+
+// The members of `item` that are there, as JSON object members (",\"name\":value" each).
+std::string members_given(JsonbRef item, std::initializer_list<const char *> names) {
+    std::string out;
+    for (const char *name : names)
+        if (JsonbRef value = item.get(name); value.present()) out += ",\"" + std::string(name) + "\":" + value.json();
+    return out;
 }
 
 // Whether this backend is inside executions_record's outcome statement: the executions
@@ -182,32 +188,18 @@ struct RecordingOutcomes {
     void end() { recording_outcomes = false; }
 };
 
-// The highest event sequence among a run's events in this record (0: none).
-long long last_sequence(const json_t *item) {
-    long long last = 0;
-    size_t index;
-    const json_t *event;
-    json_array_foreach(json_object_get(item, "events"), index, event) {
-        last = std::max<long long>(last, json_integer_value(json_object_get(event, "sequence")));
-    }
-    return last;
-}
-
 // The trails of runs that fold (stored no events or logs while they ran), written before
 // their rows end: their events and logs as sent (checked by check_run_events and
 // check_node_logs, so readers' casts cannot fail), and their execution_finished, numbered after
 // the events, with the outcome as sent and the transaction's time, which is the finished_at
 // its row gets. One statement whose plan is kept.
 void insert_fold_trails(const std::vector<const RunOutcome *> &runs) {
-    Json batch(json_array());
-    for (const RunOutcome *run : runs) {
-        Json trail(json_pack("{s:s, s:s, s:s, s:I}", "workspace_id", run->workspace_id.c_str(), "execution_id",
-                             run->execution_id.c_str(), "status", run->status.c_str(), "finished_sequence",
-                             static_cast<json_int_t>(last_sequence(run->item) + 1)));
-        for (const char *member : {"events", "logs", "outputs", "error"})
-            if (json_t *value = json_object_get(run->item, member)) json_object_set(trail.get(), member, value);
-        json_array_append(batch.get(), trail.get());
-    }
+    std::string batch;
+    for (const RunOutcome *run : runs)
+        batch += (batch.empty() ? "[" : ",") + std::string("{\"workspace_id\":") + json_quote(run->workspace_id) +
+                 ",\"execution_id\":" + json_quote(run->execution_id) + ",\"status\":" + json_quote(run->status) +
+                 ",\"finished_sequence\":" + std::to_string(run->last_sequence + 1) +
+                 members_given(run->item, {"events", "logs", "outputs", "error"}) + "}";
     query(R"sql(
         insert into flowgres.execution_trails (execution_id, workspace_id, events, node_logs, finished_sequence,
                                                finished_data)
@@ -217,7 +209,7 @@ void insert_fold_trails(const std::vector<const RunOutcome *> &runs) {
                jsonb_strip_nulls(jsonb_build_object('status', run.item ->> 'status', 'outputs', run.item -> 'outputs',
                                                     'error', run.item -> 'error', 'finished_at', now()))
         from jsonb_array_elements($1::jsonb) as run(item))sql",
-          {dump_json(batch.get())});
+          {batch + "]"});
 }
 
 // A deferred run's request, whose usage row this transaction writes: its hold moves to the
@@ -231,18 +223,14 @@ void count_admitted_request(const std::string &workspace_id, const std::string &
 
 // The ends of `runs` as record_existing takes them (jsonb_to_recordset's rows).
 std::string end_documents(const std::vector<const RunOutcome *> &runs) {
-    Json ends(json_array());
-    for (const RunOutcome *run : runs) {
-        Json end(new_json_object());
-        json_object_set_new(end.get(), "id", json_string(run->execution_id.c_str()));
-        json_object_set_new(end.get(), "status", json_string(run->status.c_str()));
-        for (const char *member : {"outputs", "error", "prompt_tokens", "completion_tokens"})
-            if (json_t *value = json_object_get(run->item, member)) json_object_set(end.get(), member, value);
+    std::string ends;
+    for (const RunOutcome *run : runs)
         // A run that stored nothing while it ran has its execution_finished in its trail.
-        if (run->fold) json_object_set_new(end.get(), "fold", json_true());
-        json_array_append(ends.get(), end.get());
-    }
-    return dump_json(ends.get());
+        ends += (ends.empty() ? "[" : ",") + std::string("{\"id\":") + json_quote(run->execution_id) +
+                ",\"status\":" + json_quote(run->status) +
+                members_given(run->item, {"outputs", "error", "prompt_tokens", "completion_tokens"}) +
+                (run->fold ? ",\"fold\":true}" : "}");
+    return ends + "]";
 }
 
 // The columns the outcome statements answer with, per run ended.
@@ -289,10 +277,10 @@ void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::stri
 // ran, or this record sent again) is left for record_existing: the insert does nothing for
 // it. Ids are inserted in order, so two batches with a run in common queue, not deadlock.
 // Fills `recorded` (id → the visitor's view) with the runs it wrote.
-void record_deferred(const std::string &runs, const std::string &positions, const std::string &finished_sequences,
+void record_deferred(const JsonbDocument &runs, const std::string &positions, const std::string &finished_sequences,
                      std::map<std::string, std::string> &recorded) {
     RecordingOutcomes recording;
-    SqlResult finished = query(std::string(R"sql(
+    SqlResult finished = query_over_document(std::string(R"sql(
         with ends as (
             select r.execution_id as id, r.status, r.outputs, r.error, r.prompt_tokens, r.completion_tokens, r.events,
                    r.logs, r.model_calls, a.workspace_id, a.app_id, a.version_id, a.session_id, a.inputs,
@@ -348,7 +336,7 @@ void record_deferred(const std::string &runs, const std::string &positions, cons
                      as c(node_id text, provider text, model text, prompt_tokens bigint, completion_tokens bigint,
                           cost_micros bigint, latency_ms bigint, ok boolean, error_code text, usage_reported boolean))
         select )sql") + kOutcomeColumns + " from finished f",
-                               {runs, positions, finished_sequences});
+                                             runs, {positions, finished_sequences});
     recording.end();
     count_outcomes(finished, true, recorded);
 }
@@ -392,24 +380,25 @@ void record_existing(const std::string &ends, const std::string &ids, std::map<s
 }  // namespace
 
 SqlValue executions_record(CallArgs &args) {
-    std::string text = args.required_text(0, "runs");  // json: its text as sent
-    Json runs = parse_json(text, "runs");
-    if (!json_is_array(runs.get()) || json_array_size(runs.get()) == 0 || json_array_size(runs.get()) > kMaxRunsPerRecord)
+    // Parsed once: read where it lies to be checked, then bound to the statement that writes
+    // deferred runs.
+    JsonbDocument runs = JsonbDocument::parse(args.required_text(0, "runs"), "runs");  // json: its text as sent
+    if (!runs.root().is_array() || runs.root().size() == 0 || runs.root().size() > kMaxRunsPerRecord)
         throw field_error("runs", "must be an array of 1 to " + std::to_string(kMaxRunsPerRecord) + " finished runs");
-    std::vector<RunOutcome> outcomes = parse_runs(runs.get());
+    std::vector<RunOutcome> outcomes = parse_runs(runs.root());
     // What a run did is the executor's to say (the daemon, acting as the service).
     require_system_actor();
 
     // Deferred runs first, locking nothing: their rows are new. The statement takes them from
-    // the text as sent, not rebuilt.
+    // the document as sent, not rebuilt.
     std::map<std::string, std::string> recorded;  // id → the row as recorded
     std::string positions, finished_sequences;
     for (size_t i = 0; i < outcomes.size(); i++) {
-        if (!outcomes[i].admitted) continue;
+        if (!outcomes[i].admitted.present()) continue;
         positions += (positions.empty() ? "" : ",") + std::to_string(i + 1);
-        finished_sequences += (finished_sequences.empty() ? "" : ",") + std::to_string(last_sequence(outcomes[i].item) + 1);
+        finished_sequences += (finished_sequences.empty() ? "" : ",") + std::to_string(outcomes[i].last_sequence + 1);
     }
-    if (!positions.empty()) record_deferred(text, "{" + positions + "}", "{" + finished_sequences + "}", recorded);
+    if (!positions.empty()) record_deferred(runs, "{" + positions + "}", "{" + finished_sequences + "}", recorded);
 
     // The others, and deferred runs whose row was there already (stored while they ran, or
     // this record sent again), end rows that exist. Locked in id order, so that two batches
@@ -467,7 +456,7 @@ SqlValue executions_record(CallArgs &args) {
     std::vector<const RunOutcome *> releasing;
     for (const auto *runs_of : {&written, &logging})
         for (const RunOutcome *run : *runs_of)
-            if (json_is_true(json_object_get(run->item, "release_tokens"))) releasing.push_back(run);
+            if (run->item.get("release_tokens").is_true()) releasing.push_back(run);
     if (!releasing.empty())
         query_planned_each_call("delete from flowgres.token_holds where execution_id = any($1::uuid[])",
                                 {uuid_array(releasing)});
@@ -517,16 +506,16 @@ SqlValue executions_recording(CallArgs &) { return SqlValue::boolean(recording_o
 // usage row; its hold settles with this commit. From then on it is recorded as any run.
 // {"stored": false} when its row is there already (sent again).
 SqlValue execution_store_admitted(CallArgs &args) {
-    Json admitted = parse_json(args.required_text(0, "admitted"), "admitted");
+    JsonbRef admitted = JsonbDocument::parse(args.required_text(0, "admitted"), "admitted").root();
     ValidationProblems problems;
-    const char *id = json_string_value(json_object_get(admitted.get(), "id"));
-    if (!id || !is_uuid(id)) problems.add("admitted.id", "must be an execution id");
-    else check_admitted(admitted.get(), id, "running", "admitted", problems);
+    JsonbRef id = admitted.get("id");
+    if (!is_id(id)) problems.add("admitted.id", "must be an execution id");
+    else check_admitted(admitted, id.string(), "running", "admitted", problems);
     problems.throw_if_any();
     require_system_actor();
     auto text = [&](const char *member) -> SqlParam {
-        const char *value = json_string_value(json_object_get(admitted.get(), member));
-        return value ? SqlParam(std::string(value)) : SqlParam();
+        JsonbRef value = admitted.get(member);
+        return value.is_string() ? SqlParam(std::string(value.string())) : SqlParam();
     };
     auto stored = query_planned_each_call(R"sql(
         with created as (
@@ -541,11 +530,11 @@ SqlValue execution_store_admitted(CallArgs &args) {
             insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
             select workspace_id, app_id, id, 'requests', 1, created_at from created)
         select workspace_id::text from created)sql",
-                                          {std::string(id), text("workspace_id"), text("app_id"), text("version_id"),
-                                           text("session_id"), dump_json(json_object_get(admitted.get(), "inputs")),
+                                          {std::string(id.string()), text("workspace_id"), text("app_id"),
+                                           text("version_id"), text("session_id"), admitted.get("inputs").json(),
                                            text("claimed_by"), text("started_at")});
     if (stored.rows.empty()) return SqlValue::jsonb("{\"stored\":false}");
-    count_admitted_request(stored.rows[0].text(0), id);
+    count_admitted_request(stored.rows[0].text(0), std::string(id.string()));
     return SqlValue::jsonb("{\"stored\":true}");
 }
 

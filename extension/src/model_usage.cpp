@@ -55,15 +55,15 @@ std::string run_routes_document(const std::string &workspace_id, const std::stri
 SqlValue model_usage_record(CallArgs &args) {
     std::string execution_id = args.required_uuid(0, "execution_id");
     std::string calls = args.required_jsonb(1, "calls");
-    Json parsed = parse_json(calls, "calls");
+    JsonbRef parsed = JsonbDocument::parse(calls, "calls").root();
     ValidationProblems problems;
-    check_model_calls(parsed.get(), "calls", problems);
+    check_model_calls(parsed, "calls", problems);
     problems.throw_if_any();
     require_system_actor();
     auto execution = query("select workspace_id::text, app_id::text from flowgres.executions where id = $1::uuid",
                            {execution_id});
     if (execution.rows.empty()) {
-        if (json_array_size(parsed.get()) == 0) return SqlValue::integer(0);
+        if (parsed.size() == 0) return SqlValue::integer(0);
         throw Error(ErrorCode::EXECUTION_NOT_FOUND, "execution " + execution_id + " not found");
     }
     const SqlRow &row = execution.rows[0];

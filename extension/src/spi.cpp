@@ -5,6 +5,7 @@
 
 #include "flowgres/errors.hpp"
 #include "guard.hpp"
+#include "jsonb_document.hpp"
 #include "spi.hpp"
 
 extern "C" {
@@ -20,12 +21,13 @@ std::unordered_map<std::string, SPIPlanPtr> &plan_cache() {
 }
 
 // `custom`: the parsed statement is kept, its plan made for each call's values
-// (CURSOR_OPT_CUSTOM_PLAN), never a generic one.
-SPIPlanPtr prepared_plan(std::string_view sql, int parameter_count, bool custom) {
+// (CURSOR_OPT_CUSTOM_PLAN), never a generic one. `document_first`: $1 is jsonb, not text.
+SPIPlanPtr prepared_plan(std::string_view sql, int parameter_count, bool custom, bool document_first) {
     std::string key(sql);
     key += '\x1f';
     key += std::to_string(parameter_count);
     key += custom ? 'c' : 'g';
+    key += document_first ? 'j' : 't';
     auto &plans = plan_cache();
     if (auto found = plans.find(key); found != plans.end()) return found->second;
 
@@ -34,6 +36,7 @@ SPIPlanPtr prepared_plan(std::string_view sql, int parameter_count, bool custom)
     SPIPlanPtr plan = guard([&] {
         Oid types[FUNC_MAX_ARGS];
         for (int i = 0; i < parameter_count; i++) types[i] = TEXTOID;
+        if (document_first) types[0] = JSONBOID;
         SPIPlanPtr prepared =
             SPI_prepare_cursor(statement_text, parameter_count, types, custom ? CURSOR_OPT_CUSTOM_PLAN : 0);
         if (prepared == nullptr)
@@ -75,14 +78,17 @@ namespace {
 
 enum class Planning { kept, each_call, kept_latest_snapshot };
 
-SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params, Planning planning) {
-    int count = static_cast<int>(params.size());
+// `document`: a parsed jsonb bound as $1, before `params`.
+SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params, Planning planning,
+                    const void *document = nullptr) {
+    int first = document ? 1 : 0;
+    int count = static_cast<int>(params.size()) + first;
     if (count > FUNC_MAX_ARGS) throw Error(ErrorCode::INTERNAL_ERROR, "too many statement parameters");
-    SPIPlanPtr plan = prepared_plan(sql, count, planning == Planning::each_call);
+    SPIPlanPtr plan = prepared_plan(sql, count, planning == Planning::each_call, document != nullptr);
 
     const char *texts[FUNC_MAX_ARGS];
     int lengths[FUNC_MAX_ARGS];
-    int index = 0;
+    int index = first;
     for (const auto &param : params) {
         texts[index] = param ? param->data() : nullptr;
         lengths[index] = param ? static_cast<int>(param->size()) : 0;
@@ -92,9 +98,13 @@ SqlResult run_query(std::string_view sql, std::initializer_list<SqlParam> params
     RawResult raw = guard([&] {
         Datum values[FUNC_MAX_ARGS];
         char nulls[FUNC_MAX_ARGS];
-        for (int i = 0; i < count; i++) {
+        for (int i = first; i < count; i++) {
             nulls[i] = texts[i] == nullptr ? 'n' : ' ';
             values[i] = texts[i] == nullptr ? (Datum)0 : PointerGetDatum(cstring_to_text_with_len(texts[i], lengths[i]));
+        }
+        if (document) {
+            nulls[0] = ' ';
+            values[0] = PointerGetDatum(document);
         }
         int status =
             planning == Planning::kept_latest_snapshot
@@ -137,6 +147,10 @@ SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params) {
 
 SqlResult query_planned_each_call(std::string_view sql, std::initializer_list<SqlParam> params) {
     return run_query(sql, params, Planning::each_call);
+}
+
+SqlResult query_over_document(std::string_view sql, const JsonbDocument &document, std::initializer_list<SqlParam> params) {
+    return run_query(sql, params, Planning::kept, document.jsonb());
 }
 
 SqlResult query_latest_snapshot(std::string_view sql, std::initializer_list<SqlParam> params) {

@@ -12,6 +12,8 @@
 
 namespace flowgres {
 
+class JsonbDocument;
+
 using SqlParam = std::optional<std::string>;  // nullopt binds NULL
 
 struct SqlRow {
@@ -37,6 +39,11 @@ SqlResult query(std::string_view sql, std::initializer_list<SqlParam> params = {
 // small or for a batch of another size, may scan a whole table where an index would do. The
 // planning is paid once per batch; the parsing is not (the parsed statement is kept).
 SqlResult query_planned_each_call(std::string_view sql, std::initializer_list<SqlParam> params = {});
+
+// The same (plan kept) with $1 bound to a document already parsed (jsonb_document.hpp), typed
+// jsonb, and `params` as $2 on: the statement reads the document without parsing it again.
+SqlResult query_over_document(std::string_view sql, const JsonbDocument &document,
+                              std::initializer_list<SqlParam> params = {});
 
 // The same with a snapshot taken now, whatever the isolation level: for reads that must see
 // every transaction committed before the call (usage_ledger.cpp's load).

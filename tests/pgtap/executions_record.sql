@@ -1,6 +1,6 @@
 -- executions_record: many finished runs recorded in one call, each run answered on its own.
 begin;
-select plan(62);
+select plan(68);
 
 select test.new_user('batch@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -83,6 +83,26 @@ select is(test.error_detail_of($$select flowgres.executions_record('[{"execution
 select is(test.error_code_of(format('select flowgres.executions_record(%L)',
           format('[{"execution_id": "%s", "status": "completed", "outputs": %s1%s}]', :'done', repeat('[', 3000), repeat(']', 3000)))),
           'BAD_REQUEST', 'nesting past what jansson parses is refused, not a crash');
+-- The batch is parsed as jsonb once; what jansson (flowgresd's reader) could not read back is
+-- refused before it is stored, and the deepest nesting jansson reads is stored.
+select is(test.error_code_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "outputs": {"n": 99999999999999999999}}]', :'done'))),
+          'BAD_REQUEST', 'an integer past 64 bits is refused');
+select is(test.error_code_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "outputs": {"n": -1e400}}]', :'done'))),
+          'BAD_REQUEST', 'so is a number past a double');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "events": [{"sequence": 1.0, "event": "node_started", "data": {}}]}]', :'done')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].events[0].sequence', 'a sequence with a fraction is no integer');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "logs": [{"node_id": "a", "node_type": "x", "status": "completed", "attempt": 2147483648}]}]', :'done')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].logs[0].attempt', 'an attempt past an integer is refused');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "view": "none", "outputs": {"s": "x\"%s"}}]', :'done', repeat('[{', 3000))))
+          -> 'details' -> 0 ->> 'field', 'runs[0].view', 'brackets inside a string, after an escaped quote, are no nesting');
+select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
+          format('[{"execution_id": "%s", "status": "completed", "status": "finished"}]', :'done')))
+          -> 'details' -> 0 ->> 'field', 'runs[0].status', 'a key given twice keeps its last value');
 select is(test.error_detail_of(format('select flowgres.executions_record(%L)',
           format('[{"execution_id": "%s", "status": "completed", "view": "%s"}]', :'done', repeat('x', 100000))))
           -> 'details' -> 0 ->> 'field', 'runs[0].view', 'an unknown view is refused');
