@@ -51,6 +51,17 @@ void WorkerMetrics::count_run_record(size_t runs) {
     runs_recorded_ += runs;
 }
 
+void WorkerMetrics::count_admission_batch(size_t admissions) {
+    std::lock_guard lock(mutex_);
+    admission_batches_++;
+    admissions_batched_ += admissions;
+}
+
+void WorkerMetrics::count_admission_batch_retry() {
+    std::lock_guard lock(mutex_);
+    admission_batch_retries_++;
+}
+
 WorkerMetrics &MetricsRegistry::add_worker() {
     std::lock_guard lock(mutex_);
     workers_.push_back(std::make_unique<WorkerMetrics>());
@@ -82,7 +93,7 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
     std::map<std::string, RequestSeries> requests;
     PoolGauges pool;
     int64_t runs = 0, streams = 0;
-    uint64_t run_records = 0, runs_recorded = 0;
+    uint64_t run_records = 0, runs_recorded = 0, admission_batches = 0, admissions_batched = 0, admission_retries = 0;
     {
         std::lock_guard lock(mutex_);
         for (auto &worker : workers_) {
@@ -101,6 +112,9 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
             streams += worker->streams_;
             run_records += worker->run_records_;
             runs_recorded += worker->runs_recorded_;
+            admission_batches += worker->admission_batches_;
+            admissions_batched += worker->admissions_batched_;
+            admission_retries += worker->admission_batch_retries_;
         }
     }
     std::ostringstream out;
@@ -175,7 +189,22 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
            "# HELP flowgres_runs_recorded_total Finished runs written in those batches.\n"
            "# TYPE flowgres_runs_recorded_total counter\n"
            "flowgres_runs_recorded_total "
-        << runs_recorded << "\n";
+        << runs_recorded
+        << "\n"
+           "# HELP flowgres_admission_batches_total Statements of public runtime admissions sent, one transaction each.\n"
+           "# TYPE flowgres_admission_batches_total counter\n"
+           "flowgres_admission_batches_total "
+        << admission_batches
+        << "\n"
+           "# HELP flowgres_admissions_batched_total Admissions sent in those statements.\n"
+           "# TYPE flowgres_admissions_batched_total counter\n"
+           "flowgres_admissions_batched_total "
+        << admissions_batched
+        << "\n"
+           "# HELP flowgres_admission_batch_retries_total Statements of admissions that failed as a whole, sent again one by one.\n"
+           "# TYPE flowgres_admission_batch_retries_total counter\n"
+           "flowgres_admission_batch_retries_total "
+        << admission_retries << "\n";
     return out.str();
 }
 

@@ -38,6 +38,10 @@ public:
     void set_open_streams(int64_t streams);
     // A batch of finished runs written (run_recorder.hpp), with this many runs in it.
     void count_run_record(size_t runs);
+    // A statement of admissions sent (admission_batches.hpp), with this many in it; a batch
+    // that failed as a whole and was sent again one by one.
+    void count_admission_batch(size_t admissions);
+    void count_admission_batch_retry();
 
 private:
     friend class MetricsRegistry;
@@ -49,6 +53,9 @@ private:
     int64_t streams_ = 0;
     uint64_t run_records_ = 0;
     uint64_t runs_recorded_ = 0;
+    uint64_t admission_batches_ = 0;
+    uint64_t admissions_batched_ = 0;
+    uint64_t admission_batch_retries_ = 0;
 };
 
 class MetricsRegistry {

@@ -25,20 +25,7 @@ pg::JobResult run_answer(const json_t *answer) {
 }
 }  // namespace
 
-void RunRecorder::record(std::string run, Done done) {
-    waiting_.push_back(Pending{std::move(run), std::move(done)});
-    start_batches();
-}
-
-void RunRecorder::start_batches() {
-    while (!waiting_.empty() && in_flight_ < max_in_flight_) {
-        size_t count = std::min(waiting_.size(), max_batch_);
-        std::vector<Pending> batch(std::make_move_iterator(waiting_.begin()),
-                                   std::make_move_iterator(waiting_.begin() + static_cast<long>(count)));
-        waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<long>(count));
-        write(std::move(batch));
-    }
-}
+void RunRecorder::record(std::string run, Done done) { batches_.add(Pending{std::move(run), std::move(done)}); }
 
 void RunRecorder::write(std::vector<Pending> batch) {
     std::string runs = "[";
@@ -47,10 +34,8 @@ void RunRecorder::write(std::vector<Pending> batch) {
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kActAsOperator, {}});
     statements.push_back(pg::Statement{kRecord, {std::move(runs)}});
-    in_flight_++;
     auto held = std::make_shared<std::vector<Pending>>(std::move(batch));
     pool_.run(std::move(statements), [this, held](pg::JobResult &&result) {
-        in_flight_--;
         std::vector<Pending> &batch = *held;
         if (result.outcome == pg::JobResult::Outcome::ok) {
             metrics_.count_run_record(batch.size());
@@ -59,14 +44,14 @@ void RunRecorder::write(std::vector<Pending> batch) {
             for (size_t i = 0; i < batch.size(); i++) batch[i].done(run_answer(json_array_get(runs, i)));
         } else if (result.outcome == pg::JobResult::Outcome::sql_error && batch.size() > 1) {
             // Someone's data (a constraint, invalid text): each run on its own finds whose.
-            for (Pending &pending : batch) write({std::move(pending)});
+            batches_.resend_alone(std::move(batch));
         } else {
             for (Pending &pending : batch) {
                 pg::JobResult copy = result;
                 pending.done(std::move(copy));
             }
         }
-        start_batches();
+        batches_.answered();
     });
 }
 

@@ -3,11 +3,9 @@
 // flowgres.executions_record, in one transaction and one durable commit, and answers each run
 // once that commit is done.
 //
-// Batches form by themselves (group commit): a run that finishes while fewer than
-// max_in_flight batches are being written goes at once, alone if need be, so a quiet daemon
-// adds no wait; runs that finish while the slots are busy queue and go together, up to
-// max_batch, as soon as a slot frees. The busier the daemon, the larger the batches and the
-// fewer the commits per run.
+// Batches form by themselves (group_commit.hpp): a run that finishes while fewer than
+// max_in_flight batches are being written goes at once, alone if need be; runs that finish
+// while the slots are busy go together, up to max_batch, as soon as a slot frees.
 //
 // One run's problem stays its own: executions_record answers each run separately. When the
 // whole statement fails on something the database refuses (a constraint, invalid text), the
@@ -18,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "group_commit.hpp"
 #include "metrics.hpp"
 #include "pg/pool.hpp"
 
@@ -30,7 +29,7 @@ public:
     using Done = std::function<void(pg::JobResult &&)>;
 
     RunRecorder(pg::Pool &pool, WorkerMetrics &metrics, size_t max_batch, size_t max_in_flight)
-        : pool_(pool), metrics_(metrics), max_batch_(max_batch), max_in_flight_(max_in_flight) {}
+        : pool_(pool), metrics_(metrics), batches_(max_batch, max_in_flight, [this](auto batch) { write(std::move(batch)); }) {}
 
     // `run`: one element of executions_record's array, as JSON text.
     void record(std::string run, Done done);
@@ -41,15 +40,11 @@ private:
         Done done;
     };
 
-    void start_batches();
     void write(std::vector<Pending> batch);
 
     pg::Pool &pool_;
     WorkerMetrics &metrics_;
-    size_t max_batch_;
-    size_t max_in_flight_;
-    size_t in_flight_ = 0;
-    std::vector<Pending> waiting_;
+    GroupCommit<Pending> batches_;
 };
 
 }  // namespace flowgres::daemon

@@ -30,13 +30,10 @@
 namespace flowgres::daemon {
 
 namespace {
-// Admission acts as the operator, and a refusal's or a read's session and events need not wait
-// for the disk (an execution's outcome commits durably at its end, which covers its admission
-// too). The statement makes both settings itself, in its FROM clause, which is evaluated before
-// the call: one statement per request rather than two.
-constexpr const char *kAdmit =
-    "select flowgres.runtime_admit_json($1::json)::text from (select set_config('flowgres.actor', 'operator', true), "
-    "set_config('synchronous_commit', 'off', true)) as settings";
+// Admissions (admission_batches.hpp): up to this many per statement, this many statements
+// being decided at once per worker.
+constexpr size_t kAdmissionsPerBatch = 32;
+constexpr size_t kAdmissionBatchesInFlight = 1;
 
 // A browser's navigation: Accept names text/html (API clients send */* or application/json).
 bool wants_html(const http::Request &request) {
@@ -63,6 +60,7 @@ Runtime::Runtime(WorkerContext &worker, Runs &runs, EventStreams &streams)
     : worker_(worker),
       runs_(runs),
       streams_(streams),
+      admission_batches_(worker.pool, worker.metrics, kAdmissionsPerBatch, kAdmissionBatchesInFlight),
       trusted_proxies_(CidrList::parse(worker.config.trusted_proxies)),
       jwt_{worker.config.runtime_jwt_secret, worker.config.runtime_jwt_issuer, worker.config.runtime_jwt_audience, 30} {}
 
@@ -218,16 +216,15 @@ void Runtime::admit(std::shared_ptr<Call> call, Json admission, const std::strin
         if (held && held->preparation)
             json_object_set_new(admission.get(), "have_preparation", json_string(held->preparation_key.c_str()));
     }
-    std::vector<pg::Statement> statements;
-    statements.push_back(pg::Statement{kAdmit, {dump_json(admission.get())}});
+    std::string request = dump_json(admission.get());
     if (action == "execute") admissions_++;
     size_t headers_before = call->headers.size();
     auto kept = std::make_shared<Json>(std::move(admission));
-    worker_.pool.run(std::move(statements), [this, call, action, suffix, async, kept, headers_before, held_key, held,
-                                             captcha_token = std::move(captcha_token)](pg::JobResult &&result) {
+    admission_batches_.admit(std::move(request), [this, call, action, suffix, async, kept, headers_before, held_key, held,
+                                                  captcha_token = std::move(captcha_token)](pg::JobResult &&failure,
+                                                                                            Json decision) {
         if (action == "execute") admissions_--;
-        if (result.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(call, result);
-        Json decision = parse_json(result.values.back().value_or("{}"), "admission");
+        if (!decision) return worker_.finish_database_error(call, failure);
         const char *refusal = json_string_value(json_object_get(json_object_get(decision.get(), "error"), "error_code"));
         if (!captcha_token.empty() && refusal && std::string_view(refusal) == "CAPTCHA_REQUIRED") {
             // The request passed everything up to the CAPTCHA, its rate limits counted: now the

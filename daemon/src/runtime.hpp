@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "admission_batches.hpp"
 #include "event_streams.hpp"
 #include "forwarding.hpp"
 #include "jwt.hpp"
@@ -44,6 +45,7 @@ private:
     WorkerContext &worker_;
     Runs &runs_;
     EventStreams &streams_;
+    AdmissionBatches admission_batches_;
     const CidrList trusted_proxies_;
     const JwtSettings jwt_;
     // Load shedding (max_in_flight): executes being admitted here (runs_ counts those running).

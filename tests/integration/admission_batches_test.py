@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Admissions of the public runtime go to the database in batches (README "Runtime executes"):
+requests that arrive while a worker's admissions are being decided leave together, as one
+statement; each request still gets its own answer (allowed, refused, not found), and an
+admission that fails the whole statement fails alone: the batch is admitted again one by one."""
+
+import re
+import threading
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import main, psql
+from runtime_test import RuntimeCase
+
+RATE = {"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60},
+                       "per_session": {"max_requests": 100000, "window_seconds": 60}}}
+
+# Admission writes the row of a run answered 202 (?async=true): "slow" waits there, holding
+# the worker's batch in flight; "poison…" fails the statement it is in.
+TRAP = """
+create function test_admission_trap_fn() returns trigger language plpgsql as $$
+begin
+    if new.inputs ->> 'name' = 'slow' then perform pg_sleep(1); end if;
+    if new.inputs ->> 'name' like 'poison%' then raise exception 'poisoned admission'; end if;
+    return new;
+end $$;
+create trigger test_admission_trap before insert on flowgres.executions
+    for each row execute function test_admission_trap_fn();
+"""
+UNTRAP = "drop trigger if exists test_admission_trap on flowgres.executions; drop function if exists test_admission_trap_fn();"
+
+
+class AdmissionBatches(RuntimeCase):
+    # One worker: every request queues behind the same admissions in flight.
+    daemon_settings = {**RuntimeCase.daemon_settings, "workers": 1}
+
+    def counter(self, name):
+        _, _, text = self.daemon.request("GET", "/metrics")
+        return int(re.search(rf"^{name} (\d+)$", text, re.M).group(1))
+
+    def test_requests_admitted_together_each_get_their_own_answer(self):
+        app = self.published("together", policy=RATE)
+        self.published("elsewhere", policy=RATE)
+        base = f"/runtime/{self.ws_slug}"
+        batches, batched = self.counter("flowgres_admission_batches_total"), self.counter("flowgres_admissions_batched_total")
+        retries = self.counter("flowgres_admission_batch_retries_total")
+        psql(self.database, TRAP)
+        try:
+            slow = threading.Thread(target=self.visit, args=("POST", f"{base}/together?async=true", {"inputs": {"name": "slow"}}))
+            slow.start()
+            deadline = time.time() + 10
+            while time.time() < deadline and psql(self.database, "select count(*) from pg_stat_activity "
+                                                                 "where wait_event = 'PgSleep'") != "1":
+                time.sleep(0.02)
+            # While it sleeps, these wait for it, and then go together.
+            requests = ([("POST", f"{base}/together", {"inputs": {"name": f"v{i}"}}) for i in range(20)] +
+                        [("POST", f"{base}/together?async=true", {"inputs": {"name": "poison1"}}),
+                         ("GET", f"{base}/elsewhere", None),
+                         ("POST", f"{base}/missing", {"inputs": {"name": "x"}}),
+                         ("POST", f"{base}/together", {"inputs": {}}),
+                         ("POST", f"{base}/together?async=true", {"inputs": {"name": "later"}})])
+            with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+                answers = list(pool.map(lambda r: self.visit(*r), requests))
+            slow.join()
+        finally:
+            psql(self.database, UNTRAP)
+        codes = [code for code, _, _ in answers]
+        self.assertEqual(codes[:20], [200] * 20, answers[:20])
+        self.assertEqual(sorted(body["data"]["outputs"]["out"] for _, _, body in answers[:20]),
+                         sorted(f"hello v{i}" for i in range(20)), "each caller gets its own run")
+        poison, elsewhere, missing, invalid, later = answers[20:]
+        self.assertEqual((poison[0], poison[2]["error_code"]), (500, "INTERNAL_ERROR"), poison)
+        self.assertEqual((elsewhere[0], elsewhere[2]["data"]["app"]["name"]), (200, "elsewhere"), elsewhere)
+        self.assertEqual((missing[0], missing[2]["error_code"]), (404, "RUNTIME_APP_NOT_FOUND"), missing)
+        self.assertEqual((invalid[0], invalid[2]["error_code"]), (422, "VALIDATION_FAILED"), invalid)
+        self.assertEqual(later[0], 202, later)
+        stored = psql(self.database, "select string_agg(inputs ->> 'name', ',' order by inputs ->> 'name') "
+                                     f"from flowgres.executions where app_id = '{app['id']}' "
+                                     "and inputs ->> 'name' in ('slow', 'later', 'poison1')")
+        self.assertEqual(stored, "later,slow", "the poisoned admission left nothing; the others of its batch ran")
+        self.assertGreater((self.counter("flowgres_admissions_batched_total") - batched) -
+                           (self.counter("flowgres_admission_batches_total") - batches), 10,
+                           "requests that waited shared statements")
+        self.assertGreaterEqual(self.counter("flowgres_admission_batch_retries_total") - retries, 1,
+                                "the failed batch was admitted again one by one")
+        self.assertEqual(self.visit("POST", f"{base}/together", {"inputs": {"name": "after"}})[0], 200)
+
+
+if __name__ == "__main__":
+    main()
