@@ -10,8 +10,8 @@
 
 namespace flowgres {
 
-// flowgres/json.hpp's: that header brings jansson's json_object(), which clashes with
-// PostgreSQL's SQL function of that name declared by the headers this file needs.
+// flowgres/json.hpp's: that header brings jansson, whose json_object clashes with the
+// PostgreSQL function of that name that the headers this file needs declare.
 std::string json_quote(std::string_view text);
 
 struct JsonbRefAccess {
