@@ -86,6 +86,37 @@ class AdmissionBatches(RuntimeCase):
                                 "the failed batch was admitted again one by one")
         self.assertEqual(self.visit("POST", f"{base}/together", {"inputs": {"name": "after"}})[0], 200)
 
+    def test_a_quota_holds_across_requests_admitted_together(self):
+        _, workspace, key = self.new_user("batched-quota")
+        app = self.publish_in(workspace["id"], key, "metered", policy=RATE)
+        slug = psql(self.database, f"select slug from flowgres.workspaces where id = '{workspace['id']}'")
+        # The slow run spends one request of the quota; twelve remain for the sixty behind it.
+        self.ok("PUT", f"/api/v1/workspaces/{workspace['id']}/quotas/requests", {"quota": 13}, self.admin)
+        base = f"/runtime/{slug}/metered"
+        batched = self.counter("flowgres_admissions_batched_total") - self.counter("flowgres_admission_batches_total")
+        psql(self.database, TRAP)
+        try:
+            slow = threading.Thread(target=self.visit, args=("POST", f"{base}?async=true", {"inputs": {"name": "slow"}}))
+            slow.start()
+            deadline = time.time() + 10
+            while time.time() < deadline and psql(self.database, "select count(*) from pg_stat_activity "
+                                                                 "where wait_event = 'PgSleep'") != "1":
+                time.sleep(0.02)
+            with ThreadPoolExecutor(max_workers=60) as pool:
+                answers = list(pool.map(lambda i: self.visit("POST", base, {"inputs": {"name": f"q{i}"}}), range(60)))
+            slow.join()
+        finally:
+            psql(self.database, UNTRAP)
+        codes = sorted(code for code, _, _ in answers)
+        self.assertEqual(codes, [200] * 12 + [429] * 48)
+        self.assertEqual({body["error_code"] for code, _, body in answers if code == 429}, {"QUOTA_EXCEEDED"})
+        billed = psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
+                                     f"where app_id = '{app['id']}' and dimension = 'requests'")
+        self.assertEqual(billed, "13", "exactly the quota, every admitted request billed once")
+        self.assertGreater(self.counter("flowgres_admissions_batched_total") -
+                           self.counter("flowgres_admission_batches_total") - batched, 10,
+                           "requests that waited shared statements")
+
 
 if __name__ == "__main__":
     main()
