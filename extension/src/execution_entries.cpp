@@ -90,7 +90,7 @@ void check_model_calls(JsonbRef calls, const std::string &field, ValidationProbl
         if (!model.is_string() || !llm::is_model_id(model.string())) return problems.add(at + ".model", "must be a model id");
         for (const char *key : {"prompt_tokens", "completion_tokens", "cost_micros", "latency_ms"}) {
             JsonbRef value = call.get(key);
-            if (value.present() && !(value.integer() && *value.integer() >= 0))
+            if (value.present() && !(value.integer().value_or(-1) >= 0))
                 problems.add(at + "." + key, "must be a non-negative integer");
         }
         // What the insert casts, checked here: a value of the wrong type is the caller's

@@ -69,7 +69,7 @@ struct RunOutcome {
     std::string answer;                // the run's member of the result, once known
 };
 
-bool is_count(JsonbRef value) { return !value.present() || (value.integer() && *value.integer() >= 0); }
+bool is_count(JsonbRef value) { return !value.present() || value.integer().value_or(-1) >= 0; }
 
 bool is_id(JsonbRef value) { return value.is_string() && is_uuid(value.string()); }
 

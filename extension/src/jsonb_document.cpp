@@ -93,6 +93,14 @@ std::string beyond_jansson(const std::string &text) {
     return {};
 }
 
+// A number as PostgreSQL prints it (its scale kept: 1.0 stays 1.0).
+std::string numeric_text(Numeric numeric) {
+    char *printed = guard([&] { return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(numeric))); });
+    std::string out(printed);
+    pfree(printed);
+    return out;
+}
+
 }  // namespace
 
 JsonbDocument JsonbDocument::parse(const std::string &text, std::string_view what) {
@@ -127,10 +135,7 @@ std::string_view JsonbRef::string() const {
 
 std::optional<long long> JsonbRef::integer() const {
     if (kind_ != Kind::number) return std::nullopt;
-    Numeric numeric = JsonbRefAccess::numeric(*this);
-    char *printed = guard([&] { return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(numeric))); });
-    std::string text(printed);
-    pfree(printed);
+    std::string text = numeric_text(JsonbRefAccess::numeric(*this));
     size_t digits = text.size() - (text[0] == '-' ? 1 : 0);
     if (digits == 0 || digits > 19 || text.find_first_not_of("0123456789", text[0] == '-' ? 1 : 0) != std::string::npos)
         return std::nullopt;
@@ -176,13 +181,8 @@ std::string JsonbRef::json() const {
             return flag_ ? "true" : "false";
         case Kind::string:
             return json_quote(string());
-        case Kind::number: {
-            Numeric numeric = JsonbRefAccess::numeric(*this);
-            char *printed = guard([&] { return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(numeric))); });
-            std::string out(printed);
-            pfree(printed);
-            return out;
-        }
+        case Kind::number:
+            return numeric_text(JsonbRefAccess::numeric(*this));
         case Kind::array:
         case Kind::object: {
             JsonbContainer *container = JsonbRefAccess::container(*this);
