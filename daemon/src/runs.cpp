@@ -49,7 +49,8 @@ std::string events_json(const std::vector<RunEvent> &events, size_t from, size_t
 Json admitted_row(const json_t *execution) {
     Json admitted(new_json_object());
     for (const char *member :
-         {"id", "workspace_id", "app_id", "version_id", "session_id", "inputs", "claimed_by", "started_at"})
+         {"id", "workspace_id", "app_id", "version_id", "session_id", "trigger", "triggered_by", "inputs", "claimed_by",
+         "started_at"})
         if (json_t *value = json_object_get(execution, member)) json_object_set(admitted.get(), member, value);
     return admitted;
 }
@@ -76,7 +77,7 @@ struct Runs::ActiveRun {
     // go there too. Until then, the end folds events and node logs into one trail row.
     bool flushed = false;
     uv_timer_t *flush_timer = nullptr;  // every event_flush_ms: store what waits
-    // A visitor's run admitted without its row (runtime_admit's "deferred"): the row as
+    // A run admitted without its row (runtime_admit's or execution_admit_trial's "deferred"): the row as
     // admitted, written with the outcome (executions_record's `admitted`), or stored running
     // (execution_store_admitted) once the run outlives its first heartbeat or is answered 202.
     // Empty once written. Nobody can stream it meanwhile, so its events wait for the end.
@@ -147,15 +148,16 @@ void Runs::run_trial(std::shared_ptr<Call> call) {
         statements.push_back(pg::Statement{
             "select flowgres.execution_create($1::uuid, $2::jsonb, $3::uuid, 'trial', true)::text", call->arguments});
     } else {
-        // Run here, where the caller waits: created running in one insert, as the caller (their
-        // permission, the run cap, the quota, the audit row) and claimed by this daemon (which
-        // only the daemon's role may say), committed without waiting for the disk; the
-        // outcome's durable commit makes both durable.
+        // Run here, where the caller waits: admitted as the caller (their permission, the run
+        // cap, the quota) for this daemon (which only the daemon's role may say) without a row:
+        // its row, usage and audit rows are written once, with its outcome (a run whose model
+        // calls hold tokens is created running instead, committed without waiting for the
+        // disk; the outcome's durable commit makes it durable).
         statements.push_back(pg::Statement{kNoDiskWait, {}});
-        SqlArguments created = call->arguments;
-        created.push_back(daemon_name());
+        SqlArguments admitted = call->arguments;
+        admitted.push_back(daemon_name());
         statements.push_back(pg::Statement{
-            "select flowgres.execution_create_running($1::uuid, $2::jsonb, $3::uuid, $4)::text", std::move(created)});
+            "select flowgres.execution_admit_trial($1::uuid, $2::jsonb, $3::uuid, $4)::text", std::move(admitted)});
     }
     worker_.pool.run(std::move(statements), [this, call, async](pg::JobResult &&created) {
         if (created.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(call, created);

@@ -7,16 +7,18 @@
 #include "audit.hpp"
 #include "boundary.hpp"
 #include "execution_entries.hpp"
+#include "flowgres/crypto.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/execution_state.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/permissions.hpp"
+#include "flowgres/workflow.hpp"
 #include "functions.hpp"
 #include "permission.hpp"
 #include "quota.hpp"
-#include "run_cap.hpp"
 #include "rate_limiter.hpp"
+#include "run_cap.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -78,6 +80,45 @@ std::optional<std::string> object_argument(CallArgs &args, int position, const c
 
 namespace {
 
+// The version a run of the app runs: the one asked for (of this app), else the app's current
+// one, else its latest.
+std::string version_to_run(const AppAccess &access, const std::string &app_id,
+                           const std::optional<std::string> &version_id) {
+    if (version_id) {
+        if (!query_value("select 1 from flowgres.app_versions where id = $1::uuid and app_id = $2::uuid",
+                         {*version_id, app_id}))
+            throw Error(ErrorCode::VERSION_NOT_FOUND, "version " + *version_id + " is not a version of this app");
+        return *version_id;
+    }
+    std::optional<std::string> chosen = access.current_version_id;
+    if (!chosen)
+        chosen = query_value(
+            "select id from flowgres.app_versions where app_id = $1::uuid order by sequence desc limit 1", {app_id});
+    if (!chosen) throw Error(ErrorCode::VERSION_NOT_FOUND, "app " + app_id + " has no version to run");
+    return *chosen;
+}
+
+// A run the cap on runs at once refuses (run_cap.hpp).
+[[noreturn]] void refuse_run_cap(const RunCapCheck &check, int64_t cap) {
+    if (check.table_full)
+        throw Error(ErrorCode::OVERLOADED, "too many workspaces are counting their runs at once: retry",
+                    "{\"retry_after_seconds\":1}");
+    throw Error(ErrorCode::QUOTA_EXCEEDED,
+                "the workspace already has " + std::to_string(check.running) + " runs pending or running (at most " +
+                    std::to_string(cap) + " at once): wait for one to end",
+                "{\"exceeded\":\"concurrent_runs\",\"quota\":" + std::to_string(cap) +
+                    ",\"used\":" + std::to_string(check.running) + ",\"retry_after_seconds\":1}");
+}
+
+// A request the month's quota or budget refuses, or the ledger has no room for.
+void require_quota_reserved(const QuotaUse &quota) {
+    if (quota.reservation.outcome == UsageReservation::Outcome::exceeded)
+        throw Error(ErrorCode::QUOTA_EXCEEDED, quota_exceeded_message(quota), quota_exceeded_details(quota));
+    if (quota.reservation.outcome == UsageReservation::Outcome::ledger_full)
+        throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry",
+                    "{\"retry_after_seconds\":1}");
+}
+
 // An execution created by `actor` (app_edit on the app; the run cap, the request quota, an
 // audit row): pending, or (`claimed_by` set) already running there, claimed by the daemon
 // that runs it, so that the row is written once rather than inserted and then updated. The
@@ -86,17 +127,7 @@ std::string create_execution(const Actor &actor, const std::string &app_id, cons
                              std::optional<std::string> version_id, const std::string &trigger, bool queued,
                              const std::optional<std::string> &claimed_by) {
     AppAccess access = require_app_permission(actor, app_id, permission::app_edit, WorkspaceUse::write);
-    if (!version_id) {
-        version_id = access.current_version_id;
-        if (!version_id)
-            version_id = query_value(
-                "select id from flowgres.app_versions where app_id = $1::uuid order by sequence desc limit 1",
-                {app_id});
-        if (!version_id) throw Error(ErrorCode::VERSION_NOT_FOUND, "app " + app_id + " has no version to run");
-    } else if (!query_value("select 1 from flowgres.app_versions where id = $1::uuid and app_id = $2::uuid",
-                            {*version_id, app_id})) {
-        throw Error(ErrorCode::VERSION_NOT_FOUND, "version " + *version_id + " is not a version of this app");
-    }
+    version_id = version_to_run(access, app_id, version_id);
     const std::string &workspace_id = access.workspace.workspace_id;
     // Runs started here (trial, api, schedule) are capped in number at once per workspace
     // (run_cap.hpp: counted in shared memory, reserved before the row is written), and are
@@ -104,22 +135,10 @@ std::string create_execution(const Actor &actor, const std::string &app_id, cons
     if (trigger != "runtime") {
         int64_t cap = run_cap_limit();
         RunCapCheck check = run_cap_reserve(workspace_id, cap);
-        if (check.table_full)
-            throw Error(ErrorCode::OVERLOADED, "too many workspaces are counting their runs at once: retry",
-                        "{\"retry_after_seconds\":1}");
-        if (!check.allowed)
-            throw Error(ErrorCode::QUOTA_EXCEEDED,
-                        "the workspace already has " + std::to_string(check.running) +
-                            " runs pending or running (at most " + std::to_string(cap) + " at once): wait for one to end",
-                        "{\"exceeded\":\"concurrent_runs\",\"quota\":" + std::to_string(cap) +
-                            ",\"used\":" + std::to_string(check.running) + ",\"retry_after_seconds\":1}");
+        if (!check.allowed) refuse_run_cap(check, cap);
     }
     QuotaUse quota = reserve_quota(workspace_id, UsageAmounts{1, 0, 0}, true);
-    if (quota.reservation.outcome == UsageReservation::Outcome::exceeded)
-        throw Error(ErrorCode::QUOTA_EXCEEDED, quota_exceeded_message(quota), quota_exceeded_details(quota));
-    if (quota.reservation.outcome == UsageReservation::Outcome::ledger_full)
-        throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry",
-                    "{\"retry_after_seconds\":1}");
+    require_quota_reserved(quota);
     // The row as inserted is the answer (with its version's workflow for a run that starts
     // here): nothing below changes it.
     SqlResult created = query(R"sql(
@@ -178,6 +197,59 @@ SqlValue execution_create_running(CallArgs &args) {
         throw Error(ErrorCode::PERMISSION_DENIED, "only the platform's daemon creates runs it runs itself");
     Actor actor = require_actor();
     return SqlValue::jsonb(create_execution(actor, app_id, inputs, version_id, "trial", false, claimed_by));
+}
+
+// SQL: execution_admit_trial(app_id, inputs, version_id, claimed_by) — a synchronous trial run
+// of the daemon `claimed_by`, admitted as the caller (app_edit, the run cap, the request quota
+// and budget) without writing anything: the row it will be, with "deferred": true and its
+// version's workflow. Its request is held in the usage ledger and its run in the run cap
+// (both in shared memory, across transactions: usage_ledger.hpp, run_cap.hpp) until
+// executions_record writes its row ended, with its usage row and its audit row
+// (execution.create), or execution_store_admitted writes it running. A run whose model calls
+// must hold tokens first (a tokens quota or an enforced budget, and an llm step) has its row
+// written now, as execution_create_running does: the token holds name it.
+SqlValue execution_admit_trial(CallArgs &args) {
+    std::string app_id = args.required_uuid(0, "app_id");
+    std::string inputs = object_argument(args, 1, "inputs").value_or("{}");
+    std::optional<std::string> version_id = args.uuid(2);
+    std::string claimed_by = args.required_text(3, "claimed_by");
+    check_display_text("claimed_by", claimed_by, 200);
+    if (!caller_runs_executions())
+        throw Error(ErrorCode::PERMISSION_DENIED, "only the platform's daemon creates runs it runs itself");
+    Actor actor = require_actor();
+    AppAccess access = require_app_permission(actor, app_id, permission::app_edit, WorkspaceUse::write);
+    std::string version = version_to_run(access, app_id, version_id);
+    const std::string &workspace_id = access.workspace.workspace_id;
+    WorkspaceLimits limits = workspace_limits(workspace_id);
+    std::string workflow_text =
+        query_value("select workflow::text from flowgres.app_versions where id = $1::uuid", {version}).value();
+    bool token_holds = limits.usage.quota[kUsageTokens] >= 0 || limits.usage.spend_limit >= 0;
+    if (token_holds) {
+        Json document = parse_json(workflow_text, "workflow");
+        workflow::Problems ignored;
+        if (!workflow::referenced_models(workflow::parse_workflow(document.get(), ignored)).empty())
+            return SqlValue::jsonb(create_execution(actor, app_id, inputs, version, "trial", false, claimed_by));
+    }
+    // The request first: were the cap to refuse, this transaction aborts and its hold goes.
+    std::string execution_id = random_uuid();
+    QuotaUse quota = hold_quota(workspace_id, execution_id, UsageAmounts{1, 0, 0}, &limits);
+    require_quota_reserved(quota);
+    int64_t cap = run_cap_limit();
+    RunCapHeld run;
+    RunCapCheck check = run_cap_hold(workspace_id, cap, run);
+    if (!check.allowed) refuse_run_cap(check, cap);
+    if (!usage_hold_attach_run(execution_id, run)) {
+        run_cap_hold_end(run, false);
+        throw Error(ErrorCode::INTERNAL_ERROR, "the run's hold went before its run could join it");
+    }
+    raise_budget_alerts(workspace_id, app_id, quota);
+    return SqlValue::jsonb(
+        "{\"id\":" + json_quote(execution_id) + ",\"workspace_id\":" + json_quote(workspace_id) +
+        ",\"app_id\":" + json_quote(app_id) + ",\"version_id\":" + json_quote(version) +
+        ",\"status\":\"running\",\"trigger\":\"trial\",\"triggered_by\":" + (actor.is_system() ? std::string("null") : json_quote(actor.user_id)) +
+        ",\"inputs\":" + inputs + ",\"claimed_by\":" + json_quote(claimed_by) +
+        ",\"started_at\":" + json_quote(transaction_start_iso()) +
+        ",\"deferred\":true,\"token_holds\":false,\"workflow\":" + workflow_text + "}");
 }
 
 SqlValue execution_start(CallArgs &args) {

@@ -34,20 +34,26 @@ uint64_t insert_run_events(const std::string &batch);
 // Model calls (member "calls"), one model_usage row each; returns the rows added.
 uint64_t insert_model_calls(const std::string &batch);
 
+// The node logs of a trail as node_logs rows show them, one jsonb_build_object per element of
+// a jsonb array of the trail's logs: a SQL expression over `entry(value, ordinality)` (from
+// jsonb_array_elements … with ordinality), given the SQL of the trail's execution id and time.
+#define FLOWGRES_TRAIL_NODE_LOG(execution_id, created_at)                                                              \
+    "jsonb_build_object('execution_id', " execution_id ", 'sequence', entry.ordinality - 1, "                             \
+    "'node_id', entry.value -> 'node_id', 'node_type', entry.value -> 'node_type', 'status', entry.value -> 'status', " \
+    "'attempt', coalesce(nullif(entry.value -> 'attempt', 'null'), '1'), "                                               \
+    "'started_at', to_jsonb((entry.value ->> 'started_at')::timestamptz), "                                             \
+    "'finished_at', to_jsonb((entry.value ->> 'finished_at')::timestamptz), "                                           \
+    "'duration_ms', entry.value -> 'duration_ms', 'input', entry.value -> 'input', 'output', entry.value -> 'output', " \
+    "'error', entry.value -> 'error', 'variables', entry.value -> 'variables', "                                        \
+    "'created_at', coalesce(entry.value -> 'created_at', to_jsonb(" created_at ")))"
+
 // An execution `e` as execution_get shows it: its row and its node logs in order, rows of
 // node_logs and its trail's alike (a SQL expression over `flowgres.executions e`).
 inline constexpr const char *kExecutionWithNodeLogs =
     "(to_jsonb(e) || jsonb_build_object('node_logs', (select coalesce(jsonb_agg(log order by (log ->> 'sequence')::integer), '[]') "
     "from (select to_jsonb(l) - 'workspace_id' as log from flowgres.node_logs l where l.execution_id = e.id "
     "union all "
-    "select jsonb_build_object('execution_id', t.execution_id, 'sequence', entry.ordinality - 1, "
-    "'node_id', entry.value -> 'node_id', 'node_type', entry.value -> 'node_type', 'status', entry.value -> 'status', "
-    "'attempt', coalesce(nullif(entry.value -> 'attempt', 'null'), '1'), "
-    "'started_at', to_jsonb((entry.value ->> 'started_at')::timestamptz), "
-    "'finished_at', to_jsonb((entry.value ->> 'finished_at')::timestamptz), "
-    "'duration_ms', entry.value -> 'duration_ms', 'input', entry.value -> 'input', 'output', entry.value -> 'output', "
-    "'error', entry.value -> 'error', 'variables', entry.value -> 'variables', "
-    "'created_at', coalesce(entry.value -> 'created_at', to_jsonb(t.created_at))) "
+    "select " FLOWGRES_TRAIL_NODE_LOG("t.execution_id", "t.created_at") " "
     "from flowgres.execution_trails t cross join lateral jsonb_array_elements(t.node_logs) with ordinality as entry(value, ordinality) "
     "where t.execution_id = e.id) logs)))";
 

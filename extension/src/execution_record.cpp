@@ -46,6 +46,7 @@
 #include "quota.hpp"
 #include "rate_limiter.hpp"
 #include "refusal_counter.hpp"
+#include "run_cap.hpp"
 #include "spi.hpp"
 
 
@@ -91,6 +92,14 @@ void check_admitted(JsonbRef admitted, std::string_view execution_id, std::strin
     JsonbRef claimed = admitted.get("claimed_by");
     if (claimed.present() && !claimed.is_null() && !(claimed.is_string() && utf8_length(claimed.string()) <= 200))
         problems.add(at + ".claimed_by", "must be text of at most 200 characters");
+    JsonbRef trigger = admitted.get("trigger");
+    if (trigger.present() && trigger.string() != "runtime" && trigger.string() != "trial")
+        problems.add(at + ".trigger", "must be runtime or trial");
+    JsonbRef triggered_by = admitted.get("triggered_by");
+    if (triggered_by.present() && !triggered_by.is_null() && !is_id(triggered_by))
+        problems.add(at + ".triggered_by", "must be a user id or null");
+    if (trigger.string() == "trial" && session.present() && !session.is_null())
+        problems.add(at + ".session_id", "a trial run has no visitor's session");
     if (status == "cancelled") problems.add(at, "a run admitted without its row cannot have been cancelled");
 }
 
@@ -213,12 +222,16 @@ void insert_fold_trails(const std::vector<const RunOutcome *> &runs) {
 }
 
 // A deferred run's request, whose usage row this transaction writes: its hold moves to the
-// committed totals with this commit; were the hold gone, the request is counted anew, whatever
-// the limits (it was served).
-void count_admitted_request(const std::string &workspace_id, const std::string &execution_id) {
-    if (usage_hold_settle(execution_id)) return;
+// committed totals with this commit (and a trial run's place in the run cap goes, or, stored
+// `running`, is counted as the row it now is); were the hold gone, the request is counted anew,
+// whatever the limits (it was served), and so is a trial run stored running.
+void count_admitted_request(const std::string &workspace_id, const std::string &execution_id, bool trial,
+                            bool running) {
+    if (usage_hold_settle(execution_id, trial && running)) return;
     if (reserve_quota(workspace_id, UsageAmounts{1, 0, 0}, false).reservation.outcome != UsageReservation::Outcome::reserved)
         throw Error(ErrorCode::OVERLOADED, "too many workspaces are metering usage at once: retry");
+    if (trial && running && !run_cap_reserve(workspace_id, INT64_MAX).allowed)
+        throw Error(ErrorCode::OVERLOADED, "too many workspaces are counting their runs at once: retry");
 }
 
 // The ends of `runs` as record_existing takes them (jsonb_to_recordset's rows).
@@ -255,7 +268,7 @@ void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::stri
     int64_t now = epoch_seconds_now();
     std::vector<ConsumedUsage> consumed;
     for (const SqlRow &row : finished.rows) {
-        if (deferred) count_admitted_request(row.text(1), row.text(0));
+        if (deferred) count_admitted_request(row.text(1), row.text(0), row.text(3) == "trial", false);
         if (row.text(3) == "runtime") count_runtime_outcome(row.text(1), row.text(2), row.text(4));
         if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
         consumed.push_back(ConsumedUsage{row.text(1), row.text(2), row.text(0),
@@ -272,41 +285,46 @@ void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::stri
 // the tables' sizes): the execution ended, its usage rows (the request dated when it was
 // admitted, its tokens and its outputs' bytes), its trail with its execution_finished
 // (`finished_sequences`: each one's number, after its events, by position; execution_events
-// reads trails and rows alike: one row fewer per run), and its model calls. No NOTIFY: nobody
+// reads trails and rows alike: one row fewer per run), its model calls, and a trial run's audit
+// row (execution.create, as its caller; `actor_role`: the daemon's role). No NOTIFY: nobody
 // can be reading the events of a run that had no row. A run whose row exists (stored while it
 // ran, or this record sent again) is left for record_existing: the insert does nothing for
 // it. Ids are inserted in order, so two batches with a run in common queue, not deadlock.
-// Fills `recorded` (id → the visitor's view) with the runs it wrote.
+// Fills `recorded` (id → the run's view) with the runs it wrote, and `shown` with those whose
+// view is not a visitor's (the answer needs no second read of them).
 void record_deferred(const JsonbDocument &runs, const std::string &positions, const std::string &finished_sequences,
-                     std::map<std::string, std::string> &recorded) {
+                     const std::string &actor_role, std::map<std::string, std::string> &recorded,
+                     std::set<std::string> &shown) {
     RecordingOutcomes recording;
     SqlResult finished = query_over_document(std::string(R"sql(
         with ends as (
             select r.execution_id as id, r.status, r.outputs, r.error, r.prompt_tokens, r.completion_tokens, r.events,
-                   r.logs, r.model_calls, a.workspace_id, a.app_id, a.version_id, a.session_id, a.inputs,
-                   a.claimed_by, a.started_at, deferred.finished_sequence
+                   r.logs, r.model_calls, coalesce(r.view, 'row') as view, a.workspace_id, a.app_id, a.version_id, a.session_id, a.inputs,
+                   a.claimed_by, a.started_at, coalesce(a.trigger, 'runtime') as trigger, a.triggered_by,
+                   deferred.finished_sequence
             from jsonb_array_elements($1::jsonb) with ordinality as run(item, position)
                  join unnest($2::bigint[], $3::integer[]) as deferred(position, finished_sequence)
                      on deferred.position = run.position
                  cross join lateral jsonb_to_record(run.item)
                      as r(execution_id uuid, status text, outputs jsonb, error jsonb, prompt_tokens bigint,
-                          completion_tokens bigint, events jsonb, logs jsonb, model_calls jsonb, admitted jsonb)
+                          completion_tokens bigint, events jsonb, logs jsonb, model_calls jsonb, admitted jsonb,
+                          view text)
                  cross join lateral jsonb_to_record(r.admitted)
                      as a(workspace_id uuid, app_id uuid, version_id uuid, session_id uuid, inputs jsonb,
-                          claimed_by text, started_at timestamptz)),
+                          claimed_by text, started_at timestamptz, trigger text, triggered_by uuid)),
         created as (
             insert into flowgres.executions as e
-                (id, workspace_id, app_id, version_id, status, trigger, session_id, inputs, outputs, error,
-                 prompt_tokens, completion_tokens, claimed_by, created_at, started_at, heartbeat_at, finished_at)
-            select r.id, r.workspace_id, r.app_id, r.version_id, r.status, 'runtime', r.session_id, r.inputs, r.outputs,
-                   r.error, coalesce(r.prompt_tokens, 0), coalesce(r.completion_tokens, 0), r.claimed_by, r.started_at,
-                   r.started_at, now(), now()
+                (id, workspace_id, app_id, version_id, status, trigger, triggered_by, session_id, inputs, outputs,
+                 error, prompt_tokens, completion_tokens, claimed_by, created_at, started_at, heartbeat_at, finished_at)
+            select r.id, r.workspace_id, r.app_id, r.version_id, r.status, r.trigger, r.triggered_by, r.session_id,
+                   r.inputs, r.outputs, r.error, coalesce(r.prompt_tokens, 0), coalesce(r.completion_tokens, 0),
+                   r.claimed_by, r.started_at, r.started_at, now(), now()
             from ends r
             order by r.id
             on conflict (id) do nothing
             returning e as row),
         finished as (
-            select c.row, r.events, r.logs, r.model_calls, r.finished_sequence
+            select c.row, r.events, r.logs, r.model_calls, r.finished_sequence, r.view
             from created c join ends r on r.id = (c.row).id),
         billed as (
             insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
@@ -314,7 +332,9 @@ void record_deferred(const JsonbDocument &runs, const std::string &positions, co
             from finished f
                  cross join lateral (values ('requests', 1::bigint, (f.row).created_at),
                                             ('tokens', (f.row).prompt_tokens + (f.row).completion_tokens, now()),
-                                            ('egress', coalesce(octet_length((f.row).outputs::text), 0)::bigint, now()))
+                                            ('egress', case when (f.row).trigger = 'runtime'  -- a visitor's answer
+                                                            then coalesce(octet_length((f.row).outputs::text), 0)
+                                                            else 0 end::bigint, now()))
                      as u(dimension, quantity, at)
             where u.quantity > 0),
         trailed as (  -- with its execution_finished, numbered after its events
@@ -324,6 +344,12 @@ void record_deferred(const JsonbDocument &runs, const std::string &positions, co
                    jsonb_strip_nulls(jsonb_build_object('status', (f.row).status, 'outputs', (f.row).outputs,
                                                         'error', (f.row).error, 'finished_at', (f.row).finished_at))
             from finished f),
+        audited as (  -- a trial run's execution.create, as its caller: runtime runs are counted, not audited
+            insert into flowgres.audit_logs (workspace_id, actor_user_id, actor_role, action, target_type, target_id,
+                                             metadata)
+            select (f.row).workspace_id, (f.row).triggered_by, $4, 'execution.create', 'execution', (f.row).id::text,
+                   jsonb_build_object('app_id', (f.row).app_id, 'trigger', (f.row).trigger)
+            from finished f where (f.row).trigger <> 'runtime'),
         called as (
             insert into flowgres.model_usage (workspace_id, app_id, execution_id, node_id, provider, model, prompt_tokens,
                                               completion_tokens, cost_micros, latency_ms, ok, error_code, usage_reported)
@@ -335,10 +361,24 @@ void record_deferred(const JsonbDocument &runs, const std::string &positions, co
                  cross join lateral jsonb_to_recordset(coalesce(f.model_calls, '[]'))
                      as c(node_id text, provider text, model text, prompt_tokens bigint, completion_tokens bigint,
                           cost_micros bigint, latency_ms bigint, ok boolean, error_code text, usage_reported boolean))
-        select )sql") + kOutcomeColumns + " from finished f",
-                                             runs, {positions, finished_sequences});
+        select )sql") + kOutcomeColumns + R"sql(,
+            -- The row as its view shows it (a visitor's is built from the columns above): its
+            -- node logs are all in its trail, written by this statement at now().
+            case f.view
+                when 'visitor' then null
+                when 'full' then (to_jsonb(f.row) || jsonb_build_object('node_logs', (
+                    select coalesce(jsonb_agg()sql" FLOWGRES_TRAIL_NODE_LOG("(f.row).id", "now()") R"sql( order by entry.ordinality), '[]')
+                    from jsonb_array_elements(coalesce(f.logs, '[]')) with ordinality as entry(value, ordinality))))::text
+                else to_jsonb(f.row)::text end
+        from finished f)sql",
+                                             runs, {positions, finished_sequences, actor_role});
     recording.end();
     count_outcomes(finished, true, recorded);
+    for (const SqlRow &row : finished.rows)
+        if (row[9]) {
+            recorded[row.text(0)] = *row[9];
+            shown.insert(row.text(0));
+        }
 }
 
 // Ends running rows (`ids`, locked) in one statement with their execution_finished events and
@@ -387,18 +427,20 @@ SqlValue executions_record(CallArgs &args) {
         throw field_error("runs", "must be an array of 1 to " + std::to_string(kMaxRunsPerRecord) + " finished runs");
     std::vector<RunOutcome> outcomes = parse_runs(runs.root());
     // What a run did is the executor's to say (the daemon, acting as the service).
-    require_system_actor();
+    Actor actor = require_system_actor();
 
     // Deferred runs first, locking nothing: their rows are new. The statement takes them from
     // the document as sent, not rebuilt.
     std::map<std::string, std::string> recorded;  // id → the row as recorded
+    std::set<std::string> shown;                  // deferred runs recorded with their row or full view
     std::string positions, finished_sequences;
     for (size_t i = 0; i < outcomes.size(); i++) {
         if (!outcomes[i].admitted.present()) continue;
         positions += (positions.empty() ? "" : ",") + std::to_string(i + 1);
         finished_sequences += (finished_sequences.empty() ? "" : ",") + std::to_string(outcomes[i].last_sequence + 1);
     }
-    if (!positions.empty()) record_deferred(runs, "{" + positions + "}", "{" + finished_sequences + "}", recorded);
+    if (!positions.empty()) record_deferred(runs, "{" + positions + "}", "{" + finished_sequences + "}", actor.role_name, recorded,
+                        shown);
 
     // The others, and deferred runs whose row was there already (stored while they ran, or
     // this record sent again), end rows that exist. Locked in id order, so that two batches
@@ -463,10 +505,12 @@ SqlValue executions_record(CallArgs &args) {
     if (!finishing.empty()) record_existing(end_documents(finishing), uuid_array(finishing), recorded);
 
     // The row, or the full view (node logs included), for the runs that ask for it and for
-    // cancelled runs (which no outcome statement ended), read again now that they are written.
+    // cancelled runs (which no outcome statement ended), read again now that they are written
+    // (deferred runs' statement answered with them).
     std::vector<const RunOutcome *> reread_full, reread_row, reread_visitor;
     for (const auto *runs_of : {&written, &logging})
         for (const RunOutcome *run : *runs_of) {
+            if (shown.count(run->execution_id)) continue;
             bool cancelled = run->status == "cancelled";
             if (run->view == RunView::full || (cancelled && run->view == RunView::row)) reread_full.push_back(run);
             else if (run->view == RunView::row) reread_row.push_back(run);
@@ -512,29 +556,37 @@ SqlValue execution_store_admitted(CallArgs &args) {
     if (!is_id(id)) problems.add("admitted.id", "must be an execution id");
     else check_admitted(admitted, id.string(), "running", "admitted", problems);
     problems.throw_if_any();
-    require_system_actor();
+    Actor actor = require_system_actor();
     auto text = [&](const char *member) -> SqlParam {
         JsonbRef value = admitted.get(member);
         return value.is_string() ? SqlParam(std::string(value.string())) : SqlParam();
     };
+    bool trial = admitted.get("trigger").string() == "trial";
     auto stored = query_planned_each_call(R"sql(
         with created as (
             insert into flowgres.executions as e
-                (id, workspace_id, app_id, version_id, status, trigger, session_id, inputs, claimed_by, created_at,
-                 started_at, heartbeat_at)
-            values ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'running', 'runtime', $5::uuid, $6::jsonb, $7,
-                    $8::timestamptz, $8::timestamptz, now())
+                (id, workspace_id, app_id, version_id, status, trigger, triggered_by, session_id, inputs, claimed_by,
+                 created_at, started_at, heartbeat_at)
+            values ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'running', coalesce($9, 'runtime'), $10::uuid, $5::uuid,
+                    $6::jsonb, $7, $8::timestamptz, $8::timestamptz, now())
             on conflict (id) do nothing
-            returning e.id, e.workspace_id, e.app_id, e.created_at),
+            returning e.id, e.workspace_id, e.app_id, e.created_at, e.trigger, e.triggered_by),
         billed as (
             insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
-            select workspace_id, app_id, id, 'requests', 1, created_at from created)
+            select workspace_id, app_id, id, 'requests', 1, created_at from created),
+        audited as (  -- a trial run's execution.create, as its caller
+            insert into flowgres.audit_logs (workspace_id, actor_user_id, actor_role, action, target_type, target_id,
+                                             metadata)
+            select workspace_id, triggered_by, $11, 'execution.create', 'execution', id::text,
+                   jsonb_build_object('app_id', app_id, 'trigger', trigger)
+            from created where trigger <> 'runtime')
         select workspace_id::text from created)sql",
                                           {std::string(id.string()), text("workspace_id"), text("app_id"),
                                            text("version_id"), text("session_id"), admitted.get("inputs").json(),
-                                           text("claimed_by"), text("started_at")});
+                                           text("claimed_by"), text("started_at"), text("trigger"), text("triggered_by"),
+                                           actor.role_name});
     if (stored.rows.empty()) return SqlValue::jsonb("{\"stored\":false}");
-    count_admitted_request(stored.rows[0].text(0), std::string(id.string()));
+    count_admitted_request(stored.rows[0].text(0), std::string(id.string()), trial, true);
     return SqlValue::jsonb("{\"stored\":true}");
 }
 

@@ -137,6 +137,7 @@ SqlValue audit_log_list(CallArgs &);
 SqlValue execution_create(CallArgs &);
 SqlValue execution_start(CallArgs &);
 SqlValue execution_create_running(CallArgs &);
+SqlValue execution_admit_trial(CallArgs &);
 SqlValue execution_claim(CallArgs &);
 SqlValue execution_finish(CallArgs &);
 SqlValue execution_cancel(CallArgs &);

@@ -33,7 +33,11 @@ struct Slot {
     int64 committed;  // runs pending or running, as committed
     int64 starting;   // reserved by transactions still open
     int64 ending;     // noted ended by transactions still open
+    int64 held;       // admitted without a row, until it is written (run_cap.hpp)
 };
+
+// A slot may be reused, or forgotten after a TRUNCATE, only with nothing in flight on it.
+bool idle(const Slot &slot) { return slot.starting == 0 && slot.ending == 0 && slot.held == 0; }
 
 using Counts = LoadedSlots<Slot>;
 using Partition = Counts::Partition;
@@ -73,7 +77,7 @@ TruncationMark truncated;
 void forget_truncated_runs() {
     counts.for_each_ready([](Slot &slot) {
         if (slot.key.database != MyDatabaseId) return;
-        if (slot.starting == 0 && slot.ending == 0)
+        if (idle(slot))
             slot.state = kSlotFree;
         else
             slot.committed = 0;
@@ -100,7 +104,7 @@ bool with_loaded_slot(const std::string &workspace_id, Decide &&decide) {
     uuid_bytes(workspace_id, key.workspace);
     key.database = MyDatabaseId;
     return counts.with_loaded(
-        key, [](const Slot &slot) { return slot.starting == 0 && slot.ending == 0; },
+        key, [](const Slot &slot) { return idle(slot); },
         [&] {
             return std::stoll(query_value_latest_snapshot(R"sql(
                 select count(*) from flowgres.executions
@@ -117,7 +121,7 @@ RunCapCheck run_cap_reserve(const std::string &workspace_id, int64_t cap) {
     RunCapCheck check;
     changes.make_room();  // so recording the change below cannot fail
     bool found = with_loaded_slot(workspace_id, [&](Partition &partition, Slot &slot) {
-        check.running = slot.committed + slot.starting;
+        check.running = slot.committed + slot.starting + slot.held;
         if (check.running >= cap) return;
         slot.starting += 1;
         changes.add(Change{&slot, &partition, +1});
@@ -125,6 +129,29 @@ RunCapCheck run_cap_reserve(const std::string &workspace_id, int64_t cap) {
     });
     check.table_full = !found;
     return check;
+}
+
+RunCapCheck run_cap_hold(const std::string &workspace_id, int64_t cap, RunCapHeld &held) {
+    RunCapCheck check;
+    bool found = with_loaded_slot(workspace_id, [&](Partition &partition, Slot &slot) {
+        check.running = slot.committed + slot.starting + slot.held;
+        if (check.running >= cap) return;
+        slot.held += 1;
+        held = RunCapHeld{&slot, &partition};
+        check.allowed = true;
+    });
+    check.table_full = !found;
+    return check;
+}
+
+void run_cap_hold_end(const RunCapHeld &held, bool as_row) {
+    auto *slot = static_cast<Slot *>(held.slot);
+    auto *partition = static_cast<Partition *>(held.partition);
+    if (!slot || !partition) return;
+    SpinLockAcquire(&partition->lock);
+    slot->held -= 1;
+    if (as_row) slot->committed += 1;
+    SpinLockRelease(&partition->lock);
 }
 
 void run_cap_note_end(const std::string &workspace_id) {

@@ -10,6 +10,7 @@
 #include "flowgres/errors.hpp"
 #include "loaded_slots.hpp"
 #include "postgres.hpp"
+#include "run_cap.hpp"
 #include "shared_memory.hpp"
 #include "spi.hpp"
 
@@ -104,6 +105,8 @@ struct Hold {
     Slot *slot;          // null while being taken
     Partition *ledger;
     UsageAmounts amounts;
+    RunCapHeld run;      // a run it counts towards the run cap (run_cap.hpp), if any
+    bool run_as_row;     // kHoldSettling: the settling transaction writes the run's row running
 };
 
 struct HoldPartition {
@@ -159,8 +162,10 @@ bool end_hold(const HoldId &id, int32 expected, int32 owner_pid, bool commit) {
     }
     Hold ended = *hold;
     hold->state = kHoldFree;
+    hold->run = RunCapHeld{};
     SpinLockRelease(&partition.lock);
     if (ended.slot) end_in_flight(*ended.slot, *ended.ledger, ended.amounts, commit);
+    run_cap_hold_end(ended.run, commit && ended.run_as_row);
     return true;
 }
 
@@ -372,6 +377,8 @@ UsageReservation usage_hold(const std::string &workspace_id, const std::string &
         hold->expires_at = expires_at;
         hold->slot = nullptr;
         hold->ledger = nullptr;
+        hold->run = RunCapHeld{};
+        hold->run_as_row = false;
     }
     SpinLockRelease(&partition.lock);
     if (!hold) return UsageReservation{};  // ledger_full: every hold of this partition is taken
@@ -416,7 +423,19 @@ UsageReservation usage_hold(const std::string &workspace_id, const std::string &
     return reservation;
 }
 
-bool usage_hold_settle(const std::string &execution_id) {
+bool usage_hold_attach_run(const std::string &execution_id, const RunCapHeld &run) {
+    if (!hold_table) return false;
+    HoldId id = hold_id(execution_id);
+    HoldPartition &partition = hold_partition_of(id);
+    SpinLockAcquire(&partition.lock);
+    Hold *hold = find_hold(partition, id);
+    bool attached = hold && hold->state == kHoldTaken && hold->owner_pid == MyProcPid && !hold->run.slot;
+    if (attached) hold->run = run;
+    SpinLockRelease(&partition.lock);
+    return attached;
+}
+
+bool usage_hold_settle(const std::string &execution_id, bool run_as_row) {
     if (!hold_table) return false;
     HoldId id = hold_id(execution_id);
     holds_settling_now.make_room();
@@ -427,6 +446,7 @@ bool usage_hold_settle(const std::string &execution_id) {
     if (settling) {
         hold->state = kHoldSettling;
         hold->settler_pid = MyProcPid;
+        hold->run_as_row = run_as_row;
     }
     SpinLockRelease(&partition.lock);
     if (settling) holds_settling_now.add(id);

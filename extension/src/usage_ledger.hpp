@@ -76,7 +76,16 @@ UsageReservation usage_reserve(const std::string &workspace_id, const UsageAmoun
 // reloads the committed totals from usage_events).
 UsageReservation usage_hold(const std::string &workspace_id, const std::string &execution_id, const UsageAmounts &amounts,
                             const UsageLimits &limits, int64_t expires_at);
-bool usage_hold_settle(const std::string &execution_id);
+// `run_as_row`: the settling transaction writes the run's row running (see below).
+bool usage_hold_settle(const std::string &execution_id, bool run_as_row = false);
+
+// A hold may also count its run towards the run cap (run_cap.hpp: a trial run admitted
+// without its row): attached by the transaction that took the hold, right after
+// run_cap_hold(), and ended with the hold — settled (counted as a committed row when the
+// settling transaction said `run_as_row`, else gone) or released. false: no hold of this
+// backend's open transaction by that id (the caller ends the run itself). Cannot raise.
+struct RunCapHeld;
+bool usage_hold_attach_run(const std::string &execution_id, const RunCapHeld &run);
 int64_t usage_holds_expire(int64_t now);
 
 struct UsageLedgerEntry {

@@ -2,8 +2,12 @@
 """Trial runs through the real daemon: synchronous and asynchronous, concurrency of branches,
 condition skipping in the node logs, the wait limit, cancellation mid-run, and who may run."""
 
+import json
+import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 
 from concurrent.futures import ThreadPoolExecutor
@@ -50,17 +54,27 @@ class TrialRuns(ApiTestCase):
         self.fail(f"execution {execution_id} never became {status}: {execution}")
 
     def test_synchronous_run_returns_outputs_and_node_logs(self):
-        _, workspace, key = self.new_user()
+        user, workspace, key = self.new_user()
         app = self.app_with(key, workspace, GREETER)
         execution = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"name": "Ada"}}, key)
         self.assertEqual(execution["status"], "completed")
         self.assertEqual(execution["outputs"], {"out": "hello Ada"})
         self.assertEqual([log["node_id"] for log in execution["node_logs"]], ["start", "greet", "out"])
         self.assertEqual(execution["trigger"], "trial")
+        user_id = user["id"]
+        self.assertEqual(execution["triggered_by"], user_id)
         stored = psql(self.database, f"select status from flowgres.executions where id = '{execution['id']}'")
         self.assertEqual(stored, "completed")
         listed = self.ok("GET", f"/api/v1/apps/{app['id']}/executions?status=completed", key=key)
         self.assertEqual([item["id"] for item in listed["items"]], [execution["id"]])
+        # The answer is the execution as stored, node logs included, exactly as it is read back.
+        self.assertEqual(execution, self.ok("GET", f"/api/v1/executions/{execution['id']}", key=key))
+        # Written once, when it ended: one request billed, one audit row as its caller.
+        self.assertEqual(psql(self.database, "select string_agg(dimension || '=' || quantity, ',') from flowgres.usage_events "
+                                             f"where execution_id = '{execution['id']}'"), "requests=1")
+        self.assertEqual(psql(self.database, "select string_agg(action || ' ' || actor_user_id || ' ' || (metadata ->> 'trigger'), ',') "
+                                             f"from flowgres.audit_logs where target_id = '{execution['id']}'"),
+                         f"execution.create {user_id} trial")
 
     def test_branches_run_concurrently(self):
         _, workspace, key = self.new_user()
@@ -345,6 +359,131 @@ class ConcurrentRunCap(ApiTestCase):
             psql(self.database, f"select set_config('flowgres.actor', '{user['id']}', false); "
                                 f"select flowgres.execution_cancel('{run}')")
         self.assertEqual(len(self.running_as(user, app, "racer:again")), 36, "room again once they ended")
+
+    def admit_trial_as(self, user, app, daemon_name="admitter"):
+        """execution_admit_trial as the daemon's role acting for `user`, in a session that ends
+        at once (which releases what it held): the admitted row, or the error code."""
+        result = subprocess.run(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX", "-v", "ON_ERROR_STOP=1",
+             "-c", f"select set_config('flowgres.actor', '{user['id']}', false)",
+             "-c", f"select flowgres.execution_admit_trial('{app['id']}', '{{}}', null, '{daemon_name}')"],
+            capture_output=True, text=True, timeout=60)
+        if result.returncode == 0:
+            return json.loads(result.stdout.strip().splitlines()[-1])
+        found = re.search(r'"error_code"\s*:\s*"([A-Z_]+)"', result.stderr)
+        return found.group(1) if found else result.stderr.strip()[-200:]
+
+    def test_trial_runs_admitted_without_rows_hold_their_place_until_written(self):
+        """A synchronous trial run is admitted without its row: its place under the cap is held
+        across transactions by the session that admitted it, until the transaction that writes
+        its row commits (ended: the place is free; running: the row holds it), or that session
+        ends. Rolled back, a record changes nothing."""
+        user, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, SLOW)
+        self.wait_for_cap()
+        directory = tempfile.mkdtemp()
+        script = os.path.join(directory, "hold.sql")
+        with open(script, "w") as out:
+            out.write(f"select set_config('flowgres.actor', '{user['id']}', false) \\g /dev/null\n")
+            for i in range(self.CAP):
+                out.write(f"select flowgres.execution_admit_trial('{app['id']}', '{{}}', null, 'holder')::text "
+                          f"\\g {directory}/{i}\n")
+            out.write("select pg_sleep(60)\n")
+        holder = subprocess.Popen(["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database,
+                                   "-AtX", "-v", "ON_ERROR_STOP=1", "-f", script],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            admitted = []
+            deadline = time.time() + 10
+            for i in range(self.CAP):
+                path = os.path.join(directory, str(i))
+                while time.time() < deadline and not (os.path.exists(path) and open(path).read().strip()):
+                    time.sleep(0.02)
+                admitted.append(json.loads(open(path).read().strip()))
+            self.assertEqual({run["deferred"] for run in admitted}, {True})
+            self.assertEqual(psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'"),
+                             "0", "nothing is written at admission")
+            self.assertEqual(self.admit_trial_as(user, app), "QUOTA_EXCEEDED", "held runs count under the cap")
+            self.assertEqual(self.create_as(user, app), "refused")
+
+            def record(run, rollback=False):
+                item = {"execution_id": run["id"], "status": "completed", "outputs": {"out": 1}, "fold": True,
+                        "view": "full", "logs": [{"node_id": "start", "node_type": "start", "status": "completed"}],
+                        "admitted": {k: run[k] for k in ("id", "workspace_id", "app_id", "version_id", "trigger",
+                                                         "triggered_by", "inputs", "claimed_by", "started_at")}}
+                text = json.dumps([item]).replace("'", "''")
+                return psql(self.database, ("begin; " if rollback else "") +
+                            "select set_config('flowgres.actor', 'operator', true); "
+                            f"select flowgres.executions_record('{text}')" + ("; rollback" if rollback else ""))
+
+            # Recorded by another session: the place is free when that commits, and only one.
+            answer = json.loads(record(admitted[0]).splitlines()[-1])["runs"][0]["execution"]
+            self.assertEqual((answer["status"], answer["trigger"], answer["triggered_by"]), ("completed", "trial", user["id"]))
+            self.assertEqual([log["node_id"] for log in answer["node_logs"]], ["start"])
+            self.assertEqual(len(self.create_as(user, app)), 36, "room for one once recorded")
+            self.assertEqual(self.create_as(user, app), "refused")
+            # A record rolled back leaves the run held.
+            record(admitted[1], rollback=True)
+            self.assertEqual(psql(self.database, f"select count(*) from flowgres.executions where id = '{admitted[1]['id']}'"), "0")
+            self.assertEqual(self.create_as(user, app), "refused", "a rolled-back record frees nothing")
+            # Stored running (it outlived its first heartbeat): its row holds the place from then on.
+            stored = {k: admitted[2][k] for k in ("id", "workspace_id", "app_id", "version_id", "trigger", "triggered_by",
+                                                   "inputs", "claimed_by", "started_at")}
+            psql(self.database, "select set_config('flowgres.actor', 'operator', false); "
+                                f"select flowgres.execution_store_admitted('{json.dumps(stored)}')")
+            self.assertEqual(psql(self.database, f"select status || ' ' || trigger from flowgres.executions "
+                                                 f"where id = '{admitted[2]['id']}'"), "running trial")
+            self.assertEqual(self.create_as(user, app), "refused", "stored running, it still counts")
+            record(admitted[2])  # ends the row it now has
+            self.assertEqual(psql(self.database, f"select status from flowgres.executions where id = '{admitted[2]['id']}'"),
+                             "completed")
+            self.assertEqual(len(self.create_as(user, app)), 36, "room for one once it ended")
+            self.assertEqual(self.create_as(user, app), "refused")
+            # The admitting session ends (its daemon died): the runs it still held go.
+            holder.kill()
+            holder.wait()
+            psql(self.database, "select pg_terminate_backend(pid) from pg_stat_activity "
+                                "where query like '%pg_sleep(60)%' and pid <> pg_backend_pid()")
+            deadline = time.time() + 5
+            while time.time() < deadline and psql(self.database, "select count(*) from pg_stat_activity "
+                                                                  "where query like '%pg_sleep(60)%' and pid <> pg_backend_pid()") != "0":
+                time.sleep(0.05)
+            room = [self.create_as(user, app) for _ in range(2)]
+            self.assertTrue(all(len(run) == 36 for run in room), room)
+            self.assertEqual(self.create_as(user, app), "refused", "exactly the two it held")
+            # Each written run is billed once and audited once, as its caller.
+            for run in (admitted[0], admitted[2]):
+                self.assertEqual(psql(self.database, "select count(*) from flowgres.usage_events where dimension = 'requests' "
+                                                     f"and execution_id = '{run['id']}'"), "1")
+                self.assertEqual(psql(self.database, "select string_agg(actor_user_id::text, ',') from flowgres.audit_logs "
+                                                     f"where action = 'execution.create' and target_id = '{run['id']}'"),
+                                 user["id"])
+        finally:
+            holder.kill()
+            holder.wait()
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def test_trial_admissions_held_by_parallel_sessions_get_exactly_the_cap(self):
+        user, workspace, key = self.new_user()
+        app = self.app_with(key, workspace, SLOW)
+        self.wait_for_cap()
+        # Sixteen sessions at once, each admitting one run and staying (holding it) a while.
+        sessions = [subprocess.Popen(
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX", "-v", "ON_ERROR_STOP=1",
+             "-c", f"select set_config('flowgres.actor', '{user['id']}', false)",
+             "-c", f"select flowgres.execution_admit_trial('{app['id']}', '{{}}', null, 'racer:{i}') ->> 'id'",
+             "-c", "select pg_sleep(4)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(16)]
+        outcomes = []
+        for session in sessions:
+            out, err = session.communicate(timeout=60)
+            lines = out.strip().splitlines()
+            outcomes.append("admitted" if len(lines) >= 2 and len(lines[1]) == 36 else
+                            "QUOTA_EXCEEDED" if '"QUOTA_EXCEEDED"' in err else err[-200:])
+        self.assertEqual(sorted(outcomes), ["QUOTA_EXCEEDED"] * (16 - self.CAP) + ["admitted"] * self.CAP, outcomes)
+        # Their sessions ended: every place is free again, and nothing was written.
+        runs = [self.create_as(user, app) for _ in range(self.CAP)]
+        self.assertTrue(all(len(run) == 36 for run in runs), runs)
+        self.assertEqual(self.create_as(user, app), "refused")
 
     def create_as(self, user, app):
         """execution_create as `user` in SQL, a run that nobody claims (pending): its id, or the
