@@ -35,8 +35,11 @@ public:
     // pool of that workspace's database.
     void recheck(const std::string &workspace_id);
     // What a run's database steps see: this worker's pool of the workspace's database.
+    // `stored_first(then)` calls `then` once the run's row exists (a run admitted without it is
+    // stored first): its data_written events name it.
+    using StoredFirst = std::function<void(std::function<void()> then)>;
     std::shared_ptr<executor::WorkspaceDatabase> for_run(const std::string &workspace_id,
-                                                         const std::string &execution_id);
+                                                         const std::string &execution_id, StoredFirst stored_first);
 
 private:
     struct Work;

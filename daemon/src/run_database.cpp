@@ -10,9 +10,13 @@ namespace flowgres::daemon {
 
 class Databases::RunDatabase : public executor::WorkspaceDatabase {
 public:
-    RunDatabase(WorkerContext &worker, pg::WorkspacePools &pools, std::string workspace_id, std::string execution_id)
+    RunDatabase(WorkerContext &worker, pg::WorkspacePools &pools, std::string workspace_id, std::string execution_id,
+                StoredFirst stored_first)
         : worker_(worker),
-          pools_(pools), workspace_id_(std::move(workspace_id)), execution_id_(std::move(execution_id)) {
+          pools_(pools),
+          workspace_id_(std::move(workspace_id)),
+          execution_id_(std::move(execution_id)),
+          stored_first_(std::move(stored_first)) {
         max_rows = static_cast<size_t>(worker.config.db_step_max_rows);
     }
 
@@ -37,15 +41,18 @@ public:
     }
 
     void data_written(const std::string &node_id, const std::string &table, long long rows) override {
-        std::vector<pg::Statement> statements;
-        statements.push_back(pg::Statement{kOperatorNoDiskWait, {}});
-        statements.push_back(pg::Statement{"select flowgres.execution_data_written($1::uuid, $2::jsonb)::text",
-                                           {execution_id_, "{\"table\":" + (table.empty() ? std::string("null") : json_quote(table)) +
-                                                               ",\"rows\":" + std::to_string(rows) + ",\"node\":" + json_quote(node_id) + "}"}});
-        std::string execution_id = execution_id_;
-        worker_.pool.run(std::move(statements), [execution_id](pg::JobResult &&result) {
-            if (result.outcome != pg::JobResult::Outcome::ok)
-                log_line(LogLevel::warn, "data_written event not recorded", {{"execution_id", execution_id}, {"error", result.message}});
+        std::string details = "{\"table\":" + (table.empty() ? std::string("null") : json_quote(table)) +
+                              ",\"rows\":" + std::to_string(rows) + ",\"node\":" + json_quote(node_id) + "}";
+        stored_first_([&worker = worker_, execution_id = execution_id_, details = std::move(details)] {
+            std::vector<pg::Statement> statements;
+            statements.push_back(pg::Statement{kOperatorNoDiskWait, {}});
+            statements.push_back(pg::Statement{"select flowgres.execution_data_written($1::uuid, $2::jsonb)::text",
+                                               {execution_id, details}});
+            worker.pool.run(std::move(statements), [execution_id](pg::JobResult &&result) {
+                if (result.outcome != pg::JobResult::Outcome::ok)
+                    log_line(LogLevel::warn, "data_written event not recorded",
+                             {{"execution_id", execution_id}, {"error", result.message}});
+            });
         });
     }
 
@@ -54,11 +61,12 @@ private:
     pg::WorkspacePools &pools_;
     std::string workspace_id_;
     std::string execution_id_;
+    StoredFirst stored_first_;
 };
 
 std::shared_ptr<executor::WorkspaceDatabase> Databases::for_run(const std::string &workspace_id,
-                                                                const std::string &execution_id) {
-    return std::make_shared<RunDatabase>(worker_, *workspace_pools_, workspace_id, execution_id);
+                                                                const std::string &execution_id, StoredFirst stored_first) {
+    return std::make_shared<RunDatabase>(worker_, *workspace_pools_, workspace_id, execution_id, std::move(stored_first));
 }
 
 void Databases::connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done) {

@@ -77,10 +77,11 @@ struct Runs::ActiveRun {
     // go there too. Until then, the end folds events and node logs into one trail row.
     bool flushed = false;
     uv_timer_t *flush_timer = nullptr;  // every event_flush_ms: store what waits
-    // A run admitted without its row (runtime_admit's or execution_admit_trial's "deferred"): the row as
-    // admitted, written with the outcome (executions_record's `admitted`), or stored running
-    // (execution_store_admitted) once the run outlives its first heartbeat or is answered 202.
-    // Empty once written. Nobody can stream it meanwhile, so its events wait for the end.
+    // A run admitted without its row (runtime_admit's or execution_admit_trial's "deferred"):
+    // the row as admitted, written with the outcome (executions_record's `admitted`), or stored
+    // running (execution_store_admitted) once the run outlives its first heartbeat (a trial
+    // run: its first event flush) or is answered 202. Empty once written. Nobody can stream it
+    // meanwhile, so its events wait for the end.
     std::string admitted;
     bool storing_admitted = false;
     std::vector<std::function<void()>> after_stored;  // what waits for that store to end
@@ -296,7 +297,9 @@ void Runs::launch(Json claimed, std::shared_ptr<Call> waiting, bool runtime, con
 
     executor::RunOptions options = base_options_;
     if (const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id")))
-        options.database = databases_.for_run(workspace_id, execution_id);
+        options.database = databases_.for_run(workspace_id, execution_id, [this, execution_id](std::function<void()> then) {
+            store_admitted(execution_id, std::move(then));
+        });
     std::weak_ptr<ActiveRun> weak_active = active;
     // Unset: the calls go unchecked, nothing limits this workspace's tokens.
     if (token_holds) options.reserve_tokens = token_reserver(execution_id, active);
@@ -520,6 +523,14 @@ void Runs::flush_events(const std::string &execution_id) {
     auto found = active_runs_.find(execution_id);
     if (found == active_runs_.end()) return;
     ActiveRun &active = *found->second;
+    // A trial run admitted without its row is stored at its first flush: from then on it is
+    // listed, and its events can be followed live, as before it was admitted that way (a
+    // visitor's run, which nobody lists, waits for its first heartbeat).
+    if (!active.runtime && !active.admitted.empty() && !active.storing_admitted)
+        return store_admitted(execution_id, [this, execution_id] {
+            auto stored = active_runs_.find(execution_id);
+            if (stored != active_runs_.end() && stored->second->admitted.empty()) flush_events(execution_id);
+        });
     if (active.storing || active.unstored.empty() || !active.admitted.empty() || active.storing_admitted) return;
     active.storing = true;
     active.flushed = true;

@@ -801,6 +801,27 @@ class DatabaseStepsTest(ProvisionedWorkspaceCase):
         self.assertEqual(code, 200, run)
         self.assertEqual(run["data"]["outputs"]["out"]["rows"], [{"score": 42}])
 
+    def test_a_visitors_run_that_writes_is_reported_with_its_execution(self):
+        # A visitor's run is admitted without its row; the write it makes is still reported,
+        # naming its execution (stored first), and the run is recorded once, completed.
+        slug = f"writer{time.time_ns() % 100000}"
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": slug, "slug": slug}, self.key, status=201)
+        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": chain(
+            {"id": "add", "type": "db_insert", "config": {"table": "notes", "values": {"body": "{{q}}", "score": 5}}})},
+                          self.key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
+                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous"}}, self.key)
+        workspace_slug = psql(CONTROL_DB, f"select slug from flowgres.workspaces where id = '{self.workspace['id']}'")
+        code, _, run = self.daemon.request("POST", f"/runtime/{workspace_slug}/{slug}", body={"inputs": {"q": "visitor"}})
+        self.assertEqual((code, run["data"]["status"]), (200, "completed"), run)
+        execution_id = run["data"]["execution_id"]
+        self.assertEqual(psql(CONTROL_DB, f"select status || '/' || trigger from flowgres.executions where id = '{execution_id}'"),
+                         "completed/runtime")
+        event = json.loads(psql(CONTROL_DB, f"select details::text from flowgres.runtime_events where execution_id = '{execution_id}' "
+                                            f"and event_type = 'data_written'"))
+        self.assertEqual(event, {"table": "notes", "rows": 1, "node": "add", "trigger": "runtime"})
+        self.assertEqual(self.tenant("select score from notes where body = 'visitor'").stdout.strip(), "5")
+
     def test_update_delete_and_query(self):
         self.tenant("insert into notes (body, score) values ('u1', 1), ('u2', 2), ('u3', 3)")
         execution = self.run_steps(
