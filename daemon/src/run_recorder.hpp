@@ -7,13 +7,16 @@
 // max_in_flight batches are being written goes at once, alone if need be; runs that finish
 // while the slots are busy go together, up to max_batch, as soon as a slot frees.
 //
-// One run's problem stays its own: executions_record answers each run separately. When the
+// One run's problem stays its own: executions_record answers each run separately (in the
+// framed form, executions_record_framed: each caller gets its execution's JSON as the database
+// wrote it, not parsed and written out again). When the
 // whole statement fails on something the database refuses (a constraint, invalid text), the
 // batch's runs are written again one by one, so only the run at fault gets the error.
 #pragma once
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "group_commit.hpp"
@@ -21,6 +24,11 @@
 #include "pg/pool.hpp"
 
 namespace flowgres::daemon {
+
+// executions_record_framed's answer for `runs` runs, one result each, in order: ok with values =
+// {the execution}, or its error as a statement's (sql_error with its SQLSTATE). An answer that
+// is not `runs` well-formed frames fails every run (INTERNAL_ERROR's SQLSTATE).
+std::vector<pg::JobResult> read_recorded_runs(std::string_view answer, size_t runs);
 
 class RunRecorder {
 public:

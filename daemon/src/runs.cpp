@@ -141,6 +141,8 @@ void Runs::note_runs() { worker_.metrics.set_active_runs(static_cast<int64_t>(ac
 
 void Runs::run_trial(std::shared_ptr<Call> call) {
     bool async = http::asks_async(call->request);
+    std::string held_key;  // a synchronous run's app, for held_for
+    std::shared_ptr<const HeldForRuns> held;
     std::vector<pg::Statement> statements;
     statements.push_back(worker_.actor_statement(*call));
     if (async) {
@@ -154,17 +156,22 @@ void Runs::run_trial(std::shared_ptr<Call> call) {
         // its row, usage and audit rows are written once, with its outcome (a run whose model
         // calls hold tokens is created running instead, committed without waiting for the
         // disk; the outcome's durable commit makes it durable).
+        // The version's workflow is left out when it is the one this worker holds for the app.
         statements.push_back(pg::Statement{kNoDiskWait, {}});
         SqlArguments admitted = call->arguments;
         admitted.push_back(daemon_name());
+        held_key = "trial:" + call->arguments.at(0).value_or("");
+        held = held_for(held_key);
+        admitted.push_back(held ? std::optional<std::string>(held->version_id) : std::nullopt);
         statements.push_back(pg::Statement{
-            "select flowgres.execution_admit_trial($1::uuid, $2::jsonb, $3::uuid, $4)::text", std::move(admitted)});
+            "select flowgres.execution_admit_trial($1::uuid, $2::jsonb, $3::uuid, $4, $5::uuid)::text",
+            std::move(admitted)});
     }
-    worker_.pool.run(std::move(statements), [this, call, async](pg::JobResult &&created) {
+    worker_.pool.run(std::move(statements), [this, call, async, held_key, held](pg::JobResult &&created) {
         if (created.outcome != pg::JobResult::Outcome::ok) return worker_.finish_database_error(call, created);
         worker_.note_key_use(*call, created.values[0]);
         if (async) return worker_.finish(call, success_response(202, created.values[1].value_or("null"), call->trace));
-        launch(parse_json(created.values.back().value_or("{}"), "execution"), call);
+        launch(parse_json(created.values.back().value_or("{}"), "execution"), call, false, held_key, held);
     });
 }
 
@@ -216,7 +223,7 @@ void Runs::launch(Json claimed, std::shared_ptr<Call> waiting, bool runtime, con
     std::string preparation_key;
     if (const char *key = json_string_value(json_object_get(claimed.get(), "preparation_key"))) preparation_key = key;
     bool token_holds = !json_is_false(json_object_get(claimed.get(), "token_holds"));
-    if (runtime && !held_key.empty() && sent) {
+    if (!held_key.empty() && sent) {
         // Kept for the app's next admissions (a few apps per worker; forgotten all at once
         // past a bound, as a cache may be).
         auto kept = std::make_shared<HeldForRuns>(held ? *held : HeldForRuns{});

@@ -58,7 +58,8 @@ public:
     // An admitted execution that will not run (its caller left): recorded as failed with `code`.
     void record_unstarted(const Json &execution, ErrorCode code);
 
-    // What this worker keeps for the app "workspace/app" (null: nothing).
+    // What this worker keeps for the app "workspace/app" (a visitor's runs) or "trial:<app id>"
+    // (trial runs) (null: nothing).
     std::shared_ptr<const HeldForRuns> held_for(const std::string &key) const;
     // Visitors' runs going on here (the runtime sheds executes past max_in_flight).
     int64_t visitor_runs() const { return visitor_runs_; }
@@ -85,7 +86,7 @@ private:
     RunRecorder recorder_;  // finished runs, recorded in batches
     executor::RunOptions base_options_;  // every run's, from the configuration
     std::map<std::string, std::shared_ptr<ActiveRun>> active_runs_;
-    std::map<std::string, std::shared_ptr<const HeldForRuns>> held_for_runs_;  // "workspace/app" →
+    std::map<std::string, std::shared_ptr<const HeldForRuns>> held_for_runs_;  // held_for's key →
     int64_t visitor_runs_ = 0;
     uv_timer_t claim_timer_{};
     bool started_ = false;

@@ -199,10 +199,11 @@ SqlValue execution_create_running(CallArgs &args) {
     return SqlValue::jsonb(create_execution(actor, app_id, inputs, version_id, "trial", false, claimed_by));
 }
 
-// SQL: execution_admit_trial(app_id, inputs, version_id, claimed_by) — a synchronous trial run
-// of the daemon `claimed_by`, admitted as the caller (app_edit, the run cap, the request quota
-// and budget) without writing anything: the row it will be, with "deferred": true and its
-// version's workflow. Its request is held in the usage ledger and its run in the run cap
+// SQL: execution_admit_trial(app_id, inputs, version_id, claimed_by, have_version) — a
+// synchronous trial run of the daemon `claimed_by`, admitted as the caller (app_edit, the run
+// cap, the request quota and budget) without writing anything: the row it will be, with
+// "deferred": true and its version's workflow (unless it is `have_version`, which the daemon
+// holds already: versions never change). Its request is held in the usage ledger and its run in the run cap
 // (both in shared memory, across transactions: usage_ledger.hpp, run_cap.hpp) until
 // executions_record writes its row ended, with its usage row and its audit row
 // (execution.create), or execution_store_admitted writes it running. A run whose model calls
@@ -213,6 +214,7 @@ SqlValue execution_admit_trial(CallArgs &args) {
     std::string inputs = object_argument(args, 1, "inputs").value_or("{}");
     std::optional<std::string> version_id = args.uuid(2);
     std::string claimed_by = args.required_text(3, "claimed_by");
+    std::optional<std::string> have_version = args.uuid(4);
     check_display_text("claimed_by", claimed_by, 200);
     if (!caller_runs_executions())
         throw Error(ErrorCode::PERMISSION_DENIED, "only the platform's daemon creates runs it runs itself");
@@ -221,11 +223,13 @@ SqlValue execution_admit_trial(CallArgs &args) {
     std::string version = version_to_run(access, app_id, version_id);
     const std::string &workspace_id = access.workspace.workspace_id;
     WorkspaceLimits limits = workspace_limits(workspace_id);
-    std::string workflow_text =
-        query_value("select workflow::text from flowgres.app_versions where id = $1::uuid", {version}).value();
     bool token_holds = limits.usage.quota[kUsageTokens] >= 0 || limits.usage.spend_limit >= 0;
+    std::optional<std::string> workflow_text;
+    if (token_holds || have_version != version)
+        workflow_text =
+            query_value("select workflow::text from flowgres.app_versions where id = $1::uuid", {version}).value();
     if (token_holds) {
-        Json document = parse_json(workflow_text, "workflow");
+        Json document = parse_json(*workflow_text, "workflow");
         workflow::Problems ignored;
         if (!workflow::referenced_models(workflow::parse_workflow(document.get(), ignored)).empty())
             return SqlValue::jsonb(create_execution(actor, app_id, inputs, version, "trial", false, claimed_by));
@@ -249,7 +253,8 @@ SqlValue execution_admit_trial(CallArgs &args) {
         ",\"status\":\"running\",\"trigger\":\"trial\",\"triggered_by\":" + (actor.is_system() ? std::string("null") : json_quote(actor.user_id)) +
         ",\"inputs\":" + inputs + ",\"claimed_by\":" + json_quote(claimed_by) +
         ",\"started_at\":" + json_quote(transaction_start_iso()) +
-        ",\"deferred\":true,\"token_holds\":false,\"workflow\":" + workflow_text + "}");
+        ",\"deferred\":true,\"token_holds\":false" +
+        (have_version == version ? std::string() : ",\"workflow\":" + *workflow_text) + "}");
 }
 
 SqlValue execution_start(CallArgs &args) {

@@ -67,7 +67,7 @@ struct RunOutcome {
     JsonbRef admitted;                 // a deferred run: its row as admission made it, not yet written
     long long last_sequence = 0;       // the highest sequence among its events (0: none)
     std::string workspace_id, app_id;  // read when locked
-    std::string answer;                // the run's member of the result, once known
+    std::string error;                 // its error object, once refused
 };
 
 bool is_count(JsonbRef value) { return !value.present() || value.integer().value_or(-1) >= 0; }
@@ -152,11 +152,11 @@ std::vector<RunOutcome> parse_runs(JsonbRef runs) {
     return outcomes;
 }
 
-std::string run_error(const RunOutcome &run, ErrorCode code, const std::string &message) {
+// A run's refusal: {error_code, sqlstate, message}.
+std::string run_error(ErrorCode code, const std::string &message) {
     const ErrorInfo &info = error_info(code);
-    return "{\"execution_id\":" + json_quote(run.execution_id) + ",\"error\":{\"error_code\":" +
-           json_quote(std::string(info.name)) + ",\"sqlstate\":" + json_quote(std::string(info.sqlstate)) +
-           ",\"message\":" + json_quote(message) + "}}";
+    return "{\"error_code\":" + json_quote(std::string(info.name)) + ",\"sqlstate\":" +
+           json_quote(std::string(info.sqlstate)) + ",\"message\":" + json_quote(message) + "}";
 }
 
 std::string uuid_array(const std::vector<const RunOutcome *> &runs) {
@@ -417,9 +417,15 @@ void record_existing(const std::string &ends, const std::string &ids, std::map<s
     count_outcomes(finished, false, recorded);
 }
 
-}  // namespace
+// What executions_record answers for one run: its execution as its view shows it, or why it
+// was not recorded.
+struct RecordedRun {
+    std::string execution_id;
+    bool recorded;
+    std::string document;  // the execution, or the error object
+};
 
-SqlValue executions_record(CallArgs &args) {
+std::vector<RecordedRun> record_runs(CallArgs &args) {
     // Parsed once: read where it lies to be checked, then bound to the statement that writes
     // deferred runs.
     JsonbDocument runs = JsonbDocument::parse(args.required_text(0, "runs"), "runs");  // json: its text as sent
@@ -467,16 +473,16 @@ SqlValue executions_record(CallArgs &args) {
         RunOutcome &run = *pointer;
         auto found = locked.find(run.execution_id);
         if (found == locked.end()) {
-            run.answer = run_error(run, ErrorCode::EXECUTION_NOT_FOUND, "execution " + run.execution_id + " not found");
+            run.error = run_error(ErrorCode::EXECUTION_NOT_FOUND, "execution " + run.execution_id + " not found");
             continue;
         }
         const std::string &status = found->second.text(3);
         run.workspace_id = found->second.text(1);
         run.app_id = found->second.text(2);
         if (run.status != "cancelled" && status != "running") {
-            run.answer = run_error(run, ErrorCode::STATE_CONFLICT, "cannot record the end of an execution that is " + status);
+            run.error = run_error(ErrorCode::STATE_CONFLICT, "cannot record the end of an execution that is " + status);
         } else if (status == "pending") {
-            run.answer = run_error(run, ErrorCode::STATE_CONFLICT, "execution " + run.execution_id + " has not started");
+            run.error = run_error(ErrorCode::STATE_CONFLICT, "execution " + run.execution_id + " has not started");
         } else {
             if (run.status != "cancelled") finishing.push_back(&run);
             logging.push_back(&run);
@@ -529,18 +535,43 @@ SqlValue executions_record(CallArgs &args) {
     reread(reread_visitor,
            "json_build_object('execution_id', e.id, 'status', e.status, 'outputs', e.outputs, 'error', e.error)");
 
+    std::vector<RecordedRun> answers;
+    answers.reserve(outcomes.size());
+    for (RunOutcome &run : outcomes) {
+        auto found = recorded.find(run.execution_id);
+        if (!run.error.empty())
+            answers.push_back(RecordedRun{run.execution_id, false, std::move(run.error)});
+        else if (found == recorded.end())
+            answers.push_back(RecordedRun{run.execution_id, false,
+                                          run_error(ErrorCode::STATE_CONFLICT, "the execution ended meanwhile")});
+        else
+            answers.push_back(RecordedRun{run.execution_id, true, std::move(found->second)});
+    }
+    return answers;
+}
+
+}  // namespace
+
+SqlValue executions_record(CallArgs &args) {
     std::string result = "{\"runs\":[";
-    for (size_t i = 0; i < outcomes.size(); i++) {
-        RunOutcome &run = outcomes[i];
-        if (run.answer.empty()) {
-            auto found = recorded.find(run.execution_id);
-            run.answer = found == recorded.end()
-                             ? run_error(run, ErrorCode::STATE_CONFLICT, "the execution ended meanwhile")
-                             : "{\"execution_id\":" + json_quote(run.execution_id) + ",\"execution\":" + found->second + "}";
-        }
-        result += (i ? "," : "") + run.answer;
+    bool first = true;
+    for (const RecordedRun &run : record_runs(args)) {
+        result += (first ? "{\"execution_id\":" : ",{\"execution_id\":") + json_quote(run.execution_id) +
+                  (run.recorded ? ",\"execution\":" : ",\"error\":") + run.document + "}";
+        first = false;
     }
     return SqlValue::json(result + "]}");
+}
+
+// The daemon's form (README "SQL API"): each run's document as it is, framed, so that the
+// daemon hands each caller its own without parsing the batch's answer: per run, in order,
+// "E" (its execution) or "X" (its error object), the document's length in bytes, ":", the
+// document.
+SqlValue executions_record_framed(CallArgs &args) {
+    std::string result;
+    for (const RecordedRun &run : record_runs(args))
+        result += (run.recorded ? "E" : "X") + std::to_string(run.document.size()) + ":" + run.document;
+    return SqlValue::text_value(result);
 }
 
 SqlValue executions_recording(CallArgs &) { return SqlValue::boolean(recording_outcomes); }

@@ -149,6 +149,7 @@ SqlValue execution_get(CallArgs &);
 SqlValue execution_list(CallArgs &);
 // execution_record.cpp
 SqlValue executions_record(CallArgs &);
+SqlValue executions_record_framed(CallArgs &);
 SqlValue executions_recording(CallArgs &);
 SqlValue execution_store_admitted(CallArgs &);
 SqlValue run_cap_noted(CallArgs &);

@@ -69,6 +69,10 @@ class TrialRuns(ApiTestCase):
         self.assertEqual([item["id"] for item in listed["items"]], [execution["id"]])
         # The answer is the execution as stored, node logs included, exactly as it is read back.
         self.assertEqual(execution, self.ok("GET", f"/api/v1/executions/{execution['id']}", key=key))
+        # Later runs of the app reuse the workflow each worker holds: the same answers.
+        for name in ("Bo", "Cy", "Di", "Ed"):
+            again = self.ok("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"name": name}}, key)
+            self.assertEqual((again["status"], again["outputs"]), ("completed", {"out": f"hello {name}"}))
         # Written once, when it ended: one request billed, one audit row as its caller.
         self.assertEqual(psql(self.database, "select string_agg(dimension || '=' || quantity, ',') from flowgres.usage_events "
                                              f"where execution_id = '{execution['id']}'"), "requests=1")

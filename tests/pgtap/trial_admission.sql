@@ -4,7 +4,7 @@
 -- tested over real sessions (tests/integration/runs_test.py ConcurrentRunCap): here
 -- everything happens in one transaction, rolled back.
 begin;
-select plan(30);
+select plan(35);
 
 create role admitting_mapped nologin;
 grant usage on schema flowgres, test to admitting_mapped;
@@ -73,6 +73,32 @@ select is(flowgres.executions_record(current_setting('t.record')::json) -> 'runs
           'STATE_CONFLICT', 'sent again, it is not written twice');
 select is((select count(*) from flowgres.audit_logs where target_id = :'run'), 1::bigint, 'nor audited twice');
 
+-- The daemon's framed form: the same record, each run's document as it is, with its length.
+select test.act_as(:'owner');
+select flowgres.execution_admit_trial(:'app', '{}', null, 'daemon-1') as second \gset
+select test.act_as(null);
+select set_config('t.second', format('[{"execution_id": "%s", "status": "failed", "fold": true, "view": "full",
+                                        "error": {"error_code": "NODE_FAILED", "message": "é"}, "admitted": %s},
+                                       {"execution_id": "%s", "status": "completed"}]',
+                                     :'second'::jsonb ->> 'id',
+                                     (:'second'::jsonb - 'workflow' - 'deferred' - 'token_holds' - 'status')::text,
+                                     '00000000-0000-4000-8000-000000000001'), true);
+select flowgres.executions_record_framed(current_setting('t.second')::json) as framed \gset
+select flowgres.execution_get((:'second'::jsonb ->> 'id')::uuid)::text as second_doc \gset
+select is(left(:'framed', length('E' || octet_length(:'second_doc') || ':' || :'second_doc')),
+          'E' || octet_length(:'second_doc') || ':' || :'second_doc', 'a recorded run''s frame: E, its length in bytes, its execution');
+select substr(:'framed', length('E' || octet_length(:'second_doc') || ':' || :'second_doc') + 1) as rest \gset
+select ok(:'rest' ~ '^X\d+:\{"error_code":"EXECUTION_NOT_FOUND"', 'a refused run''s frame: X and its error object');
+select is(substring(:'rest' from '^X(\d+):')::integer, octet_length(:'rest') - length(substring(:'rest' from '^X\d+:')),
+          'whose length is its document''s');
+
+-- The daemon that holds the version's workflow already is not sent it again.
+select test.act_as(:'owner');
+select ok(not flowgres.execution_admit_trial(:'app', '{}', null, 'daemon-1', :'v1') ? 'workflow',
+          'have_version: the workflow of the version run is left out when the daemon holds it');
+select is(flowgres.execution_admit_trial(:'app', '{}', null, 'daemon-1', :'other_v1') -> 'workflow',
+          (select workflow from flowgres.app_versions where id = :'v1'), 'and sent when it holds another');
+
 -- What the caller may not do, it may not do this way either.
 select test.act_as(:'outsider');
 select is(test.error_code_of(format('select flowgres.execution_admit_trial(%L, %L, null, %L)', :'app', '{}', 'daemon-1')),
@@ -93,7 +119,7 @@ set local role admitting_mapped;
 insert into attempts select 'not granted', test.error_code_of(
     format('select flowgres.execution_admit_trial(%L, %L, null, %L)', :'app', '{}', 'forged'));
 reset role;
-grant execute on function flowgres.execution_admit_trial(uuid, jsonb, uuid, text) to admitting_mapped;
+grant execute on function flowgres.execution_admit_trial(uuid, jsonb, uuid, text, uuid) to admitting_mapped;
 set local role admitting_mapped;
 insert into attempts select 'granted', test.error_code_of(
     format('select flowgres.execution_admit_trial(%L, %L, null, %L)', :'app', '{}', 'forged'));
