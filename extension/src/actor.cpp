@@ -83,3 +83,13 @@ Actor require_system_actor() {
 }
 
 }  // namespace flowgres
+
+namespace flowgres {
+
+void set_transaction_actor(const std::string &user_id) {
+    guard([&] {
+        set_config_option("flowgres.actor", user_id.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+    });
+}
+
+}  // namespace flowgres

@@ -27,6 +27,10 @@ struct Actor {
 
 std::optional<Actor> find_actor();
 
+// Sets flowgres.actor for the rest of the transaction, as set_config(…, true) does, without a
+// statement of its own (honoured only for the roles find_actor trusts).
+void set_transaction_actor(const std::string &user_id);
+
 // The actor, or UNAUTHENTICATED when the caller maps to no active user.
 Actor require_actor();
 

@@ -18,15 +18,22 @@ constexpr std::string_view kWorkspaceWithRole = R"sql(
     left join flowgres.workspace_roles r on r.id = m.role_id
     where w.id = $1::uuid)sql";
 
-}  // namespace
+// The same for an app's workspace, with the app, in one statement.
+constexpr std::string_view kAppWithRole = R"sql(
+    select w.status, w.plan, r.name,
+           coalesce(r.permissions ? $3, false),
+           a.workspace_id, a.status, a.slug, a.current_version_id
+    from flowgres.apps a
+    join flowgres.workspaces w on w.id = a.workspace_id
+    left join flowgres.workspace_members m
+           on m.workspace_id = w.id and m.user_id = $2::uuid and m.status = 'active'
+    left join flowgres.workspace_roles r on r.id = m.role_id
+    where a.id = $1::uuid)sql";
 
-WorkspaceAccess require_workspace_permission(const Actor &actor, const std::string &workspace_id,
-                                             std::string_view permission, WorkspaceUse use) {
-    SqlResult result = query(kWorkspaceWithRole, {workspace_id, actor.user_param(), std::string(permission)});
-    if (result.rows.empty()) throw Error(ErrorCode::WORKSPACE_NOT_FOUND, "workspace " + workspace_id + " not found");
-    const SqlRow &row = result.rows[0];
+// The actor's access to the workspace from kWorkspaceWithRole's first four columns.
+WorkspaceAccess check_workspace_access(const Actor &actor, const std::string &workspace_id, const SqlRow &row,
+                                       std::string_view permission, WorkspaceUse use) {
     WorkspaceAccess access{workspace_id, row.text(0), row.text(1), actor.is_system() ? "operator" : row[2].value_or("")};
-
     if (!actor.is_system() && access.role.empty())
         throw Error(ErrorCode::WORKSPACE_NOT_FOUND, "workspace " + workspace_id + " not found");
     if (access.status == "deleted" && use != WorkspaceUse::restore)
@@ -40,15 +47,23 @@ WorkspaceAccess require_workspace_permission(const Actor &actor, const std::stri
     return access;
 }
 
+}  // namespace
+
+WorkspaceAccess require_workspace_permission(const Actor &actor, const std::string &workspace_id,
+                                             std::string_view permission, WorkspaceUse use) {
+    SqlResult result = query(kWorkspaceWithRole, {workspace_id, actor.user_param(), std::string(permission)});
+    if (result.rows.empty()) throw Error(ErrorCode::WORKSPACE_NOT_FOUND, "workspace " + workspace_id + " not found");
+    return check_workspace_access(actor, workspace_id, result.rows[0], permission, use);
+}
+
 AppAccess require_app_permission(const Actor &actor, const std::string &app_id, std::string_view permission,
                                  WorkspaceUse use) {
-    SqlResult result = query("select workspace_id, status, slug, current_version_id from flowgres.apps where id = $1::uuid",
-                             {app_id});
+    SqlResult result = query(kAppWithRole, {app_id, actor.user_param(), std::string(permission)});
     if (result.rows.empty()) throw Error(ErrorCode::APP_NOT_FOUND, "app " + app_id + " not found");
     const SqlRow &row = result.rows[0];
     AppAccess access;
     try {
-        access.workspace = require_workspace_permission(actor, row.text(0), permission, use);
+        access.workspace = check_workspace_access(actor, row.text(4), row, permission, use);
     } catch (const Error &error) {
         // The app's workspace is invisible to this actor: so is the app.
         if (error.code() == ErrorCode::WORKSPACE_NOT_FOUND)
@@ -56,9 +71,9 @@ AppAccess require_app_permission(const Actor &actor, const std::string &app_id, 
         throw;
     }
     access.app_id = app_id;
-    access.status = row.text(1);
-    access.slug = row.text(2);
-    access.current_version_id = row[3];
+    access.status = row.text(5);
+    access.slug = row.text(6);
+    access.current_version_id = row[7];
     return access;
 }
 
