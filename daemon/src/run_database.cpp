@@ -65,8 +65,10 @@ private:
 };
 
 std::shared_ptr<executor::WorkspaceDatabase> Databases::for_run(const std::string &workspace_id,
-                                                                const std::string &execution_id, StoredFirst stored_first) {
-    return std::make_shared<RunDatabase>(worker_, *workspace_pools_, workspace_id, execution_id, std::move(stored_first));
+                                                                const std::string &execution_id,
+                                                                StoredFirst stored_first) {
+    return std::make_shared<RunDatabase>(worker_, *workspace_pools_, workspace_id, execution_id,
+                                         std::move(stored_first));
 }
 
 void Databases::connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done) {

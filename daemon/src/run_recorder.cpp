@@ -38,7 +38,8 @@ std::vector<pg::JobResult> read_recorded_runs(std::string_view answer, size_t ru
         // <E|X><length in bytes>:<document>
         char kind = answer[at];
         size_t colon = answer.find(':', at + 1);
-        if ((kind != 'E' && kind != 'X') || colon == std::string_view::npos || colon == at + 1 || colon - at - 1 > 12) break;
+        if ((kind != 'E' && kind != 'X') || colon == std::string_view::npos || colon == at + 1 || colon - at - 1 > 12)
+            break;
         size_t length = 0;
         bool digits = true;
         for (size_t i = at + 1; i < colon; i++) {

@@ -304,9 +304,10 @@ void Runs::launch(Json claimed, std::shared_ptr<Call> waiting, bool runtime, con
 
     executor::RunOptions options = base_options_;
     if (const char *workspace_id = json_string_value(json_object_get(claimed.get(), "workspace_id")))
-        options.database = databases_.for_run(workspace_id, execution_id, [this, execution_id](std::function<void()> then) {
-            store_admitted(execution_id, std::move(then));
-        });
+        options.database =
+            databases_.for_run(workspace_id, execution_id, [this, execution_id](std::function<void()> then) {
+                store_admitted(execution_id, std::move(then));
+            });
     std::weak_ptr<ActiveRun> weak_active = active;
     // Unset: the calls go unchecked, nothing limits this workspace's tokens.
     if (token_holds) options.reserve_tokens = token_reserver(execution_id, active);

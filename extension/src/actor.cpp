@@ -88,7 +88,8 @@ namespace flowgres {
 
 void set_transaction_actor(const std::string &user_id) {
     guard([&] {
-        set_config_option("flowgres.actor", user_id.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+        set_config_option("flowgres.actor", user_id.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
+                          false);
     });
 }
 

@@ -203,9 +203,9 @@ SqlValue execution_create_running(CallArgs &args) {
 // synchronous trial run of the daemon `claimed_by`, admitted as the caller (app_edit, the run
 // cap, the request quota and budget) without writing anything: the row it will be, with
 // "deferred": true and its version's workflow (unless it is `have_version`, which the daemon
-// holds already: versions never change). Its request is held in the usage ledger and its run in the run cap
-// (both in shared memory, across transactions: usage_ledger.hpp, run_cap.hpp) until
-// executions_record writes its row ended, with its usage row and its audit row
+// holds already: versions never change). Its request is held in the usage ledger and its run
+// in the run cap (both in shared memory, across transactions: usage_ledger.hpp, run_cap.hpp)
+// until executions_record writes its row ended, with its usage row and its audit row
 // (execution.create), or execution_store_admitted writes it running. A run whose model calls
 // must hold tokens first (a tokens quota or an enforced budget, and an llm step) has its row
 // written now, as execution_create_running does: the token holds name it.
@@ -250,7 +250,8 @@ SqlValue execution_admit_trial(CallArgs &args) {
     return SqlValue::jsonb(
         "{\"id\":" + json_quote(execution_id) + ",\"workspace_id\":" + json_quote(workspace_id) +
         ",\"app_id\":" + json_quote(app_id) + ",\"version_id\":" + json_quote(version) +
-        ",\"status\":\"running\",\"trigger\":\"trial\",\"triggered_by\":" + (actor.is_system() ? std::string("null") : json_quote(actor.user_id)) +
+        ",\"status\":\"running\",\"trigger\":\"trial\",\"triggered_by\":" +
+        (actor.is_system() ? std::string("null") : json_quote(actor.user_id)) +
         ",\"inputs\":" + inputs + ",\"claimed_by\":" + json_quote(claimed_by) +
         ",\"started_at\":" + json_quote(transaction_start_iso()) +
         ",\"deferred\":true,\"token_holds\":false" +

@@ -299,7 +299,8 @@ void record_deferred(const JsonbDocument &runs, const std::string &positions, co
     SqlResult finished = query_over_document(std::string(R"sql(
         with ends as (
             select r.execution_id as id, r.status, r.outputs, r.error, r.prompt_tokens, r.completion_tokens, r.events,
-                   r.logs, r.model_calls, coalesce(r.view, 'row') as view, a.workspace_id, a.app_id, a.version_id, a.session_id, a.inputs,
+                   r.logs, r.model_calls, coalesce(r.view, 'row') as view, a.workspace_id, a.app_id, a.version_id,
+                   a.session_id, a.inputs,
                    a.claimed_by, a.started_at, coalesce(a.trigger, 'runtime') as trigger, a.triggered_by,
                    deferred.finished_sequence
             from jsonb_array_elements($1::jsonb) with ordinality as run(item, position)
@@ -367,8 +368,10 @@ void record_deferred(const JsonbDocument &runs, const std::string &positions, co
             case f.view
                 when 'visitor' then null
                 when 'full' then (to_jsonb(f.row) || jsonb_build_object('node_logs', (
-                    select coalesce(jsonb_agg()sql" FLOWGRES_TRAIL_NODE_LOG("(f.row).id", "now()") R"sql( order by entry.ordinality), '[]')
-                    from jsonb_array_elements(coalesce(f.logs, '[]')) with ordinality as entry(value, ordinality))))::text
+                    select coalesce(jsonb_agg()sql" FLOWGRES_TRAIL_NODE_LOG("(f.row).id", "now()") R"sql(
+                                                  order by entry.ordinality), '[]')
+                    from jsonb_array_elements(coalesce(f.logs, '[]'))
+                         with ordinality as entry(value, ordinality))))::text
                 else to_jsonb(f.row)::text end
         from finished f)sql",
                                              runs, {positions, finished_sequences, actor_role});
@@ -445,8 +448,8 @@ std::vector<RecordedRun> record_runs(CallArgs &args) {
         positions += (positions.empty() ? "" : ",") + std::to_string(i + 1);
         finished_sequences += (finished_sequences.empty() ? "" : ",") + std::to_string(outcomes[i].last_sequence + 1);
     }
-    if (!positions.empty()) record_deferred(runs, "{" + positions + "}", "{" + finished_sequences + "}", actor.role_name, recorded,
-                        shown);
+    if (!positions.empty())
+        record_deferred(runs, "{" + positions + "}", "{" + finished_sequences + "}", actor.role_name, recorded, shown);
 
     // The others, and deferred runs whose row was there already (stored while they ran, or
     // this record sent again), end rows that exist. Locked in id order, so that two batches

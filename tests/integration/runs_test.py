@@ -332,18 +332,23 @@ class ConcurrentRunCap(ApiTestCase):
         self.assertEqual((code, again["data"]["status"]), (200, "completed"), "room again once they ended")
 
 
-    def running_as(self, user, app, daemon_name):
-        """execution_create_running as the daemon's role acting for `user`, in SQL (as the
-        daemon does for a synchronous trial run): its id, or the error code it was refused with."""
+    def as_daemon_for(self, user, select):
+        """`select` as the daemon's role acting for `user`, in a session of its own (which ends at
+        once, releasing whatever it held): its one value, or the error code it was refused with."""
         result = subprocess.run(
             ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX", "-v", "ON_ERROR_STOP=1",
-             "-c", f"select set_config('flowgres.actor', '{user['id']}', false)",
-             "-c", f"select flowgres.execution_create_running('{app['id']}', '{{}}', null, '{daemon_name}') ->> 'id'"],
+             "-c", f"select set_config('flowgres.actor', '{user['id']}', false)", "-c", select],
             capture_output=True, text=True, timeout=60)
         if result.returncode == 0:
             return result.stdout.strip().splitlines()[-1]
         found = re.search(r'"error_code"\s*:\s*"([A-Z_]+)"', result.stderr)
         return found.group(1) if found else result.stderr.strip()[-200:]
+
+    def running_as(self, user, app, daemon_name):
+        """execution_create_running as the daemon does for a synchronous trial run whose model
+        calls hold tokens: its id, or the error code it was refused with."""
+        return self.as_daemon_for(
+            user, f"select flowgres.execution_create_running('{app['id']}', '{{}}', null, '{daemon_name}') ->> 'id'")
 
     def test_runs_created_running_by_parallel_sessions_get_exactly_the_cap(self):
         user, workspace, key = self.new_user()
@@ -365,17 +370,11 @@ class ConcurrentRunCap(ApiTestCase):
         self.assertEqual(len(self.running_as(user, app, "racer:again")), 36, "room again once they ended")
 
     def admit_trial_as(self, user, app, daemon_name="admitter"):
-        """execution_admit_trial as the daemon's role acting for `user`, in a session that ends
-        at once (which releases what it held): the admitted row, or the error code."""
-        result = subprocess.run(
-            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX", "-v", "ON_ERROR_STOP=1",
-             "-c", f"select set_config('flowgres.actor', '{user['id']}', false)",
-             "-c", f"select flowgres.execution_admit_trial('{app['id']}', '{{}}', null, '{daemon_name}')"],
-            capture_output=True, text=True, timeout=60)
-        if result.returncode == 0:
-            return json.loads(result.stdout.strip().splitlines()[-1])
-        found = re.search(r'"error_code"\s*:\s*"([A-Z_]+)"', result.stderr)
-        return found.group(1) if found else result.stderr.strip()[-200:]
+        """execution_admit_trial as the daemon does for a synchronous trial run: the admitted
+        row, or the error code it was refused with."""
+        answer = self.as_daemon_for(
+            user, f"select flowgres.execution_admit_trial('{app['id']}', '{{}}', null, '{daemon_name}')")
+        return json.loads(answer) if answer.startswith("{") else answer
 
     def test_trial_runs_admitted_without_rows_hold_their_place_until_written(self):
         """A synchronous trial run is admitted without its row: its place under the cap is held
