@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import PG_PORT, SOCKET_DIR, Daemon, TenantServer, main, psql
-from runtime_test import RuntimeCase
+from runtime_test import GREETER, RuntimeCase
 
 RATE = {"rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60},
                        "per_session": {"max_requests": 100000, "window_seconds": 60}}}
@@ -385,6 +385,79 @@ class RecordingThroughACrash(RuntimeCase):
         while time.time() < deadline and psql(self.database, held) != "0":
             time.sleep(0.1)
         self.assertEqual(psql(self.database, held), "0", "no request left held")
+
+
+class TrialRunsThroughACrash(RuntimeCase):
+    """A daemon killed (-9) while many synchronous trial runs (admitted without their rows,
+    their requests and places under the run cap held in shared memory) are running and being
+    recorded: every run answered 200 is committed as answered, each execution is billed once,
+    and nothing stays held: the usage ledger has no request in flight for the workspace, and
+    the cap's number of runs can be started again, no more."""
+
+    database = "flowgres_test"  # the maintenance worker's: it fails the dead daemon's stored runs
+    reuse_database = True
+
+    def test_every_answered_trial_run_is_committed_and_nothing_stays_held(self):
+        user, workspace, key = self.new_user("trial-crash")
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{workspace['id']}'")
+        app = self.ok("POST", f"/api/v1/workspaces/{workspace['id']}/apps", {"name": f"crash {time.time_ns()}"}, key,
+                      status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": GREETER}, key, status=201)
+        cap = int(psql(self.database, "show flowgres.max_concurrent_runs_per_workspace"))
+        doomed = Daemon(self.database, **self.daemon_settings, admin_key=self.admin).start()
+
+        def run(i):
+            try:
+                code, _, body = doomed.request("POST", f"/api/v1/apps/{app['id']}/runs", {"inputs": {"name": f"t{i}"}},
+                                               key=key, timeout=10)
+                return code, body
+            except (OSError, http.client.HTTPException):
+                return None, None
+
+        # As many callers as the cap, so that runs are admitted rather than refused.
+        with ThreadPoolExecutor(max_workers=cap) as pool:
+            futures = [pool.submit(run, i) for i in range(600)]
+            deadline = time.time() + 15
+            while time.time() < deadline and sum(f.done() for f in futures) < 150:
+                time.sleep(0.01)
+            doomed.process.kill()
+            doomed.process.wait()
+            answers = [future.result() for future in futures]
+        answered = {body["data"]["id"]: body["data"]["status"] for code, body in answers if code == 200}
+        self.assertGreater(len(answered), 0)
+        self.assertLess(len(answered), 600, "the kill came while runs were in flight")
+        ids = ",".join(f"'{id}'" for id in answered)
+        committed = psql(self.database, "select coalesce(json_object_agg(id, status), '{}') from flowgres.executions "
+                                        f"where id in ({ids})")
+        self.assertEqual(json.loads(committed), answered, "each answer is what was committed")
+        running = f"select count(*) from flowgres.executions where app_id = '{app['id']}' and status = 'running'"
+        deadline = time.time() + 20
+        while time.time() < deadline and psql(self.database, running) != "0":
+            time.sleep(0.2)
+        self.assertEqual(psql(self.database, running), "0", "nothing stays running")
+        executions = psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'")
+        billed = psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
+                                     f"where app_id = '{app['id']}' and dimension = 'requests'")
+        self.assertEqual(billed, executions, "every execution billed once, none twice")
+        audited = psql(self.database, "select count(*) from flowgres.audit_logs a join flowgres.executions e "
+                                      f"on a.target_id = e.id::text where e.app_id = '{app['id']}' "
+                                      "and a.action = 'execution.create'")
+        self.assertEqual(audited, executions, "and audited once")
+        held = ("select flowgres.usage_ledger(id) -> 'in_flight' ->> 'requests' from flowgres.workspaces, "
+                f"(select set_config('flowgres.actor', 'operator', false)) s where id = '{workspace['id']}'")
+        deadline = time.time() + 5
+        while time.time() < deadline and psql(self.database, held) != "0":
+            time.sleep(0.1)
+        self.assertEqual(psql(self.database, held), "0", "no request left held")
+        # The dead daemon's places under the cap went with its sessions: exactly the cap again.
+        create = (f"select flowgres.execution_create('{app['id']}', '{{}}') ->> 'id' "
+                  f"from (select set_config('flowgres.actor', '{user['id']}', false)) s")
+        made = [psql(self.database, create) for _ in range(cap)]
+        self.assertTrue(all(len(run) == 36 for run in made), made)
+        refused = subprocess.run(["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", self.database, "-AtX",
+                                  "-v", "ON_ERROR_STOP=1", "-c", create], capture_output=True, text=True, timeout=60)
+        self.assertIn("runs pending or running", refused.stderr, "and no more")
+        doomed.stop()
 
 
 class ControlPlane(TenantServer):
