@@ -155,9 +155,8 @@ void Runs::run_trial(std::shared_ptr<Call> call) {
         // cap, the quota) for this daemon (which only the daemon's role may say) without a row:
         // its row, usage and audit rows are written once, with its outcome (a run whose model
         // calls hold tokens is created running instead, committed without waiting for the
-        // disk; the outcome's durable commit makes it durable).
-        // The version's workflow is left out when it is the one this worker holds for the app.
-        statements.push_back(pg::Statement{kNoDiskWait, {}});
+        // disk; the outcome's durable commit makes it durable). The version's workflow is left
+        // out when it is the one this worker holds for the app.
         SqlArguments admitted = call->arguments;
         admitted.push_back(daemon_name());
         held_key = "trial:" + call->arguments.at(0).value_or("");

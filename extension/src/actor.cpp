@@ -5,6 +5,11 @@
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "guard.hpp"
+#include "spi.hpp"
+
+extern "C" {
+#include "storage/proc.h"
+}
 
 namespace flowgres {
 namespace {
@@ -43,6 +48,19 @@ CallerRole caller_role() {
     return role;
 }
 
+// The user api_key_authenticate found active and made the actor, in the transaction it did:
+// find_actor need not read that user again in the same transaction.
+struct VerifiedActor {
+    std::string user_id;
+    LocalTransactionId transaction = InvalidLocalTransactionId;
+};
+VerifiedActor verified_actor;
+
+bool verified_in_this_transaction(const std::string &user_id) {
+    return verified_actor.transaction == MyProc->lxid && verified_actor.transaction != InvalidLocalTransactionId &&
+           verified_actor.user_id == user_id;
+}
+
 }  // namespace
 
 std::optional<Actor> find_actor() {
@@ -54,6 +72,7 @@ std::optional<Actor> find_actor() {
         // A service that names a user must name a real, active one: never fall back silently.
         if (!is_uuid(role.actor_setting))
             throw Error(ErrorCode::UNAUTHENTICATED, "flowgres.actor is not a user id");
+        if (verified_in_this_transaction(role.actor_setting)) return Actor{Actor::Kind::user, role.actor_setting, role.name};
         auto status = query_value("select status from flowgres.users where id = $1::uuid", {role.actor_setting});
         if (!status || *status != "active")
             throw Error(ErrorCode::UNAUTHENTICATED, "flowgres.actor names no active user");
@@ -86,11 +105,9 @@ Actor require_system_actor() {
 
 namespace flowgres {
 
-void set_transaction_actor(const std::string &user_id) {
-    guard([&] {
-        set_config_option("flowgres.actor", user_id.c_str(), PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
-                          false);
-    });
+void set_verified_actor(const std::string &user_id) {
+    set_transaction_setting("flowgres.actor", user_id);
+    verified_actor = VerifiedActor{user_id, MyProc->lxid};
 }
 
 }  // namespace flowgres

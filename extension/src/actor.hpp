@@ -27,9 +27,10 @@ struct Actor {
 
 std::optional<Actor> find_actor();
 
-// Sets flowgres.actor for the rest of the transaction, as set_config(…, true) does, without a
-// statement of its own (honoured only for the roles find_actor trusts).
-void set_transaction_actor(const std::string &user_id);
+// Makes `user_id`, just found active by api_key_authenticate, the actor for the rest of the
+// transaction (flowgres.actor, as set_config(…, true) sets it; honoured only for the roles
+// find_actor trusts), so that find_actor does not read the user again in this transaction.
+void set_verified_actor(const std::string &user_id);
 
 // The actor, or UNAUTHENTICATED when the caller maps to no active user.
 Actor require_actor();

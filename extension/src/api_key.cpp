@@ -179,7 +179,7 @@ SqlValue api_key_authenticate(CallArgs &args) {
     if (!allowed)
         throw Error(ErrorCode::PERMISSION_DENIED, "the API key lacks the scope " + required_scope,
                     "{\"required_scope\":" + json_quote(required_scope) + "}");
-    set_transaction_actor(key.text(1));
+    set_verified_actor(key.text(1));
     return SqlValue::text_value(key.text(0));
 }
 

@@ -231,8 +231,11 @@ SqlValue execution_admit_trial(CallArgs &args) {
     if (token_holds) {
         Json document = parse_json(*workflow_text, "workflow");
         workflow::Problems ignored;
-        if (!workflow::referenced_models(workflow::parse_workflow(document.get(), ignored)).empty())
+        if (!workflow::referenced_models(workflow::parse_workflow(document.get(), ignored)).empty()) {
+            // Committed without waiting for the disk: the outcome's durable commit makes it so.
+            set_transaction_setting("synchronous_commit", "off");
             return SqlValue::jsonb(create_execution(actor, app_id, inputs, version, "trial", false, claimed_by));
+        }
     }
     // The request first: were the cap to refuse, this transaction aborts and its hold goes.
     std::string execution_id = random_uuid();

@@ -180,4 +180,11 @@ std::optional<std::string> query_value_latest_snapshot(std::string_view sql, std
     return first_value(query_latest_snapshot(sql, params));
 }
 
+void set_transaction_setting(const char *name, const std::string &value) {
+    guard([&] {
+        set_config_option(name, value.c_str(), superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                          true, 0, false);
+    });
+}
+
 }  // namespace flowgres

@@ -28,6 +28,10 @@ struct SqlResult {
     uint64_t processed = 0;  // rows affected by INSERT/UPDATE/DELETE without RETURNING
 };
 
+// A setting for the rest of the transaction, as set_config(name, value, true) sets it, without
+// a statement.
+void set_transaction_setting(const char *name, const std::string &value);
+
 void spi_connect();
 void spi_finish();
 

@@ -355,6 +355,7 @@ class RecordingThroughACrash(RuntimeCase):
         app = self.published(f"crash-{int(time.time() * 1000)}", policy=RATE)
         path = f"/runtime/{self.ws_slug}/{app['slug']}"
         doomed = Daemon(self.database, **self.daemon_settings).start()
+        self.addCleanup(doomed.stop)  # whatever fails below, it does not outlive the test
 
         def kill():
             doomed.process.kill()
@@ -405,6 +406,7 @@ class TrialRunsThroughACrash(RuntimeCase):
         self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": GREETER}, key, status=201)
         cap = int(psql(self.database, "show flowgres.max_concurrent_runs_per_workspace"))
         doomed = Daemon(self.database, **self.daemon_settings, admin_key=self.admin).start()
+        self.addCleanup(doomed.stop)  # whatever fails below, it does not outlive the test
 
         def run(i):
             try:

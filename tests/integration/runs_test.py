@@ -157,6 +157,7 @@ class TrialRuns(ApiTestCase):
         app = self.app_with(key, workspace, SLOW)
         path = f"/api/v1/apps/{app['id']}/runs"
         doomed = Daemon(self.database, admin_key=self.admin, execution_heartbeat_interval_ms=200).start()
+        self.addCleanup(doomed.stop)  # whatever fails below, it does not outlive the test
         caller = Caller(lambda: doomed.request("POST", path, {}, key=key, headers={"Idempotency-Key": "once"}, timeout=10))
         deadline = time.time() + 5
         while time.time() < deadline and psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'") == "0":
@@ -262,6 +263,7 @@ class DurableRuns(ApiTestCase):
         self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": SLOW}, key, status=201)
         cap = int(psql(self.database, "show flowgres.max_concurrent_runs_per_workspace"))
         doomed = Daemon(self.database, admin_key=self.admin, execution_heartbeat_interval_ms=200).start()
+        self.addCleanup(doomed.stop)  # whatever fails below, it does not outlive the test
         path = f"/api/v1/apps/{app['id']}/runs"
         callers = [Caller(lambda: doomed.request("POST", path, {}, key=key, timeout=15)) for _ in range(cap)]
         count = f"select count(*) from flowgres.executions where app_id = '{app['id']}' and status = 'running'"

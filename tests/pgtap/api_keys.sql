@@ -1,6 +1,6 @@
 -- API keys, idempotency keys and the audit-log reader (extension 0.2), called as SQL.
 begin;
-select plan(24);
+select plan(26);
 
 select test.new_user('keys@example.com') as who \gset
 select test.new_user('other-keys@example.com') as other \gset
@@ -28,6 +28,15 @@ select test.act_as(null);
 select is(flowgres.api_key_authenticate(encode(sha256(convert_to(:'created'::jsonb ->> 'key', 'UTF8')), 'hex'), 'write'),
           :'created'::jsonb -> 'api_key' ->> 'id', 'authenticate returns the key id');
 select is(current_setting('flowgres.actor'), :'who', 'and sets flowgres.actor for the transaction');
+select is(jsonb_array_length(flowgres.api_key_list() -> 'items'), 1, 'the key''s user acts for the rest of the transaction');
+-- Its user was checked with the key, and only that user: another one named as the actor in
+-- the same transaction is checked again (here, a user no longer active).
+select test.new_user('gone-keys@example.com') as gone \gset
+update flowgres.users set status = 'disabled' where id = :'gone';
+select test.act_as(:'gone');
+select is(test.error_code_of($$select flowgres.api_key_list()$$), 'UNAUTHENTICATED',
+          'after a key''s check, another user named as the actor is still checked');
+select test.act_as(null);
 select is(test.error_code_of($$select flowgres.api_key_authenticate(repeat('0', 64), 'read')$$), 'UNAUTHENTICATED', 'an unknown hash is refused');
 select test.act_as(:'who');
 select flowgres.api_key_create('reader2', '["read"]') ->> 'key' as reader \gset
