@@ -55,6 +55,34 @@ def visitors_through(daemon, path, crash, timeout, visitors=600, crash_after=150
         return [future.result() for future in futures]
 
 
+def check_after_crash(case, app_id, answered):
+    """After a daemon running the app's runs was killed: each answered run (id → status) is
+    committed as answered, nothing stays running once the maintenance worker has failed the
+    dead daemon's runs as abandoned, every execution is billed once, and no request is held
+    for the app's workspace (the holds ended with the dead daemon's connections). Returns
+    the app's executions, counted."""
+    ids = ",".join(f"'{id}'" for id in answered)
+    committed = psql(case.database, "select coalesce(json_object_agg(id, status), '{}') from flowgres.executions "
+                                    f"where id in ({ids})")
+    case.assertEqual(json.loads(committed), answered, "each answer is what was committed")
+    running = f"select count(*) from flowgres.executions where app_id = '{app_id}' and status = 'running'"
+    deadline = time.time() + 20
+    while time.time() < deadline and psql(case.database, running) != "0":
+        time.sleep(0.2)
+    case.assertEqual(psql(case.database, running), "0", "nothing stays running")
+    executions = psql(case.database, f"select count(*) from flowgres.executions where app_id = '{app_id}'")
+    billed = psql(case.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
+                                 f"where app_id = '{app_id}' and dimension = 'requests'")
+    case.assertEqual(billed, executions, "every execution billed once, none twice")
+    held = ("select flowgres.usage_ledger(workspace_id) -> 'in_flight' ->> 'requests' from flowgres.apps, "
+            f"(select set_config('flowgres.actor', 'operator', false)) s where id = '{app_id}'")
+    deadline = time.time() + 5
+    while time.time() < deadline and psql(case.database, held) != "0":
+        time.sleep(0.1)
+    case.assertEqual(psql(case.database, held), "0", "no request left held")
+    return executions
+
+
 class RunRecording(RuntimeCase):
 
     def counter(self, name):
@@ -364,28 +392,7 @@ class RecordingThroughACrash(RuntimeCase):
         answered = {body["data"]["execution_id"]: body["data"] for code, body in answers if code == 200}
         self.assertGreater(len(answered), 0)
         self.assertLess(len(answered), 600, "the kill came while requests were in flight")
-        ids = ",".join(f"'{id}'" for id in answered)
-        committed = psql(self.database, "select coalesce(json_object_agg(id, status), '{}') from flowgres.executions "
-                                        f"where id in ({ids})")
-        self.assertEqual(json.loads(committed), {id: data["status"] for id, data in answered.items()},
-                         "each answer is what was committed")
-        # The dead daemon's runs are failed as abandoned by the maintenance worker.
-        running = f"select count(*) from flowgres.executions where app_id = '{app['id']}' and status = 'running'"
-        deadline = time.time() + 20
-        while time.time() < deadline and psql(self.database, running) != "0":
-            time.sleep(0.2)
-        self.assertEqual(psql(self.database, running), "0", "nothing stays running")
-        executions = psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'")
-        billed = psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
-                                     f"where app_id = '{app['id']}' and dimension = 'requests'")
-        self.assertEqual(billed, executions, "every admitted execution billed once, none twice")
-        # The dead daemon's holds ended with its connections: nothing is held for its runs.
-        held = ("select flowgres.usage_ledger(workspace_id) -> 'in_flight' ->> 'requests' from flowgres.apps, "
-                f"(select set_config('flowgres.actor', 'operator', false)) s where id = '{app['id']}'")
-        deadline = time.time() + 5
-        while time.time() < deadline and psql(self.database, held) != "0":
-            time.sleep(0.1)
-        self.assertEqual(psql(self.database, held), "0", "no request left held")
+        check_after_crash(self, app["id"], {id: data["status"] for id, data in answered.items()})
 
 
 class TrialRunsThroughACrash(RuntimeCase):
@@ -428,29 +435,11 @@ class TrialRunsThroughACrash(RuntimeCase):
         answered = {body["data"]["id"]: body["data"]["status"] for code, body in answers if code == 200}
         self.assertGreater(len(answered), 0)
         self.assertLess(len(answered), 600, "the kill came while runs were in flight")
-        ids = ",".join(f"'{id}'" for id in answered)
-        committed = psql(self.database, "select coalesce(json_object_agg(id, status), '{}') from flowgres.executions "
-                                        f"where id in ({ids})")
-        self.assertEqual(json.loads(committed), answered, "each answer is what was committed")
-        running = f"select count(*) from flowgres.executions where app_id = '{app['id']}' and status = 'running'"
-        deadline = time.time() + 20
-        while time.time() < deadline and psql(self.database, running) != "0":
-            time.sleep(0.2)
-        self.assertEqual(psql(self.database, running), "0", "nothing stays running")
-        executions = psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}'")
-        billed = psql(self.database, "select coalesce(sum(quantity), 0) from flowgres.usage_events "
-                                     f"where app_id = '{app['id']}' and dimension = 'requests'")
-        self.assertEqual(billed, executions, "every execution billed once, none twice")
+        executions = check_after_crash(self, app["id"], answered)
         audited = psql(self.database, "select count(*) from flowgres.audit_logs a join flowgres.executions e "
                                       f"on a.target_id = e.id::text where e.app_id = '{app['id']}' "
                                       "and a.action = 'execution.create'")
         self.assertEqual(audited, executions, "and audited once")
-        held = ("select flowgres.usage_ledger(id) -> 'in_flight' ->> 'requests' from flowgres.workspaces, "
-                f"(select set_config('flowgres.actor', 'operator', false)) s where id = '{workspace['id']}'")
-        deadline = time.time() + 5
-        while time.time() < deadline and psql(self.database, held) != "0":
-            time.sleep(0.1)
-        self.assertEqual(psql(self.database, held), "0", "no request left held")
         # The dead daemon's places under the cap went with its sessions: exactly the cap again.
         create = (f"select flowgres.execution_create('{app['id']}', '{{}}') ->> 'id' "
                   f"from (select set_config('flowgres.actor', '{user['id']}', false)) s")
