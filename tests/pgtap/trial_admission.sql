@@ -4,7 +4,7 @@
 -- tested over real sessions (tests/integration/runs_test.py ConcurrentRunCap): here
 -- everything happens in one transaction, rolled back.
 begin;
-select plan(35);
+select plan(37);
 
 create role admitting_mapped nologin;
 grant usage on schema flowgres, test to admitting_mapped;
@@ -98,6 +98,22 @@ select ok(not flowgres.execution_admit_trial(:'app', '{}', null, 'daemon-1', :'v
           'have_version: the workflow of the version run is left out when the daemon holds it');
 select is(flowgres.execution_admit_trial(:'app', '{}', null, 'daemon-1', :'other_v1') -> 'workflow',
           (select workflow from flowgres.app_versions where id = :'v1'), 'and sent when it holds another');
+
+-- Hostile text (SQL, HTML, multi-byte) and an 800 kB input: admitted and recorded verbatim.
+select test.act_as(:'owner');
+select flowgres.execution_admit_trial(:'app', jsonb_build_object('name', repeat('<script>', 100000)), null,
+                                      $$x'); drop table flowgres.executions; --<b>$$ || repeat('é', 150)) as hostile \gset
+select test.act_as(null);
+select set_config('t.hostile', format('[{"execution_id": "%s", "status": "completed", "fold": true, "view": "row", "admitted": %s}]',
+                                      :'hostile'::jsonb ->> 'id',
+                                      (:'hostile'::jsonb - 'workflow' - 'deferred' - 'token_holds' - 'status')::text), true);
+select is(flowgres.executions_record(current_setting('t.hostile')::json) -> 'runs' -> 0 -> 'execution' ->> 'status', 'completed',
+          'a hostile admission is recorded like any other');
+select is((select (claimed_by = $$x'); drop table flowgres.executions; --<b>$$ || repeat('é', 150)) || '|' ||
+                  length(inputs ->> 'name') || '|' ||
+                  (select sum(quantity) from flowgres.usage_events u where u.execution_id = e.id)
+           from flowgres.executions e where id = (:'hostile'::jsonb ->> 'id')::uuid),
+          'true|800000|1', 'its text kept verbatim, as text, and its request billed once');
 
 -- What the caller may not do, it may not do this way either.
 select test.act_as(:'outsider');
