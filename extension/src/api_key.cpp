@@ -7,6 +7,7 @@
 #include "actor.hpp"
 #include "audit.hpp"
 #include "boundary.hpp"
+#include "catalog_cache.hpp"
 #include "flowgres/crypto.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
@@ -24,6 +25,37 @@ const char *kKeyDocument = "to_jsonb(k) - 'key_hash'";
 std::string key_document(const std::string &key_id) {
     return query_value(std::string("select ") + kKeyDocument + " from flowgres.api_keys k where id = $1::uuid", {key_id})
         .value();
+}
+
+// What authenticating a key reads, by its hash: every request of the management API asks,
+// and keys, their users and their scopes rarely change, so each backend keeps what it read
+// (catalog_cache.hpp: a new, revoked, rotated or re-scoped key and any change to users move
+// the catalogue's generation; expiry is checked on every use).
+struct KeyForAuthentication {
+    std::string key_id;
+    std::string user_id;
+    bool user_active = false;
+    bool revoked = false;
+    std::optional<int64_t> expires_at_micros;  // since the Unix epoch
+    std::string scopes;                        // comma-separated
+};
+
+std::optional<KeyForAuthentication> key_for_authentication(const std::string &key_hash) {
+    static CatalogCache<KeyForAuthentication> cache(4096);
+    return cache.get(key_hash, [&]() -> std::optional<KeyForAuthentication> {
+        SqlResult found = query(R"sql(
+            select k.id, k.user_id, u.status = 'active', k.revoked_at is not null,
+                   (extract(epoch from k.expires_at) * 1000000)::bigint, array_to_string(k.scopes, ',')
+            from flowgres.api_keys k join flowgres.users u on u.id = k.user_id
+            where k.key_hash = $1)sql",
+                                {key_hash});
+        if (found.rows.empty()) return std::nullopt;
+        const SqlRow &row = found.rows[0];
+        KeyForAuthentication key{row.text(0), row.text(1), row.text(2) == "t", row.text(3) == "t", std::nullopt,
+                                 row.text(5)};
+        if (row[4]) key.expires_at_micros = std::stoll(*row[4]);
+        return key;
+    });
 }
 
 // Audit rows belong to a workspace; a key is the user's, so its rows go to the workspace the
@@ -156,31 +188,24 @@ SqlValue api_key_authenticate(CallArgs &args) {
     std::string required_scope = args.required_text(1, "required_scope");
     if (required_scope != "read" && required_scope != "write")
         throw field_error("required_scope", "must be \"read\" or \"write\"");
-    auto row = query(R"sql(
-        select k.id, k.user_id, u.status, (k.revoked_at is not null)::text,
-               (k.expires_at is not null and k.expires_at <= now())::text, array_to_string(k.scopes, ',')
-        from flowgres.api_keys k join flowgres.users u on u.id = k.user_id
-        where k.key_hash = $1)sql",
-                     {key_hash});
+    std::optional<KeyForAuthentication> key = key_for_authentication(key_hash);
     // One message for every refusal reason but the scope: a caller learns nothing about keys
     // that are not theirs; the reason goes into the details for the key's owner to read.
     auto refuse = [](const char *reason) {
         throw Error(ErrorCode::UNAUTHENTICATED, "the API key is missing, invalid, expired or revoked",
                     std::string("{\"reason\":\"") + reason + "\"}");
     };
-    if (row.rows.empty()) refuse("unknown_key");
-    const SqlRow &key = row.rows[0];
-    if (key.text(2) != "active") refuse("user_disabled");
-    if (key.text(3) == "true") refuse("revoked");
-    if (key.text(4) == "true") refuse("expired");
+    if (!key) refuse("unknown_key");
+    if (!key->user_active) refuse("user_disabled");
+    if (key->revoked) refuse("revoked");
+    if (key->expires_at_micros && *key->expires_at_micros <= transaction_start_micros()) refuse("expired");
     // "write" includes "read": a key that may change things may also look at them.
-    const std::string &scopes = key.text(5);
-    bool allowed = scopes.find("write") != std::string::npos || scopes.find(required_scope) != std::string::npos;
+    bool allowed = key->scopes.find("write") != std::string::npos || key->scopes.find(required_scope) != std::string::npos;
     if (!allowed)
         throw Error(ErrorCode::PERMISSION_DENIED, "the API key lacks the scope " + required_scope,
                     "{\"required_scope\":" + json_quote(required_scope) + "}");
-    set_verified_actor(key.text(1));
-    return SqlValue::text_value(key.text(0));
+    set_verified_actor(key->user_id);
+    return SqlValue::text_value(key->key_id);
 }
 
 SqlValue api_key_touch(CallArgs &args) {

@@ -90,7 +90,8 @@ void register_cache_generations() {
 
 }  // namespace flowgres
 
-// SQL: the statement trigger on the catalogue tables (flowgres--0.16--0.17.sql), and the
+// SQL: the statement triggers on the catalogue tables (flowgres--0.16--0.17.sql, 0.20--0.21,
+// 0.34--0.35 with a row trigger on api_keys whose WHEN leaves out last_used_at), and the
 // triggers on app_sessions (flowgres--0.29--0.30.sql: a row trigger whose WHEN names the
 // changes that count, and a statement trigger for deletes and TRUNCATE). AFTER triggers: what
 // they return is ignored.

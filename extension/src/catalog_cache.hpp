@@ -1,11 +1,14 @@
-// Per-backend caches of the rows every runtime request reads and almost nothing writes:
-// workspaces by slug, apps with their access policies, versions' UI schemas and workflows, and
-// plan limits. A hit costs no table read.
+// Per-backend caches of the rows every request reads and almost nothing writes: workspaces by
+// slug, apps with their access policies, versions' UI schemas and workflows, and plan limits
+// (the runtime); API keys by hash and a caller's role in a workspace (the management API).
+// A hit costs no table read.
 //
 // Invalidation is one generation counter in shared memory. Every write to a table the caches
 // are built from (workspaces, apps, app_access_policies, billing_plans, workspace_quotas,
-// budgets, and what a visitor's run is handed before it starts: llm_providers, llm_models,
-// llm_model_switches, workspace_secrets, safety_rules) fires a statement trigger, flowgres.catalog_changed(), that marks the writing
+// budgets; what a visitor's run is handed before it starts: llm_providers, llm_models,
+// llm_model_switches, workspace_secrets, safety_rules; and api_keys, users,
+// workspace_members, workspace_roles, where a key's last use is the one write that moves
+// nothing) fires a trigger, flowgres.catalog_changed(), that marks the writing
 // transaction; when it commits, after its changes became visible to new snapshots, the
 // counter moves on. A cache reads the counter before it reads a table, and drops everything
 // when the counter has moved since it was filled. So an entry is never older than the last

@@ -2,6 +2,7 @@
 #include "permission.hpp"
 
 #include "boundary.hpp"
+#include "catalog_cache.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/permissions.hpp"
 
@@ -30,6 +31,19 @@ constexpr std::string_view kAppWithRole = R"sql(
     left join flowgres.workspace_roles r on r.id = m.role_id
     where a.id = $1::uuid)sql";
 
+// kWorkspaceWithRole's or kAppWithRole's row for (`id`, the actor, `permission`), read once
+// per backend until the catalogue changes (catalog_cache.hpp: workspaces, apps, members and
+// roles all move its generation): most requests of the management API check one of them.
+std::optional<SqlRow> row_with_role(CatalogCache<SqlRow> &cache, std::string_view statement, const std::string &id,
+                                    const Actor &actor, std::string_view permission) {
+    std::string key = id + "|" + (actor.is_system() ? std::string() : actor.user_id) + "|" + std::string(permission);
+    return cache.get(key, [&]() -> std::optional<SqlRow> {
+        SqlResult result = query(statement, {id, actor.user_param(), std::string(permission)});
+        if (result.rows.empty()) return std::nullopt;
+        return std::move(result.rows[0]);
+    });
+}
+
 // The actor's access to the workspace from kWorkspaceWithRole's first four columns.
 WorkspaceAccess check_workspace_access(const Actor &actor, const std::string &workspace_id, const SqlRow &row,
                                        std::string_view permission, WorkspaceUse use) {
@@ -51,16 +65,18 @@ WorkspaceAccess check_workspace_access(const Actor &actor, const std::string &wo
 
 WorkspaceAccess require_workspace_permission(const Actor &actor, const std::string &workspace_id,
                                              std::string_view permission, WorkspaceUse use) {
-    SqlResult result = query(kWorkspaceWithRole, {workspace_id, actor.user_param(), std::string(permission)});
-    if (result.rows.empty()) throw Error(ErrorCode::WORKSPACE_NOT_FOUND, "workspace " + workspace_id + " not found");
-    return check_workspace_access(actor, workspace_id, result.rows[0], permission, use);
+    static CatalogCache<SqlRow> cache(4096);
+    std::optional<SqlRow> row = row_with_role(cache, kWorkspaceWithRole, workspace_id, actor, permission);
+    if (!row) throw Error(ErrorCode::WORKSPACE_NOT_FOUND, "workspace " + workspace_id + " not found");
+    return check_workspace_access(actor, workspace_id, *row, permission, use);
 }
 
 AppAccess require_app_permission(const Actor &actor, const std::string &app_id, std::string_view permission,
                                  WorkspaceUse use) {
-    SqlResult result = query(kAppWithRole, {app_id, actor.user_param(), std::string(permission)});
-    if (result.rows.empty()) throw Error(ErrorCode::APP_NOT_FOUND, "app " + app_id + " not found");
-    const SqlRow &row = result.rows[0];
+    static CatalogCache<SqlRow> cache(4096);
+    std::optional<SqlRow> found = row_with_role(cache, kAppWithRole, app_id, actor, permission);
+    if (!found) throw Error(ErrorCode::APP_NOT_FOUND, "app " + app_id + " not found");
+    const SqlRow &row = *found;
     AppAccess access;
     try {
         access.workspace = check_workspace_access(actor, row.text(4), row, permission, use);

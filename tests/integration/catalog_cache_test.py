@@ -3,13 +3,17 @@
 visitors' sessions from per-backend caches (README "Performance"). Every change to them must
 still count from the very next request, at every daemon and on every pooled connection: a
 policy change, a rename, a quota, a suspension by hand in SQL, an archive, a session blocked,
-unblocked, moved, shortened or deleted. Two daemons share the database; each is warmed up
-before every change so that its connections hold the old rows."""
+unblocked, moved, shortened or deleted. The management API's key authentication and role
+checks are cached the same way: a key revoked or expiring, a user disabled, a member removed
+or a role's permissions changed count from the next request too. Two daemons share the
+database; each is warmed up before every change so that its connections hold the old rows."""
 
+import datetime
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import Daemon, main, psql
-from runtime_test import RuntimeCase
+from runtime_test import GREETER, RuntimeCase
 
 
 class CachedAdmission(RuntimeCase):
@@ -184,6 +188,84 @@ class CachedAdmission(RuntimeCase):
                             "update flowgres.app_access_policies set access_mode = 'public_auth' "
                             f"where app_id = '{app['id']}'")
         self.everywhere(base, (401, "AUTH_REQUIRED"))
+
+
+class CachedKeysAndRoles(RuntimeCase):
+    """A member's trial runs (key authentication, then app_edit on the app's workspace) and a
+    read of the workspace (membership), at two daemons."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.other = Daemon(cls.database, **cls.daemon_settings).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.other.stop()
+        super().tearDownClass()
+
+    def join(self, user, key, role="member"):
+        self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/members", {"email": user["email"], "role": role},
+                self.key, status=201)
+        self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/members/accept", key=key)
+
+    def answers(self, daemon, app, key):
+        """(status, the run's status or the error code) of a trial run, and (status, "OK" or the
+        error code) of a read of the workspace."""
+        code, _, run = daemon.request("POST", f"/api/v1/apps/{app['id']}/runs", body={"inputs": {"name": "Ada"}}, key=key)
+        read, _, workspace = daemon.request("GET", f"/api/v1/workspaces/{self.workspace['id']}", key=key)
+        return ((code, run["data"]["status"] if code == 200 else run["error_code"]),
+                (read, workspace["error_code"] if read != 200 else "OK"))
+
+    def everywhere(self, app, key, expected, warm=False):
+        for daemon in (self.daemon, self.other):
+            for _ in range(6 if warm else 3):
+                self.assertEqual(self.answers(daemon, app, key), expected, f"daemon on port {daemon.port}")
+
+    def test_each_change_to_a_key_a_user_or_a_role_counts_from_the_next_request_at_every_daemon(self):
+        app = self.app_with(self.key, self.workspace, GREETER)
+        user, _, key = self.new_user("member")
+        self.join(user, key)
+        allowed = ((200, "completed"), (200, "OK"))
+        self.everywhere(app, key, allowed, warm=True)
+
+        # The member role loses app_edit, by hand in SQL: runs are refused, reading is not.
+        role = f"workspace_id = '{self.workspace['id']}' and name = 'member'"
+        psql(self.database, f"update flowgres.workspace_roles set permissions = permissions - 'app_edit' where {role}")
+        self.everywhere(app, key, ((403, "PERMISSION_DENIED"), (200, "OK")))
+        psql(self.database, f"update flowgres.workspace_roles set permissions = permissions || '[\"app_edit\"]' "
+                            f"where {role}")
+        self.everywhere(app, key, allowed, warm=True)
+
+        # Removed from the workspace: its app and members are out of sight; back once invited.
+        self.ok("DELETE", f"/api/v1/workspaces/{self.workspace['id']}/members/{user['id']}", key=self.key)
+        self.everywhere(app, key, ((404, "APP_NOT_FOUND"), (404, "WORKSPACE_NOT_FOUND")))
+        self.join(user, key)
+        self.everywhere(app, key, allowed, warm=True)
+
+        # The user disabled by hand: every key of theirs stops.
+        psql(self.database, f"update flowgres.users set status = 'disabled' where id = '{user['id']}'")
+        self.everywhere(app, key, ((401, "UNAUTHENTICATED"), (401, "UNAUTHENTICATED")))
+        psql(self.database, f"update flowgres.users set status = 'active' where id = '{user['id']}'")
+        self.everywhere(app, key, allowed, warm=True)
+
+        # The key revoked through the other daemon.
+        key_id = self.ok("GET", "/api/v1/api-keys", key=key)["items"][0]["id"]
+        code, _, _ = self.other.request("POST", f"/api/v1/api-keys/{key_id}/revoke", body={"reason": "leaked"}, key=key)
+        self.assertEqual(code, 200)
+        self.everywhere(app, key, ((401, "UNAUTHENTICATED"), (401, "UNAUTHENTICATED")))
+
+    def test_a_key_that_expires_with_nothing_written_stops_at_its_expiry(self):
+        app = self.app_with(self.key, self.workspace, GREETER)
+        user, _, key = self.new_user("expiring")
+        self.join(user, key)
+        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)
+        short = self.ok("POST", "/api/v1/api-keys", {"name": "short", "expires_at": expiry.isoformat()}, key, status=201)
+        self.everywhere(app, short["key"], ((200, "completed"), (200, "OK")), warm=True)
+        time.sleep(max(0.0, (expiry - datetime.datetime.now(datetime.timezone.utc)).total_seconds()) + 0.2)
+        self.everywhere(app, short["key"], ((401, "UNAUTHENTICATED"), (401, "UNAUTHENTICATED")))
+        code, _, document = self.other.request("GET", "/api/v1/workspaces", key=short["key"])
+        self.assertEqual((code, document["data"]["details"]["reason"]), (401, "expired"))
 
 
 if __name__ == "__main__":
