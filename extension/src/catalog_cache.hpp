@@ -7,8 +7,8 @@
 // are built from (workspaces, apps, app_access_policies, billing_plans, workspace_quotas,
 // budgets; what a visitor's run is handed before it starts: llm_providers, llm_models,
 // llm_model_switches, workspace_secrets, safety_rules; and api_keys, users,
-// workspace_members, workspace_roles, where a key's last use is the one write that moves
-// nothing) fires a trigger, flowgres.catalog_changed(), that marks the writing
+// workspace_members, workspace_roles, app_versions, where a key's last use is the one write
+// that moves nothing) fires a trigger, flowgres.catalog_changed(), that marks the writing
 // transaction; when it commits, after its changes became visible to new snapshots, the
 // counter moves on. A cache reads the counter before it reads a table, and drops everything
 // when the counter has moved since it was filled. So an entry is never older than the last

@@ -90,12 +90,8 @@ std::string version_to_run(const AppAccess &access, const std::string &app_id,
             throw Error(ErrorCode::VERSION_NOT_FOUND, "version " + *version_id + " is not a version of this app");
         return *version_id;
     }
-    std::optional<std::string> chosen = access.current_version_id;
-    if (!chosen)
-        chosen = query_value(
-            "select id from flowgres.app_versions where app_id = $1::uuid order by sequence desc limit 1", {app_id});
-    if (!chosen) throw Error(ErrorCode::VERSION_NOT_FOUND, "app " + app_id + " has no version to run");
-    return *chosen;
+    if (!access.version_to_run) throw Error(ErrorCode::VERSION_NOT_FOUND, "app " + app_id + " has no version to run");
+    return *access.version_to_run;
 }
 
 // A run the cap on runs at once refuses (run_cap.hpp).

@@ -23,7 +23,9 @@ constexpr std::string_view kWorkspaceWithRole = R"sql(
 constexpr std::string_view kAppWithRole = R"sql(
     select w.status, w.plan, r.name,
            coalesce(r.permissions ? $3, false),
-           a.workspace_id, a.status, a.slug, a.current_version_id
+           a.workspace_id, a.status, a.slug, a.current_version_id,
+           coalesce(a.current_version_id,
+                    (select v.id from flowgres.app_versions v where v.app_id = a.id order by v.sequence desc limit 1))
     from flowgres.apps a
     join flowgres.workspaces w on w.id = a.workspace_id
     left join flowgres.workspace_members m
@@ -33,7 +35,8 @@ constexpr std::string_view kAppWithRole = R"sql(
 
 // kWorkspaceWithRole's or kAppWithRole's row for (`id`, the actor, `permission`), read once
 // per backend until the catalogue changes (catalog_cache.hpp: workspaces, apps, members and
-// roles all move its generation): most requests of the management API check one of them.
+// roles all move its generation, and so does a new version, which kAppWithRole's version to
+// run may be): most requests of the management API check one of them.
 std::optional<SqlRow> row_with_role(CatalogCache<SqlRow> &cache, std::string_view statement, const std::string &id,
                                     const Actor &actor, std::string_view permission) {
     std::string key = id + "|" + (actor.is_system() ? std::string() : actor.user_id) + "|" + std::string(permission);
@@ -90,6 +93,7 @@ AppAccess require_app_permission(const Actor &actor, const std::string &app_id, 
     access.status = row.text(5);
     access.slug = row.text(6);
     access.current_version_id = row[7];
+    access.version_to_run = row[8];
     return access;
 }
 

@@ -39,6 +39,9 @@ struct AppAccess {
     std::string status;
     std::string slug;
     std::optional<std::string> current_version_id;
+    // What a run of the app without a version named runs: the current version, or when none
+    // is published, the latest one made.
+    std::optional<std::string> version_to_run;
 };
 
 // The app's workspace must grant `permission`; an app the actor cannot see is APP_NOT_FOUND.

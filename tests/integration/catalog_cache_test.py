@@ -5,10 +5,12 @@ still count from the very next request, at every daemon and on every pooled conn
 policy change, a rename, a quota, a suspension by hand in SQL, an archive, a session blocked,
 unblocked, moved, shortened or deleted. The management API's key authentication and role
 checks are cached the same way: a key revoked or expiring, a user disabled, a member removed
-or a role's permissions changed count from the next request too. Two daemons share the
+or a role's permissions changed count from the next request too, and so does a new version of an
+app that has none published (its runs run the latest). Two daemons share the
 database; each is warmed up before every change so that its connections hold the old rows."""
 
 import datetime
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -254,6 +256,29 @@ class CachedKeysAndRoles(RuntimeCase):
         code, _, _ = self.other.request("POST", f"/api/v1/api-keys/{key_id}/revoke", body={"reason": "leaked"}, key=key)
         self.assertEqual(code, 200)
         self.everywhere(app, key, ((401, "UNAUTHENTICATED"), (401, "UNAUTHENTICATED")))
+
+    def test_a_new_version_of_an_unpublished_app_runs_from_the_next_trial_run_at_every_daemon(self):
+        # With no version published, a run without a version named runs the latest one made.
+        app = self.app_with(self.key, self.workspace, GREETER)
+
+        def outputs(daemon):
+            code, _, run = daemon.request("POST", f"/api/v1/apps/{app['id']}/runs", body={"inputs": {"name": "Ada"}},
+                                          key=self.key)
+            self.assertEqual(code, 200, run)
+            return run["data"]["outputs"]
+
+        for daemon in (self.daemon, self.other):
+            for _ in range(6):
+                self.assertEqual(outputs(daemon), {"out": "hello Ada"})
+        farewell = {"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name"}]}},
+                              {"id": "out", "type": "output", "config": {"value": "bye {{name}}"}}],
+                    "edges": [{"source": "start", "target": "out"}]}
+        # Made by hand in SQL, which touches nothing else (the API also updates the app).
+        psql(self.database, "insert into flowgres.app_versions (app_id, workspace_id, version, workflow) "
+                            f"values ('{app['id']}', '{self.workspace['id']}', '2.0.0', '{json.dumps(farewell)}')")
+        for daemon in (self.daemon, self.other):
+            for _ in range(3):
+                self.assertEqual(outputs(daemon), {"out": "bye Ada"}, f"daemon on port {daemon.port}")
 
     def test_a_key_that_expires_with_nothing_written_stops_at_its_expiry(self):
         app = self.app_with(self.key, self.workspace, GREETER)
