@@ -163,4 +163,92 @@ std::string single_run_batch(const std::string &workspace_id, const std::string 
            ",\"execution_id\":" + json_quote(execution_id) + ",\"" + member + "\":" + entries + "}]";
 }
 
+namespace {
+// A member of a trail's log entry that FLOWGRES_TRAIL_NODE_LOG casts to timestamptz (->> then
+// ::timestamptz): null when absent or null, else the cast's jsonb.
+std::string trail_log_time(JsonbRef value) {
+    if (!value.present() || value.is_null()) return "null";
+    return timestamptz_jsonb_text(value.is_string() ? std::string(value.string()) : value.jsonb_text());
+}
+}  // namespace
+
+std::string trail_node_logs_json(const std::string &execution_id, JsonbRef logs, const std::string &created_at) {
+    std::string id = json_quote(execution_id);  // a uuid: nothing to escape
+    std::string out = "[";
+    for (size_t i = 0; i < logs.size(); i++) {
+        JsonbRef entry = logs[i];
+        JsonbRef attempt = entry.get("attempt"), created = entry.get("created_at");
+        // jsonb's order of members: shorter names first, then bytewise.
+        out += (i ? ", {" : "{");
+        out += "\"error\": " + entry.get("error").jsonb_text();
+        out += ", \"input\": " + entry.get("input").jsonb_text();
+        out += ", \"output\": " + entry.get("output").jsonb_text();
+        out += ", \"status\": " + entry.get("status").jsonb_text();
+        out += ", \"attempt\": " + (attempt.present() && !attempt.is_null() ? attempt.jsonb_text() : std::string("1"));
+        out += ", \"node_id\": " + entry.get("node_id").jsonb_text();
+        out += ", \"sequence\": " + std::to_string(i);
+        out += ", \"node_type\": " + entry.get("node_type").jsonb_text();
+        out += ", \"variables\": " + entry.get("variables").jsonb_text();
+        out += ", \"created_at\": " + (created.present() ? created.jsonb_text() : created_at);
+        out += ", \"started_at\": " + trail_log_time(entry.get("started_at"));
+        out += ", \"duration_ms\": " + entry.get("duration_ms").jsonb_text();
+        out += ", \"finished_at\": " + trail_log_time(entry.get("finished_at"));
+        out += ", \"execution_id\": " + id + "}";
+    }
+    return out + "]";
+}
+
+std::string with_node_logs(std::string_view row, std::string_view node_logs) {
+    constexpr std::string_view kName = "node_logs";
+    // Each top-level member of the object as jsonb prints it ({"name": value, ...}): the new
+    // member goes before the first name that jsonb orders after it, or last.
+    size_t at = row.size() - 1;  // the closing brace
+    int depth = 0;
+    bool in_string = false;
+    size_t name_start = std::string_view::npos;
+    for (size_t i = 0; i < row.size(); i++) {
+        char c = row[i];
+        if (in_string) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                in_string = false;
+                if (depth == 1 && name_start != std::string_view::npos) {
+                    std::string_view name = row.substr(name_start + 1, i - name_start - 1);
+                    if (name.size() > kName.size() || (name.size() == kName.size() && name > kName)) {
+                        at = name_start;
+                        break;
+                    }
+                    name_start = std::string_view::npos;
+                }
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+            // A name starts a member: after the opening brace or a comma at the top level.
+            size_t before = row.find_last_not_of(' ', i - 1);
+            if (depth == 1 && (row[before] == '{' || row[before] == ',')) name_start = i;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    bool empty = row.find_first_not_of(" ", 1) == row.size() - 1;  // {}
+    std::string out(row.substr(0, at));
+    if (at == row.size() - 1) {
+        out += empty ? "" : ", ";
+        out += "\"node_logs\": ";
+        out += node_logs;
+        out += "}";
+    } else {
+        out += "\"node_logs\": ";
+        out += node_logs;
+        out += ", ";
+        out += row.substr(at);
+    }
+    return out;
+}
+
 }  // namespace flowgres

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "flowgres/errors.hpp"
 #include "flowgres/json.hpp"
@@ -46,6 +47,19 @@ uint64_t insert_model_calls(const std::string &batch);
     "'duration_ms', entry.value -> 'duration_ms', 'input', entry.value -> 'input', 'output', entry.value -> 'output', " \
     "'error', entry.value -> 'error', 'variables', entry.value -> 'variables', "                                        \
     "'created_at', coalesce(entry.value -> 'created_at', to_jsonb(" created_at ")))"
+
+// The same, built without a statement, for the node logs a statement has just written to a
+// trail (`logs`, as checked by check_node_logs) of the execution `execution_id`, created
+// `created_at` (as to_jsonb writes a time): a JSON array, byte for byte as PostgreSQL prints
+// the jsonb FLOWGRES_TRAIL_NODE_LOG builds (same members, same order, same escaping, times
+// through the same cast). Building it in SQL cost a trial run a third of PostgreSQL's CPU.
+// The pgTAP tests compare the two for logs of every shape.
+std::string trail_node_logs_json(const std::string &execution_id, JsonbRef logs, const std::string &created_at);
+
+// `row`, an object as jsonb prints it, with the member node_logs (`node_logs`, JSON text)
+// where jsonb would have put it: the execution_get document of a row whose node logs are
+// known, as kExecutionWithNodeLogs prints it.
+std::string with_node_logs(std::string_view row, std::string_view node_logs);
 
 // An execution `e` as execution_get shows it: its row and its node logs in order, rows of
 // node_logs and its trail's alike (a SQL expression over `flowgres.executions e`).

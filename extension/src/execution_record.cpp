@@ -30,6 +30,7 @@
 // quota: the run happened and is billed. Only runs whose rows exist are locked and updated.
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 #include <algorithm>
@@ -292,9 +293,9 @@ void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::stri
 // it. Ids are inserted in order, so two batches with a run in common queue, not deadlock.
 // Fills `recorded` (id → the run's view) with the runs it wrote, and `shown` with those whose
 // view is not a visitor's (the answer needs no second read of them).
-void record_deferred(const JsonbDocument &runs, const std::string &positions, const std::string &finished_sequences,
-                     const std::string &actor_role, std::map<std::string, std::string> &recorded,
-                     std::set<std::string> &shown) {
+void record_deferred(const JsonbDocument &runs, const std::vector<RunOutcome> &outcomes, const std::string &positions,
+                     const std::string &finished_sequences, const std::string &actor_role,
+                     std::map<std::string, std::string> &recorded, std::set<std::string> &shown) {
     RecordingOutcomes recording;
     SqlResult finished = query_over_document(std::string(R"sql(
         with ends as (
@@ -363,25 +364,30 @@ void record_deferred(const JsonbDocument &runs, const std::string &positions, co
                      as c(node_id text, provider text, model text, prompt_tokens bigint, completion_tokens bigint,
                           cost_micros bigint, latency_ms bigint, ok boolean, error_code text, usage_reported boolean))
         select )sql") + kOutcomeColumns + R"sql(,
-            -- The row as its view shows it (a visitor's is built from the columns above): its
-            -- node logs are all in its trail, written by this statement at now().
-            case f.view
-                when 'visitor' then null
-                when 'full' then (to_jsonb(f.row) || jsonb_build_object('node_logs', (
-                    select coalesce(jsonb_agg()sql" FLOWGRES_TRAIL_NODE_LOG("(f.row).id", "now()") R"sql(
-                                                  order by entry.ordinality), '[]')
-                    from jsonb_array_elements(coalesce(f.logs, '[]'))
-                         with ordinality as entry(value, ordinality))))::text
-                else to_jsonb(f.row)::text end
+            -- The row (a visitor's view is built from the columns above; the full view is the
+            -- row with the node logs this statement wrote to its trail, added below).
+            case f.view when 'visitor' then null else to_jsonb(f.row)::text end, f.view = 'full'
         from finished f)sql",
                                              runs, {positions, finished_sequences, actor_role});
     recording.end();
     count_outcomes(finished, true, recorded);
-    for (const SqlRow &row : finished.rows)
-        if (row[9]) {
-            recorded[row.text(0)] = *row[9];
-            shown.insert(row.text(0));
+    std::unordered_map<std::string, JsonbRef> logs_of;  // runs to show with their node logs
+    for (const RunOutcome &run : outcomes)
+        if (run.view == RunView::full) logs_of.emplace(run.execution_id, run.item.get("logs"));
+    std::string now;  // the trail's created_at, as its node logs show it
+    for (const SqlRow &row : finished.rows) {
+        if (!row[9]) continue;
+        std::string id = row.text(0);
+        if (row.text(10) == "t") {
+            if (now.empty()) now = transaction_start_jsonb_text();
+            auto logs = logs_of.find(id);
+            if (logs == logs_of.end()) throw Error(ErrorCode::INTERNAL_ERROR, "a run shown in full was not sent so");
+            recorded[id] = with_node_logs(*row[9], trail_node_logs_json(id, logs->second, now));
+        } else {
+            recorded[id] = *row[9];
         }
+        shown.insert(id);
+    }
 }
 
 // Ends running rows (`ids`, locked) in one statement with their execution_finished events and
@@ -449,7 +455,8 @@ std::vector<RecordedRun> record_runs(CallArgs &args) {
         finished_sequences += (finished_sequences.empty() ? "" : ",") + std::to_string(outcomes[i].last_sequence + 1);
     }
     if (!positions.empty())
-        record_deferred(runs, "{" + positions + "}", "{" + finished_sequences + "}", actor.role_name, recorded, shown);
+        record_deferred(runs, outcomes, "{" + positions + "}", "{" + finished_sequences + "}", actor.role_name, recorded,
+                        shown);
 
     // The others, and deferred runs whose row was there already (stored while they ran, or
     // this record sent again), end rows that exist. Locked in id order, so that two batches

@@ -8,6 +8,11 @@
 #include "guard.hpp"
 #include "jsonb_document.hpp"
 
+extern "C" {
+#include "utils/json.h"
+#include "utils/timestamp.h"
+}
+
 namespace flowgres {
 
 // flowgres/json.hpp's: that header brings jansson, whose json_object clashes with the
@@ -194,5 +199,40 @@ std::string JsonbRef::json() const {
     }
     return "null";
 }
+
+std::string JsonbRef::jsonb_text() const {
+    if (kind_ != Kind::string) return json();
+    std::string text(string());
+    return guard([&] {
+        StringInfoData quoted;
+        initStringInfo(&quoted);
+        escape_json(&quoted, text.c_str());
+        std::string out(quoted.data, quoted.len);
+        pfree(quoted.data);
+        return out;
+    });
+}
+
+namespace {
+// A timestamptz as to_jsonb writes it: ISO 8601 in the session's time zone, quoted.
+std::string timestamptz_json(TimestampTz value) {
+    return guard([&] {
+        char *encoded = JsonEncodeDateTime(nullptr, TimestampTzGetDatum(value), TIMESTAMPTZOID, nullptr);
+        std::string out = "\"" + std::string(encoded) + "\"";
+        pfree(encoded);
+        return out;
+    });
+}
+}  // namespace
+
+std::string timestamptz_jsonb_text(const std::string &text) {
+    TimestampTz value = guard([&] {
+        return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text.c_str()),
+                                                       ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+    });
+    return timestamptz_json(value);
+}
+
+std::string transaction_start_jsonb_text() { return timestamptz_json(GetCurrentTransactionStartTimestamp()); }
 
 }  // namespace flowgres

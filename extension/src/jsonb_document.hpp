@@ -50,6 +50,10 @@ public:
 
     // The value as JSON text ("null" when absent).
     std::string json() const;
+    // The value as jsonb's text output writes it ("null" when absent): json()'s, but with
+    // strings escaped as PostgreSQL escapes them, so that text built from it reads the same,
+    // byte for byte, as a document PostgreSQL prints.
+    std::string jsonb_text() const;
 
 private:
     friend class JsonbDocument;
@@ -75,5 +79,12 @@ private:
     const void *jsonb_ = nullptr;
     JsonbRef root_;
 };
+
+// What to_jsonb(`text`::timestamptz)::text writes (in this session's time zone), failing as
+// that cast fails when `text` is no timestamp.
+std::string timestamptz_jsonb_text(const std::string &text);
+
+// What to_jsonb(now())::text writes: the transaction's start.
+std::string transaction_start_jsonb_text();
 
 }  // namespace flowgres

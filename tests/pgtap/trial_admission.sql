@@ -4,7 +4,7 @@
 -- tested over real sessions (tests/integration/runs_test.py ConcurrentRunCap): here
 -- everything happens in one transaction, rolled back.
 begin;
-select plan(37);
+select plan(39);
 
 create role admitting_mapped nologin;
 grant usage on schema flowgres, test to admitting_mapped;
@@ -126,6 +126,38 @@ select is(test.error_code_of(format('select flowgres.execution_admit_trial(%L, %
           'VALIDATION_FAILED', 'inputs must be an object');
 select is(test.error_code_of(format('select flowgres.execution_admit_trial(%L, %L, null, %L)', :'app', '{}', E'daemon\n1')),
           'VALIDATION_FAILED', 'claimed_by has no control characters');
+
+-- A full view's node logs are built without a statement (trail_node_logs_json): byte for byte
+-- what execution_get prints, for logs of every shape, in any session time zone.
+select test.act_as(:'owner');
+select flowgres.execution_admit_trial(:'app', '{}', null, 'daemon-1') as shaped \gset
+select flowgres.execution_admit_trial(:'app', '{}', null, 'daemon-1') as bare \gset
+select test.act_as(null);
+set local timezone = 'Asia/Kolkata';
+select set_config('t.shaped', format($$[
+  {"execution_id": "%1$s", "status": "completed", "fold": true, "view": "full", "outputs": {"é": "\"<script>\u0001"},
+   "logs": [
+     {"node_id": "s", "node_type": "start", "status": "completed", "started_at": "2026-11-30T09:16:40Z",
+      "finished_at": "2026-11-30T09:16:40.120Z", "output": {"a": 1.0, "b": 1e3, "c": [true, null, -0], "d": {}}},
+     {"node_id": "ü\n\"x\"", "node_type": "transform", "status": "failed", "attempt": 3,
+      "started_at": "2026-11-30T09:16:40.123456+05:30", "finished_at": null,
+      "error": {"message": "\t</script>\u001f\\", "error_code": "NODE_FAILED"}, "variables": ["x", {"y": "😀"}],
+      "input": "\\", "duration_ms": 7},
+     {"node_id": "o", "node_type": "output", "status": "skipped", "attempt": null, "created_at": "given"},
+     {"node_id": "p", "node_type": "output", "status": "completed", "created_at": null, "output": []},
+     {"node_id": "q", "node_type": "output", "status": "completed", "created_at": 5, "output": "{\"not\": \"an object\"}"}],
+   "admitted": %2$s},
+  {"execution_id": "%3$s", "status": "completed", "fold": true, "view": "full", "admitted": %4$s}]$$,
+  :'shaped'::jsonb ->> 'id', (:'shaped'::jsonb - 'workflow' - 'deferred' - 'token_holds' - 'status')::text,
+  :'bare'::jsonb ->> 'id', (:'bare'::jsonb - 'workflow' - 'deferred' - 'token_holds' - 'status')::text), true);
+select flowgres.executions_record_framed(current_setting('t.shaped')::json) as shaped_framed \gset
+select flowgres.execution_get((:'shaped'::jsonb ->> 'id')::uuid)::text as shaped_doc \gset
+select flowgres.execution_get((:'bare'::jsonb ->> 'id')::uuid)::text as bare_doc \gset
+select is(:'shaped_framed', 'E' || octet_length(:'shaped_doc') || ':' || :'shaped_doc' ||
+                            'E' || octet_length(:'bare_doc') || ':' || :'bare_doc',
+          'full views of logs of every shape, and of none, read as execution_get prints them, byte for byte');
+select is(jsonb_array_length(:'shaped_doc'::jsonb -> 'node_logs'), 5, 'with every log');
+reset timezone;
 
 -- Only the daemon's role admits runs it runs: not a user's own SQL role, even one granted it.
 select test.act_as(null);
