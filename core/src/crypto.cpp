@@ -6,6 +6,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <unistd.h>
+
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -134,9 +137,33 @@ std::string uuid_text(unsigned char *bytes, int version) {
 }
 }  // namespace
 
+namespace {
+// Bytes from the CSPRNG drawn a few hundred at a time: each RAND_bytes call has a fixed cost
+// (finding the thread's generator, locking it) many times that of 16 bytes. Per thread, and
+// dropped in a child process (a forked PostgreSQL backend must not hand out its parent's).
+struct RandomBuffer {
+    unsigned char bytes[512];
+    size_t used = sizeof(bytes);
+    pid_t owner = 0;
+};
+
+void random_from_buffer(unsigned char *out, size_t size) {
+    thread_local RandomBuffer buffer;
+    pid_t pid = getpid();
+    if (buffer.owner != pid || sizeof(buffer.bytes) - buffer.used < size) {
+        if (RAND_bytes(buffer.bytes, sizeof(buffer.bytes)) != 1) throw std::runtime_error("the CSPRNG failed");
+        buffer.used = 0;
+        buffer.owner = pid;
+    }
+    memcpy(out, buffer.bytes + buffer.used, size);
+    OPENSSL_cleanse(buffer.bytes + buffer.used, size);  // handed out once
+    buffer.used += size;
+}
+}  // namespace
+
 std::string random_uuid() {
     unsigned char bytes[16];
-    if (RAND_bytes(bytes, sizeof(bytes)) != 1) throw std::runtime_error("the CSPRNG failed");
+    random_from_buffer(bytes, sizeof(bytes));
     return uuid_text(bytes, 4);
 }
 

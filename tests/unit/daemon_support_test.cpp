@@ -1,9 +1,11 @@
 // Envelope, trace context, database error mapping, configuration and log masking.
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <set>
 #include <ctime>
 #include <thread>
 
@@ -177,6 +179,38 @@ TEST(ApiKeys, ShapeHashAndPreview) {
     EXPECT_LT(preview.size(), 20u);
     EXPECT_TRUE(flowgres::secrets_equal(key, key));
     EXPECT_FALSE(flowgres::secrets_equal(key, flowgres::new_api_key()));
+}
+
+// Random uuids come from a buffer of CSPRNG bytes refilled as it runs out; none repeats, across
+// refills and across a fork (a PostgreSQL backend is a fork of a process that may have drawn).
+TEST(Uuids, RandomNeverRepeatAcrossRefillsNorInAForkedChild) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 5000; i++) ASSERT_TRUE(seen.insert(flowgres::random_uuid()).second) << "draw " << i;
+    int pipe_ends[2];
+    ASSERT_EQ(pipe(pipe_ends), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::string drawn;
+        for (int i = 0; i < 40; i++) drawn += flowgres::random_uuid();
+        ssize_t written = write(pipe_ends[1], drawn.data(), drawn.size());
+        _exit(written == static_cast<ssize_t>(drawn.size()) ? 0 : 1);
+    }
+    close(pipe_ends[1]);
+    std::string from_child;
+    char chunk[4096];
+    for (ssize_t got; (got = read(pipe_ends[0], chunk, sizeof(chunk))) > 0;) from_child.append(chunk, static_cast<size_t>(got));
+    close(pipe_ends[0]);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_EQ(from_child.size(), 40u * 36u);
+    std::set<std::string> parent_next;
+    for (int i = 0; i < 40; i++) parent_next.insert(flowgres::random_uuid());
+    for (size_t at = 0; at < from_child.size(); at += 36) {
+        std::string uuid = from_child.substr(at, 36);
+        EXPECT_TRUE(flowgres::is_uuid(uuid));
+        EXPECT_FALSE(seen.count(uuid) || parent_next.count(uuid)) << uuid;
+    }
 }
 
 TEST(Uuids, RandomAreVersion4AndKeyedAreVersion8OfTheHmac) {
