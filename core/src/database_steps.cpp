@@ -301,8 +301,17 @@ std::string quote_identifier(const std::string &name) { return quoted(name, '"')
 std::string quote_literal(const std::string &text) { return quoted(text, '\''); }
 
 const char *catalog_query() {
-    return "select coalesce(jsonb_object_agg(column_name, data_type), '{}')::text from information_schema.columns "
-           "where table_schema = 'data' and table_name = $1";
+    // What information_schema.columns lists for the table (tables, views, foreign and
+    // partitioned tables; the columns the role owns or holds a privilege on), read from
+    // pg_catalog directly: that view's joins and checks cost a db_select run a third of its
+    // database time, where this is two index lookups.
+    return "select coalesce(jsonb_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)), '{}')::text "
+           "from pg_catalog.pg_class c "
+           "join pg_catalog.pg_namespace n on n.oid = c.relnamespace and n.nspname = 'data' "
+           "join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped "
+           "where c.relname = $1 and c.relkind in ('r', 'v', 'f', 'p') "
+           "and (pg_catalog.pg_has_role(c.relowner, 'USAGE') "
+           "or pg_catalog.has_column_privilege(c.oid, a.attnum, 'SELECT, INSERT, UPDATE, REFERENCES'))";
 }
 
 void check(const workflow::Node &node, const std::string &field, workflow::Problems &problems) {

@@ -40,8 +40,9 @@ struct Statement {
     bool writes = false;
 };
 
-// The catalog lookup a step needs first: {"column": "data type"} of `table` in the tenant's
-// schema ('{}' when there is no such table). One bound parameter: the table name.
+// The catalog lookup a step needs first: {"column": "type"} of `table` in the tenant's schema
+// ('{}' when there is no such table, or none of its columns is the role's to use), the type as
+// format_type writes it. One bound parameter: the table name.
 const char *catalog_query();
 
 // Builds the step's statement. `config` is the node's config with its values rendered;
