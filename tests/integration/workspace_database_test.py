@@ -866,6 +866,26 @@ class DatabaseStepsTest(ProvisionedWorkspaceCase):
         self.assertEqual(looked_up["outputs"]["out"]["rows"], [{"n": 0}])
         self.assertEqual(self.tenant("select count(*) from secrets").stdout.strip(), "1", "nothing was dropped")
 
+    def test_a_table_the_role_may_not_use_is_not_there_and_only_granted_columns_are(self):
+        # A step sees what information_schema.columns would show the workspace's role: a table
+        # of the schema that someone else owns and never granted is missing; granted columns
+        # of it are there, the others are not.
+        server = SERVERS[self.target["server"]]
+        database = self.target["db_name"]
+        server.psql("create table data.vault (id int, code text, note text); insert into data.vault values (1, 'k', 'n')",
+                    database=database)
+        try:
+            missing = self.failure_of(self.run_steps({"id": "s", "type": "db_select", "config": {"table": "vault"}}))
+            self.assertRegex(missing["message"], "has no table")
+            server.psql(f'grant select (id, note) on data.vault to "{self.target["db_user"]}"', database=database)
+            shown = self.run_steps({"id": "s", "type": "db_select", "config": {"table": "vault", "columns": ["id", "note"]}})
+            self.assertEqual(shown["outputs"]["out"]["rows"], [{"id": 1, "note": "n"}], shown)
+            hidden = self.failure_of(self.run_steps({"id": "s", "type": "db_select",
+                                                     "config": {"table": "vault", "columns": ["code"]}}))
+            self.assertRegex(hidden["message"], "has no column")
+        finally:
+            server.psql("drop table data.vault", database=database)
+
     def test_timeouts_and_row_limits(self):
         slow = self.failure_of(self.run_steps({"id": "q", "type": "db_query", "config": {"sql": "select pg_sleep(5)"}}))
         self.assertEqual(slow["error_code"], "NODE_TIMEOUT")
