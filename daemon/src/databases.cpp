@@ -133,7 +133,10 @@ void Databases::stop(std::function<void()> done) {
     workspace_pools_->close([this, done = std::move(done)]() mutable { work_pool_->stop(std::move(done)); });
 }
 
-void Databases::recheck(const std::string &workspace_id) { workspace_pools_->recheck_workspace(workspace_id); }
+void Databases::recheck(const std::string &workspace_id) {
+    workspace_pools_->recheck_workspace(workspace_id);
+    kept_columns_.erase(workspace_id);  // a restored database may have other tables (runs under way keep theirs)
+}
 
 void Databases::run_operation(std::shared_ptr<Call> call) {
     auto work = std::make_unique<Work>();

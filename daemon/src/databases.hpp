@@ -64,8 +64,12 @@ private:
     // How a pool reaches a workspace's database: its sealed password, opened with the keyring.
     void connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done);
 
+    static constexpr size_t kMaxWorkspacesKeptColumns = 4096;  // past it, all are forgotten at once
+
     WorkerContext &worker_;
     std::unique_ptr<pg::WorkspacePools> workspace_pools_;
+    // By workspace: its tables' columns as this worker's runs last looked them up.
+    std::map<std::string, std::shared_ptr<executor::KeptColumns>> kept_columns_;
     std::unique_ptr<BlockingPool> work_pool_;  // the provisioner's, apart from libuv's (DNS)
     Sweep backup_sweep_;
     Sweep expiry_sweep_;

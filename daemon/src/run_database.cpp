@@ -11,8 +11,9 @@ namespace flowgres::daemon {
 class Databases::RunDatabase : public executor::WorkspaceDatabase {
 public:
     RunDatabase(WorkerContext &worker, pg::WorkspacePools &pools, std::string workspace_id, std::string execution_id,
-                StoredFirst stored_first)
-        : worker_(worker),
+                StoredFirst stored_first, std::shared_ptr<executor::KeptColumns> kept)
+        : WorkspaceDatabase(std::move(kept)),
+          worker_(worker),
           pools_(pools),
           workspace_id_(std::move(workspace_id)),
           execution_id_(std::move(execution_id)),
@@ -31,6 +32,7 @@ public:
             }
             answer.ok = false;
             answer.message = result.message;
+            if (result.outcome == pg::JobResult::Outcome::sql_error) answer.sqlstate = result.sqlstate;
             if (result.outcome == pg::JobResult::Outcome::unavailable)
                 // A connector's refusal carries its flowgres code (no database yet, …).
                 answer.error_code = result.sqlstate.empty() ? "DB_UNAVAILABLE" : result.sqlstate;
@@ -67,8 +69,18 @@ private:
 std::shared_ptr<executor::WorkspaceDatabase> Databases::for_run(const std::string &workspace_id,
                                                                 const std::string &execution_id,
                                                                 StoredFirst stored_first) {
+    // The workspace's tables' columns, kept for this worker's runs of it (a step that finds
+    // them out of date looks again; a restore or a new password forgets them, in recheck).
+    std::shared_ptr<executor::KeptColumns> &kept = kept_columns_[workspace_id];
+    if (!kept) {
+        if (kept_columns_.size() > kMaxWorkspacesKeptColumns) {
+            kept_columns_.clear();
+            return for_run(workspace_id, execution_id, std::move(stored_first));
+        }
+        kept = std::make_shared<executor::KeptColumns>();
+    }
     return std::make_shared<RunDatabase>(worker_, *workspace_pools_, workspace_id, execution_id,
-                                         std::move(stored_first));
+                                         std::move(stored_first), kept);
 }
 
 void Databases::connect_workspace(const std::string &workspace_id, std::function<void(pg::WorkspaceTarget)> done) {

@@ -18,7 +18,8 @@ from harness import Daemon, main, psql
 from runtime_test import GREETER, RuntimeCase
 
 
-class CachedAdmission(RuntimeCase):
+class TwoDaemonsCase(RuntimeCase):
+    """RuntimeCase with a second daemon (self.other) on the same database."""
 
     @classmethod
     def setUpClass(cls):
@@ -29,6 +30,9 @@ class CachedAdmission(RuntimeCase):
     def tearDownClass(cls):
         cls.other.stop()
         super().tearDownClass()
+
+
+class CachedAdmission(TwoDaemonsCase):
 
     def execute(self, daemon, path, headers=None):
         code, _, body = self.visit("POST", path, {"inputs": {"name": "Ada"}}, headers=headers, daemon=daemon)
@@ -192,19 +196,9 @@ class CachedAdmission(RuntimeCase):
         self.everywhere(base, (401, "AUTH_REQUIRED"))
 
 
-class CachedKeysAndRoles(RuntimeCase):
+class CachedKeysAndRoles(TwoDaemonsCase):
     """A member's trial runs (key authentication, then app_edit on the app's workspace) and a
     read of the workspace (membership), at two daemons."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.other = Daemon(cls.database, **cls.daemon_settings).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.other.stop()
-        super().tearDownClass()
 
     def join(self, user, key, role="member"):
         self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/members", {"email": user["email"], "role": role},

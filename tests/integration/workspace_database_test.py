@@ -886,6 +886,33 @@ class DatabaseStepsTest(ProvisionedWorkspaceCase):
         finally:
             server.psql("drop table data.vault", database=database)
 
+    def test_a_change_to_a_table_counts_from_the_next_run_though_columns_are_kept(self):
+        # Each worker keeps a table's columns across runs; a run that names a column added
+        # since, or one dropped, looks at the catalog again before it answers.
+        self.tenant("create table evolving (id int primary key, a text); insert into evolving values (1, 'x')")
+        select = lambda *columns: {"id": "s", "type": "db_select", "config": {"table": "evolving", "columns": list(columns)}}
+        for _ in range(6):  # every worker's runs have looked
+            self.assertEqual(self.run_steps(select("a"))["outputs"]["out"]["rows"], [{"a": "x"}])
+        self.tenant("alter table evolving add column b text default 'new'")
+        for _ in range(4):
+            added = self.run_steps(select("a", "b"))
+            self.assertEqual(added["outputs"]["out"]["rows"], [{"a": "x", "b": "new"}], added)
+        self.tenant("alter table evolving drop column b")
+        for _ in range(4):
+            dropped = self.failure_of(self.run_steps(select("b")))
+            self.assertRegex(dropped["message"], "has no column")
+            written = self.failure_of(self.run_steps(
+                {"id": "w", "type": "db_insert", "config": {"table": "evolving", "values": {"id": 2, "b": "lost"}}}))
+            self.assertRegex(written["message"], "has no column")
+        self.assertEqual(self.tenant("select count(*) from evolving").stdout.strip(), "1", "nothing was written")
+        # A statement the server cannot prepare says why, not that its prepared statement is missing.
+        for _ in range(2):
+            broken = self.failure_of(self.run_steps({"id": "q", "type": "db_query", "config": {"sql": "selec 1"}}))
+            self.assertRegex(broken["message"], "syntax error")
+        self.tenant("alter table evolving rename to evolved")
+        for _ in range(4):
+            self.assertRegex(self.failure_of(self.run_steps(select("a")))["message"], "has no table")
+
     def test_timeouts_and_row_limits(self):
         slow = self.failure_of(self.run_steps({"id": "q", "type": "db_query", "config": {"sql": "select pg_sleep(5)"}}))
         self.assertEqual(slow["error_code"], "NODE_TIMEOUT")

@@ -1,21 +1,30 @@
-// The per-run catalog cache of WorkspaceDatabase (workspace_database.hpp).
+// The catalog cache of WorkspaceDatabase (workspace_database.hpp).
 #include "executor/workspace_database.hpp"
 
 #include "flowgres/database_steps.hpp"
 
 namespace flowgres::executor {
 
+namespace {
+constexpr size_t kMaxKeptTables = 1024;  // per workspace database: past it, all are forgotten at once
+}
+
 void WorkspaceDatabase::columns(const std::string &table, std::function<void(DatabaseAnswer)> done) {
-    if (auto found = columns_.find(table); found != columns_.end()) {
+    if (auto found = columns_->find(table); found != columns_->end()) {
         DatabaseAnswer answer;
         answer.value = found->second;
         return done(std::move(answer));
     }
-    // The run owns this object and outlives its steps' queries.
-    query(database_steps::catalog_query(), {table}, [this, table, done = std::move(done)](DatabaseAnswer answer) {
-        if (answer.ok) columns_[table] = answer.value;
+    // Kept by the map, which this run (and any other) holds while its steps' queries run.
+    query(database_steps::catalog_query(), {table}, [kept = columns_, table, done = std::move(done)](DatabaseAnswer answer) {
+        if (answer.ok) {
+            if (kept->size() >= kMaxKeptTables) kept->clear();
+            (*kept)[table] = answer.value;
+        }
         done(std::move(answer));
     });
 }
+
+void WorkspaceDatabase::forget_columns(const std::string &table) { columns_->erase(table); }
 
 }  // namespace flowgres::executor

@@ -17,7 +17,11 @@ struct DatabaseAnswer {
     std::string value;       // the statement's one JSON value
     std::string error_code;  // NODE_FAILED, NODE_TIMEOUT, DB_UNAVAILABLE, …
     std::string message;
+    std::string sqlstate;    // the server's, when the statement failed there
 };
+
+// Tables' columns as catalog_query answers them, by table name, for one workspace database.
+using KeptColumns = std::map<std::string, std::string>;
 
 class WorkspaceDatabase {
 public:
@@ -28,12 +32,18 @@ public:
     // A step wrote `rows` rows to `table` ("" for a db_query): the data_written event.
     virtual void data_written(const std::string &node_id, const std::string &table, long long rows) = 0;
     // The table's columns ({"name": "type"}, '{}' when there is no such table), looked up once
-    // per run and table: a run sees the catalog as it was when it first needed it.
+    // and then kept: for this run only, or, when the owner shares `kept` among the runs of a
+    // workspace, until a step finds them out of date (forget_columns) and looks again.
     void columns(const std::string &table, std::function<void(DatabaseAnswer)> done);
+    void forget_columns(const std::string &table);
     size_t max_rows = 1000;
 
+protected:
+    explicit WorkspaceDatabase(std::shared_ptr<KeptColumns> kept = nullptr)
+        : columns_(kept ? std::move(kept) : std::make_shared<KeptColumns>()) {}
+
 private:
-    std::map<std::string, std::string> columns_;
+    std::shared_ptr<KeptColumns> columns_;
 };
 
 }  // namespace flowgres::executor

@@ -52,7 +52,13 @@ public:
         // a failure in the job (say, a refused API key) then cannot abort the Prepare and
         // leave later jobs naming a statement that was never made.
         InFlight preparing;
-        preparing.callback = [](JobResult &&) {};
+        // A statement the server refuses to prepare (a missing column, a syntax error) then
+        // fails to execute as "prepared statement … does not exist": the job is told the
+        // Prepare's reason instead.
+        auto refused = std::make_shared<JobResult>();
+        preparing.callback = [refused](JobResult &&result) {
+            if (result.outcome == JobResult::Outcome::sql_error) *refused = std::move(result);
+        };
         // One lookup per statement: the names found or made here are the ones executed below.
         std::vector<const std::string *> names(job.statements.size());
         for (size_t i = 0; i < job.statements.size(); i++) {
@@ -65,7 +71,8 @@ public:
                 return broken_send(std::move(job));
             preparing.items.push_back(Item{true, i, statement.sql});
         }
-        if (!preparing.items.empty()) {
+        bool any_prepared = !preparing.items.empty();
+        if (any_prepared) {
             if (!PQpipelineSync(conn_)) return broken_send(std::move(job));
             preparing.result.values.resize(job.statements.size());
             in_flight_.push_back(std::move(preparing));
@@ -73,6 +80,16 @@ public:
 
         InFlight flight;
         flight.callback = std::move(job.callback);
+        if (any_prepared)
+            flight.callback = [callback = std::move(flight.callback), refused](JobResult &&result) {
+                if (result.outcome == JobResult::Outcome::sql_error && refused->outcome == JobResult::Outcome::sql_error &&
+                    result.failed_statement == refused->failed_statement) {
+                    result.sqlstate = refused->sqlstate;
+                    result.message = refused->message;
+                    result.detail = refused->detail;
+                }
+                callback(std::move(result));
+            };
         flight.result.values.resize(job.statements.size());
         for (size_t i = 0; i < job.statements.size(); i++) {
             const Statement &statement = job.statements[i];

@@ -1,7 +1,13 @@
 // db_select, db_insert, db_update, db_delete, db_query: the config's values rendered, the
-// table's columns looked up in the workspace's catalog (once per run and table), the statement
-// built by core/database_steps (names quoted, values bound) and run as the workspace's role.
-// The output is {"count", "rows"}; a write also reports data_written.
+// table's columns looked up in the workspace's catalog (kept across runs: see
+// WorkspaceDatabase::columns), the statement built by core/database_steps (names quoted,
+// values bound) and run as the workspace's role. The output is {"count", "rows"}; a write also
+// reports data_written.
+//
+// Columns kept from an earlier look may be out of date: a step that finds a name missing, or
+// whose statement the server refuses for a missing column or table or a privilege, looks at
+// the catalog again and tries once more. A statement refused that way changed nothing, so the
+// second try is the step's only effect.
 #include <map>
 #include <memory>
 
@@ -46,6 +52,7 @@ private:
         try {
             statement = database_steps::build(type_, config_.get(), columns, database_->max_rows);
         } catch (const database_steps::StepError &error) {
+            if (look_again()) return;
             return finish(NodeOutcome::failure("NODE_FAILED", error.what()));
         }
         auto self = shared_from_this();
@@ -53,6 +60,9 @@ private:
         bool writes = statement.writes;
         database_->query(std::move(statement.sql), std::move(statement.params), [self, table, writes](DatabaseAnswer answer) {
             if (self->cancelled_) return;
+            // 42703 undefined_column, 42P01 undefined_table, 42501 insufficient_privilege.
+            bool stale = answer.sqlstate == "42703" || answer.sqlstate == "42P01" || answer.sqlstate == "42501";
+            if (!answer.ok && stale && self->look_again()) return;
             if (!answer.ok) return self->finish(NodeOutcome::failure(answer.error_code, answer.message));
             Json output;
             try {
@@ -64,6 +74,17 @@ private:
             if (writes && count > 0) self->database_->data_written(self->node_id_, table, count);
             self->finish(NodeOutcome::success(std::move(output)));
         });
+    }
+
+    // Once per step: the table's kept columns forgotten and the step started again from the
+    // catalog. False when it has been done (or the step reads no table).
+    bool look_again() {
+        if (looked_again_ || type_ == "db_query") return false;
+        looked_again_ = true;
+        const char *table = json_string_value(json_object_get(config_.get(), "table"));
+        database_->forget_columns(table ? table : "");
+        start();
+        return true;
     }
 
     void finish(NodeOutcome outcome) {
@@ -80,6 +101,7 @@ private:
     Json config_;
     NodeDone done_;
     bool cancelled_ = false;
+    bool looked_again_ = false;
 };
 
 // The engine owns the task through this handle; the task itself lives as long as a query
