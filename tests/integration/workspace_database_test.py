@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 from harness import (PG_PORT, PROVISION, SOCKET_DIR, ApiTestCase, Daemon, TenantServer, fresh_database, main, open_sealed, psql,
                      tenant_psql)
@@ -912,6 +913,33 @@ class DatabaseStepsTest(ProvisionedWorkspaceCase):
         self.tenant("alter table evolving rename to evolved")
         for _ in range(4):
             self.assertRegex(self.failure_of(self.run_steps(select("a")))["message"], "has no table")
+
+    def test_table_names_rendered_from_hostile_inputs_are_refused_and_never_kept(self):
+        # A step's table may be a template: huge and ever-new names from visitors, many at once,
+        # are "has no table", and the daemon serves on (that they are never kept is a unit test).
+        slug = f"hostiletable{time.time_ns() % 100000}"
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": slug, "slug": slug}, self.key, status=201)
+        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": chain(
+            {"id": "find", "type": "db_select", "config": {"table": "{{t}}"}}, inputs=("t",))}, self.key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
+                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous",
+                                                                "rate_limit": {"per_ip": {"max_requests": 100000, "window_seconds": 60}}}},
+                self.key)
+        workspace_slug = psql(CONTROL_DB, f"select slug from flowgres.workspaces where id = '{self.workspace['id']}'")
+
+        def visit(i):
+            name = f"{i:06d}" + "x" * 400_000 + "'; drop table notes; --"
+            code, _, run = self.daemon.request("POST", f"/runtime/{workspace_slug}/{slug}", body={"inputs": {"t": name}})
+            return code, run["data"].get("status"), (run["data"].get("error") or {}).get("message", "")
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(visit, range(1, 65)))
+        for code, status, message in answers:
+            self.assertEqual((code, status), (200, "failed"))
+            self.assertIn("has no table", message)
+        self.assertEqual(self.tenant("select count(*) from notes").returncode, 0, "nothing was dropped")
+        found = self.run_steps({"id": "s", "type": "db_select", "config": {"table": "notes", "limit": 1}})
+        self.assertEqual(found["status"], "completed", found)
 
     def test_timeouts_and_row_limits(self):
         slow = self.failure_of(self.run_steps({"id": "q", "type": "db_query", "config": {"sql": "select pg_sleep(5)"}}))

@@ -2,6 +2,7 @@
 // (quoted) and whose values are only ever bound parameters, whatever the config carries.
 #include <gtest/gtest.h>
 
+#include "executor/workspace_database.hpp"
 #include "flowgres/database_steps.hpp"
 #include "flowgres/json.hpp"
 
@@ -105,3 +106,45 @@ TEST(DatabaseSteps, VersionChecksNameEveryProblem) {
 
 }  // namespace
 }  // namespace flowgres::database_steps
+
+namespace {
+// A workspace database whose catalog has one table, "notes", and that counts its lookups.
+class CountingDatabase : public flowgres::executor::WorkspaceDatabase {
+public:
+    explicit CountingDatabase(std::shared_ptr<flowgres::executor::KeptColumns> kept) : WorkspaceDatabase(std::move(kept)) {}
+    void query(std::string, std::vector<std::optional<std::string>> params,
+               std::function<void(flowgres::executor::DatabaseAnswer)> done) override {
+        lookups++;
+        flowgres::executor::DatabaseAnswer answer;
+        const std::string &table = *params.at(0);
+        answer.value = table == "notes" || table == std::string(64, 'n') ? R"({"id": "integer"})" : "{}";
+        done(std::move(answer));
+    }
+    void data_written(const std::string &, const std::string &, long long) override {}
+    int lookups = 0;
+};
+}  // namespace
+
+// Columns are kept across the runs sharing them, for tables found only: names from visitors'
+// inputs (a table may be a template) that find nothing, or that no table could have, are
+// looked up each time and never fill the kept list.
+TEST(KeptColumns, OnlyTablesFoundAreKeptAcrossRuns) {
+    auto kept = std::make_shared<flowgres::executor::KeptColumns>();
+    CountingDatabase first(kept), second(kept);
+    auto look = [](CountingDatabase &database, const std::string &table) {
+        std::string seen;
+        database.columns(table, [&](flowgres::executor::DatabaseAnswer answer) { seen = answer.value; });
+        return seen;
+    };
+    EXPECT_EQ(look(first, "notes"), R"({"id": "integer"})");
+    EXPECT_EQ(look(second, "notes"), R"({"id": "integer"})");
+    EXPECT_EQ(first.lookups + second.lookups, 1) << "the second run reads the kept columns";
+    for (int i = 0; i < 3; i++) EXPECT_EQ(look(first, std::string(400000, 'x') + std::to_string(i)), "{}");
+    EXPECT_EQ(look(first, std::string(64, 'n')), R"({"id": "integer"})");
+    EXPECT_EQ(look(first, std::string(64, 'n')), R"({"id": "integer"})");
+    EXPECT_EQ(first.lookups, 6) << "missing tables and over-long names are looked up every time";
+    EXPECT_EQ(kept->size(), 1u);
+    second.forget_columns("notes");
+    EXPECT_EQ(look(second, "notes"), R"({"id": "integer"})");
+    EXPECT_EQ(second.lookups, 1) << "forgotten, looked up again";
+}

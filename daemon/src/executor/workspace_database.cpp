@@ -7,6 +7,7 @@ namespace flowgres::executor {
 
 namespace {
 constexpr size_t kMaxKeptTables = 1024;  // per workspace database: past it, all are forgotten at once
+constexpr size_t kMaxTableNameBytes = 63;  // PostgreSQL's NAMEDATALEN - 1: no table has a longer name
 }
 
 void WorkspaceDatabase::columns(const std::string &table, std::function<void(DatabaseAnswer)> done) {
@@ -17,7 +18,9 @@ void WorkspaceDatabase::columns(const std::string &table, std::function<void(Dat
     }
     // Kept by the map, which this run (and any other) holds while its steps' queries run.
     query(database_steps::catalog_query(), {table}, [kept = columns_, table, done = std::move(done)](DatabaseAnswer answer) {
-        if (answer.ok) {
+        // Only tables found: a name rendered from a visitor's input (the table may be a
+        // template) reaches the catalog but is never kept, however long or many.
+        if (answer.ok && answer.value != "{}" && table.size() <= kMaxTableNameBytes) {
             if (kept->size() >= kMaxKeptTables) kept->clear();
             (*kept)[table] = answer.value;
         }

@@ -32,7 +32,7 @@ public:
     // A step wrote `rows` rows to `table` ("" for a db_query): the data_written event.
     virtual void data_written(const std::string &node_id, const std::string &table, long long rows) = 0;
     // The table's columns ({"name": "type"}, '{}' when there is no such table), looked up once
-    // and then kept: for this run only, or, when the owner shares `kept` among the runs of a
+    // and then, for a table that exists, kept: for this run only, or, when the owner shares `kept` among the runs of a
     // workspace, until a step finds them out of date (forget_columns) and looks again.
     void columns(const std::string &table, std::function<void(DatabaseAnswer)> done);
     void forget_columns(const std::string &table);
