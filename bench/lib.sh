@@ -106,6 +106,7 @@ run_wrk() {
     local name=$1 url=$2
     shift 2
     local out
+    wait_for_quiet_machine
     # A short warm-up first: connections opened, statements prepared, caches filled.
     wrk -t "$threads" -c "$connections" -d 2s "$@" "$url" >/dev/null
     out=$(wrk -t "$threads" -c "$connections" -d "${duration}s" --latency "$@" "$url")
@@ -116,6 +117,28 @@ run_wrk() {
     non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
     printf '%-44s %12s req/s   p50 %-9s p99 %-9s %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:+non-2xx: $non2xx}"
     echo "$rps" >"$root/$name.rps"
+}
+
+# Waits (bounded: 120 s) until the machine is quiet: under 10% of its CPU busy over one second.
+# A peer that fell behind (n8n at 1,000 connections) goes on with requests wrk has already
+# dropped; whoever is measured next must not share the CPU with that backlog.
+wait_for_quiet_machine() {
+    python3 - <<'PY'
+import sys, time
+def times():
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)  # busy (not idle, not iowait), all
+for _ in range(120):
+    busy0, all0 = times()
+    time.sleep(1)
+    busy1, all1 = times()
+    share = 100 * (busy1 - busy0) / max(all1 - all0, 1)
+    if share < 10:
+        break
+else:
+    print(f"(the machine was still {share:.0f}% busy after 120 s; measuring anyway)", file=sys.stderr)
+PY
 }
 
 # $1's rate over $2's, to three significant digits; "n/a" when $2 answered nothing.
