@@ -12,25 +12,18 @@ namespace {
 // the calls: one statement per batch rather than two.
 constexpr const char *kSettings =
     "(select set_config('flowgres.actor', 'operator', true), set_config('synchronous_commit', 'off', true)) as settings";
-// One request: its answer as the function built it.
-const std::string kAdmitOne = std::string("select flowgres.runtime_admit_json($1::json)::text from ") + kSettings;
-// Many: their answers in the order of the requests, as one JSON array.
-const std::string kAdmitMany =
-    std::string("select json_agg(flowgres.runtime_admit_json(b.request) order by b.position)::text from ") + kSettings +
-    ", json_array_elements($1::json) with ordinality as b(request, position)";
+// The requests as one JSON array, their answers in order as another (runtime_admit_batch reads
+// the text once: a json argument would be checked by PostgreSQL's parser first).
+const std::string kAdmit = std::string("select flowgres.runtime_admit_batch($1::text)::text from ") + kSettings;
 }  // namespace
 
 void AdmissionBatches::admit(std::string request, Done done) { batches_.add(Pending{std::move(request), std::move(done)}); }
 
 void AdmissionBatches::send(std::vector<Pending> batch) {
+    std::string requests = "[";
+    for (const Pending &pending : batch) requests += (requests.size() > 1 ? "," : "") + pending.request;
     std::vector<pg::Statement> statements;
-    if (batch.size() == 1) {
-        statements.push_back(pg::Statement{kAdmitOne, {std::move(batch[0].request)}});
-    } else {
-        std::string requests = "[";
-        for (const Pending &pending : batch) requests += (requests.size() > 1 ? "," : "") + pending.request;
-        statements.push_back(pg::Statement{kAdmitMany, {requests + "]"}});
-    }
+    statements.push_back(pg::Statement{kAdmit, {requests + "]"}});
     metrics_.count_admission_batch(batch.size());
     auto held = std::make_shared<std::vector<Pending>>(std::move(batch));
     pool_.run(std::move(statements), [this, held](pg::JobResult &&result) {
@@ -38,7 +31,7 @@ void AdmissionBatches::send(std::vector<Pending> batch) {
         if (result.outcome == pg::JobResult::Outcome::ok) {
             Json answer = parse_json(result.values.back().value_or("null"), "admission");
             for (size_t i = 0; i < batch.size(); i++) {
-                json_t *decision = batch.size() == 1 ? answer.get() : json_array_get(answer.get(), i);
+                json_t *decision = json_array_get(answer.get(), i);
                 if (json_is_object(decision) && json_is_string(json_object_get(decision, "decision"))) {
                     batch[i].done(pg::JobResult{}, Json(json_incref(decision)));
                     continue;

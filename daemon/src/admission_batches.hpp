@@ -1,7 +1,7 @@
 // Admissions of the public runtime go to the database in batches (README "Runtime executes"):
 // the requests that arrive while a worker's admissions are being decided wait for them and
-// then leave together (group_commit.hpp), as one statement that calls
-// flowgres.runtime_admit_json once per request, in one transaction. Each statement the server
+// then leave together (group_commit.hpp), as one call of flowgres.runtime_admit_batch (which
+// admits each request as runtime_admit_json does), in one transaction. Each statement the server
 // runs costs it a bind, an execution, an answer and a commit of its own, whatever it does; a
 // batch pays those once.
 //

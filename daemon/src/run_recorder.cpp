@@ -7,7 +7,8 @@
 namespace flowgres::daemon {
 
 namespace {
-constexpr const char *kRecord = "select flowgres.executions_record_framed($1::json)";
+// Text: the function reads the runs once (as json, PostgreSQL would check them first).
+constexpr const char *kRecord = "select flowgres.executions_record_framed($1::text)";
 
 pg::JobResult failed(const char *sqlstate, std::string message) {
     pg::JobResult result;

@@ -156,6 +156,7 @@ SqlValue run_cap_noted(CallArgs &);
 // runtime_admit.cpp
 SqlValue runtime_admit(CallArgs &);
 SqlValue runtime_admit_json(CallArgs &);
+SqlValue runtime_admit_batch(CallArgs &);
 SqlValue runtime_outcome_count(CallArgs &);
 // rate_limiter.cpp
 SqlValue rate_limit_hit_sql(CallArgs &);

@@ -121,9 +121,11 @@ std::string user_agent_sha256(const std::string &agent) {
     return memo.get(agent, [](const std::string &value) { return sha256_hex(value); });
 }
 
-Request parse_request(const std::string &text) {
-    Json document = parse_json(text, "request");
-    if (!json_is_object(document.get())) throw field_error("request", "must be a JSON object");
+Request parse_request(const json_t *document_root) {
+    // Read-only: the members taken keep their own references (inputs).
+    auto *root = const_cast<json_t *>(document_root);
+    if (!json_is_object(root)) throw field_error("request", "must be a JSON object");
+    Json document(json_incref(root));
     Request request;
     request.action = optional_text(document.get(), "action", 16).value_or("");
     if (request.action != "entry" && request.action != "schema" && request.action != "execute" &&
@@ -157,8 +159,24 @@ Request parse_request(const std::string &text) {
     return request;
 }
 
+Request parse_request(const std::string &text) { return parse_request(parse_json(text, "request").get()); }
+
+// The documents of an app's access policy (its lists, rate limits, gray-list policy), read
+// from their text once per backend rather than on every request: keyed by the text, so a
+// policy that changes is a new entry. Each caller gets its own reference, so emptying the
+// memo when full (as the catalogue's caches are) frees nothing a caller still reads.
+Json policy_document(const std::string &text, const char *what) {
+    static std::unordered_map<std::string, Json> parsed;
+    if (auto found = parsed.find(text); found != parsed.end()) return Json(json_incref(found->second.get()));
+    Json document = parse_json(text, what);
+    if (parsed.size() >= 256) parsed.clear();
+    parsed.emplace(text, Json(json_incref(document.get())));
+    return document;
+}
+
 bool json_array_has(const std::string &array_json, const std::string &value) {
-    Json array = parse_json(array_json, "list");
+    if (array_json == "[]") return false;
+    Json array = policy_document(array_json, "list");
     size_t index;
     json_t *item;
     json_array_foreach(array.get(), index, item) if (json_is_string(item) && value == json_string_value(item)) return true;
@@ -168,7 +186,8 @@ bool json_array_has(const std::string &array_json, const std::string &value) {
 // Whether the address falls in any entry of a block or gray list: addresses and CIDR blocks,
 // IPv4 and IPv6 (access_policy.cpp checked the entries when the policy was written).
 bool address_listed(const std::string &array_json, const std::string &address) {
-    Json array = parse_json(array_json, "list");
+    if (array_json == "[]") return false;
+    Json array = policy_document(array_json, "list");
     if (json_array_size(array.get()) == 0) return false;
     std::vector<std::string> entries;
     size_t index;
@@ -488,7 +507,7 @@ void Admission::record_session() {
 // Counts this request against every configured window (per_ip, per_session, per_app); the
 // answer's rate_limit is the tightest. Returns the refusal when one window is full.
 std::optional<std::string> Admission::apply_rate_limits(const std::string &policy_json, bool gray) {
-    Json policy = parse_json(policy_json, "rate_limit");
+    Json policy = policy_document(policy_json, "rate_limit");
     int64_t now = epoch_seconds_now();
     std::optional<RateLimitHit> tightest;
     std::string refused_dimension;
@@ -620,7 +639,7 @@ std::string Admission::run() {
 
     // allowed_origins' meaning is origins.hpp's, shared with the embed page's frame-ancestors;
     // only a request that names its origin needs the list.
-    Json allowed_origins = request_.origin ? parse_json(a.text(8), "allowed_origins") : Json();
+    Json allowed_origins = request_.origin ? policy_document(a.text(8), "allowed_origins") : Json();
     // A CORS preflight carries no credentials: only the origin is checked, nothing recorded.
     if (request_.action == "preflight") {
         if (request_.origin && !origin_allowed(allowed_origins.get(), *request_.origin))
@@ -679,7 +698,7 @@ std::string Admission::run() {
     if (!resolve_session(status == "deprecated", refusal)) return refusal;
 
     // Gray-listed clients get the stricter policy, and a CAPTCHA when it says so.
-    Json gray_policy = parse_json(a.text(14).empty() ? "{}" : a.text(14), "gray_policy");
+    Json gray_policy = policy_document(a.text(14).empty() ? "{}" : a.text(14), "gray_policy");
     std::string limits = a.text(7);
     if (gray && json_integer_value(json_object_get(gray_policy.get(), "max_requests")) > 0)
         limits = "{\"per_ip\":" + dump_json(gray_policy.get()) + "}";
@@ -710,7 +729,7 @@ std::string Admission::run() {
     }
 
     // Anomaly signals (seed §31.2): a CAPTCHA, or shedding until the window ends.
-    Json rate_policy = parse_json(a.text(7), "rate_limit");
+    Json rate_policy = policy_document(a.text(7), "rate_limit");
     std::optional<RiskSignal> risk =
         detect_anomaly(json_object_get(rate_policy.get(), "anomaly"), app_id_, rate_limit_subject(request_.ip),
                        epoch_seconds_now(), request_.rate_counted);
@@ -862,6 +881,28 @@ SqlValue runtime_admit_json(CallArgs &args) {
     Request request = parse_request(args.required_text(0, "request"));
     require_system_actor();
     return SqlValue::json(Admission(std::move(request)).run());
+}
+
+// The daemon's batch: many requests as one JSON array, read once (not checked as json, split
+// into elements and each read again, as json_array_elements over runtime_admit_json would),
+// answered as the array of their answers in order. One request's error is the batch's (the
+// daemon then asks for each on its own to find whose), as it was over json_agg.
+SqlValue runtime_admit_batch(CallArgs &args) {
+    constexpr size_t kMaxRequests = 1000;
+    Json requests = parse_json(args.required_text(0, "requests"), "requests");
+    size_t size = json_array_size(requests.get());
+    if (!json_is_array(requests.get()) || size == 0 || size > kMaxRequests)
+        throw field_error("requests", "must be an array of 1 to " + std::to_string(kMaxRequests) + " requests");
+    std::vector<Request> parsed;
+    parsed.reserve(size);
+    for (size_t i = 0; i < size; i++) parsed.push_back(parse_request(json_array_get(requests.get(), i)));
+    require_system_actor();
+    std::string answers = "[";
+    for (Request &request : parsed) {
+        if (answers.size() > 1) answers += ',';
+        answers += Admission(std::move(request)).run();
+    }
+    return SqlValue::json(answers + "]");
 }
 
 }  // namespace flowgres
