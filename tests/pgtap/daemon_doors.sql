@@ -6,18 +6,9 @@
 begin;
 select plan(22);
 
-select test.new_user('doors@example.com') as owner \gset
-select test.home_of(:'owner') as ws \gset
-select slug as ws_slug from flowgres.workspaces where id = :'ws' \gset
-select test.act_as(:'owner');
-update flowgres.workspaces set plan = 'enterprise' where id = :'ws';
-select flowgres.app_create(:'ws', 'Doors', 'doors') ->> 'id' as app \gset
-select flowgres.version_create(:'app', '1.0.0',
-       '{"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name"}]}}, {"id": "out", "type": "output"}],
-         "edges": [{"source": "start", "target": "out"}]}') ->> 'id' as v1 \gset
-select flowgres.app_publish(:'app', :'v1', '{"access_mode": "public_anonymous"}');
-select set_config('t.ws', :'ws_slug', true);
-select test.act_as(null);  -- the daemon acts as the operator
+select test.published_app('doors@example.com', 'doors') as published \gset
+select :'published'::jsonb ->> 'owner' as owner, :'published'::jsonb ->> 'version' as v1 \gset
+select set_config('t.ws', :'published'::jsonb ->> 'workspace_slug', true);
 
 create function pg_temp.request(action text, app text, ip text default '203.0.113.9') returns text
 language sql as $$

@@ -6,17 +6,11 @@
 begin;
 select plan(80);
 
-select test.new_user('deferred@example.com') as owner \gset
-select test.home_of(:'owner') as ws \gset
-select slug as ws_slug from flowgres.workspaces where id = :'ws' \gset
-select test.act_as(:'owner');
-update flowgres.workspaces set plan = 'enterprise' where id = :'ws';
-select flowgres.app_create(:'ws', 'Deferred', 'deferred') ->> 'id' as app \gset
-select flowgres.version_create(:'app', '1.0.0',
-       '{"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name"}]}}, {"id": "out", "type": "output"}],
-         "edges": [{"source": "start", "target": "out"}]}') ->> 'id' as v1 \gset
-select flowgres.app_publish(:'app', :'v1', '{"access_mode": "public_anonymous"}');
-select test.act_as(null);  -- the daemon acts as the operator
+select test.published_app('deferred@example.com', 'deferred') as published \gset
+select :'published'::jsonb ->> 'owner' as owner, :'published'::jsonb ->> 'workspace' as ws,
+       :'published'::jsonb ->> 'workspace_slug' as ws_slug, :'published'::jsonb ->> 'app' as app,
+       :'published'::jsonb ->> 'version' as v1 \gset
+-- the daemon acts as the operator
 
 create function pg_temp.admit(extra jsonb default '{}') returns jsonb
 language sql as $$

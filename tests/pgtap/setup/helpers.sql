@@ -83,3 +83,27 @@ exception when others then
     get stacked diagnostics detail = pg_exception_detail;
     return detail::jsonb;
 end $$;
+
+-- A public app, published: an owner on the enterprise plan, app `slug` in their home workspace
+-- with version 1.0.0 (start, taking `name`, → output) published for anonymous visitors. Acts
+-- as nobody (the daemon, the operator) afterwards. Answers {owner, workspace, workspace_slug,
+-- app, version}.
+create or replace function test.published_app(email text, slug text) returns jsonb
+language plpgsql as $$
+declare
+    owner uuid := test.new_user(email);
+    workspace uuid := test.home_of(owner);
+    app uuid;
+    version uuid;
+begin
+    perform test.act_as(owner);
+    update flowgres.workspaces set plan = 'enterprise' where id = workspace;
+    app := flowgres.app_create(workspace, initcap(slug), slug) ->> 'id';
+    version := flowgres.version_create(app, '1.0.0',
+        '{"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name"}]}}, {"id": "out", "type": "output"}],
+          "edges": [{"source": "start", "target": "out"}]}') ->> 'id';
+    perform flowgres.app_publish(app, version, '{"access_mode": "public_anonymous"}');
+    perform test.act_as(null);
+    return jsonb_build_object('owner', owner, 'workspace', workspace, 'app', app, 'version', version,
+                              'workspace_slug', (select w.slug from flowgres.workspaces w where w.id = workspace));
+end $$;
