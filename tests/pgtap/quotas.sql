@@ -61,9 +61,9 @@ select is((select count(*) from flowgres.usage_events where workspace_id = :'ws'
           'a failed run stays billed, once');
 select pg_temp.execute() -> 'execution' ->> 'id' as run2 \gset
 select flowgres.execution_finish(:'run2', 'completed', '{"answer": "<b>hello</b>"}', null, 120, 30);
-select is((select quantity from flowgres.usage_events where execution_id = :'run2' and dimension = 'tokens'), 150::bigint,
+select is((select quantity::bigint from flowgres.usage_events where execution_id = :'run2' and dimension = 'tokens'), 150::bigint,
           'a finished run bills prompt + completion tokens');
-select is((select quantity from flowgres.usage_events where execution_id = :'run2' and dimension = 'egress'),
+select is((select quantity::bigint from flowgres.usage_events where execution_id = :'run2' and dimension = 'egress'),
           octet_length('{"answer": "<b>hello</b>"}'::jsonb::text)::bigint, 'and its output bytes as egress');
 
 -- the third request uses the quota up; the fourth is refused with the details
