@@ -24,7 +24,8 @@
 // A run admitted without its row (runtime_admit's deferred runs) brings `"admitted"`: the
 // execution as admission answered it. Its row is written here, ended, with its request's usage
 // row (dated when it was admitted), its trail (folded whatever `fold` says: it stored nothing
-// while it ran) and its model calls, all by one statement that locks nothing, and the
+// while it ran) and its model calls, locking nothing (a visitor's runs without a statement, as
+// COPY stores rows: table_rows.hpp; the others by one statement), and the
 // request's hold in the usage ledger is settled by this commit (usage_ledger.hpp); were the
 // hold gone (a server restart, or it expired), the request is counted anew, whatever the
 // quota: the run happened and is billed. Only runs whose rows exist are locked and updated.
@@ -49,6 +50,7 @@
 #include "refusal_counter.hpp"
 #include "run_cap.hpp"
 #include "spi.hpp"
+#include "table_rows.hpp"
 
 
 namespace flowgres {
@@ -255,29 +257,48 @@ constexpr const char *kOutcomeColumns = R"sql(
     coalesce((f.row).outputs::text, 'null'), coalesce((f.row).error::text, 'null')
 )sql";
 
-// The visitor's view of a run ended by an outcome statement, from its columns.
-std::string visitor_view(const SqlRow &row) {
-    return "{\"execution_id\":" + json_quote(row.text(0)) + ",\"status\":" + json_quote(row.text(4)) +
-           ",\"outputs\":" + row.text(7) + ",\"error\":" + row.text(8) + "}";
+// A run an outcome statement (or record_deferred_directly) ended, as the counting after it
+// reads it.
+struct EndedRun {
+    std::string id, workspace_id, app_id, trigger, status;
+    long long tokens = 0, egress_bytes = 0;
+    std::string outputs, error;  // as jsonb prints them; "null" for none
+};
+
+EndedRun ended_run(const SqlRow &row) {
+    return EndedRun{row.text(0), row.text(1), row.text(2), row.text(3), row.text(4), std::stoll(row.text(5)),
+                    std::stoll(row.text(6)), row.text(7), row.text(8)};
 }
 
-// What both outcome statements do with the rows they ended: the request of a deferred run
+std::vector<EndedRun> ended_runs(const SqlResult &finished) {
+    std::vector<EndedRun> ended;
+    ended.reserve(finished.rows.size());
+    for (const SqlRow &row : finished.rows) ended.push_back(ended_run(row));
+    return ended;
+}
+
+// The visitor's view of a run ended.
+std::string visitor_view(const EndedRun &run) {
+    return "{\"execution_id\":" + json_quote(run.id) + ",\"status\":" + json_quote(run.status) +
+           ",\"outputs\":" + run.outputs + ",\"error\":" + run.error + "}";
+}
+
+// What every way of ending runs does with the runs it ended: the request of a deferred run
 // settled, a visitor's outcome counted (and a failure noted for anomalies), the tokens and
 // output bytes consumed recorded, the visitor's view kept for the run's answer (the other
 // views read the row again).
-void count_outcomes(const SqlResult &finished, bool deferred, std::map<std::string, std::string> &recorded) {
+void count_outcomes(const std::vector<EndedRun> &finished, bool deferred, std::map<std::string, std::string> &recorded) {
     int64_t now = epoch_seconds_now();
     std::vector<ConsumedUsage> consumed;
-    for (const SqlRow &row : finished.rows) {
-        if (deferred) count_admitted_request(row.text(1), row.text(0), row.text(3) == "trial", false);
-        if (row.text(3) == "runtime") count_runtime_outcome(row.text(1), row.text(2), row.text(4));
-        if (row.text(4) == "failed" && row.text(3) == "runtime") note_runtime_failure(row.text(2), now);
-        consumed.push_back(ConsumedUsage{row.text(1), row.text(2), row.text(0),
-                                         UsageAmounts{0, std::stoll(row.text(5)), std::stoll(row.text(6))}});
-        recorded[row.text(0)] = visitor_view(row);
+    for (const EndedRun &run : finished) {
+        if (deferred) count_admitted_request(run.workspace_id, run.id, run.trigger == "trial", false);
+        if (run.trigger == "runtime") count_runtime_outcome(run.workspace_id, run.app_id, run.status);
+        if (run.status == "failed" && run.trigger == "runtime") note_runtime_failure(run.app_id, now);
+        consumed.push_back(ConsumedUsage{run.workspace_id, run.app_id, run.id, UsageAmounts{0, run.tokens, run.egress_bytes}});
+        recorded[run.id] = visitor_view(run);
     }
     // Usage already consumed is recorded whatever the limits (the next request is refused);
-    // record_deferred's statement wrote its rows.
+    // the rows of deferred runs were written with them.
     record_consumed_usage(consumed, deferred);
 }
 
@@ -370,7 +391,7 @@ void record_deferred(const JsonbDocument &runs, const std::vector<RunOutcome> &o
         from finished f)sql",
                                              runs, {positions, finished_sequences, actor_role});
     recording.end();
-    count_outcomes(finished, true, recorded);
+    count_outcomes(ended_runs(finished), true, recorded);
     std::unordered_map<std::string, JsonbRef> logs_of;  // runs to show with their node logs
     for (const RunOutcome &run : outcomes)
         if (run.view == RunView::full) logs_of.emplace(run.execution_id, run.item.get("logs"));
@@ -388,6 +409,136 @@ void record_deferred(const JsonbDocument &runs, const std::vector<RunOutcome> &o
         }
         shown.insert(id);
     }
+}
+
+// Deferred runs a visitor is answered for (the public runtime's, the hot path): the rows
+// record_deferred's statement writes for them (tests/pgtap/direct_recording.sql holds the
+// two to the same rows), stored by TableRows without a statement, each table opened once for
+// the batch. A run whose row is there already (this record sent again) is left for
+// record_existing. Ids are inserted in order, as record_deferred does. Fills `recorded`.
+void record_deferred_directly(std::vector<const RunOutcome *> runs, std::map<std::string, std::string> &recorded) {
+    std::vector<std::string> ids;
+    for (const RunOutcome *run : runs) ids.push_back(run->execution_id);
+    std::set<std::string, std::less<>> existing = uuids_indexed("flowgres", "executions_id_key", ids);
+    std::erase_if(runs, [&](const RunOutcome *run) { return existing.count(run->execution_id) > 0; });
+    if (runs.empty()) return;
+    std::sort(runs.begin(), runs.end(),
+              [](const RunOutcome *a, const RunOutcome *b) { return a->execution_id < b->execution_id; });
+
+    auto present = [](JsonbRef value) { return value.present() && !value.is_null(); };
+    auto uuid_or_null = [&](TableRows &rows, const char *column, JsonbRef value) {
+        if (present(value)) rows.uuid(column, value.string());
+        else rows.null(column);
+    };
+    auto jsonb_or_null = [&](TableRows &rows, const char *column, JsonbRef value) {
+        if (present(value)) rows.jsonb(column, value);
+        else rows.null(column);
+    };
+    auto count = [&](JsonbRef value) { return present(value) ? value.integer().value_or(0) : 0; };
+    std::string finished_at = transaction_start_jsonb_text();
+
+    std::vector<EndedRun> ended;
+    TableRows executions("flowgres", "executions");
+    for (const RunOutcome *run : runs) {
+        JsonbRef admitted = run->admitted, item = run->item;
+        std::string started_at(admitted.get("started_at").string());
+        executions.uuid("id", run->execution_id);
+        for (const char *column : {"workspace_id", "app_id", "version_id"}) executions.uuid(column, admitted.get(column).string());
+        executions.text("status", run->status);
+        executions.text("trigger", "runtime");
+        uuid_or_null(executions, "triggered_by", admitted.get("triggered_by"));
+        uuid_or_null(executions, "session_id", admitted.get("session_id"));
+        executions.jsonb("inputs", admitted.get("inputs"));
+        jsonb_or_null(executions, "outputs", item.get("outputs"));
+        jsonb_or_null(executions, "error", item.get("error"));
+        long long prompt = count(item.get("prompt_tokens")), completion = count(item.get("completion_tokens"));
+        executions.bigint("prompt_tokens", prompt);
+        executions.bigint("completion_tokens", completion);
+        if (JsonbRef claimed = admitted.get("claimed_by"); present(claimed)) executions.text("claimed_by", claimed.string());
+        else executions.null("claimed_by");
+        executions.timestamptz_text("created_at", started_at);
+        executions.timestamptz_text("started_at", started_at);
+        executions.transaction_start("heartbeat_at");
+        executions.transaction_start("finished_at");
+        executions.insert();
+        std::string outputs = present(item.get("outputs")) ? item.get("outputs").jsonb_text() : "null";
+        std::string error = present(item.get("error")) ? item.get("error").jsonb_text() : "null";
+        ended.push_back(EndedRun{run->execution_id, std::string(admitted.get("workspace_id").string()),
+                                 std::string(admitted.get("app_id").string()), "runtime", run->status, prompt + completion,
+                                 outputs == "null" ? 0 : static_cast<long long>(outputs.size()), outputs, error});
+    }
+    executions.close();
+
+    TableRows usage("flowgres", "usage_events");
+    for (size_t i = 0; i < runs.size(); i++) {
+        const EndedRun &run = ended[i];
+        auto bill = [&](const char *dimension, long long quantity, const std::string *at) {
+            if (quantity <= 0) return;
+            usage.uuid("workspace_id", run.workspace_id);
+            usage.uuid("app_id", run.app_id);
+            usage.uuid("execution_id", run.id);
+            usage.text("dimension", dimension);
+            usage.bigint("quantity", quantity);
+            if (at) usage.timestamptz_text("created_at", *at);
+            else usage.transaction_start("created_at");
+            usage.insert();
+        };
+        std::string admitted_at(runs[i]->admitted.get("started_at").string());
+        bill("requests", 1, &admitted_at);
+        bill("tokens", run.tokens, nullptr);
+        bill("egress", run.egress_bytes, nullptr);
+    }
+    usage.close();
+
+    TableRows trails("flowgres", "execution_trails");
+    for (size_t i = 0; i < runs.size(); i++) {
+        const RunOutcome &run = *runs[i];
+        trails.uuid("execution_id", run.execution_id);
+        trails.uuid("workspace_id", ended[i].workspace_id);
+        for (auto [column, member] : {std::pair{"events", "events"}, std::pair{"node_logs", "logs"}}) {
+            JsonbRef entries = run.item.get(member);
+            if (present(entries)) trails.jsonb(column, entries);
+            else trails.jsonb_text(column, "[]");
+        }
+        trails.integer("finished_sequence", static_cast<int>(run.last_sequence + 1));
+        trails.jsonb_text("finished_data",
+                          "{\"status\":" + json_quote(run.status) + ",\"outputs\":" + ended[i].outputs +
+                              ",\"error\":" + ended[i].error + ",\"finished_at\":" + finished_at + "}",
+                          true);
+        trails.insert();
+    }
+    trails.close();
+
+    bool calls = std::any_of(runs.begin(), runs.end(), [](const RunOutcome *run) {
+        return run->item.get("model_calls").size() > 0;
+    });
+    if (calls) {
+        TableRows model_usage("flowgres", "model_usage");
+        for (size_t i = 0; i < runs.size(); i++) {
+            JsonbRef list = runs[i]->item.get("model_calls");
+            for (size_t c = 0, size = list.size(); c < size; c++) {
+                JsonbRef call = list[c];
+                model_usage.uuid("workspace_id", ended[i].workspace_id);
+                model_usage.uuid("app_id", ended[i].app_id);
+                model_usage.uuid("execution_id", ended[i].id);
+                for (auto [column, limit] : {std::pair{"node_id", 200}, std::pair{"error_code", 100}}) {
+                    JsonbRef value = call.get(column);
+                    if (present(value)) model_usage.text(column, utf8_prefix(value.string(), limit));
+                    else model_usage.null(column);
+                }
+                model_usage.text("provider", call.get("provider").string());
+                model_usage.text("model", call.get("model").string());
+                for (const char *column : {"prompt_tokens", "completion_tokens", "cost_micros", "latency_ms"})
+                    model_usage.bigint(column, count(call.get(column)));
+                model_usage.boolean("ok", call.get("ok").is_true());
+                JsonbRef reported = call.get("usage_reported");
+                model_usage.boolean("usage_reported", present(reported) ? reported.is_true() : true);
+                model_usage.insert();
+            }
+        }
+        model_usage.close();
+    }
+    count_outcomes(ended, true, recorded);
 }
 
 // Ends running rows (`ids`, locked) in one statement with their execution_finished events and
@@ -423,7 +574,7 @@ void record_existing(const std::string &ends, const std::string &ids, std::map<s
         from finished f)sql",
                                                          {ends, ids});
     recording.end();
-    count_outcomes(finished, false, recorded);
+    count_outcomes(ended_runs(finished), false, recorded);
 }
 
 // What executions_record answers for one run: its execution as its view shows it, or why it
@@ -449,14 +600,20 @@ std::vector<RecordedRun> record_runs(CallArgs &args) {
     std::map<std::string, std::string> recorded;  // id → the row as recorded
     std::set<std::string> shown;                  // deferred runs recorded with their row or full view
     std::string positions, finished_sequences;
+    std::vector<const RunOutcome *> direct;  // a visitor's runs: stored without a statement
     for (size_t i = 0; i < outcomes.size(); i++) {
         if (!outcomes[i].admitted.present()) continue;
+        if (outcomes[i].view == RunView::visitor && outcomes[i].admitted.get("trigger").string() != "trial") {
+            direct.push_back(&outcomes[i]);
+            continue;
+        }
         positions += (positions.empty() ? "" : ",") + std::to_string(i + 1);
         finished_sequences += (finished_sequences.empty() ? "" : ",") + std::to_string(outcomes[i].last_sequence + 1);
     }
     if (!positions.empty())
         record_deferred(runs, outcomes, "{" + positions + "}", "{" + finished_sequences + "}", actor.role_name, recorded,
                         shown);
+    if (!direct.empty()) record_deferred_directly(direct, recorded);
 
     // The others, and deferred runs whose row was there already (stored while they ran, or
     // this record sent again), end rows that exist. Locked in id order, so that two batches

@@ -42,6 +42,7 @@ struct JsonbRefAccess {
             case jbvBinary:
                 ref.kind_ = JsonContainerIsArray(value.val.binary.data) ? JsonbRef::Kind::array : JsonbRef::Kind::object;
                 ref.pointer_ = value.val.binary.data;
+                ref.length_ = value.val.binary.len;
                 break;
             default:  // jbvArray, jbvObject, jbvDatetime: never read from a stored container
                 break;
@@ -53,6 +54,7 @@ struct JsonbRefAccess {
         return static_cast<JsonbContainer *>(const_cast<void *>(ref.pointer_));
     }
     static Numeric numeric(const JsonbRef &ref) { return static_cast<Numeric>(const_cast<void *>(ref.pointer_)); }
+    static int length(const JsonbRef &ref) { return ref.length_; }
 };
 
 namespace {
@@ -128,7 +130,7 @@ JsonbDocument JsonbDocument::parse(const std::string &text, std::string_view wha
         JsonbValue binary;
         binary.type = jbvBinary;
         binary.val.binary.data = root;
-        binary.val.binary.len = 0;
+        binary.val.binary.len = static_cast<int>(VARSIZE(document.jsonb_) - VARHDRSZ);
         return JsonbRefAccess::of(binary);
     });
     return document;
@@ -231,6 +233,37 @@ std::string timestamptz_jsonb_text(const std::string &text) {
                                                        ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
     });
     return timestamptz_json(value);
+}
+
+void *jsonb_copy(const JsonbRef &value) {
+    JsonbValue copied;
+    switch (value.kind()) {
+        case JsonbRef::Kind::null:
+            copied.type = jbvNull;
+            break;
+        case JsonbRef::Kind::boolean:
+            copied.type = jbvBool;
+            copied.val.boolean = value.is_true();
+            break;
+        case JsonbRef::Kind::number:
+            copied.type = jbvNumeric;
+            copied.val.numeric = JsonbRefAccess::numeric(value);
+            break;
+        case JsonbRef::Kind::string:
+            copied.type = jbvString;
+            copied.val.string.val = const_cast<char *>(value.string().data());
+            copied.val.string.len = static_cast<int>(value.string().size());
+            break;
+        case JsonbRef::Kind::array:
+        case JsonbRef::Kind::object:
+            copied.type = jbvBinary;
+            copied.val.binary.data = JsonbRefAccess::container(value);
+            copied.val.binary.len = JsonbRefAccess::length(value);
+            break;
+        case JsonbRef::Kind::absent:
+            throw Error(ErrorCode::INTERNAL_ERROR, "an absent JSON value has no jsonb");
+    }
+    return guard([&] { return static_cast<void *>(JsonbValueToJsonb(&copied)); });
 }
 
 std::string transaction_start_jsonb_text() { return timestamptz_json(GetCurrentTransactionStartTimestamp()); }

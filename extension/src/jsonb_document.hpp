@@ -61,7 +61,7 @@ private:
 
     Kind kind_ = Kind::absent;
     bool flag_ = false;
-    int length_ = 0;                 // a string's bytes
+    int length_ = 0;                 // a string's bytes, a container's
     const void *pointer_ = nullptr;  // a string's bytes, a number's Numeric, a container's JsonbContainer
 };
 
@@ -86,5 +86,9 @@ std::string timestamptz_jsonb_text(const std::string &text);
 
 // What to_jsonb(now())::text writes: the transaction's start.
 std::string transaction_start_jsonb_text();
+
+// `value` as a jsonb datum of its own (a palloc'd Jsonb, in the current memory context): a
+// container's bytes copied as they lie, not printed and parsed again. Present values only.
+void *jsonb_copy(const JsonbRef &value);
 
 }  // namespace flowgres
