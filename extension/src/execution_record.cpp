@@ -35,6 +35,7 @@
 #include <vector>
 
 #include <algorithm>
+#include <array>
 
 #include "actor.hpp"
 #include "anomaly.hpp"
@@ -416,6 +417,11 @@ void record_deferred(const JsonbDocument &runs, const std::vector<RunOutcome> &o
 // two to the same rows), stored by TableRows without a statement, each table opened once for
 // the batch. A run whose row is there already (this record sent again) is left for
 // record_existing. Ids are inserted in order, as record_deferred does. Fills `recorded`.
+// The tables record_deferred_directly writes: while any of them has what an INSERT would honour
+// and TableRows does not (an insert trigger, row-level security: table_rows.hpp), a visitor's
+// runs go through record_deferred's statement like the others.
+constexpr std::array<const char *, 4> kDirectTables = {"executions", "usage_events", "execution_trails", "model_usage"};
+
 void record_deferred_directly(std::vector<const RunOutcome *> runs, std::map<std::string, std::string> &recorded) {
     std::vector<std::string> ids;
     for (const RunOutcome *run : runs) ids.push_back(run->execution_id);
@@ -601,9 +607,15 @@ std::vector<RecordedRun> record_runs(CallArgs &args) {
     std::set<std::string> shown;                  // deferred runs recorded with their row or full view
     std::string positions, finished_sequences;
     std::vector<const RunOutcome *> direct;  // a visitor's runs: stored without a statement
+    auto visitors = [](const RunOutcome &run) {
+        return run.admitted.present() && run.view == RunView::visitor && run.admitted.get("trigger").string() != "trial";
+    };
+    bool direct_possible = std::any_of(outcomes.begin(), outcomes.end(), visitors) &&
+                           std::all_of(kDirectTables.begin(), kDirectTables.end(),
+                                       [](const char *table) { return TableRows::can_store("flowgres", table); });
     for (size_t i = 0; i < outcomes.size(); i++) {
         if (!outcomes[i].admitted.present()) continue;
-        if (outcomes[i].view == RunView::visitor && outcomes[i].admitted.get("trigger").string() != "trial") {
+        if (direct_possible && visitors(outcomes[i])) {
             direct.push_back(&outcomes[i]);
             continue;
         }

@@ -194,6 +194,17 @@ TableRows::TableRows(const char *schema, const char *table) : state_(std::make_u
     state.defaults_prepared.assign(state.columns, false);
 }
 
+bool TableRows::can_store(const char *schema, const char *table) {
+    return guard([&] {
+        Oid relid = RangeVarGetRelid(makeRangeVar(const_cast<char *>(schema), const_cast<char *>(table), -1),
+                                     RowExclusiveLock, false);
+        Relation relation = table_open(relid, NoLock);
+        bool plain = unsupported(relation) == nullptr;
+        table_close(relation, NoLock);
+        return plain;
+    });
+}
+
 // Nothing PostgreSQL's own: after an error the transaction's abort releases the table, and a
 // close() that did not happen because C++ unwound has nothing left to keep.
 TableRows::~TableRows() = default;

@@ -7,10 +7,10 @@
 // each call (about half of the time of recording a single run: README "Performance"); these
 // rows pay only for being stored. For the hot path's recording (execution_record.cpp) only.
 //
-// Refused with INTERNAL_ERROR, at open, for a table an INSERT would do more for: row triggers
-// on insert, row-level security that binds the caller, stored generated columns, a foreign table. The tables it
-// writes have none (tests/pgtap/recorded_row_rules.sql checks), and any change that adds one
-// fails every recording at once instead of being skipped silently.
+// Not for a table an INSERT would do more for: insert triggers, row-level security that binds
+// the caller, stored generated columns, a foreign table. can_store() says whether a table is
+// one (its rows then go through a statement, which honours all of it); opening one anyway is
+// refused with INTERNAL_ERROR. A partition with an insert trigger of its own fails its row.
 //
 // A PostgreSQL error (a unique violation, a value a domain refuses) comes out as PostgresError
 // and fails the call, as it fails a statement; the transaction is then unusable. Values are
@@ -31,6 +31,8 @@ class TableRows {
 public:
     // `schema`.`table`, locked ROW EXCLUSIVE as an INSERT locks it.
     TableRows(const char *schema, const char *table);
+    // Whether `schema`.`table` takes rows this way (an INSERT would do nothing more for it).
+    static bool can_store(const char *schema, const char *table);
     ~TableRows();
     TableRows(const TableRows &) = delete;
     TableRows &operator=(const TableRows &) = delete;

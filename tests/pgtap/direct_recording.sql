@@ -4,7 +4,7 @@
 -- outcome, one each way ("view": "row" takes the statement, "visitor" the direct way), and
 -- every row they leave is compared, column by column, except the ids.
 begin;
-select plan(16);
+select plan(18);
 
 select test.published_app('direct@example.com', 'direct') as published \gset
 select :'published'::jsonb ->> 'workspace' as ws, :'published'::jsonb ->> 'workspace_slug' as ws_slug \gset
@@ -103,19 +103,23 @@ select is(pg_temp.record(:'direct_run', 'visitor', current_setting('t.completed'
 select is(jsonb_array_length(pg_temp.left_by((:'direct_run'::jsonb ->> 'id')::uuid) -> 'usage'), 3,
           'and billed once');
 
--- A table an INSERT would do more for (an insert trigger here) is refused loudly, not
--- written around.
+-- While a table has what an INSERT would honour and the direct way would not (an insert
+-- trigger here), a visitor's runs go through the statement, trigger and all.
 savepoint triggered;
-create function pg_temp.noop() returns trigger language plpgsql as $$ begin return new; end $$;
-create trigger audit_trail_insert before insert on flowgres.execution_trails for each row execute function pg_temp.noop();
-select pg_temp.admit() as refused_run \gset
-select throws_like(format($$ select pg_temp.record(%L, 'visitor', '{"status": "completed"}') $$, :'refused_run'),
-                   '%execution_trails: it has insert triggers%',
-                   'a table with an insert trigger is not written without it');
+create function pg_temp.mark() returns trigger language plpgsql as $$
+begin new.claimed_by := 'seen by its trigger'; return new; end $$;
+create trigger mark_insert before insert on flowgres.executions for each row execute function pg_temp.mark();
+select pg_temp.admit() as triggered_run \gset
+select is(pg_temp.record(:'triggered_run', 'visitor', '{"status": "completed", "outputs": {}}') -> 'execution' ->> 'status',
+          'completed', 'with an insert trigger on executions, a visitor''s run is still recorded');
+select is((select claimed_by from flowgres.executions where id = (:'triggered_run'::jsonb ->> 'id')::uuid),
+          'seen by its trigger', 'and the trigger ran for its row');
 rollback to savepoint triggered;
-select pg_temp.admit() as after_refusal \gset
-select is(pg_temp.record(:'after_refusal', 'visitor', '{"status": "completed", "outputs": {}}') -> 'execution' ->> 'status',
-          'completed', 'without the trigger, recorded');
+select pg_temp.admit() as after_trigger \gset
+select is(pg_temp.record(:'after_trigger', 'visitor', '{"status": "completed", "outputs": {}}') -> 'execution' ->> 'status',
+          'completed', 'without it, recorded the direct way again');
+select is((select claimed_by from flowgres.executions where id = (:'after_trigger'::jsonb ->> 'id')::uuid),
+          'daemon-x', 'as admitted');
 
 select * from finish();
 rollback;
