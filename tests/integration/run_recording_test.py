@@ -393,6 +393,17 @@ class RecordingThroughACrash(RuntimeCase):
         self.assertGreater(len(answered), 0)
         self.assertLess(len(answered), 600, "the kill came while requests were in flight")
         check_after_crash(self, app["id"], {id: data["status"] for id, data in answered.items()})
+        # A visitor's run is written to four tables at once (without a statement: README
+        # "Recording"); the kill left none of them half-written: each completed run has its
+        # trail, ending as it did, and its request billed once.
+        half = psql(self.database, f"""
+            select count(*) from flowgres.executions e
+            where e.app_id = '{app['id']}' and e.status = 'completed'
+              and ((select count(*) from flowgres.execution_trails t
+                    where t.execution_id = e.id and t.finished_data ->> 'status' = 'completed') <> 1
+                   or (select sum(quantity) from flowgres.usage_events u
+                       where u.execution_id = e.id and u.dimension = 'requests') is distinct from 1)""")
+        self.assertEqual(half, "0", "no completed run without its trail or its request billed")
 
 
 class TrialRunsThroughACrash(RuntimeCase):
