@@ -447,6 +447,7 @@ void record_deferred_directly(std::vector<const RunOutcome *> runs, std::map<std
     TableRows executions("flowgres", "executions");
     for (const RunOutcome *run : runs) {
         JsonbRef admitted = run->admitted, item = run->item;
+        JsonbRef outputs_given = item.get("outputs"), error_given = item.get("error");
         std::string started_at(admitted.get("started_at").string());
         executions.uuid("id", run->execution_id);
         for (const char *column : {"workspace_id", "app_id", "version_id"}) executions.uuid(column, admitted.get(column).string());
@@ -455,8 +456,8 @@ void record_deferred_directly(std::vector<const RunOutcome *> runs, std::map<std
         uuid_or_null(executions, "triggered_by", admitted.get("triggered_by"));
         uuid_or_null(executions, "session_id", admitted.get("session_id"));
         executions.jsonb("inputs", admitted.get("inputs"));
-        jsonb_or_null(executions, "outputs", item.get("outputs"));
-        jsonb_or_null(executions, "error", item.get("error"));
+        jsonb_or_null(executions, "outputs", outputs_given);
+        jsonb_or_null(executions, "error", error_given);
         long long prompt = count(item.get("prompt_tokens")), completion = count(item.get("completion_tokens"));
         executions.bigint("prompt_tokens", prompt);
         executions.bigint("completion_tokens", completion);
@@ -467,8 +468,8 @@ void record_deferred_directly(std::vector<const RunOutcome *> runs, std::map<std
         executions.transaction_start("heartbeat_at");
         executions.transaction_start("finished_at");
         executions.insert();
-        std::string outputs = present(item.get("outputs")) ? item.get("outputs").jsonb_text() : "null";
-        std::string error = present(item.get("error")) ? item.get("error").jsonb_text() : "null";
+        std::string outputs = present(outputs_given) ? outputs_given.jsonb_text() : "null";
+        std::string error = present(error_given) ? error_given.jsonb_text() : "null";
         ended.push_back(EndedRun{run->execution_id, std::string(admitted.get("workspace_id").string()),
                                  std::string(admitted.get("app_id").string()), "runtime", run->status, prompt + completion,
                                  outputs == "null" ? 0 : static_cast<long long>(outputs.size()), outputs, error});

@@ -99,6 +99,13 @@ void open_table(TableRows::State &state, Oid relid) {
     }
 }
 
+bool has_insert_triggers(Relation relation) {
+    TriggerDesc *triggers = relation->trigdesc;
+    return triggers != nullptr && (triggers->trig_insert_before_row || triggers->trig_insert_after_row ||
+                                   triggers->trig_insert_instead_row || triggers->trig_insert_before_statement ||
+                                   triggers->trig_insert_after_statement || triggers->trig_insert_new_table);
+}
+
 // Whatever an INSERT would do for the table that these rows would not: see table_rows.hpp.
 const char *unsupported(Relation relation) {
     if (relation->rd_rel->relkind == RELKIND_FOREIGN_TABLE) return "it is a foreign table";
@@ -106,11 +113,7 @@ const char *unsupported(Relation relation) {
     // table's owner, whom it does not bind unless forced).
     if (check_enable_rls(RelationGetRelid(relation), InvalidOid, false) == RLS_ENABLED)
         return "row-level security applies to its rows";
-    TriggerDesc *triggers = relation->trigdesc;
-    if (triggers != nullptr && (triggers->trig_insert_before_row || triggers->trig_insert_after_row ||
-                                triggers->trig_insert_instead_row || triggers->trig_insert_before_statement ||
-                                triggers->trig_insert_after_statement || triggers->trig_insert_new_table))
-        return "it has insert triggers";
+    if (has_insert_triggers(relation)) return "it has insert triggers";
     if (relation->rd_att->constr != nullptr && relation->rd_att->constr->has_generated_stored)
         return "it has generated columns";
     return nullptr;
@@ -164,7 +167,8 @@ void store_row(TableRows::State &state) {
         target = ExecFindPartition(state.routing_state, state.root, state.routing, slot, estate);
         if (target->ri_RootToPartitionMap != nullptr)
             stored = execute_attr_map_slot(target->ri_RootToPartitionMap->attrMap, slot, target->ri_PartitionTupleSlot);
-        if (target->ri_RelationDesc->trigdesc != nullptr && unsupported(target->ri_RelationDesc) != nullptr)
+        // Row-level security is the partitioned table's (checked at open), triggers a partition's own.
+        if (has_insert_triggers(target->ri_RelationDesc))
             elog(ERROR, "flowgres: partition %s has insert triggers", RelationGetRelationName(target->ri_RelationDesc));
     }
     if (target->ri_RelationDesc->rd_att->constr != nullptr) ExecConstraints(target, stored, estate);
