@@ -153,14 +153,14 @@ void EventStreams::start_stream(const std::shared_ptr<Call> &call, long long aft
     double seconds = std::chrono::duration<double>(Call::Clock::now() - call->started).count();
     worker_.metrics.record_request(call->route_label, call->request.method, 200, seconds);
     if (worker_.config.log_requests && log_enabled(LogLevel::info))
-        log_line(LogLevel::info, "event stream opened",
-                 {{"trace_id", call->trace.trace_id},
-                  {"request_id", call->trace.request_id},
-                  {"route", call->route_label},
-                  {"status", "200", true},
-                  {"execution_id", *call->arguments[0]},
-                  {"after", std::to_string(after), true},
-                  {"client", hash_ip(call->request.peer_address)}});
+        LogLine(LogLevel::info, "event stream opened")
+            .text("trace_id", call->trace.trace_id)
+            .text("request_id", call->trace.request_id)
+            .text("route", call->route_label)
+            .number("status", 200)
+            .text("execution_id", *call->arguments[0])
+            .number("after", after)
+            .text("client", hash_ip(call->request.peer_address));
     http::Response head;
     head.with_header("Content-Type", "text/event-stream; charset=utf-8")
         .with_header("Cache-Control", "no-store")

@@ -1,7 +1,9 @@
 // Log line formatting and masking.
 #include "log.hpp"
 
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +17,12 @@
 
 namespace flowgres::daemon {
 namespace {
+// What mask_pii looks for: no '@', "fgk_", "earer" or "eyJ" means nothing to mask.
+bool might_hold_pii(std::string_view text) {
+    return text.find('@') != std::string_view::npos || text.find("fgk_") != std::string_view::npos ||
+           text.find("earer") != std::string_view::npos || text.find("eyJ") != std::string_view::npos;
+}
+
 std::atomic<int> current_level{static_cast<int>(LogLevel::info)};
 
 const char *level_name(LogLevel level) {
@@ -37,6 +45,45 @@ void write_out(std::string_view text) {
     static std::mutex mutex;
     std::lock_guard lock(mutex);
     std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+// Bytes that stop a text from being copied as it is (below), or may: controls, non-ASCII, the
+// quote, the backslash and '@'; '_', 'r' and 'J' end what mask_pii looks for.
+constexpr auto kLookAgain = [] {
+    std::array<bool, 256> table{};
+    for (int c = 0; c < 256; c++) table[c] = c < 0x20 || c > 0x7e;
+    for (unsigned char c : std::string_view("\"\\@_rJ")) table[c] = true;
+    return table;
+}();
+
+// True when `text` can be written between quotes as it is: printable ASCII without a quote or
+// a backslash, and none of what mask_pii looks for ('@', "fgk_", "earer", "eyJ", each seen at
+// its last character). One pass with a table: ids, routes and methods, most of what a line
+// holds, are so.
+bool copies_as_is(std::string_view text) {
+    for (size_t i = 0; i < text.size(); i++) {
+        unsigned char c = static_cast<unsigned char>(text[i]);
+        if (!kLookAgain[c]) [[likely]]
+            continue;
+        if (c == '_' ? i < 3 || text.substr(i - 3, 4) != "fgk_"
+            : c == 'r' ? i < 4 || text.substr(i - 4, 5) != "earer"
+            : c == 'J' ? i < 2 || text.substr(i - 2, 3) != "eyJ"
+                       : false)
+            continue;
+        return false;
+    }
+    return true;
+}
+
+// `text` quoted as a JSON string, PII masked.
+void append_quoted(std::string &out, std::string_view text) {
+    if (!copies_as_is(text)) {
+        out.append(json_quote(mask_pii(text)));
+        return;
+    }
+    out.push_back('"');
+    out.append(text);
+    out.push_back('"');
 }
 
 // The calling thread's buffer while a LoopLogBuffer is attached to it.
@@ -83,7 +130,7 @@ void flush_log_buffer() {
     loop_buffer->clear();
 }
 
-std::string iso_timestamp() {
+void append_iso_timestamp(std::string &out) {
     auto now = std::chrono::system_clock::now();
     auto seconds = std::chrono::system_clock::to_time_t(now);
     auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
@@ -97,11 +144,16 @@ std::string iso_timestamp() {
                       parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
         formatted_second = seconds;
     }
-    std::string text(prefix);
-    text += static_cast<char>('0' + millis / 100);
-    text += static_cast<char>('0' + millis / 10 % 10);
-    text += static_cast<char>('0' + millis % 10);
-    text += 'Z';
+    out += prefix;
+    out += static_cast<char>('0' + millis / 100);
+    out += static_cast<char>('0' + millis / 10 % 10);
+    out += static_cast<char>('0' + millis % 10);
+    out += 'Z';
+}
+
+std::string iso_timestamp() {
+    std::string text;
+    append_iso_timestamp(text);
     return text;
 }
 
@@ -117,37 +169,89 @@ bool log_enabled(LogLevel level) {
     return static_cast<int>(level) >= current_level.load(std::memory_order_relaxed);
 }
 
-void log_line(LogLevel level, std::string_view message, const std::vector<LogField> &fields) {
+LogLine::LogLine(LogLevel level, std::string_view message) : out_(nullptr) {
     if (!log_enabled(level)) return;
-    std::string line;
-    line.reserve(320);
-    line += "{\"ts\":\"";
-    line += iso_timestamp();
-    line += "\",\"level\":\"";
-    line += level_name(level);
-    line += "\",\"msg\":";
-    line += json_quote(mask_pii(message));
-    for (const auto &field : fields) {
-        line += ',';
-        line += json_quote(field.name);
-        line += ':';
-        line += field.is_json ? field.value : json_quote(mask_pii(field.value));
+    out_ = loop_buffer ? loop_buffer : &own_;
+    out_->append("{\"ts\":\"");
+    append_iso_timestamp(*out_);
+    out_->append("\",\"level\":\"");
+    out_->append(level_name(level));
+    out_->append("\",\"msg\":");
+    append_quoted(*out_, message);
+}
+
+LogLine::~LogLine() {
+    if (!out_) return;
+    out_->append("}\n");
+    if (out_ == &own_)
+        write_out(own_);
+    else if (out_->size() >= kFlushBytes)
+        flush_log_buffer();
+}
+
+// Field names are the code's own (plain ASCII): copied without a look.
+void LogLine::name(std::string_view name) {
+    out_->append(",\"");
+    out_->append(name);
+    out_->append("\":");
+}
+
+LogLine &LogLine::text(std::string_view name, std::string_view value) {
+    if (!out_) return *this;
+    this->name(name);
+    append_quoted(*out_, value);
+    return *this;
+}
+
+LogLine &LogLine::number(std::string_view name, long long value) {
+    if (!out_) return *this;
+    this->name(name);
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof(digits), value).ptr;
+    out_->append(digits, end);
+    return *this;
+}
+
+LogLine &LogLine::thousandths(std::string_view name, long long thousandths) {
+    if (!out_) return *this;
+    this->name(name);
+    if (thousandths < 0) {
+        out_->push_back('-');
+        thousandths = -thousandths;
     }
-    line += "}\n";
-    if (!loop_buffer) return write_out(line);
-    loop_buffer->append(line);
-    if (loop_buffer->size() >= kFlushBytes) flush_log_buffer();
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof(digits), thousandths / 1000).ptr;
+    out_->append(digits, end);
+    long long fraction = thousandths % 1000;
+    out_->push_back('.');
+    out_->push_back(static_cast<char>('0' + fraction / 100));
+    out_->push_back(static_cast<char>('0' + fraction / 10 % 10));
+    out_->push_back(static_cast<char>('0' + fraction % 10));
+    return *this;
+}
+
+LogLine &LogLine::json(std::string_view name, std::string_view literal) {
+    if (!out_) return *this;
+    this->name(name);
+    out_->append(literal);
+    return *this;
+}
+
+void log_line(LogLevel level, std::string_view message, const std::vector<LogField> &fields) {
+    LogLine line(level, message);
+    for (const auto &field : fields) field.is_json ? line.json(field.name, field.value) : line.text(field.name, field.value);
 }
 
 // A keyed hash: without the key nobody can walk the IPv4 space back to the address. The key is
 // FLOWGRES_LOG_SALT when set (the same across restarts and daemons, for correlating lines),
 // else 32 random bytes made at start.
-std::string hash_ip(std::string_view address) {
+const std::string &hash_ip(std::string_view address) {
     static const std::string key = [] {
         const char *value = std::getenv("FLOWGRES_LOG_SALT");
         return value && *value ? std::string(value) : random_token(32);
     }();
-    if (address.empty()) return "";
+    static const std::string none;
+    if (address.empty()) return none;
     // An HMAC per log line is the costliest part of a request's line (OpenSSL looks the digest
     // up on every call): a client's hash is kept per thread. Cleared whole when full.
     thread_local std::unordered_map<std::string, std::string> known;
@@ -159,9 +263,7 @@ std::string hash_ip(std::string_view address) {
 
 std::string mask_pii(std::string_view text) {
     // Fast path: most messages hold nothing to mask.
-    if (text.find('@') == std::string_view::npos && text.find("fgk_") == std::string_view::npos &&
-        text.find("earer") == std::string_view::npos && text.find("eyJ") == std::string_view::npos)
-        return std::string(text);
+    if (!might_hold_pii(text)) return std::string(text);
     static const auto email = Pattern::compile(R"(([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))");
     static const auto api_key = Pattern::compile(R"(fgk_[A-Za-z0-9_-]+)");
     static const auto bearer = Pattern::compile(R"(([Bb]earer)\s+[^\s",]+)");

@@ -24,7 +24,34 @@ void set_log_level(std::string_view level);
 
 // Now in UTC, ISO 8601 with milliseconds: "2026-11-23T03:45:19.123Z".
 std::string iso_timestamp();
+void append_iso_timestamp(std::string &out);
 bool log_enabled(LogLevel level);
+
+// One line built in place: straight into the thread's loop buffer when it has one, so that a
+// line costs no allocation and no copy of its fields (a request's line is on every request's
+// path). The line leaves when the builder is destroyed, e.g. at the end of
+//     LogLine(LogLevel::info, "request").text("route", route).number("status", 200);
+// Text values are quoted and PII-masked as log_line's are. Nothing is built below the log level.
+class LogLine {
+public:
+    LogLine(LogLevel level, std::string_view message);
+    ~LogLine();
+    LogLine(const LogLine &) = delete;
+    LogLine &operator=(const LogLine &) = delete;
+
+    LogLine &text(std::string_view name, std::string_view value);
+    LogLine &number(std::string_view name, long long value);
+    // `thousandths` / 1000 with three decimals ("12.034"): durations in ms from microseconds.
+    LogLine &thousandths(std::string_view name, long long thousandths);
+    // A JSON literal as it is (numbers, true/false, an already serialised document).
+    LogLine &json(std::string_view name, std::string_view literal);
+
+private:
+    void name(std::string_view name);
+
+    std::string own_;    // the line when the thread has no loop buffer
+    std::string *out_;   // where the line is built; nullptr below the log level
+};
 
 // A field's value is either a JSON literal already (numbers) or a string to quote.
 struct LogField {
@@ -55,8 +82,9 @@ private:
 void flush_log_buffer();
 
 // "ip:3f2a…" — stable per address (so one client's lines can be followed), not reversible
-// without guessing the address. Salted per installation when FLOWGRES_LOG_SALT is set.
-std::string hash_ip(std::string_view address);
+// without guessing the address. Salted per installation when FLOWGRES_LOG_SALT is set. The
+// reference is the thread's kept hash: valid until the thread's next call.
+const std::string &hash_ip(std::string_view address);
 
 // Emails → "a***@example.com", fgk_ keys → "fgk_[REDACTED]", "Bearer x" → "Bearer [REDACTED]",
 // JWT-shaped tokens → "[REDACTED_JWT]".

@@ -137,23 +137,20 @@ void WorkerContext::finish(const std::shared_ptr<Call> &call, http::Response res
     double seconds = std::chrono::duration<double>(Call::Clock::now() - call->started).count();
     metrics.record_request(call->route_label, call->request.method, response.status, seconds);
     if (config.log_requests && log_enabled(LogLevel::info)) {
-        std::string workspace_id;
+        std::string_view workspace_id;
         if (call->route)
             for (size_t i = 0; i < call->route->arguments.size() && i < call->arguments.size(); i++)
                 if (std::string_view(call->route->arguments[i].name) == "workspace_id" && call->arguments[i])
                     workspace_id = *call->arguments[i];
-        // Milliseconds with three decimals, from whole microseconds (no floating-point printf).
-        auto micros = static_cast<long long>(seconds * 1e6);
-        std::string duration = std::to_string(micros / 1000) + "." + std::to_string(1000 + micros % 1000).substr(1);
-        log_line(LogLevel::info, "request",
-                 {{"trace_id", call->trace.trace_id},
-                  {"request_id", call->trace.request_id},
-                  {"method", call->request.method},
-                  {"route", call->route_label},
-                  {"status", std::to_string(response.status), true},
-                  {"duration_ms", duration, true},
-                  {"workspace_id", workspace_id},
-                  {"client", hash_ip(call->request.peer_address)}});
+        LogLine(LogLevel::info, "request")
+            .text("trace_id", call->trace.trace_id)
+            .text("request_id", call->trace.request_id)
+            .text("method", call->request.method)
+            .text("route", call->route_label)
+            .number("status", response.status)
+            .thousandths("duration_ms", static_cast<long long>(seconds * 1e6))
+            .text("workspace_id", workspace_id)
+            .text("client", hash_ip(call->request.peer_address));
     }
     for (auto &[name, value] : call->headers) response.with_header(name, value);
     call->responder.send(response);

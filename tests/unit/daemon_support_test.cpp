@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -15,6 +16,7 @@
 #include "envelope.hpp"
 #include "flowgres/crypto.hpp"
 #include "flowgres/fields.hpp"
+#include "flowgres/json.hpp"
 #include "flowgres/secret_box.hpp"
 #include "log.hpp"
 
@@ -166,6 +168,68 @@ TEST(LogBuffer, LinesOfALoopThreadWaitForTheIterationThenLeaveWhole) {
     EXPECT_NE(text.find("\"msg\":\"buffered one\"}\n{"), std::string::npos) << text;
     EXPECT_NE(text.find("\"msg\":\"buffered two\"}\n"), std::string::npos) << text;
     EXPECT_EQ(uv_loop_close(&loop), 0) << "the buffer's handles are closed";
+}
+
+namespace {
+// What the calling thread logs while `write` runs, stderr caught in a file.
+template <typename Write>
+std::string captured_log(Write write) {
+    char path[] = "/tmp/flowgres-log-XXXXXX";
+    int file = mkstemp(path);
+    int saved = dup(2);
+    dup2(file, 2);
+    write();
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::string text(static_cast<size_t>(lseek(file, 0, SEEK_END)), '\0');
+    pread(file, text.data(), text.size(), 0);
+    close(file);
+    unlink(path);
+    return text;
+}
+}  // namespace
+
+// A request's line is built in place from its fields: what it holds must still be one valid JSON
+// object per line, every text escaped and masked as log_line's fields are.
+TEST(LogLines, BuiltInPlaceEscapedMaskedAndValidJson) {
+    std::string key = flowgres::new_api_key();
+    std::string text = captured_log([&] {
+        LogLine(LogLevel::info, "request")
+            .text("route", "/health")
+            .text("quoted", "say \"hi\"\\ \n\x01 caf\xc3\xa9")
+            .text("email", "path/ada.lovelace@example.com")
+            .text("key", "/x/" + key)
+            .text("bearer", "Bearer abc.def")
+            .text("jwt", "eyJhbGciOi.eyJzdWIi.sig")
+            .text("almost", "fgk eye_ bearr req_12 J r _")
+            .number("status", 404)
+            .number("negative", -12)
+            .thousandths("zero", 0)
+            .thousandths("duration_ms", 12034)
+            .thousandths("small", 7)
+            .thousandths("below", -1500)
+            .json("flag", "true");
+        LogLine(LogLevel::debug, "below the level").text("secret", "never built");
+    });
+    ASSERT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+    flowgres::Json line = flowgres::parse_json(text, "log line");
+    auto field = [&](const char *name) { return std::string(json_string_value(json_object_get(line.get(), name))); };
+    EXPECT_EQ(field("msg"), "request");
+    EXPECT_EQ(field("level"), "info");
+    EXPECT_EQ(field("route"), "/health");
+    EXPECT_EQ(field("quoted"), "say \"hi\"\\ \n\x01 caf\xc3\xa9");
+    EXPECT_EQ(field("email"), "path/a***@example.com");
+    EXPECT_EQ(field("key"), "/x/fgk_[REDACTED]");
+    EXPECT_EQ(field("bearer"), "Bearer [REDACTED]");
+    EXPECT_EQ(field("jwt"), "[REDACTED_JWT]");
+    EXPECT_EQ(field("almost"), "fgk eye_ bearr req_12 J r _");
+    EXPECT_NE(text.find("\"status\":404,\"negative\":-12,\"zero\":0.000,\"duration_ms\":12.034,\"small\":0.007,"
+                        "\"below\":-1.500,\"flag\":true}"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("never built"), std::string::npos);
+    EXPECT_EQ(text.find(key), std::string::npos);
 }
 
 TEST(ApiKeys, ShapeHashAndPreview) {
