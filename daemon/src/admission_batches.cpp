@@ -30,7 +30,9 @@ void AdmissionBatches::send(std::vector<Pending> batch) {
         std::vector<Pending> &batch = *held;
         if (result.outcome == pg::JobResult::Outcome::ok) {
             Json answer = parse_json(result.values.back().value_or("null"), "admission");
+            auto now = std::chrono::steady_clock::now();
             for (size_t i = 0; i < batch.size(); i++) {
+                metrics_.observe_admission_wait(std::chrono::duration<double>(now - batch[i].asked).count());
                 json_t *decision = json_array_get(answer.get(), i);
                 if (json_is_object(decision) && json_is_string(json_object_get(decision, "decision"))) {
                     batch[i].done(pg::JobResult{}, Json(json_incref(decision)));

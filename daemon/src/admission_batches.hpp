@@ -11,6 +11,7 @@
 // failure (rate limit windows, anomaly windows) stays counted: such a request counts twice.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -38,6 +39,7 @@ private:
     struct Pending {
         std::string request;
         Done done;
+        std::chrono::steady_clock::time_point asked = std::chrono::steady_clock::now();
     };
 
     void send(std::vector<Pending> batch);

@@ -30,6 +30,32 @@ void WorkerMetrics::record_request(const std::string &route, const std::string &
         }
 }
 
+void WaitSeries::observe(double seconds) {
+    count++;
+    sum_seconds += seconds;
+    for (size_t i = 0; i < kWaitBuckets.size(); i++)
+        if (seconds <= kWaitBuckets[i]) {
+            buckets[i]++;
+            break;
+        }
+}
+
+void WaitSeries::add(const WaitSeries &other) {
+    count += other.count;
+    sum_seconds += other.sum_seconds;
+    for (size_t i = 0; i < buckets.size(); i++) buckets[i] += other.buckets[i];
+}
+
+void WorkerMetrics::observe_run_record_wait(double seconds) {
+    std::lock_guard lock(mutex_);
+    run_record_waits_.observe(seconds);
+}
+
+void WorkerMetrics::observe_admission_wait(double seconds) {
+    std::lock_guard lock(mutex_);
+    admission_waits_.observe(seconds);
+}
+
 void WorkerMetrics::set_pool(const PoolGauges &gauges) {
     std::lock_guard lock(mutex_);
     pool_ = gauges;
@@ -87,6 +113,18 @@ std::string number(double value) {
     out << value;
     return out.str();
 }
+
+void render_waits(std::ostringstream &out, const char *name, const char *help, const WaitSeries &series) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kWaitBuckets.size(); i++) {
+        cumulative += series.buckets[i];
+        out << name << "_bucket{le=\"" << number(kWaitBuckets[i]) << "\"} " << cumulative << "\n";
+    }
+    out << name << "_bucket{le=\"+Inf\"} " << series.count << "\n";
+    out << name << "_sum " << number(series.sum_seconds) << "\n";
+    out << name << "_count " << series.count << "\n";
+}
 }  // namespace
 
 std::string MetricsRegistry::render(long open_connections, int workers) {
@@ -94,6 +132,7 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
     PoolGauges pool;
     int64_t runs = 0, streams = 0;
     uint64_t run_records = 0, runs_recorded = 0, admission_batches = 0, admissions_batched = 0, admission_retries = 0;
+    WaitSeries run_record_waits, admission_waits;
     {
         std::lock_guard lock(mutex_);
         for (auto &worker : workers_) {
@@ -115,6 +154,8 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
             admission_batches += worker->admission_batches_;
             admissions_batched += worker->admissions_batched_;
             admission_retries += worker->admission_batch_retries_;
+            run_record_waits.add(worker->run_record_waits_);
+            admission_waits.add(worker->admission_waits_);
         }
     }
     std::ostringstream out;
@@ -205,6 +246,10 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
            "# TYPE flowgres_admission_batch_retries_total counter\n"
            "flowgres_admission_batch_retries_total "
         << admission_retries << "\n";
+    render_waits(out, "flowgres_run_record_wait_seconds",
+                 "From a finished run handed to its worker's recorder until its batch committed.", run_record_waits);
+    render_waits(out, "flowgres_admission_wait_seconds",
+                 "From a runtime admission asked until its batch's decisions came back.", admission_waits);
     return out.str();
 }
 

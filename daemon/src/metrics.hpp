@@ -16,6 +16,19 @@ namespace flowgres::daemon {
 inline constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 
+// Waits inside the daemon (an admission, a run's recording), finer than a request's.
+inline constexpr std::array<double, 11> kWaitBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005,
+                                                        0.01,   0.025,   0.05,   0.1,   1.0};
+
+struct WaitSeries {
+    uint64_t count = 0;
+    double sum_seconds = 0;
+    std::array<uint64_t, kWaitBuckets.size()> buckets{};  // non-cumulative here
+
+    void observe(double seconds);
+    void add(const WaitSeries &other);
+};
+
 struct RequestSeries {
     uint64_t count = 0;
     double sum_seconds = 0;
@@ -42,6 +55,10 @@ public:
     // that failed as a whole and was sent again one by one.
     void count_admission_batch(size_t admissions);
     void count_admission_batch_retry();
+    // From a run handed to the recorder until its batch's commit answered; from an admission
+    // asked until its batch answered. Where a request's time goes between its own steps.
+    void observe_run_record_wait(double seconds);
+    void observe_admission_wait(double seconds);
 
 private:
     friend class MetricsRegistry;
@@ -56,6 +73,8 @@ private:
     uint64_t admission_batches_ = 0;
     uint64_t admissions_batched_ = 0;
     uint64_t admission_batch_retries_ = 0;
+    WaitSeries run_record_waits_;
+    WaitSeries admission_waits_;
 };
 
 class MetricsRegistry {

@@ -77,7 +77,11 @@ void RunRecorder::write(std::vector<Pending> batch) {
         if (result.outcome == pg::JobResult::Outcome::ok) {
             metrics_.count_run_record(batch.size());
             std::vector<pg::JobResult> answers = read_recorded_runs(result.values.back().value_or(""), batch.size());
-            for (size_t i = 0; i < batch.size(); i++) batch[i].done(std::move(answers[i]));
+            auto now = std::chrono::steady_clock::now();
+            for (size_t i = 0; i < batch.size(); i++) {
+                metrics_.observe_run_record_wait(std::chrono::duration<double>(now - batch[i].asked).count());
+                batch[i].done(std::move(answers[i]));
+            }
         } else if (result.outcome == pg::JobResult::Outcome::sql_error && batch.size() > 1) {
             // Someone's data (a constraint, invalid text): each run on its own finds whose.
             batches_.resend_alone(std::move(batch));

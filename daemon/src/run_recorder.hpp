@@ -14,6 +14,7 @@
 // batch's runs are written again one by one, so only the run at fault gets the error.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -46,6 +47,7 @@ private:
     struct Pending {
         std::string run;
         Done done;
+        std::chrono::steady_clock::time_point asked = std::chrono::steady_clock::now();
     };
 
     void write(std::vector<Pending> batch);

@@ -37,7 +37,11 @@ class AdmissionBatches(RuntimeCase):
 
     def counter(self, name):
         _, _, text = self.daemon.request("GET", "/metrics")
-        return int(re.search(rf"^{name} (\d+)$", text, re.M).group(1))
+        return int(re.search(rf"^{re.escape(name)} (\d+)$", text, re.M).group(1))
+
+    def long_admission_waits(self):
+        return (self.counter("flowgres_admission_wait_seconds_count") -
+                self.counter('flowgres_admission_wait_seconds_bucket{le="0.1"}'))
 
     def test_requests_admitted_together_each_get_their_own_answer(self):
         app = self.published("together", policy=RATE)
@@ -45,6 +49,7 @@ class AdmissionBatches(RuntimeCase):
         base = f"/runtime/{self.ws_slug}"
         batches, batched = self.counter("flowgres_admission_batches_total"), self.counter("flowgres_admissions_batched_total")
         retries = self.counter("flowgres_admission_batch_retries_total")
+        long_waits = self.long_admission_waits()
         psql(self.database, TRAP)
         try:
             slow = threading.Thread(target=self.visit, args=("POST", f"{base}/together?async=true", {"inputs": {"name": "slow"}}))
@@ -84,6 +89,8 @@ class AdmissionBatches(RuntimeCase):
                            "requests that waited shared statements")
         self.assertGreaterEqual(self.counter("flowgres_admission_batch_retries_total") - retries, 1,
                                 "the failed batch was admitted again one by one")
+        self.assertGreaterEqual(self.long_admission_waits() - long_waits, 20,
+                                "the requests behind the sleeping admission waited for it, as the histogram says")
         self.assertEqual(self.visit("POST", f"{base}/together", {"inputs": {"name": "after"}})[0], 200)
 
     def test_a_quota_holds_across_requests_admitted_together(self):

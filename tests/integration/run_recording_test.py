@@ -87,7 +87,7 @@ class RunRecording(RuntimeCase):
 
     def counter(self, name):
         _, _, text = self.daemon.request("GET", "/metrics")
-        return int(re.search(rf"^{name} (\d+)$", text, re.M).group(1))
+        return int(re.search(rf"^{re.escape(name)} (\d+)$", text, re.M).group(1))
 
     def execute_all(self, path, names, parallel=64):
         with ThreadPoolExecutor(max_workers=parallel) as pool:
@@ -107,6 +107,7 @@ class RunRecording(RuntimeCase):
     def test_runs_finishing_together_share_commits_and_are_each_billed_once(self):
         app = self.published("batched", policy=RATE)
         records, runs = self.counter("flowgres_run_records_total"), self.counter("flowgres_runs_recorded_total")
+        waits = self.counter("flowgres_run_record_wait_seconds_count")
         answers = self.execute_all(f"/runtime/{self.ws_slug}/batched", [f"v{i}" for i in range(240)])
         self.assertEqual([code for code, _, _ in answers], [200] * 240)
         self.assertEqual({body["data"]["status"] for _, _, body in answers}, {"completed"})
@@ -123,6 +124,9 @@ class RunRecording(RuntimeCase):
         self.assertEqual(finished, "240", "one execution_finished per run")
         self.assertEqual(self.counter("flowgres_runs_recorded_total") - runs, 240)
         self.assertLess(self.counter("flowgres_run_records_total") - records, 240, "runs shared transactions")
+        self.assertEqual(self.counter("flowgres_run_record_wait_seconds_count") - waits, 240, "each run's wait observed")
+        self.assertEqual(self.counter('flowgres_run_record_wait_seconds_bucket{le="+Inf"}'),
+                         self.counter("flowgres_run_record_wait_seconds_count"))
 
     def test_a_run_the_database_refuses_fails_alone(self):
         app = self.published("refused", policy=RATE)
