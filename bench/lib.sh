@@ -142,6 +142,37 @@ PY
 }
 
 # $1's rate over $2's, to three significant digits; "n/a" when $2 answered nothing.
+# The daemon's wait histograms (flowgres_*_wait_seconds in /metrics) kept under name $1, for
+# waits_since: where a request's time went between its own steps over one measurement.
+metrics_snapshot() { curl -sf "http://127.0.0.1:$daemon_port/metrics" >"$root/metrics.$1"; }
+
+# Each wait histogram's count, mean and median (the bucket bound it falls under) since snapshot $1.
+waits_since() {
+    curl -sf "http://127.0.0.1:$daemon_port/metrics" >"$root/metrics.now"
+    python3 - "$root/metrics.$1" "$root/metrics.now" <<'PY'
+import re, sys
+def read(path):
+    series = {}
+    for line in open(path):
+        m = re.match(r'^(flowgres_\w+_wait_seconds)_(bucket\{le="([^"]+)"\}|sum|count) (\S+)$', line)
+        if m:
+            series.setdefault(m.group(1), {})[m.group(3) or m.group(2)] = float(m.group(4))
+    return series
+before, after = read(sys.argv[1]), read(sys.argv[2])
+for name, now in sorted(after.items()):
+    was = before.get(name, {})
+    delta = {key: value - was.get(key, 0) for key, value in now.items()}
+    count = delta.get("count", 0)
+    if count <= 0:
+        continue
+    bounds = sorted((float(key), value) for key, value in delta.items() if key not in ("sum", "count", "+Inf"))
+    median = next((bound for bound, cumulative in bounds if cumulative >= count / 2), None)
+    median_text = f"p50 <= {median * 1000:g} ms" if median is not None else "p50 above every bucket"
+    label = name.removeprefix("flowgres_").removesuffix("_wait_seconds").replace("_", " ")
+    print(f"  {label} wait: {int(count)} waits, mean {delta['sum'] / count * 1000:.2f} ms, {median_text}")
+PY
+}
+
 ratio() {
     awk -v a="$(cat "$root/$1.rps")" -v b="$(cat "$root/$2.rps")" 'BEGIN {if (b > 0) printf "%.3g", a / b; else printf "n/a"}'
 }

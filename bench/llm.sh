@@ -74,7 +74,9 @@ for connections in 64 1000; do
     echo "== $(nproc) cores; wrk -t$threads -c$connections -d${duration}s; the model answers after ${latency_ms} ms"
     run_and_keep "provider_direct_c$connections" "http://127.0.0.1:$provider_port/v1/chat/completions" -s "$root/direct.lua" --timeout 10s
     run_and_keep "node_red_llm_c$connections" "http://127.0.0.1:$node_red_port/run" -s "$root/run.lua" --timeout 10s
+    metrics_snapshot "c$connections"
     run_and_keep "flowgresd_llm_c$connections" "$runtime_url" -s "$root/run.lua" --timeout 10s
+    waits_since "c$connections"
 done
 wait_for_runs_to_end
 echo "executions recorded: $(executions_counts); model calls metered: $(bench_psql -c "select count(*) from flowgres.model_usage")"

@@ -70,7 +70,9 @@ for connections in 64 1000; do
     if [ "$with_n8n" = 1 ]; then
         run_wrk "n8n_webhook_c$connections" "http://127.0.0.1:$n8n_port/webhook/run" -s "$root/run.lua" --timeout 10s
     fi
+    metrics_snapshot "c$connections"
     run_wrk "flowgresd_runtime_c$connections" "$runtime_url" -s "$root/run.lua" --timeout 10s
+    waits_since "c$connections"
 done
 if [ "${SOAK:-0}" -gt 0 ]; then
     # Flat memory: the last sample within 10% of the first, taken once the soak has run 10 s
