@@ -17,8 +17,8 @@ inline constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025
                                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 
 // Waits inside the daemon (an admission, a run's recording), finer than a request's.
-inline constexpr std::array<double, 11> kWaitBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005,
-                                                        0.01,   0.025,   0.05,   0.1,   1.0};
+inline constexpr std::array<double, 13> kWaitBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01,
+                                                        0.025,  0.05,    0.1,    0.25,  0.5,   1.0};
 
 struct WaitSeries {
     uint64_t count = 0;
