@@ -16,6 +16,8 @@ extern "C" {
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/toast_compression.h"
+#include "access/toast_internals.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -47,6 +49,8 @@ struct TableRows::State {
     std::vector<void *> domain_caches;  // domain_check()'s, per column
     std::vector<Datum> values;
     std::vector<bool> nulls, given;
+    std::vector<bool> compressible;     // a varlena column the heap may compress (storage extended or main)
+    std::vector<char> methods;          // its compression method
     std::vector<ExprState *> defaults;  // prepared on first need
     std::vector<bool> defaults_prepared;
 };
@@ -96,6 +100,12 @@ void open_table(TableRows::State &state, Oid relid) {
         state.types.push_back(attribute->atttypid);
         state.base_types.push_back(getBaseType(attribute->atttypid));
         state.domains.push_back(get_typtype(attribute->atttypid) == TYPTYPE_DOMAIN);
+        state.compressible.push_back(!attribute->attisdropped && attribute->attlen == -1 &&
+                                     (attribute->attstorage == TYPSTORAGE_EXTENDED ||
+                                      attribute->attstorage == TYPSTORAGE_MAIN));
+        state.methods.push_back(CompressionMethodIsValid(attribute->attcompression)
+                                    ? attribute->attcompression
+                                    : static_cast<char>(default_toast_compression));
     }
 }
 
@@ -117,6 +127,22 @@ const char *unsupported(Relation relation) {
     if (relation->rd_att->constr != nullptr && relation->rd_att->constr->has_generated_stored)
         return "it has generated columns";
     return nullptr;
+}
+
+// A document worth compressing, compressed as its column says (lz4 for the run documents): the
+// heap compresses a row's values only past about 2 kB a row (TOAST_TUPLE_THRESHOLD), so a
+// visitor's trail of a kilobyte or so was stored, and written to the WAL, whole. Values the
+// method cannot shrink, and values already compressed or out of line, are stored as given;
+// readers decompress as they would a toasted value.
+constexpr Size kCompressFrom = 256;
+
+Datum compressed(Datum value, char method, ExprContext *context) {
+    auto *text = reinterpret_cast<struct varlena *>(DatumGetPointer(value));
+    if (VARATT_IS_EXTENDED(text) || VARSIZE(text) < kCompressFrom) return value;
+    MemoryContext caller = MemoryContextSwitchTo(context->ecxt_per_tuple_memory);
+    Datum packed = toast_compress_datum(value, method);
+    MemoryContextSwitchTo(caller);
+    return DatumGetPointer(packed) != nullptr ? packed : value;
 }
 
 // One row: defaults for the columns not given, domain checks, the partition, constraints, the
@@ -157,6 +183,7 @@ void store_row(TableRows::State &state) {
         }
         slot->tts_values[i] = state.values[i];
         slot->tts_isnull[i] = state.nulls[i];
+        if (!state.nulls[i] && state.compressible[i]) slot->tts_values[i] = compressed(state.values[i], state.methods[i], context);
     }
     ExecStoreVirtualTuple(slot);
     slot->tts_tableOid = RelationGetRelid(relation);

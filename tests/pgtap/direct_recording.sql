@@ -4,7 +4,7 @@
 -- outcome, one each way ("view": "row" takes the statement, "visitor" the direct way), and
 -- every row they leave is compared, column by column, except the ids.
 begin;
-select plan(18);
+select plan(21);
 
 select test.published_app('direct@example.com', 'direct') as published \gset
 select :'published'::jsonb ->> 'workspace' as ws, :'published'::jsonb ->> 'workspace_slug' as ws_slug \gset
@@ -82,6 +82,33 @@ select is((select length(node_id) || '/' || length(error_code) || '/' || usage_r
 select is(pg_temp.left_by((:'direct_run'::jsonb ->> 'id')::uuid) -> 'events',
           pg_temp.left_by((:'statement_run'::jsonb ->> 'id')::uuid) -> 'events',
           'its events read back the same');
+
+-- A trail of a kilobyte or so, too small for the heap to compress (it compresses only rows past
+-- about 2 kB): the direct way stores its documents compressed (lz4, the columns' method), the
+-- same values in fewer bytes.
+select set_config('t.longer', jsonb_build_object(
+    'status', 'completed', 'outputs', jsonb_build_object('text', 'ok'),
+    'events', (select jsonb_agg(jsonb_build_object('sequence', i, 'event', 'node_started',
+                                                   'data', jsonb_build_object('node_id', 'n' || i, 'attempt', 1)))
+               from generate_series(1, 12) i),
+    'logs', (select jsonb_agg(jsonb_build_object('node_id', 'n' || i, 'node_type', 'transform', 'status', 'completed',
+                                                 'attempt', 1, 'duration_ms', i))
+             from generate_series(1, 12) i))::text, true);
+select pg_temp.admit() as statement_longer \gset
+select pg_temp.admit() as direct_longer \gset
+select pg_temp.record(:'statement_longer', 'row', current_setting('t.longer')::jsonb) is not null as recorded \gset
+select pg_temp.record(:'direct_longer', 'visitor', current_setting('t.longer')::jsonb) is not null as recorded \gset
+select is(pg_temp.left_by((:'direct_longer'::jsonb ->> 'id')::uuid) -> 'trail',
+          pg_temp.left_by((:'statement_longer'::jsonb ->> 'id')::uuid) -> 'trail',
+          'a longer trail: the same values both ways');
+select is((select pg_column_compression(events) || '/' || pg_column_compression(node_logs)
+           from flowgres.execution_trails where execution_id = (:'direct_longer'::jsonb ->> 'id')::uuid),
+          'lz4/lz4', 'stored compressed the direct way');
+select cmp_ok((select pg_column_size(t.*) from flowgres.execution_trails t
+               where execution_id = (:'direct_longer'::jsonb ->> 'id')::uuid), '<',
+              (select pg_column_size(t.*) from flowgres.execution_trails t
+               where execution_id = (:'statement_longer'::jsonb ->> 'id')::uuid),
+              'in fewer bytes than the statement stores it');
 
 -- A failed run with as little as a run can bring: no outputs, no tokens, an error.
 select set_config('t.failed', '{"status": "failed", "error": {"error_code": "LLM_TIMEOUT", "message": "slow", "detail": null}}', true);
