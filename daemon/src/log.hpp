@@ -32,6 +32,8 @@ bool log_enabled(LogLevel level);
 // path). The line leaves when the builder is destroyed, e.g. at the end of
 //     LogLine(LogLevel::info, "request").text("route", route).number("status", 200);
 // Text values are quoted and PII-masked as log_line's are. Nothing is built below the log level.
+// Work out the values before the line starts: one that logs while the line is being built
+// would put its own line inside this one.
 class LogLine {
 public:
     LogLine(LogLevel level, std::string_view message);

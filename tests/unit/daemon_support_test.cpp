@@ -141,44 +141,16 @@ TEST(LogTimestamps, IsoUtcWithMillisecondsAcrossSeconds) {
     EXPECT_EQ(iso_timestamp().substr(0, 16), expected);
 }
 
-TEST(LogBuffer, LinesOfALoopThreadWaitForTheIterationThenLeaveWhole) {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char path[] = "/tmp/flowgres-log-XXXXXX";
-    int file = mkstemp(path);
-    ASSERT_GE(file, 0);
-    int saved = dup(2);
-    dup2(file, 2);
-    {
-        LoopLogBuffer buffer(&loop);
-        log_line(LogLevel::warn, "buffered one");
-        log_line(LogLevel::warn, "buffered two");
-        std::fflush(stderr);
-        EXPECT_EQ(lseek(file, 0, SEEK_END), 0) << "nothing written before the loop runs";
-        uv_run(&loop, UV_RUN_NOWAIT);
-        buffer.close();
-        uv_run(&loop, UV_RUN_NOWAIT);
-    }
-    dup2(saved, 2);
-    close(saved);
-    std::string text(static_cast<size_t>(lseek(file, 0, SEEK_END)), '\0');
-    pread(file, text.data(), text.size(), 0);
-    close(file);
-    unlink(path);
-    EXPECT_NE(text.find("\"msg\":\"buffered one\"}\n{"), std::string::npos) << text;
-    EXPECT_NE(text.find("\"msg\":\"buffered two\"}\n"), std::string::npos) << text;
-    EXPECT_EQ(uv_loop_close(&loop), 0) << "the buffer's handles are closed";
-}
-
 namespace {
-// What the calling thread logs while `write` runs, stderr caught in a file.
+// What the calling thread logs while `write` runs, stderr caught in a file (`write` gets the
+// file, to look at what was written so far).
 template <typename Write>
 std::string captured_log(Write write) {
     char path[] = "/tmp/flowgres-log-XXXXXX";
     int file = mkstemp(path);
     int saved = dup(2);
     dup2(file, 2);
-    write();
+    write(file);
     std::fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -190,11 +162,29 @@ std::string captured_log(Write write) {
 }
 }  // namespace
 
+TEST(LogBuffer, LinesOfALoopThreadWaitForTheIterationThenLeaveWhole) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::string text = captured_log([&](int file) {
+        LoopLogBuffer buffer(&loop);
+        log_line(LogLevel::warn, "buffered one");
+        log_line(LogLevel::warn, "buffered two");
+        std::fflush(stderr);
+        EXPECT_EQ(lseek(file, 0, SEEK_END), 0) << "nothing written before the loop runs";
+        uv_run(&loop, UV_RUN_NOWAIT);
+        buffer.close();
+        uv_run(&loop, UV_RUN_NOWAIT);
+    });
+    EXPECT_NE(text.find("\"msg\":\"buffered one\"}\n{"), std::string::npos) << text;
+    EXPECT_NE(text.find("\"msg\":\"buffered two\"}\n"), std::string::npos) << text;
+    EXPECT_EQ(uv_loop_close(&loop), 0) << "the buffer's handles are closed";
+}
+
 // A request's line is built in place from its fields: what it holds must still be one valid JSON
 // object per line, every text escaped and masked as log_line's fields are.
 TEST(LogLines, BuiltInPlaceEscapedMaskedAndValidJson) {
     std::string key = flowgres::new_api_key();
-    std::string text = captured_log([&] {
+    std::string text = captured_log([&](int) {
         LogLine(LogLevel::info, "request")
             .text("route", "/health")
             .text("quoted", "say \"hi\"\\ \n\x01 caf\xc3\xa9")
