@@ -37,6 +37,13 @@ language sql as $$
         'events', (flowgres.execution_events(run) -> 'events'))
 $$;
 
+-- One part of what two runs left (left_by), the same both ways.
+create function pg_temp.same(part text, direct jsonb, by_statement jsonb, description text) returns text
+language sql as $$
+    select is(pg_temp.left_by((direct ->> 'id')::uuid) -> part, pg_temp.left_by((by_statement ->> 'id')::uuid) -> part,
+              description)
+$$;
+
 -- A completed run with everything a run can bring: nested nulls in its outputs (its trail's
 -- execution_finished strips them, as jsonb_strip_nulls does), text from every script, tokens,
 -- events, logs and model calls, one of them with a node id longer than the column keeps.
@@ -62,26 +69,21 @@ select is(:'directly'::jsonb -> 'execution',
           jsonb_build_object('execution_id', :'direct_run'::jsonb ->> 'id', 'status', 'completed',
                              'outputs', current_setting('t.completed')::jsonb -> 'outputs', 'error', null),
           'the direct way answers the visitor with the outputs as sent, nulls kept');
-select is(pg_temp.left_by((:'direct_run'::jsonb ->> 'id')::uuid) -> 'execution',
-          pg_temp.left_by((:'statement_run'::jsonb ->> 'id')::uuid) -> 'execution',
-          'the same execution row: every column, defaults included');
-select is(pg_temp.left_by((:'direct_run'::jsonb ->> 'id')::uuid) -> 'usage',
-          pg_temp.left_by((:'statement_run'::jsonb ->> 'id')::uuid) -> 'usage',
-          'the same usage rows (requests dated when admitted, tokens, egress)');
+select pg_temp.same('execution', :'direct_run', :'statement_run',
+                     'the same execution row: every column, defaults included');
+select pg_temp.same('usage', :'direct_run', :'statement_run',
+                     'the same usage rows (requests dated when admitted, tokens, egress)');
 select is(jsonb_array_length(pg_temp.left_by((:'direct_run'::jsonb ->> 'id')::uuid) -> 'usage'), 3,
           'three of them');
-select is(pg_temp.left_by((:'direct_run'::jsonb ->> 'id')::uuid) -> 'trail',
-          pg_temp.left_by((:'statement_run'::jsonb ->> 'id')::uuid) -> 'trail',
-          'the same trail: events, node logs, execution_finished with nulls stripped');
-select is(pg_temp.left_by((:'direct_run'::jsonb ->> 'id')::uuid) -> 'model_calls',
-          pg_temp.left_by((:'statement_run'::jsonb ->> 'id')::uuid) -> 'model_calls',
-          'the same model calls');
+select pg_temp.same('trail', :'direct_run', :'statement_run',
+                     'the same trail: events, node logs, execution_finished with nulls stripped');
+select pg_temp.same('model_calls', :'direct_run', :'statement_run',
+                     'the same model calls');
 select is((select length(node_id) || '/' || length(error_code) || '/' || usage_reported || '/' || ok
            from flowgres.model_usage where execution_id = (:'direct_run'::jsonb ->> 'id')::uuid and model = 'm-2'),
           '200/100/false/false', 'a node id and an error code cut to what their columns keep, in characters');
-select is(pg_temp.left_by((:'direct_run'::jsonb ->> 'id')::uuid) -> 'events',
-          pg_temp.left_by((:'statement_run'::jsonb ->> 'id')::uuid) -> 'events',
-          'its events read back the same');
+select pg_temp.same('events', :'direct_run', :'statement_run',
+                     'its events read back the same');
 
 -- A trail of a kilobyte or so, too small for the heap to compress (it compresses only rows past
 -- about 2 kB): the direct way stores its documents compressed (lz4, the columns' method), the
@@ -98,9 +100,8 @@ select pg_temp.admit() as statement_longer \gset
 select pg_temp.admit() as direct_longer \gset
 select pg_temp.record(:'statement_longer', 'row', current_setting('t.longer')::jsonb) is not null as recorded \gset
 select pg_temp.record(:'direct_longer', 'visitor', current_setting('t.longer')::jsonb) is not null as recorded \gset
-select is(pg_temp.left_by((:'direct_longer'::jsonb ->> 'id')::uuid) -> 'trail',
-          pg_temp.left_by((:'statement_longer'::jsonb ->> 'id')::uuid) -> 'trail',
-          'a longer trail: the same values both ways');
+select pg_temp.same('trail', :'direct_longer', :'statement_longer',
+                     'a longer trail: the same values both ways');
 select is((select pg_column_compression(events) || '/' || pg_column_compression(node_logs)
            from flowgres.execution_trails where execution_id = (:'direct_longer'::jsonb ->> 'id')::uuid),
           'lz4/lz4', 'stored compressed the direct way');
