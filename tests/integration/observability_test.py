@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 from harness import ROOT, ApiTestCase, main
 
@@ -95,6 +96,45 @@ class Observability(ApiTestCase):
         self.assertNotIn(self.admin, text)
         self.assertNotIn("127.0.0.1\"", text.replace('"address":"127.0.0.1', ""))
         self.assertTrue(mine[0]["client"].startswith("ip:"))
+
+    def test_log_lines_stay_whole_json_and_masked_under_hostile_parallel_requests(self):
+        # Request lines are built in place in each worker's buffer (log.hpp LogLine): under many
+        # requests at once, with hostile values wherever a request can reach a line, every line
+        # must still be one JSON object, each request's once, and nothing in clear.
+        user, workspace, key = self.new_user("Hostile")
+        email = "ada.lovelace@example.com"
+        forged_key = "fgk_" + "A" * 43
+        hostile_ids = ['x"y', email, forged_key, "Bearer abc.def", "eyJa.eyJb.sig", "a" * 300, "back\\slash"]
+        hostile_paths = [f"/api/v1/workspaces/{email}", f"/api/v1/{forged_key}", '/api/v1/"quoted"\\x',
+                         "/api/v1/workspaces/%00%22%5C", "/runtime/" + "z" * 2000 + "/app"]
+
+        def visit(i):
+            kind = i % 4
+            if kind == 0:  # a valid request id, to count lines by
+                return self.daemon.request("GET", f"/api/v1/workspaces/{workspace['id']}", key=key,
+                                           headers={"X-Request-Id": f"hostile-log-{i}"})[0]
+            if kind == 1:
+                return self.daemon.request("GET", "/health", headers={
+                    "X-Request-Id": hostile_ids[i % len(hostile_ids)],
+                    "traceparent": f"00-{email}-{forged_key}-01"})[0]
+            if kind == 2:
+                return self.daemon.request("GET", hostile_paths[i % len(hostile_paths)],
+                                           key=forged_key if i % 8 == 2 else key)[0]
+            return self.daemon.request("POST", "/api/v1/users", key=self.admin,
+                                       body={"email": email + '"<script>', "display_name": forged_key})[0]
+
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            codes = list(pool.map(visit, range(200)))
+        self.assertTrue(all(code < 500 for code in codes), codes)
+        text = self.daemon.log_text(having="hostile-log-196")
+        lines = text.splitlines()
+        parsed = [json.loads(line) for line in lines if line.startswith("{")]
+        self.assertEqual(len(parsed), len([line for line in lines if line.strip()]), "every line is one JSON object")
+        counted = [line.get("request_id") for line in parsed if str(line.get("request_id", "")).startswith("hostile-log-")]
+        self.assertEqual(sorted(counted), sorted(f"hostile-log-{i}" for i in range(0, 200, 4)),
+                         "each request's line once, none torn or lost")
+        for secret in (email, forged_key, key, self.admin, "abc.def", "eyJb"):
+            self.assertNotIn(secret, text)
 
 
 if __name__ == "__main__":
