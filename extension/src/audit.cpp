@@ -6,6 +6,7 @@
 #include "flowgres/json.hpp"
 #include "flowgres/permissions.hpp"
 #include "functions.hpp"
+#include "list_filters.hpp"
 #include "permission.hpp"
 #include "spi.hpp"
 
@@ -33,33 +34,6 @@ namespace {
 constexpr long long kAuditDefaultPageSize = 50;
 constexpr long long kAuditMaxPageSize = 200;
 
-std::optional<std::string> string_filter(ValidationProblems &problems, const json_t *filters, const char *key,
-                                         size_t max_length) {
-    const json_t *value = json_object_get(filters, key);
-    if (value == nullptr || json_is_null(value)) return std::nullopt;
-    if (!json_is_string(value) || json_string_length(value) == 0 || json_string_length(value) > max_length) {
-        problems.add(key, "must be a string of 1 to " + std::to_string(max_length) + " characters");
-        return std::nullopt;
-    }
-    std::string text(json_string_value(value), json_string_length(value));
-    if (text.find('\0') != std::string::npos) {
-        problems.add(key, "must not contain NUL");
-        return std::nullopt;
-    }
-    return text;
-}
-
-long long page_filter(ValidationProblems &problems, const json_t *filters, const char *key, long long fallback,
-                      long long high) {
-    const json_t *value = json_object_get(filters, key);
-    if (value == nullptr) return fallback;
-    if (!json_is_integer(value) || json_integer_value(value) < 1 || json_integer_value(value) > high) {
-        problems.add(key, "must be an integer from 1 to " + std::to_string(high));
-        return fallback;
-    }
-    return json_integer_value(value);
-}
-
 }  // namespace
 
 SqlValue audit_log_list(CallArgs &args) {
@@ -67,15 +41,8 @@ SqlValue audit_log_list(CallArgs &args) {
     Json filters = parse_json(args.jsonb(1).value_or("{}"), "filters");
     if (!json_is_object(filters.get())) throw field_error("filters", "must be an object");
     ValidationProblems problems;
-    const char *known[] = {"action", "actor_user_id", "target_type", "target_id", "from", "to", "page", "page_size"};
-    const char *key;
-    json_t *value;
-    json_object_foreach(filters.get(), key, value) {
-        bool found = false;
-        for (const char *name : known) found = found || std::string_view(name) == key;
-        if (!found)
-            problems.add(key, "is not a known filter (action, actor_user_id, target_type, target_id, from, to, page, page_size)");
-    }
+    check_known_filters(problems, filters.get(),
+                        {"action", "actor_user_id", "target_type", "target_id", "from", "to", "page", "page_size"});
     auto action = string_filter(problems, filters.get(), "action", 100);
     auto actor_user_id = string_filter(problems, filters.get(), "actor_user_id", 36);
     if (actor_user_id && !is_uuid(*actor_user_id)) problems.add("actor_user_id", "must be a user id");

@@ -96,6 +96,15 @@ SqlValue llm_provider_rotate_key(CallArgs &);
 SqlValue llm_model_set_enabled(CallArgs &);
 SqlValue workspace_models(CallArgs &);
 
+// wallet.cpp
+SqlValue wallet(CallArgs &);
+SqlValue wallet_open_holds(CallArgs &);
+SqlValue wallet_transaction_list(CallArgs &);
+SqlValue wallet_grant(CallArgs &);
+SqlValue wallet_refund(CallArgs &);
+SqlValue wallet_hold(CallArgs &);
+SqlValue wallet_settle(CallArgs &);
+
 // model_usage.cpp
 SqlValue llm_routes_for_run(CallArgs &);
 SqlValue model_usage_record(CallArgs &);

@@ -15,6 +15,7 @@ namespace flowgres {
 void register_maintenance_worker();  // worker_maintenance.cpp
 void register_rate_limiter();        // rate_limiter.cpp
 void register_usage_ledger();        // usage_ledger.cpp
+void register_wallet_ledger();       // wallet_ledger.cpp
 void register_refusal_counter();     // refusal_counter.cpp
 void register_run_cap();             // run_cap.cpp
 void register_cache_generations();  // catalog_cache.cpp
@@ -43,6 +44,7 @@ extern "C" void _PG_init(void) {
     flowgres::register_maintenance_worker();
     flowgres::register_rate_limiter();
     flowgres::register_usage_ledger();
+    flowgres::register_wallet_ledger();
     flowgres::register_refusal_counter();
     flowgres::register_run_cap();
     flowgres::register_cache_generations();

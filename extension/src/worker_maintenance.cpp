@@ -16,6 +16,7 @@
 #include "postgres.hpp"
 #include "rate_limiter.hpp"
 #include "usage_ledger.hpp"
+#include "wallet_ledger.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -142,6 +143,9 @@ void run_maintenance_pass() {
         // daemon stopped recording without ending its connections.
         if (int64_t expired = flowgres::usage_holds_expire(flowgres::epoch_seconds_now()); expired > 0)
             elog(LOG, "flowgres maintenance: %lld usage hold(s) of unrecorded runs expired", (long long)expired);
+        // Wallet holds of model calls never settled (wallet_ledger.hpp): released, nothing charged.
+        if (int64_t expired = flowgres::expire_wallet_holds(flowgres::epoch_seconds_now()); expired > 0)
+            elog(LOG, "flowgres maintenance: %lld wallet hold(s) of unsettled calls expired", (long long)expired);
         if (abandoned > 0 || requeued > 0)
             elog(LOG, "flowgres maintenance: %llu abandoned execution(s) failed, %llu pending re-announced",
                  (unsigned long long)abandoned, (unsigned long long)requeued);

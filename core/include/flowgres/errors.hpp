@@ -102,6 +102,9 @@ namespace flowgres {
     X(LLM_OUTPUT_INVALID, "FG176", 502, "the model's answer did not fit the step's output_schema") \
     X(AI_OUTPUT_BLOCKED, "FG177", 451, "the model's answer broke an output safety rule")         \
     X(SAFETY_RULE_NOT_FOUND, "FG178", 404, "no such output safety rule")                         \
+    X(BILLING_REF_CONFLICT, "FG180", 409, "the billing_ref_id names another movement")           \
+    X(CAPTURE_NOT_FOUND, "FG181", 404, "no capture of this wallet has that billing_ref_id")      \
+    X(REFUND_EXCEEDS_CAPTURE, "FG182", 409, "the refunds would give back more than the capture took") \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {
