@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "flowgres/errors.hpp"
+#include "hold_table.hpp"
 #include "loaded_slots.hpp"
 #include "postgres.hpp"
 #include "run_cap.hpp"
@@ -93,7 +94,6 @@ bool has_in_flight(const Slot &slot) {
 // aborted, the taking backend ended, or the hold expired.
 // ---------------------------------------------------------------------------------------
 
-constexpr int kHoldPartitionSize = 64;
 enum HoldState : int32 { kHoldFree = 0, kHoldTaken = 1, kHoldSettling = 2 };
 
 struct Hold {
@@ -109,52 +109,15 @@ struct Hold {
     bool run_as_row;     // kHoldSettling: the settling transaction writes the run's row running
 };
 
-struct HoldPartition {
-    slock_t lock;
-    Hold holds[kHoldPartitionSize];
-};
-
-using HoldTable = PartitionedTable<HoldPartition>;
-
+HoldTable<Hold> holds("usage holds", 0x686f6c64);
 int configured_holds = 65536;
-HoldTable *hold_table = nullptr;
-
-Size hold_table_size() {
-    return HoldTable::size_for(HoldTable::partitions_for(configured_holds, kHoldPartitionSize));
-}
-void initialise_hold_table(void *memory) {
-    static_cast<HoldTable *>(memory)->initialise(HoldTable::partitions_for(configured_holds, kHoldPartitionSize));
-}
-
-using HoldId = std::array<uint8, 16>;
-
-HoldId hold_id(const std::string &execution_id) {
-    HoldId id;
-    uuid_bytes(execution_id, id.data());
-    return id;
-}
-
-HoldPartition &hold_partition_of(const HoldId &id) {
-    uint64 hash = hash_bytes_extended(id.data(), static_cast<int>(id.size()), 0x686f6c64);
-    return hold_table->partition[hash % static_cast<uint64>(hold_table->partitions)];
-}
-
-// Caller holds the partition's lock.
-Hold *find_hold(HoldPartition &partition, const HoldId &id) {
-    for (Hold &hold : partition.holds)
-        if (hold.state != kHoldFree && memcmp(hold.id, id.data(), id.size()) == 0) return &hold;
-    return nullptr;
-}
-
-// The holds this backend took and that may still be held: released when it ends.
-std::vector<HoldId> holds_owned;
 
 // Ends the hold `id` when it is in `expected` state and (owner_pid != 0) belongs to that
 // backend: its amounts leave in_flight, into committed when `commit`. Returns whether it did.
 bool end_hold(const HoldId &id, int32 expected, int32 owner_pid, bool commit) {
-    HoldPartition &partition = hold_partition_of(id);
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     int32 holder = expected == kHoldSettling ? (hold ? hold->settler_pid : 0) : (hold ? hold->owner_pid : 0);
     if (!hold || hold->state != expected || (owner_pid != 0 && holder != owner_pid)) {
         SpinLockRelease(&partition.lock);
@@ -171,9 +134,9 @@ bool end_hold(const HoldId &id, int32 expected, int32 owner_pid, bool commit) {
 
 // A settling hold whose transaction did not commit goes back to being held.
 void unsettle_hold(const HoldId &id) {
-    HoldPartition &partition = hold_partition_of(id);
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     if (hold && hold->state == kHoldSettling && hold->settler_pid == MyProcPid) hold->state = kHoldTaken;
     SpinLockRelease(&partition.lock);
 }
@@ -191,8 +154,7 @@ TransactionChanges<HoldId> holds_settling_now([](const HoldId &id, bool commit) 
 });
 
 void release_owned_holds(int, Datum) {
-    for (const HoldId &id : holds_owned) end_hold(id, kHoldTaken, MyProcPid, false);
-    holds_owned.clear();
+    for (const HoldId &id : holds.take_owned()) end_hold(id, kHoldTaken, MyProcPid, false);
 }
 
 // This transaction truncated usage_events.
@@ -347,29 +309,24 @@ UsageLedgerEntry usage_ledger_entry(const std::string &workspace_id) {
 
 UsageReservation usage_hold(const std::string &workspace_id, const std::string &execution_id, const UsageAmounts &amounts,
                             const UsageLimits &limits, int64_t expires_at) {
-    if (!hold_table) throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: flowgres is not in shared_preload_libraries");
+    holds.require();
     static bool exit_callback = false;
     if (!exit_callback) {
         before_shmem_exit(release_owned_holds, 0);
         exit_callback = true;
     }
-    HoldId id = hold_id(execution_id);
+    HoldId id = hold_id_of(execution_id);
     // Room first, so that nothing below can fail once the amounts are in flight.
     holds_taken_now.make_room();
-    // Grown geometrically: reserve(size + 1) would copy the whole list on every hold.
-    if (holds_owned.size() == holds_owned.capacity()) holds_owned.reserve(std::max<size_t>(64, 2 * holds_owned.capacity()));
-    HoldPartition &partition = hold_partition_of(id);
+    holds.make_room_to_own();
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     if (hold) {
         SpinLockRelease(&partition.lock);
         throw Error(ErrorCode::INTERNAL_ERROR, "usage ledger: execution " + execution_id + " already holds usage");
     }
-    for (Hold &candidate : partition.holds)
-        if (candidate.state == kHoldFree) {
-            hold = &candidate;
-            break;
-        }
+    hold = holds.free_entry(partition);
     if (hold) {
         memcpy(hold->id, id.data(), id.size());
         hold->state = kHoldTaken;
@@ -405,30 +362,16 @@ UsageReservation usage_hold(const std::string &workspace_id, const std::string &
     hold->amounts = amounts;
     SpinLockRelease(&partition.lock);
     holds_taken_now.add(id);
-    holds_owned.push_back(id);
-    // Holds settled by other backends stay listed here until this backend ends: keep the list
-    // to those still held once it grows.
-    if (holds_owned.size() > 4096) {
-        size_t kept = 0;
-        for (const HoldId &owned : holds_owned) {
-            HoldPartition &owned_partition = hold_partition_of(owned);
-            SpinLockAcquire(&owned_partition.lock);
-            Hold *still = find_hold(owned_partition, owned);
-            bool mine = still && still->state == kHoldTaken && still->owner_pid == MyProcPid;
-            SpinLockRelease(&owned_partition.lock);
-            if (mine) holds_owned[kept++] = owned;
-        }
-        holds_owned.resize(kept);
-    }
+    holds.own(id, [](const Hold &owned) { return owned.state == kHoldTaken; });
     return reservation;
 }
 
 bool usage_hold_attach_run(const std::string &execution_id, const RunCapHeld &run) {
-    if (!hold_table) return false;
-    HoldId id = hold_id(execution_id);
-    HoldPartition &partition = hold_partition_of(id);
+    if (!holds.ready()) return false;
+    HoldId id = hold_id_of(execution_id);
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     bool attached = hold && hold->state == kHoldTaken && hold->owner_pid == MyProcPid && !hold->run.slot;
     if (attached) hold->run = run;
     SpinLockRelease(&partition.lock);
@@ -436,12 +379,12 @@ bool usage_hold_attach_run(const std::string &execution_id, const RunCapHeld &ru
 }
 
 bool usage_hold_settle(const std::string &execution_id, bool run_as_row) {
-    if (!hold_table) return false;
-    HoldId id = hold_id(execution_id);
+    if (!holds.ready()) return false;
+    HoldId id = hold_id_of(execution_id);
     holds_settling_now.make_room();
-    HoldPartition &partition = hold_partition_of(id);
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     bool settling = hold && hold->state == kHoldTaken;
     if (settling) {
         hold->state = kHoldSettling;
@@ -454,23 +397,8 @@ bool usage_hold_settle(const std::string &execution_id, bool run_as_row) {
 }
 
 int64_t usage_holds_expire(int64_t now) {
-    if (!hold_table) return 0;
-    int64_t expired = 0;
-    for (int p = 0; p < hold_table->partitions; p++) {
-        HoldPartition &partition = hold_table->partition[p];
-        std::vector<HoldId> due;
-        SpinLockAcquire(&partition.lock);
-        for (Hold &hold : partition.holds)
-            if (hold.state == kHoldTaken && hold.slot && hold.expires_at <= now) {
-                HoldId id;
-                memcpy(id.data(), hold.id, id.size());
-                due.push_back(id);
-            }
-        SpinLockRelease(&partition.lock);
-        for (const HoldId &id : due)
-            if (end_hold(id, kHoldTaken, 0, false)) expired++;
-    }
-    return expired;
+    return holds.end_each([&](const Hold &hold) { return hold.state == kHoldTaken && hold.slot && hold.expires_at <= now; },
+                          [](const HoldId &id) { return end_hold(id, kHoldTaken, 0, false); });
 }
 
 void register_usage_ledger() {
@@ -485,8 +413,9 @@ void register_usage_ledger() {
                             nullptr);
     register_shared_struct("flowgres usage ledger", table_size, initialise_table,
                            reinterpret_cast<void **>(ledger.table_address()));
-    register_shared_struct("flowgres usage holds", hold_table_size, initialise_hold_table,
-                           reinterpret_cast<void **>(&hold_table));
+    register_shared_struct("flowgres usage holds", [] { return HoldTable<Hold>::size_for(configured_holds); },
+                           [](void *memory) { HoldTable<Hold>::initialise(memory, configured_holds); },
+                           reinterpret_cast<void **>(holds.table_address()));
     register_transaction_hooks(transaction_hooks);
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "flowgres/errors.hpp"
+#include "hold_table.hpp"
 #include "loaded_slots.hpp"
 #include "postgres.hpp"
 #include "shared_memory.hpp"
@@ -99,7 +100,6 @@ TransactionChanges<Credit> credits([](const Credit &credit, bool commit) {
 // Holds.
 // ---------------------------------------------------------------------------------------
 
-constexpr int kHoldPartitionSize = 64;
 enum HoldState : int32 { kHoldFree = 0, kHoldTaking = 1, kHoldTaken = 2, kHoldSettling = 3 };
 
 struct Hold {
@@ -115,48 +115,16 @@ struct Hold {
     Partition *ledger;
 };
 
-struct HoldPartition {
-    slock_t lock;
-    Hold holds[kHoldPartitionSize];
-};
-
-using HoldTable = PartitionedTable<HoldPartition>;
-
+HoldTable<Hold> holds("wallet holds", 0x77616c6c);
 int configured_holds = 65536;
-HoldTable *hold_table = nullptr;
-
-Size hold_table_size() { return HoldTable::size_for(HoldTable::partitions_for(configured_holds, kHoldPartitionSize)); }
-void initialise_hold_table(void *memory) {
-    static_cast<HoldTable *>(memory)->initialise(HoldTable::partitions_for(configured_holds, kHoldPartitionSize));
-}
-
-using HoldId = std::array<uint8, 16>;
-
-HoldId hold_id_of(const std::string &hold_id) {
-    HoldId id;
-    uuid_bytes(hold_id, id.data());
-    return id;
-}
-
-HoldPartition &hold_partition_of(const HoldId &id) {
-    uint64 hash = hash_bytes_extended(id.data(), static_cast<int>(id.size()), 0x77616c6c);
-    return hold_table->partition[hash % static_cast<uint64>(hold_table->partitions)];
-}
-
-// Caller holds the partition's lock.
-Hold *find_hold(HoldPartition &partition, const HoldId &id) {
-    for (Hold &hold : partition.holds)
-        if (hold.state != kHoldFree && memcmp(hold.id, id.data(), id.size()) == 0) return &hold;
-    return nullptr;
-}
 
 // Ends the hold `id` when it is in `expected` state and (pid != 0) belongs to that backend as
 // owner (taken) or settler (settling): it leaves frozen, and with `capture` its captured part
 // leaves the balance. Returns whether it did.
 bool end_hold(const HoldId &id, int32 expected, int32 pid, bool capture) {
-    HoldPartition &partition = hold_partition_of(id);
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     int32 holder = !hold ? 0 : expected == kHoldSettling ? hold->settler_pid : hold->owner_pid;
     if (!hold || hold->state != expected || (pid != 0 && holder != pid)) {
         SpinLockRelease(&partition.lock);
@@ -173,24 +141,21 @@ bool end_hold(const HoldId &id, int32 expected, int32 pid, bool capture) {
 }
 
 void unsettle_hold(const HoldId &id) {
-    HoldPartition &partition = hold_partition_of(id);
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     if (hold && hold->state == kHoldSettling && hold->settler_pid == MyProcPid) hold->state = kHoldTaken;
     SpinLockRelease(&partition.lock);
 }
 
 // Frees a hold entry this backend was filling in (its amount never reached a slot).
 void drop_taking(const HoldId &id) {
-    HoldPartition &partition = hold_partition_of(id);
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     if (hold && hold->state == kHoldTaking && hold->owner_pid == MyProcPid) hold->state = kHoldFree;
     SpinLockRelease(&partition.lock);
 }
-
-// The holds this backend took and that may still be open: released when it ends.
-std::vector<HoldId> holds_owned;
 
 TransactionChanges<HoldId> holds_taken_now([](const HoldId &id, bool commit) {
     if (!commit) end_hold(id, kHoldTaken, 0, false);
@@ -203,8 +168,7 @@ TransactionChanges<HoldId> holds_settling_now([](const HoldId &id, bool commit) 
 });
 
 void release_owned_holds(int, Datum) {
-    for (const HoldId &id : holds_owned) end_hold(id, kHoldTaken, MyProcPid, false);
-    holds_owned.clear();
+    for (const HoldId &id : holds.take_owned()) end_hold(id, kHoldTaken, MyProcPid, false);
 }
 
 void settle(bool commit, int min_level) {
@@ -229,25 +193,7 @@ int64 epoch_micros_now() {
            static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
 }
 
-// Keeps holds_owned to the holds still this backend's once it grows (holds settled by other
-// backends stay listed until then).
-void prune_owned_holds() {
-    if (holds_owned.size() <= 4096) return;
-    size_t kept = 0;
-    for (const HoldId &owned : holds_owned) {
-        HoldPartition &partition = hold_partition_of(owned);
-        SpinLockAcquire(&partition.lock);
-        Hold *still = find_hold(partition, owned);
-        bool mine = still && still->state == kHoldTaken && still->owner_pid == MyProcPid;
-        SpinLockRelease(&partition.lock);
-        if (mine) holds_owned[kept++] = owned;
-    }
-    holds_owned.resize(kept);
-}
-
-void require_tables() {
-    if (!hold_table) throw Error(ErrorCode::INTERNAL_ERROR, "wallet ledger: flowgres is not in shared_preload_libraries");
-}
+void require_tables() { holds.require(); }
 
 }  // namespace
 
@@ -262,21 +208,17 @@ WalletHoldOutcome hold_in_wallet(const std::string &workspace_id, const std::str
     }
     HoldId id = hold_id_of(hold_id);
     holds_taken_now.make_room();  // nothing below may fail once the amount is frozen
-    if (holds_owned.size() == holds_owned.capacity()) holds_owned.reserve(std::max<size_t>(64, 2 * holds_owned.capacity()));
+    holds.make_room_to_own();
 
     // The entry first (taking), so that a second hold by the same id is refused.
-    HoldPartition &partition = hold_partition_of(id);
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     if (hold) {
         SpinLockRelease(&partition.lock);
         throw Error(ErrorCode::BILLING_REF_CONFLICT, "the hold " + hold_id + " is open already");
     }
-    for (Hold &candidate : partition.holds)
-        if (candidate.state == kHoldFree) {
-            hold = &candidate;
-            break;
-        }
+    hold = holds.free_entry(partition);
     if (hold) {
         memset(hold, 0, sizeof(Hold));
         memcpy(hold->id, id.data(), id.size());
@@ -320,8 +262,7 @@ WalletHoldOutcome hold_in_wallet(const std::string &workspace_id, const std::str
     hold->state = kHoldTaken;
     SpinLockRelease(&partition.lock);
     holds_taken_now.add(id);
-    holds_owned.push_back(id);
-    prune_owned_holds();
+    holds.own(id, [](const Hold &owned) { return owned.state == kHoldTaken; });
     return outcome;
 }
 
@@ -329,9 +270,9 @@ std::optional<WalletHeld> settle_wallet_hold(const std::string &hold_id, int64_t
     require_tables();
     HoldId id = hold_id_of(hold_id);
     holds_settling_now.make_room();
-    HoldPartition &partition = hold_partition_of(id);
+    auto &partition = holds.partition_of(id);
     SpinLockAcquire(&partition.lock);
-    Hold *hold = find_hold(partition, id);
+    Hold *hold = holds.find(partition, id);
     bool settling = hold && hold->state == kHoldTaken && captured >= 0;
     std::optional<WalletHeld> held;
     uint8 workspace[16];
@@ -374,43 +315,18 @@ std::vector<WalletOpenHold> open_wallet_holds(const std::string &workspace_id) {
     require_tables();
     Key key = make_key(workspace_id);
     std::vector<WalletOpenHold> open;
-    std::vector<Hold> seen;
-    for (int p = 0; p < hold_table->partitions; p++) {
-        HoldPartition &partition = hold_table->partition[p];
-        seen.clear();
-        SpinLockAcquire(&partition.lock);
-        for (Hold &hold : partition.holds)
-            if ((hold.state == kHoldTaken || hold.state == kHoldSettling) &&
-                memcmp(&hold.slot->key, &key, sizeof(Key)) == 0)
-                seen.push_back(hold);
-        SpinLockRelease(&partition.lock);
-        for (const Hold &hold : seen)
-            open.push_back(WalletOpenHold{uuid_text(hold.id), hold.amount, hold.held_at, hold.expires_at,
-                                          hold.state == kHoldSettling});
-        if ((p & 255) == 255) guard([] { CHECK_FOR_INTERRUPTS(); });
-    }
+    for (const Hold &hold : holds.copies([&](const Hold &hold) {
+             return (hold.state == kHoldTaken || hold.state == kHoldSettling) &&
+                    memcmp(&hold.slot->key, &key, sizeof(Key)) == 0;
+         }))
+        open.push_back(WalletOpenHold{uuid_text(hold.id), hold.amount, hold.held_at, hold.expires_at,
+                                      hold.state == kHoldSettling});
     return open;
 }
 
 int64_t expire_wallet_holds(int64_t now) {
-    if (!hold_table) return 0;
-    int64_t expired = 0;
-    std::vector<HoldId> due;
-    for (int p = 0; p < hold_table->partitions; p++) {
-        HoldPartition &partition = hold_table->partition[p];
-        due.clear();
-        SpinLockAcquire(&partition.lock);
-        for (Hold &hold : partition.holds)
-            if (hold.state == kHoldTaken && hold.expires_at <= now) {
-                HoldId id;
-                memcpy(id.data(), hold.id, id.size());
-                due.push_back(id);
-            }
-        SpinLockRelease(&partition.lock);
-        for (const HoldId &id : due)
-            if (end_hold(id, kHoldTaken, 0, false)) expired++;
-    }
-    return expired;
+    return holds.end_each([&](const Hold &hold) { return hold.state == kHoldTaken && hold.expires_at <= now; },
+                          [](const HoldId &id) { return end_hold(id, kHoldTaken, 0, false); });
 }
 
 void register_wallet_ledger() {
@@ -425,8 +341,9 @@ void register_wallet_ledger() {
     register_shared_struct("flowgres wallet ledger", [] { return Ledger::size_for(configured_slots); },
                            [](void *memory) { Ledger::initialise(memory, configured_slots); },
                            reinterpret_cast<void **>(ledger.table_address()));
-    register_shared_struct("flowgres wallet holds", hold_table_size, initialise_hold_table,
-                           reinterpret_cast<void **>(&hold_table));
+    register_shared_struct("flowgres wallet holds", [] { return HoldTable<Hold>::size_for(configured_holds); },
+                           [](void *memory) { HoldTable<Hold>::initialise(memory, configured_holds); },
+                           reinterpret_cast<void **>(holds.table_address()));
     register_transaction_hooks(transaction_hooks);
 }
 
