@@ -75,6 +75,18 @@ public:
         return nullptr;
     }
 
+    // The hold `id`, when it is in state `from` and `who` (a pid member) is this backend, put
+    // in state `to`. Returns whether it was.
+    bool move(const HoldId &id, int32 from, int32 to, int32 Hold::*who) {
+        Partition &partition = partition_of(id);
+        SpinLockAcquire(&partition.lock);
+        Hold *hold = find(partition, id);
+        bool moved = hold && hold->state == from && hold->*who == MyProcPid;
+        if (moved) hold->state = to;
+        SpinLockRelease(&partition.lock);
+        return moved;
+    }
+
     // The ids of the holds for which `due(hold)` is true, partition by partition, each passed to
     // end(id) with no lock held. Returns how many end() ended.
     template <typename Due, typename End>

@@ -133,13 +133,7 @@ bool end_hold(const HoldId &id, int32 expected, int32 owner_pid, bool commit) {
 }
 
 // A settling hold whose transaction did not commit goes back to being held.
-void unsettle_hold(const HoldId &id) {
-    auto &partition = holds.partition_of(id);
-    SpinLockAcquire(&partition.lock);
-    Hold *hold = holds.find(partition, id);
-    if (hold && hold->state == kHoldSettling && hold->settler_pid == MyProcPid) hold->state = kHoldTaken;
-    SpinLockRelease(&partition.lock);
-}
+void unsettle_hold(const HoldId &id) { holds.move(id, kHoldSettling, kHoldTaken, &Hold::settler_pid); }
 
 // The holds this transaction took (released if it aborts) and those it settles (counted as
 // committed if it commits, held again if not).

@@ -143,6 +143,26 @@ std::string wallet_json(const std::string &workspace_id, const WalletState &stat
            ",\"available\":" + std::to_string(state.balance - state.frozen) + "}";
 }
 
+// The start of an operator's grant or refund: an active workspace, the billing_ref_id's lock,
+// and the first answer when it is a replay.
+std::optional<std::string> begin_credit(const Actor &actor, const std::string &workspace_id, const std::string &ref,
+                                        const std::string &kind, long long amount, const std::string &refers_to) {
+    require_active_workspace(actor, workspace_id);
+    lock_billing_ref(workspace_id, ref);
+    return replayed(movement_by_ref(workspace_id, ref), kind, amount, refers_to, ref);
+}
+
+// The end of one: counted in the balance at commit, its row, its audit row, its answer.
+std::string record_credit(const Actor &actor, const std::string &workspace_id, const char *kind, long long amount,
+                          const std::string &ref, const SqlParam &refers_to, const std::string &reason) {
+    credit_wallet(workspace_id, amount);
+    std::string movement = insert_movement(actor, workspace_id, kind, amount, ref, refers_to, reason);
+    std::string extra = refers_to ? ",\"capture_ref_id\":" + json_quote(*refers_to) : "";
+    write_audit(actor, workspace_id, std::string("wallet.") + kind, "wallet", workspace_id,
+                audit_metadata(amount, ref, reason, extra));
+    return "{\"replayed\":false,\"movement\":" + movement + "}";
+}
+
 // A settlement of wallet_settle, checked.
 struct Settlement {
     std::string workspace_id, hold_id;
@@ -269,16 +289,10 @@ SqlValue wallet_grant(CallArgs &args) {
     std::string reason = reason_argument(args, 2);
     std::string ref = billing_ref_argument(args, 3, "billing_ref_id");
     Actor actor = require_system_actor();
-    require_active_workspace(actor, workspace_id);
-    lock_billing_ref(workspace_id, ref);
-    if (auto answer = replayed(movement_by_ref(workspace_id, ref), "grant", amount, "", ref))
-        return SqlValue::jsonb(*answer);
+    if (auto answer = begin_credit(actor, workspace_id, ref, "grant", amount, "")) return SqlValue::jsonb(*answer);
     if (wallet_state(workspace_id).balance > kMaxBalance - amount)
         throw field_error("amount", "would take the balance past " + std::to_string(kMaxBalance) + " micro-units");
-    credit_wallet(workspace_id, amount);
-    std::string movement = insert_movement(actor, workspace_id, "grant", amount, ref, std::nullopt, reason);
-    write_audit(actor, workspace_id, "wallet.grant", "wallet", workspace_id, audit_metadata(amount, ref, reason));
-    return SqlValue::jsonb("{\"replayed\":false,\"movement\":" + movement + "}");
+    return SqlValue::jsonb(record_credit(actor, workspace_id, "grant", amount, ref, std::nullopt, reason));
 }
 
 SqlValue wallet_refund(CallArgs &args) {
@@ -289,9 +303,7 @@ SqlValue wallet_refund(CallArgs &args) {
     std::string reason = reason_argument(args, 3);
     std::string ref = billing_ref_argument(args, 4, "billing_ref_id");
     Actor actor = require_system_actor();
-    require_active_workspace(actor, workspace_id);
-    lock_billing_ref(workspace_id, ref);
-    if (auto answer = replayed(movement_by_ref(workspace_id, ref), "refund", amount, capture_ref, ref))
+    if (auto answer = begin_credit(actor, workspace_id, ref, "refund", amount, capture_ref))
         return SqlValue::jsonb(*answer);
     // The capture's row locked first; the refunds summed by the next statement see every
     // refund of it committed before the lock was granted.
@@ -311,11 +323,7 @@ SqlValue wallet_refund(CallArgs &args) {
         throw Error(ErrorCode::REFUND_EXCEEDS_CAPTURE,
                     "the capture took " + std::to_string(taken) + " and " + std::to_string(refunded) +
                         " of it was refunded: at most " + std::to_string(taken - refunded) + " more");
-    credit_wallet(workspace_id, amount);
-    std::string movement = insert_movement(actor, workspace_id, "refund", amount, ref, capture_ref, reason);
-    write_audit(actor, workspace_id, "wallet.refund", "wallet", workspace_id,
-                audit_metadata(amount, ref, reason, ",\"capture_ref_id\":" + json_quote(capture_ref)));
-    return SqlValue::jsonb("{\"replayed\":false,\"movement\":" + movement + "}");
+    return SqlValue::jsonb(record_credit(actor, workspace_id, "refund", amount, ref, capture_ref, reason));
 }
 
 SqlValue wallet_hold(CallArgs &args) {

@@ -140,22 +140,10 @@ bool end_hold(const HoldId &id, int32 expected, int32 pid, bool capture) {
     return true;
 }
 
-void unsettle_hold(const HoldId &id) {
-    auto &partition = holds.partition_of(id);
-    SpinLockAcquire(&partition.lock);
-    Hold *hold = holds.find(partition, id);
-    if (hold && hold->state == kHoldSettling && hold->settler_pid == MyProcPid) hold->state = kHoldTaken;
-    SpinLockRelease(&partition.lock);
-}
+void unsettle_hold(const HoldId &id) { holds.move(id, kHoldSettling, kHoldTaken, &Hold::settler_pid); }
 
 // Frees a hold entry this backend was filling in (its amount never reached a slot).
-void drop_taking(const HoldId &id) {
-    auto &partition = holds.partition_of(id);
-    SpinLockAcquire(&partition.lock);
-    Hold *hold = holds.find(partition, id);
-    if (hold && hold->state == kHoldTaking && hold->owner_pid == MyProcPid) hold->state = kHoldFree;
-    SpinLockRelease(&partition.lock);
-}
+void drop_taking(const HoldId &id) { holds.move(id, kHoldTaking, kHoldFree, &Hold::owner_pid); }
 
 TransactionChanges<HoldId> holds_taken_now([](const HoldId &id, bool commit) {
     if (!commit) end_hold(id, kHoldTaken, 0, false);
