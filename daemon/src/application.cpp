@@ -17,6 +17,7 @@ Application::Application(const Config &config, const RunEnvironment &environment
       runtime_(worker_, runs_, streams_),
       generation_(worker_, preparation_),
       management_(worker_, runs_, databases_, generation_, streams_),
+      gateway_(std::make_unique<gateway::Gateway>(worker_)),
       openapi_json_(openapi_json) {}
 
 Application::~Application() = default;
@@ -85,6 +86,7 @@ void Application::handle(http::Request &&request, http::Responder responder) {
     }
 
     if (path == "/runtime" || path.rfind("/runtime/", 0) == 0) return runtime_.handle(call);
+    if (path.rfind("/v1/", 0) == 0) return gateway_->handle(call);
     if (path.rfind("/assets/", 0) == 0) return runtime_.answer_asset(call);
     management_.handle(call);
 }

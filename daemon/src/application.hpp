@@ -14,6 +14,7 @@
 #include "app_generation.hpp"
 #include "databases.hpp"
 #include "event_streams.hpp"
+#include "gateway/gateway.hpp"
 #include "management_api.hpp"
 #include "pg/listener.hpp"
 #include "run_preparation.hpp"
@@ -51,6 +52,7 @@ private:
     Runtime runtime_;
     AppGeneration generation_;
     ManagementApi management_;
+    std::unique_ptr<gateway::Gateway> gateway_;
     const std::string &openapi_json_;
     std::unique_ptr<pg::Listener> listener_;
     bool background_started_ = false;

@@ -34,6 +34,7 @@ const char *expected(FieldType type) {
         case FieldType::boolean:
             return "must be true or false";
         case FieldType::integer:
+        case FieldType::bigint:
             return "must be an integer";
         case FieldType::timestamp:
             return "must be an ISO 8601 timestamp string";
@@ -65,6 +66,7 @@ std::optional<std::string> from_json(const json_t *value, FieldType type) {
             if (json_is_boolean(value)) return std::string(json_is_true(value) ? "true" : "false");
             return std::nullopt;
         case FieldType::integer:
+        case FieldType::bigint:
             if (json_is_integer(value)) return std::to_string(json_integer_value(value));
             return std::nullopt;
         case FieldType::json_object:
@@ -82,7 +84,8 @@ std::optional<std::string> from_json(const json_t *value, FieldType type) {
 // A query parameter as its typed JSON value for a filters object, or as SQL argument text.
 std::optional<std::string> query_value(const std::string &text, FieldType type, bool as_json) {
     switch (type) {
-        case FieldType::integer: {
+        case FieldType::integer:
+        case FieldType::bigint: {
             if (text.empty() || text.size() > 18) return std::nullopt;
             for (char c : text)
                 if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;

@@ -24,6 +24,8 @@ json_t *schema_of(FieldType type) {
             return json_pack("{s:s}", "type", "boolean");
         case FieldType::integer:
             return json_pack("{s:s}", "type", "integer");
+        case FieldType::bigint:
+            return json_pack("{s:s, s:s}", "type", "integer", "format", "int64");
         case FieldType::timestamp:
             return json_pack("{s:s, s:s}", "type", "string", "format", "date-time");
         case FieldType::json_object:
@@ -207,6 +209,30 @@ std::string openapi_document() {
                       "operations", "responses", "200", "description", "success", "content", type, "schema");
         json_object_set_new(paths, path, json_pack("{s:o}", "get", op));
     };
+    // The gateway (README "Gateway"): OpenAI's wire protocol, its errors in OpenAI's shape.
+    json_object_set_new(paths, "/v1/chat/completions", parse_json(R"json({"post": {
+        "operationId": "createChatCompletion", "tags": ["gateway"],
+        "summary": "OpenAI chat completions, plain or streamed; paid by the key's workspace (scope llm:execute)",
+        "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["model", "messages"],
+            "properties": {
+                "model": {"type": "string"},
+                "messages": {"type": "array", "items": {"type": "object", "required": ["role", "content"],
+                             "properties": {"role": {"type": "string"}, "content": {"type": "string"}}}},
+                "stream": {"type": "boolean"},
+                "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+                "max_tokens": {"type": "integer"}, "max_completion_tokens": {"type": "integer"},
+                "temperature": {"type": "number"}, "n": {"type": "integer"}}}}}},
+        "responses": {"200": {"description": "a chat.completion, or chat.completion.chunk events"},
+                      "400": {"description": "invalid_request_error"}, "401": {"description": "invalid_api_key"},
+                      "402": {"description": "insufficient_quota"}, "404": {"description": "model_not_found"},
+                      "429": {"description": "rate_limit_exceeded"}, "502": {"description": "upstream_error"}}}})json",
+                                                                    "gateway").release());
+    json_object_set_new(paths, "/v1/models", parse_json(R"json({"get": {
+        "operationId": "listModels", "tags": ["gateway"], "summary": "The models the key's workspace may use",
+        "security": [{"bearer": []}], "responses": {"200": {"description": "{object: list, data}"}}}})json",
+                                                          "gateway").release());
     plain("/health", "health", "The process is up", "application/json");
     plain("/ready", "ready", "The database answers (503 DB_UNAVAILABLE when not)", "application/json");
     plain("/metrics", "metrics", "Prometheus metrics", "text/plain");

@@ -85,17 +85,22 @@ const std::vector<Route> &routes() {
         {"POST", "/api/v1/api-keys", "createApiKey", "api-keys", "Create an API key for the caller; the key is shown once",
          "api_key_create",
          {{S::body_field, "name", T::text, true, "1 to 100 characters"},
-          {S::body_field, "scopes", T::json_array, false, "[\"read\"] or [\"read\", \"write\"] (default); write includes read"},
-          {S::body_field, "expires_at", T::timestamp, false, "ISO 8601; none means no expiry"}},
-         {}, 201, {}},
+          {S::body_field, "scopes", T::json_array, false,
+           "of read, write (default: both; write includes read) and llm:execute (the gateway, /v1)"},
+          {S::body_field, "expires_at", T::timestamp, false, "ISO 8601; none means no expiry"},
+          {S::fixed, "user_id", T::uuid, false, ""},
+          {S::body_field, "workspace_id", T::uuid, false,
+           "with llm:execute: the workspace that pays for the key's model calls (app_publish there)"}},
+         {}, 201, {"WORKSPACE_NOT_FOUND", "WORKSPACE_INACTIVE"}},
         {"GET", "/api/v1/api-keys", "listApiKeys", "api-keys", "The caller's API keys (previews only)", "api_key_list", {}, {}, 200, {}},
         {"POST", "/api/v1/users/{user_id}/api-keys", "createUserApiKey", "api-keys",
          "Create an API key for a user (operator only); the key is shown once", "api_key_create",
          {{S::body_field, "name", T::text, true, "1 to 100 characters"},
-          {S::body_field, "scopes", T::json_array, false, "[\"read\"] or [\"read\", \"write\"] (default)"},
+          {S::body_field, "scopes", T::json_array, false, "of read, write (default: both) and llm:execute"},
           {S::body_field, "expires_at", T::timestamp, false, "ISO 8601"},
-          {S::path, "user_id", T::uuid, true}},
-         {}, 201, {"USER_NOT_FOUND"}},
+          {S::path, "user_id", T::uuid, true},
+          {S::body_field, "workspace_id", T::uuid, false, "with llm:execute: the workspace that pays"}},
+         {}, 201, {"USER_NOT_FOUND", "WORKSPACE_NOT_FOUND", "WORKSPACE_INACTIVE"}},
         {"GET", "/api/v1/users/{user_id}/api-keys", "listUserApiKeys", "api-keys", "A user's API keys (operator, or the user)",
          "api_key_list", {{S::path, "user_id", T::uuid, true}}, {}, 200, {"USER_NOT_FOUND"}},
         {"POST", "/api/v1/api-keys/{key_id}/rotate", "rotateApiKey", "api-keys",
@@ -313,7 +318,7 @@ const std::vector<Route> &routes() {
          "Add money to the wallet, a top-up or a grant (operator only); the same billing_ref_id again is a no-op",
          "wallet_grant",
          {{S::path, "workspace_id", T::uuid, true},
-          {S::body_field, "amount", T::integer, true, "micro-units, 1 to 10^15"},
+          {S::body_field, "amount", T::bigint, true, "micro-units, 1 to 10^15"},
           {S::body_field, "reason", T::text, true, "1 to 500 characters"},
           {S::body_field, "billing_ref_id", T::text, false,
            "makes a retry a no-op: 1 to 200 letters, digits, '-', '_', '.' and ':' (default: a new uuid)"}},
@@ -323,7 +328,7 @@ const std::vector<Route> &routes() {
          "wallet_refund",
          {{S::path, "workspace_id", T::uuid, true},
           {S::body_field, "capture_ref_id", T::text, true, "the billing_ref_id of the capture"},
-          {S::body_field, "amount", T::integer, true, "micro-units; with earlier refunds at most what it took"},
+          {S::body_field, "amount", T::bigint, true, "micro-units; with earlier refunds at most what it took"},
           {S::body_field, "reason", T::text, true, "1 to 500 characters"},
           {S::body_field, "billing_ref_id", T::text, false, "this refund's reference (default: a new uuid)"}},
          {}, 201,
@@ -697,6 +702,8 @@ const char *field_type_name(FieldType type) {
             return "boolean";
         case T::integer:
             return "integer";
+        case T::bigint:
+            return "bigint";
         case T::timestamp:
             return "timestamptz";
         case T::json_object:

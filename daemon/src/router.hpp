@@ -14,7 +14,8 @@
 
 namespace flowgres::daemon {
 
-enum class FieldType { uuid, text, boolean, integer, timestamp, json_object, json_array, json_any };
+// integer is SQL integer; bigint (money in micro-units) is SQL bigint: both are JSON integers.
+enum class FieldType { uuid, text, boolean, integer, bigint, timestamp, json_object, json_array, json_any };
 
 enum class Source {
     path,           // a {name} segment of the pattern

@@ -156,6 +156,20 @@ void WorkerContext::finish(const std::shared_ptr<Call> &call, http::Response res
     call->responder.send(response);
 }
 
+void WorkerContext::note_stream_opened(const std::shared_ptr<Call> &call, std::string_view what) {
+    call->answered = true;
+    double seconds = std::chrono::duration<double>(Call::Clock::now() - call->started).count();
+    metrics.record_request(call->route_label, call->request.method, 200, seconds);
+    if (config.log_requests && log_enabled(LogLevel::info))
+        LogLine(LogLevel::info, what)
+            .text("trace_id", call->trace.trace_id)
+            .text("request_id", call->trace.request_id)
+            .text("route", call->route_label)
+            .number("status", 200)
+            .thousandths("duration_ms", static_cast<long long>(seconds * 1e6))
+            .text("client", hash_ip(call->request.peer_address));
+}
+
 void WorkerContext::flush_key_usage(std::function<void()> done) {
     if (used_keys_.empty()) {
         if (done) done();

@@ -104,6 +104,9 @@ public:
     void finish_error(const std::shared_ptr<Call> &call, ErrorCode code, std::string_view message,
                       std::string_view details = "null");
     void finish_database_error(const std::shared_ptr<Call> &call, const pg::JobResult &result);
+    // A streamed answer's head is going out (200): the call counts as answered, in the metrics
+    // and (with log_requests) a log line saying `what`.
+    void note_stream_opened(const std::shared_ptr<Call> &call, std::string_view what);
 
     // The statement that makes a management call act as its key's user (checking the key and
     // its scope), or as the operator. Its answer is the key's id: pass it to note_key_use.

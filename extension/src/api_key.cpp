@@ -5,6 +5,7 @@
 #include <set>
 
 #include "actor.hpp"
+#include "api_key.hpp"
 #include "audit.hpp"
 #include "boundary.hpp"
 #include "catalog_cache.hpp"
@@ -12,7 +13,9 @@
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
+#include "flowgres/permissions.hpp"
 #include "functions.hpp"
+#include "permission.hpp"
 #include "spi.hpp"
 
 namespace flowgres {
@@ -25,37 +28,6 @@ const char *kKeyDocument = "to_jsonb(k) - 'key_hash'";
 std::string key_document(const std::string &key_id) {
     return query_value(std::string("select ") + kKeyDocument + " from flowgres.api_keys k where id = $1::uuid", {key_id})
         .value();
-}
-
-// What authenticating a key reads, by its hash: every request of the management API asks,
-// and keys, their users and their scopes rarely change, so each backend keeps what it read
-// (catalog_cache.hpp: a new, revoked, rotated or re-scoped key and any change to users move
-// the catalogue's generation; expiry is checked on every use).
-struct KeyForAuthentication {
-    std::string key_id;
-    std::string user_id;
-    bool user_active = false;
-    bool revoked = false;
-    std::optional<int64_t> expires_at_micros;  // since the Unix epoch
-    std::string scopes;                        // comma-separated
-};
-
-std::optional<KeyForAuthentication> key_for_authentication(const std::string &key_hash) {
-    static CatalogCache<KeyForAuthentication> cache(4096);
-    return cache.get(key_hash, [&]() -> std::optional<KeyForAuthentication> {
-        SqlResult found = query(R"sql(
-            select k.id, k.user_id, u.status = 'active', k.revoked_at is not null,
-                   (extract(epoch from k.expires_at) * 1000000)::bigint, array_to_string(k.scopes, ',')
-            from flowgres.api_keys k join flowgres.users u on u.id = k.user_id
-            where k.key_hash = $1)sql",
-                                {key_hash});
-        if (found.rows.empty()) return std::nullopt;
-        const SqlRow &row = found.rows[0];
-        KeyForAuthentication key{row.text(0), row.text(1), row.text(2) == "t", row.text(3) == "t", std::nullopt,
-                                 row.text(5)};
-        if (row[4]) key.expires_at_micros = std::stoll(*row[4]);
-        return key;
-    });
 }
 
 // Audit rows belong to a workspace; a key is the user's, so its rows go to the workspace the
@@ -83,14 +55,15 @@ std::string checked_scopes(const std::optional<std::string> &scopes_json) {
     if (!scopes_json) return "{read,write}";
     Json scopes = parse_json(*scopes_json, "scopes");
     if (!json_is_array(scopes.get()) || json_array_size(scopes.get()) == 0)
-        throw field_error("scopes", "must be a non-empty array of \"read\" and \"write\"");
+        throw field_error("scopes", "must be a non-empty array of \"read\", \"write\" and \"llm:execute\"");
     std::set<std::string> seen;
     size_t index;
     json_t *value;
     json_array_foreach(scopes.get(), index, value) {
         const char *scope = json_string_value(value);
-        if (scope == nullptr || (std::string_view(scope) != "read" && std::string_view(scope) != "write"))
-            throw field_error("scopes[" + std::to_string(index) + "]", "must be \"read\" or \"write\"");
+        std::string_view name = scope ? scope : "";
+        if (name != "read" && name != "write" && name != "llm:execute")
+            throw field_error("scopes[" + std::to_string(index) + "]", "must be \"read\", \"write\" or \"llm:execute\"");
         seen.insert(scope);
     }
     std::string out = "{";
@@ -112,15 +85,51 @@ SqlValue key_with_secret(const std::string &key_id, const std::string &key) {
 
 }  // namespace
 
+std::optional<KeyForAuthentication> key_for_authentication(const std::string &key_hash) {
+    static CatalogCache<KeyForAuthentication> cache(4096);
+    return cache.get(key_hash, [&]() -> std::optional<KeyForAuthentication> {
+        SqlResult found = query(R"sql(
+            select k.id, k.user_id, u.status = 'active', k.revoked_at is not null,
+                   (extract(epoch from k.expires_at) * 1000000)::bigint, array_to_string(k.scopes, ','),
+                   coalesce(k.workspace_id::text, '')
+            from flowgres.api_keys k join flowgres.users u on u.id = k.user_id
+            where k.key_hash = $1)sql",
+                                {key_hash});
+        if (found.rows.empty()) return std::nullopt;
+        const SqlRow &row = found.rows[0];
+        KeyForAuthentication key{row.text(0), row.text(1), row.text(2) == "t", row.text(3) == "t", std::nullopt,
+                                 row.text(5), row.text(6)};
+        if (row[4]) key.expires_at_micros = std::stoll(*row[4]);
+        return key;
+    });
+}
+
+const char *key_refusal(const std::optional<KeyForAuthentication> &key) {
+    if (!key) return "unknown_key";
+    if (!key->user_active) return "user_disabled";
+    if (key->revoked) return "revoked";
+    if (key->expires_at_micros && *key->expires_at_micros <= transaction_start_micros()) return "expired";
+    return nullptr;
+}
+
 SqlValue api_key_create(CallArgs &args) {
     std::string name = args.required_text(0, "name");
     std::optional<std::string> scopes_json = args.jsonb(1);
     std::optional<std::string> expires_at = args.timestamptz(2);
     std::optional<std::string> user_id = args.uuid(3);
+    std::optional<std::string> workspace_id = args.uuid(4);
     check_display_text("name", name, 100);
     std::string scopes = checked_scopes(scopes_json);
+    bool calls_models = scopes.find("llm:execute") != std::string::npos;
+    if (calls_models && !workspace_id)
+        throw field_error("workspace_id", "is required with the scope llm:execute: the workspace that pays");
+    if (!calls_models && workspace_id) throw field_error("workspace_id", "is only for keys with the scope llm:execute");
     Actor actor = require_actor();
     std::string owner = key_owner(actor, user_id);
+    // The key spends the workspace's wallet: its owner must be one who may (owners and admins).
+    if (workspace_id)
+        require_workspace_permission(Actor{Actor::Kind::user, owner, actor.role_name}, *workspace_id,
+                                     permission::app_publish, WorkspaceUse::write);
     if (expires_at && query_value("select ($1::timestamptz <= now())::text", {expires_at}) == "true")
         throw field_error("expires_at", "must be in the future");
     // The owner's row serialises key creation (spi.hpp: lock, then count).
@@ -134,10 +143,10 @@ SqlValue api_key_create(CallArgs &args) {
 
     std::string key = new_api_key();
     std::string key_id = query_value(R"sql(
-        insert into flowgres.api_keys (user_id, name, key_hash, key_preview, scopes, expires_at, created_by)
-        values ($1::uuid, $2, $3, $4, $5::text[], $6::timestamptz, $7::uuid) returning id)sql",
+        insert into flowgres.api_keys (user_id, name, key_hash, key_preview, scopes, expires_at, created_by, workspace_id)
+        values ($1::uuid, $2, $3, $4, $5::text[], $6::timestamptz, $7::uuid, $8::uuid) returning id)sql",
                                      {owner, name, sha256_hex(key), api_key_preview(key), scopes, expires_at,
-                                      actor.user_param()})
+                                      actor.user_param(), workspace_id})
                              .value();
     write_audit(actor, audit_workspace_of(owner), "api_key.create", "api_key", key_id,
                 "{\"name\":" + json_quote(name) + ",\"user_id\":" + json_quote(owner) + "}");
@@ -191,14 +200,9 @@ SqlValue api_key_authenticate(CallArgs &args) {
     std::optional<KeyForAuthentication> key = key_for_authentication(key_hash);
     // One message for every refusal reason but the scope: a caller learns nothing about keys
     // that are not theirs; the reason goes into the details for the key's owner to read.
-    auto refuse = [](const char *reason) {
+    if (const char *reason = key_refusal(key))
         throw Error(ErrorCode::UNAUTHENTICATED, "the API key is missing, invalid, expired or revoked",
                     std::string("{\"reason\":\"") + reason + "\"}");
-    };
-    if (!key) refuse("unknown_key");
-    if (!key->user_active) refuse("user_disabled");
-    if (key->revoked) refuse("revoked");
-    if (key->expires_at_micros && *key->expires_at_micros <= transaction_start_micros()) refuse("expired");
     // "write" includes "read": a key that may change things may also look at them.
     bool allowed = key->scopes.find("write") != std::string::npos || key->scopes.find(required_scope) != std::string::npos;
     if (!allowed)

@@ -96,6 +96,13 @@ SqlValue llm_provider_rotate_key(CallArgs &);
 SqlValue llm_model_set_enabled(CallArgs &);
 SqlValue workspace_models(CallArgs &);
 
+// gateway.cpp
+SqlValue gateway_admit(CallArgs &);
+SqlValue gateway_record(CallArgs &);
+
+// llm_provider.cpp: the models a workspace may use, as workspace_models answers.
+std::string workspace_models_document(const std::string &workspace_id);
+
 // wallet.cpp
 SqlValue wallet(CallArgs &);
 SqlValue wallet_open_holds(CallArgs &);

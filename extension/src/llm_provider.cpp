@@ -250,7 +250,11 @@ SqlValue workspace_models(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
     Actor actor = require_actor();
     require_workspace_permission(actor, workspace_id, "", WorkspaceUse::read);
-    return SqlValue::jsonb(query_value(R"sql(
+    return SqlValue::jsonb(workspace_models_document(workspace_id));
+}
+
+std::string workspace_models_document(const std::string &workspace_id) {
+    return query_value(R"sql(
         select jsonb_build_object('items', coalesce(jsonb_agg(jsonb_build_object(
                    'model', m.model, 'provider', p.name,
                    'scope', case when p.workspace_id is null then 'platform' else 'workspace' end,
@@ -260,8 +264,8 @@ SqlValue workspace_models(CallArgs &args) {
         from flowgres.llm_providers p join flowgres.llm_models m on m.provider_id = p.id
         where (p.workspace_id = $1::uuid or p.workspace_id is null) and p.enabled and m.enabled
           and not exists (select 1 from flowgres.llm_model_switches s where s.model = m.model))sql",
-                                       {workspace_id})
-                               .value());
+                       {workspace_id})
+        .value();
 }
 
 }  // namespace flowgres

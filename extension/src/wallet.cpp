@@ -22,6 +22,7 @@
 #include "permission.hpp"
 #include "rate_limiter.hpp"
 #include "spi.hpp"
+#include "wallet.hpp"
 #include "wallet_ledger.hpp"
 
 namespace flowgres {
@@ -163,12 +164,7 @@ std::string record_credit(const Actor &actor, const std::string &workspace_id, c
     return "{\"replayed\":false,\"movement\":" + movement + "}";
 }
 
-// A settlement of wallet_settle, checked.
-struct Settlement {
-    std::string workspace_id, hold_id;
-    long long captured = 0;
-    std::optional<std::string> trace_id;
-};
+using Settlement = WalletSettlement;
 
 std::vector<Settlement> parse_settlements(const std::string &text) {
     Json document = parse_json(text, "settlements");
@@ -351,7 +347,15 @@ SqlValue wallet_hold(CallArgs &args) {
 SqlValue wallet_settle(CallArgs &args) {
     std::vector<Settlement> settlements = parse_settlements(args.required_jsonb(0, "settlements"));
     require_system_actor();
-    std::string rows = "[", answers = "[";
+    std::string answers = "[";
+    for (const std::string &answer : settle_wallet_holds(settlements))
+        answers += (answers.size() > 1 ? "," : "") + answer;
+    return SqlValue::jsonb(answers + "]");
+}
+
+std::vector<std::string> settle_wallet_holds(const std::vector<WalletSettlement> &settlements) {
+    std::string rows = "[";
+    std::vector<std::string> answers;
     size_t expected_rows = 0;
     for (const Settlement &settlement : settlements) {
         std::optional<WalletHeld> held = settle_wallet_hold(settlement.hold_id, settlement.captured);
@@ -359,24 +363,22 @@ SqlValue wallet_settle(CallArgs &args) {
             throw Error(ErrorCode::BILLING_REF_CONFLICT,
                         "hold " + settlement.hold_id + " is not of workspace " + settlement.workspace_id);
         }
-        std::string answer;
         if (!held) {
-            answer = ended_before(settlement);
-        } else {
-            std::string trace = settlement.trace_id ? json_quote(*settlement.trace_id) : "null";
-            std::string common = ",\"workspace_id\":" + json_quote(settlement.workspace_id) +
-                                 ",\"billing_ref_id\":" + json_quote(settlement.hold_id) + ",\"trace_id\":" + trace;
-            rows += (rows.size() > 1 ? "," : "") + std::string("{\"kind\":\"hold\",\"amount\":") +
-                    std::to_string(held->amount) + ",\"at_us\":" + std::to_string(held->held_at) + common + "}";
-            rows += held->captured > 0
-                        ? ",{\"kind\":\"capture\",\"amount\":" + std::to_string(held->captured) + common + "}"
-                        : ",{\"kind\":\"release\",\"amount\":" + std::to_string(held->amount) + common + "}";
-            expected_rows += 2;
-            answer = "{\"hold_id\":" + json_quote(settlement.hold_id) + ",\"outcome\":" +
-                     (held->captured > 0 ? "\"captured\"" : "\"released\"") +
-                     ",\"held\":" + std::to_string(held->amount) + ",\"captured\":" + std::to_string(held->captured) + "}";
+            answers.push_back(ended_before(settlement));
+            continue;
         }
-        answers += (answers.size() > 1 ? "," : "") + answer;
+        std::string trace = settlement.trace_id ? json_quote(*settlement.trace_id) : "null";
+        std::string common = ",\"workspace_id\":" + json_quote(settlement.workspace_id) +
+                             ",\"billing_ref_id\":" + json_quote(settlement.hold_id) + ",\"trace_id\":" + trace;
+        rows += (rows.size() > 1 ? "," : "") + std::string("{\"kind\":\"hold\",\"amount\":") +
+                std::to_string(held->amount) + ",\"at_us\":" + std::to_string(held->held_at) + common + "}";
+        rows += held->captured > 0 ? ",{\"kind\":\"capture\",\"amount\":" + std::to_string(held->captured) + common + "}"
+                                   : ",{\"kind\":\"release\",\"amount\":" + std::to_string(held->amount) + common + "}";
+        expected_rows += 2;
+        answers.push_back("{\"hold_id\":" + json_quote(settlement.hold_id) + ",\"outcome\":" +
+                          (held->captured > 0 ? "\"captured\"" : "\"released\"") +
+                          ",\"held\":" + std::to_string(held->amount) + ",\"captured\":" + std::to_string(held->captured) +
+                          "}");
     }
     if (expected_rows > 0) {
         auto written = query_value(R"sql(
@@ -393,7 +395,7 @@ SqlValue wallet_settle(CallArgs &args) {
         if (std::stoull(written.value()) != expected_rows)
             throw Error(ErrorCode::BILLING_REF_CONFLICT, "a hold of this batch has rows already: nothing was settled");
     }
-    return SqlValue::jsonb(answers + "]");
+    return answers;
 }
 
 }  // namespace flowgres

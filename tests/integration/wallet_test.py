@@ -150,6 +150,16 @@ class Wallets(ApiTestCase):
                                              "and action in ('wallet.grant', 'wallet.refund')"), "3")
         self.assert_invariants()
 
+    def test_amounts_past_a_32_bit_integer(self):
+        # Five thousand currency units are 5,000,000,000 micro-units: money is a bigint all the way.
+        self.grant(5_000_000_000, "big")
+        self.assertEqual(self.wallet()["balance"], 5_000_000_000)
+        self.fails("POST", f"/api/v1/workspaces/{self.ws}/wallet/grants", 422, "VALIDATION_FAILED",
+                   {"amount": 10**15 + 1, "reason": "too much"}, self.admin)
+        self.fails("POST", f"/api/v1/workspaces/{self.ws}/wallet/grants", 400, "BAD_REQUEST",
+                   {"amount": 2**63, "reason": "overflow"}, self.admin)  # past JSON's integers here
+        self.assertEqual(self.wallet()["balance"], 5_000_000_000)
+
     def test_bad_input_is_refused_and_moves_nothing(self):
         self.grant(100, "base")
         grants = f"/api/v1/workspaces/{self.ws}/wallet/grants"

@@ -1,0 +1,198 @@
+// The OpenAI-compatible gateway's two calls into the extension (README "Gateway"): a call's
+// admission — its key (scope llm:execute, bound to the workspace that pays), the model's
+// routes, and the wallet hold of its worst-case cost — in one statement, and the record of
+// ended calls (each hold captured at the call's cost or released, each call a model_usage row
+// with its trace id) in batches. Refusals are answered, not raised: the daemon turns each into
+// the error OpenAI's clients expect ({status, type, code, message}).
+#include <algorithm>
+
+#include "actor.hpp"
+#include "api_key.hpp"
+#include "boundary.hpp"
+#include "flowgres/errors.hpp"
+#include "flowgres/fields.hpp"
+#include "flowgres/json.hpp"
+#include "flowgres/permissions.hpp"
+#include "functions.hpp"
+#include "permission.hpp"
+#include "rate_limiter.hpp"
+#include "run_preparation.hpp"
+#include "spi.hpp"
+#include "wallet.hpp"
+#include "wallet_ledger.hpp"
+
+namespace flowgres {
+namespace {
+
+constexpr size_t kMaxRecords = 200;
+constexpr long long kMaxTokens = 100'000'000;
+
+std::string refusal(int status, const char *type, const char *code, const std::string &message) {
+    return "{\"decision\":\"refuse\",\"status\":" + std::to_string(status) + ",\"type\":\"" + type + "\",\"code\":\"" +
+           code + "\",\"message\":" + json_quote(message) + "}";
+}
+
+bool is_hex(std::string_view text, size_t length) {
+    return text.size() == length &&
+           std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+const json_t *member(const json_t *object, const char *name) { return json_object_get(object, name); }
+
+std::string text_member(const json_t *object, const char *name) {
+    const char *value = json_string_value(member(object, name));
+    return value ? value : "";
+}
+
+// A count member (absent: `fallback`), or -1 when it is not an integer from 0 to kMaxTokens.
+long long count_member(const json_t *object, const char *name, long long fallback) {
+    const json_t *value = member(object, name);
+    if (!value || json_is_null(value)) return fallback;
+    if (!json_is_integer(value) || json_integer_value(value) < 0 || json_integer_value(value) > kMaxTokens) return -1;
+    return json_integer_value(value);
+}
+
+// The most a call may cost on any of its routes, in micro-units, rounded up: the prompt at
+// the route's input price and max_tokens (or, when the caller set none, the rest of the
+// route's context) at its output price. Routes past their context cost their context.
+long long worst_case_cost(const json_t *routes, long long prompt_tokens, long long max_tokens) {
+    __int128 worst = 0;
+    size_t index;
+    const json_t *route;
+    json_array_foreach(routes, index, route) {
+        long long context = std::max<long long>(1, json_integer_value(member(route, "context_tokens")));
+        long long prompt = std::min(prompt_tokens, context);
+        long long completion = max_tokens > 0 ? max_tokens : context - prompt;
+        __int128 scaled = static_cast<__int128>(prompt) * json_integer_value(member(route, "input_micros_per_1m")) +
+                          static_cast<__int128>(completion) * json_integer_value(member(route, "output_micros_per_1m"));
+        worst = std::max(worst, (scaled + 999999) / 1000000);
+    }
+    return worst > INT64_MAX ? INT64_MAX : static_cast<long long>(worst);
+}
+
+// How long a hold may stay open: the slowest route's timeout and a minute.
+long long hold_seconds(const json_t *routes) {
+    long long slowest = 0;
+    size_t index;
+    const json_t *route;
+    json_array_foreach(routes, index, route) slowest = std::max<long long>(slowest, json_integer_value(member(route, "timeout_ms")));
+    return slowest / 1000 + 60;
+}
+
+}  // namespace
+
+SqlValue gateway_admit(CallArgs &args) {
+    Json request = parse_json(args.required_jsonb(0, "request"), "request");
+    if (!json_is_object(request.get())) throw field_error("request", "must be an object");
+    require_system_actor();
+    const json_t *asked = request.get();
+    std::string key_hash = text_member(asked, "key_hash");
+    if (!is_hex(key_hash, 64)) throw field_error("key_hash", "must be a SHA-256 in hex");
+
+    std::optional<KeyForAuthentication> key = key_for_authentication(key_hash);
+    if (key_refusal(key))
+        return SqlValue::jsonb(refusal(401, "invalid_request_error", "invalid_api_key",
+                                       "Incorrect API key provided: it is unknown, expired or revoked."));
+    if (key->scopes.find("llm:execute") == std::string::npos || key->workspace_id.empty())
+        return SqlValue::jsonb(refusal(401, "invalid_request_error", "missing_scope",
+                                       "The API key lacks the scope llm:execute."));
+    // Its owner must still be one who may spend the workspace's wallet, and it must be active.
+    try {
+        require_workspace_permission(Actor{Actor::Kind::user, key->user_id, ""}, key->workspace_id,
+                                     permission::app_publish, WorkspaceUse::write);
+    } catch (const Error &error) {
+        if (error.code() == ErrorCode::WORKSPACE_INACTIVE)
+            return SqlValue::jsonb(refusal(403, "permission_error", "workspace_inactive",
+                                           "The workspace that pays for this key is not active."));
+        if (error.code() != ErrorCode::PERMISSION_DENIED && error.code() != ErrorCode::WORKSPACE_NOT_FOUND) throw;
+        return SqlValue::jsonb(refusal(403, "permission_error", "permission_denied",
+                                       "The key's owner may no longer spend this workspace's wallet."));
+    }
+    std::string allowed = "{\"decision\":\"allow\",\"key_id\":" + json_quote(key->key_id) +
+                          ",\"user_id\":" + json_quote(key->user_id) + ",\"workspace_id\":" + json_quote(key->workspace_id);
+    if (text_member(asked, "action") == "models")
+        return SqlValue::jsonb(allowed + ",\"models\":" + workspace_models_document(key->workspace_id) + "}");
+
+    std::string model = text_member(asked, "model");
+    if (model.empty() || model.size() > 200) throw field_error("model", "must be a model id of 1 to 200 bytes");
+    long long prompt_tokens = count_member(asked, "prompt_tokens", 0);
+    long long max_tokens = count_member(asked, "max_tokens", 0);
+    if (prompt_tokens < 0) throw field_error("prompt_tokens", "must be an integer from 0 to 100000000");
+    if (max_tokens < 0) throw field_error("max_tokens", "must be an integer from 0 to 100000000");
+    Json routes = parse_json(run_routes_document(key->workspace_id, "[" + json_quote(model) + "]"), "routes");
+    const json_t *offered = member(routes.get(), model.c_str());
+    if (!json_is_array(offered) || json_array_size(offered) == 0)
+        return SqlValue::jsonb(refusal(404, "invalid_request_error", "model_not_found",
+                                       "The model `" + model + "` does not exist or you do not have access to it."));
+
+    long long cost = worst_case_cost(offered, prompt_tokens, max_tokens);
+    if (cost > 0) {
+        std::string hold_id = text_member(asked, "hold_id");
+        if (!is_uuid(hold_id)) throw field_error("hold_id", "must be an id when the call costs anything");
+        WalletHoldOutcome held = hold_in_wallet(key->workspace_id, hold_id, cost, epoch_seconds_now() + hold_seconds(offered));
+        if (held.kind == WalletHoldOutcome::Kind::insufficient)
+            return SqlValue::jsonb(refusal(402, "insufficient_quota", "insufficient_quota",
+                                           "The workspace's wallet cannot cover this call: it may cost up to " +
+                                               std::to_string(cost) + " micro-units and " +
+                                               std::to_string(std::max<long long>(0, held.available)) +
+                                               " are available. Lower max_tokens or top the wallet up."));
+        if (held.kind == WalletHoldOutcome::Kind::full)
+            return SqlValue::jsonb(refusal(503, "server_error", "overloaded", "Too many calls are in flight: retry."));
+    }
+    return SqlValue::jsonb(allowed + ",\"hold\":" + std::to_string(cost) + ",\"routes\":" + dump_json(offered) + "}");
+}
+
+SqlValue gateway_record(CallArgs &args) {
+    Json calls = parse_json(args.required_jsonb(0, "calls"), "calls");
+    const json_t *list = calls.get();
+    if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > kMaxRecords)
+        throw field_error("calls", "must be an array of 1 to " + std::to_string(kMaxRecords) + " calls");
+    require_system_actor();
+    ValidationProblems problems;
+    std::vector<WalletSettlement> settlements;
+    size_t index;
+    const json_t *call;
+    json_array_foreach(list, index, call) {
+        std::string at = "calls[" + std::to_string(index) + "]";
+        if (!json_is_object(call)) {
+            problems.add(at, "must be an object");
+            continue;
+        }
+        for (const char *id : {"workspace_id", "api_key_id"})
+            if (!is_uuid(text_member(call, id))) problems.add(at + "." + id, "must be an id");
+        if (!is_hex(text_member(call, "trace_id"), 32)) problems.add(at + ".trace_id", "must be 32 hex digits");
+        for (const char *name : {"provider", "model"})
+            if (text_member(call, name).empty() || text_member(call, name).size() > 200)
+                problems.add(at + "." + name, "must be 1 to 200 bytes");
+        for (const char *count : {"prompt_tokens", "completion_tokens", "cost_micros", "latency_ms"})
+            if (count_member(call, count, 0) < 0) problems.add(at + "." + count, "must be an integer from 0 to 100000000");
+        if (!json_is_boolean(member(call, "ok"))) problems.add(at + ".ok", "must be true or false");
+        std::string hold_id = text_member(call, "hold_id");
+        if (!hold_id.empty()) {
+            if (!is_uuid(hold_id)) problems.add(at + ".hold_id", "must be an id");
+            // What the caller pays: the call's cost, unless it says less (a client that left).
+            long long charge = count_member(call, "charge", count_member(call, "cost_micros", 0));
+            if (charge < 0) problems.add(at + ".charge", "must be an integer from 0 to 100000000");
+            settlements.push_back(WalletSettlement{text_member(call, "workspace_id"), hold_id, std::max(0LL, charge),
+                                                   text_member(call, "trace_id")});
+        }
+    }
+    problems.throw_if_any();
+    query(R"sql(
+        insert into flowgres.model_usage (workspace_id, provider, model, prompt_tokens, completion_tokens, cost_micros,
+                                          latency_ms, ok, error_code, usage_reported, trace_id, api_key_id)
+        select c.workspace_id, left(c.provider, 200), left(c.model, 200), coalesce(c.prompt_tokens, 0),
+               coalesce(c.completion_tokens, 0), coalesce(c.cost_micros, 0), coalesce(c.latency_ms, 0), c.ok,
+               left(c.error_code, 100), coalesce(c.usage_reported, true), c.trace_id, c.api_key_id
+        from jsonb_to_recordset($1::jsonb)
+             as c(workspace_id uuid, provider text, model text, prompt_tokens bigint, completion_tokens bigint,
+                  cost_micros bigint, latency_ms bigint, ok boolean, error_code text, usage_reported boolean,
+                  trace_id text, api_key_id uuid))sql",
+          {dump_json(list)});
+    std::string answers = "[";
+    for (const std::string &answer : settle_wallet_holds(settlements))
+        answers += (answers.size() > 1 ? "," : "") + answer;
+    return SqlValue::jsonb(answers + "]");
+}
+
+}  // namespace flowgres

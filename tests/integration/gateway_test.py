@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""The OpenAI-compatible gateway through the real daemon, database and test provider: keys with
+the scope llm:execute bound to the workspace that pays, the official `openai` npm client
+(plain, streamed with the usage chunk, the model list), OpenAI's error shapes (401, 402, 404,
+400 naming the parameter), the wallet held before each call and captured at its cost after it
+(or released when nothing reached the client), the usage row with the call's trace id, a
+provider failing before the first token (released) and mid-stream (what was streamed is paid),
+and a client leaving mid-stream (released)."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import PROVISION, ApiTestCase, main, psql
+from llm_provider import Provider
+from llm_provider_test import NPM_PREFIX, SCRIPT, ensure_openai_client
+
+PROVIDER_KEY = "sk-gateway-provider-0123456789"
+KEYS = subprocess.run([PROVISION, "keygen", "--id", "k1"], capture_output=True, text=True, check=True).stdout.strip()
+
+# micro-units per million tokens: 1 per prompt token and 2 per completion token.
+PRICED = {"input_micros_per_1m": 1_000_000, "output_micros_per_1m": 2_000_000}
+
+
+def trace_of(headers):
+    return headers.get("x-trace-id")
+
+
+class Gateway(ApiTestCase):
+    daemon_settings = {"master_keys": KEYS, "egress_allow": "127.0.0.0/8", "llm_max_backoff_ms": 500,
+                       "llm_first_token_timeout_ms": 3000}
+
+    @classmethod
+    def setUpClass(cls):
+        ensure_openai_client()
+        cls.provider = Provider(api_key=PROVIDER_KEY).start()
+        super().setUpClass()
+        helper = cls()
+        helper.ok("POST", "/api/v1/llm-providers", {
+            "name": "local", "base_url": cls.provider.base_url, "api_key": PROVIDER_KEY,
+            "models": [{"model": name, "context_tokens": 4096, **PRICED}
+                       for name in ("g-main", "g-fail", "g-cut", "g-slow", "g-leave")]
+            + [{"model": "g-free", "input_micros_per_1m": 0, "output_micros_per_1m": 0}]}, cls.admin, status=201)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.provider.stop()
+
+    def setUp(self):
+        self.owner, self.workspace, self.key = self.new_user()
+        self.ws = self.workspace["id"]
+        self.gateway_key = self.ok("POST", "/api/v1/api-keys",
+                                   {"name": "gw", "scopes": ["llm:execute"], "workspace_id": self.ws},
+                                   self.key, status=201)["key"]
+
+    def grant(self, amount):
+        self.ok("POST", f"/api/v1/workspaces/{self.ws}/wallet/grants", {"amount": amount, "reason": "test"},
+                self.admin, status=201)
+
+    def wallet(self):
+        return self.ok("GET", f"/api/v1/workspaces/{self.ws}/wallet", key=self.key)
+
+    def chat(self, body, key=None, **kwargs):
+        return self.call("POST", "/v1/chat/completions", body, key or self.gateway_key, **kwargs)
+
+    def openai(self, calls, key=None):
+        plan = {"baseURL": f"http://127.0.0.1:{self.daemon.port}/v1", "apiKey": key or self.gateway_key, "calls": calls}
+        run = subprocess.run(["node", SCRIPT, json.dumps(plan)], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "NPM_PREFIX": NPM_PREFIX})
+        self.assertEqual(run.returncode, 0, run.stderr)
+        return json.loads(run.stdout)
+
+    def settled(self, expected_rows, deadline=10):
+        """Waits for the calls' records (written after the answers); returns the wallet."""
+        end = time.time() + deadline
+        while time.time() < end:
+            count = int(psql(self.database, f"select count(*) from flowgres.model_usage where workspace_id = '{self.ws}'"))
+            wallet = self.wallet()
+            if count >= expected_rows and wallet["frozen"] == 0:
+                return wallet
+            time.sleep(0.05)
+        self.fail(f"{expected_rows} calls were not recorded: {count}, {self.wallet()}")
+
+    def test_the_official_client_plain_streamed_and_models(self):
+        self.grant(1_000_000)
+        self.provider.script("g-main", {"reply": "hello from the model", "usage": {"prompt_tokens": 10, "completion_tokens": 4}},
+                             {"reply": "one two three", "usage": {"prompt_tokens": 7, "completion_tokens": 3}})
+        messages = [{"role": "user", "content": "say hello"}]
+        plain, streamed, models = self.openai([
+            {"kind": "create", "request": {"model": "g-main", "messages": messages, "max_tokens": 50}},
+            {"kind": "stream", "request": {"model": "g-main", "messages": messages, "max_tokens": 50,
+                                           "stream_options": {"include_usage": True}}},
+            {"kind": "models"}])
+        self.assertEqual((plain["ok"], plain["content"], plain["finish"]), (True, "hello from the model", "stop"))
+        self.assertEqual(plain["usage"], {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14})
+        self.assertEqual((streamed["ok"], "".join(streamed["deltas"]), streamed["finish"]), (True, "one two three", "stop"))
+        self.assertEqual(len(streamed["deltas"]), 3)
+        self.assertEqual(streamed["usage"], {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10})
+        self.assertEqual(set(models["models"]), {"g-main", "g-fail", "g-cut", "g-slow", "g-leave", "g-free"})
+        # The provider was called with its own key, never the gateway's.
+        self.assertTrue(all(r["headers"].get("authorization") == f"Bearer {PROVIDER_KEY}"
+                            for r in self.provider.requests if r["path"].endswith("/chat/completions")))
+
+        # Paid: 10×1 + 4×2 = 18 and 7×1 + 3×2 = 13 micro-units, each held at its worst case first.
+        wallet = self.settled(2)
+        self.assertEqual(wallet, {"workspace_id": self.ws, "balance": 1_000_000 - 31, "frozen": 0, "available": 1_000_000 - 31})
+        rows = psql(self.database, f"""select string_agg(kind || ':' || amount, ' ' order by id)
+            from flowgres.wallet_transactions where workspace_id = '{self.ws}' and kind <> 'grant'""").split()
+        self.assertEqual([r.split(":")[0] for r in rows], ["hold", "capture", "hold", "capture"])
+        self.assertEqual(sorted(int(r.split(":")[1]) for r in rows if r.startswith("capture")), [13, 18])
+        # The worst case: the prompt estimate at the input price and max_tokens at the output price.
+        self.assertTrue(all(int(r.split(":")[1]) >= 100 for r in rows if r.startswith("hold")), rows)
+        usage = psql(self.database, f"""select string_agg(model || ' ' || cost_micros || ' ' || (trace_id ~ '^[0-9a-f]{{32}}$')
+            || ' ' || (api_key_id is not null), ',' order by id) from flowgres.model_usage where workspace_id = '{self.ws}'""")
+        self.assertEqual(usage, "g-main 18 true true,g-main 13 true true")
+
+    def test_trace_ids_and_raw_protocol(self):
+        self.grant(1_000_000)
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        code, headers, body = self.chat({"model": "g-main", "messages": [{"role": "user", "content": "hi"}]},
+                                        headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+        self.assertEqual(code, 200, body)
+        self.assertEqual(trace_of(headers), trace)
+        self.assertEqual((body["object"], body["id"], body["choices"][0]["message"]["role"]),
+                         ("chat.completion", f"chatcmpl-{trace}", "assistant"))
+        self.assertEqual(body["choices"][0]["message"]["content"], "Echo: hi")
+        self.settled(1)
+        self.assertEqual(psql(self.database, f"select trace_id from flowgres.model_usage where workspace_id = '{self.ws}'"),
+                         trace)
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.wallet_transactions where trace_id = '{trace}'"),
+                         "2")
+
+    def test_refusals_in_openai_shape(self):
+        messages = [{"role": "user", "content": "hi"}]
+        cases = [
+            ({"model": "g-main", "messages": messages}, None, {}, 401, "invalid_api_key"),
+            ({"model": "g-main", "messages": messages}, "fgk_not_a_key", {}, 401, "invalid_api_key"),
+            ({"model": "g-main", "messages": messages}, self.key, {}, 401, "missing_scope"),
+            ({"model": "nope", "messages": messages}, self.gateway_key, {}, 404, "model_not_found"),
+            ({"model": "g-main", "messages": messages}, self.gateway_key, {}, 402, "insufficient_quota"),
+            ({"model": "g-main", "messages": []}, self.gateway_key, {}, 400, "invalid_value"),
+            ({"model": "g-main", "messages": [{"role": "robot", "content": "x"}]}, self.gateway_key, {}, 400, "invalid_value"),
+            ({"model": "g-main", "messages": messages, "max_tokens": 0}, self.gateway_key, {}, 400, "invalid_value"),
+            ({"model": "g-main", "messages": messages, "n": 2}, self.gateway_key, {}, 400, "invalid_value"),
+            ({"model": "g-main", "messages": messages, "tools": [{}]}, self.gateway_key, {}, 400, "invalid_value"),
+            ({"model": "x" * 300, "messages": messages}, self.gateway_key, {}, 400, "invalid_value"),
+        ]
+        for body, key, headers, status, code in cases:
+            answer = self.daemon.request("POST", "/v1/chat/completions", body=body, key=key, headers=headers)
+            self.assertEqual(answer[0], status, (body, key, answer))
+            error = answer[2]["error"]
+            self.assertEqual(error["code"], code, answer)
+            self.assertEqual(set(error), {"message", "type", "param", "code"})
+        answer = self.daemon.request("POST", "/v1/chat/completions", raw_body=b"{not json", key=self.gateway_key)
+        self.assertEqual((answer[0], answer[2]["error"]["code"]), (400, "invalid_json"))
+        self.assertEqual(self.daemon.request("POST", "/v1/chat/completions", body={"model": "g-main", "messages": [
+            {"role": "user", "content": "x"}], "temperature": 9}, key=self.gateway_key)[2]["error"]["param"], "temperature")
+        self.assertEqual(self.daemon.request("GET", "/v1/chat/completions", key=self.gateway_key)[0], 405)
+        self.assertEqual(self.daemon.request("GET", "/v1/nothing", key=self.gateway_key)[0], 404)
+        # A key for the workspace needs its owner to be one who may spend (owners and admins).
+        _, other, other_key = self.new_user()
+        self.fails("POST", "/api/v1/api-keys", 422, "VALIDATION_FAILED", {"name": "x", "scopes": ["llm:execute"]}, self.key)
+        self.fails("POST", "/api/v1/api-keys", 404, "WORKSPACE_NOT_FOUND",
+                   {"name": "x", "scopes": ["llm:execute"], "workspace_id": self.ws}, other_key)
+        # A gateway key does nothing in the management API.
+        self.fails("GET", f"/api/v1/workspaces/{self.ws}", 403, "PERMISSION_DENIED", key=self.gateway_key)
+        # A revoked key is refused at once.
+        key_id = psql(self.database, f"select id from flowgres.api_keys where workspace_id = '{self.ws}'")
+        self.ok("POST", f"/api/v1/api-keys/{key_id}/revoke", {"reason": "leaked"}, self.key)
+        self.assertEqual(self.chat({"model": "g-free", "messages": messages})[0], 401)
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.wallet_transactions where workspace_id = '{self.ws}'"), "0")
+
+    def test_a_free_model_needs_no_wallet(self):
+        code, _, body = self.chat({"model": "g-free", "messages": [{"role": "user", "content": "free"}]})
+        self.assertEqual(code, 200, body)
+        self.settled(1)
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.wallet_transactions where workspace_id = '{self.ws}'"), "0")
+
+    def test_failures_charge_only_what_reached_the_client(self):
+        self.grant(1_000_000)
+        messages = [{"role": "user", "content": "go"}]
+        # 500 every time: no token, an error in OpenAI's shape, the hold released.
+        self.provider.script("g-fail", *([{"status": 500}] * 5))
+        code, _, body = self.chat({"model": "g-fail", "messages": messages, "max_tokens": 20})
+        self.assertEqual((code, body["error"]["code"]), (502, "upstream_error"))
+        # Cut after three tokens of a stream: those three (counted on the wire) are paid.
+        self.provider.script("g-cut", {"reply": "a b c d e f", "cut_after_tokens": 3})
+        code, headers, raw = self.daemon.request("POST", "/v1/chat/completions", key=self.gateway_key,
+                                                 body={"model": "g-cut", "messages": messages, "stream": True, "max_tokens": 20})
+        self.assertEqual(code, 200)
+        text = raw if isinstance(raw, str) else json.dumps(raw)
+        self.assertIn('"error"', text)
+        self.assertNotIn("[DONE]", text)
+        wallet = self.settled(2)
+        rows = psql(self.database, f"""select string_agg(kind || ':' || amount, ' ' order by id)
+            from flowgres.wallet_transactions where workspace_id = '{self.ws}' and kind in ('capture', 'release')""").split()
+        self.assertEqual([r.split(":")[0] for r in rows], ["release", "capture"])
+        prompt = int(psql(self.database, f"select prompt_tokens from flowgres.model_usage where workspace_id = '{self.ws}' and model = 'g-cut'"))
+        self.assertEqual(int(rows[1].split(":")[1]), prompt * 1 + 3 * 2)
+        self.assertEqual(wallet["balance"], 1_000_000 - (prompt + 6))
+
+    def test_a_client_that_leaves_mid_stream_pays_nothing(self):
+        self.grant(1_000_000)
+        self.provider.script("g-leave", {"reply": " ".join(["word"] * 40), "token_delay_ms": 50})
+        body = json.dumps({"model": "g-leave", "messages": [{"role": "user", "content": "long"}], "stream": True,
+                           "max_tokens": 100}).encode()
+        with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=5) as connection:
+            connection.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               + f"Authorization: Bearer {self.gateway_key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                               + body)
+            received = b""
+            while received.count(b"data: ") < 4:
+                received += connection.recv(4096)
+        wallet = self.settled(1)
+        self.assertEqual(wallet["balance"], 1_000_000)
+        self.assertEqual(psql(self.database, f"select error_code from flowgres.model_usage where workspace_id = '{self.ws}'"),
+                         "CLIENT_GONE")
+        self.assertEqual(psql(self.database, f"""select string_agg(kind, ' ' order by id) from flowgres.wallet_transactions
+            where workspace_id = '{self.ws}' and kind <> 'grant'"""), "hold release")
+
+    def test_parallel_calls_never_overdraw(self):
+        # Each call holds 4 prompt-ish tokens + 1000 at 2: about 2,010; 20,000 covers nine at once.
+        self.grant(20_000)
+        self.provider.script("g-slow", *([{"reply": "ok", "first_token_delay_ms": 300,
+                                           "usage": {"prompt_tokens": 5, "completion_tokens": 1}}] * 40))
+
+        def call(_):
+            code, _, body = self.chat({"model": "g-slow", "messages": [{"role": "user", "content": "hi"}],
+                                       "max_tokens": 1000})
+            return code
+        with ThreadPoolExecutor(30) as pool:
+            codes = list(pool.map(call, range(30)))
+        served = codes.count(200)
+        self.assertEqual(served + codes.count(402), 30, codes)
+        self.assertTrue(1 <= served < 30, codes)
+        wallet = self.settled(served)
+        self.assertEqual(wallet["balance"], 20_000 - served * 7)
+        self.assertGreaterEqual(wallet["balance"], 0)
+
+
+if __name__ == "__main__":
+    main()
