@@ -106,6 +106,11 @@ const std::vector<Route> &routes() {
         {"POST", "/api/v1/api-keys/{key_id}/rotate", "rotateApiKey", "api-keys",
          "Replace a key's secret: the old key stops working now; the new one is shown once", "api_key_rotate",
          {{S::path, "key_id", T::uuid, true}}, {}, 200, {"API_KEY_NOT_FOUND", "STATE_CONFLICT"}},
+        {"PUT", "/api/v1/api-keys/{key_id}/limits", "setApiKeyLimits", "api-keys",
+         "A gateway key's limits, replaced whole (the key's owner or the operator): {models, requests_per_minute, "
+         "tokens_per_minute, ip_allow}; a member left out or null is no limit", "api_key_set_limits",
+         {{S::path, "key_id", T::uuid, true}, {S::body_document, "limits", T::json_object, true}}, {}, 200,
+         {"API_KEY_NOT_FOUND"}},
         {"POST", "/api/v1/api-keys/{key_id}/revoke", "revokeApiKey", "api-keys", "Revoke a key with a reason", "api_key_revoke",
          {{S::path, "key_id", T::uuid, true}, {S::body_field, "reason", T::text, false, "up to 500 characters"}}, {}, 200,
          {"API_KEY_NOT_FOUND", "STATE_CONFLICT"}},
@@ -334,6 +339,12 @@ const std::vector<Route> &routes() {
          {}, 201,
          {"WORKSPACE_NOT_FOUND", "WORKSPACE_INACTIVE", "CAPTURE_NOT_FOUND", "REFUND_EXCEEDS_CAPTURE",
           "BILLING_REF_CONFLICT"}},
+
+        // the gateway's calls by trace id
+        {"GET", "/api/v1/traces/{trace_id}", "getTrace", "gateway",
+         "What the gateway call with this trace id did (logs_view in the workspace that paid): its model calls, "
+         "wallet movements and audit row", "trace_get",
+         {{S::path, "trace_id", T::text, true, "32 hex digits, as X-Trace-Id gave it"}}, {}, 200, {"TRACE_NOT_FOUND"}},
 
         // usage, quotas and budgets
         {"GET", "/api/v1/workspaces/{workspace_id}/usage", "getWorkspaceUsage", "usage",

@@ -91,14 +91,17 @@ std::optional<KeyForAuthentication> key_for_authentication(const std::string &ke
         SqlResult found = query(R"sql(
             select k.id, k.user_id, u.status = 'active', k.revoked_at is not null,
                    (extract(epoch from k.expires_at) * 1000000)::bigint, array_to_string(k.scopes, ','),
-                   coalesce(k.workspace_id::text, '')
+                   coalesce(k.workspace_id::text, ''), coalesce(to_jsonb(k.allowed_models)::text, ''),
+                   coalesce(to_jsonb(k.ip_allow)::text, ''), coalesce(k.requests_per_minute, 0),
+                   coalesce(k.tokens_per_minute, 0)
             from flowgres.api_keys k join flowgres.users u on u.id = k.user_id
             where k.key_hash = $1)sql",
                                 {key_hash});
         if (found.rows.empty()) return std::nullopt;
         const SqlRow &row = found.rows[0];
         KeyForAuthentication key{row.text(0), row.text(1), row.text(2) == "t", row.text(3) == "t", std::nullopt,
-                                 row.text(5), row.text(6)};
+                                 row.text(5), row.text(6), row.text(7), row.text(8), std::stoll(row.text(9)),
+                                 std::stoll(row.text(10))};
         if (row[4]) key.expires_at_micros = std::stoll(*row[4]);
         return key;
     });
@@ -189,6 +192,66 @@ SqlValue api_key_revoke(CallArgs &args) {
           {key_id, actor.user_param(), reason});
     write_audit(actor, audit_workspace_of(owner), "api_key.revoke", "api_key", key_id,
                 "{\"reason\":" + (reason ? json_quote(*reason) : std::string("null")) + "}");
+    return SqlValue::jsonb(key_document(key_id));
+}
+
+SqlValue api_key_set_limits(CallArgs &args) {
+    std::string key_id = args.required_uuid(0, "key_id");
+    Json limits = parse_json(args.required_jsonb(1, "limits"), "limits");
+    const json_t *given = limits.get();
+    if (!json_is_object(given)) throw field_error("limits", "must be an object");
+    ValidationProblems problems;
+    const char *key;
+    const json_t *value;
+    json_object_foreach(const_cast<json_t *>(given), key, value) {
+        std::string_view name = key;
+        if (name != "models" && name != "requests_per_minute" && name != "tokens_per_minute" && name != "ip_allow")
+            problems.add(key, "is not a limit (models, requests_per_minute, tokens_per_minute, ip_allow)");
+    }
+    // A list of 1 to 100 strings, each checked by `valid`; "" when absent or null.
+    auto list = [&](const char *name, auto valid, const char *rule) -> std::string {
+        const json_t *items = json_object_get(given, name);
+        if (!items || json_is_null(items)) return "";
+        if (!json_is_array(items) || json_array_size(items) == 0 || json_array_size(items) > 100) {
+            problems.add(name, "must be an array of 1 to 100 entries, or null");
+            return "";
+        }
+        size_t index;
+        const json_t *item;
+        json_array_foreach(items, index, item) {
+            if (!json_is_string(item) || !valid(std::string_view(json_string_value(item), json_string_length(item))))
+                problems.add(std::string(name) + "[" + std::to_string(index) + "]", rule);
+        }
+        return dump_json(items);
+    };
+    auto per_minute = [&](const char *name, long long high) -> SqlParam {
+        const json_t *number = json_object_get(given, name);
+        if (!number || json_is_null(number)) return std::nullopt;
+        if (!json_is_integer(number) || json_integer_value(number) < 1 || json_integer_value(number) > high) {
+            problems.add(name, "must be an integer from 1 to " + std::to_string(high) + ", or null");
+            return std::nullopt;
+        }
+        return std::to_string(json_integer_value(number));
+    };
+    std::string models = list("models", [](std::string_view id) { return !id.empty() && id.size() <= 200; },
+                              "must be a model id of 1 to 200 bytes");
+    std::string addresses = list("ip_allow", [](std::string_view text) { return is_ip_or_cidr(text); },
+                                 "must be an IP address or CIDR block");
+    SqlParam requests = per_minute("requests_per_minute", 1000000);
+    SqlParam tokens = per_minute("tokens_per_minute", 1000000000);
+    problems.throw_if_any();
+    Actor actor = require_actor();
+    std::string owner = require_manageable_key(actor, key_id);
+    if (!query_value("select 1 from flowgres.api_keys where id = $1::uuid and 'llm:execute' = any (scopes)", {key_id}))
+        throw field_error("key_id", "limits are for keys with the scope llm:execute");
+    query(R"sql(
+        update flowgres.api_keys
+        set allowed_models = (select array_agg(m) from jsonb_array_elements_text(nullif($2, '')::jsonb) m),
+            ip_allow = (select array_agg(a) from jsonb_array_elements_text(nullif($3, '')::jsonb) a),
+            requests_per_minute = $4::integer, tokens_per_minute = $5::bigint
+        where id = $1::uuid)sql",
+          {key_id, models, addresses, requests, tokens});
+    write_audit(actor, audit_workspace_of(owner), "api_key.limits", "api_key", key_id, dump_json(given));
     return SqlValue::jsonb(key_document(key_id));
 }
 

@@ -20,6 +20,10 @@ struct KeyForAuthentication {
     std::optional<int64_t> expires_at_micros;  // since the Unix epoch
     std::string scopes;                        // comma-separated
     std::string workspace_id;                  // the workspace paying for its model calls ("" for none)
+    // Its gateway limits (api_key_set_limits): JSON arrays as text ("" for none), and per minute
+    // (0 for none).
+    std::string allowed_models_json, ip_allow_json;
+    int64_t requests_per_minute = 0, tokens_per_minute = 0;
 };
 
 std::optional<KeyForAuthentication> key_for_authentication(const std::string &key_hash);

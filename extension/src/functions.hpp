@@ -99,6 +99,8 @@ SqlValue workspace_models(CallArgs &);
 // gateway.cpp
 SqlValue gateway_admit(CallArgs &);
 SqlValue gateway_record(CallArgs &);
+SqlValue api_key_set_limits(CallArgs &);
+SqlValue trace_get(CallArgs &);
 
 // llm_provider.cpp: the models a workspace may use, as workspace_models answers.
 std::string workspace_models_document(const std::string &workspace_id);

@@ -9,6 +9,7 @@
 #include "actor.hpp"
 #include "api_key.hpp"
 #include "boundary.hpp"
+#include "flowgres/cidr.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
@@ -70,6 +71,30 @@ long long worst_case_cost(const json_t *routes, long long prompt_tokens, long lo
     return worst > INT64_MAX ? INT64_MAX : static_cast<long long>(worst);
 }
 
+// What a key's limit said, for the x-ratelimit-* headers: {"limit", "remaining", "reset"}.
+std::string window_json(const RateLimitHit &hit, int64_t now) {
+    return "{\"limit\":" + std::to_string(hit.limit) + ",\"remaining\":" + std::to_string(hit.remaining) +
+           ",\"reset\":" + std::to_string(std::max<int64_t>(0, hit.reset_at - now)) + "}";
+}
+
+// Whether the JSON array of strings `list_json` holds `value`.
+bool listed(const std::string &list_json, std::string_view value) {
+    Json list = parse_json(list_json, "list");
+    size_t index;
+    const json_t *item;
+    json_array_foreach(list.get(), index, item) if (json_is_string(item) && value == json_string_value(item)) return true;
+    return false;
+}
+
+bool address_allowed(const std::string &list_json, const std::string &address) {
+    Json list = parse_json(list_json, "ip_allow");
+    std::vector<std::string> entries;
+    size_t index;
+    const json_t *item;
+    json_array_foreach(list.get(), index, item) if (json_is_string(item)) entries.emplace_back(json_string_value(item));
+    return CidrList::of_entries(entries).contains(address);
+}
+
 // How long a hold may stay open: the slowest route's timeout and a minute.
 long long hold_seconds(const json_t *routes) {
     long long slowest = 0;
@@ -108,6 +133,9 @@ SqlValue gateway_admit(CallArgs &args) {
         return SqlValue::jsonb(refusal(403, "permission_error", "permission_denied",
                                        "The key's owner may no longer spend this workspace's wallet."));
     }
+    if (!key->ip_allow_json.empty() && !address_allowed(key->ip_allow_json, text_member(asked, "ip")))
+        return SqlValue::jsonb(refusal(403, "permission_error", "ip_not_allowed",
+                                       "The API key may not be used from this address."));
     std::string allowed = "{\"decision\":\"allow\",\"key_id\":" + json_quote(key->key_id) +
                           ",\"user_id\":" + json_quote(key->user_id) + ",\"workspace_id\":" + json_quote(key->workspace_id);
     if (text_member(asked, "action") == "models")
@@ -125,6 +153,38 @@ SqlValue gateway_admit(CallArgs &args) {
         return SqlValue::jsonb(refusal(404, "invalid_request_error", "model_not_found",
                                        "The model `" + model + "` does not exist or you do not have access to it."));
 
+    if (!key->allowed_models_json.empty() && !listed(key->allowed_models_json, model))
+        return SqlValue::jsonb(refusal(403, "permission_error", "model_not_allowed",
+                                       "The API key may not call the model `" + model + "`."));
+
+    // The key's own limits per minute, in shared memory: requests (a refused one counts too),
+    // then the call's worst-case tokens (counted only when it goes ahead).
+    std::string limits;
+    int64_t now = epoch_seconds_now();
+    auto limited = [&](const RateLimitHit &hit, const char *what) {
+        std::string answer = refusal(429, "requests", "rate_limit_exceeded",
+                                     std::string("Rate limit reached for ") + what + " per minute on this API key: retry in " +
+                                         std::to_string(hit.retry_after) + " s.");
+        answer.pop_back();
+        return answer + ",\"retry_after\":" + std::to_string(hit.retry_after) + ",\"rate_limit\":{" + limits + "}}";
+    };
+    if (key->requests_per_minute > 0) {
+        std::string counter = "gateway:requests:" + key->key_id;
+        RateLimitHit hit = rate_limit_take(counter.data(), static_cast<int>(counter.size()), 1, true,
+                                           key->requests_per_minute, 60, now);
+        limits += "\"requests\":" + window_json(hit, now);
+        if (!hit.allowed) return SqlValue::jsonb(limited(hit, "requests"));
+    }
+    if (key->tokens_per_minute > 0) {
+        long long context = json_integer_value(member(json_array_get(offered, 0), "context_tokens"));
+        long long tokens = prompt_tokens + (max_tokens > 0 ? max_tokens : std::max(0LL, context - prompt_tokens));
+        std::string counter = "gateway:tokens:" + key->key_id;
+        RateLimitHit hit = rate_limit_take(counter.data(), static_cast<int>(counter.size()), tokens, false,
+                                           key->tokens_per_minute, 60, now);
+        limits += std::string(limits.empty() ? "" : ",") + "\"tokens\":" + window_json(hit, now);
+        if (!hit.allowed) return SqlValue::jsonb(limited(hit, "tokens"));
+    }
+
     long long cost = worst_case_cost(offered, prompt_tokens, max_tokens);
     if (cost > 0) {
         std::string hold_id = text_member(asked, "hold_id");
@@ -139,7 +199,8 @@ SqlValue gateway_admit(CallArgs &args) {
         if (held.kind == WalletHoldOutcome::Kind::full)
             return SqlValue::jsonb(refusal(503, "server_error", "overloaded", "Too many calls are in flight: retry."));
     }
-    return SqlValue::jsonb(allowed + ",\"hold\":" + std::to_string(cost) + ",\"routes\":" + dump_json(offered) + "}");
+    return SqlValue::jsonb(allowed + ",\"hold\":" + std::to_string(cost) + ",\"rate_limit\":{" + limits +
+                           "},\"routes\":" + dump_json(offered) + "}");
 }
 
 SqlValue gateway_record(CallArgs &args) {
@@ -158,7 +219,7 @@ SqlValue gateway_record(CallArgs &args) {
             problems.add(at, "must be an object");
             continue;
         }
-        for (const char *id : {"workspace_id", "api_key_id"})
+        for (const char *id : {"workspace_id", "api_key_id", "user_id"})
             if (!is_uuid(text_member(call, id))) problems.add(at + "." + id, "must be an id");
         if (!is_hex(text_member(call, "trace_id"), 32)) problems.add(at + ".trace_id", "must be 32 hex digits");
         for (const char *name : {"provider", "model"})
@@ -178,6 +239,16 @@ SqlValue gateway_record(CallArgs &args) {
         }
     }
     problems.throw_if_any();
+    // Each call an audit row, as its key's user, under its trace id.
+    query(R"sql(
+        insert into flowgres.audit_logs (workspace_id, actor_user_id, actor_role, action, target_type, target_id, metadata)
+        select c.workspace_id, c.user_id, 'api_key', 'gateway.call', 'trace', c.trace_id,
+               jsonb_build_object('api_key_id', c.api_key_id, 'model', c.model, 'provider', c.provider, 'ok', c.ok,
+                                  'error_code', c.error_code, 'cost_micros', coalesce(c.cost_micros, 0))
+        from jsonb_to_recordset($1::jsonb)
+             as c(workspace_id uuid, user_id uuid, api_key_id uuid, trace_id text, model text, provider text, ok boolean,
+                  error_code text, cost_micros bigint))sql",
+          {dump_json(list)});
     query(R"sql(
         insert into flowgres.model_usage (workspace_id, provider, model, prompt_tokens, completion_tokens, cost_micros,
                                           latency_ms, ok, error_code, usage_reported, trace_id, api_key_id)
@@ -193,6 +264,42 @@ SqlValue gateway_record(CallArgs &args) {
     for (const std::string &answer : settle_wallet_holds(settlements))
         answers += (answers.size() > 1 ? "," : "") + answer;
     return SqlValue::jsonb(answers + "]");
+}
+
+SqlValue trace_get(CallArgs &args) {
+    std::string trace_id = args.required_text(0, "trace_id");
+    if (!is_hex(trace_id, 32)) throw field_error("trace_id", "must be 32 lowercase hex digits");
+    Actor actor = require_actor();
+    auto not_found = [&] { return Error(ErrorCode::TRACE_NOT_FOUND, "no gateway call has trace id " + trace_id); };
+    auto workspace_id =
+        query_value("select workspace_id::text from flowgres.model_usage where trace_id = $1 limit 1", {trace_id});
+    if (!workspace_id) throw not_found();
+    try {
+        require_workspace_permission(actor, *workspace_id, permission::logs_view, WorkspaceUse::read);
+    } catch (const Error &error) {
+        if (error.code() == ErrorCode::WORKSPACE_NOT_FOUND) throw not_found();
+        throw;
+    }
+    return SqlValue::jsonb(query_value(R"sql(
+        select jsonb_build_object(
+            'trace_id', $1, 'workspace_id', $2::uuid,
+            'calls', (select coalesce(jsonb_agg(jsonb_build_object(
+                          'api_key_id', u.api_key_id, 'provider', u.provider, 'model', u.model,
+                          'prompt_tokens', u.prompt_tokens, 'completion_tokens', u.completion_tokens,
+                          'cost_micros', u.cost_micros, 'latency_ms', u.latency_ms, 'ok', u.ok, 'error_code', u.error_code,
+                          'usage_reported', u.usage_reported, 'created_at', u.created_at) order by u.id), '[]')
+                      from flowgres.model_usage u where u.trace_id = $1 and u.workspace_id = $2::uuid),
+            'wallet', (select coalesce(jsonb_agg(jsonb_build_object(
+                           'kind', t.kind, 'amount', t.amount, 'billing_ref_id', t.billing_ref_id,
+                           'created_at', t.created_at) order by t.id), '[]')
+                       from flowgres.wallet_transactions t where t.workspace_id = $2::uuid and t.trace_id = $1),
+            'audit', (select coalesce(jsonb_agg(jsonb_build_object(
+                          'action', a.action, 'actor_user_id', a.actor_user_id, 'metadata', a.metadata,
+                          'created_at', a.created_at) order by a.created_at), '[]')
+                      from flowgres.audit_logs a
+                      where a.workspace_id = $2::uuid and a.target_type = 'trace' and a.target_id = $1)))sql",
+                                       {trace_id, *workspace_id})
+                               .value());
 }
 
 }  // namespace flowgres

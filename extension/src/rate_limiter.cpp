@@ -75,6 +75,11 @@ bool ended(const Slot &slot, int64 now) { return slot.key == 0 || now >= slot.wi
 
 RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int64_t window_seconds,
                             int64_t now_seconds) {
+    return rate_limit_take(key, key_length, 1, true, limit, window_seconds, now_seconds);
+}
+
+RateLimitHit rate_limit_take(const char *key, int key_length, int64_t amount, bool count_refused, int64_t limit,
+                             int64_t window_seconds, int64_t now_seconds) {
     RateLimitHit hit;
     hit.limit = limit;
     if (!table || window_seconds <= 0) return hit;
@@ -104,10 +109,11 @@ RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int6
             spill.window_seconds = window_seconds;
             spill.count = 0;
         }
-        hit.count = ++spill.count;
+        hit.allowed = spill.count + amount <= limit;
+        if (hit.allowed || count_refused) spill.count += amount;
+        hit.count = hit.allowed || count_refused ? spill.count : spill.count + amount;
         int64 spill_end = spill.window_start + spill.window_seconds;
         SpinLockRelease(&partition.lock);
-        hit.allowed = hit.count <= limit;
         hit.remaining = hit.allowed ? limit - hit.count : 0;
         hit.reset_at = spill_end;
         hit.retry_after = hit.allowed ? 0 : std::max<int64_t>(1, hit.reset_at - now_seconds);
@@ -125,11 +131,11 @@ RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int6
         chosen->window_seconds = window_seconds;
         chosen->count = 0;
     }
-    chosen->count++;
-    hit.count = chosen->count;
+    hit.allowed = chosen->count + amount <= limit;
+    if (hit.allowed || count_refused) chosen->count += amount;
+    hit.count = hit.allowed || count_refused ? chosen->count : chosen->count + amount;
     SpinLockRelease(&partition.lock);
 
-    hit.allowed = hit.count <= limit;
     hit.remaining = hit.allowed ? limit - hit.count : 0;
     hit.reset_at = window_start + window_seconds;
     hit.retry_after = hit.allowed ? 0 : std::max<int64_t>(1, hit.reset_at - now_seconds);

@@ -39,6 +39,11 @@ struct RateLimitStats {
 // raises: callable anywhere (it holds a spinlock only around plain memory reads and writes).
 RateLimitHit rate_limit_hit(const char *key, int key_length, int64_t limit, int64_t window_seconds,
                             int64_t now_seconds);
+// As rate_limit_hit, for `amount` units at once (tokens, say): allowed when the window's count
+// plus `amount` stays within `limit`; a refused take counts only when `count_refused` (requests
+// do: hammering a closed window keeps it closed; tokens not sent do not).
+RateLimitHit rate_limit_take(const char *key, int key_length, int64_t amount, bool count_refused, int64_t limit,
+                             int64_t window_seconds, int64_t now_seconds);
 RateLimitStats rate_limit_stats(int64_t now_seconds);
 
 // What rate_limit_hit answered for the hit `key` already had in this window, counting nothing

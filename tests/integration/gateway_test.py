@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from harness import PROVISION, ApiTestCase, main, psql
 from llm_provider import Provider
 from llm_provider_test import NPM_PREFIX, SCRIPT, ensure_openai_client
+from wallet_test import assert_wallet_invariants
 
 PROVIDER_KEY = "sk-gateway-provider-0123456789"
 KEYS = subprocess.run([PROVISION, "keygen", "--id", "k1"], capture_output=True, text=True, check=True).stdout.strip()
@@ -134,6 +135,14 @@ class Gateway(ApiTestCase):
                          trace)
         self.assertEqual(psql(self.database, f"select count(*) from flowgres.wallet_transactions where trace_id = '{trace}'"),
                          "2")
+        shown = self.ok("GET", f"/api/v1/traces/{trace}", key=self.key)
+        self.assertEqual((shown["workspace_id"], [c["model"] for c in shown["calls"]], [m["kind"] for m in shown["wallet"]]),
+                         (self.ws, ["g-main"], ["hold", "capture"]))
+        self.assertEqual([(a["action"], a["actor_user_id"]) for a in shown["audit"]], [("gateway.call", self.owner["id"])])
+        _, _, outsider = self.new_user()
+        self.fails("GET", f"/api/v1/traces/{trace}", 404, "TRACE_NOT_FOUND", key=outsider)
+        self.fails("GET", f"/api/v1/traces/{'0' * 32}", 404, "TRACE_NOT_FOUND", key=self.key)
+        self.fails("GET", "/api/v1/traces/not-a-trace", 422, "VALIDATION_FAILED", key=self.key)
 
     def test_refusals_in_openai_shape(self):
         messages = [{"role": "user", "content": "hi"}]
@@ -223,6 +232,60 @@ class Gateway(ApiTestCase):
         self.assertEqual(psql(self.database, f"""select string_agg(kind, ' ' order by id) from flowgres.wallet_transactions
             where workspace_id = '{self.ws}' and kind <> 'grant'"""), "hold release")
 
+    def limit(self, limits, status=200, code=None):
+        key_id = psql(self.database, f"select id from flowgres.api_keys where workspace_id = '{self.ws}'")
+        if code:
+            return self.fails("PUT", f"/api/v1/api-keys/{key_id}/limits", status, code, limits, self.key)
+        return self.ok("PUT", f"/api/v1/api-keys/{key_id}/limits", limits, self.key)
+
+    @staticmethod
+    def away_from_a_minute_boundary():
+        """The windows are fixed minutes: a test counting in one does not start near its end."""
+        if time.time() % 60 > 50:
+            time.sleep(60.2 - time.time() % 60)
+
+    def test_a_keys_limits(self):
+        self.grant(10_000_000)
+        messages = [{"role": "user", "content": "hi"}]
+        self.limit({"requests_per_minute": 0}, 422, "VALIDATION_FAILED")
+        self.limit({"ip_allow": ["nope"]}, 422, "VALIDATION_FAILED")
+        self.limit({"models": []}, 422, "VALIDATION_FAILED")
+        self.limit({"burst": 5}, 422, "VALIDATION_FAILED")
+        _, _, other_key = self.new_user()
+        key_id = psql(self.database, f"select id from flowgres.api_keys where workspace_id = '{self.ws}'")
+        self.fails("PUT", f"/api/v1/api-keys/{key_id}/limits", 404, "API_KEY_NOT_FOUND", {"models": ["g-main"]}, other_key)
+
+        shown = self.limit({"models": ["g-main"], "ip_allow": ["10.0.0.0/8"]})
+        self.assertEqual((shown["allowed_models"], shown["ip_allow"]), (["g-main"], ["10.0.0.0/8"]))
+        code, _, body = self.chat({"model": "g-main", "messages": messages})
+        self.assertEqual((code, body["error"]["code"]), (403, "ip_not_allowed"))
+        self.limit({"models": ["g-main"], "ip_allow": ["127.0.0.1", "::1"]})
+        code, _, body = self.chat({"model": "g-free", "messages": messages})
+        self.assertEqual((code, body["error"]["code"]), (403, "model_not_allowed"))
+
+        self.away_from_a_minute_boundary()
+        self.limit({"requests_per_minute": 5})
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda _: self.chat({"model": "g-main", "messages": messages}), range(20)))
+        codes = [code for code, _, _ in answers]
+        self.assertEqual((codes.count(200), codes.count(429)), (5, 15), codes)
+        refused = next(answer for answer in answers if answer[0] == 429)
+        self.assertEqual((refused[2]["error"]["code"], refused[2]["error"]["type"]), ("rate_limit_exceeded", "requests"))
+        self.assertGreaterEqual(int(refused[1]["retry-after"]), 1)
+        self.assertEqual((refused[1]["x-ratelimit-limit-requests"], refused[1]["x-ratelimit-remaining-requests"]), ("5", "0"))
+        served = next(answer for answer in answers if answer[0] == 200)
+        self.assertEqual(served[1]["x-ratelimit-limit-requests"], "5")
+
+        self.away_from_a_minute_boundary()
+        self.limit({"tokens_per_minute": 250})  # each call below counts its prompt (about 5) and 100
+        codes = [self.chat({"model": "g-main", "messages": messages, "max_tokens": 100})[0] for _ in range(3)]
+        self.assertEqual(codes, [200, 200, 429])
+        code, headers, body = self.chat({"model": "g-main", "messages": messages, "max_tokens": 10})
+        self.assertEqual(code, 200, body)  # a smaller call still fits: a refused one counted nothing
+        self.assertIn("x-ratelimit-remaining-tokens", headers)
+        self.limit({})
+        self.assertEqual(self.chat({"model": "g-free", "messages": messages})[0], 200)
+
     def test_parallel_calls_never_overdraw(self):
         # Each call holds 4 prompt-ish tokens + 1000 at 2: about 2,010; 20,000 covers nine at once.
         self.grant(20_000)
@@ -241,6 +304,96 @@ class Gateway(ApiTestCase):
         wallet = self.settled(served)
         self.assertEqual(wallet["balance"], 20_000 - served * 7)
         self.assertGreaterEqual(wallet["balance"], 0)
+
+
+class GatewayUnderStress(ApiTestCase):
+    """200 calls at once, a quarter of whose clients leave mid-stream, with the daemon killed
+    (SIGKILL) once while they run and started again: afterwards no hold is open, the balance is
+    the grants less the captures, no call whose client left or that failed paid anything, and
+    no call paid more than it held."""
+
+    daemon_settings = Gateway.daemon_settings
+
+    @classmethod
+    def setUpClass(cls):
+        cls.provider = Provider(api_key=PROVIDER_KEY).start()
+        super().setUpClass()
+        helper = cls()
+        helper.ok("POST", "/api/v1/llm-providers", {
+            "name": "local", "base_url": cls.provider.base_url, "api_key": PROVIDER_KEY,
+            "models": [{"model": "g-stress", "context_tokens": 4096, **PRICED}]}, cls.admin, status=201)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.provider.stop()
+
+    def one_call(self, index, key):
+        """(trace id or None, "complete" | "left" | "failed")."""
+        time.sleep((index % 20) * 0.05)
+        mode = index % 4  # 0: leaves after two chunks; 1, 3: streamed to the end; 2: plain
+        body = json.dumps({"model": "g-stress", "messages": [{"role": "user", "content": f"call {index}"}],
+                           "stream": mode != 2, "max_tokens": 40}).encode()
+        head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+        trace, received = None, b""
+        try:
+            with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=15) as connection:
+                connection.sendall(head + body)
+                while True:
+                    piece = connection.recv(65536)
+                    if not piece:
+                        break
+                    received += piece
+                    if trace is None and b"\r\n\r\n" in received:
+                        for line in received.split(b"\r\n\r\n")[0].split(b"\r\n"):
+                            if line.lower().startswith(b"x-trace-id:"):
+                                trace = line.split(b":", 1)[1].strip().decode()
+                    if mode == 0 and received.count(b"data: ") >= 2:
+                        return trace, "left"
+        except OSError:
+            return trace, "failed"
+        status_ok = received.startswith(b"HTTP/1.1 200")
+        complete = status_ok and (b"data: [DONE]" in received if mode != 2 else b'"finish_reason":"stop"' in received)
+        return trace, "complete" if complete else "failed"
+
+    def test_200_calls_with_clients_leaving_and_a_killed_daemon(self):
+        _, workspace, key = self.new_user()
+        ws = workspace["id"]
+        gateway_key = self.ok("POST", "/api/v1/api-keys", {"name": "gw", "scopes": ["llm:execute"], "workspace_id": ws},
+                              key, status=201)["key"]
+        granted = 50_000_000
+        self.ok("POST", f"/api/v1/workspaces/{ws}/wallet/grants", {"amount": granted, "reason": "stress"}, self.admin,
+                status=201)
+        self.provider.script("g-stress", *([{"reply": " ".join(f"w{n}" for n in range(12)), "token_delay_ms": 40}] * 260))
+
+        def kill_and_restart():
+            time.sleep(0.6)
+            self.daemon.process.kill()
+            self.daemon.process.wait()
+            self.daemon.start()
+        with ThreadPoolExecutor(201) as pool:
+            killer = pool.submit(kill_and_restart)
+            outcomes = list(pool.map(lambda i: self.one_call(i, gateway_key), range(200)))
+            killer.result()
+        counts = {kind: sum(1 for _, outcome in outcomes if outcome == kind) for kind in ("complete", "left", "failed")}
+        self.assertGreater(counts["complete"], 0, counts)
+        self.assertGreater(counts["left"], 0, counts)
+        self.assertGreater(counts["failed"], 0, counts)  # the kill cut some
+
+        # Every hold ends: settled by the records, or released with the killed daemon's sessions.
+        wallet = assert_wallet_invariants(self, ws, key, wait_seconds=30)
+        captured = int(psql(self.database, f"select coalesce(sum(amount), 0) from flowgres.wallet_transactions "
+                                           f"where workspace_id = '{ws}' and kind = 'capture'"))
+        self.assertEqual(wallet["balance"] + captured, granted)
+        self.assertGreater(captured, 0)
+        charged = set(psql(self.database, f"select trace_id from flowgres.wallet_transactions "
+                                          f"where workspace_id = '{ws}' and kind = 'capture'").split())
+        unpaid = {trace for trace, outcome in outcomes if outcome in ("left", "failed") and trace}
+        self.assertEqual(charged & unpaid, set(), "a call whose client left or that failed was charged")
+        completed = {trace for trace, outcome in outcomes if outcome == "complete"}
+        self.assertLessEqual(charged, completed)
+        self.assertGreater(len(charged), 0)
 
 
 if __name__ == "__main__":

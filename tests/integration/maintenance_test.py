@@ -90,12 +90,14 @@ class MaintenanceWorker(unittest.TestCase):
         as_operator(f"delete from flowgres.executions where id = '{pending}'")
 
     def test_partition_ddl_gives_way_to_a_long_reader_and_is_retried(self):
-        # A month past retention, as a partition the next maintenance pass drops.
-        as_operator("create table flowgres.runtime_events_2020_01 partition of flowgres.runtime_events "
-                    "for values from ('2020-01-01 00:00+00') to ('2020-02-01 00:00+00')")
+        # A month past retention, as a partition the next maintenance pass drops, made by the
+        # reader's session right before it takes its lock: the worker (every 200 ms here) has no
+        # time to drop it first.
         reader = subprocess.Popen(
-            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", DATABASE, "-X", "-c",
-             "begin; lock table flowgres.runtime_events in access share mode; select pg_sleep(3); commit;"],
+            ["psql", "-h", SOCKET_DIR, "-p", PG_PORT, "-U", "postgres", "-d", DATABASE, "-X",
+             "-c", "create table flowgres.runtime_events_2020_01 partition of flowgres.runtime_events "
+                   "for values from ('2020-01-01 00:00+00') to ('2020-02-01 00:00+00')",
+             "-c", "begin; lock table flowgres.runtime_events in access share mode; select pg_sleep(3); commit;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(0.4)

@@ -53,6 +53,34 @@ def settle_sql(workspace, hold_id, captured, trace=None):
             f""""captured": {captured}{trace_member}}}]')""")
 
 
+def assert_wallet_invariants(case, workspace_id, key, wait_seconds=0):
+    """Once nothing is frozen (waiting up to wait_seconds for holds to end): the balance is the
+    rows' grants and refunds less their captures, and not below 0; no hold is open; every hold
+    row has exactly one capture or release, a capture never above its hold. Returns the wallet."""
+    deadline = time.time() + wait_seconds
+    while True:
+        wallet = case.ok("GET", f"/api/v1/workspaces/{workspace_id}/wallet", key=key)
+        if wallet["frozen"] == 0 or time.time() >= deadline:
+            break
+        time.sleep(0.1)
+    from_rows = int(psql(case.database, f"""
+        select coalesce(sum(case kind when 'capture' then -amount when 'grant' then amount
+                                      when 'refund' then amount else 0 end), 0)
+        from flowgres.wallet_transactions where workspace_id = '{workspace_id}'"""))
+    case.assertEqual(wallet["balance"], from_rows)
+    case.assertGreaterEqual(wallet["balance"], 0)
+    case.assertEqual(wallet["frozen"], 0, wallet)
+    case.assertEqual(case.ok("GET", f"/api/v1/workspaces/{workspace_id}/wallet/holds", key=key), [])
+    bad_holds = psql(case.database, f"""
+        select count(*) from flowgres.wallet_transactions h
+        where h.workspace_id = '{workspace_id}' and h.kind = 'hold'
+          and (select count(*) from flowgres.wallet_transactions s
+               where s.workspace_id = h.workspace_id and s.billing_ref_id = h.billing_ref_id
+                 and (s.kind = 'release' and s.amount = h.amount or s.kind = 'capture' and s.amount <= h.amount)) <> 1""")
+    case.assertEqual(bad_holds, "0")
+    return wallet
+
+
 class Wallets(ApiTestCase):
 
     def setUp(self):
@@ -73,25 +101,7 @@ class Wallets(ApiTestCase):
                                    f"where workspace_id = '{self.ws}' and {where} order by id").split()
 
     def assert_invariants(self):
-        """The balance is the rows' grants and refunds less their captures; nothing is frozen;
-        every hold row has exactly one capture or release, a capture never above its hold."""
-        wallet = self.wallet()
-        from_rows = int(psql(self.database, f"""
-            select coalesce(sum(case kind when 'capture' then -amount when 'grant' then amount
-                                          when 'refund' then amount else 0 end), 0)
-            from flowgres.wallet_transactions where workspace_id = '{self.ws}'"""))
-        self.assertEqual(wallet["balance"], from_rows)
-        self.assertGreaterEqual(wallet["balance"], 0)
-        self.assertEqual(wallet["frozen"], 0)
-        self.assertEqual(self.ok("GET", f"/api/v1/workspaces/{self.ws}/wallet/holds", key=self.key), [])
-        bad_holds = psql(self.database, f"""
-            select count(*) from flowgres.wallet_transactions h
-            where h.workspace_id = '{self.ws}' and h.kind = 'hold'
-              and (select count(*) from flowgres.wallet_transactions s
-                   where s.workspace_id = h.workspace_id and s.billing_ref_id = h.billing_ref_id
-                     and (s.kind = 'release' and s.amount = h.amount or s.kind = 'capture' and s.amount <= h.amount)) <> 1""")
-        self.assertEqual(bad_holds, "0")
-        return wallet
+        return assert_wallet_invariants(self, self.ws, self.key)
 
     def test_grants_holds_captures_and_refunds(self):
         self.fails("POST", f"/api/v1/workspaces/{self.ws}/wallet/grants", 403, "PERMISSION_DENIED",

@@ -3,7 +3,7 @@
 -- the shape the daemon turns into OpenAI's errors. Calls with money moving are in
 -- tests/integration/gateway_test.py.
 begin;
-select plan(12);
+select plan(15);
 
 select test.new_user('gateway-owner@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -19,6 +19,14 @@ select is(test.error_code_of(format($$select flowgres.api_key_create('k', '["rea
 select is(test.error_code_of($$select flowgres.api_key_create('k', '["llm:run"]')$$), 'VALIDATION_FAILED', 'scopes are known ones');
 select flowgres.api_key_create('gw', '["llm:execute"]', null, null, :'ws') as created \gset
 select is(:'created'::jsonb -> 'api_key' ->> 'workspace_id', :'ws', 'an owner binds a key to the workspace');
+select flowgres.api_key_create('rw', '["read"]') as plain \gset
+select is(test.error_code_of(format($$select flowgres.api_key_set_limits(%L, '{"requests_per_minute": 5}')$$,
+                                    :'plain'::jsonb -> 'api_key' ->> 'id')), 'VALIDATION_FAILED', 'limits are for gateway keys');
+select is(flowgres.api_key_set_limits((:'created'::jsonb -> 'api_key' ->> 'id')::uuid,
+                                      '{"models": ["m1"], "tokens_per_minute": 1000}') ->> 'tokens_per_minute', '1000',
+          'a gateway key gets limits');
+select is(test.error_code_of(format($$select flowgres.api_key_set_limits(%L, '{"ip_allow": ["300.1.1.1"]}')$$,
+                                    :'created'::jsonb -> 'api_key' ->> 'id')), 'VALIDATION_FAILED', 'addresses are checked');
 select test.act_as(:'member');
 select is(test.error_code_of(format($$select flowgres.api_key_create('k', '["llm:execute"]', null, null, %L)$$, :'ws')), 'PERMISSION_DENIED',
           'a member may not spend the wallet');

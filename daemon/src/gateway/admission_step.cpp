@@ -6,6 +6,7 @@
 #include "flowgres/crypto.hpp"
 #include "flowgres/json.hpp"
 #include "gateway/gateway_call.hpp"
+#include "forwarding.hpp"
 #include "llm/route_document.hpp"
 
 namespace flowgres::daemon::gateway {
@@ -27,13 +28,32 @@ std::string model_list(const json_t *models) {
     return "{\"object\":\"list\",\"data\":[" + data + "]}";
 }
 
+// The key's limits as OpenAI's headers (x-ratelimit-limit-requests, …-remaining-…, …-reset-…),
+// added to whatever answer the call gets.
+void note_rate_limits(const json_t *limits, Call &call) {
+    for (const char *kind : {"requests", "tokens"}) {
+        const json_t *window = json_object_get(limits, kind);
+        if (!window) continue;
+        auto number = [&](const char *name) { return std::to_string(json_integer_value(json_object_get(window, name))); };
+        call.headers.emplace_back(std::string("x-ratelimit-limit-") + kind, number("limit"));
+        call.headers.emplace_back(std::string("x-ratelimit-remaining-") + kind, number("remaining"));
+        call.headers.emplace_back(std::string("x-ratelimit-reset-") + kind, number("reset") + "s");
+    }
+}
+
 class AdmissionStep : public Step {
 public:
-    explicit AdmissionStep(WorkerContext &worker) : worker_(worker) {}
+    explicit AdmissionStep(WorkerContext &worker)
+        : worker_(worker), trusted_proxies_(CidrList::parse(worker.config.trusted_proxies)) {}
 
     void run(const std::shared_ptr<GatewayCall> &call, Next next) override {
         Json request(new_json_object());
         json_object_set_new(request.get(), "key_hash", json_string(call->key_hash.c_str()));
+        const http::Request &http_request = call->call->request;
+        std::string client = client_address(http_request.peer_address,
+                                            {http_request.header_list("forwarded"), http_request.header_list("x-forwarded-for")},
+                                            trusted_proxies_);
+        json_object_set_new(request.get(), "ip", json_string(client.c_str()));
         if (call->list_models) {
             json_object_set_new(request.get(), "action", json_string("models"));
         } else {
@@ -57,14 +77,18 @@ public:
                 return answer_error(worker_, *call, 500, "server_error", "internal_error", "The admission was unreadable.");
             }
             const json_t *answer = decision.get();
+            note_rate_limits(json_object_get(answer, "rate_limit"), *call->call);
             if (std::string_view(json_string_value(json_object_get(answer, "decision")) ?: "") != "allow") {
                 call->hold_id.clear();  // nothing was held
+                if (const json_t *retry = json_object_get(answer, "retry_after"))
+                    call->call->headers.emplace_back("Retry-After", std::to_string(json_integer_value(retry)));
                 return answer_error(worker_, *call, static_cast<int>(json_integer_value(json_object_get(answer, "status"))),
                                     json_string_value(json_object_get(answer, "type")) ?: "invalid_request_error",
                                     json_string_value(json_object_get(answer, "code")) ?: "refused",
                                     json_string_value(json_object_get(answer, "message")) ?: "refused");
             }
             call->key_id = json_string_value(json_object_get(answer, "key_id"));
+            call->user_id = json_string_value(json_object_get(answer, "user_id"));
             call->workspace_id = json_string_value(json_object_get(answer, "workspace_id"));
             if (call->list_models) {
                 http::Response response;
@@ -86,6 +110,7 @@ public:
 
 private:
     WorkerContext &worker_;
+    const CidrList trusted_proxies_;
 };
 
 }  // namespace

@@ -27,6 +27,7 @@ std::string record_of(const GatewayCall &call) {
     json_t *r = record.get();
     json_object_set_new(r, "workspace_id", json_string(call.workspace_id.c_str()));
     json_object_set_new(r, "api_key_id", json_string(call.key_id.c_str()));
+    json_object_set_new(r, "user_id", json_string(call.user_id.c_str()));
     json_object_set_new(r, "trace_id", json_string(call.call->trace.trace_id.c_str()));
     if (!call.hold_id.empty()) json_object_set_new(r, "hold_id", json_string(call.hold_id.c_str()));
     json_object_set_new(r, "provider", json_string(call.route ? call.route->provider.c_str() : "none"));

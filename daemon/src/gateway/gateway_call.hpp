@@ -38,7 +38,7 @@ struct GatewayCall {
     std::string key_hash;
 
     // admission
-    std::string key_id, workspace_id, hold_id;
+    std::string key_id, user_id, workspace_id, hold_id;
     long long hold = 0;
     std::vector<llm::Route> routes;
 

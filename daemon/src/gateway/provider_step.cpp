@@ -59,6 +59,7 @@ private:
             .with_header("Cache-Control", "no-store")
             .with_header("X-Accel-Buffering", "no");
         add_trace_headers(*call, head);
+        for (auto &[name, value] : call->call->headers) head.with_header(name, value);
         worker_.note_stream_opened(call->call, "gateway stream opened");
         return call->call->responder.begin_stream(head) &&
                call->call->responder.send_chunk(chunk_head(*call) +
