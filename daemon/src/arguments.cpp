@@ -23,6 +23,7 @@ ErrorCode not_found_code(std::string_view parameter) {
     if (parameter == "execution_id") return ErrorCode::EXECUTION_NOT_FOUND;
     if (parameter == "rule_id") return ErrorCode::SAFETY_RULE_NOT_FOUND;
     if (parameter == "trace_id") return ErrorCode::TRACE_NOT_FOUND;
+    if (parameter == "conversation_id") return ErrorCode::CONVERSATION_NOT_FOUND;
     return ErrorCode::NOT_FOUND;
 }
 

@@ -346,6 +346,17 @@ const std::vector<Route> &routes() {
          "wallet movements and audit row", "trace_get",
          {{S::path, "trace_id", T::text, true, "32 hex digits, as X-Trace-Id gave it"}}, {}, 200, {"TRACE_NOT_FOUND"}},
 
+        {"GET", "/api/v1/workspaces/{workspace_id}/conversations", "listConversations", "gateway",
+         "The conversations chat apps kept through the gateway (X-Conversation-Id), most recent first (logs_view)",
+         "conversation_list",
+         {{S::path, "workspace_id", T::uuid, true}, {S::query_filters, "filters", T::json_object, false}},
+         with_pages({}), 200, {"WORKSPACE_NOT_FOUND"}},
+        {"GET", "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/messages", "listConversationMessages",
+         "gateway", "A conversation's messages in order (logs_view)", "conversation_messages",
+         {{S::path, "workspace_id", T::uuid, true}, {S::path, "conversation_id", T::uuid, true},
+          {S::query_filters, "filters", T::json_object, false}},
+         with_pages({}), 200, {"WORKSPACE_NOT_FOUND", "CONVERSATION_NOT_FOUND"}},
+
         // usage, quotas and budgets
         {"GET", "/api/v1/workspaces/{workspace_id}/usage", "getWorkspaceUsage", "usage",
          "This month's usage (requests, tokens, egress) against the quotas, the spend, the budget and the apps' shares",

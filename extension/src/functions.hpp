@@ -102,6 +102,12 @@ SqlValue gateway_record(CallArgs &);
 SqlValue api_key_set_limits(CallArgs &);
 SqlValue trace_get(CallArgs &);
 
+// conversation.cpp
+SqlValue conversation_list(CallArgs &);
+SqlValue conversation_messages(CallArgs &);
+// Each call's conversation turns ({conversation_id, messages}) of gateway_record's batch.
+void store_conversation_turns(const std::string &calls_json);
+
 // llm_provider.cpp: the models a workspace may use, as workspace_models answers.
 std::string workspace_models_document(const std::string &workspace_id);
 

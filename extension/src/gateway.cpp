@@ -228,6 +228,20 @@ SqlValue gateway_record(CallArgs &args) {
         for (const char *count : {"prompt_tokens", "completion_tokens", "cost_micros", "latency_ms"})
             if (count_member(call, count, 0) < 0) problems.add(at + "." + count, "must be an integer from 0 to 100000000");
         if (!json_is_boolean(member(call, "ok"))) problems.add(at + ".ok", "must be true or false");
+        if (const json_t *conversation = member(call, "conversation_id"); conversation && !json_is_null(conversation)) {
+            if (!is_uuid(text_member(call, "conversation_id"))) problems.add(at + ".conversation_id", "must be an id");
+            const json_t *turns = member(call, "messages");
+            size_t turn_index;
+            const json_t *turn;
+            if (!json_is_array(turns) || json_array_size(turns) > 2)
+                problems.add(at + ".messages", "must be the call's last message and its answer");
+            else
+                json_array_foreach(turns, turn_index, turn) {
+                    std::string role = text_member(turn, "role");
+                    if ((role != "system" && role != "user" && role != "assistant") || !json_is_string(member(turn, "content")))
+                        problems.add(at + ".messages[" + std::to_string(turn_index) + "]", "must be {role, content}");
+                }
+        }
         std::string hold_id = text_member(call, "hold_id");
         if (!hold_id.empty()) {
             if (!is_uuid(hold_id)) problems.add(at + ".hold_id", "must be an id");
@@ -260,6 +274,7 @@ SqlValue gateway_record(CallArgs &args) {
                   cost_micros bigint, latency_ms bigint, ok boolean, error_code text, usage_reported boolean,
                   trace_id text, api_key_id uuid))sql",
           {dump_json(list)});
+    store_conversation_turns(dump_json(list));
     std::string answers = "[";
     for (const std::string &answer : settle_wallet_holds(settlements))
         answers += (answers.size() > 1 ? "," : "") + answer;

@@ -184,6 +184,34 @@ class Gateway(ApiTestCase):
         self.assertEqual(self.chat({"model": "g-free", "messages": messages})[0], 401)
         self.assertEqual(psql(self.database, f"select count(*) from flowgres.wallet_transactions where workspace_id = '{self.ws}'"), "0")
 
+    def test_conversations_keep_each_calls_last_message_and_answer(self):
+        self.grant(1_000_000)
+        conversation = str(uuid.uuid4())
+        header = {"X-Conversation-Id": conversation}
+        history = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "first"}]
+        self.assertEqual(self.chat({"model": "g-main", "messages": history}, headers=header)[0], 200)
+        history += [{"role": "assistant", "content": "Echo: first"}, {"role": "user", "content": "second <b>"}]
+        code, _, raw = self.chat({"model": "g-main", "messages": history, "stream": True}, headers=header)
+        self.assertEqual(code, 200)
+        self.assertEqual(self.chat({"model": "g-main", "messages": [{"role": "user", "content": "not kept"}]})[0], 200)
+        self.provider.script("g-fail", *([{"status": 500}] * 5))
+        self.assertEqual(self.chat({"model": "g-fail", "messages": [{"role": "user", "content": "lost"}]}, headers=header)[0], 502)
+        code, _, body = self.chat({"model": "g-main", "messages": history}, headers={"X-Conversation-Id": "1; drop"})
+        self.assertEqual((code, body["error"]["param"]), (400, "X-Conversation-Id"))
+        self.settled(4)
+        listed = self.ok("GET", f"/api/v1/workspaces/{self.ws}/conversations", key=self.key)
+        self.assertEqual([(c["id"], c["messages"]) for c in listed["items"]], [(conversation, 4)])
+        messages = self.ok("GET", f"/api/v1/workspaces/{self.ws}/conversations/{conversation}/messages?page_size=3",
+                           key=self.key)
+        self.assertEqual(messages["meta"]["total"], 4)
+        self.assertEqual([(m["role"], m["content"]) for m in messages["items"]],
+                         [("user", "first"), ("assistant", "Echo: first"), ("user", "second <b>")])
+        self.assertTrue(all(len(m["trace_id"]) == 32 and m["model"] == "g-main" for m in messages["items"]))
+        self.fails("GET", f"/api/v1/workspaces/{self.ws}/conversations/{uuid.uuid4()}/messages", 404,
+                   "CONVERSATION_NOT_FOUND", key=self.key)
+        _, _, outsider = self.new_user()
+        self.fails("GET", f"/api/v1/workspaces/{self.ws}/conversations", 404, "WORKSPACE_NOT_FOUND", key=outsider)
+
     def test_a_free_model_needs_no_wallet(self):
         code, _, body = self.chat({"model": "g-free", "messages": [{"role": "user", "content": "free"}]})
         self.assertEqual(code, 200, body)

@@ -3,7 +3,7 @@
 -- the shape the daemon turns into OpenAI's errors. Calls with money moving are in
 -- tests/integration/gateway_test.py.
 begin;
-select plan(15);
+select plan(17);
 
 select test.new_user('gateway-owner@example.com') as owner \gset
 select test.home_of(:'owner') as ws \gset
@@ -30,6 +30,10 @@ select is(test.error_code_of(format($$select flowgres.api_key_set_limits(%L, '{"
 select test.act_as(:'member');
 select is(test.error_code_of(format($$select flowgres.api_key_create('k', '["llm:execute"]', null, null, %L)$$, :'ws')), 'PERMISSION_DENIED',
           'a member may not spend the wallet');
+
+select is(flowgres.conversation_list(:'ws') -> 'meta' ->> 'total', '0', 'a workspace starts with no conversations');
+select is(test.error_code_of(format($$select flowgres.conversation_messages(%L, gen_random_uuid())$$, :'ws')),
+          'CONVERSATION_NOT_FOUND', 'an unknown conversation is not found');
 
 select test.act_as(null);
 select is(test.error_code_of($$select flowgres.gateway_admit('{"key_hash": "not hex"}')$$), 'VALIDATION_FAILED',

@@ -106,6 +106,7 @@ namespace flowgres {
     X(CAPTURE_NOT_FOUND, "FG181", 404, "no capture of this wallet has that billing_ref_id")      \
     X(REFUND_EXCEEDS_CAPTURE, "FG182", 409, "the refunds would give back more than the capture took") \
     X(TRACE_NOT_FOUND, "FG183", 404, "no gateway call with this trace id is visible to the actor") \
+    X(CONVERSATION_NOT_FOUND, "FG184", 404, "no such conversation in this workspace")               \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

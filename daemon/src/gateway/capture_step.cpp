@@ -2,8 +2,9 @@
 // that ended meanwhile (group commit, as runs' records do): a model_usage row with its trace id,
 // and its hold captured at what the caller pays — the call's cost at its route's prices — or
 // released (pays 0) when nothing reached the client: a failure before the first token, or a
-// client that left. A record the database refuses is logged, and its hold is released when it
-// expires or its backend ends: nothing is charged twice, and nothing for a call not recorded.
+// client that left. A batch the database refuses goes again a record at a time; a record it
+// still refuses is logged, and its hold is released when it expires or its backend ends:
+// nothing is charged twice, and nothing for a call not recorded.
 #include "flowgres/json.hpp"
 #include "gateway/gateway_call.hpp"
 #include "group_commit.hpp"
@@ -39,6 +40,14 @@ std::string record_of(const GatewayCall &call) {
     json_object_set_new(r, "latency_ms", json_integer(result.latency_ms));
     json_object_set_new(r, "ok", json_boolean(result.ok && !call.client_gone));
     json_object_set_new(r, "usage_reported", json_boolean(reported));
+    // A conversation keeps the call's last message and the answer the client received.
+    if (!call.conversation_id.empty() && delivered && !call.chat.messages.empty()) {
+        const llm::Message &last = call.chat.messages.back();
+        json_object_set_new(r, "conversation_id", json_string(call.conversation_id.c_str()));
+        json_object_set_new(r, "messages", json_pack("[{s:s, s:s%}, {s:s, s:s%}]", "role", last.role.c_str(), "content",
+                                                     last.content.data(), last.content.size(), "role", "assistant",
+                                                     "content", result.text.data(), result.text.size()));
+    }
     if (call.client_gone)
         json_object_set_new(r, "error_code", json_string("CLIENT_GONE"));
     else if (!result.ok)
@@ -65,10 +74,17 @@ private:
         std::vector<pg::Statement> statements;
         statements.push_back(pg::Statement{kActAsOperator, {}});
         statements.push_back(pg::Statement{"select flowgres.gateway_record($1::jsonb)::text", {calls}});
-        worker_.pool.run(std::move(statements), [this, size = batch.size()](pg::JobResult &&result) {
-            if (result.outcome != pg::JobResult::Outcome::ok)
-                log_line(LogLevel::error, "gateway calls not recorded: their holds expire",
-                         {{"calls", std::to_string(size), true}, {"error", result.message}});
+        auto sent = std::make_shared<std::vector<std::string>>(std::move(batch));
+        worker_.pool.run(std::move(statements), [this, sent](pg::JobResult &&result) {
+            if (result.outcome != pg::JobResult::Outcome::ok && sent->size() > 1) {
+                // One call the database refuses must not cost the others their record: each
+                // goes again on its own.
+                records_.resend_alone(std::move(*sent));
+            } else if (result.outcome != pg::JobResult::Outcome::ok) {
+                // Not the record itself: it may hold what was said in a conversation.
+                log_line(LogLevel::error, "a gateway call was not recorded: its hold expires",
+                         {{"error", result.message}});
+            }
             records_.answered();
         });
     }

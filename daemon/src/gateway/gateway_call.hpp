@@ -36,6 +36,7 @@ struct GatewayCall {
     bool include_usage = false;
     long long prompt_estimate = 0;
     std::string key_hash;
+    std::string conversation_id;  // X-Conversation-Id: the call's last message and answer are kept in it
 
     // admission
     std::string key_id, user_id, workspace_id, hold_id;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "flowgres/crypto.hpp"
+#include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
 #include "gateway/gateway_call.hpp"
 #include "http/request.hpp"
@@ -111,6 +112,12 @@ public:
         } catch (const Error &) {
             return answer_error(*worker_, *call, 400, "invalid_request_error", "invalid_json",
                                 "The body is not valid JSON.");
+        }
+        if (auto conversation = request.header("x-conversation-id")) {
+            if (!is_uuid(*conversation))
+                return answer_error(*worker_, *call, 400, "invalid_request_error", "invalid_value",
+                                    "X-Conversation-Id must be a UUID.", "X-Conversation-Id");
+            call->conversation_id = std::string(*conversation);
         }
         if (std::optional<Refusal> refusal = read_chat(body.get(), *call))
             return answer_error(*worker_, *call, 400, "invalid_request_error", "invalid_value", refusal->message,
