@@ -42,6 +42,7 @@ bench: install
 	@bench/workflow.sh
 	@bench/runtime.sh
 	@bench/llm.sh
+	@bench/gateway.sh
 	@bench/databases.sh
 
 clean:

@@ -6,7 +6,8 @@
 #   - the provider called directly (the floor: what any caller pays),
 #   - flowgresd's gateway (the key checked, the wallet held before and captured after, every
 #     call metered in model_usage and the wallet, durably),
-#   - the Portkey gateway from npm (@portkey-ai/gateway 1.15.2) in front of the same provider,
+#   - the Portkey gateway from npm (@portkey-ai/gateway 1.15.2, NODE_ENV=production, headless: no
+#     console or UI) in front of the same provider,
 #     which meters and bills nothing.
 # Prints requests/s, p50 and p99, each gateway's overhead over the direct call, and flowgresd's
 # throughput over Portkey's. Settings: DURATION (s, default 10), LATENCY_MS (default 50).
@@ -33,7 +34,8 @@ gateway_key=$(curl -sf -H "Authorization: Bearer $admin_key" -H 'Content-Type: a
     "$api/users/$user_id/api-keys" | jq -r .data.key)
 
 portkey_port=$(free_port)
-"$node_bin/node" build/peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js --port "$portkey_port" \
+NODE_ENV=production "$node_bin/node" build/peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js \
+    --port="$portkey_port" --headless \
     >"$root/portkey.log" 2>&1 &
 cleanups+=("kill $!")
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$portkey_port/" && break; sleep 0.1; done

@@ -9,6 +9,7 @@
 #include "actor.hpp"
 #include "api_key.hpp"
 #include "boundary.hpp"
+#include "catalog_cache.hpp"
 #include "flowgres/cidr.hpp"
 #include "flowgres/errors.hpp"
 #include "flowgres/fields.hpp"
@@ -95,6 +96,23 @@ bool address_allowed(const std::string &list_json, const std::string &address) {
     return CidrList::of_entries(entries).contains(address);
 }
 
+// The routes to a model for a workspace, cached per backend as a run's are (runtime_admit.cpp):
+// the tables they come from move the catalogue's generation, and a secret's expiry makes the
+// document stale.
+struct ModelRoutes {
+    std::string document;
+    int64_t stale_at = 0;
+};
+
+std::string model_routes(const std::string &workspace_id, const std::string &model) {
+    static CatalogCache<ModelRoutes> cache(4096);
+    auto load = [&]() -> std::optional<ModelRoutes> {
+        return ModelRoutes{run_routes_document(workspace_id, "[" + json_quote(model) + "]"), secrets_stale_at(workspace_id)};
+    };
+    auto fresh = [](const ModelRoutes &routes) { return routes.stale_at == 0 || epoch_seconds_now() < routes.stale_at; };
+    return cache.get(workspace_id + "/" + model, load, fresh)->document;
+}
+
 // How long a hold may stay open: the slowest route's timeout and a minute.
 long long hold_seconds(const json_t *routes) {
     long long slowest = 0;
@@ -147,7 +165,7 @@ SqlValue gateway_admit(CallArgs &args) {
     long long max_tokens = count_member(asked, "max_tokens", 0);
     if (prompt_tokens < 0) throw field_error("prompt_tokens", "must be an integer from 0 to 100000000");
     if (max_tokens < 0) throw field_error("max_tokens", "must be an integer from 0 to 100000000");
-    Json routes = parse_json(run_routes_document(key->workspace_id, "[" + json_quote(model) + "]"), "routes");
+    Json routes = parse_json(model_routes(key->workspace_id, model), "routes");
     const json_t *offered = member(routes.get(), model.c_str());
     if (!json_is_array(offered) || json_array_size(offered) == 0)
         return SqlValue::jsonb(refusal(404, "invalid_request_error", "model_not_found",

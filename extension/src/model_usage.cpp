@@ -25,6 +25,14 @@ SqlValue llm_routes_for_run(CallArgs &args) {
     return SqlValue::jsonb(run_routes_document(workspace_id, dump_json(models.get())));
 }
 
+int64_t secrets_stale_at(const std::string &workspace_id) {
+    return std::stoll(query_value("select coalesce(floor(extract(epoch from min(expires_at)))::bigint, 0)::text "
+                                  "from flowgres.workspace_secrets "
+                                  "where workspace_id = $1::uuid and status = 'active' and expires_at > now()",
+                                  {workspace_id})
+                          .value_or("0"));
+}
+
 std::string run_routes_document(const std::string &workspace_id, const std::string &models_json) {
     return query_value(R"sql(
         select coalesce(jsonb_object_agg(model, routes), '{}')

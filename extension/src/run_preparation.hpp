@@ -6,6 +6,7 @@
 // needs no round trip of its own for them.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace flowgres {
@@ -15,6 +16,9 @@ namespace flowgres {
 std::string run_secrets_document(const std::string &workspace_id, const std::string &names_json);
 // {"model": [route, …]} over the providers that offer each model to the workspace, its own first.
 std::string run_routes_document(const std::string &workspace_id, const std::string &models_json);
+// When the next of the workspace's active secrets expires (epoch seconds; 0: none will): what
+// a cached route document says of a secret's status is stale from then on.
+int64_t secrets_stale_at(const std::string &workspace_id);
 // [{category, kind, text}]: the platform's rules and the workspace's.
 std::string run_safety_rules_document(const std::string &workspace_id);
 

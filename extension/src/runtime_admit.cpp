@@ -339,12 +339,7 @@ RunPreparation run_preparation(const std::string &workspace_id, const std::strin
     static CatalogCache<RunPreparation> cache(1024);
     auto load = [&]() -> std::optional<RunPreparation> {
         RunPreparation prepared;
-        prepared.stale_at = std::stoll(
-            query_value("select coalesce(floor(extract(epoch from min(expires_at)))::bigint, 0)::text "
-                        "from flowgres.workspace_secrets "
-                        "where workspace_id = $1::uuid and status = 'active' and expires_at > now()",
-                        {workspace_id})
-                .value_or("0"));
+        prepared.stale_at = secrets_stale_at(workspace_id);
         prepared.document =
             "{\"secrets\":" +
             (version.secret_names.empty() ? std::string("{}") : run_secrets_document(workspace_id, version.secret_names)) +

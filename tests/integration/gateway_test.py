@@ -212,6 +212,20 @@ class Gateway(ApiTestCase):
         _, _, outsider = self.new_user()
         self.fails("GET", f"/api/v1/workspaces/{self.ws}/conversations", 404, "WORKSPACE_NOT_FOUND", key=outsider)
 
+    def test_a_model_switched_off_is_refused_at_the_next_call(self):
+        # Admission keeps a model's routes per database session: a change reaches the next call.
+        messages = [{"role": "user", "content": "hi"}]
+        for _ in range(3):
+            self.assertEqual(self.chat({"model": "g-free", "messages": messages})[0], 200)
+        self.ok("POST", "/api/v1/llm-models/g-free/disable", {"reason": "retired"}, self.admin)
+        try:
+            for _ in range(3):
+                code, _, body = self.chat({"model": "g-free", "messages": messages})
+                self.assertEqual((code, body["error"]["code"]), (404, "model_not_found"))
+        finally:
+            self.ok("POST", "/api/v1/llm-models/g-free/enable", {}, self.admin)
+        self.assertEqual(self.chat({"model": "g-free", "messages": messages})[0], 200)
+
     def test_a_free_model_needs_no_wallet(self):
         code, _, body = self.chat({"model": "g-free", "messages": [{"role": "user", "content": "free"}]})
         self.assertEqual(code, 200, body)

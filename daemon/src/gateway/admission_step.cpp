@@ -63,16 +63,19 @@ public:
             if (call->chat.max_tokens) json_object_set_new(request.get(), "max_tokens", json_integer(*call->chat.max_tokens));
             json_object_set_new(request.get(), "hold_id", json_string(call->hold_id.c_str()));
         }
+        // One statement, acting as the operator inside it: a call pays one bind and execution.
         std::vector<pg::Statement> statements;
-        statements.push_back(pg::Statement{kActAsOperator, {}});
-        statements.push_back(pg::Statement{"select flowgres.gateway_admit($1::jsonb)::text", {dump_json(request.get())}});
+        statements.push_back(pg::Statement{
+            "select flowgres.gateway_admit($1::jsonb)::text "
+            "from (select set_config('flowgres.actor', 'operator', true)) as acting",
+            {dump_json(request.get())}});
         worker_.pool.run(std::move(statements), [this, call, next = std::move(next)](pg::JobResult &&result) {
-            if (result.outcome != pg::JobResult::Outcome::ok || !result.values[1])
+            if (result.outcome != pg::JobResult::Outcome::ok || !result.values[0])
                 return answer_error(worker_, *call, 503, "server_error", "service_unavailable",
                                     "The gateway cannot reach its database: retry.");
             Json decision;
             try {
-                decision = parse_json(*result.values[1], "admission");
+                decision = parse_json(*result.values[0], "admission");
             } catch (const Error &) {
                 return answer_error(worker_, *call, 500, "server_error", "internal_error", "The admission was unreadable.");
             }
