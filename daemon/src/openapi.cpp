@@ -229,6 +229,19 @@ std::string openapi_document() {
                       "402": {"description": "insufficient_quota"}, "404": {"description": "model_not_found"},
                       "429": {"description": "rate_limit_exceeded"}, "502": {"description": "upstream_error"}}}})json",
                                                                     "gateway").release());
+    json_object_set_new(paths, "/v1/embeddings", parse_json(R"json({"post": {
+        "operationId": "createEmbedding", "tags": ["gateway"],
+        "summary": "OpenAI embeddings, paid by the key's workspace (scope llm:execute)",
+        "security": [{"bearer": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["model", "input"],
+            "properties": {"model": {"type": "string"}, "input": {"type": "string"},
+                           "encoding_format": {"type": "string"}}}}}},
+        "responses": {"200": {"description": "a list of embeddings"},
+                      "400": {"description": "invalid_request_error"}, "401": {"description": "invalid_api_key"},
+                      "402": {"description": "insufficient_quota"}, "404": {"description": "model_not_found"},
+                      "502": {"description": "upstream_error"}}}})json",
+                                                              "gateway").release());
     json_object_set_new(paths, "/v1/models", parse_json(R"json({"get": {
         "operationId": "listModels", "tags": ["gateway"], "summary": "The models the key's workspace may use",
         "security": [{"bearer": []}], "responses": {"200": {"description": "{object: list, data}"}}}})json",

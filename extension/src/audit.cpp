@@ -38,8 +38,7 @@ constexpr long long kAuditMaxPageSize = 200;
 
 SqlValue audit_log_list(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
-    Json filters = parse_json(args.jsonb(1).value_or("{}"), "filters");
-    if (!json_is_object(filters.get())) throw field_error("filters", "must be an object");
+    Json filters = filters_argument(args, 1);
     ValidationProblems problems;
     check_known_filters(problems, filters.get(),
                         {"action", "actor_user_id", "target_type", "target_id", "from", "to", "page", "page_size"});
@@ -48,13 +47,8 @@ SqlValue audit_log_list(CallArgs &args) {
     if (actor_user_id && !is_uuid(*actor_user_id)) problems.add("actor_user_id", "must be a user id");
     auto target_type = string_filter(problems, filters.get(), "target_type", 100);
     auto target_id = string_filter(problems, filters.get(), "target_id", 200);
-    auto from = string_filter(problems, filters.get(), "from", 64);
-    auto to = string_filter(problems, filters.get(), "to", 64);
-    long long page = page_filter(problems, filters.get(), "page", 1, 1000000);
-    long long page_size = page_filter(problems, filters.get(), "page_size", kAuditDefaultPageSize, kAuditMaxPageSize);
-    problems.throw_if_any();
-    if (from && !is_iso8601_timestamp(*from)) problems.add("from", "must be an ISO 8601 timestamp");
-    if (to && !is_iso8601_timestamp(*to)) problems.add("to", "must be an ISO 8601 timestamp");
+    PeriodFilter period = period_filter(problems, filters.get());
+    PageFilter pages = pages_filter(problems, filters.get(), kAuditDefaultPageSize, kAuditMaxPageSize);
     problems.throw_if_any();
 
     Actor actor = require_actor();
@@ -76,8 +70,8 @@ SqlValue audit_log_list(CallArgs &args) {
             'meta', jsonb_build_object('page', $10::bigint, 'page_size', $8::bigint,
                                        'total', (select count(*) from matching),
                                        'total_pages', ceil((select count(*) from matching)::numeric / $8::bigint)::bigint)))sql",
-                            {workspace_id, action, actor_user_id, target_type, target_id, from, to,
-                             std::to_string(page_size), std::to_string((page - 1) * page_size), std::to_string(page)});
+                            {workspace_id, action, actor_user_id, target_type, target_id, period.from, period.to,
+                             std::to_string(pages.size), std::to_string(pages.offset()), std::to_string(pages.page)});
     return SqlValue::jsonb(list.value());
 }
 

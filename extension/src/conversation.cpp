@@ -17,17 +17,11 @@ namespace {
 constexpr long long kDefaultPageSize = 50;
 constexpr long long kMaxPageSize = 200;
 
-struct Page {
-    long long number, size;
-};
-
-Page page_of(CallArgs &args, int position) {
-    Json filters = parse_json(args.jsonb(position).value_or("{}"), "filters");
-    if (!json_is_object(filters.get())) throw field_error("filters", "must be an object");
+PageFilter page_of(CallArgs &args, int position) {
+    Json filters = filters_argument(args, position);
     ValidationProblems problems;
     check_known_filters(problems, filters.get(), {"page", "page_size"});
-    Page page{page_filter(problems, filters.get(), "page", 1, 1000000),
-              page_filter(problems, filters.get(), "page_size", kDefaultPageSize, kMaxPageSize)};
+    PageFilter page = pages_filter(problems, filters.get(), kDefaultPageSize, kMaxPageSize);
     problems.throw_if_any();
     return page;
 }
@@ -56,7 +50,7 @@ void store_conversation_turns(const std::string &calls_json) {
 
 SqlValue conversation_list(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
-    Page page = page_of(args, 1);
+    PageFilter page = page_of(args, 1);
     require_workspace_permission(require_actor(), workspace_id, permission::logs_view, WorkspaceUse::read);
     return SqlValue::jsonb(query_value(R"sql(
         select jsonb_build_object(
@@ -69,15 +63,15 @@ SqlValue conversation_list(CallArgs &args) {
                             order by updated_at desc, id limit $2::bigint offset $3::bigint) c),
             'meta', jsonb_build_object('page', $4::bigint, 'page_size', $2::bigint,
                                        'total', (select count(*) from flowgres.conversations where workspace_id = $1::uuid))))sql",
-                                       {workspace_id, std::to_string(page.size), std::to_string((page.number - 1) * page.size),
-                                        std::to_string(page.number)})
+                                       {workspace_id, std::to_string(page.size), std::to_string(page.offset()),
+                                        std::to_string(page.page)})
                                .value());
 }
 
 SqlValue conversation_messages(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
     std::string conversation_id = args.required_uuid(1, "conversation_id");
-    Page page = page_of(args, 2);
+    PageFilter page = page_of(args, 2);
     require_workspace_permission(require_actor(), workspace_id, permission::logs_view, WorkspaceUse::read);
     if (!query_value("select 1 from flowgres.conversations where workspace_id = $1::uuid and id = $2::uuid",
                      {workspace_id, conversation_id}))
@@ -93,7 +87,7 @@ SqlValue conversation_messages(CallArgs &args) {
                                        'total', (select count(*) from flowgres.messages
                                                  where workspace_id = $1::uuid and conversation_id = $2::uuid))))sql",
                                        {workspace_id, conversation_id, std::to_string(page.size),
-                                        std::to_string((page.number - 1) * page.size), std::to_string(page.number)})
+                                        std::to_string(page.offset()), std::to_string(page.page)})
                                .value());
 }
 

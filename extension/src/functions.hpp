@@ -124,6 +124,7 @@ SqlValue wallet_settle(CallArgs &);
 SqlValue llm_routes_for_run(CallArgs &);
 SqlValue model_usage_record(CallArgs &);
 SqlValue model_usage(CallArgs &);
+SqlValue model_usage_list(CallArgs &);
 
 // safety_rule.cpp
 SqlValue safety_rule_add(CallArgs &);

@@ -56,7 +56,8 @@ long long count_member(const json_t *object, const char *name, long long fallbac
 
 // The most a call may cost on any of its routes, in micro-units, rounded up: the prompt at
 // the route's input price and max_tokens (or, when the caller set none, the rest of the
-// route's context) at its output price. Routes past their context cost their context.
+// route's context; -1: none, an embedding) at its output price. Routes past their context
+// cost their context.
 long long worst_case_cost(const json_t *routes, long long prompt_tokens, long long max_tokens) {
     __int128 worst = 0;
     size_t index;
@@ -64,7 +65,7 @@ long long worst_case_cost(const json_t *routes, long long prompt_tokens, long lo
     json_array_foreach(routes, index, route) {
         long long context = std::max<long long>(1, json_integer_value(member(route, "context_tokens")));
         long long prompt = std::min(prompt_tokens, context);
-        long long completion = max_tokens > 0 ? max_tokens : context - prompt;
+        long long completion = max_tokens > 0 ? max_tokens : max_tokens < 0 ? 0 : context - prompt;
         __int128 scaled = static_cast<__int128>(prompt) * json_integer_value(member(route, "input_micros_per_1m")) +
                           static_cast<__int128>(completion) * json_integer_value(member(route, "output_micros_per_1m"));
         worst = std::max(worst, (scaled + 999999) / 1000000);
@@ -195,7 +196,9 @@ SqlValue gateway_admit(CallArgs &args) {
     }
     if (key->tokens_per_minute > 0) {
         long long context = json_integer_value(member(json_array_get(offered, 0), "context_tokens"));
-        long long tokens = prompt_tokens + (max_tokens > 0 ? max_tokens : std::max(0LL, context - prompt_tokens));
+        long long tokens = prompt_tokens + (text_member(asked, "kind") == "embeddings" ? 0
+                                            : max_tokens > 0 ? max_tokens
+                                                             : std::max(0LL, context - prompt_tokens));
         std::string counter = "gateway:tokens:" + key->key_id;
         RateLimitHit hit = rate_limit_take(counter.data(), static_cast<int>(counter.size()), tokens, false,
                                            key->tokens_per_minute, 60, now);
@@ -203,7 +206,9 @@ SqlValue gateway_admit(CallArgs &args) {
         if (!hit.allowed) return SqlValue::jsonb(limited(hit, "tokens"));
     }
 
-    long long cost = worst_case_cost(offered, prompt_tokens, max_tokens);
+    // An embedding's cost is its input's: it answers no tokens.
+    bool embeddings = text_member(asked, "kind") == "embeddings";
+    long long cost = worst_case_cost(offered, prompt_tokens, embeddings ? -1 : max_tokens);
     if (cost > 0) {
         std::string hold_id = text_member(asked, "hold_id");
         if (!is_uuid(hold_id)) throw field_error("hold_id", "must be an id when the call costs anything");

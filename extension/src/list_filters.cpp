@@ -2,6 +2,9 @@
 
 #include <string_view>
 
+#include "boundary.hpp"
+#include "flowgres/fields.hpp"
+
 namespace flowgres {
 
 void check_known_filters(ValidationProblems &problems, const json_t *filters, std::initializer_list<const char *> known) {
@@ -41,6 +44,24 @@ long long page_filter(ValidationProblems &problems, const json_t *filters, const
         return fallback;
     }
     return json_integer_value(value);
+}
+
+Json filters_argument(const CallArgs &args, int position) {
+    Json filters = parse_json(args.jsonb(position).value_or("{}"), "filters");
+    if (!json_is_object(filters.get())) throw field_error("filters", "must be an object");
+    return filters;
+}
+
+PeriodFilter period_filter(ValidationProblems &problems, const json_t *filters) {
+    PeriodFilter period{string_filter(problems, filters, "from", 64), string_filter(problems, filters, "to", 64)};
+    if (period.from && !is_iso8601_timestamp(*period.from)) problems.add("from", "must be an ISO 8601 timestamp");
+    if (period.to && !is_iso8601_timestamp(*period.to)) problems.add("to", "must be an ISO 8601 timestamp");
+    return period;
+}
+
+PageFilter pages_filter(ValidationProblems &problems, const json_t *filters, long long default_size, long long max_size) {
+    return PageFilter{page_filter(problems, filters, "page", 1, 1000000),
+                      page_filter(problems, filters, "page_size", default_size, max_size)};
 }
 
 }  // namespace flowgres

@@ -7,9 +7,11 @@
 #include "boundary.hpp"
 #include "execution_entries.hpp"
 #include "flowgres/errors.hpp"
+#include "flowgres/fields.hpp"
 #include "flowgres/json.hpp"
 #include "flowgres/permissions.hpp"
 #include "functions.hpp"
+#include "list_filters.hpp"
 #include "permission.hpp"
 #include "run_preparation.hpp"
 #include "spi.hpp"
@@ -77,6 +79,36 @@ SqlValue model_usage_record(CallArgs &args) {
     const SqlRow &row = execution.rows[0];
     return SqlValue::integer(
         static_cast<long long>(insert_model_calls(single_run_batch(row.text(0), row.text(1), execution_id, "calls", calls))));
+}
+
+SqlValue model_usage_list(CallArgs &args) {
+    std::string workspace_id = args.required_uuid(0, "workspace_id");
+    Json filters = filters_argument(args, 1);
+    ValidationProblems problems;
+    check_known_filters(problems, filters.get(), {"api_key_id", "model", "trace_id", "from", "to", "page", "page_size"});
+    auto key_id = string_filter(problems, filters.get(), "api_key_id", 36);
+    if (key_id && !is_uuid(*key_id)) problems.add("api_key_id", "must be a key id");
+    auto model = string_filter(problems, filters.get(), "model", 200);
+    auto trace_id = string_filter(problems, filters.get(), "trace_id", 32);
+    PeriodFilter period = period_filter(problems, filters.get());
+    PageFilter pages = pages_filter(problems, filters.get(), 50, 200);
+    problems.throw_if_any();
+    require_workspace_permission(require_actor(), workspace_id, permission::app_view_metrics, WorkspaceUse::read);
+    return SqlValue::jsonb(query_value(R"sql(
+        with matching as (
+            select * from flowgres.model_usage
+            where workspace_id = $1::uuid and ($2::uuid is null or api_key_id = $2::uuid)
+              and ($3::text is null or model = $3) and ($4::text is null or trace_id = $4)
+              and ($5::timestamptz is null or created_at >= $5::timestamptz)
+              and ($6::timestamptz is null or created_at < $6::timestamptz))
+        select jsonb_build_object(
+            'items', (select coalesce(jsonb_agg(to_jsonb(u) - 'workspace_id' order by u.id desc), '[]')
+                      from (select * from matching order by id desc limit $7::bigint offset $8::bigint) u),
+            'meta', jsonb_build_object('page', $9::bigint, 'page_size', $7::bigint, 'total', (select count(*) from matching))))sql",
+                                       {workspace_id, key_id, model, trace_id, period.from, period.to,
+                                        std::to_string(pages.size), std::to_string(pages.offset()),
+                                        std::to_string(pages.page)})
+                               .value());
 }
 
 SqlValue model_usage(CallArgs &args) {

@@ -243,20 +243,15 @@ SqlValue wallet_open_holds(CallArgs &args) {
 
 SqlValue wallet_transaction_list(CallArgs &args) {
     std::string workspace_id = args.required_uuid(0, "workspace_id");
-    Json filters = parse_json(args.jsonb(1).value_or("{}"), "filters");
-    if (!json_is_object(filters.get())) throw field_error("filters", "must be an object");
+    Json filters = filters_argument(args, 1);
     ValidationProblems problems;
     check_known_filters(problems, filters.get(), {"kind", "billing_ref_id", "from", "to", "page", "page_size"});
     auto kind = string_filter(problems, filters.get(), "kind", 20);
     if (kind && *kind != "grant" && *kind != "hold" && *kind != "capture" && *kind != "release" && *kind != "refund")
         problems.add("kind", "must be grant, hold, capture, release or refund");
     auto ref = string_filter(problems, filters.get(), "billing_ref_id", kMaxBillingRef);
-    auto from = string_filter(problems, filters.get(), "from", 64);
-    auto to = string_filter(problems, filters.get(), "to", 64);
-    long long page = page_filter(problems, filters.get(), "page", 1, 1000000);
-    long long page_size = page_filter(problems, filters.get(), "page_size", kDefaultPageSize, kMaxPageSize);
-    if (from && !is_iso8601_timestamp(*from)) problems.add("from", "must be an ISO 8601 timestamp");
-    if (to && !is_iso8601_timestamp(*to)) problems.add("to", "must be an ISO 8601 timestamp");
+    PeriodFilter period = period_filter(problems, filters.get());
+    PageFilter pages = pages_filter(problems, filters.get(), kDefaultPageSize, kMaxPageSize);
     problems.throw_if_any();
 
     require_workspace_permission(require_actor(), workspace_id, permission::plan_view, WorkspaceUse::read);
@@ -274,8 +269,8 @@ SqlValue wallet_transaction_list(CallArgs &args) {
             'meta', jsonb_build_object('page', $8::bigint, 'page_size', $6::bigint,
                                        'total', (select count(*) from matching),
                                        'total_pages', ceil((select count(*) from matching)::numeric / $6::bigint)::bigint)))sql",
-                            {workspace_id, kind, ref, from, to, std::to_string(page_size),
-                             std::to_string((page - 1) * page_size), std::to_string(page)});
+                            {workspace_id, kind, ref, period.from, period.to, std::to_string(pages.size),
+                             std::to_string(pages.offset()), std::to_string(pages.page)});
     return SqlValue::jsonb(list.value());
 }
 

@@ -44,7 +44,7 @@ class Gateway(ApiTestCase):
         helper.ok("POST", "/api/v1/llm-providers", {
             "name": "local", "base_url": cls.provider.base_url, "api_key": PROVIDER_KEY,
             "models": [{"model": name, "context_tokens": 4096, **PRICED}
-                       for name in ("g-main", "g-fail", "g-cut", "g-slow", "g-leave")]
+                       for name in ("g-main", "g-fail", "g-busy", "g-cut", "g-slow", "g-leave")]
             + [{"model": "g-free", "input_micros_per_1m": 0, "output_micros_per_1m": 0}]}, cls.admin, status=201)
 
     @classmethod
@@ -102,7 +102,7 @@ class Gateway(ApiTestCase):
         self.assertEqual((streamed["ok"], "".join(streamed["deltas"]), streamed["finish"]), (True, "one two three", "stop"))
         self.assertEqual(len(streamed["deltas"]), 3)
         self.assertEqual(streamed["usage"], {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10})
-        self.assertEqual(set(models["models"]), {"g-main", "g-fail", "g-cut", "g-slow", "g-leave", "g-free"})
+        self.assertEqual(set(models["models"]), {"g-main", "g-fail", "g-busy", "g-cut", "g-slow", "g-leave", "g-free"})
         # The provider was called with its own key, never the gateway's.
         self.assertTrue(all(r["headers"].get("authorization") == f"Bearer {PROVIDER_KEY}"
                             for r in self.provider.requests if r["path"].endswith("/chat/completions")))
@@ -120,6 +120,31 @@ class Gateway(ApiTestCase):
             || ' ' || (api_key_id is not null), ',' order by id) from flowgres.model_usage where workspace_id = '{self.ws}'""")
         self.assertEqual(usage, "g-main 18 true true,g-main 13 true true")
 
+    def test_embeddings(self):
+        self.grant(1_000_000)
+        [answer] = self.openai([{"kind": "embeddings", "request": {"model": "g-main", "input": ["first text", "second"],
+                                                                    "encoding_format": "float"}}])
+        self.assertTrue(answer["ok"], answer)
+        self.assertEqual([len(vector) for vector in answer["vectors"]], [8, 8])
+        self.assertNotEqual(answer["vectors"][0], answer["vectors"][1])
+        self.assertEqual(answer["usage"], {"prompt_tokens": 5, "total_tokens": 5})
+        # The provider got the body as sent; the input's 5 tokens cost 5 micro-units, no more.
+        [sent] = [r for r in self.provider.requests if r["path"].endswith("/embeddings")][-1:]
+        self.assertEqual(sent["body"]["input"], ["first text", "second"])
+        wallet = self.settled(1)
+        self.assertEqual(wallet["balance"], 1_000_000 - 5)
+        self.assertEqual(psql(self.database, f"select completion_tokens || ' ' || cost_micros from flowgres.model_usage "
+                                             f"where workspace_id = '{self.ws}'"), "0 5")
+        for body, param in (({"model": "g-main", "input": ""}, "input"), ({"model": "g-main", "input": [1]}, "input[0]"),
+                            ({"model": "g-main"}, "input"), ({"input": "x"}, "model")):
+            code, _, refused = self.call("POST", "/v1/embeddings", body, self.gateway_key)
+            self.assertEqual((code, refused["error"]["param"]), (400, param))
+        self.provider.script("g-fail", *([{"status": 500}] * 5))
+        code, _, failed = self.call("POST", "/v1/embeddings", {"model": "g-fail", "input": "x"}, self.gateway_key)
+        self.assertEqual((code, failed["error"]["code"]), (502, "upstream_error"))
+        wallet = self.settled(2)
+        self.assertEqual(wallet["balance"], 1_000_000 - 5)  # the failed one was released
+
     def test_trace_ids_and_raw_protocol(self):
         self.grant(1_000_000)
         trace = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -135,6 +160,13 @@ class Gateway(ApiTestCase):
                          trace)
         self.assertEqual(psql(self.database, f"select count(*) from flowgres.wallet_transactions where trace_id = '{trace}'"),
                          "2")
+        records = self.ok("GET", f"/api/v1/workspaces/{self.ws}/model-usage/records?trace_id={trace}", key=self.key)
+        self.assertEqual([(r["trace_id"], r["model"], r["ok"]) for r in records["items"]], [(trace, "g-main", True)])
+        key_id = psql(self.database, f"select id from flowgres.api_keys where workspace_id = '{self.ws}'")
+        self.assertEqual(self.ok("GET", f"/api/v1/workspaces/{self.ws}/model-usage/records?api_key_id={key_id}&page_size=1",
+                                 key=self.key)["meta"]["total"], 1)
+        self.fails("GET", f"/api/v1/workspaces/{self.ws}/model-usage/records?api_key_id=nope", 422, "VALIDATION_FAILED",
+                   key=self.key)
         shown = self.ok("GET", f"/api/v1/traces/{trace}", key=self.key)
         self.assertEqual((shown["workspace_id"], [c["model"] for c in shown["calls"]], [m["kind"] for m in shown["wallet"]]),
                          (self.ws, ["g-main"], ["hold", "capture"]))
@@ -254,6 +286,14 @@ class Gateway(ApiTestCase):
         prompt = int(psql(self.database, f"select prompt_tokens from flowgres.model_usage where workspace_id = '{self.ws}' and model = 'g-cut'"))
         self.assertEqual(int(rows[1].split(":")[1]), prompt * 1 + 3 * 2)
         self.assertEqual(wallet["balance"], 1_000_000 - (prompt + 6))
+
+    def test_a_provider_that_keeps_refusing_with_429(self):
+        self.grant(1_000_000)
+        self.provider.script("g-busy", *([{"status": 429, "retry_after": 0}] * 3))  # every attempt refused
+        code, _, body = self.chat({"model": "g-busy", "messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual((code, body["error"]["code"], body["error"]["type"]), (429, "rate_limit_exceeded", "rate_limit_error"))
+        wallet = self.settled(1)
+        self.assertEqual(wallet["balance"], 1_000_000)  # released: nothing was answered
 
     def test_a_client_that_leaves_mid_stream_pays_nothing(self):
         self.grant(1_000_000)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A model provider for tests, the demo and the benchmarks, speaking OpenAI's chat-completions
 wire protocol (POST /v1/chat/completions, plain or streamed as Server-Sent Events with the
-usage chunk of stream_options.include_usage; GET /v1/models). It is not a model: it answers
+usage chunk of stream_options.include_usage; POST /v1/embeddings; GET /v1/models). It is not a model: it answers
 what a test scripted, or by default echoes the prompt (as JSON that fits the requested
 response_format schema when one is given).
 
@@ -25,6 +25,7 @@ client's port (one per connection: how keep-alive shows).
 import argparse
 import asyncio
 import collections
+import hashlib
 import json
 import logging
 import re
@@ -208,6 +209,8 @@ class Provider:
             self.send(writer, 200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
                                                                  "owned_by": "flowgres-test"} for m in models]})
             return True
+        if path.rstrip("/") == "/v1/embeddings" and method == "POST":
+            return await self.embed(document, writer)
         if path.rstrip("/") != "/v1/chat/completions" or method != "POST":
             self.send(writer, 404, {"error": {"message": f"no route {method} {path}", "type": "invalid_request_error"}})
             return True
@@ -215,6 +218,32 @@ class Provider:
             self.send(writer, 400, {"error": {"message": "messages is required", "type": "invalid_request_error"}})
             return True
         return await self.complete(document, writer)
+
+    async def embed(self, request, writer):
+        """POST /v1/embeddings: one vector of 8 numbers per input, the same for the same text (a
+        scripted status fails it, as for completions)."""
+        inputs = request.get("input") if isinstance(request, dict) else None
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(text, str) for text in inputs):
+            self.send(writer, 400, {"error": {"message": "input must be a string or an array of strings",
+                                              "type": "invalid_request_error"}})
+            return True
+        model = request.get("model") or DEFAULT_MODEL
+        step = self.next_step(model)
+        await asyncio.sleep((step.get("first_token_delay_ms", 0) + self.latency_ms) / 1000)
+        if "status" in step:
+            self.send(writer, step["status"], {"error": {"message": f"scripted {step['status']}", "type": "server_error"}})
+            return True
+        def vector(text):
+            digest = hashlib.sha256(text.encode()).digest()
+            return [round(byte / 255 - 0.5, 4) for byte in digest[:8]]
+        tokens = sum(count_tokens(text) for text in inputs)
+        self.send(writer, 200, {"object": "list", "model": model,
+                                "data": [{"object": "embedding", "index": i, "embedding": vector(text)}
+                                         for i, text in enumerate(inputs)],
+                                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return True
 
     async def complete(self, request, writer):
         model = request.get("model") or DEFAULT_MODEL

@@ -1,6 +1,6 @@
 // Calls a provider through the official OpenAI client (npm `openai`), as the plan in argv[2]
 // says, and prints what came back as JSON: proof that a server speaks the real wire protocol.
-//   {"baseURL", "apiKey", "calls": [{"kind": "create" | "stream" | "models", "request": {...}}]}
+//   {"baseURL", "apiKey", "calls": [{"kind": "create" | "stream" | "embeddings" | "models", "request": {...}}]}
 const path = require('path');
 const OpenAI = require(path.join(process.env.NPM_PREFIX, 'node_modules', 'openai'));
 
@@ -10,7 +10,10 @@ async function main() {
   const results = [];
   for (const call of plan.calls) {
     try {
-      if (call.kind === 'models') {
+      if (call.kind === 'embeddings') {
+        const answer = await client.embeddings.create(call.request);
+        results.push({ ok: true, vectors: answer.data.map((d) => Array.from(d.embedding)), usage: answer.usage });
+      } else if (call.kind === 'models') {
         const page = await client.models.list();
         results.push({ ok: true, models: page.data.map((m) => m.id) });
       } else if (call.kind === 'stream') {

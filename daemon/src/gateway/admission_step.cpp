@@ -61,6 +61,7 @@ public:
             json_object_set_new(request.get(), "model", json_string(call->chat.model.c_str()));
             json_object_set_new(request.get(), "prompt_tokens", json_integer(call->prompt_estimate));
             if (call->chat.max_tokens) json_object_set_new(request.get(), "max_tokens", json_integer(*call->chat.max_tokens));
+            if (call->embeddings) json_object_set_new(request.get(), "kind", json_string("embeddings"));
             json_object_set_new(request.get(), "hold_id", json_string(call->hold_id.c_str()));
         }
         // One statement, acting as the operator inside it: a call pays one bind and execution.

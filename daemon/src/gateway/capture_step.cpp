@@ -19,7 +19,8 @@ std::string record_of(const GatewayCall &call) {
     const llm::CallResult &result = call.result;
     bool reported = result.usage.has_value();
     llm::Usage usage = reported ? *result.usage : llm::Usage{call.prompt_estimate, result.streamed_deltas};
-    if (!reported && result.streamed_deltas == 0) usage = llm::Usage{};  // nothing came back
+    // Nothing came back: no usage (an embedding that came back unreported is its input's).
+    if (!reported && result.streamed_deltas == 0 && !(call.embeddings && result.ok)) usage = llm::Usage{};
     long long cost = call.route ? llm::cost_micros(*call.route, usage) : 0;
     // What reached the client is paid for: a whole answer, or the part of a stream sent before
     // the provider failed. A client that left pays nothing.

@@ -27,6 +27,10 @@ Gateway::Gateway(WorkerContext &worker) : worker_(worker) {
     chat_steps_.push_back(admission_step(worker));
     chat_steps_.push_back(provider_step(worker));
     chat_steps_.push_back(capture_step(worker));
+    embedding_steps_.push_back(request_step(worker));
+    embedding_steps_.push_back(admission_step(worker));
+    embedding_steps_.push_back(embeddings_step(worker));
+    embedding_steps_.push_back(capture_step(worker));
     model_steps_.push_back(request_step(worker));
     model_steps_.push_back(admission_step(worker));
 }
@@ -39,20 +43,22 @@ void Gateway::handle(const std::shared_ptr<Call> &call) {
     const std::string &path = call->request.path;
     const std::string &method = call->request.method;
     bool chat = path == "/v1/chat/completions";
+    bool embeddings = path == "/v1/embeddings";
     bool models = path == "/v1/models";
-    call->route_label = chat ? "gateway.chat" : models ? "gateway.models" : "gateway";
-    if (!chat && !models)
+    call->route_label = chat ? "gateway.chat" : embeddings ? "gateway.embeddings" : models ? "gateway.models" : "gateway";
+    if (!chat && !embeddings && !models)
         return answer_error(worker_, *gateway_call, 404, "invalid_request_error", "unknown_url",
                             "Unknown request URL: " + method + " " + path.substr(0, 200) + ".");
-    if ((chat && method != "POST") || (models && method != "GET" && method != "HEAD"))
+    if (((chat || embeddings) && method != "POST") || (models && method != "GET" && method != "HEAD"))
         return answer_error(worker_, *gateway_call, 405, "invalid_request_error", "method_not_allowed",
-                            "Use " + std::string(chat ? "POST" : "GET") + " for " + path + ".");
+                            "Use " + std::string(models ? "GET" : "POST") + " for " + path + ".");
     gateway_call->list_models = models;
+    gateway_call->embeddings = embeddings;
     run(gateway_call, 0);
 }
 
 void Gateway::run(const std::shared_ptr<GatewayCall> &call, size_t step) {
-    auto &steps = call->list_models ? model_steps_ : chat_steps_;
+    auto &steps = call->list_models ? model_steps_ : call->embeddings ? embedding_steps_ : chat_steps_;
     if (step >= steps.size()) return;
     steps[step]->run(call, [this, call, step] { run(call, step + 1); });
 }

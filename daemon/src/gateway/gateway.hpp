@@ -1,5 +1,5 @@
-// The gateway's entry (gateway_call.hpp says what a call goes through): /v1/chat/completions
-// and /v1/models, for one worker.
+// The gateway's entry (gateway_call.hpp says what a call goes through): /v1/chat/completions,
+// /v1/embeddings and /v1/models, for one worker.
 #pragma once
 
 #include <memory>
@@ -21,7 +21,8 @@ private:
 
     WorkerContext &worker_;
     std::vector<std::unique_ptr<Step>> chat_steps_;    // request, admission, provider, capture
-    std::vector<std::unique_ptr<Step>> model_steps_;   // request, admission
+    std::vector<std::unique_ptr<Step>> embedding_steps_;  // request, admission, embeddings, capture
+    std::vector<std::unique_ptr<Step>> model_steps_;      // request, admission
 };
 
 }  // namespace flowgres::daemon::gateway

@@ -5,7 +5,8 @@
 //   admission   one call into the extension: the key (scope llm:execute), its workspace, the
 //               model's routes and the wallet hold of the call's worst-case cost;
 //   provider    the call on the worker's loop, streamed to the client as it arrives (or
-//               answered whole), falling back along the model's routes before the first token;
+//               answered whole), falling back along the model's routes before the first token
+//               (for /v1/embeddings, the embeddings step: one plain request to the provider);
 //   capture     the call's usage recorded and its hold captured at its cost (or released when
 //               it failed before anything reached the client, or the client left), in batches
 //               after the answer.
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "executor/http_client.hpp"
 #include "flowgres/llm_openai.hpp"
 #include "llm/chat_client.hpp"
 #include "llm/routes.hpp"
@@ -31,6 +33,8 @@ struct GatewayCall {
 
     // request
     bool list_models = false;
+    bool embeddings = false;       // POST /v1/embeddings: `upstream_body` goes to the provider as it is
+    std::string upstream_body;
     llm::ChatRequest chat;
     bool stream = false;
     bool include_usage = false;
@@ -45,6 +49,7 @@ struct GatewayCall {
 
     // provider
     std::unique_ptr<llm::ChatCall> active;
+    std::unique_ptr<executor::HttpClientCall> fetch;  // an embeddings request
     const llm::Route *route = nullptr;  // the route that answered (or failed last)
     llm::CallResult result;
     bool stream_opened = false;
@@ -70,6 +75,7 @@ void add_trace_headers(const GatewayCall &call, http::Response &response);
 std::unique_ptr<Step> request_step(WorkerContext &worker);
 std::unique_ptr<Step> admission_step(WorkerContext &worker);
 std::unique_ptr<Step> provider_step(WorkerContext &worker);
+std::unique_ptr<Step> embeddings_step(WorkerContext &worker);
 // The recorder outlives calls: it batches their records (group commit).
 std::unique_ptr<Step> capture_step(WorkerContext &worker);
 

@@ -96,6 +96,32 @@ std::optional<Refusal> read_chat(const json_t *body, GatewayCall &call) {
     return std::nullopt;
 }
 
+// POST /v1/embeddings: the model and its input (a string or up to 2048 strings) checked; the
+// body goes to the provider as the client sent it (encoding_format, dimensions and user too).
+std::optional<Refusal> read_embeddings(const json_t *body, GatewayCall &call) {
+    if (!json_is_object(body)) return Refusal{"", "The body must be a JSON object."};
+    const json_t *model = json_object_get(body, "model");
+    if (!json_is_string(model) || json_string_length(model) == 0 || json_string_length(model) > 200)
+        return Refusal{"model", "model must be a model id of 1 to 200 bytes."};
+    call.chat.model = json_string_value(model);
+    const json_t *input = json_object_get(body, "input");
+    if (json_is_string(input) && json_string_length(input) > 0) {
+        call.prompt_estimate = llm::estimate_tokens(std::string_view(json_string_value(input), json_string_length(input)));
+    } else if (json_is_array(input) && json_array_size(input) > 0 && json_array_size(input) <= kMaxMessages) {
+        size_t index;
+        const json_t *text;
+        json_array_foreach(input, index, text) {
+            if (!json_is_string(text) || json_string_length(text) == 0)
+                return Refusal{"input[" + std::to_string(index) + "]", "each input must be a non-empty string."};
+            call.prompt_estimate += llm::estimate_tokens(std::string_view(json_string_value(text), json_string_length(text)));
+        }
+    } else {
+        return Refusal{"input", "input must be a non-empty string or an array of 1 to 2048 non-empty strings."};
+    }
+    call.upstream_body = dump_json(body);
+    return std::nullopt;
+}
+
 class RequestStep : public Step {
 public:
     void run(const std::shared_ptr<GatewayCall> &call, Next next) override {
@@ -119,7 +145,8 @@ public:
                                     "X-Conversation-Id must be a UUID.", "X-Conversation-Id");
             call->conversation_id = std::string(*conversation);
         }
-        if (std::optional<Refusal> refusal = read_chat(body.get(), *call))
+        if (std::optional<Refusal> refusal = call->embeddings ? read_embeddings(body.get(), *call)
+                                                               : read_chat(body.get(), *call))
             return answer_error(*worker_, *call, 400, "invalid_request_error", "invalid_value", refusal->message,
                                 refusal->param);
         next();
