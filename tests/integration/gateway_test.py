@@ -103,6 +103,9 @@ class Gateway(ApiTestCase):
         self.assertEqual(len(streamed["deltas"]), 3)
         self.assertEqual(streamed["usage"], {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10})
         self.assertEqual(set(models["models"]), {"g-main", "g-fail", "g-busy", "g-cut", "g-slow", "g-leave", "g-free"})
+        # The provider is asked as the client asked: whole, then streamed (with the usage chunk).
+        bodies = [r["body"] for r in self.provider.requests if r["path"].endswith("/chat/completions")][-2:]
+        self.assertEqual([bool(body.get("stream")) for body in bodies], [False, True])
         # The provider was called with its own key, never the gateway's.
         self.assertTrue(all(r["headers"].get("authorization") == f"Bearer {PROVIDER_KEY}"
                             for r in self.provider.requests if r["path"].endswith("/chat/completions")))

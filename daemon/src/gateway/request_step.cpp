@@ -92,7 +92,9 @@ std::optional<Refusal> read_chat(const json_t *body, GatewayCall &call) {
     for (const char *unsupported : {"tools", "functions", "tool_choice", "function_call"})
         if (const json_t *value = json_object_get(body, unsupported); value && !json_is_null(value))
             return Refusal{unsupported, std::string(unsupported) + " is not supported by this gateway yet."};
-    call.chat.stream = true;  // the provider always streams: the answer is read as it comes
+    // The provider is asked the way the client asked: a stream is passed on as it comes, a
+    // whole answer is taken whole (a provider writes one body more cheaply than many events).
+    call.chat.stream = call.stream;
     return std::nullopt;
 }
 

@@ -34,6 +34,7 @@ public:
     uv_loop_t *loop = nullptr;
     Endpoint endpoint;
     std::string body;
+    bool streaming = true;  // false: the answer is asked for whole (ChatRequest::stream)
     CallLimits limits;
     std::shared_ptr<const executor::EgressPolicy> egress;
     std::shared_ptr<const executor::TlsClientContext> tls;
@@ -73,22 +74,25 @@ public:
         std::string base = endpoint.base_url;
         while (!base.empty() && base.back() == '/') base.pop_back();
         request.url = base + "/chat/completions";
-        request.headers = {{"Content-Type", "application/json"}, {"Accept", "text/event-stream"}};
+        request.headers = {{"Content-Type", "application/json"},
+                           {"Accept", streaming ? "text/event-stream" : "application/json"}};
         if (!endpoint.api_key.empty()) request.headers.emplace_back("Authorization", "Bearer " + endpoint.api_key);
         request.body = body;
         request.max_response_bytes = limits.max_response_bytes;
         request.connect_timeout_ms = limits.connect_timeout_ms;
-        request.first_byte_timeout_ms = limits.first_token_timeout_ms;
+        // A whole answer comes when it is all written: the call's own limit bounds the wait.
+        request.first_byte_timeout_ms = streaming ? limits.first_token_timeout_ms : limits.total_timeout_ms;
         request.idle_timeout_ms = limits.idle_timeout_ms;
         request.max_redirects = 0;  // a provider's API does not move; a redirect is an error
         request.keep_alive = true;  // the next call to this provider reuses the connection
         request.tls = tls;
         std::weak_ptr<State> weak = weak_from_this();
-        request.on_body = [weak](std::string_view piece) {
-            auto state = weak.lock();
-            return state && state->read(piece);
-        };
-        if (result.streamed_deltas == 0) {
+        if (streaming)
+            request.on_body = [weak](std::string_view piece) {
+                auto state = weak.lock();
+                return state && state->read(piece);
+            };
+        if (streaming && result.streamed_deltas == 0) {
             close_timer(first_token_timer);
             first_token_timer = start_timer(loop, weak, limits.first_token_timeout_ms, [](State &state) {
                 state.fail("LLM_TIMEOUT", state.endpoint.provider + " sent no token within " +
@@ -144,6 +148,15 @@ public:
             if (result.streamed_deltas > 0)
                 return fail(code, "the answer from " + endpoint.provider + " broke off: " + answer.message);
             return retry_or_fail(code, answer.message, 0);
+        }
+        if (answer.status >= 200 && answer.status < 300 && !streaming) {
+            std::optional<Completion> whole = parse_completion(answer.body);
+            if (!whole) return fail("LLM_REQUEST_FAILED", endpoint.provider + " answered with no completion in its body");
+            result.text = std::move(whole->text);
+            result.finish_reason = std::move(whole->finish_reason);
+            result.usage = whole->usage;
+            result.first_token_ms = since(started);
+            return succeed();
         }
         if (answer.status >= 200 && answer.status < 300) {
             if (result.streamed_deltas == 0 && !stream_done && result.finish_reason.empty())
@@ -239,6 +252,7 @@ std::unique_ptr<ChatCall> chat(uv_loop_t *loop, Endpoint endpoint, const ChatReq
     state->loop = loop;
     state->endpoint = std::move(endpoint);
     state->body = chat_request_body(request);
+    state->streaming = request.stream;
     state->limits = limits;
     state->egress = std::move(egress);
     state->tls = std::move(tls);

@@ -1,7 +1,9 @@
 // The LLM client (README "The llm step"): one chat completion against one provider, on the
 // caller's loop, over the step HTTP client (so the egress policy and TLS verification apply to
 // provider hosts as to http steps). The answer is read as it streams (Server-Sent Events, one
-// delta at a time, the usage chunk at the end), never buffered whole; no token within
+// delta at a time, the usage chunk at the end), never buffered whole — unless the request asks
+// for it whole (ChatRequest::stream false: the gateway's plain calls, whose client wants it so;
+// it is then bounded by max_response_bytes and total_timeout_ms, and no delta is reported); no token within
 // first_token_timeout_ms, a silence longer than idle_timeout_ms or a call longer than
 // total_timeout_ms fails it with LLM_TIMEOUT. 429 and 5xx answers and failed connections are
 // retried while no token has been seen, after the provider's Retry-After or an exponential
