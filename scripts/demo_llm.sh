@@ -5,8 +5,10 @@
 # provider (tests/integration/llm_provider.py, started here on LLM_PORT), which is not a model:
 # it answers under the model id local-echo-not-a-model by echoing the prompt (as JSON fitting
 # the requested schema). Then the demo app "ask" (seed §52's example: start → llm → output,
-# with the provider's first model), published for anonymous visitors. Running it again changes
-# nothing but the provider's settings.
+# with the provider's first model), published for anonymous visitors, and a key for the
+# OpenAI-compatible gateway (scope llm:execute, paid by the demo workspace, whose wallet gets a
+# grant), kept in STATE_DIR/gateway_key. Running it again changes nothing but the provider's
+# settings.
 #   demo_llm.sh CONTROL_URL API_BASE ADMIN_KEY STATE_DIR LLM_PORT
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,4 +76,16 @@ if [ "$(sql_value "select count(*) from flowgres.apps where workspace_id = '$wor
         '{version: "1.0.0", workflow: $w, ui_schema: $u, changelog: "First version"}')" >/dev/null
     api POST "/api/v1/apps/$app/publish" '{"access_policy": {"access_mode": "public_anonymous"}}' >/dev/null
     echo "demo AI app 'ask' published (model ${model_ids[0]})"
+fi
+
+# The gateway (README "Gateway"): a key the demo workspace pays for, made once.
+key_file=$state_dir/gateway_key
+if [ ! -s "$key_file" ]; then
+    owner=$(sql_value "select owner_user_id from flowgres.workspaces where id = '$workspace'")
+    gateway_key=$(api POST "/api/v1/users/$owner/api-keys" \
+        "$(jq -n --arg ws "$workspace" '{name: "demo gateway", scopes: ["llm:execute"], workspace_id: $ws}')" | jq -r .data.key)
+    (umask 077 && printf '%s\n' "$gateway_key" >"$key_file")
+    api POST "/api/v1/workspaces/$workspace/wallet/grants" \
+        '{"amount": 10000000, "reason": "demo", "billing_ref_id": "demo-grant"}' >/dev/null
+    echo "gateway key for workspace 'demo' in $key_file (OpenAI's protocol at /v1; its wallet holds 10 units)"
 fi

@@ -93,6 +93,7 @@ if ! scripts/demo_llm.sh "$url" "http://127.0.0.1:$http_port" "$admin_key" var "
     echo "warning: the demo's AI app could not be set up; the rest of the demo runs without it" >&2
 fi
 
+if [ -n "${FLOWGRES_LLM_BASE_URL:-}" ]; then demo_model=$(echo "${FLOWGRES_LLM_MODELS:-gpt-4o-mini}" | cut -d, -f1); else demo_model=local-echo-not-a-model; fi
 cat <<TXT
 
 flowgres is running.
@@ -103,6 +104,9 @@ flowgres is running.
   public page:       http://127.0.0.1:$http_port/runtime/demo/hello   (the demo app; open it in a browser)
   database app:      http://127.0.0.1:$http_port/runtime/demo/guestbook   (writes to the workspace's own database)
   AI app:            http://127.0.0.1:$http_port/runtime/demo/ask   (${FLOWGRES_LLM_BASE_URL:-the bundled test provider: it echoes, it is not a model})
+  gateway (OpenAI):  curl -s -H "Authorization: Bearer \$(cat var/gateway_key)" -H 'Content-Type: application/json' \\
+                       -d '{"model": "$demo_model", "messages": [{"role": "user", "content": "Hello"}]}' \\
+                       http://127.0.0.1:$http_port/v1/chat/completions
   admin key:         $admin_key
   try:               curl -s -H "Authorization: Bearer $admin_key" http://127.0.0.1:$http_port/api/v1/error-codes
   daemon log:        var/log/flowgresd.log

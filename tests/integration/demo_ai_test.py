@@ -59,8 +59,17 @@ class DemoAiApp(unittest.TestCase):
         code, _, document = self.daemon.request("POST", "/runtime/demo/ask", {"inputs": {"prompt": "flowgres hosts apps"}})
         self.assertEqual((code, document["data"]["status"]), (200, "completed"), document)
         self.assertIn("flowgres hosts apps", document["data"]["outputs"]["output"])
+        # The gateway key it made calls the same provider through /v1, paid by the demo workspace.
+        self.assertIn("gateway key for workspace 'demo'", first.stdout)
+        gateway_key = open(os.path.join(self.state, "gateway_key")).read().strip()
+        self.assertEqual(oct(os.stat(os.path.join(self.state, "gateway_key")).st_mode & 0o777), "0o600")
+        code, _, answer = self.daemon.request("POST", "/v1/chat/completions", {
+            "model": "local-echo-not-a-model", "messages": [{"role": "user", "content": "Hello"}]}, key=gateway_key)
+        self.assertEqual(code, 200, answer)
+        self.assertIn("Hello", answer["choices"][0]["message"]["content"])
         again = self.demo_llm()
         self.assertEqual((again.returncode, again.stdout), (0, ""), again.stderr)
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.api_keys where 'llm:execute' = any (scopes)"), "1")
         self.assertEqual(psql(self.database, "select count(*) from flowgres.apps where slug = 'ask'"), "1")
 
     def test_b_a_configured_provider_is_registered_with_its_key_sealed(self):
