@@ -90,6 +90,8 @@ SqlValue model_usage_list(CallArgs &args) {
     if (key_id && !is_uuid(*key_id)) problems.add("api_key_id", "must be a key id");
     auto model = string_filter(problems, filters.get(), "model", 200);
     auto trace_id = string_filter(problems, filters.get(), "trace_id", 32);
+    if (trace_id && (trace_id->size() != 32 || trace_id->find_first_not_of("0123456789abcdef") != std::string::npos))
+        problems.add("trace_id", "must be 32 lowercase hex digits");
     PeriodFilter period = period_filter(problems, filters.get());
     PageFilter pages = pages_filter(problems, filters.get(), 50, 200);
     problems.throw_if_any();

@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 from harness import PROVISION, ApiTestCase, main, psql
 from llm_provider import Provider
@@ -370,6 +371,58 @@ class Gateway(ApiTestCase):
         self.assertIn("x-ratelimit-remaining-tokens", headers)
         self.limit({})
         self.assertEqual(self.chat({"model": "g-free", "messages": messages})[0], 200)
+
+    def test_hostile_input_to_every_new_field(self):
+        """Refused with the documented code, nothing moved, the daemon and database still serving."""
+        self.grant(1_000_000)
+        hostile = ["' or 1=1 --", "<script>alert(1)</script>", "../../etc/passwd", "\u0000", "x" * 100_000, "%00", "😀" * 5000]
+        for text in hostile:
+            code, _, body = self.chat({"model": "g-main", "messages": [{"role": "user", "content": "hi"}]},
+                                      headers={"X-Conversation-Id": text[:8000].replace("\u0000", "0").encode().decode("latin-1")})
+            if code == 431:  # past the header block's limit: refused before any route
+                self.assertEqual(body["error_code"], "HEADERS_TOO_LARGE")
+            else:
+                self.assertEqual((code, body["error"]["param"]), (400, "X-Conversation-Id"), (text[:40], body))
+            code, _, body = self.chat({"model": text, "messages": [{"role": "user", "content": "hi"}]})
+            self.assertIn(code, (400, 404), text[:40])
+            self.assertIn(body["error"]["code"], ("invalid_value", "model_not_found", "invalid_json"))
+            quoted = quote(text[:2000], safe="")
+            for path in (f"/api/v1/traces/{quoted}",
+                         f"/api/v1/workspaces/{self.ws}/model-usage/records?trace_id={quoted}",
+                         f"/api/v1/workspaces/{self.ws}/conversations/{quoted}/messages"):
+                code, _, body = self.call("GET", path, key=self.key)
+                self.assertIn(code, (400, 404, 414, 422), (path[:80], body))
+        # A large content passes through whole; a NUL (which nothing here can store) is refused.
+        code, _, body = self.chat({"model": "g-main", "messages": [{"role": "user", "content": "ab " + "y" * 200_000}]})
+        self.assertEqual(code, 200, body)
+        self.assertEqual(len(body["choices"][0]["message"]["content"]), len("Echo: ab ") + 200_000)
+        code, _, body = self.chat({"model": "g-main", "messages": [{"role": "user", "content": "a\u0000b"}]})
+        self.assertEqual((code, body["error"]["code"]), (400, "invalid_json"))
+        code, _, body = self.chat({"model": "g-main", "messages": [{"role": "user", "content": "x"}] * 2049})
+        self.assertEqual((code, body["error"]["param"]), (400, "messages"))
+        code, _, body = self.chat({"model": "g-main", "messages": [{"role": "user", "content": ["not", "parts"]}]})
+        self.assertEqual((code, body["error"]["param"]), (400, "messages[0].content"))
+        code, _, body = self.call("POST", "/v1/embeddings", {"model": "g-main", "input": ["x"] * 2049}, self.gateway_key)
+        self.assertEqual((code, body["error"]["param"]), (400, "input"))
+        for limits in ({"models": ["m"] * 101}, {"ip_allow": ["10.0.0.0/8; drop"]}, {"tokens_per_minute": 10**10},
+                       {"requests_per_minute": "5"}, {"models": ["x" * 201]}):
+            self.limit(limits, 422, "VALIDATION_FAILED")
+        self.assertEqual(self.call("GET", "/health")[0], 200)
+        wallet = assert_wallet_invariants(self, self.ws, self.key, wait_seconds=10)
+        self.assertLess(wallet["balance"], 1_000_000)  # the large call was paid
+
+    def test_parallel_token_limit(self):
+        self.grant(10_000_000)
+        self.away_from_a_minute_boundary()
+        # Each call below counts its prompt estimate ("hello": 2 tokens and 4 of framing) and 100: ten fit.
+        self.limit({"tokens_per_minute": 1060})
+
+        def call(_):
+            return self.chat({"model": "g-main", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 100})[0]
+        with ThreadPoolExecutor(30) as pool:
+            codes = list(pool.map(call, range(30)))
+        self.assertEqual(codes.count(200) + codes.count(429), 30, codes)
+        self.assertEqual(codes.count(200), 10, codes)
 
     def test_parallel_calls_never_overdraw(self):
         # Each call holds 4 prompt-ish tokens + 1000 at 2: about 2,010; 20,000 covers nine at once.
