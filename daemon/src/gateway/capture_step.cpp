@@ -18,13 +18,7 @@ constexpr size_t kMaxRecordsPerBatch = 200;
 std::string record_of(const GatewayCall &call) {
     const llm::CallResult &result = call.result;
     bool reported = result.usage.has_value();
-    llm::Usage usage = reported ? *result.usage : llm::Usage{call.prompt_estimate, result.streamed_deltas};
-    // Unreported: a whole answer is estimated from its text, an embedding from its input;
-    // nothing that came back is nothing used.
-    if (!reported && result.ok && !call.stream && !call.embeddings)
-        usage = llm::Usage{call.prompt_estimate, llm::estimate_tokens(result.text)};
-    else if (!reported && result.streamed_deltas == 0 && !(call.embeddings && result.ok))
-        usage = llm::Usage{};
+    llm::Usage usage = usage_of(call);
     long long cost = call.route ? llm::cost_micros(*call.route, usage) : 0;
     // What reached the client is paid for: a whole answer, or the part of a stream sent before
     // the provider failed. A client that left pays nothing.

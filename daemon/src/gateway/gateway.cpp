@@ -4,6 +4,15 @@
 
 namespace flowgres::daemon::gateway {
 
+llm::Usage usage_of(const GatewayCall &call) {
+    const llm::CallResult &result = call.result;
+    if (result.usage) return *result.usage;
+    if (result.ok && call.embeddings) return llm::Usage{call.prompt_estimate, 0};
+    if (result.ok && !call.stream) return llm::Usage{call.prompt_estimate, llm::estimate_tokens(result.text)};
+    if (result.streamed_deltas > 0) return llm::Usage{call.prompt_estimate, result.streamed_deltas};
+    return llm::Usage{};
+}
+
 void add_trace_headers(const GatewayCall &call, http::Response &response) {
     response.with_header("X-Request-Id", call.call->trace.request_id)
         .with_header("X-Trace-Id", call.call->trace.trace_id)

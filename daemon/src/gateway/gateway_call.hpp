@@ -65,6 +65,11 @@ public:
     virtual void run(const std::shared_ptr<GatewayCall> &call, Next next) = 0;
 };
 
+// The call's usage as it is answered and paid: the provider's report; without one, a whole
+// answer estimated from its text, a stream from its deltas counted on the wire, an embedding
+// from its input; nothing when nothing came back.
+llm::Usage usage_of(const GatewayCall &call);
+
 // OpenAI's error answer: {"error": {message, type, param, code}} with the call's headers.
 void answer_error(WorkerContext &worker, const GatewayCall &call, int status, std::string_view type,
                   std::string_view code, std::string_view message, std::string_view param = {});

@@ -28,11 +28,6 @@ ErrorShape shape_of(const std::string &error_code) {
     return {502, "api_error", "upstream_error"};
 }
 
-llm::Usage usage_of(const GatewayCall &call) {
-    if (call.result.usage) return *call.result.usage;
-    return llm::Usage{call.prompt_estimate, call.result.streamed_deltas};
-}
-
 std::string usage_json(const llm::Usage &usage) {
     return "{\"prompt_tokens\":" + std::to_string(usage.prompt_tokens) +
            ",\"completion_tokens\":" + std::to_string(usage.completion_tokens) +
