@@ -10,11 +10,16 @@
 #     console or UI) in front of the same provider,
 #     which meters and bills nothing.
 # Prints requests/s, p50 and p99, each gateway's overhead over the direct call, and flowgresd's
-# throughput over Portkey's. Settings: DURATION (s, default 10), LATENCY_MS (default 50).
+# throughput over Portkey's. One pair of runs on two shared cores moves by ±0.5 ms between
+# repeats, more than the overhead measured: each configuration is run ROUNDS times (default 3),
+# the three servers taking turns in a rotating order, and the medians of the rounds are compared.
+# Settings: DURATION (s per run, default 5), ROUNDS (default 3), LATENCY_MS (default 50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true
 latency_ms=${LATENCY_MS:-50}
+rounds=${ROUNDS:-3}
+DURATION=${DURATION:-5}
 source bench/lib.sh
 node_bin=$(bench/peers/install.sh portkey)
 
@@ -68,17 +73,44 @@ overhead() {
     awk -v a="$s50" -v b="$f50" -v c="$s99" -v d="$f99" 'BEGIN { printf "p50 %+.2f ms, p99 %+.2f ms", a - b, c - d }'
 }
 
+# The medians of a configuration's rounds, as one line run_wrk would print ($root/<name>.line
+# and .rps, which overhead and ratio read).
+combine_rounds() {
+    local name=$1 p50s="" p99s="" rpss="" round
+    for round in $(seq 1 "$rounds"); do
+        p50s+=" $(latency_ms_of "$(awk '{print $5}' "$root/${name}_r$round.line")")"
+        p99s+=" $(latency_ms_of "$(awk '{print $7}' "$root/${name}_r$round.line")")"
+        rpss+=" $(cat "$root/${name}_r$round.rps")"
+    done
+    median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+    median "$rpss" >"$root/$name.rps"
+    printf '%-44s %12s req/s   p50 %-9s p99 %-9s (median of %s rounds)\n' "$name" "$(cat "$root/$name.rps")" \
+        "$(median "$p50s")ms" "$(median "$p99s")ms" "$rounds" | tee "$root/$name.line"
+}
+
 for connections in 64 1000; do
     for stream in false true; do
         kind=$([ "$stream" = true ] && echo streamed || echo plain)
-        echo "== $(nproc) cores; wrk -t$threads -c$connections -d${duration}s; $kind; the model answers after ${latency_ms} ms"
-        run_and_keep "direct_${kind}_c$connections" "http://127.0.0.1:$provider_port/v1/chat/completions" \
-            -s "$root/stream_$stream.lua" --timeout 10s
-        run_and_keep "portkey_${kind}_c$connections" "http://127.0.0.1:$portkey_port/v1/chat/completions" \
-            -s "$root/stream_$stream.lua" "${portkey_headers[@]}" --timeout 10s
-        metrics_snapshot "${kind}_c$connections"
-        run_and_keep "flowgresd_${kind}_c$connections" "http://127.0.0.1:$daemon_port/v1/chat/completions" \
-            -s "$root/stream_$stream.lua" -H "Authorization: Bearer $gateway_key" --timeout 10s
+        echo "== $(nproc) cores; wrk -t$threads -c$connections -d${duration}s, $rounds rounds; $kind; the model answers after ${latency_ms} ms"
+        for round in $(seq 1 "$rounds"); do
+            # Each round starts with the next server (direct, Portkey, flowgresd; then Portkey,
+            # flowgresd, direct; …): whatever a run leaves behind weighs on every server alike.
+            order=(direct portkey flowgresd)
+            for turn in 0 1 2; do
+                server=${order[$(((round - 1 + turn) % 3))]}
+                case $server in
+                direct) run_and_keep "direct_${kind}_c${connections}_r$round" \
+                            "http://127.0.0.1:$provider_port/v1/chat/completions" -s "$root/stream_$stream.lua" --timeout 10s ;;
+                portkey) run_and_keep "portkey_${kind}_c${connections}_r$round" \
+                             "http://127.0.0.1:$portkey_port/v1/chat/completions" -s "$root/stream_$stream.lua" \
+                             "${portkey_headers[@]}" --timeout 10s ;;
+                flowgresd) run_and_keep "flowgresd_${kind}_c${connections}_r$round" \
+                               "http://127.0.0.1:$daemon_port/v1/chat/completions" -s "$root/stream_$stream.lua" \
+                               -H "Authorization: Bearer $gateway_key" --timeout 10s ;;
+                esac
+            done
+        done
+        for server in direct portkey flowgresd; do combine_rounds "${server}_${kind}_c$connections"; done
     done
 done
 
