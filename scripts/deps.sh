@@ -9,10 +9,10 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     postgresql-15 postgresql-server-dev-15 postgresql-client-15 libpq-dev
-    libuv1-dev libjansson-dev libssl-dev libc-ares-dev libre2-dev node-llhttp libjemalloc-dev
+    libuv1-dev libjansson-dev libssl-dev libc-ares-dev libre2-dev libidn2-dev node-llhttp libjemalloc-dev
     postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     libgtest-dev libbenchmark-dev
-    python3 python3-cryptography nodejs npm prometheus wrk nginx-light curl jq chromium
+    python3 python3-cryptography nodejs npm prometheus wrk nginx-light curl jq chromium pebble
 )
 
 missing=()

@@ -12,11 +12,12 @@ Application::Application(const Config &config, const RunEnvironment &environment
     : worker_(config, environment, loop, pool, metrics, worker_index, worker_count),
       streams_(worker_),
       databases_(worker_),
+      domain_checks_(worker_),
       preparation_(worker_),
       runs_(worker_, preparation_, databases_),
       runtime_(worker_, runs_, streams_),
       generation_(worker_, preparation_),
-      management_(worker_, runs_, databases_, generation_, streams_),
+      management_(worker_, runs_, databases_, domain_checks_, generation_, streams_),
       gateway_(std::make_unique<gateway::Gateway>(worker_)),
       openapi_json_(openapi_json) {}
 
@@ -96,6 +97,7 @@ void Application::start_background() {
     background_started_ = true;
     management_.start();
     databases_.start();
+    domain_checks_.start();
     runs_.start();
     runtime_.start();
     streams_.start();
@@ -131,7 +133,9 @@ void Application::stop_background(std::function<void()> done) {
     streams_.stop();
     listener_->close([this, done = std::move(done)]() mutable {
         databases_.stop([this, done = std::move(done)]() mutable {
-            worker_.flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+            domain_checks_.stop([this, done = std::move(done)]() mutable {
+                worker_.flush_key_usage(std::move(done));  // the last uses are not lost on shutdown
+            });
         });
     });
 }

@@ -13,6 +13,7 @@
 
 #include "app_generation.hpp"
 #include "databases.hpp"
+#include "domain_checks.hpp"
 #include "event_streams.hpp"
 #include "gateway/gateway.hpp"
 #include "management_api.hpp"
@@ -47,6 +48,7 @@ private:
     WorkerContext worker_;
     EventStreams streams_;
     Databases databases_;
+    DomainChecks domain_checks_;
     RunPreparation preparation_;
     Runs runs_;
     Runtime runtime_;

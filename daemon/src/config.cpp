@@ -115,6 +115,13 @@ const std::vector<Key> &keys() {
         {"trusted_proxies", Type::string, &Config::trusted_proxies, nullptr, nullptr, 0, 0,
          "CIDRs of proxies in front of flowgresd: from them, Forwarded / X-Forwarded-For names the client (default: "
          "none)"},
+        {"dns_resolver", Type::string, &Config::dns_resolver, nullptr, nullptr, 0, 0,
+         "host:port of the DNS server custom domains' TXT and CNAME records are checked against (default: the "
+         "system's, /etc/resolv.conf)"},
+        {"dns_timeout_ms", Type::integer, nullptr, &Config::dns_timeout_ms, nullptr, 100, 60000,
+         "how long one DNS question of a domain check may take (two tries within it)"},
+        {"domain_check_interval_ms", Type::integer, nullptr, &Config::domain_check_interval_ms, nullptr, 100, 86400000,
+         "how often one daemon looks for custom domains whose next DNS check is due (backed off per domain)"},
         {"runtime_jwt_secret", Type::string, &Config::runtime_jwt_secret, nullptr, nullptr, 0, 0,
          "HS256 secret of the JWTs that sign visitors in to public_auth and private apps (default: none accepted)"},
         {"runtime_jwt_issuer", Type::string, &Config::runtime_jwt_issuer, nullptr, nullptr, 0, 0,

@@ -1,7 +1,8 @@
 // The management API (/api/v1, README "HTTP API"): a request is matched against the route
 // table, authenticated by its API key (or the operator's), its arguments validated, and then
 // made one pipelined database call (two when an Idempotency-Key must be claimed first), or
-// handed to the concern its route names: runs, event streams, database work, app generation.
+// handed to the concern its route names: runs, event streams, database work, domain checks,
+// app generation.
 #pragma once
 
 #include <functional>
@@ -9,6 +10,7 @@
 
 #include "app_generation.hpp"
 #include "databases.hpp"
+#include "domain_checks.hpp"
 #include "event_streams.hpp"
 #include "runs.hpp"
 #include "worker_context.hpp"
@@ -17,9 +19,10 @@ namespace flowgres::daemon {
 
 class ManagementApi {
 public:
-    ManagementApi(WorkerContext &worker, Runs &runs, Databases &databases, AppGeneration &generation,
-                  EventStreams &streams)
-        : worker_(worker), runs_(runs), databases_(databases), generation_(generation), streams_(streams) {}
+    ManagementApi(WorkerContext &worker, Runs &runs, Databases &databases, DomainChecks &domain_checks,
+                  AppGeneration &generation, EventStreams &streams)
+        : worker_(worker), runs_(runs), databases_(databases), domain_checks_(domain_checks), generation_(generation),
+          streams_(streams) {}
 
     // The timers for the batched last_used_at writes and (worker 0) the idempotency clean-up.
     void start();
@@ -37,6 +40,7 @@ private:
     WorkerContext &worker_;
     Runs &runs_;
     Databases &databases_;
+    DomainChecks &domain_checks_;
     AppGeneration &generation_;
     EventStreams &streams_;
     uv_timer_t touch_timer_{};

@@ -2,6 +2,8 @@
 // which win over parameters.
 #include "router.hpp"
 
+#include <memory>
+
 #include "http/request.hpp"
 
 namespace flowgres::daemon {
@@ -65,12 +67,71 @@ const std::vector<const char *> kRuntimeExecuteErrors = {
 const std::vector<const char *> kRuntimeRunErrors = {"RUNTIME_APP_NOT_FOUND", "EXECUTION_NOT_FOUND", "ACCESS_DENIED",
                                                      "AUTH_REQUIRED", "SESSION_INVALID", "RATE_LIMITED"};
 
+
+// Custom domains: each action on a domain at /api/v1/domains/{domain_id}/… and, as the seed
+// names them, at /api/v1/apps/{app_id}/domains/{domain_id}/… (where the domain must be that
+// app's). The SQL functions take the app as their last argument, null for the short form.
+struct DomainAction {
+    const char *method;
+    const char *suffix;  // after …/{domain_id}
+    const char *operation;
+    const char *summary;
+    const char *function;
+    std::vector<Argument> arguments;  // after domain_id, before app_id
+    std::vector<const char *> errors;
+    Route::Handler handler = Route::Handler::sql_call;
+};
+
+void add_domain_routes(std::vector<Route> &table) {
+    const Argument domain_id{S::path, "domain_id", T::uuid, true};
+    const Argument reason{S::body_field, "reason", T::text, true, "1 to 500 characters"};
+    const Argument verify_async{S::query_option, "async", T::boolean, false,
+                                "answer 202 once the check is claimed; read the domain for its outcome"};
+    const std::vector<const char *> found = {"DOMAIN_NOT_FOUND"};
+    const std::vector<const char *> changed = {"DOMAIN_NOT_FOUND", "STATE_CONFLICT"};
+    const std::vector<DomainAction> actions = {
+        {"GET", "", "getDomain", "A custom domain with its DNS instructions (members)", "app_domain_get", {}, found},
+        {"DELETE", "", "deleteDomain",
+         "Unbind a custom domain (app_publish); a blocked one only by the operator", "app_domain_delete", {}, changed},
+        {"POST", "/verify", "verifyDomain",
+         "Check the domain's DNS now (app_publish): the TXT record _flowgres.<domain> holding the token, or a CNAME to "
+         "the platform host; verified, or failed with the next automatic check backed off",
+         "app_domain_verify_begin", {verify_async}, changed, Route::Handler::domain_check},
+        {"POST", "/activate", "activateDomain",
+         "Make a verified domain the app's active one (app_publish); the one active before goes back to verified",
+         "app_domain_activate", {}, changed},
+        {"POST", "/rollback", "rollbackDomain",
+         "Take the active domain back to verified and make the one it replaced active again (app_publish)",
+         "app_domain_rollback", {}, changed},
+        {"POST", "/block", "blockDomain", "Block a domain with a reason (operator only): refused by routing and TLS",
+         "app_domain_block", {reason}, changed},
+        {"POST", "/unblock", "unblockDomain", "Lift a domain's block with a reason (operator only)", "app_domain_unblock",
+         {reason}, changed},
+    };
+    // Patterns and operation ids live as long as the table: kept in static storage.
+    static std::vector<std::unique_ptr<std::string>> texts;
+    auto keep = [](std::string text) { return texts.emplace_back(std::make_unique<std::string>(std::move(text)))->c_str(); };
+    for (bool nested : {false, true}) {
+        for (const DomainAction &action : actions) {
+            std::vector<Argument> arguments = {domain_id};
+            if (action.handler == Route::Handler::domain_check) arguments.push_back({S::fixed, "claimant", T::text, true, ""});
+            for (const Argument &argument : action.arguments) arguments.push_back(argument);
+            if (nested) arguments.push_back({S::path, "app_id", T::uuid, true});
+            std::string pattern = std::string(nested ? "/api/v1/apps/{app_id}/domains/{domain_id}" : "/api/v1/domains/{domain_id}") +
+                                  action.suffix;
+            std::string operation = std::string(action.operation) + (nested ? "OfApp" : "");
+            table.push_back(Route{action.method, keep(pattern), keep(operation), "domains", action.summary, action.function,
+                                  std::move(arguments), {}, 200, action.errors, 0, action.handler});
+        }
+    }
+}
 }  // namespace
 
 // One route per paragraph reads better than one field per line: the table is kept as written.
 // clang-format off
 const std::vector<Route> &routes() {
-    static const std::vector<Route> table = {
+    static const std::vector<Route> table = [] {
+    std::vector<Route> table = {
         // users (the operator creates them: bootstrap admin key)
         {"POST", "/api/v1/users", "createUser", "users", "Create a user and their personal workspace (operator only)",
          "user_create",
@@ -719,7 +780,22 @@ const std::vector<Route> &routes() {
         {"GET", "/runtime/{workspace}/{app}/embed", "embedRuntimeApp", "runtime",
          "The app's page for an <iframe>: compact, noindex, framable from its allowed_origins (text/html)",
          "runtime_admit", kRuntimeApp, {}, 200, kRuntimeErrors, 0, Route::Handler::runtime},
+
+        // custom domains (the actions on one domain: add_domain_routes)
+        {"POST", "/api/v1/apps/{app_id}/domains", "bindDomain", "domains",
+         "Bind a custom domain to an app (app_publish): the name checked (IDN to punycode; no IP, wildcard, port or "
+         "platform host) and answered with its DNS instructions", "app_domain_bind",
+         {{S::path, "app_id", T::uuid, true}, {S::body_field, "domain", T::text, true, "the domain name, at most 253 characters"}},
+         {}, 201, {"APP_NOT_FOUND", "DOMAIN_TAKEN", "DOMAIN_PLATFORM_HOST", "DOMAIN_QUOTA_EXCEEDED"}},
+        {"GET", "/api/v1/apps/{app_id}/domains", "listDomains", "domains", "The app's custom domains, oldest first (members)",
+         "app_domain_list",
+         {{S::path, "app_id", T::uuid, true}, {S::query_filters, "filters", T::json_object, false}},
+         with_pages({{"status", T::text, "pending, verifying, verified, failed, active or blocked"}}), 200,
+         {"APP_NOT_FOUND"}},
     };
+    add_domain_routes(table);
+    return table;
+    }();
     return table;
 }
 // clang-format on

@@ -66,7 +66,9 @@ struct Route {
     // (app_generation.cpp).
     // Or the public runtime (runtime.cpp): a visitor's request, admitted by `function`
     // (runtime_admit) as a whole; its arguments are what the daemon builds that request from.
-    enum class Handler { sql_call, trial_run, event_stream, database_operation, generation, runtime } handler =
+    // Or a custom domain's DNS check (domain_checks.cpp): `function` claims it, the daemon looks
+    // the records up, app_domain_verify_finish records what it found.
+    enum class Handler { sql_call, trial_run, event_stream, database_operation, generation, runtime, domain_check } handler =
         Handler::sql_call;
 };
 

@@ -102,6 +102,18 @@ SqlValue gateway_record(CallArgs &);
 SqlValue api_key_set_limits(CallArgs &);
 SqlValue trace_get(CallArgs &);
 
+// app_domain.cpp
+SqlValue app_domain_bind(CallArgs &);
+SqlValue app_domain_list(CallArgs &);
+SqlValue app_domain_get(CallArgs &);
+SqlValue app_domain_delete(CallArgs &);
+SqlValue app_domain_verify_begin(CallArgs &);
+SqlValue app_domain_verify_finish(CallArgs &);
+SqlValue app_domain_verify_due(CallArgs &);
+SqlValue app_domain_activate(CallArgs &);
+SqlValue app_domain_rollback(CallArgs &);
+SqlValue app_domain_block(CallArgs &);
+SqlValue app_domain_unblock(CallArgs &);
 // conversation.cpp
 SqlValue conversation_list(CallArgs &);
 SqlValue conversation_messages(CallArgs &);

@@ -25,6 +25,10 @@ namespace {
 
 char *actor_setting = nullptr;
 int workspace_restore_days = 30;
+// Custom domains (app_domain.cpp reads them with current_setting).
+char *platform_hosts = nullptr;
+int domain_verify_attempts = 10;
+char *domain_support_url = nullptr;
 
 }  // namespace
 
@@ -41,6 +45,17 @@ extern "C" void _PG_init(void) {
     DefineCustomIntVariable("flowgres.workspace_restore_days",
                             "Days a soft-deleted workspace can still be restored.", nullptr,
                             &workspace_restore_days, 30, 0, 3650, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    // Domain settings: postgresql.conf or ALTER SYSTEM; a superuser may SET them (tests do).
+    DefineCustomStringVariable("flowgres.platform_hosts",
+                               "The platform's own host names, comma-separated: no app may bind them or a name below "
+                               "them; the first is the CNAME target of custom domains.",
+                               nullptr, &platform_hosts, "localhost", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("flowgres.domain_verify_attempts",
+                            "Failed DNS checks of a custom domain after which the sweep stops and support_url shows.",
+                            nullptr, &domain_verify_attempts, 10, 1, 1000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("flowgres.domain_support_url",
+                               "Where a team whose domain keeps failing its DNS check is sent for help (empty: none).",
+                               nullptr, &domain_support_url, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
     flowgres::register_maintenance_worker();
     flowgres::register_rate_limiter();
     flowgres::register_usage_ledger();

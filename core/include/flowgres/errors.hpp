@@ -107,6 +107,10 @@ namespace flowgres {
     X(REFUND_EXCEEDS_CAPTURE, "FG182", 409, "the refunds would give back more than the capture took") \
     X(TRACE_NOT_FOUND, "FG183", 404, "no gateway call with this trace id is visible to the actor") \
     X(CONVERSATION_NOT_FOUND, "FG184", 404, "no such conversation in this workspace")               \
+    X(DOMAIN_NOT_FOUND, "FG190", 404, "no such custom domain visible to the actor")                 \
+    X(DOMAIN_TAKEN, "FG191", 409, "the domain is bound to an app already")                         \
+    X(DOMAIN_PLATFORM_HOST, "FG192", 422, "the name is the platform's own host or below it")          \
+    X(DOMAIN_QUOTA_EXCEEDED, "FG193", 403, "the app has as many domains as it may have")          \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {
