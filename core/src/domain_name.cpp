@@ -115,6 +115,23 @@ DomainNameCheck check_domain_name(std::string_view input) {
     return check;
 }
 
+std::vector<std::string> host_list(std::string_view comma_separated) {
+    std::vector<std::string> hosts;
+    while (!comma_separated.empty()) {
+        size_t comma = comma_separated.find(',');
+        std::string_view entry = comma_separated.substr(0, comma);
+        comma_separated = comma == std::string_view::npos ? std::string_view() : comma_separated.substr(comma + 1);
+        while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
+        while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t' || entry.back() == '.')) entry.remove_suffix(1);
+        if (entry.empty()) continue;
+        std::string host(entry);
+        for (char &c : host)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        hosts.push_back(std::move(host));
+    }
+    return hosts;
+}
+
 bool domain_within(std::string_view domain, std::string_view host) {
     if (host.empty()) return false;
     if (domain == host) return true;

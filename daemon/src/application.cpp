@@ -2,7 +2,9 @@
 // the worker's start and stop.
 #include "application.hpp"
 
+#include "flowgres/domain_name.hpp"
 #include "flowgres/json.hpp"
+#include "forwarding.hpp"
 #include "log.hpp"
 
 namespace flowgres::daemon {
@@ -19,7 +21,22 @@ Application::Application(const Config &config, const RunEnvironment &environment
       generation_(worker_, preparation_),
       management_(worker_, runs_, databases_, domain_checks_, generation_, streams_),
       gateway_(std::make_unique<gateway::Gateway>(worker_)),
-      openapi_json_(openapi_json) {}
+      openapi_json_(openapi_json),
+      trusted_proxies_(CidrList::parse(config.trusted_proxies)),
+      platform_hosts_(host_list(config.platform_host)) {}
+
+// The custom domain a request is for: its host when that is a domain name and not the
+// platform's own (nor below it); "" otherwise.
+std::string Application::custom_domain_of(const http::Request &request) const {
+    std::string host = request_host(requested_host(
+        request.peer_address,
+        {request.header("host").value_or(""), request.header_list("forwarded"), request.header_list("x-forwarded-host")},
+        trusted_proxies_));
+    if (host.empty() || host == "localhost" || host.ends_with(".localhost")) return "";
+    for (const std::string &platform : platform_hosts_)
+        if (domain_within(host, platform)) return "";
+    return host;
+}
 
 Application::~Application() = default;
 
@@ -89,6 +106,9 @@ void Application::handle(http::Request &&request, http::Responder responder) {
     if (path == "/runtime" || path.rfind("/runtime/", 0) == 0) return runtime_.handle(call);
     if (path.rfind("/v1/", 0) == 0) return gateway_->handle(call);
     if (path.rfind("/assets/", 0) == 0) return runtime_.answer_asset(call);
+    // At a custom domain, every other address but the management API's is its app's.
+    if (path.rfind("/api/", 0) != 0)
+        if (std::string domain = custom_domain_of(call->request); !domain.empty()) return runtime_.handle(call, domain);
     management_.handle(call);
 }
 

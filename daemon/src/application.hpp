@@ -45,6 +45,8 @@ public:
     void end_event_streams();
 
 private:
+    std::string custom_domain_of(const http::Request &request) const;
+
     WorkerContext worker_;
     EventStreams streams_;
     Databases databases_;
@@ -56,6 +58,10 @@ private:
     ManagementApi management_;
     std::unique_ptr<gateway::Gateway> gateway_;
     const std::string &openapi_json_;
+    // Custom domains: whose forwarding headers name the requested host, and the names that are
+    // the platform's own (platform_host).
+    const CidrList trusted_proxies_;
+    const std::vector<std::string> platform_hosts_;
     std::unique_ptr<pg::Listener> listener_;
     bool background_started_ = false;
 };

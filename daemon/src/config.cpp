@@ -115,6 +115,9 @@ const std::vector<Key> &keys() {
         {"trusted_proxies", Type::string, &Config::trusted_proxies, nullptr, nullptr, 0, 0,
          "CIDRs of proxies in front of flowgresd: from them, Forwarded / X-Forwarded-For names the client (default: "
          "none)"},
+        {"platform_host", Type::string, &Config::platform_host, nullptr, nullptr, 0, 0,
+         "the platform's own host names, comma-separated (as flowgres.platform_hosts): requests for them, for IP "
+         "addresses and for localhost never go to a custom domain's app"},
         {"dns_resolver", Type::string, &Config::dns_resolver, nullptr, nullptr, 0, 0,
          "host:port of the DNS server custom domains' TXT and CNAME records are checked against (default: the "
          "system's, /etc/resolv.conf)"},

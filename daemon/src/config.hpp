@@ -53,6 +53,7 @@ struct Config {
     int64_t sse_heartbeat_ms = 15000;
     std::string http_ca_file;  // extra CA certificates https steps trust (PEM), besides the system's
     std::string trusted_proxies;  // CIDRs whose forwarding headers name the client
+    std::string platform_host;    // the platform's own host names, comma-separated
     std::string dns_resolver;     // host:port custom domains are checked against ("" = /etc/resolv.conf)
     int64_t dns_timeout_ms = 5000;
     int64_t domain_check_interval_ms = 60000;

@@ -73,4 +73,24 @@ std::string client_address(std::string_view peer, const ForwardingHeaders &heade
     return client;
 }
 
+std::string requested_host(std::string_view peer, const HostHeaders &headers, const CidrList &trusted_proxies) {
+    if (!trusted_proxies.contains(peer)) return std::string(trim(headers.host));
+    if (!headers.forwarded.empty()) {
+        std::string_view last = headers.forwarded.substr(headers.forwarded.rfind(',') + 1);
+        while (!last.empty()) {
+            size_t semicolon = last.find(';');
+            std::string_view pair = trim(last.substr(0, semicolon));
+            last = semicolon == std::string_view::npos ? std::string_view() : last.substr(semicolon + 1);
+            if (pair.size() > 5 && (pair.substr(0, 5) == "host=" || pair.substr(0, 5) == "Host=" || pair.substr(0, 5) == "HOST=")) {
+                std::string_view value = pair.substr(5);
+                if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+                return std::string(value);
+            }
+        }
+    }
+    if (!headers.x_forwarded_host.empty())
+        return std::string(trim(headers.x_forwarded_host.substr(headers.x_forwarded_host.rfind(',') + 1)));
+    return std::string(trim(headers.host));
+}
+
 }  // namespace flowgres::daemon

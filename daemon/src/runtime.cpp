@@ -78,7 +78,7 @@ void Runtime::stop() {
     uv_close(reinterpret_cast<uv_handle_t *>(&shed_timer_), nullptr);
 }
 
-void Runtime::handle(std::shared_ptr<Call> call) {
+void Runtime::handle(std::shared_ptr<Call> call, const std::string &domain) {
     const http::Request &request = call->request;
     call->route_label = "runtime";
     auto not_found = [&] {
@@ -89,6 +89,13 @@ void Runtime::handle(std::shared_ptr<Call> call) {
     // A trailing slash names the same address (/runtime/ws/app/ is the app's page).
     std::string_view path = request.path;
     while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+    // At a custom domain the app's addresses are the same below its root (/ is the entry,
+    // /schema, /embed, /executions/…): matched as the slugs' addresses, the domain named instead.
+    std::string domain_path;
+    if (!domain.empty()) {
+        domain_path = "/runtime/-/-" + std::string(path == "/" ? "" : path);
+        path = domain_path;
+    }
     bool preflight = request.method == "OPTIONS";
     RouteMatch match = match_route(request.method, path);
     std::vector<std::string> allowed = std::move(match.allowed_methods);
@@ -112,7 +119,7 @@ void Runtime::handle(std::shared_ptr<Call> call) {
                          : pattern.ends_with("/embed")  ? "/embed"
                                                         : "";
     for (const std::string *slug : {&workspace, &app})
-        if (!(slug == &app && app.empty()) && !has_slug_characters(*slug))
+        if (domain.empty() && !(slug == &app && app.empty()) && !has_slug_characters(*slug))
             return worker_.finish_error(call, ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
 
     std::string action = preflight                 ? "preflight"
@@ -135,8 +142,9 @@ void Runtime::handle(std::shared_ptr<Call> call) {
                                     R"({"problems":[{"field":"Idempotency-Key","message":"is not taken on the public runtime"}]})");
     }
     if (action == "execute" && admissions_ + runs_.visitor_runs() >= worker_.config.max_in_flight) {
-        // Shed before the database is asked: that is what overload cannot afford.
-        shed_counts_[{workspace, app}]++;
+        // Shed before the database is asked: that is what overload cannot afford. (At a custom
+        // domain the slugs are not known here: those are counted in the metrics only.)
+        if (domain.empty()) shed_counts_[{workspace, app}]++;
         call->headers.emplace_back("Retry-After", "1");
         call->route_label = "runtime_execute";
         return worker_.finish_error(call, ErrorCode::OVERLOADED, "the server is busy: retry in a second",
@@ -146,8 +154,12 @@ void Runtime::handle(std::shared_ptr<Call> call) {
 
     Json admission(new_json_object());
     json_object_set_new(admission.get(), "action", json_string(action.c_str()));
-    json_object_set_new(admission.get(), "workspace", json_string(workspace.c_str()));
-    json_object_set_new(admission.get(), "app", app.empty() ? json_null() : json_string(app.c_str()));
+    if (!domain.empty()) {
+        json_object_set_new(admission.get(), "domain", json_string(domain.c_str()));
+    } else {
+        json_object_set_new(admission.get(), "workspace", json_string(workspace.c_str()));
+        json_object_set_new(admission.get(), "app", app.empty() ? json_null() : json_string(app.c_str()));
+    }
     if (!execution_id.empty()) json_object_set_new(admission.get(), "execution_id", json_string(execution_id.c_str()));
     // Proxies that add their own line instead of appending to the client's: every line counts.
     std::string forwarded = request.header_list("forwarded"), forwarded_for = request.header_list("x-forwarded-for");
@@ -209,7 +221,9 @@ void Runtime::admit(std::shared_ptr<Call> call, Json admission, const std::strin
     std::shared_ptr<const HeldForRuns> held;
     if (action == "execute") {
         const char *app = json_string_value(json_object_get(admission.get(), "app"));
-        held_key = std::string(json_string_value(json_object_get(admission.get(), "workspace"))) + "/" + (app ? app : "");
+        const char *domain = json_string_value(json_object_get(admission.get(), "domain"));
+        held_key = domain ? std::string("@") + domain
+                          : std::string(json_string_value(json_object_get(admission.get(), "workspace"))) + "/" + (app ? app : "");
         held = runs_.held_for(held_key);
         if (held && held->workflow)
             json_object_set_new(admission.get(), "have_version", json_string(held->version_id.c_str()));
@@ -372,7 +386,7 @@ void Runtime::answer_page(const std::shared_ptr<Call> &call, const Json &decisio
 
     // Where the script finds the app: this path without a trailing slash or /embed.
     std::string base = call->request.path;
-    while (base.size() > 1 && base.back() == '/') base.pop_back();
+    while (!base.empty() && base.back() == '/') base.pop_back();  // a custom domain's root: ""
     if (embed) base.resize(base.size() - std::string_view("/embed").size());
     Json boot(new_json_object());
     json_object_set_new(boot.get(), "base", json_string(base.c_str()));

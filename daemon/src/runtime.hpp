@@ -1,5 +1,6 @@
 // The public runtime (runtime.cpp says what each address does): visitors reach published apps
-// at /runtime/{workspace}[/{app}] without an API key, and the app page's files at /assets/.
+// at /runtime/{workspace}[/{app}] (or at the root of their custom domain) without an API key,
+// and the app page's files at /assets/.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +26,9 @@ public:
     void start();
     void stop();
 
-    // /runtime and everything under it.
-    void handle(std::shared_ptr<Call> call);
+    // /runtime and everything under it; with `domain` (an active custom domain's name, as the
+    // request's host named it), the same addresses below / at that domain.
+    void handle(std::shared_ptr<Call> call, const std::string &domain = "");
     // /assets/{name}: the page's script and style, from memory, revalidated by ETag.
     void answer_asset(const std::shared_ptr<Call> &call);
 

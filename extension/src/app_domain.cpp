@@ -117,20 +117,9 @@ SqlValue app_domain_bind(CallArgs &args) {
     DomainNameCheck check = check_domain_name(input);
     if (!check.name) throw field_error("domain", check.problem);
     const DomainName &name = *check.name;
-    std::string hosts = query_value("select current_setting('flowgres.platform_hosts')").value_or("");
-    size_t start = 0;
-    while (start <= hosts.size()) {
-        size_t end = hosts.find(',', start);
-        if (end == std::string::npos) end = hosts.size();
-        std::string host = hosts.substr(start, end - start);
-        host.erase(0, host.find_first_not_of(' '));
-        host.erase(host.find_last_not_of(' ') + 1);
-        for (char &c : host)
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    for (const std::string &host : host_list(query_value("select current_setting('flowgres.platform_hosts')").value_or("")))
         if (domain_within(name.ascii, host))
             throw Error(ErrorCode::DOMAIN_PLATFORM_HOST, name.ascii + " is the platform's host " + host + " or a name below it");
-        start = end + 1;
-    }
     // The app's row lock makes the count and the insert one step for parallel binds.
     query("select 1 from flowgres.apps where id = $1::uuid for update", {app_id});
     long long bound = std::stoll(query_value("select count(*) from flowgres.app_domains where app_id = $1::uuid", {app_id}).value());

@@ -4,7 +4,7 @@
 // A hit costs no table read.
 //
 // Invalidation is one generation counter in shared memory. Every write to a table the caches
-// are built from (workspaces, apps, app_access_policies, billing_plans, workspace_quotas,
+// are built from (workspaces, apps, app_access_policies, app_domains, billing_plans, workspace_quotas,
 // budgets; what a visitor's run is handed before it starts: llm_providers, llm_models,
 // llm_model_switches, workspace_secrets, safety_rules; and api_keys, users,
 // workspace_members, workspace_roles, app_versions, where a key's last use is the one write

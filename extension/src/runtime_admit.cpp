@@ -49,6 +49,7 @@ struct Request {
     std::string action;  // entry, schema, execute
     std::string workspace_slug;
     std::optional<std::string> app_slug;
+    std::optional<std::string> domain;  // a custom domain's name (the request's Host) instead of the slugs
     std::string ip;
     std::string ip_hash;    // stored: HMAC-SHA-256 under the installation's key
     std::string ip_sha256;  // matched against the block and gray lists' digests
@@ -133,6 +134,7 @@ Request parse_request(const json_t *document_root) {
         throw field_error("action", "must be entry, schema, execute, execution or preflight");
     request.workspace_slug = optional_text(document.get(), "workspace", 63).value_or("");
     request.app_slug = optional_text(document.get(), "app", 63);
+    request.domain = optional_text(document.get(), "domain", 253);
     request.ip = optional_text(document.get(), "ip", 64).value_or("");
     if (request.ip.empty()) throw field_error("ip", "is required");
     request.ip_sha256 = address_sha256(request.ip);
@@ -213,6 +215,21 @@ std::optional<std::string> app_id_by_slug(const std::string &workspace_id, const
     static CatalogCache<std::string> cache(4096);
     return cache.get(workspace_id + "/" + slug, [&] {
         return query_value("select id from flowgres.apps where workspace_id = $1::uuid and slug = $2", {workspace_id, slug});
+    });
+}
+
+// A custom domain's app: its workspace's and app's slugs and the domain's status, for active
+// and blocked domains (others route nowhere).
+std::optional<SqlRow> app_by_domain(const std::string &domain) {
+    static CatalogCache<SqlRow> cache(4096);
+    return cache.get(domain, [&]() -> std::optional<SqlRow> {
+        auto found = query(R"sql(
+            select w.slug, a.slug, d.status
+            from flowgres.app_domains d join flowgres.apps a on a.id = d.app_id join flowgres.workspaces w on w.id = a.workspace_id
+            where d.domain = $1 and d.status in ('active', 'blocked'))sql",
+                           {domain});
+        if (found.rows.empty()) return std::nullopt;
+        return found.rows[0];
     });
 }
 
@@ -582,6 +599,14 @@ std::string Admission::deferred_execution(const std::string &execution_id) {
 }
 
 std::string Admission::run() {
+    // A custom domain first (seed §122): an active one names its app's slugs as they are now.
+    if (request_.domain) {
+        std::optional<SqlRow> bound = app_by_domain(*request_.domain);
+        if (!bound) return deny(ErrorCode::RUNTIME_APP_NOT_FOUND, "no app is published at this address");
+        if (bound->text(2) == "blocked") return deny(ErrorCode::DOMAIN_BLOCKED, "this domain is blocked");
+        request_.workspace_slug = bound->text(0);
+        request_.app_slug = bound->text(1);
+    }
     // The workspace: by slug, or by an old slug (→ redirect), never a deleted one.
     std::optional<SqlRow> workspace = workspace_by_slug(request_.workspace_slug);
     if (!workspace) {

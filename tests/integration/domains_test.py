@@ -17,6 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from harness import ApiTestCase, Daemon, free_port, fresh_database, main, psql
 
 PLATFORM_HOST = "apps.flowgres.test"
+GREETER = {"nodes": [{"id": "start", "type": "start", "data": {"inputs": [{"name": "name", "required": True}]}},
+                     {"id": "greet", "type": "transform", "config": {"template": {"greeting": "hello {{name}}"}}},
+                     {"id": "out", "type": "output", "config": {"value": "{{greet.greeting}}"}}],
+           "edges": [{"source": "start", "target": "greet"}, {"source": "greet", "target": "out"}]}
+UI = {"schema_version": "1.0.0", "blocks": [{"type": "form", "children": [
+    {"type": "input", "id": "name", "input_key": "name", "label": "Name", "validation": {"required": True}}]}]}
 
 
 class DnsServer:
@@ -72,7 +78,8 @@ class Domains(ApiTestCase):
         # This daemon's sweep never comes round during a test (it would race the checks the tests
         # ask for); the sweep's own test starts a second daemon whose sweep does.
         cls.daemon = Daemon(cls.database, dns_resolver=f"127.0.0.1:{cls.dns.dns_port}", dns_timeout_ms=2000,
-                            domain_check_interval_ms=3_600_000).start()
+                            domain_check_interval_ms=3_600_000, platform_host=PLATFORM_HOST,
+                            trusted_proxies="127.0.0.2/32").start()
         cls.admin = cls.daemon.admin_key
 
     @classmethod
@@ -258,6 +265,79 @@ class Domains(ApiTestCase):
         attempts = int(psql(self.database, f"select verify_attempts from flowgres.app_domains where id = '{pending['id']}'"))
         self.assertEqual(attempts, codes.count(200), "each check that ran was counted once; the others were refused")
 
+    def published_app(self):
+        slug = f"greeter-{uuid.uuid4().hex[:8]}"
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": slug, "slug": slug}, self.key,
+                      status=201)
+        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": GREETER,
+                                                                          "ui_schema": UI}, self.key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
+                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous"}}, self.key)
+        return app
+
+    def at(self, host, method, path, body=None, headers=None):
+        return self.daemon.request(method, path, body=body, headers={"Host": host, **(headers or {})})
+
+    def test_visitors_reach_the_app_at_its_active_domain(self):
+        app = self.published_app()
+        domain = self.verified(app)
+        host = domain["domain"]
+        status, _, refused = self.at(host, "GET", "/")
+        self.assertEqual((status, refused["error_code"]), (404, "RUNTIME_APP_NOT_FOUND"), "verified is not active")
+        self.ok("POST", f"/api/v1/domains/{domain['id']}/activate", key=self.key)
+
+        status, _, entry = self.at(host.upper() + ":8080", "GET", "/")
+        self.assertEqual(status, 200, entry)
+        self.assertEqual(entry["data"]["app"]["id"], app["id"])
+        status, _, schema = self.at(host, "GET", "/schema")
+        self.assertEqual(status, 200, schema)
+        status, headers, run = self.at(host, "POST", "/", {"inputs": {"name": "Ada"}})
+        self.assertEqual((status, run["data"]["outputs"]), (200, {"out": "hello Ada"}), run)
+        status, _, execution = self.at(host, "GET", f"/executions/{run['data']['execution_id']}",
+                                       headers={"X-App-Session-Id": headers["x-app-session-id"]})
+        self.assertEqual((status, execution["data"]["status"]), (200, "completed"), execution)
+        self.assertEqual(psql(self.database, f"select app_id from flowgres.executions where id = '{run['data']['execution_id']}'"),
+                         app["id"], "the run is the app's, recorded as any visitor's")
+        status, headers, page = self.at(host, "GET", "/", headers={"Accept": "text/html"})
+        self.assertEqual((status, headers["content-type"].split(";")[0]), (200, "text/html"))
+        self.assertIn('"base":""', page.replace(" ", ""), "the page calls its own domain's root")
+        status, _, missing = self.at(host, "GET", "/nothing/here")
+        self.assertEqual(status, 404, missing)
+        # The management API stays the API at any host; the platform's host is never an app's.
+        self.assertEqual(self.at(host, "GET", "/api/v1/error-codes")[0], 401)
+        self.assertEqual(self.at(PLATFORM_HOST, "GET", "/")[0], 404)
+        self.assertEqual(self.at(f"x.{PLATFORM_HOST}", "GET", "/")[2]["error_code"], "NOT_FOUND")
+        self.assertEqual(self.at("unknown-" + host, "GET", "/")[2]["error_code"], "RUNTIME_APP_NOT_FOUND")
+
+        blocked = self.ok("POST", f"/api/v1/domains/{domain['id']}/block", {"reason": "abuse"}, self.admin)
+        self.assertEqual(blocked["status"], "blocked")
+        status, _, refused = self.at(host, "POST", "/", {"inputs": {"name": "Ada"}})
+        self.assertEqual((status, refused["error_code"]), (403, "DOMAIN_BLOCKED"), "a block takes effect at once")
+        self.ok("POST", f"/api/v1/domains/{domain['id']}/unblock", {"reason": "ok"}, self.admin)
+        self.assertEqual(self.at(host, "GET", "/")[0], 200)
+        self.ok("POST", f"/api/v1/domains/{domain['id']}/rollback", key=self.key)
+        self.assertEqual(self.at(host, "GET", "/")[0], 404, "a rolled-back domain routes nowhere")
+
+    def test_the_host_from_a_trusted_proxy(self):
+        app = self.published_app()
+        domain = self.verified(app)
+        self.ok("POST", f"/api/v1/domains/{domain['id']}/activate", key=self.key)
+        # From 127.0.0.1, not a trusted proxy here: X-Forwarded-Host and Forwarded are ignored.
+        status, _, _ = self.at("127.0.0.1", "GET", "/", headers={"X-Forwarded-Host": domain["domain"]})
+        self.assertEqual(status, 404)
+        status, _, _ = self.at("127.0.0.1", "GET", "/", headers={"Forwarded": f'host="{domain["domain"]}"'})
+        self.assertEqual(status, 404)
+        proxied = Daemon(self.database, platform_host=PLATFORM_HOST, trusted_proxies="127.0.0.1/32").start()
+        try:
+            status, _, entry = proxied.request("GET", "/", headers={"Host": "127.0.0.1",
+                                                                   "X-Forwarded-Host": f"evil.test, {domain['domain']}"})
+            self.assertEqual((status, entry["data"]["app"]["id"]), (200, app["id"]), "the nearest proxy's value counts")
+            status, _, entry = proxied.request("GET", "/", headers={"Host": "127.0.0.1",
+                                                                   "Forwarded": f'for=1.2.3.4;host=evil.test, for=5.6.7.8;host="{domain["domain"]}"'})
+            self.assertEqual(status, 200, entry)
+        finally:
+            proxied.stop()
+
     def test_hostile_input(self):
         path = f"/api/v1/apps/{self.app['id']}/domains"
         for value in ["", "a" * 100_000, "x'; drop table flowgres.app_domains; --", "<script>alert(1)</script>.com",
@@ -280,6 +360,10 @@ class Domains(ApiTestCase):
         for reason in ["", "r" * 501]:
             self.fails("POST", f"/api/v1/domains/{domain['id']}/block", 422, "VALIDATION_FAILED", {"reason": reason},
                        self.admin)
+        for host in ["", "a" * 400, "evil.com/x", "[::1]", "x'; drop table flowgres.apps; --", "<b>.com", "é" * 200,
+                     "shop.example.com:99999", "..", "0.0.0.0"]:
+            answer = self.daemon.raw(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            self.assertRegex(answer.decode(errors="replace").split("\r\n")[0], r"^HTTP/1.1 (400|404) ", host[:40])
         self.assertEqual(self.daemon.request("GET", "/health")[0], 200)
         self.assertEqual(psql(self.database, "select count(*) from flowgres.app_domains where domain !~ '^[a-z0-9.-]+$'"), "0")
 

@@ -1,5 +1,6 @@
 // Drives Debian's chromium through npm playwright-core for page_browser_test.py.
-// Usage: node page_browser.cjs '<json>' where json is {"viewport": {...}, "steps": [...]};
+// Usage: node page_browser.cjs '<json>' where json is {"viewport": {...}, "steps": [...],
+// "host_rules": "MAP shop.test 127.0.0.1" (chromium's --host-resolver-rules, optional)};
 // prints {"results": [...], "console_errors", "page_errors", "dialogs", "violations",
 // "requests"} as one JSON line. Steps:
 //   {"goto": url}                     {"reload": true}
@@ -21,7 +22,7 @@ fs.mkdirSync(artifacts, { recursive: true });
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run'],
+      '--disable-sync', '--no-first-run'].concat(plan.host_rules ? [`--host-resolver-rules=${plan.host_rules}`] : []),
   });
   const report = { results: [], console_errors: [], page_errors: [], dialogs: 0, violations: [], requests: [] };
   try {

@@ -54,8 +54,10 @@ class PageInBrowser(PageCase):
         ensure_playwright()
         super().setUpClass()
 
-    def browse(self, steps, viewport=None):
+    def browse(self, steps, viewport=None, host_rules=None):
         plan = {"steps": steps, "viewport": viewport or {"width": 1024, "height": 800}}
+        if host_rules:
+            plan["host_rules"] = host_rules
         run = subprocess.run(["node", SCRIPT, json.dumps(plan)], capture_output=True, text=True, timeout=120,
                              env={**os.environ, "NPM_PREFIX": NPM_PREFIX, "ARTIFACTS_DIR": ARTIFACTS})
         self.assertEqual(run.returncode, 0, run.stderr)
@@ -106,6 +108,32 @@ class PageInBrowser(PageCase):
         self.assertIn(f"GET /runtime/{self.ws_slug}/hello-page/schema", report["requests"])
         self.assertTrue(any(r.startswith(f"GET /runtime/{self.ws_slug}/hello-page/executions/") and r.endswith("/events")
                             for r in report["requests"]), "progress comes over the event stream")
+
+    def test_the_page_at_a_custom_domain(self):
+        app = self.published("domain-page")
+        domain = self.ok("POST", f"/api/v1/apps/{app['id']}/domains", {"domain": "hello.shop.test"}, self.key, status=201)
+        # Proven in DNS elsewhere (domains_test.py): here the browser is the point.
+        psql(self.database, f"update flowgres.app_domains set status = 'verified' where id = '{domain['id']}'")
+        self.ok("POST", f"/api/v1/domains/{domain['id']}/activate", key=self.key)
+        report = self.browse([
+            {"goto": f"http://hello.shop.test:{self.daemon.port}/"},
+            {"wait": "#run"},
+            {"fill": ["Name", "Lin"]},
+            {"click": "#run"},
+            {"wait_text": ["#result", "hello Lin"]},
+            {"text": "#result"},
+            {"eval": "location.pathname"},
+            {"screenshot": "custom-domain"},
+        ], host_rules="MAP hello.shop.test 127.0.0.1")
+        self.assertClean(report)
+        self.assertIn("hello Lin", report["results"][5])
+        self.assertEqual(report["results"][6], "/")
+        self.assertIn("GET /schema", report["requests"])
+        self.assertIn("POST /", report["requests"])
+        self.assertTrue(any(r.startswith("GET /executions/") and r.endswith("/events") for r in report["requests"]),
+                        report["requests"])
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app['id']}' "
+                                             f"and status = 'completed'"), "1")
 
     def test_a_script_payload_shows_as_text_and_never_runs(self):
         hostile_ui = {"schema_version": "1.0.0", "blocks": [

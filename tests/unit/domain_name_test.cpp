@@ -58,3 +58,10 @@ TEST(DomainName, RequestHost) {
     EXPECT_EQ(request_host("evil.com/x"), "");
     EXPECT_EQ(request_host(std::string(400, 'a')), "");
 }
+
+TEST(DomainName, HostList) {
+    EXPECT_EQ(host_list(" Apps.Example.com., flowgres.test ,,localhost"),
+              (std::vector<std::string>{"apps.example.com", "flowgres.test", "localhost"}));
+    EXPECT_TRUE(host_list("").empty());
+    EXPECT_TRUE(host_list(" , ").empty());
+}

@@ -33,6 +33,20 @@ TEST(ClientAddress, ForwardedHeader) {
     EXPECT_EQ(client_address("10.0.0.2", {"for=unknown", ""}, proxies), "10.0.0.2");
 }
 
+TEST(RequestedHost, TheHostHeaderUnlessATrustedProxySaysOtherwise) {
+    CidrList proxies = CidrList::parse("10.0.0.0/8");
+    EXPECT_EQ(requested_host("203.0.113.5", {"shop.example", "host=evil.test", "evil.test"}, proxies), "shop.example")
+        << "an untrusted peer's forwarding headers are ignored";
+    EXPECT_EQ(requested_host("10.0.0.2", {"10.0.0.1", "", "a.test, shop.example"}, proxies), "shop.example")
+        << "the last X-Forwarded-Host: the nearest proxy's";
+    EXPECT_EQ(requested_host("10.0.0.2", {"10.0.0.1", "for=1.2.3.4;host=a.test, for=5.6.7.8;Host=\"shop.example\"", "x.test"},
+                             proxies),
+              "shop.example")
+        << "Forwarded's last element first, quotes taken off";
+    EXPECT_EQ(requested_host("10.0.0.2", {"shop.example", "for=1.2.3.4", ""}, proxies), "shop.example")
+        << "a Forwarded without host= leaves the Host header";
+}
+
 TEST(CidrList, MatchesRangesOfBothFamiliesAndMappedAddresses) {
     CidrList list = CidrList::of_entries({"198.51.100.0/24", "2001:db8:1::/48", "203.0.113.7", "not an address"});
     EXPECT_TRUE(list.contains("198.51.100.1"));

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace flowgres {
 
@@ -27,6 +28,11 @@ struct DomainNameCheck {
 };
 
 DomainNameCheck check_domain_name(std::string_view input);
+
+// "Apps.Example.com, flowgres.test" → {"apps.example.com", "flowgres.test"}: a list of host
+// names as settings give them (platform_host, flowgres.platform_hosts), trimmed, lowercase,
+// without a final dot, empty entries dropped.
+std::vector<std::string> host_list(std::string_view comma_separated);
 
 // Whether `domain` is `host` or a name below it (both normalized A-labels).
 bool domain_within(std::string_view domain, std::string_view host);

@@ -111,6 +111,7 @@ namespace flowgres {
     X(DOMAIN_TAKEN, "FG191", 409, "the domain is bound to an app already")                         \
     X(DOMAIN_PLATFORM_HOST, "FG192", 422, "the name is the platform's own host or below it")          \
     X(DOMAIN_QUOTA_EXCEEDED, "FG193", 403, "the app has as many domains as it may have")          \
+    X(DOMAIN_BLOCKED, "FG194", 403, "the domain is blocked by the operator")                      \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {
