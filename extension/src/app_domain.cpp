@@ -27,6 +27,8 @@ constexpr long long kDefaultPageSize = 50;
 constexpr long long kMaxPageSize = 200;
 constexpr size_t kMaxReasonBytes = 500;
 constexpr size_t kMaxCheckErrorBytes = 1000;
+// Who may act on a domain: members with app_publish; the operator acts on any.
+constexpr std::string_view kManage = permission::app_publish;
 
 struct DomainRow {
     std::string id;
@@ -64,6 +66,21 @@ DomainRow find_domain(const Actor &actor, const std::string &domain_id, const st
     return domain;
 }
 
+// For what changes which domain of an app is active: the app's row lock first, which orders
+// activations, rollbacks and unblocks of one app, then the domain under lock.
+DomainRow lock_app_and_domain(const Actor &actor, const std::string &domain_id, const std::optional<std::string> &app_id,
+                              WorkspaceUse use) {
+    DomainRow domain = find_domain(actor, domain_id, app_id, kManage, use, false);
+    query("select 1 from flowgres.apps where id = $1::uuid for update", {domain.app_id});
+    return find_domain(actor, domain_id, domain.app_id, kManage, use, true);
+}
+
+void require_status(const DomainRow &domain, std::string_view status, std::string_view what) {
+    if (domain.status != status)
+        throw Error(ErrorCode::STATE_CONFLICT, domain.domain + " is " + domain.status + ": " + std::string(what),
+                    "{\"status\":" + json_quote(domain.status) + "}");
+}
+
 std::string document_of(const std::string &domain_id) {
     return query_value("select flowgres.app_domain_document(d) from flowgres.app_domains d where id = $1::uuid", {domain_id})
         .value();
@@ -85,11 +102,6 @@ void record_event(const DomainRow &domain, std::string_view event_type, std::str
           {domain.workspace_id, domain.app_id, std::string(event_type), std::string(severity), details_json});
 }
 
-std::optional<std::string> optional_app(CallArgs &args, int position) {
-    std::optional<std::string> app_id = args.uuid(position);
-    return app_id;
-}
-
 std::string required_reason(CallArgs &args, int position) {
     std::string reason = args.required_text(position, "reason");
     if (reason.empty() || reason.size() > kMaxReasonBytes)
@@ -103,9 +115,6 @@ std::string required_claimant(CallArgs &args, int position) {
     if (claimant.empty() || claimant.size() > 200) throw field_error("claimant", "must be 1 to 200 characters");
     return claimant;
 }
-
-// Who may act on a domain: members with app_publish; the operator acts on any.
-constexpr std::string_view kManage = permission::app_publish;
 
 }  // namespace
 
@@ -165,14 +174,14 @@ SqlValue app_domain_list(CallArgs &args) {
 
 SqlValue app_domain_get(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
-    DomainRow domain = find_domain(require_actor(), domain_id, optional_app(args, 1), "", WorkspaceUse::read, false);
+    DomainRow domain = find_domain(require_actor(), domain_id, args.uuid(1), "", WorkspaceUse::read, false);
     return SqlValue::jsonb(document_of(domain.id));
 }
 
 SqlValue app_domain_delete(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
     Actor actor = require_actor();
-    DomainRow domain = find_domain(actor, domain_id, optional_app(args, 1), kManage, WorkspaceUse::write, true);
+    DomainRow domain = find_domain(actor, domain_id, args.uuid(1), kManage, WorkspaceUse::write, true);
     if (domain.status == "blocked" && !actor.is_system())
         throw Error(ErrorCode::STATE_CONFLICT, domain.domain + " is blocked: only the operator may unbind it");
     std::string document = document_of(domain.id);
@@ -188,7 +197,7 @@ SqlValue app_domain_verify_begin(CallArgs &args) {
     long long lease = args.integer(3).value_or(60);
     if (lease < 1 || lease > 3600) throw field_error("lease_seconds", "must be 1 to 3600");
     Actor actor = require_actor();
-    DomainRow domain = find_domain(actor, domain_id, optional_app(args, 2), kManage, WorkspaceUse::write, true);
+    DomainRow domain = find_domain(actor, domain_id, args.uuid(2), kManage, WorkspaceUse::write, true);
     bool claimable = domain.status == "pending" || domain.status == "failed" ||
                      (domain.status == "verifying" && !domain.claim_live);
     if (!claimable) {
@@ -276,13 +285,8 @@ SqlValue app_domain_verify_due(CallArgs &args) {
 SqlValue app_domain_activate(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
     Actor actor = require_actor();
-    DomainRow domain = find_domain(actor, domain_id, optional_app(args, 1), kManage, WorkspaceUse::write, false);
-    // The app's row lock orders activations and rollbacks of one app; then the domain's state.
-    query("select 1 from flowgres.apps where id = $1::uuid for update", {domain.app_id});
-    domain = find_domain(actor, domain_id, domain.app_id, kManage, WorkspaceUse::write, true);
-    if (domain.status != "verified")
-        throw Error(ErrorCode::STATE_CONFLICT, domain.domain + " is " + domain.status + ": only a verified domain is activated",
-                    "{\"status\":" + json_quote(domain.status) + "}");
+    DomainRow domain = lock_app_and_domain(actor, domain_id, args.uuid(1), WorkspaceUse::write);
+    require_status(domain, "verified", "only a verified domain is activated");
     std::optional<std::string> replaced = query_value(R"sql(
         update flowgres.app_domains set status = 'verified', updated_at = now()
         where app_id = $1::uuid and status = 'active'
@@ -308,12 +312,8 @@ SqlValue app_domain_activate(CallArgs &args) {
 SqlValue app_domain_rollback(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
     Actor actor = require_actor();
-    DomainRow domain = find_domain(actor, domain_id, optional_app(args, 1), kManage, WorkspaceUse::write, false);
-    query("select 1 from flowgres.apps where id = $1::uuid for update", {domain.app_id});
-    domain = find_domain(actor, domain_id, domain.app_id, kManage, WorkspaceUse::write, true);
-    if (domain.status != "active")
-        throw Error(ErrorCode::STATE_CONFLICT, domain.domain + " is " + domain.status + ": only the active domain is rolled back",
-                    "{\"status\":" + json_quote(domain.status) + "}");
+    DomainRow domain = lock_app_and_domain(actor, domain_id, args.uuid(1), WorkspaceUse::write);
+    require_status(domain, "active", "only the active domain is rolled back");
     query("update flowgres.app_domains set status = 'verified', updated_at = now() where id = $1::uuid", {domain.id});
     std::optional<std::string> restored;
     if (domain.replaced_domain_id)
@@ -340,7 +340,7 @@ SqlValue app_domain_block(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
     std::string reason = required_reason(args, 1);
     Actor actor = require_system_actor();
-    DomainRow domain = find_domain(actor, domain_id, optional_app(args, 2), kManage, WorkspaceUse::read, true);
+    DomainRow domain = find_domain(actor, domain_id, args.uuid(2), kManage, WorkspaceUse::read, true);
     if (domain.status == "blocked") throw Error(ErrorCode::STATE_CONFLICT, domain.domain + " is blocked already");
     // A check under way ends with the block: unblocked, the domain is checked again.
     std::string before = domain.status == "verifying" ? "pending" : domain.status;
@@ -362,10 +362,8 @@ SqlValue app_domain_unblock(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
     std::string reason = required_reason(args, 1);
     Actor actor = require_system_actor();
-    DomainRow domain = find_domain(actor, domain_id, optional_app(args, 2), kManage, WorkspaceUse::read, false);
-    query("select 1 from flowgres.apps where id = $1::uuid for update", {domain.app_id});
-    domain = find_domain(actor, domain_id, domain.app_id, kManage, WorkspaceUse::read, true);
-    if (domain.status != "blocked") throw Error(ErrorCode::STATE_CONFLICT, domain.domain + " is not blocked");
+    DomainRow domain = lock_app_and_domain(actor, domain_id, args.uuid(2), WorkspaceUse::read);
+    require_status(domain, "blocked", "only a blocked domain is unblocked");
     std::string after = domain.status_before_block.value_or("pending");
     // The app may have activated another domain meanwhile: one active domain per app.
     if (after == "active" &&

@@ -166,38 +166,30 @@ class Domains(ApiTestCase):
         name = self.unique_name("async")
         domain = self.bind(name)
         # The sweep checks a new domain at once: nothing in DNS yet, so it fails and backs off.
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            state = self.ok("GET", f"/api/v1/domains/{domain['id']}", key=self.key)
-            if state["status"] == "failed":
-                break
-            time.sleep(0.05)
-        self.assertEqual(state["status"], "failed")
+        self.assertEqual(self.wait_for_status(domain, "failed"), "failed")
         self.assertEqual(psql(self.database, f"select action, actor_user_id is null from flowgres.audit_logs "
                                              f"where target_id = '{domain['id']}' and action = 'domain.verify'"),
                          "domain.verify|t")  # the sweep acts as the operator
         self.dns.set_txt(f"_flowgres.{name}", domain["verification"]["txt"]["value"])
         claimed = self.ok("POST", f"/api/v1/domains/{domain['id']}/verify?async=true", key=self.key, status=202)
         self.assertEqual(claimed["status"], "verifying")
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            state = self.ok("GET", f"/api/v1/domains/{domain['id']}", key=self.key)
-            if state["status"] == "verified":
-                break
-            time.sleep(0.05)
-        self.assertEqual(state["status"], "verified")
+        self.assertEqual(self.wait_for_status(domain, "verified"), "verified")
 
         later = self.bind(self.unique_name("later"))
-        deadline = time.time() + 10
-        while self.ok("GET", f"/api/v1/domains/{later['id']}", key=self.key)["status"] != "failed" and time.time() < deadline:
-            time.sleep(0.05)
+        self.assertEqual(self.wait_for_status(later, "failed"), "failed")
         self.dns.set_txt(f"_flowgres.{later['domain']}", later["verification"]["txt"]["value"])
         psql(self.database, f"update flowgres.app_domains set next_retry_at = now() where id = '{later['id']}'")
-        deadline = time.time() + 10
-        while self.ok("GET", f"/api/v1/domains/{later['id']}", key=self.key)["status"] != "verified" and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertEqual(self.ok("GET", f"/api/v1/domains/{later['id']}", key=self.key)["status"], "verified",
+        self.assertEqual(self.wait_for_status(later, "verified"), "verified",
                          "the sweep checks a domain again once its retry time has come")
+
+    def wait_for_status(self, domain, status, seconds=10):
+        """The domain's status once it is `status`, or whatever it is after `seconds`."""
+        deadline = time.time() + seconds
+        while True:
+            now = self.ok("GET", f"/api/v1/domains/{domain['id']}", key=self.key)["status"]
+            if now == status or time.time() >= deadline:
+                return now
+            time.sleep(0.05)
 
     def verified(self, app=None):
         domain = self.bind(self.unique_name("v"), app)
