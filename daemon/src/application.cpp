@@ -15,11 +15,12 @@ Application::Application(const Config &config, const RunEnvironment &environment
       streams_(worker_),
       databases_(worker_),
       domain_checks_(worker_),
+      certificates_(worker_),
       preparation_(worker_),
       runs_(worker_, preparation_, databases_),
       runtime_(worker_, runs_, streams_),
       generation_(worker_, preparation_),
-      management_(worker_, runs_, databases_, domain_checks_, generation_, streams_),
+      management_(worker_, runs_, databases_, domain_checks_, certificates_, generation_, streams_),
       gateway_(std::make_unique<gateway::Gateway>(worker_)),
       openapi_json_(openapi_json),
       trusted_proxies_(CidrList::parse(config.trusted_proxies)),
@@ -106,6 +107,9 @@ void Application::handle(http::Request &&request, http::Responder responder) {
     if (path == "/runtime" || path.rfind("/runtime/", 0) == 0) return runtime_.handle(call);
     if (path.rfind("/v1/", 0) == 0) return gateway_->handle(call);
     if (path.rfind("/assets/", 0) == 0) return runtime_.answer_asset(call);
+    // HTTP-01 answers of certificate orders, at every host (the CA asks the domain itself).
+    if (constexpr std::string_view challenges = "/.well-known/acme-challenge/"; path.rfind(challenges, 0) == 0 && reads)
+        return certificates_.answer_challenge(call, path.substr(challenges.size()));
     // At a custom domain, every other address but the management API's is its app's.
     if (path.rfind("/api/", 0) != 0)
         if (std::string domain = custom_domain_of(call->request); !domain.empty()) return runtime_.handle(call, domain);
@@ -118,6 +122,7 @@ void Application::start_background() {
     management_.start();
     databases_.start();
     domain_checks_.start();
+    certificates_.start();
     runs_.start();
     runtime_.start();
     streams_.start();
@@ -151,6 +156,7 @@ void Application::stop_background(std::function<void()> done) {
     management_.stop();
     runtime_.stop();
     streams_.stop();
+    certificates_.stop();
     listener_->close([this, done = std::move(done)]() mutable {
         databases_.stop([this, done = std::move(done)]() mutable {
             domain_checks_.stop([this, done = std::move(done)]() mutable {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "app_generation.hpp"
+#include "certificates.hpp"
 #include "databases.hpp"
 #include "domain_checks.hpp"
 #include "event_streams.hpp"
@@ -51,6 +52,7 @@ private:
     EventStreams streams_;
     Databases databases_;
     DomainChecks domain_checks_;
+    Certificates certificates_;
     RunPreparation preparation_;
     Runs runs_;
     Runtime runtime_;

@@ -118,13 +118,20 @@ const std::vector<Key> &keys() {
         {"platform_host", Type::string, &Config::platform_host, nullptr, nullptr, 0, 0,
          "the platform's own host names, comma-separated (as flowgres.platform_hosts): requests for them, for IP "
          "addresses and for localhost never go to a custom domain's app"},
+        {"acme_directory_url", Type::string, &Config::acme_directory_url, nullptr, nullptr, 0, 0,
+         "the ACME CA's directory URL custom domains' certificates are ordered from (default: none; no certificates)"},
+        {"acme_ca_file", Type::string, &Config::acme_ca_file, nullptr, nullptr, 0, 0,
+         "PEM file of CAs that verify the ACME CA's HTTPS, besides the system's"},
+        {"acme_email", Type::string, &Config::acme_email, nullptr, nullptr, 0, 0,
+         "the contact of the ACME account (default: none)"},
         {"dns_resolver", Type::string, &Config::dns_resolver, nullptr, nullptr, 0, 0,
          "host:port of the DNS server custom domains' TXT and CNAME records are checked against (default: the "
          "system's, /etc/resolv.conf)"},
         {"dns_timeout_ms", Type::integer, nullptr, &Config::dns_timeout_ms, nullptr, 100, 60000,
          "how long one DNS question of a domain check may take (two tries within it)"},
         {"domain_check_interval_ms", Type::integer, nullptr, &Config::domain_check_interval_ms, nullptr, 100, 86400000,
-         "how often one daemon looks for custom domains whose next DNS check is due (backed off per domain)"},
+         "how often one daemon looks for custom domains whose next DNS check or certificate order is due (backed off "
+         "per domain)"},
         {"runtime_jwt_secret", Type::string, &Config::runtime_jwt_secret, nullptr, nullptr, 0, 0,
          "HS256 secret of the JWTs that sign visitors in to public_auth and private apps (default: none accepted)"},
         {"runtime_jwt_issuer", Type::string, &Config::runtime_jwt_issuer, nullptr, nullptr, 0, 0,

@@ -54,6 +54,9 @@ struct Config {
     std::string http_ca_file;  // extra CA certificates https steps trust (PEM), besides the system's
     std::string trusted_proxies;  // CIDRs whose forwarding headers name the client
     std::string platform_host;    // the platform's own host names, comma-separated
+    std::string acme_directory_url;  // the ACME CA's directory ("" = no certificates)
+    std::string acme_ca_file;        // extra CAs (PEM) that verify the CA's HTTPS
+    std::string acme_email;
     std::string dns_resolver;     // host:port custom domains are checked against ("" = /etc/resolv.conf)
     int64_t dns_timeout_ms = 5000;
     int64_t domain_check_interval_ms = 60000;

@@ -100,6 +100,7 @@ void ManagementApi::handle(std::shared_ptr<Call> call) {
         if (call->route->handler == Route::Handler::database_operation) return databases_.run_operation(call);
         if (call->route->handler == Route::Handler::generation) return generation_.run(call);
         if (call->route->handler == Route::Handler::domain_check) return domain_checks_.run(call);
+        if (call->route->handler == Route::Handler::certificate) return certificates_.run(call);
         run_call(call);
     };
     if (auto key = call->request.header("idempotency-key"); key && method == "POST") {

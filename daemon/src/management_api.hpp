@@ -2,13 +2,14 @@
 // table, authenticated by its API key (or the operator's), its arguments validated, and then
 // made one pipelined database call (two when an Idempotency-Key must be claimed first), or
 // handed to the concern its route names: runs, event streams, database work, domain checks,
-// app generation.
+// certificate orders, app generation.
 #pragma once
 
 #include <functional>
 #include <memory>
 
 #include "app_generation.hpp"
+#include "certificates.hpp"
 #include "databases.hpp"
 #include "domain_checks.hpp"
 #include "event_streams.hpp"
@@ -20,9 +21,9 @@ namespace flowgres::daemon {
 class ManagementApi {
 public:
     ManagementApi(WorkerContext &worker, Runs &runs, Databases &databases, DomainChecks &domain_checks,
-                  AppGeneration &generation, EventStreams &streams)
-        : worker_(worker), runs_(runs), databases_(databases), domain_checks_(domain_checks), generation_(generation),
-          streams_(streams) {}
+                  Certificates &certificates, AppGeneration &generation, EventStreams &streams)
+        : worker_(worker), runs_(runs), databases_(databases), domain_checks_(domain_checks), certificates_(certificates),
+          generation_(generation), streams_(streams) {}
 
     // The timers for the batched last_used_at writes and (worker 0) the idempotency clean-up.
     void start();
@@ -41,6 +42,7 @@ private:
     Runs &runs_;
     Databases &databases_;
     DomainChecks &domain_checks_;
+    Certificates &certificates_;
     AppGeneration &generation_;
     EventStreams &streams_;
     uv_timer_t touch_timer_{};

@@ -86,9 +86,10 @@ void add_domain_routes(std::vector<Route> &table) {
     const Argument domain_id{S::path, "domain_id", T::uuid, true};
     const Argument reason{S::body_field, "reason", T::text, true, "1 to 500 characters"};
     const Argument verify_async{S::query_option, "async", T::boolean, false,
-                                "answer 202 once the check is claimed; read the domain for its outcome"};
+                                "answer 202 once the check (or order) is claimed; read the domain for its outcome"};
     const std::vector<const char *> found = {"DOMAIN_NOT_FOUND"};
     const std::vector<const char *> changed = {"DOMAIN_NOT_FOUND", "STATE_CONFLICT"};
+    const std::vector<const char *> certificate_errors = {"DOMAIN_NOT_FOUND", "STATE_CONFLICT", "ACME_NOT_CONFIGURED"};
     const std::vector<DomainAction> actions = {
         {"GET", "", "getDomain", "A custom domain with its DNS instructions (members)", "app_domain_get", {}, found},
         {"DELETE", "", "deleteDomain",
@@ -97,6 +98,13 @@ void add_domain_routes(std::vector<Route> &table) {
          "Check the domain's DNS now (app_publish): the TXT record _flowgres.<domain> holding the token, or a CNAME to "
          "the platform host; verified, or failed with the next automatic check backed off",
          "app_domain_verify_begin", {verify_async}, changed, Route::Handler::domain_check},
+        {"POST", "/cert/issue", "issueDomainCertificate",
+         "Order the domain's certificate from the ACME CA now (app_publish): HTTP-01 answered by any daemon, the chain "
+         "and its sealed key kept; failures backed off", "app_domain_cert_begin", {verify_async}, certificate_errors,
+         Route::Handler::certificate},
+        {"POST", "/cert/renew", "renewDomainCertificate",
+         "Order the domain's certificate again before it expires (app_publish); the one it has is served until then",
+         "app_domain_cert_begin", {verify_async}, certificate_errors, Route::Handler::certificate},
         {"POST", "/activate", "activateDomain",
          "Make a verified domain the app's active one (app_publish); the one active before goes back to verified",
          "app_domain_activate", {}, changed},
@@ -114,7 +122,10 @@ void add_domain_routes(std::vector<Route> &table) {
     for (bool nested : {false, true}) {
         for (const DomainAction &action : actions) {
             std::vector<Argument> arguments = {domain_id};
-            if (action.handler == Route::Handler::domain_check) arguments.push_back({S::fixed, "claimant", T::text, true, ""});
+            if (action.handler != Route::Handler::sql_call) arguments.push_back({S::fixed, "claimant", T::text, true, ""});
+            if (action.handler == Route::Handler::certificate)
+                arguments.push_back({S::fixed, "renew", T::boolean, true,
+                                     std::string_view(action.suffix) == "/cert/renew" ? "true" : "false"});
             for (const Argument &argument : action.arguments) arguments.push_back(argument);
             if (nested) arguments.push_back({S::path, "app_id", T::uuid, true});
             std::string pattern = std::string(nested ? "/api/v1/apps/{app_id}/domains/{domain_id}" : "/api/v1/domains/{domain_id}") +

@@ -67,8 +67,9 @@ struct Route {
     // Or the public runtime (runtime.cpp): a visitor's request, admitted by `function`
     // (runtime_admit) as a whole; its arguments are what the daemon builds that request from.
     // Or a custom domain's DNS check (domain_checks.cpp): `function` claims it, the daemon looks
-    // the records up, app_domain_verify_finish records what it found.
-    enum class Handler { sql_call, trial_run, event_stream, database_operation, generation, runtime, domain_check } handler =
+    // the records up, app_domain_verify_finish records what it found. Or a certificate order
+    // (certificates.cpp): `function` claims it, the daemon orders it from the ACME CA.
+    enum class Handler { sql_call, trial_run, event_stream, database_operation, generation, runtime, domain_check, certificate } handler =
         Handler::sql_call;
 };
 

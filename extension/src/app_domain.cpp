@@ -3,7 +3,7 @@
 // verify_finish; any daemon's sweep asks verify_due), activation one per app with rollback,
 // and the operator's block. Every change is audited and announced on channel flowgres_domains
 // (the domain's name), which the daemons' routing and certificate caches listen to.
-#include "actor.hpp"
+#include "app_domain.hpp"
 #include "audit.hpp"
 #include "boundary.hpp"
 #include "documents.hpp"
@@ -27,24 +27,9 @@ constexpr long long kDefaultPageSize = 50;
 constexpr long long kMaxPageSize = 200;
 constexpr size_t kMaxReasonBytes = 500;
 constexpr size_t kMaxCheckErrorBytes = 1000;
-// Who may act on a domain: members with app_publish; the operator acts on any.
-constexpr std::string_view kManage = permission::app_publish;
 
-struct DomainRow {
-    std::string id;
-    std::string workspace_id;
-    std::string app_id;
-    std::string domain;
-    std::string status;
-    std::optional<std::string> claimed_by;
-    bool claim_live = false;
-    std::optional<std::string> replaced_domain_id;
-    std::optional<std::string> status_before_block;
-};
+}  // namespace
 
-// The domain under lock (FOR UPDATE when `lock`), if the actor may see it: a domain of an app
-// in a workspace the actor is no member of is DOMAIN_NOT_FOUND, as is one of another app when
-// the nested route names an app.
 DomainRow find_domain(const Actor &actor, const std::string &domain_id, const std::optional<std::string> &app_id,
                       std::string_view permission, WorkspaceUse use, bool lock) {
     std::string sql =
@@ -66,13 +51,15 @@ DomainRow find_domain(const Actor &actor, const std::string &domain_id, const st
     return domain;
 }
 
+namespace {
+
 // For what changes which domain of an app is active: the app's row lock first, which orders
 // activations, rollbacks and unblocks of one app, then the domain under lock.
 DomainRow lock_app_and_domain(const Actor &actor, const std::string &domain_id, const std::optional<std::string> &app_id,
                               WorkspaceUse use) {
-    DomainRow domain = find_domain(actor, domain_id, app_id, kManage, use, false);
+    DomainRow domain = find_domain(actor, domain_id, app_id, kManageDomains, use, false);
     query("select 1 from flowgres.apps where id = $1::uuid for update", {domain.app_id});
-    return find_domain(actor, domain_id, domain.app_id, kManage, use, true);
+    return find_domain(actor, domain_id, domain.app_id, kManageDomains, use, true);
 }
 
 void require_status(const DomainRow &domain, std::string_view status, std::string_view what) {
@@ -81,15 +68,16 @@ void require_status(const DomainRow &domain, std::string_view status, std::strin
                     "{\"status\":" + json_quote(domain.status) + "}");
 }
 
+}  // namespace
+
 std::string document_of(const std::string &domain_id) {
     return query_value("select flowgres.app_domain_document(d) from flowgres.app_domains d where id = $1::uuid", {domain_id})
         .value();
 }
 
-// Routing and certificate caches of every daemon drop what they hold for the name.
 void announce(const std::string &domain) { query("select pg_notify('flowgres_domains', $1)", {domain}); }
 
-void audit_domain(const Actor &actor, const DomainRow &domain, std::string_view action, const std::string &extra = "") {
+void audit_domain(const Actor &actor, const DomainRow &domain, std::string_view action, const std::string &extra) {
     write_audit(actor, domain.workspace_id, action, "app_domain", domain.id,
                 "{\"domain\":" + json_quote(domain.domain) + ",\"app_id\":" + json_quote(domain.app_id) + extra + "}");
 }
@@ -102,6 +90,8 @@ void record_event(const DomainRow &domain, std::string_view event_type, std::str
           {domain.workspace_id, domain.app_id, std::string(event_type), std::string(severity), details_json});
 }
 
+namespace {
+
 std::string required_reason(CallArgs &args, int position) {
     std::string reason = args.required_text(position, "reason");
     if (reason.empty() || reason.size() > kMaxReasonBytes)
@@ -109,20 +99,19 @@ std::string required_reason(CallArgs &args, int position) {
     return reason;
 }
 
-// The claimant of a DNS check: the daemon's name for itself.
+}  // namespace
+
 std::string required_claimant(CallArgs &args, int position) {
     std::string claimant = args.required_text(position, "claimant");
     if (claimant.empty() || claimant.size() > 200) throw field_error("claimant", "must be 1 to 200 characters");
     return claimant;
 }
 
-}  // namespace
-
 SqlValue app_domain_bind(CallArgs &args) {
     std::string app_id = args.required_uuid(0, "app_id");
     std::string input = args.required_text(1, "domain");
     Actor actor = require_actor();
-    AppAccess app = require_app_permission(actor, app_id, kManage, WorkspaceUse::write);
+    AppAccess app = require_app_permission(actor, app_id, kManageDomains, WorkspaceUse::write);
     DomainNameCheck check = check_domain_name(input);
     if (!check.name) throw field_error("domain", check.problem);
     const DomainName &name = *check.name;
@@ -181,7 +170,7 @@ SqlValue app_domain_get(CallArgs &args) {
 SqlValue app_domain_delete(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
     Actor actor = require_actor();
-    DomainRow domain = find_domain(actor, domain_id, args.uuid(1), kManage, WorkspaceUse::write, true);
+    DomainRow domain = find_domain(actor, domain_id, args.uuid(1), kManageDomains, WorkspaceUse::write, true);
     if (domain.status == "blocked" && !actor.is_system())
         throw Error(ErrorCode::STATE_CONFLICT, domain.domain + " is blocked: only the operator may unbind it");
     std::string document = document_of(domain.id);
@@ -197,7 +186,7 @@ SqlValue app_domain_verify_begin(CallArgs &args) {
     long long lease = args.integer(3).value_or(60);
     if (lease < 1 || lease > 3600) throw field_error("lease_seconds", "must be 1 to 3600");
     Actor actor = require_actor();
-    DomainRow domain = find_domain(actor, domain_id, args.uuid(2), kManage, WorkspaceUse::write, true);
+    DomainRow domain = find_domain(actor, domain_id, args.uuid(2), kManageDomains, WorkspaceUse::write, true);
     bool claimable = domain.status == "pending" || domain.status == "failed" ||
                      (domain.status == "verifying" && !domain.claim_live);
     if (!claimable) {
@@ -232,7 +221,7 @@ SqlValue app_domain_verify_finish(CallArgs &args) {
             throw field_error("result.error", "must be 1 to " + std::to_string(kMaxCheckErrorBytes) + " characters");
     }
     Actor actor = require_actor();
-    DomainRow domain = find_domain(actor, domain_id, std::nullopt, kManage, WorkspaceUse::read, true);
+    DomainRow domain = find_domain(actor, domain_id, std::nullopt, kManageDomains, WorkspaceUse::read, true);
     if (domain.status != "verifying" || domain.claimed_by != claimant)
         throw Error(ErrorCode::STATE_CONFLICT, "the check of " + domain.domain + " is not claimed by " + claimant,
                     "{\"status\":" + json_quote(domain.status) + "}");
@@ -340,7 +329,7 @@ SqlValue app_domain_block(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
     std::string reason = required_reason(args, 1);
     Actor actor = require_system_actor();
-    DomainRow domain = find_domain(actor, domain_id, args.uuid(2), kManage, WorkspaceUse::read, true);
+    DomainRow domain = find_domain(actor, domain_id, args.uuid(2), kManageDomains, WorkspaceUse::read, true);
     if (domain.status == "blocked") throw Error(ErrorCode::STATE_CONFLICT, domain.domain + " is blocked already");
     // A check under way ends with the block: unblocked, the domain is checked again.
     std::string before = domain.status == "verifying" ? "pending" : domain.status;

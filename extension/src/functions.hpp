@@ -114,6 +114,14 @@ SqlValue app_domain_activate(CallArgs &);
 SqlValue app_domain_rollback(CallArgs &);
 SqlValue app_domain_block(CallArgs &);
 SqlValue app_domain_unblock(CallArgs &);
+// domain_certificate.cpp
+SqlValue app_domain_cert_begin(CallArgs &);
+SqlValue app_domain_cert_challenge(CallArgs &);
+SqlValue acme_challenge_answer(CallArgs &);
+SqlValue app_domain_cert_finish(CallArgs &);
+SqlValue app_domain_cert_due(CallArgs &);
+SqlValue acme_account_get(CallArgs &);
+SqlValue acme_account_save(CallArgs &);
 // conversation.cpp
 SqlValue conversation_list(CallArgs &);
 SqlValue conversation_messages(CallArgs &);

@@ -34,7 +34,7 @@ class DnsServer:
         self.process = subprocess.Popen(
             ["pebble-challtestsrv", "-management", f"127.0.0.1:{self.management_port}",
              "-dns01", f"127.0.0.1:{self.dns_port}", "-http01", "", "-https01", "", "-tlsalpn01", "",
-             "-defaultIPv4", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:

@@ -112,6 +112,7 @@ namespace flowgres {
     X(DOMAIN_PLATFORM_HOST, "FG192", 422, "the name is the platform's own host or below it")          \
     X(DOMAIN_QUOTA_EXCEEDED, "FG193", 403, "the app has as many domains as it may have")          \
     X(DOMAIN_BLOCKED, "FG194", 403, "the domain is blocked by the operator")                      \
+    X(ACME_NOT_CONFIGURED, "FG195", 503, "no ACME directory or master key is configured")          \
     X(INTERNAL_ERROR, "FG999", 500, "internal error")
 
 enum class ErrorCode {

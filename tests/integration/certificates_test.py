@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Certificates of custom domains from a real ACME CA: Debian's pebble (RFC 8555), which
+resolves names with pebble-challtestsrv (every name → 127.0.0.1) and validates HTTP-01 by
+connecting to the daemon. Orders by request (and ?async=true), the account made once and kept
+sealed, the challenge answered by a daemon other than the one that ordered, renewal, a failed
+challenge backed off, the sweep ordering for an active domain by itself, and refusals."""
+
+import datetime
+import ipaddress
+import json
+import os
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from domains_test import DnsServer
+from harness import ApiTestCase, Daemon, PROVISION, free_port, fresh_database, main, psql
+
+KEYS = subprocess.run([PROVISION, "keygen", "--id", "k1"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def write_tls_for_pebble(directory):
+    """A CA and a certificate for 127.0.0.1 / localhost, for pebble's own HTTPS."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "flowgres test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                               x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .sign(ca_key, hashes.SHA256()))
+    paths = {name: os.path.join(directory, name) for name in ("ca.pem", "cert.pem", "key.pem")}
+    with open(paths["ca.pem"], "wb") as out:
+        out.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths["cert.pem"], "wb") as out:
+        out.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(paths["key.pem"], "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return paths
+
+
+class Pebble:
+    def __init__(self, directory, http_port, dns_port):
+        self.port, self.management_port = free_port(), free_port()
+        self.tls = write_tls_for_pebble(directory)
+        config = {"pebble": {"listenAddress": f"127.0.0.1:{self.port}",
+                             "managementListenAddress": f"127.0.0.1:{self.management_port}",
+                             "certificate": self.tls["cert.pem"], "privateKey": self.tls["key.pem"],
+                             "httpPort": http_port, "tlsPort": free_port(), "ocspResponderURL": "",
+                             "externalAccountBindingRequired": False}}
+        config_path = os.path.join(directory, "pebble.json")
+        with open(config_path, "w") as out:
+            json.dump(config, out)
+        self.log = open(os.path.join(directory, "pebble.log"), "w")
+        env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
+        self.process = subprocess.Popen(["pebble", "-config", config_path, "-dnsserver", f"127.0.0.1:{dns_port}"],
+                                        stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.directory_url = f"https://127.0.0.1:{self.port}/dir"
+        context = ssl.create_default_context(cafile=self.tls["ca.pem"])
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.directory_url, context=context, timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("pebble did not start")
+        # The CA pebble signs certificates with is new at every start.
+        self.management_context = ssl.create_default_context(cafile=self.tls["ca.pem"])
+        with urllib.request.urlopen(f"https://127.0.0.1:{self.management_port}/roots/0",
+                                    context=self.management_context, timeout=5) as response:
+            self.issuing_root = response.read()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+class Certificates(ApiTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = tempfile.mkdtemp(prefix="flowgres-acme-")
+        cls.dns = DnsServer()
+        cls.database = "it_certificates"
+        fresh_database(cls.database)
+        settings = dict(master_keys=KEYS, dns_resolver=f"127.0.0.1:{cls.dns.dns_port}",
+                        domain_check_interval_ms=3_600_000)
+        cls.daemon = Daemon(cls.database, **settings)
+        cls.pebble = Pebble(cls.workdir, cls.daemon.port, cls.dns.dns_port)
+        cls.daemon.settings.update(acme_directory_url=cls.pebble.directory_url, acme_ca_file=cls.pebble.tls["ca.pem"],
+                                   acme_email="ops@flowgres.test")
+        cls.daemon.start()
+        cls.admin = cls.daemon.admin_key
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        cls.pebble.stop()
+        cls.dns.stop()
+
+    def setUp(self):
+        self.owner, self.workspace, self.key = self.new_user()
+        psql(self.database, f"update flowgres.workspaces set plan = 'enterprise' where id = '{self.workspace['id']}'")
+        self.app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": f"app {time.time_ns()}"},
+                           self.key, status=201)
+
+    def verified_domain(self, status="verified"):
+        name = f"shop-{uuid.uuid4().hex[:10]}.example.com"
+        domain = self.ok("POST", f"/api/v1/apps/{self.app['id']}/domains", {"domain": name}, self.key, status=201)
+        self.dns.set_txt(f"_flowgres.{name}", domain["verification"]["txt"]["value"])
+        domain = self.ok("POST", f"/api/v1/domains/{domain['id']}/verify", key=self.key)
+        if status == "active":
+            domain = self.ok("POST", f"/api/v1/domains/{domain['id']}/activate", key=self.key)
+        return domain
+
+    def stored_certificate(self, domain_id):
+        chain = psql(self.database, f"select certificate_chain from flowgres.app_domains where id = '{domain_id}'")
+        return x509.load_pem_x509_certificates(chain.encode() + b"\n")
+
+    def test_issue_and_renew(self):
+        domain = self.verified_domain()
+        issued = self.ok("POST", f"/api/v1/domains/{domain['id']}/cert/issue", key=self.key, timeout=60)
+        self.assertEqual(issued["ssl_status"], "issued", issued)
+        self.assertIsNone(issued["ssl_last_error"])
+        chain = self.stored_certificate(domain["id"])
+        names = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+        self.assertEqual(names, [domain["domain"]])
+        self.assertIsNotNone(issued["ssl_expires_at"])
+        sealed = psql(self.database, f"select certificate_key_sealed from flowgres.app_domains where id = '{domain['id']}'")
+        self.assertNotIn("PRIVATE KEY", sealed, "the key is sealed, never stored in the clear")
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.acme_accounts"), "1")
+        self.assertNotIn("PRIVATE KEY", psql(self.database, "select key_sealed from flowgres.acme_accounts"))
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.acme_challenges where domain_id = '{domain['id']}'"),
+                         "0", "the answers go once the order ends")
+        events = psql(self.database, f"select event_type from flowgres.runtime_events where details ->> 'domain_id' = '{domain['id']}' "
+                                     f"and event_type like 'cert.%'")
+        self.assertEqual(events, "cert.issued")
+
+        self.fails("POST", f"/api/v1/domains/{domain['id']}/cert/issue", 409, "STATE_CONFLICT", key=self.key)
+        first_serial = chain[0].serial_number
+        renewed = self.ok("POST", f"/api/v1/apps/{self.app['id']}/domains/{domain['id']}/cert/renew", key=self.key, timeout=60)
+        self.assertEqual(renewed["ssl_status"], "issued")
+        self.assertNotEqual(self.stored_certificate(domain["id"])[0].serial_number, first_serial, "a new certificate")
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.acme_accounts"), "1", "the account is kept")
+
+    def test_a_challenge_answered_by_another_daemon_and_async(self):
+        # The CA reaches a second daemon on the port pebble validates at; the first one orders.
+        domain = self.verified_domain()
+        other = Daemon(self.database, master_keys=KEYS, acme_directory_url=self.pebble.directory_url,
+                       acme_ca_file=self.pebble.tls["ca.pem"], domain_check_interval_ms=3_600_000)
+        other.start()
+        try:
+            claimed = other.request("POST", f"/api/v1/domains/{domain['id']}/cert/issue?async=true", key=self.key)
+            self.assertEqual((claimed[0], claimed[2]["data"]["ssl_status"]), (202, "issuing"), claimed)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                state = self.ok("GET", f"/api/v1/domains/{domain['id']}", key=self.key)
+                if state["ssl_status"] != "issuing":
+                    break
+                time.sleep(0.2)
+            self.assertEqual(state["ssl_status"], "issued", state)
+        finally:
+            other.stop()
+
+    def test_a_failed_challenge_is_backed_off(self):
+        domain = self.verified_domain()
+        # The name resolves to an address where no daemon listens: the CA cannot fetch the answer.
+        self.dns.manage("add-a", {"host": domain["domain"] + ".", "addresses": ["127.0.0.9"]})
+        failed = self.ok("POST", f"/api/v1/domains/{domain['id']}/cert/issue", key=self.key, timeout=60)
+        self.assertEqual(failed["ssl_status"], "failed", failed)
+        self.assertIn("challenge", failed["ssl_last_error"])
+        self.assertIsNotNone(failed["ssl_next_retry_at"])
+        gap = psql(self.database, f"select extract(epoch from ssl_next_retry_at - updated_at)::int "
+                                  f"from flowgres.app_domains where id = '{domain['id']}'")
+        self.assertEqual(gap, "300", "five minutes after the first failure")
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.runtime_events where event_type = 'cert.issue.failed' "
+                                             f"and details ->> 'domain_id' = '{domain['id']}'"), "1")
+
+    def test_the_sweep_orders_for_an_active_domain(self):
+        domain = self.verified_domain("active")
+        sweeper = Daemon(self.database, master_keys=KEYS, acme_directory_url=self.pebble.directory_url,
+                         acme_ca_file=self.pebble.tls["ca.pem"], domain_check_interval_ms=200)
+        sweeper.start()
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                state = self.ok("GET", f"/api/v1/domains/{domain['id']}", key=self.key)
+                if state["ssl_status"] == "issued":
+                    break
+                time.sleep(0.2)
+            self.assertEqual(state["ssl_status"], "issued", state)
+        finally:
+            sweeper.stop()
+
+    def test_refusals(self):
+        pending = self.ok("POST", f"/api/v1/apps/{self.app['id']}/domains", {"domain": f"p{uuid.uuid4().hex[:8]}.example.com"},
+                          self.key, status=201)
+        self.fails("POST", f"/api/v1/domains/{pending['id']}/cert/issue", 409, "STATE_CONFLICT", key=self.key)
+        _, _, outsider_key = self.new_user()
+        self.fails("POST", f"/api/v1/domains/{pending['id']}/cert/issue", 404, "DOMAIN_NOT_FOUND", key=outsider_key)
+        unconfigured = Daemon(self.database).start()
+        try:
+            status, _, body = unconfigured.request("POST", f"/api/v1/domains/{pending['id']}/cert/issue", key=self.key)
+            self.assertEqual((status, body["error_code"]), (503, "ACME_NOT_CONFIGURED"))
+        finally:
+            unconfigured.stop()
+        for token in ["nothing", "../../etc/passwd", "a" * 300, "'; drop table flowgres.acme_challenges; --"]:
+            status, _, _ = self.daemon.request("GET", "/.well-known/acme-challenge/" + urllib.request.quote(token, safe=""))
+            self.assertEqual(status, 404, token)
+        self.assertEqual(self.daemon.request("GET", "/health")[0], 200)
+
+
+if __name__ == "__main__":
+    main()
