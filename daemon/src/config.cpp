@@ -10,6 +10,7 @@
 #include "forwarding.hpp"
 #include "executor/egress.hpp"
 #include "executor/tls_client.hpp"
+#include "http/tls_server.hpp"
 #include "flowgres/crypto.hpp"
 #include "flowgres/secret_box.hpp"
 
@@ -115,6 +116,12 @@ const std::vector<Key> &keys() {
         {"trusted_proxies", Type::string, &Config::trusted_proxies, nullptr, nullptr, 0, 0,
          "CIDRs of proxies in front of flowgresd: from them, Forwarded / X-Forwarded-For names the client (default: "
          "none)"},
+        {"tls_port", Type::integer, nullptr, &Config::tls_port, nullptr, 0, 65535,
+         "TCP port of the HTTPS listener, next to the plain one (0: none; needs tls_cert_file and tls_key_file)"},
+        {"tls_cert_file", Type::string, &Config::tls_cert_file, nullptr, nullptr, 0, 0,
+         "the platform's certificate chain (PEM) the HTTPS listener presents"},
+        {"tls_key_file", Type::string, &Config::tls_key_file, nullptr, nullptr, 0, 0,
+         "the private key (PEM) of tls_cert_file"},
         {"platform_host", Type::string, &Config::platform_host, nullptr, nullptr, 0, 0,
          "the platform's own host names, comma-separated (as flowgres.platform_hosts): requests for them, for IP "
          "addresses and for localhost never go to a custom domain's app"},
@@ -274,6 +281,13 @@ void validate(const Config &config) {
         throw ConfigError(std::string("egress_allow: ") + error.what());
     }
     if (std::string error; !executor::TlsClientContext::create(config.http_ca_file, error)) throw ConfigError(error);
+    if (config.tls_port > 0) {
+        if (config.tls_port == config.port) throw ConfigError("tls_port: must differ from port");
+        if (config.tls_cert_file.empty() || config.tls_key_file.empty())
+            throw ConfigError("tls_port: the HTTPS listener needs tls_cert_file and tls_key_file");
+        if (std::string error; !http::TlsServerContext::create(config.tls_cert_file, config.tls_key_file, error))
+            throw ConfigError(error);
+    }
     if (config.workspace_pool_global_cap < config.workspace_pool_size)
         throw ConfigError("workspace_pool_global_cap: must be at least workspace_pool_size, or no workspace pool could open");
     if (config.backup_interval_s > 0 && config.backup_dir.empty())

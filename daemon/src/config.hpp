@@ -53,6 +53,9 @@ struct Config {
     int64_t sse_heartbeat_ms = 15000;
     std::string http_ca_file;  // extra CA certificates https steps trust (PEM), besides the system's
     std::string trusted_proxies;  // CIDRs whose forwarding headers name the client
+    int64_t tls_port = 0;         // the HTTPS listener (0: none)
+    std::string tls_cert_file;    // the platform's certificate chain (PEM)
+    std::string tls_key_file;
     std::string platform_host;    // the platform's own host names, comma-separated
     std::string acme_directory_url;  // the ACME CA's directory ("" = no certificates)
     std::string acme_ca_file;        // extra CAs (PEM) that verify the CA's HTTPS

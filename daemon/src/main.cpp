@@ -33,13 +33,15 @@ namespace {
 
 class Worker {
 public:
-    Worker(const Config &config, const RunEnvironment &environment, int index, int count, int fd,
-           const std::string &openapi)
+    Worker(const Config &config, const RunEnvironment &environment, int index, int count, int fd, int tls_fd,
+           std::shared_ptr<http::TlsServerContext> tls, const std::string &openapi)
         : config_(config),
           environment_(environment),
           index_(index),
           count_(count),
           fd_(fd),
+          tls_fd_(tls_fd),
+          tls_(std::move(tls)),
           openapi_(openapi),
           metrics_(metrics_registry().add_worker()) {}
 
@@ -78,6 +80,10 @@ private:
         limits.max_connections = static_cast<size_t>(config_.max_connections);
         server_ = std::make_unique<http::HttpServer>(&loop_, limits, *application_);
         server_->listen(fd_);
+        if (tls_fd_ >= 0) {
+            tls_server_ = std::make_unique<http::HttpServer>(&loop_, limits, *application_);
+            tls_server_->listen(tls_fd_, tls_);
+        }
         application_->start_background();
 
         // Pool gauges are published a few times a second for /metrics, which any worker serves.
@@ -98,6 +104,7 @@ private:
         log_buffer.close();
         // Everything is closed; run once more for close callbacks, then free the loop.
         uv_run(&loop_, UV_RUN_NOWAIT);
+        tls_server_.reset();
         server_.reset();
         application_.reset();
         pool_.reset();
@@ -118,10 +125,18 @@ private:
                 auto *self = static_cast<Worker *>(timer->data);
                 log_line(LogLevel::warn, "shutdown deadline passed; closing the remaining connections");
                 self->server_->close_all();
+                if (self->tls_server_) self->tls_server_->close_all();
             },
             static_cast<uint64_t>(config_.shutdown_timeout_ms), 0);
         application_->end_event_streams();
-        server_->begin_shutdown([this] { drained(); });
+        // Both listeners drain; the worker goes on once the last connection of either is gone.
+        servers_draining_ = tls_server_ ? 2 : 1;
+        server_->begin_shutdown([this] { one_server_drained(); });
+        if (tls_server_) tls_server_->begin_shutdown([this] { one_server_drained(); });
+    }
+
+    void one_server_drained() {
+        if (--servers_draining_ == 0) drained();
     }
 
     void drained() {
@@ -136,6 +151,9 @@ private:
     int index_;
     int count_;
     int fd_;
+    int tls_fd_;  // -1: no HTTPS listener
+    std::shared_ptr<http::TlsServerContext> tls_;
+    int servers_draining_ = 0;
     const std::string &openapi_;
     WorkerMetrics &metrics_;
     std::thread thread_;
@@ -147,6 +165,7 @@ private:
     std::unique_ptr<pg::Pool> pool_;
     std::unique_ptr<Application> application_;
     std::unique_ptr<http::HttpServer> server_;
+    std::unique_ptr<http::HttpServer> tls_server_;
 };
 
 std::vector<std::unique_ptr<Worker>> *running_workers = nullptr;
@@ -206,13 +225,36 @@ int run(int argc, char **argv) {
         sockets.push_back(fd);
     }
 
+    // HTTPS (tls_port): the platform's certificate, one context for every worker.
+    std::shared_ptr<http::TlsServerContext> tls;
+    std::vector<int> tls_sockets(static_cast<size_t>(worker_count), -1);
+    if (config.tls_port > 0) {
+        std::string error;
+        tls = http::TlsServerContext::create(config.tls_cert_file, config.tls_key_file, error);
+        if (!tls) {
+            std::cerr << "flowgresd: " << error << "\n";
+            return 2;
+        }
+        for (int i = 0; i < worker_count; i++) {
+            int fd = http::open_reuseport_listener(config.listen_host, static_cast<int>(config.tls_port), 1024);
+            if (fd < 0) {
+                std::cerr << "flowgresd: cannot listen on " << config.listen_host << ":" << config.tls_port << ": "
+                          << std::strerror(-fd) << " (listen_host / tls_port)\n";
+                return 1;
+            }
+            tls_sockets[static_cast<size_t>(i)] = fd;
+        }
+    }
+
     std::vector<std::unique_ptr<Worker>> workers;
     for (int i = 0; i < worker_count; i++)
-        workers.push_back(std::make_unique<Worker>(config, environment, i, worker_count, sockets[i], openapi));
+        workers.push_back(std::make_unique<Worker>(config, environment, i, worker_count, sockets[i],
+                                                   tls_sockets[static_cast<size_t>(i)], tls, openapi));
     for (auto &worker : workers) worker->start();
     running_workers = &workers;
     log_line(LogLevel::info, "flowgresd listening",
              {{"address", config.listen_host + ":" + std::to_string(config.port)},
+              {"tls_address", config.tls_port > 0 ? config.listen_host + ":" + std::to_string(config.tls_port) : "none"},
               {"workers", std::to_string(worker_count), true},
               {"admin_key", config.admin_key.empty() ? "not configured" : "configured"}});
 

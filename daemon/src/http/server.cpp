@@ -37,6 +37,7 @@ public:
         }
         uv_tcp_nodelay(&tcp_, 1);
         peer_ = peer_address();
+        if (server_.tls_) tls_ = std::make_unique<TlsServerSession>(*server_.tls_);
         if (refuse) {
             // Past the connection limit: a clear answer, then close; nothing is read.
             queue_refusal(503, "SHUTTING_DOWN", "the server has too many open connections; retry later");
@@ -125,7 +126,15 @@ private:
         if (nread > 0) {
             // Keep the connection alive while handlers may answer synchronously inside.
             auto keep = self->shared_from_this();
-            self->consume(buffer->base, static_cast<size_t>(nread));
+            if (!self->tls_) return self->consume(buffer->base, static_cast<size_t>(nread));
+            // HTTPS: the handshake, then the requests as plaintext (all of it, every read: the
+            // parser holds what waits, so nothing stays inside the TLS session).
+            self->tls_->received(buffer->base, static_cast<size_t>(nread));
+            std::string plaintext;
+            bool open = self->tls_->pump(plaintext);
+            if (std::string out = self->tls_->take_outgoing(); !out.empty()) self->write_raw(std::move(out));
+            if (!open) return self->close();
+            if (!plaintext.empty() && !self->closing_) self->consume(plaintext.data(), plaintext.size());
         } else if (nread < 0) {
             // EOF or reset: the client is gone; in-flight answers are dropped.
             self->close();
@@ -259,7 +268,18 @@ private:
         if (slots_.empty() && !parser_.mid_message() && !closing_ && !lingering_) arm_idle_timer();
     }
 
+    // An answer's bytes: encrypted first on an HTTPS connection.
     void write_bytes(std::string data) {
+        if (tls_) {
+            tls_->write(data);
+            data = tls_->take_outgoing();
+            if (data.empty()) return;  // queued until the handshake is done
+        }
+        write_raw(std::move(data));
+    }
+
+    void write_raw(std::string data) {
+        if (closing_) return;
         uv_buf_t buffer = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
         // Bytes already queued go first: only write directly when nothing is waiting.
         int written =
@@ -300,6 +320,10 @@ private:
     void linger_close() {
         if (lingering_ || closing_) return;
         lingering_ = true;
+        if (tls_) {  // the peer is told first (close_notify), then the half-close
+            tls_->shutdown();
+            if (std::string out = tls_->take_outgoing(); !out.empty()) write_raw(std::move(out));
+        }
         uv_timer_start(
             &timer_, [](uv_timer_t *timer) { static_cast<Connection *>(timer->data)->close(); }, 1000, 0);
         shutdown_request_.data = this;
@@ -337,6 +361,7 @@ private:
     int writes_in_flight_ = 0;
     int pending_closes_ = 0;
     std::shared_ptr<Connection> keep_for_write_;
+    std::unique_ptr<TlsServerSession> tls_;  // HTTPS connections only
 };
 
 void Responder::send(const Response &response) const {
@@ -380,7 +405,8 @@ HttpServer::HttpServer(uv_loop_t *loop, ServerLimits limits, Handler &handler)
 
 HttpServer::~HttpServer() = default;
 
-void HttpServer::listen(int fd) {
+void HttpServer::listen(int fd, std::shared_ptr<TlsServerContext> tls) {
+    tls_ = std::move(tls);
     uv_tcp_init(loop_, &listener_);
     listener_.data = this;
     uv_tcp_open(&listener_, fd);

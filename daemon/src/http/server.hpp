@@ -14,6 +14,7 @@
 
 #include "parser.hpp"
 #include "request.hpp"
+#include "tls_server.hpp"
 
 namespace flowgres::http {
 
@@ -71,8 +72,9 @@ public:
     HttpServer(uv_loop_t *loop, ServerLimits limits, Handler &handler);
     ~HttpServer();
 
-    // Takes a bound, listening socket (SO_REUSEPORT, made by the caller).
-    void listen(int fd);
+    // Takes a bound, listening socket (SO_REUSEPORT, made by the caller). With `tls`, every
+    // connection speaks HTTPS.
+    void listen(int fd, std::shared_ptr<TlsServerContext> tls = nullptr);
     // Stop accepting, close idle connections, close the rest once their responses are out.
     // `drained` runs once no connection is left.
     void begin_shutdown(std::function<void()> drained);
@@ -96,6 +98,7 @@ private:
     std::function<void()> drained_;
     std::unordered_set<Connection *> connections_;
     std::unordered_set<std::shared_ptr<Connection>> owned_;
+    std::shared_ptr<TlsServerContext> tls_;
 };
 
 // Binds a TCP socket on host:port with SO_REUSEPORT and listens; -errno on failure.
