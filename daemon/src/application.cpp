@@ -16,6 +16,7 @@ Application::Application(const Config &config, const RunEnvironment &environment
       databases_(worker_),
       domain_checks_(worker_),
       certificates_(worker_),
+      domain_tls_(worker_),
       preparation_(worker_),
       runs_(worker_, preparation_, databases_),
       runtime_(worker_, runs_, streams_),
@@ -130,12 +131,16 @@ void Application::start_background() {
     // notification was missed (a reconnect, another daemon's crash between claim and run).
     // Event streams: NOTIFY on flowgres_execution_events names an execution with new events.
     // Workspace databases: a rotated password or a restore drops this worker's pool of it.
+    // Custom domains: any change drops the name from the HTTPS listener's certificate cache.
     listener_ = std::make_unique<pg::Listener>(
         worker_.loop, worker_.config.database_url,
-        std::vector<std::string>{"flowgres_executions", "flowgres_execution_events", "flowgres_workspace_databases"},
+        std::vector<std::string>{"flowgres_executions", "flowgres_execution_events", "flowgres_workspace_databases",
+                                 "flowgres_domains"},
         [this](const std::string &channel, const std::string &payload) {
             if (channel == "flowgres_executions")
                 runs_.claim_queued();
+            else if (channel == "flowgres_domains")
+                forget_domain_tls(payload);
             else if (channel == "flowgres_workspace_databases")
                 databases_.recheck(payload);
             else

@@ -13,6 +13,7 @@
 
 #include "app_generation.hpp"
 #include "certificates.hpp"
+#include "domain_tls.hpp"
 #include "databases.hpp"
 #include "domain_checks.hpp"
 #include "event_streams.hpp"
@@ -36,6 +37,9 @@ public:
     void handle(http::Request &&request, http::Responder responder) override;
     http::Response refusal(int status, const std::string &code, const std::string &message) const override;
 
+    // What the HTTPS listener presents for names other than the platform's (SNI).
+    http::CertificateSource *certificate_source() { return &domain_tls_; }
+
     // Every concern's timers, and the listener whose notifications wake them.
     void start_background();
     // Runs going on are recorded as failed, the timers and the listener close, database work
@@ -53,6 +57,7 @@ private:
     Databases databases_;
     DomainChecks domain_checks_;
     Certificates certificates_;
+    DomainTls domain_tls_;
     RunPreparation preparation_;
     Runs runs_;
     Runtime runtime_;

@@ -82,7 +82,7 @@ private:
         server_->listen(fd_);
         if (tls_fd_ >= 0) {
             tls_server_ = std::make_unique<http::HttpServer>(&loop_, limits, *application_);
-            tls_server_->listen(tls_fd_, tls_);
+            tls_server_->listen(tls_fd_, tls_, application_->certificate_source());
         }
         application_->start_background();
 

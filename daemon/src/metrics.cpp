@@ -88,6 +88,16 @@ void WorkerMetrics::count_admission_batch_retry() {
     admission_batch_retries_++;
 }
 
+void WorkerMetrics::count_tls_certificate_load() {
+    std::lock_guard lock(mutex_);
+    tls_certificate_loads_++;
+}
+
+void WorkerMetrics::count_tls_name_refused() {
+    std::lock_guard lock(mutex_);
+    tls_names_refused_++;
+}
+
 WorkerMetrics &MetricsRegistry::add_worker() {
     std::lock_guard lock(mutex_);
     workers_.push_back(std::make_unique<WorkerMetrics>());
@@ -132,6 +142,7 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
     PoolGauges pool;
     int64_t runs = 0, streams = 0;
     uint64_t run_records = 0, runs_recorded = 0, admission_batches = 0, admissions_batched = 0, admission_retries = 0;
+    uint64_t tls_loads = 0, tls_refused = 0;
     WaitSeries run_record_waits, admission_waits;
     {
         std::lock_guard lock(mutex_);
@@ -154,6 +165,8 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
             admission_batches += worker->admission_batches_;
             admissions_batched += worker->admissions_batched_;
             admission_retries += worker->admission_batch_retries_;
+            tls_loads += worker->tls_certificate_loads_;
+            tls_refused += worker->tls_names_refused_;
             run_record_waits.add(worker->run_record_waits_);
             admission_waits.add(worker->admission_waits_);
         }
@@ -245,7 +258,17 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
            "# HELP flowgres_admission_batch_retries_total Statements of admissions that failed as a whole, sent again one by one.\n"
            "# TYPE flowgres_admission_batch_retries_total counter\n"
            "flowgres_admission_batch_retries_total "
-        << admission_retries << "\n";
+        << admission_retries
+        << "\n"
+           "# HELP flowgres_tls_certificate_loads_total Custom domains' certificates read from the database for the SNI cache.\n"
+           "# TYPE flowgres_tls_certificate_loads_total counter\n"
+           "flowgres_tls_certificate_loads_total "
+        << tls_loads
+        << "\n"
+           "# HELP flowgres_tls_names_refused_total TLS handshakes refused for their name (unknown, inactive or blocked).\n"
+           "# TYPE flowgres_tls_names_refused_total counter\n"
+           "flowgres_tls_names_refused_total "
+        << tls_refused << "\n";
     render_waits(out, "flowgres_run_record_wait_seconds",
                  "From a finished run handed to its worker's recorder until its batch committed.", run_record_waits);
     render_waits(out, "flowgres_admission_wait_seconds",

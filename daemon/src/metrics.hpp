@@ -55,6 +55,10 @@ public:
     // that failed as a whole and was sent again one by one.
     void count_admission_batch(size_t admissions);
     void count_admission_batch_retry();
+    // HTTPS: a custom domain's certificate read from the database for the SNI cache (every other
+    // handshake of that name is answered from memory), and a handshake refused for its name.
+    void count_tls_certificate_load();
+    void count_tls_name_refused();
     // From a run handed to the recorder until its batch's commit answered; from an admission
     // asked until its batch answered. Where a request's time goes between its own steps.
     void observe_run_record_wait(double seconds);
@@ -73,6 +77,8 @@ private:
     uint64_t admission_batches_ = 0;
     uint64_t admissions_batched_ = 0;
     uint64_t admission_batch_retries_ = 0;
+    uint64_t tls_certificate_loads_ = 0;
+    uint64_t tls_names_refused_ = 0;
     WaitSeries run_record_waits_;
     WaitSeries admission_waits_;
 };

@@ -213,4 +213,16 @@ SqlValue acme_account_save(CallArgs &args) {
                                .value());
 }
 
+SqlValue app_domain_tls(CallArgs &args) {
+    std::string domain = args.required_text(0, "domain");
+    require_system_actor();
+    if (domain.empty() || domain.size() > 253) return SqlValue::null();
+    std::optional<std::string> found = query_value(R"sql(
+        select jsonb_build_object('id', id, 'status', status, 'chain', certificate_chain, 'key_sealed', certificate_key_sealed,
+                                  'expires_at', ssl_expires_at)
+        from flowgres.app_domains where domain = $1)sql",
+                                                   {domain});
+    return found ? SqlValue::jsonb(*found) : SqlValue::null();
+}
+
 }  // namespace flowgres

@@ -91,6 +91,7 @@ FLOWGRES_ENTRY(flowgres_app_domain_cert_finish, flowgres::app_domain_cert_finish
 FLOWGRES_ENTRY(flowgres_app_domain_cert_due, flowgres::app_domain_cert_due)
 FLOWGRES_ENTRY(flowgres_acme_account_get, flowgres::acme_account_get)
 FLOWGRES_ENTRY(flowgres_acme_account_save, flowgres::acme_account_save)
+FLOWGRES_ENTRY(flowgres_app_domain_tls, flowgres::app_domain_tls)
 FLOWGRES_ENTRY(flowgres_safety_rule_add, flowgres::safety_rule_add)
 FLOWGRES_ENTRY(flowgres_safety_rule_list, flowgres::safety_rule_list)
 FLOWGRES_ENTRY(flowgres_safety_rule_delete, flowgres::safety_rule_delete)

@@ -122,6 +122,7 @@ SqlValue app_domain_cert_finish(CallArgs &);
 SqlValue app_domain_cert_due(CallArgs &);
 SqlValue acme_account_get(CallArgs &);
 SqlValue acme_account_save(CallArgs &);
+SqlValue app_domain_tls(CallArgs &);
 // conversation.cpp
 SqlValue conversation_list(CallArgs &);
 SqlValue conversation_messages(CallArgs &);

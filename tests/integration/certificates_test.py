@@ -9,6 +9,7 @@ import datetime
 import ipaddress
 import json
 import os
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -21,8 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from domains_test import DnsServer
+from domains_test import GREETER, UI, DnsServer
 from harness import ApiTestCase, Daemon, PROVISION, free_port, fresh_database, main, psql
+from tls_test import write_certificate
 
 KEYS = subprocess.run([PROVISION, "keygen", "--id", "k1"], capture_output=True, text=True, check=True).stdout.strip()
 
@@ -102,8 +104,11 @@ class Certificates(ApiTestCase):
         cls.dns = DnsServer()
         cls.database = "it_certificates"
         fresh_database(cls.database)
+        cls.platform_cert, cls.platform_key = write_certificate(cls.workdir, "apps.flowgres.test")
+        cls.tls_port = free_port()
         settings = dict(master_keys=KEYS, dns_resolver=f"127.0.0.1:{cls.dns.dns_port}",
-                        domain_check_interval_ms=3_600_000)
+                        domain_check_interval_ms=3_600_000, tls_port=cls.tls_port, tls_cert_file=cls.platform_cert,
+                        tls_key_file=cls.platform_key, platform_host="apps.flowgres.test")
         cls.daemon = Daemon(cls.database, **settings)
         cls.pebble = Pebble(cls.workdir, cls.daemon.port, cls.dns.dns_port)
         cls.daemon.settings.update(acme_directory_url=cls.pebble.directory_url, acme_ca_file=cls.pebble.tls["ca.pem"],
@@ -134,7 +139,8 @@ class Certificates(ApiTestCase):
 
     def stored_certificate(self, domain_id):
         chain = psql(self.database, f"select certificate_chain from flowgres.app_domains where id = '{domain_id}'")
-        return x509.load_pem_x509_certificates(chain.encode() + b"\n")
+        blocks = [block + "-----END CERTIFICATE-----\n" for block in chain.split("-----END CERTIFICATE-----") if "BEGIN" in block]
+        return [x509.load_pem_x509_certificate(block.strip().encode() + b"\n") for block in blocks]
 
     def test_issue_and_renew(self):
         domain = self.verified_domain()
@@ -210,6 +216,81 @@ class Certificates(ApiTestCase):
             self.assertEqual(state["ssl_status"], "issued", state)
         finally:
             sweeper.stop()
+
+    def tls_get(self, name, path="/", cafile=None):
+        """GET over HTTPS with SNI `name`, the chain verified against `cafile`: (status, body, peer cert)."""
+        context = ssl.create_default_context(cafile=cafile)
+        raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=10)
+        with context.wrap_socket(raw, server_hostname=name) as tls:
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+            peer = tls.getpeercert()
+        return int(answer.split(b" ", 2)[1]), answer.split(b"\r\n\r\n", 1)[1], peer
+
+    def loads(self):
+        metrics = self.daemon.request("GET", "/metrics")[2]
+        return int(next(line.split()[1] for line in metrics.splitlines()
+                        if line.startswith("flowgres_tls_certificate_loads_total ")))
+
+    def test_the_https_listener_presents_the_domain_certificate(self):
+        slug = f"tls-{uuid.uuid4().hex[:8]}"
+        app = self.ok("POST", f"/api/v1/workspaces/{self.workspace['id']}/apps", {"name": slug, "slug": slug}, self.key, status=201)
+        version = self.ok("POST", f"/api/v1/apps/{app['id']}/versions", {"version": "1.0.0", "workflow": GREETER, "ui_schema": UI},
+                          self.key, status=201)
+        self.ok("POST", f"/api/v1/apps/{app['id']}/publish",
+                {"version_id": version["id"], "access_policy": {"access_mode": "public_anonymous"}}, self.key)
+        self.app = app
+        domain = self.verified_domain("active")
+        name = domain["domain"]
+        roots = os.path.join(self.workdir, "pebble-root.pem")
+        with open(roots, "wb") as out:
+            out.write(self.pebble.issuing_root)
+        with self.assertRaises(ssl.SSLError, msg="no certificate yet: the name is refused at the handshake"):
+            self.tls_get(name, cafile=roots)
+        self.ok("POST", f"/api/v1/domains/{domain['id']}/cert/issue", key=self.key, timeout=60)
+        # The issue was announced (NOTIFY): the refusal is forgotten, the certificate read once.
+        deadline = time.time() + 5
+        while True:
+            try:
+                status, body, peer = self.tls_get(name, cafile=roots)
+                break
+            except ssl.SSLError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.assertEqual(status, 200, body[:300])
+        self.assertEqual(json.loads(body)["data"]["app"]["id"], app["id"], "the app, over HTTPS at its own name")
+        self.assertIn(("DNS", name), peer["subjectAltName"])
+        status, _, _ = self.tls_get("apps.flowgres.test", "/health", cafile=self.platform_cert)
+        self.assertEqual(status, 200, "the platform's name keeps the platform's certificate")
+        curl = subprocess.run(["curl", "-s", "--cacert", roots, "--resolve", f"{name}:{self.tls_port}:127.0.0.1",
+                               f"https://{name}:{self.tls_port}/schema"], capture_output=True, timeout=30)
+        self.assertEqual(curl.returncode, 0, curl.stderr)
+
+        before = self.loads()
+        for _ in range(30):
+            self.tls_get(name, "/health", cafile=roots)
+        unknown = f"nobody-{uuid.uuid4().hex[:8]}.example.com"
+        for _ in range(30):
+            with self.assertRaises(ssl.SSLError):
+                self.tls_get(unknown, cafile=roots)
+        self.assertLessEqual(self.loads() - before, 2, "an unknown name is read once per worker, then refused from memory")
+
+        self.ok("POST", f"/api/v1/domains/{domain['id']}/block", {"reason": "abuse"}, self.admin)
+        deadline = time.time() + 5
+        refused = False
+        while not refused and time.time() < deadline:
+            try:
+                self.tls_get(name, cafile=roots)
+                time.sleep(0.1)
+            except ssl.SSLError:
+                refused = True
+        self.assertTrue(refused, "a blocked name is refused at the handshake, at once")
+        s_client = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.tls_port}", "-servername", name],
+                                  input=b"", capture_output=True, timeout=10)
+        self.assertIn(b"unrecognized name", s_client.stdout + s_client.stderr)
 
     def test_refusals(self):
         pending = self.ok("POST", f"/api/v1/apps/{self.app['id']}/domains", {"domain": f"p{uuid.uuid4().hex[:8]}.example.com"},

@@ -49,7 +49,8 @@ class Https(ApiTestCase):
         cls.directory = tempfile.mkdtemp(prefix="flowgres-tls-")
         cls.cert, cls.key_file = write_certificate(cls.directory, HOST)
         cls.tls_port = free_port()
-        cls.daemon_settings = {"tls_port": cls.tls_port, "tls_cert_file": cls.cert, "tls_key_file": cls.key_file}
+        cls.daemon_settings = {"tls_port": cls.tls_port, "tls_cert_file": cls.cert, "tls_key_file": cls.key_file,
+                               "platform_host": HOST}
         super().setUpClass()
 
     def context(self, **versions):

@@ -97,7 +97,8 @@ select is((select count(*) from flowgres.runtime_events where app_id = :'app' an
           'each failure is an event');
 select flowgres.app_domain_verify_begin(:'d1', 'daemon-a') \gset ignored
 select is(flowgres.app_domain_verify_finish(:'d1', 'daemon-a', '{"verified": true, "method": "txt"}') - 'updated_at' - 'verified_at'
-              - 'created_at' - 'verification' - 'id' - 'workspace_id' - 'app_id' - 'next_retry_at',
+              - 'created_at' - 'verification' - 'id' - 'workspace_id' - 'app_id' - 'next_retry_at'
+              - 'ssl_attempts' - 'ssl_issued_at' - 'ssl_expires_at' - 'ssl_last_error' - 'ssl_next_retry_at',
           jsonb_build_object('domain', 'xn--bcher-kva.example', 'display_domain', 'bücher.example', 'status', 'verified',
                              'verified_by', 'txt', 'verify_attempts', 4, 'last_error', null, 'activated_at', null,
                              'replaced_domain_id', null, 'blocked_at', null, 'blocked_reason', null, 'ssl_status', 'none',

@@ -37,7 +37,7 @@ public:
         }
         uv_tcp_nodelay(&tcp_, 1);
         peer_ = peer_address();
-        if (server_.tls_) tls_ = std::make_unique<TlsServerSession>(*server_.tls_);
+        if (server_.tls_) tls_ = std::make_unique<TlsServerSession>(*server_.tls_, server_.certificates_);
         if (refuse) {
             // Past the connection limit: a clear answer, then close; nothing is read.
             queue_refusal(503, "SHUTTING_DOWN", "the server has too many open connections; retry later");
@@ -130,15 +130,31 @@ private:
             // HTTPS: the handshake, then the requests as plaintext (all of it, every read: the
             // parser holds what waits, so nothing stays inside the TLS session).
             self->tls_->received(buffer->base, static_cast<size_t>(nread));
-            std::string plaintext;
-            bool open = self->tls_->pump(plaintext);
-            if (std::string out = self->tls_->take_outgoing(); !out.empty()) self->write_raw(std::move(out));
-            if (!open) return self->close();
-            if (!plaintext.empty() && !self->closing_) self->consume(plaintext.data(), plaintext.size());
+            if (!self->tls_waiting_) self->pump_tls();
         } else if (nread < 0) {
             // EOF or reset: the client is gone; in-flight answers are dropped.
             self->close();
         }
+    }
+
+    // The TLS session takes what was read: the handshake (which may wait while the name's
+    // certificate is learned), then the requests as plaintext.
+    void pump_tls() {
+        std::string plaintext;
+        TlsServerSession::State state = tls_->pump(plaintext);
+        if (std::string out = tls_->take_outgoing(); !out.empty()) write_raw(std::move(out));
+        if (state == TlsServerSession::State::closed) return close();
+        if (state == TlsServerSession::State::waiting) {
+            tls_waiting_ = true;
+            server_.certificates_->load(tls_->name_wanted(), [weak = weak_from_this()] {
+                auto self = weak.lock();
+                if (!self || self->closing_) return;
+                self->tls_waiting_ = false;
+                self->pump_tls();
+            });
+            return;
+        }
+        if (!plaintext.empty() && !closing_) consume(plaintext.data(), plaintext.size());
     }
 
     void consume(const char *data, size_t size) {
@@ -362,6 +378,7 @@ private:
     int pending_closes_ = 0;
     std::shared_ptr<Connection> keep_for_write_;
     std::unique_ptr<TlsServerSession> tls_;  // HTTPS connections only
+    bool tls_waiting_ = false;               // the handshake waits for its name's certificate
 };
 
 void Responder::send(const Response &response) const {
@@ -405,8 +422,9 @@ HttpServer::HttpServer(uv_loop_t *loop, ServerLimits limits, Handler &handler)
 
 HttpServer::~HttpServer() = default;
 
-void HttpServer::listen(int fd, std::shared_ptr<TlsServerContext> tls) {
+void HttpServer::listen(int fd, std::shared_ptr<TlsServerContext> tls, CertificateSource *certificates) {
     tls_ = std::move(tls);
+    certificates_ = certificates;
     uv_tcp_init(loop_, &listener_);
     listener_.data = this;
     uv_tcp_open(&listener_, fd);

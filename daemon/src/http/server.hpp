@@ -73,8 +73,8 @@ public:
     ~HttpServer();
 
     // Takes a bound, listening socket (SO_REUSEPORT, made by the caller). With `tls`, every
-    // connection speaks HTTPS.
-    void listen(int fd, std::shared_ptr<TlsServerContext> tls = nullptr);
+    // connection speaks HTTPS, names other than the platform's from `certificates` (SNI).
+    void listen(int fd, std::shared_ptr<TlsServerContext> tls = nullptr, CertificateSource *certificates = nullptr);
     // Stop accepting, close idle connections, close the rest once their responses are out.
     // `drained` runs once no connection is left.
     void begin_shutdown(std::function<void()> drained);
@@ -99,6 +99,7 @@ private:
     std::unordered_set<Connection *> connections_;
     std::unordered_set<std::shared_ptr<Connection>> owned_;
     std::shared_ptr<TlsServerContext> tls_;
+    CertificateSource *certificates_ = nullptr;
 };
 
 // Binds a TCP socket on host:port with SO_REUSEPORT and listens; -errno on failure.
