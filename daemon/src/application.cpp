@@ -27,6 +27,27 @@ Application::Application(const Config &config, const RunEnvironment &environment
       trusted_proxies_(CidrList::parse(config.trusted_proxies)),
       platform_hosts_(host_list(config.platform_host)) {}
 
+// A plain HTTP request to a custom domain: 308 to the same address over HTTPS once the domain
+// has its certificate (what the HTTPS listener would present, from the same cache), else the app
+// over HTTP as before.
+void Application::redirect_if_secured(std::shared_ptr<Call> call, const std::string &domain) {
+    SSL_CTX *context = nullptr;
+    switch (domain_tls_.peek(domain, &context)) {
+        case http::CertificateSource::Found::certificate: {
+            SSL_CTX_free(context);
+            std::string port = worker_.config.tls_port == 443 ? "" : ":" + std::to_string(worker_.config.tls_port);
+            http::Response response = error_response(ErrorCode::NOT_FOUND, "moved to HTTPS", "null", call->trace);
+            response.status = 308;
+            response.with_header("Location", "https://" + domain + port + call->request.target);
+            return worker_.finish(call, std::move(response));
+        }
+        case http::CertificateSource::Found::unknown:
+            return domain_tls_.load(domain, [this, call, domain] { redirect_if_secured(call, domain); });
+        default:
+            return runtime_.handle(call, domain);
+    }
+}
+
 // The custom domain a request is for: its host when that is a domain name and not the
 // platform's own (nor below it); "" otherwise.
 std::string Application::custom_domain_of(const http::Request &request) const {
@@ -111,9 +132,15 @@ void Application::handle(http::Request &&request, http::Responder responder) {
     // HTTP-01 answers of certificate orders, at every host (the CA asks the domain itself).
     if (constexpr std::string_view challenges = "/.well-known/acme-challenge/"; path.rfind(challenges, 0) == 0 && reads)
         return certificates_.answer_challenge(call, path.substr(challenges.size()));
+    if (call->request.secure && worker_.config.hsts_max_age > 0)
+        call->headers.emplace_back("Strict-Transport-Security", "max-age=" + std::to_string(worker_.config.hsts_max_age));
     // At a custom domain, every other address but the management API's is its app's.
     if (path.rfind("/api/", 0) != 0)
-        if (std::string domain = custom_domain_of(call->request); !domain.empty()) return runtime_.handle(call, domain);
+        if (std::string domain = custom_domain_of(call->request); !domain.empty()) {
+            if (call->request.secure || worker_.config.tls_port == 0 || !worker_.config.https_redirect)
+                return runtime_.handle(call, domain);
+            return redirect_if_secured(call, domain);
+        }
     management_.handle(call);
 }
 

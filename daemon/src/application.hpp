@@ -51,6 +51,7 @@ public:
 
 private:
     std::string custom_domain_of(const http::Request &request) const;
+    void redirect_if_secured(std::shared_ptr<Call> call, const std::string &domain);
 
     WorkerContext worker_;
     EventStreams streams_;

@@ -122,6 +122,11 @@ const std::vector<Key> &keys() {
          "the platform's certificate chain (PEM) the HTTPS listener presents"},
         {"tls_key_file", Type::string, &Config::tls_key_file, nullptr, nullptr, 0, 0,
          "the private key (PEM) of tls_cert_file"},
+        {"https_redirect", Type::boolean, nullptr, nullptr, &Config::https_redirect, 0, 0,
+         "with tls_port: a plain HTTP request to a custom domain that has its certificate is answered 308 to the same "
+         "address over HTTPS (ACME's HTTP-01 answers excepted)"},
+        {"hsts_max_age", Type::integer, nullptr, &Config::hsts_max_age, nullptr, 0, 63072000,
+         "with tls_port: seconds of Strict-Transport-Security on every HTTPS answer (0: no header)"},
         {"platform_host", Type::string, &Config::platform_host, nullptr, nullptr, 0, 0,
          "the platform's own host names, comma-separated (as flowgres.platform_hosts): requests for them, for IP "
          "addresses and for localhost never go to a custom domain's app"},

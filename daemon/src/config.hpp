@@ -56,6 +56,8 @@ struct Config {
     int64_t tls_port = 0;         // the HTTPS listener (0: none)
     std::string tls_cert_file;    // the platform's certificate chain (PEM)
     std::string tls_key_file;
+    bool https_redirect = true;   // plain HTTP to a custom domain with a certificate → 308 to HTTPS
+    int64_t hsts_max_age = 0;     // Strict-Transport-Security on HTTPS answers (0: none)
     std::string platform_host;    // the platform's own host names, comma-separated
     std::string acme_directory_url;  // the ACME CA's directory ("" = no certificates)
     std::string acme_ca_file;        // extra CAs (PEM) that verify the CA's HTTPS

@@ -65,16 +65,19 @@ void forget_domain_tls(const std::string &domain) { domain_tls_cache().forget(do
 DomainTls::DomainTls(WorkerContext &worker) : worker_(worker), platform_hosts_(host_list(worker.config.platform_host)) {}
 
 http::CertificateSource::Found DomainTls::lookup(const std::string &name, SSL_CTX **context) {
+    Found found = peek(name, context);
+    if (found == Found::refused) worker_.metrics.count_tls_name_refused();
+    return found;
+}
+
+http::CertificateSource::Found DomainTls::peek(const std::string &name, SSL_CTX **context) {
     std::string host = request_host(name);
     if (host.empty() || host == "localhost" || host.ends_with(".localhost")) return Found::platform;
     for (const std::string &platform : platform_hosts_)
         if (domain_within(host, platform)) return Found::platform;
     std::optional<DomainTlsCache::Entry> entry = domain_tls_cache().find(host);
     if (!entry) return Found::unknown;
-    if (!entry->context) {
-        worker_.metrics.count_tls_name_refused();
-        return Found::refused;
-    }
+    if (!entry->context) return Found::refused;
     *context = entry->context->get();
     SSL_CTX_up_ref(*context);  // the handshake's own reference: the cache may drop the name meanwhile
     return Found::certificate;

@@ -35,6 +35,8 @@ public:
     explicit DomainTls(WorkerContext &worker);
 
     Found lookup(const std::string &name, SSL_CTX **context) override;
+    // The same answer without counting a refusal (not a handshake: the HTTPS redirect's check).
+    Found peek(const std::string &name, SSL_CTX **context);
     void load(const std::string &name, std::function<void()> done) override;
 
 private:

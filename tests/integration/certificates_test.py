@@ -108,7 +108,7 @@ class Certificates(ApiTestCase):
         cls.tls_port = free_port()
         settings = dict(master_keys=KEYS, dns_resolver=f"127.0.0.1:{cls.dns.dns_port}",
                         domain_check_interval_ms=3_600_000, tls_port=cls.tls_port, tls_cert_file=cls.platform_cert,
-                        tls_key_file=cls.platform_key, platform_host="apps.flowgres.test")
+                        tls_key_file=cls.platform_key, platform_host="apps.flowgres.test", hsts_max_age=600)
         cls.daemon = Daemon(cls.database, **settings)
         cls.pebble = Pebble(cls.workdir, cls.daemon.port, cls.dns.dns_port)
         cls.daemon.settings.update(acme_directory_url=cls.pebble.directory_url, acme_ca_file=cls.pebble.tls["ca.pem"],
@@ -268,6 +268,20 @@ class Certificates(ApiTestCase):
         curl = subprocess.run(["curl", "-s", "--cacert", roots, "--resolve", f"{name}:{self.tls_port}:127.0.0.1",
                                f"https://{name}:{self.tls_port}/schema"], capture_output=True, timeout=30)
         self.assertEqual(curl.returncode, 0, curl.stderr)
+
+        # Plain HTTP to the domain now goes to HTTPS (ACME's answers excepted); HTTPS answers say HSTS.
+        status, headers, _ = self.daemon.request("GET", "/schema?x=1", headers={"Host": name})
+        self.assertEqual((status, headers.get("location")), (308, f"https://{name}:{self.tls_port}/schema?x=1"))
+        status, _, _ = self.daemon.request("GET", "/.well-known/acme-challenge/none", headers={"Host": name})
+        self.assertEqual(status, 404)
+        self.assertNotIn("strict-transport-security", self.daemon.request("GET", "/health")[1])
+        raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=10)
+        with ssl.create_default_context(cafile=roots).wrap_socket(raw, server_hostname=name) as tls:
+            tls.sendall(f"GET /schema HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+        self.assertIn(b"\r\nStrict-Transport-Security: max-age=600\r\n", answer)
 
         before = self.loads()
         for _ in range(30):

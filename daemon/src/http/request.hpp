@@ -20,6 +20,7 @@ struct Request {
     std::string body;
     bool keep_alive = true;
     std::string peer_address;  // the socket peer, "127.0.0.1"
+    bool secure = false;       // it came over the HTTPS listener
 
     // The first header of that (lowercase) name.
     std::optional<std::string_view> header(std::string_view name) const;

@@ -192,6 +192,7 @@ private:
             Request request = std::move(ready.front());
             ready.pop_front();
             request.peer_address = peer_;
+            request.secure = tls_ != nullptr;
             uint64_t sequence = next_sequence_++;
             bool close_after = !request.keep_alive || draining_;
             slots_.push_back(Slot{sequence, false, close_after, {}});
