@@ -43,6 +43,7 @@ bench: install
 	@bench/runtime.sh
 	@bench/llm.sh
 	@bench/gateway.sh
+	@bench/tls.sh
 	@bench/databases.sh
 
 clean:

@@ -93,6 +93,8 @@ if ! scripts/demo_llm.sh "$url" "http://127.0.0.1:$http_port" "$admin_key" var "
     echo "warning: the demo's AI app could not be set up; the rest of the demo runs without it" >&2
 fi
 
+hello_app_id=$(psql "$url" -Atqc "select a.id from flowgres.apps a join flowgres.workspaces w on w.id = a.workspace_id
+                                   where w.slug = 'demo' and a.slug = 'hello'")
 if [ -n "${FLOWGRES_LLM_BASE_URL:-}" ]; then demo_model=$(echo "${FLOWGRES_LLM_MODELS:-gpt-4o-mini}" | cut -d, -f1); else demo_model=local-echo-not-a-model; fi
 cat <<TXT
 
@@ -107,6 +109,10 @@ flowgres is running.
   gateway (OpenAI):  curl -s -H "Authorization: Bearer \$(cat var/gateway_key)" -H 'Content-Type: application/json' \\
                        -d '{"model": "$demo_model", "messages": [{"role": "user", "content": "Hello"}]}' \\
                        http://127.0.0.1:$http_port/v1/chat/completions
+  custom domain:     curl -s -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \\
+                       -d '{"domain": "hello.example.test"}' http://127.0.0.1:$http_port/api/v1/apps/$hello_app_id/domains
+                     answers the TXT record that proves it; README "Custom domains" walks through it locally
+                     with pebble (DNS, verification, a certificate, HTTPS at curl --resolve hello.example.test:…)
   admin key:         $admin_key
   try:               curl -s -H "Authorization: Bearer $admin_key" http://127.0.0.1:$http_port/api/v1/error-codes
   daemon log:        var/log/flowgresd.log

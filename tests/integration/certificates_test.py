@@ -272,6 +272,8 @@ class Certificates(ApiTestCase):
         # Plain HTTP to the domain now goes to HTTPS (ACME's answers excepted); HTTPS answers say HSTS.
         status, headers, _ = self.daemon.request("GET", "/schema?x=1", headers={"Host": name})
         self.assertEqual((status, headers.get("location")), (308, f"https://{name}:{self.tls_port}/schema?x=1"))
+        line = self.daemon.raw(f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode()).split(b"\r\n")[0]
+        self.assertEqual(line, b"HTTP/1.1 308 Permanent Redirect")
         status, _, _ = self.daemon.request("GET", "/.well-known/acme-challenge/none", headers={"Host": name})
         self.assertEqual(status, 404)
         self.assertNotIn("strict-transport-security", self.daemon.request("GET", "/health")[1])

@@ -34,6 +34,8 @@ const char *reason_phrase(int status) {
             return "Moved Permanently";
         case 304:
             return "Not Modified";
+        case 308:
+            return "Permanent Redirect";
         case 400:
             return "Bad Request";
         case 401:
