@@ -18,7 +18,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true
 latency_ms=${LATENCY_MS:-50}
-rounds=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 source bench/lib.sh
 node_bin=$(bench/peers/install.sh portkey)
@@ -61,31 +60,11 @@ portkey_headers=(-H "x-portkey-provider: openai" -H "x-portkey-custom-host: http
 [ "$(answer_of "${portkey_headers[@]}" "http://127.0.0.1:$portkey_port/v1/chat/completions")" = "Echo: Say hello to Ada" ] ||
     { echo "Portkey did not answer as expected"; tail -20 "$root/portkey.log"; exit 1; }
 
-latency_ms_of() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /s$/ && v !~ /ms$/) n *= 1000; printf "%.2f", n }'; }
-run_and_keep() {
-    local name=$1
-    run_wrk "$@" | tee "$root/$name.line"
-}
 overhead() {
     local s50 s99 f50 f99
     s50=$(latency_ms_of "$(awk '{print $5}' "$root/$1.line")"); s99=$(latency_ms_of "$(awk '{print $7}' "$root/$1.line")")
     f50=$(latency_ms_of "$(awk '{print $5}' "$root/$2.line")"); f99=$(latency_ms_of "$(awk '{print $7}' "$root/$2.line")")
     awk -v a="$s50" -v b="$f50" -v c="$s99" -v d="$f99" 'BEGIN { printf "p50 %+.2f ms, p99 %+.2f ms", a - b, c - d }'
-}
-
-# The medians of a configuration's rounds, as one line run_wrk would print ($root/<name>.line
-# and .rps, which overhead and ratio read).
-combine_rounds() {
-    local name=$1 p50s="" p99s="" rpss="" round
-    for round in $(seq 1 "$rounds"); do
-        p50s+=" $(latency_ms_of "$(awk '{print $5}' "$root/${name}_r$round.line")")"
-        p99s+=" $(latency_ms_of "$(awk '{print $7}' "$root/${name}_r$round.line")")"
-        rpss+=" $(cat "$root/${name}_r$round.rps")"
-    done
-    median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-    median "$rpss" >"$root/$name.rps"
-    printf '%-44s %12s req/s   p50 %-9s p99 %-9s (median of %s rounds)\n' "$name" "$(cat "$root/$name.rps")" \
-        "$(median "$p50s")ms" "$(median "$p99s")ms" "$rounds" | tee "$root/$name.line"
 }
 
 for connections in 64 1000; do

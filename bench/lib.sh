@@ -1,6 +1,7 @@
 # Shared by the benchmark scripts (sourced): a throwaway cluster and flowgresd on free ports,
 # a user with an API key, wrk with percentiles, and ratios. Everything under $root goes at exit.
-# Settings: DURATION (s, default 10), CONNECTIONS (wrk, default 64).
+# Settings: DURATION (s, default 10), CONNECTIONS (wrk, default 64), ROUNDS (the scripts that
+# compare medians of rounds, default 3).
 duration=${DURATION:-10}
 connections=${CONNECTIONS:-64}
 threads=$(nproc)
@@ -234,4 +235,26 @@ wait_for_answer() {
             jq -e 'type == "object" and has("out")' "$2" >/dev/null 2>&1 && return
         sleep 0.1
     done
+}
+
+# Rounds of runs, for targets smaller than one pair of runs' noise (gateway.sh, tls.sh): a wrk
+# line kept per run ($root/<name>.line, from run_wrk), and the medians of a configuration's
+# ROUNDS runs as one such line ($root/<name>.line and .rps, which ratio reads).
+rounds=${ROUNDS:-3}
+latency_ms_of() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /s$/ && v !~ /ms$/) n *= 1000; printf "%.2f", n }'; }
+run_and_keep() {
+    local name=$1
+    run_wrk "$@" | tee "$root/$name.line"
+}
+combine_rounds() {
+    local name=$1 p50s="" p99s="" rpss="" round
+    for round in $(seq 1 "$rounds"); do
+        p50s+=" $(latency_ms_of "$(awk '{print $5}' "$root/${name}_r$round.line")")"
+        p99s+=" $(latency_ms_of "$(awk '{print $7}' "$root/${name}_r$round.line")")"
+        rpss+=" $(cat "$root/${name}_r$round.rps")"
+    done
+    median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+    median "$rpss" >"$root/$name.rps"
+    printf '%-44s %12s req/s   p50 %-9s p99 %-9s (median of %s rounds)\n' "$name" "$(cat "$root/$name.rps")" \
+        "$(median "$p50s")ms" "$(median "$p99s")ms" "$rounds" | tee "$root/$name.line"
 }

@@ -14,7 +14,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n 65536 2>/dev/null || true
-rounds=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 source bench/lib.sh
 
@@ -54,21 +53,6 @@ cleanups+=("[ -f '$root/nginx-tls/nginx.pid' ] && kill \"\$(cat '$root/nginx-tls
 for _ in $(seq 1 50); do curl -sf --cacert "$root/tls.pem" "https://localhost:$nginx_tls_port/health" >/dev/null && break; sleep 0.1; done
 curl -sf --cacert "$root/tls.pem" "https://localhost:$tls_port/health" | jq -e '.data.status == "ok"' >/dev/null ||
     { echo "flowgresd's HTTPS listener did not answer"; tail -5 "$root/flowgresd.log"; exit 1; }
-
-latency_ms_of() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /s$/ && v !~ /ms$/) n *= 1000; printf "%.2f", n }'; }
-run_and_keep() { local name=$1; run_wrk "$@" | tee "$root/$name.line"; }
-combine_rounds() {
-    local name=$1 p50s="" p99s="" rpss="" round
-    for round in $(seq 1 "$rounds"); do
-        p50s+=" $(latency_ms_of "$(awk '{print $5}' "$root/${name}_r$round.line")")"
-        p99s+=" $(latency_ms_of "$(awk '{print $7}' "$root/${name}_r$round.line")")"
-        rpss+=" $(cat "$root/${name}_r$round.rps")"
-    done
-    median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-    median "$rpss" >"$root/$name.rps"
-    printf '%-36s %12s req/s   p50 %-9s p99 %-9s (median of %s rounds)\n' "$name" "$(cat "$root/$name.rps")" \
-        "$(median "$p50s")ms" "$(median "$p99s")ms" "$rounds"
-}
 
 for mode in keepalive handshake; do
     extra=()

@@ -1,6 +1,7 @@
 // Drives Debian's chromium through npm playwright-core for page_browser_test.py.
 // Usage: node page_browser.cjs '<json>' where json is {"viewport": {...}, "steps": [...],
-// "host_rules": "MAP shop.test 127.0.0.1" (chromium's --host-resolver-rules, optional)};
+// "host_rules": "MAP shop.test 127.0.0.1" (chromium's --host-resolver-rules, optional),
+// "ignore_https_errors": true (a test CA's certificates; optional)};
 // prints {"results": [...], "console_errors", "page_errors", "dialogs", "violations",
 // "requests"} as one JSON line. Steps:
 //   {"goto": url}                     {"reload": true}
@@ -26,7 +27,8 @@ fs.mkdirSync(artifacts, { recursive: true });
   });
   const report = { results: [], console_errors: [], page_errors: [], dialogs: 0, violations: [], requests: [] };
   try {
-    const context = await browser.newContext({ viewport: plan.viewport || { width: 1024, height: 800 } });
+    const context = await browser.newContext({ viewport: plan.viewport || { width: 1024, height: 800 },
+      ignoreHTTPSErrors: Boolean(plan.ignore_https_errors) });
     const page = await context.newPage();
     page.setDefaultTimeout(10000);
     page.on('console', (message) => { if (message.type() === 'error') report.console_errors.push(message.text()); });
