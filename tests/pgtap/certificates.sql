@@ -2,7 +2,7 @@
 -- the claim, the HTTP-01 answers anyone may read, what a finished order must carry, the backoff,
 -- the sweep's list and the ACME accounts (the CA itself is in tests/integration/certificates_test.py).
 begin;
-select plan(26);
+select plan(28);
 
 select test.published_app('cert-owner@example.com', 'certs') as shop \gset
 select (:'shop'::jsonb ->> 'owner') as owner, (:'shop'::jsonb ->> 'workspace') as ws, (:'shop'::jsonb ->> 'app') as app \gset
@@ -68,6 +68,9 @@ select test.act_as(null);
 update flowgres.app_domains set ssl_expires_at = now() + interval '10 days' where id = :'d';
 select is(flowgres.app_domain_cert_due(), jsonb_build_array(jsonb_build_object('id', :'d', 'renew', true)),
           'a certificate within 30 days of expiry is renewed');
+select is(flowgres.app_domain_cert_begin(:'d', 'sweeper', true) ->> 'ssl_status', 'issuing', 'the renewal is claimed');
+select is((select count(*) from flowgres.runtime_events where details ->> 'domain_id' = :'d' and event_type = 'cert.expiring'),
+          1::bigint, 'and cert.expiring says the certificate ends within 30 days');
 select is(flowgres.acme_account_save('https://ca.test/dir', null, 'k1:first', 'https://ca.test/acct/1') ->> 'account_url',
           'https://ca.test/acct/1', 'an account is kept');
 select is(flowgres.acme_account_save('https://ca.test/dir', null, 'k1:second', 'https://ca.test/acct/2') ->> 'account_url',
