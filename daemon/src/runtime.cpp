@@ -142,9 +142,12 @@ void Runtime::handle(std::shared_ptr<Call> call, const std::string &domain) {
                                     R"({"problems":[{"field":"Idempotency-Key","message":"is not taken on the public runtime"}]})");
     }
     if (action == "execute" && admissions_ + runs_.visitor_runs() >= worker_.config.max_in_flight) {
-        // Shed before the database is asked: that is what overload cannot afford. (At a custom
-        // domain the slugs are not known here: those are counted in the metrics only.)
-        if (domain.empty()) shed_counts_[{workspace, app}]++;
+        // Shed before the database is asked: that is what overload cannot afford. At a custom
+        // domain the slugs are not known here: it is counted by its name ("@" marks it).
+        if (domain.empty())
+            shed_counts_[{workspace, app}]++;
+        else
+            shed_counts_[{"@" + domain, ""}]++;
         call->headers.emplace_back("Retry-After", "1");
         call->route_label = "runtime_execute";
         return worker_.finish_error(call, ErrorCode::OVERLOADED, "the server is busy: retry in a second",
@@ -475,11 +478,17 @@ void Runtime::answer_asset(const std::shared_ptr<Call> &call) {
 void Runtime::flush_shed_counts() {
     if (shed_counts_.empty()) return;
     Json entries(json_array());
-    for (const auto &[slugs, count] : shed_counts_)
+    for (const auto &[slugs, count] : shed_counts_) {
+        if (slugs.first.starts_with("@")) {
+            json_array_append_new(entries.get(), json_pack("{s:s, s:I, s:s}", "domain", slugs.first.c_str() + 1, "count",
+                                                           static_cast<json_int_t>(count), "daemon", daemon_name().c_str()));
+            continue;
+        }
         json_array_append_new(entries.get(), json_pack("{s:s, s:o, s:I, s:s}", "workspace", slugs.first.c_str(), "app",
                                                        slugs.second.empty() ? json_null() : json_string(slugs.second.c_str()),
                                                        "count", static_cast<json_int_t>(count), "daemon",
                                                        daemon_name().c_str()));
+    }
     shed_counts_.clear();
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kOperatorNoDiskWait, {}});

@@ -52,8 +52,9 @@ private:
     const JwtSettings jwt_;
     // Load shedding (max_in_flight): executes being admitted here (runs_ counts those running).
     int64_t admissions_ = 0;
-    // Requests shed since the last flush, by workspace and app slug: recorded as
-    // runtime.load_shed events once a second, a row per app rather than per request.
+    // Requests shed since the last flush, by workspace and app slug (or {"@" + domain, ""} at a
+    // custom domain): recorded as runtime.load_shed events once a second, a row per app rather
+    // than per request.
     std::map<std::pair<std::string, std::string>, int64_t> shed_counts_;
     uv_timer_t shed_timer_{};
     bool started_ = false;

@@ -641,6 +641,20 @@ class RuntimeLoadShedding(RuntimeCase):
                                            f"where app_id = '{app}' and event_type = 'runtime.load_shed'")
                 time.sleep(0.1)
             self.assertGreaterEqual(int(shed or 0), 1, "shed requests are recorded, a row per app and second")
+            # At a custom domain too: the run in flight holds the worker's one place.
+            events = f"select count(*) from flowgres.runtime_events where app_id = '{app}' and event_type = 'runtime.load_shed'"
+            time.sleep(1.2)  # the slug's shed request is flushed (once a second) before the count is taken
+            before = int(psql(self.database, events))
+            domain = self.ok("POST", f"/api/v1/apps/{app}/domains", {"domain": "busy.shop.test"}, self.key, status=201)
+            psql(self.database, f"update flowgres.app_domains set status = 'active' where id = '{domain['id']}'")
+            code, _, body = self.visit("POST", base + "?async=true", {"inputs": {"name": "Dee"}})
+            self.assertEqual(code, 202, body)
+            code, _, refused = self.visit("POST", "/", {"inputs": {"name": "Eve"}}, headers={"Host": "busy.shop.test"})
+            self.assertEqual((code, refused.get("error_code")), (503, "OVERLOADED"), refused)
+            deadline = time.time() + 5
+            while time.time() < deadline and int(psql(self.database, events)) == before:
+                time.sleep(0.1)
+            self.assertEqual(int(psql(self.database, events)), before + 1, "a request shed at the app's domain is the app's event")
             billed = psql(self.database, f"select count(*) from flowgres.usage_events where app_id = '{app}'"
                                          " and dimension = 'requests'")
             executed = psql(self.database, f"select count(*) from flowgres.executions where app_id = '{app}'")
