@@ -101,6 +101,12 @@ std::string required_reason(CallArgs &args, int position) {
 
 }  // namespace
 
+long long lease_seconds(CallArgs &args, int position, long long fallback) {
+    long long lease = args.integer(position).value_or(fallback);
+    if (lease < 1 || lease > 3600) throw field_error("lease_seconds", "must be 1 to 3600");
+    return lease;
+}
+
 std::string required_claimant(CallArgs &args, int position) {
     std::string claimant = args.required_text(position, "claimant");
     if (claimant.empty() || claimant.size() > 200) throw field_error("claimant", "must be 1 to 200 characters");
@@ -183,8 +189,7 @@ SqlValue app_domain_delete(CallArgs &args) {
 SqlValue app_domain_verify_begin(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
     std::string claimant = required_claimant(args, 1);
-    long long lease = args.integer(3).value_or(60);
-    if (lease < 1 || lease > 3600) throw field_error("lease_seconds", "must be 1 to 3600");
+    long long lease = lease_seconds(args, 3, 60);
     Actor actor = require_actor();
     DomainRow domain = find_domain(actor, domain_id, args.uuid(2), kManageDomains, WorkspaceUse::write, true);
     bool claimable = domain.status == "pending" || domain.status == "failed" ||

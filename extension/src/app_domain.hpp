@@ -49,5 +49,8 @@ void record_event(const DomainRow &domain, std::string_view event_type, std::str
 
 // The claimant of a DNS check or a certificate order: the daemon's name for itself.
 std::string required_claimant(CallArgs &args, int position);
+// How long such a claim holds (lease_seconds, 1 to 3600; `fallback` when absent): a daemon that
+// dies mid-work leaves a claim that runs out, and the sweep takes the domain up again.
+long long lease_seconds(CallArgs &args, int position, long long fallback);
 
 }  // namespace flowgres

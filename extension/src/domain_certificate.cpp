@@ -48,8 +48,7 @@ SqlValue app_domain_cert_begin(CallArgs &args) {
     std::string domain_id = args.required_uuid(0, "domain_id");
     std::string claimant = required_claimant(args, 1);
     bool renew = args.boolean(2).value_or(false);
-    long long lease = args.integer(4).value_or(300);
-    if (lease < 1 || lease > 3600) throw field_error("lease_seconds", "must be 1 to 3600");
+    long long lease = lease_seconds(args, 4, 300);
     Actor actor = require_actor();
     DomainRow domain = find_domain(actor, domain_id, args.uuid(3), kManageDomains, WorkspaceUse::write, true);
     if (domain.status != "verified" && domain.status != "active")

@@ -6,6 +6,7 @@ sealed, the challenge answered by a daemon other than the one that ordered, rene
 challenge backed off, the sweep ordering for an active domain by itself, and refusals."""
 
 import datetime
+from concurrent.futures import ThreadPoolExecutor
 import ipaddress
 import json
 import os
@@ -326,6 +327,46 @@ class Certificates(ApiTestCase):
         s_client = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.tls_port}", "-servername", name],
                                   input=b"", capture_output=True, timeout=10)
         self.assertIn(b"unrecognized name", s_client.stdout + s_client.stderr)
+
+    def test_parallel_orders_of_one_certificate(self):
+        domain = self.verified_domain()
+        with ThreadPoolExecutor(10) as pool:
+            codes = list(pool.map(lambda _: self.call("POST", f"/api/v1/domains/{domain['id']}/cert/issue", key=self.key,
+                                                      timeout=60)[0], range(10)))
+        self.assertEqual(sorted(codes), [200] + [409] * 9, "one order at a time: the claim")
+        self.assertEqual(psql(self.database, f"select ssl_status, ssl_claimed_by is null from flowgres.app_domains "
+                                             f"where id = '{domain['id']}'"), "issued|t")
+        self.assertEqual(psql(self.database, f"select count(*) from flowgres.acme_challenges where domain_id = '{domain['id']}'"), "0")
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.acme_accounts"), "1")
+
+    def test_a_daemon_killed_mid_order(self):
+        domain = self.verified_domain()
+        ordering = Daemon(self.database, master_keys=KEYS, acme_directory_url=self.pebble.directory_url,
+                          acme_ca_file=self.pebble.tls["ca.pem"], domain_check_interval_ms=3_600_000).start()
+        status, _, _ = ordering.request("POST", f"/api/v1/domains/{domain['id']}/cert/issue?async=true", key=self.key)
+        self.assertEqual(status, 202)
+        ordering.process.kill()  # kill -9 while the order is under way (or just done)
+        ordering.process.wait()
+        ordering.stop()
+        state = psql(self.database, f"select ssl_status from flowgres.app_domains where id = '{domain['id']}'")
+        self.assertIn(state, ("issuing", "issued"))
+        # The dead daemon's claim runs out (its 5-minute lease, brought forward here); the sweep
+        # of a living daemon takes the domain up again.
+        psql(self.database, f"update flowgres.app_domains set ssl_claimed_until = now() - interval '1 second', "
+                            f"ssl_expires_at = case when ssl_status = 'issued' then now() + interval '1 day' end "
+                            f"where id = '{domain['id']}'")
+        sweeper = Daemon(self.database, master_keys=KEYS, acme_directory_url=self.pebble.directory_url,
+                         acme_ca_file=self.pebble.tls["ca.pem"], domain_check_interval_ms=200).start()
+        try:
+            fresh = (f"select ssl_status = 'issued' and ssl_expires_at > now() + interval '30 days' "
+                     f"from flowgres.app_domains where id = '{domain['id']}'")
+            deadline = time.time() + 60
+            while time.time() < deadline and psql(self.database, fresh) != "t":
+                time.sleep(0.2)
+            self.assertEqual(psql(self.database, fresh), "t", "a full certificate, ordered again by the living daemon")
+        finally:
+            sweeper.stop()
+        self.assertEqual(psql(self.database, "select count(*) from flowgres.acme_accounts"), "1", "one account, whoever ordered")
 
     def test_refusals(self):
         pending = self.ok("POST", f"/api/v1/apps/{self.app['id']}/domains", {"domain": f"p{uuid.uuid4().hex[:8]}.example.com"},

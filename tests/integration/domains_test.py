@@ -182,6 +182,21 @@ class Domains(ApiTestCase):
         self.assertEqual(self.wait_for_status(later, "verified"), "verified",
                          "the sweep checks a domain again once its retry time has come")
 
+    def test_a_check_whose_daemon_died_is_taken_up(self):
+        name = self.unique_name("dead")
+        domain = self.bind(name)
+        self.dns.set_txt(f"_flowgres.{name}", domain["verification"]["txt"]["value"])
+        # A daemon claimed the check (a lease of 1 s here; 60 s in life) and was killed -9.
+        psql(self.database, f"select flowgres.app_domain_verify_begin('{domain['id']}', 'dead-daemon', null, 1)")
+        self.fails("POST", f"/api/v1/domains/{domain['id']}/verify", 409, "STATE_CONFLICT", key=self.key)
+        time.sleep(1.2)
+        sweeper = Daemon(self.database, dns_resolver=f"127.0.0.1:{self.dns.dns_port}", dns_timeout_ms=2000,
+                         domain_check_interval_ms=200).start()
+        try:
+            self.assertEqual(self.wait_for_status(domain, "verified"), "verified", "the claim ran out; the sweep checks it")
+        finally:
+            sweeper.stop()
+
     def wait_for_status(self, domain, status, seconds=10):
         """The domain's status once it is `status`, or whatever it is after `seconds`."""
         deadline = time.time() + seconds
