@@ -313,6 +313,11 @@ void count_outcomes(const std::vector<EndedRun> &finished, bool deferred, std::m
 // can be reading the events of a run that had no row. A run whose row exists (stored while it
 // ran, or this record sent again) is left for record_existing: the insert does nothing for
 // it. Ids are inserted in order, so two batches with a run in common queue, not deadlock.
+// The conflict names no index: executions has two unique ones, (workspace_id, id) and (id),
+// and a run inserted by two sessions at the same instant can meet the other's uncommitted
+// entry in either. Only the insert's arbiters are checked speculatively; any other unique
+// index waits for the other session and then fails with a duplicate key, the whole batch with
+// it (tests/integration/run_recording_test.py races batches to show it does not).
 // Fills `recorded` (id → the run's view) with the runs it wrote, and `shown` with those whose
 // view is not a visitor's (the answer needs no second read of them).
 void record_deferred(const JsonbDocument &runs, const std::vector<RunOutcome> &outcomes, const std::string &positions,
@@ -345,7 +350,7 @@ void record_deferred(const JsonbDocument &runs, const std::vector<RunOutcome> &o
                    r.claimed_by, r.started_at, r.started_at, now(), now()
             from ends r
             order by r.id
-            on conflict (id) do nothing
+            on conflict do nothing
             returning e as row),
         finished as (
             select c.row, r.events, r.logs, r.model_calls, r.finished_sequence, r.view
@@ -780,7 +785,7 @@ SqlValue execution_store_admitted(CallArgs &args) {
                  created_at, started_at, heartbeat_at)
             values ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'running', coalesce($9, 'runtime'), $10::uuid, $5::uuid,
                     $6::jsonb, $7, $8::timestamptz, $8::timestamptz, now())
-            on conflict (id) do nothing
+            on conflict do nothing  -- any unique index: see record_deferred
             returning e.id, e.workspace_id, e.app_id, e.created_at, e.trigger, e.triggered_by),
         billed as (
             insert into flowgres.usage_events (workspace_id, app_id, execution_id, dimension, quantity, created_at)
