@@ -154,6 +154,7 @@ void Application::start_background() {
     runs_.start();
     runtime_.start();
     streams_.start();
+    if (worker_.config.tls_port != 0) domain_tls_.load_names_if_due();  // before the first handshake needs it
     // Queued runs: woken by NOTIFY on flowgres_executions, and by a one-second sweep in case a
     // notification was missed (a reconnect, another daemon's crash between claim and run).
     // Event streams: NOTIFY on flowgres_execution_events names an execution with new events.

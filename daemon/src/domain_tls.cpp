@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <unordered_set>
 
 #include "flowgres/domain_name.hpp"
 #include "flowgres/errors.hpp"
@@ -18,6 +19,8 @@ namespace {
 constexpr auto kRefusalLifetime = std::chrono::minutes(5);
 constexpr auto kFailedLoadLifetime = std::chrono::seconds(5);  // the database did not answer
 constexpr auto kCertificateLifetime = std::chrono::hours(1);
+constexpr auto kNamesLifetime = std::chrono::minutes(10);
+constexpr auto kNamesRetry = std::chrono::seconds(5);  // after a list that could not be read
 constexpr size_t kMaxNames = 100000;  // past it the cache starts again empty
 }  // namespace
 
@@ -39,20 +42,78 @@ public:
         return found->second;
     }
 
-    void put(const std::string &name, Entry entry) {
+    // Whether a handshake for the name is worth a database call: false only when the list of
+    // names is read and does not have it.
+    bool candidate(const std::string &name) {
         std::lock_guard lock(mutex_);
+        return !names_read_ || names_.count(name) > 0;
+    }
+
+    // What a read of the name (app_domain_tls, begun at `changes_seen`) found. A change of any
+    // domain announced meanwhile may have made it stale: it is then kept for a few seconds only.
+    void put(const std::string &name, Entry entry, uint64_t changes_seen) {
+        std::lock_guard lock(mutex_);
+        if (changes_seen != changes_)
+            entry.expires = std::min(entry.expires, Clock::now() + kFailedLoadLifetime);
+        else if (entry.context)
+            names_.insert(name);
+        else
+            names_.erase(name);
         if (entries_.size() >= kMaxNames) entries_.clear();
         entries_[name] = std::move(entry);
     }
 
     void forget(const std::string &name) {
         std::lock_guard lock(mutex_);
+        changes_++;
+        if (name.empty()) {  // notifications were lost: read the list again
+            names_due_ = Clock::now();
+            return;
+        }
         entries_.erase(name);
+        names_.insert(name);  // a candidate until its next read says otherwise
+        if (names_reading_) changed_while_reading_.insert(name);
+    }
+
+    uint64_t changes() {
+        std::lock_guard lock(mutex_);
+        return changes_;
+    }
+
+    // Whether the caller should read the list now (it is due and nobody is reading it).
+    bool begin_names_read() {
+        std::lock_guard lock(mutex_);
+        if (names_reading_ || Clock::now() < names_due_) return false;
+        names_reading_ = true;
+        changed_while_reading_.clear();
+        return true;
+    }
+
+    // The list as read (nullopt: it could not be), with the names announced while it was read.
+    void end_names_read(std::optional<std::unordered_set<std::string>> names) {
+        std::lock_guard lock(mutex_);
+        names_reading_ = false;
+        if (!names) {
+            names_due_ = Clock::now() + kNamesRetry;
+            return;
+        }
+        names_ = std::move(*names);
+        names_.insert(changed_while_reading_.begin(), changed_while_reading_.end());
+        changed_while_reading_.clear();
+        names_read_ = true;
+        names_due_ = Clock::now() + kNamesLifetime;
     }
 
 private:
     std::mutex mutex_;
     std::unordered_map<std::string, Entry> entries_;
+    // The names that may be answered for: read from the database, plus names announced since.
+    std::unordered_set<std::string> names_;
+    bool names_read_ = false;
+    bool names_reading_ = false;
+    Clock::time_point names_due_{};  // now, at start
+    std::unordered_set<std::string> changed_while_reading_;
+    uint64_t changes_ = 0;  // announcements so far
 };
 
 DomainTlsCache &domain_tls_cache() {
@@ -65,6 +126,7 @@ void forget_domain_tls(const std::string &domain) { domain_tls_cache().forget(do
 DomainTls::DomainTls(WorkerContext &worker) : worker_(worker), platform_hosts_(host_list(worker.config.platform_host)) {}
 
 http::CertificateSource::Found DomainTls::lookup(const std::string &name, SSL_CTX **context) {
+    load_names_if_due();
     Found found = peek(name, context);
     if (found == Found::refused) worker_.metrics.count_tls_name_refused();
     return found;
@@ -75,8 +137,9 @@ http::CertificateSource::Found DomainTls::peek(const std::string &name, SSL_CTX 
     if (host.empty() || host == "localhost" || host.ends_with(".localhost")) return Found::platform;
     for (const std::string &platform : platform_hosts_)
         if (domain_within(host, platform)) return Found::platform;
-    std::optional<DomainTlsCache::Entry> entry = domain_tls_cache().find(host);
-    if (!entry) return Found::unknown;
+    DomainTlsCache &cache = domain_tls_cache();
+    std::optional<DomainTlsCache::Entry> entry = cache.find(host);
+    if (!entry) return cache.candidate(host) ? Found::unknown : Found::refused;
     if (!entry->context) return Found::refused;
     *context = entry->context->get();
     SSL_CTX_up_ref(*context);  // the handshake's own reference: the cache may drop the name meanwhile
@@ -91,7 +154,8 @@ void DomainTls::load(const std::string &name, std::function<void()> done) {
     std::vector<pg::Statement> statements;
     statements.push_back(pg::Statement{kActAsOperator, {}});
     statements.push_back(pg::Statement{"select flowgres.app_domain_tls($1)::text", {name}});
-    worker_.pool.run(std::move(statements), [this, name](pg::JobResult &&result) {
+    uint64_t changes_seen = domain_tls_cache().changes();
+    worker_.pool.run(std::move(statements), [this, name, changes_seen](pg::JobResult &&result) {
         DomainTlsCache::Entry entry{nullptr, Clock::now() + kRefusalLifetime};
         if (result.outcome != pg::JobResult::Outcome::ok) {
             entry.expires = Clock::now() + kFailedLoadLifetime;
@@ -116,9 +180,37 @@ void DomainTls::load(const std::string &name, std::function<void()> done) {
                 }
             }
         }
-        domain_tls_cache().put(name, entry);
+        domain_tls_cache().put(name, entry, changes_seen);
         auto waiting = loading_.extract(name);
         for (auto &done : waiting.mapped()) done();
+    });
+}
+
+void DomainTls::load_names_if_due() {
+    if (!domain_tls_cache().begin_names_read()) return;
+    worker_.metrics.count_tls_domain_list_load();
+    std::vector<pg::Statement> statements;
+    statements.push_back(pg::Statement{kActAsOperator, {}});
+    statements.push_back(pg::Statement{"select flowgres.app_domain_tls_names()::text", {}});
+    worker_.pool.run(std::move(statements), [](pg::JobResult &&result) {
+        std::optional<std::unordered_set<std::string>> names;
+        if (result.outcome == pg::JobResult::Outcome::ok && result.values[1]) {
+            try {
+                Json list = parse_json(*result.values[1], "domain names");
+                names.emplace();
+                size_t index;
+                json_t *name;
+                json_array_foreach(list.get(), index, name) {
+                    if (const char *text = json_string_value(name)) names->insert(text);
+                }
+            } catch (const Error &error) {
+                names.reset();
+                log_line(LogLevel::warn, "the list of domain names does not parse", {{"error", error.message()}});
+            }
+        } else {
+            log_line(LogLevel::warn, "the list of domain names could not be read", {{"error", result.message}});
+        }
+        domain_tls_cache().end_names_read(std::move(names));
     });
 }
 

@@ -1,16 +1,21 @@
 // Custom domains' certificates at the HTTPS listener (README "Custom domains"): what a TLS
 // handshake for a name presents, chosen by SNI without asking anything outside the process
-// once the name is known.
+// for a name the process knows about, and for any name it does not.
 //   - The platform's names (platform_host and below), IP addresses and handshakes without a
 //     name get the platform's certificate.
-//   - Any other name is looked up in a process-wide cache. The first handshake of a name this
-//     process has not seen waits for one database call (app_domain_tls), which fills the cache:
-//     an active domain's certificate (its key opened with the keyring), or a refusal for a name
-//     that is unknown, not active, blocked, or without a certificate (the handshake fails with
-//     unrecognized_name). Every later handshake of the name is answered from memory.
+//   - The process keeps the list of names it may answer for (app_domain_tls_names: active
+//     domains with a certificate), read when the first worker starts, again after any worker's
+//     LISTEN connection came back (notifications may have been lost) and every 10 minutes. A
+//     name not on it is refused at once (unrecognized_name): a storm of made-up names costs no
+//     database call. Until the list is read, every name is treated as a candidate.
+//   - A candidate's first handshake at this process waits for one database call
+//     (app_domain_tls), which fills a process-wide cache: the domain's certificate (its key
+//     opened with the keyring), or a refusal when it is not active, is blocked or has no
+//     certificate. Every later handshake of the name is answered from memory.
 //   - NOTIFY flowgres_domains (any change of a domain: activation, rollback, block, a new
-//     certificate, deletion) drops the name at every daemon; refusals also expire after 5
-//     minutes, certificates after an hour, in case a notification was missed.
+//     certificate, deletion) drops the name at every daemon and makes it a candidate again,
+//     so the next handshake reads it. Refusals also expire after 5 minutes, certificates
+//     after an hour, in case a notification was missed.
 #pragma once
 
 #include <memory>
@@ -27,6 +32,7 @@ namespace flowgres::daemon {
 class DomainTlsCache;
 DomainTlsCache &domain_tls_cache();
 // A change of the domain was announced: the name is looked up again at its next handshake.
+// An empty name: notifications may have been lost, so the list of names is read again.
 void forget_domain_tls(const std::string &domain);
 
 // One worker's source: lookups from the shared cache, loads through this worker's pool.
@@ -38,6 +44,9 @@ public:
     // The same answer without counting a refusal (not a handshake: the HTTPS redirect's check).
     Found peek(const std::string &name, SSL_CTX **context);
     void load(const std::string &name, std::function<void()> done) override;
+    // Reads the list of names if it is due and no worker is reading it: at start, after a
+    // reconnect, every 10 minutes (from handshakes: an idle listener needs no list).
+    void load_names_if_due();
 
 private:
     WorkerContext &worker_;

@@ -93,6 +93,11 @@ void WorkerMetrics::count_tls_certificate_load() {
     tls_certificate_loads_++;
 }
 
+void WorkerMetrics::count_tls_domain_list_load() {
+    std::lock_guard lock(mutex_);
+    tls_domain_list_loads_++;
+}
+
 void WorkerMetrics::count_tls_name_refused() {
     std::lock_guard lock(mutex_);
     tls_names_refused_++;
@@ -142,7 +147,7 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
     PoolGauges pool;
     int64_t runs = 0, streams = 0;
     uint64_t run_records = 0, runs_recorded = 0, admission_batches = 0, admissions_batched = 0, admission_retries = 0;
-    uint64_t tls_loads = 0, tls_refused = 0;
+    uint64_t tls_loads = 0, tls_list_loads = 0, tls_refused = 0;
     WaitSeries run_record_waits, admission_waits;
     {
         std::lock_guard lock(mutex_);
@@ -166,6 +171,7 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
             admissions_batched += worker->admissions_batched_;
             admission_retries += worker->admission_batch_retries_;
             tls_loads += worker->tls_certificate_loads_;
+            tls_list_loads += worker->tls_domain_list_loads_;
             tls_refused += worker->tls_names_refused_;
             run_record_waits.add(worker->run_record_waits_);
             admission_waits.add(worker->admission_waits_);
@@ -264,6 +270,11 @@ std::string MetricsRegistry::render(long open_connections, int workers) {
            "# TYPE flowgres_tls_certificate_loads_total counter\n"
            "flowgres_tls_certificate_loads_total "
         << tls_loads
+        << "\n"
+           "# HELP flowgres_tls_domain_list_loads_total Lists of the names the HTTPS listener answers for, read from the database.\n"
+           "# TYPE flowgres_tls_domain_list_loads_total counter\n"
+           "flowgres_tls_domain_list_loads_total "
+        << tls_list_loads
         << "\n"
            "# HELP flowgres_tls_names_refused_total TLS handshakes refused for their name (unknown, inactive or blocked).\n"
            "# TYPE flowgres_tls_names_refused_total counter\n"

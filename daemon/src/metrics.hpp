@@ -58,6 +58,7 @@ public:
     // HTTPS: a custom domain's certificate read from the database for the SNI cache (every other
     // handshake of that name is answered from memory), and a handshake refused for its name.
     void count_tls_certificate_load();
+    void count_tls_domain_list_load();
     void count_tls_name_refused();
     // From a run handed to the recorder until its batch's commit answered; from an admission
     // asked until its batch answered. Where a request's time goes between its own steps.
@@ -78,6 +79,7 @@ private:
     uint64_t admissions_batched_ = 0;
     uint64_t admission_batch_retries_ = 0;
     uint64_t tls_certificate_loads_ = 0;
+    uint64_t tls_domain_list_loads_ = 0;
     uint64_t tls_names_refused_ = 0;
     WaitSeries run_record_waits_;
     WaitSeries admission_waits_;

@@ -224,4 +224,16 @@ SqlValue app_domain_tls(CallArgs &args) {
     return found ? SqlValue::jsonb(*found) : SqlValue::null();
 }
 
+// The names app_domain_tls answers with a certificate the listener can present: what a daemon
+// keeps in memory to refuse every other name without asking.
+SqlValue app_domain_tls_names(CallArgs &) {
+    require_system_actor();
+    return SqlValue::jsonb(query_value(R"sql(
+        select coalesce(jsonb_agg(domain order by domain), '[]')
+        from flowgres.app_domains
+        where status = 'active' and certificate_chain is not null and certificate_key_sealed is not null)sql",
+                                       {})
+                               .value());
+}
+
 }  // namespace flowgres

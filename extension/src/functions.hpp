@@ -123,6 +123,7 @@ SqlValue app_domain_cert_due(CallArgs &);
 SqlValue acme_account_get(CallArgs &);
 SqlValue acme_account_save(CallArgs &);
 SqlValue app_domain_tls(CallArgs &);
+SqlValue app_domain_tls_names(CallArgs &);
 // conversation.cpp
 SqlValue conversation_list(CallArgs &);
 SqlValue conversation_messages(CallArgs &);

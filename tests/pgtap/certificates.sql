@@ -2,7 +2,7 @@
 -- the claim, the HTTP-01 answers anyone may read, what a finished order must carry, the backoff,
 -- the sweep's list and the ACME accounts (the CA itself is in tests/integration/certificates_test.py).
 begin;
-select plan(28);
+select plan(34);
 
 select test.published_app('cert-owner@example.com', 'certs') as shop \gset
 select (:'shop'::jsonb ->> 'owner') as owner, (:'shop'::jsonb ->> 'workspace') as ws, (:'shop'::jsonb ->> 'app') as app \gset
@@ -75,6 +75,23 @@ select is(flowgres.acme_account_save('https://ca.test/dir', null, 'k1:first', 'h
           'https://ca.test/acct/1', 'an account is kept');
 select is(flowgres.acme_account_save('https://ca.test/dir', null, 'k1:second', 'https://ca.test/acct/2') ->> 'account_url',
           'https://ca.test/acct/1', 'the first kept wins');
+
+-- what the HTTPS listener may answer for, and what it presents
+select test.act_as(:'owner');
+select is(test.error_code_of('select flowgres.app_domain_tls_names()'), 'PERMISSION_DENIED',
+          'the list of names is the operator''s');
+select is(test.error_code_of($$select flowgres.app_domain_tls('certs.example.com')$$), 'PERMISSION_DENIED',
+          'as is a certificate');
+select test.act_as(null);
+select flowgres.app_domain_bind(:'app', 'bare.example.com') ->> 'id' as bare \gset
+select is(flowgres.app_domain_tls_names() ? 'certs.example.com', false, 'a certified domain not active is not listed');
+update flowgres.app_domains set status = 'active' where id = :'d';
+select is(flowgres.app_domain_tls_names() ? 'certs.example.com', true, 'an active one with its certificate is');
+update flowgres.app_domains set status = 'verified' where id = :'d';
+update flowgres.app_domains set status = 'active' where id = :'bare';
+select is(flowgres.app_domain_tls_names() ? 'bare.example.com', false, 'an active one without a certificate is not');
+select flowgres.app_domain_block(:'d', 'abuse') \gset ignored
+select is(flowgres.app_domain_tls_names() ? 'certs.example.com', false, 'nor is a blocked one');
 
 select * from finish();
 rollback;
