@@ -167,8 +167,11 @@ void Application::start_background() {
         [this](const std::string &channel, const std::string &payload) {
             if (channel == "flowgres_executions")
                 runs_.claim_queued();
-            else if (channel == "flowgres_domains")
+            else if (channel == "flowgres_domains") {
                 forget_domain_tls(payload);
+                // Lost notifications: the list of names is read again now, not at a handshake.
+                if (payload.empty() && worker_.config.tls_port != 0) domain_tls_.load_names_if_due();
+            }
             else if (channel == "flowgres_workspace_databases")
                 databases_.recheck(payload);
             else

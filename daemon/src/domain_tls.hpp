@@ -45,7 +45,7 @@ public:
     Found peek(const std::string &name, SSL_CTX **context);
     void load(const std::string &name, std::function<void()> done) override;
     // Reads the list of names if it is due and no worker is reading it: at start, after a
-    // reconnect, every 10 minutes (from handshakes: an idle listener needs no list).
+    // reconnect, and at a handshake once 10 minutes have passed (an idle listener needs none).
     void load_names_if_due();
 
 private:
