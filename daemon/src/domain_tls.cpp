@@ -1,6 +1,7 @@
 // Custom domains' certificates by SNI (domain_tls.hpp).
 #include "domain_tls.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <unordered_set>
@@ -31,22 +32,15 @@ public:
         Clock::time_point expires;
     };
 
-    std::optional<Entry> find(const std::string &name) {
+    // The name's certificate or refusal; without one, `candidate` says whether a handshake for
+    // it is worth a database call: not when the list of names is read and does not have it.
+    std::optional<Entry> find(const std::string &name, bool &candidate) {
         std::lock_guard lock(mutex_);
         auto found = entries_.find(name);
-        if (found == entries_.end()) return std::nullopt;
-        if (found->second.expires <= Clock::now()) {
-            entries_.erase(found);
-            return std::nullopt;
-        }
-        return found->second;
-    }
-
-    // Whether a handshake for the name is worth a database call: false only when the list of
-    // names is read and does not have it.
-    bool candidate(const std::string &name) {
-        std::lock_guard lock(mutex_);
-        return !names_read_ || names_.count(name) > 0;
+        if (found != entries_.end() && found->second.expires > Clock::now()) return found->second;
+        if (found != entries_.end()) entries_.erase(found);
+        candidate = !names_read_ || names_.count(name) > 0;
+        return std::nullopt;
     }
 
     // What a read of the name (app_domain_tls, begun at `changes_seen`) found. A change of any
@@ -66,8 +60,9 @@ public:
     void forget(const std::string &name) {
         std::lock_guard lock(mutex_);
         changes_++;
-        if (name.empty()) {  // notifications were lost: read the list again
-            names_due_ = Clock::now();
+        if (name.empty()) {  // notifications were lost: read the list again, after any read begun before
+            if (names_reading_) read_again_ = true;
+            else names_due_ = 0;
             return;
         }
         entries_.erase(name);
@@ -80,11 +75,14 @@ public:
         return changes_;
     }
 
-    // Whether the caller should read the list now (it is due and nobody is reading it).
+    // Whether the caller should read the list now (it is due and nobody is reading it). Asked
+    // at every handshake: not due is answered without the lock.
     bool begin_names_read() {
+        if (ticks(Clock::now()) < names_due_.load(std::memory_order_relaxed)) return false;
         std::lock_guard lock(mutex_);
-        if (names_reading_ || Clock::now() < names_due_) return false;
+        if (names_reading_ || ticks(Clock::now()) < names_due_.load(std::memory_order_relaxed)) return false;
         names_reading_ = true;
+        names_due_ = ticks(Clock::now() + kNamesLifetime);  // others skip it fast meanwhile
         changed_while_reading_.clear();
         return true;
     }
@@ -93,25 +91,26 @@ public:
     void end_names_read(std::optional<std::unordered_set<std::string>> names) {
         std::lock_guard lock(mutex_);
         names_reading_ = false;
-        if (!names) {
-            names_due_ = Clock::now() + kNamesRetry;
-            return;
-        }
+        names_due_ = read_again_ ? 0 : ticks(Clock::now() + (names ? kNamesLifetime : kNamesRetry));
+        read_again_ = false;
+        if (!names) return;
         names_ = std::move(*names);
         names_.insert(changed_while_reading_.begin(), changed_while_reading_.end());
         changed_while_reading_.clear();
         names_read_ = true;
-        names_due_ = Clock::now() + kNamesLifetime;
     }
 
 private:
+    static Clock::rep ticks(Clock::time_point at) { return at.time_since_epoch().count(); }
+
     std::mutex mutex_;
     std::unordered_map<std::string, Entry> entries_;
     // The names that may be answered for: read from the database, plus names announced since.
     std::unordered_set<std::string> names_;
     bool names_read_ = false;
     bool names_reading_ = false;
-    Clock::time_point names_due_{};  // now, at start
+    bool read_again_ = false;  // notifications were lost while the list was being read
+    std::atomic<Clock::rep> names_due_{0};  // when the list is read next (0: at once)
     std::unordered_set<std::string> changed_while_reading_;
     uint64_t changes_ = 0;  // announcements so far
 };
@@ -137,9 +136,9 @@ http::CertificateSource::Found DomainTls::peek(const std::string &name, SSL_CTX 
     if (host.empty() || host == "localhost" || host.ends_with(".localhost")) return Found::platform;
     for (const std::string &platform : platform_hosts_)
         if (domain_within(host, platform)) return Found::platform;
-    DomainTlsCache &cache = domain_tls_cache();
-    std::optional<DomainTlsCache::Entry> entry = cache.find(host);
-    if (!entry) return cache.candidate(host) ? Found::unknown : Found::refused;
+    bool candidate = false;
+    std::optional<DomainTlsCache::Entry> entry = domain_tls_cache().find(host, candidate);
+    if (!entry) return candidate ? Found::unknown : Found::refused;
     if (!entry->context) return Found::refused;
     *context = entry->context->get();
     SSL_CTX_up_ref(*context);  // the handshake's own reference: the cache may drop the name meanwhile
