@@ -43,16 +43,17 @@ public:
         return std::nullopt;
     }
 
-    // What a read of the name (app_domain_tls, begun at `changes_seen`) found. A change of any
-    // domain announced meanwhile may have made it stale: it is then kept for a few seconds only.
-    void put(const std::string &name, Entry entry, uint64_t changes_seen) {
+    // What a read of the name (app_domain_tls, begun at `changes_seen`) found; `answered`:
+    // the database answered (a failed read leaves the list as it is). A change of any domain
+    // announced meanwhile may have made it stale: it is then kept for a few seconds only.
+    void put(const std::string &name, Entry entry, uint64_t changes_seen, bool answered) {
         std::lock_guard lock(mutex_);
-        if (changes_seen != changes_)
+        if (changes_seen != changes_) {
             entry.expires = std::min(entry.expires, Clock::now() + kFailedLoadLifetime);
-        else if (entry.context)
-            names_.insert(name);
-        else
-            names_.erase(name);
+        } else if (answered) {
+            if (entry.context) names_.insert(name);
+            else names_.erase(name);
+        }
         if (entries_.size() >= kMaxNames) entries_.clear();
         entries_[name] = std::move(entry);
     }
@@ -179,7 +180,7 @@ void DomainTls::load(const std::string &name, std::function<void()> done) {
                 }
             }
         }
-        domain_tls_cache().put(name, entry, changes_seen);
+        domain_tls_cache().put(name, entry, changes_seen, result.outcome == pg::JobResult::Outcome::ok);
         auto waiting = loading_.extract(name);
         for (auto &done : waiting.mapped()) done();
     });
