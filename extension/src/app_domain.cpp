@@ -83,11 +83,12 @@ void audit_domain(const Actor &actor, const DomainRow &domain, std::string_view 
 }
 
 void record_event(const DomainRow &domain, std::string_view event_type, std::string_view severity,
-                  const std::string &details_json) {
+                  const std::string &extra) {
     query(R"sql(
         insert into flowgres.runtime_events (workspace_id, app_id, event_type, severity, details)
         values ($1::uuid, $2::uuid, $3, $4, $5::jsonb))sql",
-          {domain.workspace_id, domain.app_id, std::string(event_type), std::string(severity), details_json});
+          {domain.workspace_id, domain.app_id, std::string(event_type), std::string(severity),
+           "{\"domain_id\":" + json_quote(domain.id) + ",\"domain\":" + json_quote(domain.domain) + extra + "}"});
 }
 
 namespace {
@@ -240,9 +241,7 @@ SqlValue app_domain_verify_finish(CallArgs &args) {
             where id = $1::uuid)sql",
               {domain.id, error});
         audit_domain(actor, domain, "domain.verify", ",\"verified\":false,\"error\":" + json_quote(error));
-        record_event(domain, "domain.verify.failed", "error",
-                     "{\"domain_id\":" + json_quote(domain.id) + ",\"domain\":" + json_quote(domain.domain) +
-                         ",\"error\":" + json_quote(error) + "}");
+        record_event(domain, "domain.verify.failed", "error", ",\"error\":" + json_quote(error));
     } else {
         query(R"sql(
             update flowgres.app_domains
@@ -252,9 +251,7 @@ SqlValue app_domain_verify_finish(CallArgs &args) {
             where id = $1::uuid)sql",
               {domain.id, method});
         audit_domain(actor, domain, "domain.verify", ",\"verified\":true,\"method\":" + json_quote(method));
-        record_event(domain, "domain.verified", "info",
-                     "{\"domain_id\":" + json_quote(domain.id) + ",\"domain\":" + json_quote(domain.domain) +
-                         ",\"method\":" + json_quote(method) + "}");
+        record_event(domain, "domain.verified", "info", ",\"method\":" + json_quote(method));
     }
     announce(domain.domain);
     return SqlValue::jsonb(document_of(domain.id));
@@ -345,9 +342,7 @@ SqlValue app_domain_block(CallArgs &args) {
         where id = $1::uuid)sql",
           {domain.id, before, reason});
     audit_domain(actor, domain, "domain.block", ",\"reason\":" + json_quote(reason) + ",\"status\":" + json_quote(before));
-    record_event(domain, "domain.blocked", "warn",
-                 "{\"domain_id\":" + json_quote(domain.id) + ",\"domain\":" + json_quote(domain.domain) +
-                     ",\"reason\":" + json_quote(reason) + "}");
+    record_event(domain, "domain.blocked", "warn", ",\"reason\":" + json_quote(reason));
     announce(domain.domain);
     return SqlValue::jsonb(document_of(domain.id));
 }

@@ -44,8 +44,9 @@ void announce(const std::string &domain);
 // An audit row on the domain; `extra` continues its metadata object (",\"key\":value…").
 void audit_domain(const Actor &actor, const DomainRow &domain, std::string_view action, const std::string &extra = "");
 
+// A runtime event of the domain's app: details {domain_id, domain}, which `extra` continues.
 void record_event(const DomainRow &domain, std::string_view event_type, std::string_view severity,
-                  const std::string &details_json);
+                  const std::string &extra);
 
 // The claimant of a DNS check or a certificate order: the daemon's name for itself.
 std::string required_claimant(CallArgs &args, int position);

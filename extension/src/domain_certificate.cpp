@@ -64,9 +64,7 @@ SqlValue app_domain_cert_begin(CallArgs &args) {
         "select ssl_expires_at from flowgres.app_domains where id = $1::uuid and ssl_expires_at < now() + interval '30 days'",
         {domain.id});
     if (claim.ssl_status == "issued" && expires)
-        record_event(domain, "cert.expiring", "warn",
-                     "{\"domain_id\":" + json_quote(domain.id) + ",\"domain\":" + json_quote(domain.domain) +
-                         ",\"expires_at\":" + json_quote(*expires) + "}");
+        record_event(domain, "cert.expiring", "warn", ",\"expires_at\":" + json_quote(*expires));
     query(R"sql(
         update flowgres.app_domains
         set ssl_status = 'issuing', ssl_claimed_by = $2, ssl_claimed_until = now() + make_interval(secs => $3::int),
@@ -136,9 +134,7 @@ SqlValue app_domain_cert_finish(CallArgs &args) {
                                   .value();
         query("delete from flowgres.acme_challenges where domain_id = $1::uuid", {domain.id});
         audit_domain(actor, domain, "domain.cert_issue", ",\"issued\":true,\"expires_at\":" + json_quote(expires));
-        record_event(domain, "cert.issued", "info",
-                     "{\"domain_id\":" + json_quote(domain.id) + ",\"domain\":" + json_quote(domain.domain) +
-                         ",\"expires_at\":" + json_quote(expires) + "}");
+        record_event(domain, "cert.issued", "info", ",\"expires_at\":" + json_quote(expires));
         announce(domain.domain);
         return SqlValue::jsonb(document_of(domain.id));
     }
@@ -155,9 +151,7 @@ SqlValue app_domain_cert_finish(CallArgs &args) {
           {domain.id, error});
     query("delete from flowgres.acme_challenges where domain_id = $1::uuid", {domain.id});
     audit_domain(actor, domain, "domain.cert_issue", ",\"issued\":false,\"error\":" + json_quote(error));
-    record_event(domain, "cert.issue.failed", "error",
-                 "{\"domain_id\":" + json_quote(domain.id) + ",\"domain\":" + json_quote(domain.domain) +
-                     ",\"error\":" + json_quote(error) + "}");
+    record_event(domain, "cert.issue.failed", "error", ",\"error\":" + json_quote(error));
     return SqlValue::jsonb(document_of(domain.id));
 }
 

@@ -2,16 +2,18 @@
 """The HTTPS listener (tls_port) with the platform's certificate: requests over TLS with the
 name verified (Python's ssl and curl), TLS 1.2 and 1.3 served and older versions refused,
 sessions resumed, keep-alive and large bodies both ways, bytes that are not TLS closed without
-harm, and start-up refusing a listener without a usable certificate."""
+harm, hostile server names refused from memory, and start-up refusing a listener without a usable certificate."""
 
 import datetime
 import json
 import os
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -128,6 +130,52 @@ class Https(ApiTestCase):
         status, _, _ = self.https("GET", "/health")
         self.assertEqual(status, 200)
         self.assertEqual(self.daemon.request("GET", "/health")[0], 200)
+
+    def metric(self, name):
+        metrics = self.daemon.request("GET", "/metrics")[2]
+        return int(next(line.split()[1] for line in metrics.splitlines() if line.startswith(name + " ")))
+
+    def test_hostile_server_names_cost_nothing(self):
+        """ClientHellos written by hand, so the server name is any bytes at all: huge, empty,
+        not UTF-8, with NULs, dots, slashes, wildcards, IP literals, bad punycode, the platform's
+        name in capitals. 16 clients at once, 640 handshakes: each ends at once (a ServerHello
+        with the platform's certificate, or an alert), none reads the database (no domain is
+        listed), and the listener and the database keep serving."""
+        hostile = [b"x" * 253, b"a." * 126 + b"b", b"y" * 4000, b"", b".", b"..", b"a..b", b"\x00evil.example.com",
+                   b"evil.example.com\x00.apps.flowgres.test", "b\u00fccher.example".encode(), b"\xff\xfe\xfd",
+                   b"../../etc/passwd", b"*.example.com", b"127.0.0.1", b"[::1]", b"xn--zz.example", b"xn--.example",
+                   b"APPS.FLOWGRES.TEST", b"apps.flowgres.test.", b"%2e%2e.example.com", b"<script>.example.com",
+                   b"a" * 64 + b".example.com", b"'; drop table flowgres.app_domains; --"]
+        loads, lists = self.metric("flowgres_tls_certificate_loads_total"), self.metric("flowgres_tls_domain_list_loads_total")
+        self.assertGreaterEqual(lists, 1, "the list of names was read at start")
+
+        def hello(index):
+            name = hostile[index % len(hostile)] if index % 2 else f"made-up-{index}.example.com".encode()
+            server_name = struct.pack("!BH", 0, len(name)) + name
+            extensions = b"".join(struct.pack("!HH", kind, len(data)) + data for kind, data in [
+                (0x0000, struct.pack("!H", len(server_name)) + server_name),
+                (0x000a, struct.pack("!H", 4) + bytes.fromhex("001d0017")),        # x25519, P-256
+                (0x000b, bytes.fromhex("0100")),                                   # uncompressed points
+                (0x000d, struct.pack("!H", 6) + bytes.fromhex("040308040401"))])   # ECDSA, PSS, RSA
+            suites = bytes.fromhex("c02bc02fc02cc030")
+            body = (b"\x03\x03" + os.urandom(32) + b"\x00" + struct.pack("!H", len(suites)) + suites + b"\x01\x00" +
+                    struct.pack("!H", len(extensions)) + extensions)
+            handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+            with socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as raw:
+                raw.sendall(b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake)
+                answer = raw.recv(5)
+            return name, answer[:1]
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(hello, range(640)))
+        for name, first in answers:
+            self.assertIn(first, (b"\x16", b"\x15"), f"{name!r}: a ServerHello or an alert, at once")
+        made_up = [first for name, first in answers if name.startswith(b"made-up-")]
+        self.assertEqual(made_up, [b"\x15"] * 320, "a name nobody bound is refused")
+        self.assertEqual(self.metric("flowgres_tls_certificate_loads_total"), loads, "no name was read from the database")
+        self.assertEqual(self.metric("flowgres_tls_domain_list_loads_total"), lists)
+        self.assertEqual(self.https("GET", "/health")[0], 200)
+        self.assertEqual(self.daemon.request("GET", "/ready")[0], 200)
 
     def test_start_up_refuses_a_listener_without_a_usable_certificate(self):
         _, other_key = write_certificate(self.directory, "other.flowgres.test")
