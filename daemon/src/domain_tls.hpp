@@ -1,6 +1,6 @@
 // Custom domains' certificates at the HTTPS listener (README "Custom domains"): what a TLS
-// handshake for a name presents, chosen by SNI without asking anything outside the process
-// for a name the process knows about, and for any name it does not.
+// handshake for a name presents, chosen by SNI from memory: the database is asked only at the
+// first handshake of a name that is on the list of names this process may answer for.
 //   - The platform's names (platform_host and below), IP addresses and handshakes without a
 //     name get the platform's certificate.
 //   - The process keeps the list of names it may answer for (app_domain_tls_names: active
